@@ -1,0 +1,34 @@
+# Two commands for a fresh machine: `make run` (serve the demo) and `make test` (the whole suite).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/slrweb
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+# Production-like settings for `check --deploy` (values are throwaway, only checked for shape).
+DEPLOY_ENV := DEBUG=0 SECRET_KEY=check-deploy-$$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n') \
+	ALLOWED_HOSTS=slrweb.example.org DATABASE_URL=$(TEST_DATABASE_URL)
+
+.PHONY: install run test lint
+
+$(VENV)/.installed: pyproject.toml
+	command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	scripts/run-embedded
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install lint
+	scripts/services-up
+	scripts/browser-deps
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py makemigrations --check --dry-run
+	$(DEPLOY_ENV) $(PY) manage.py check --deploy --fail-level WARNING
+	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,175 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class ImportBatch(models.Model):
+    """One uploaded export file and its per-file import report."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Importing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="batches")
+    source = models.ForeignKey("screening.Source", on_delete=models.PROTECT, related_name="batches")
+    search_run = models.ForeignKey(
+        "screening.SearchRun",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="batches",
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    file = models.FileField(upload_to="imports/%Y/%m/", max_length=300)
+    original_name = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    format = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    records_read = models.PositiveIntegerField(default=0)
+    with_title = models.PositiveIntegerField(default=0)
+    with_abstract = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "sha256"], name="batch_unique_file"),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="batch_progress_max"),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class Study(models.Model):
+    """The deduplicated unit that is screened; it holds one or more Records.
+
+    Its bibliographic fields are the most complete values among its records. `current_stage`
+    and `outcome` are the routing state written by the screening services from resolutions.
+    """
+
+    class Outcome(models.TextChoices):
+        SCREENING = "screening", "In screening"
+        INCLUDED = "included", "Included"
+        EXCLUDED = "excluded", "Excluded"
+        NOT_RETRIEVED = "not_retrieved", "Full text not retrievable"
+
+    review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="studies")
+    title = models.TextField(blank=True)
+    abstract = models.TextField(blank=True)
+    authors = models.JSONField(default=list, blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    venue = models.TextField(blank=True)
+    doi = models.CharField(max_length=255, blank=True)
+    pmid = models.CharField(max_length=32, blank=True)
+    url = models.URLField(max_length=1000, blank=True)
+    keywords = models.JSONField(default=list, blank=True)
+    publication_type = models.CharField(max_length=100, blank=True)
+    current_stage = models.ForeignKey(
+        "screening.Stage",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="studies_waiting",
+    )
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.SCREENING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "studies"
+        indexes = [
+            models.Index(fields=["review", "current_stage", "outcome"]),
+            models.Index(fields=["review", "doi"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title[:80] or f"Study {self.pk}"
+
+
+class Record(models.Model):
+    """One entry imported from one file, normalised, with the raw entry kept as JSON."""
+
+    review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="records")
+    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="records")
+    study = models.ForeignKey(
+        Study, on_delete=models.SET_NULL, null=True, blank=True, related_name="records"
+    )
+    position = models.PositiveIntegerField(help_text="Index of the entry in its file, from 1.")
+    title = models.TextField(blank=True)
+    abstract = models.TextField(blank=True)
+    authors = models.JSONField(default=list, blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    venue = models.TextField(blank=True)
+    volume = models.CharField(max_length=60, blank=True)
+    issue = models.CharField(max_length=60, blank=True)
+    pages = models.CharField(max_length=60, blank=True)
+    doi = models.CharField(max_length=255, blank=True)
+    pmid = models.CharField(max_length=32, blank=True)
+    url = models.TextField(blank=True)
+    keywords = models.JSONField(default=list, blank=True)
+    publication_type = models.CharField(max_length=100, blank=True)
+    language = models.CharField(max_length=60, blank=True)
+    source_record_id = models.CharField(max_length=200, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["batch", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "position"], name="record_unique_position"),
+        ]
+        indexes = [
+            models.Index(fields=["review", "doi"]),
+            models.Index(fields=["review", "study"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title[:80] or f"Record {self.pk}"
+
+
+class DuplicateCandidate(models.Model):
+    """A possible duplicate pair of studies in the grey zone, awaiting a human."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting a decision"
+        DUPLICATE = "duplicate", "Duplicate"
+        NOT_DUPLICATE = "not_duplicate", "Not a duplicate"
+
+    review = models.ForeignKey(
+        "screening.Review", on_delete=models.CASCADE, related_name="duplicate_candidates"
+    )
+    record_a = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    record_b = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+    reason = models.CharField(max_length=300)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-score", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["record_a", "record_b"], name="candidate_unique_pair"),
+            models.CheckConstraint(
+                condition=Q(record_a__lt=models.F("record_b")), name="candidate_ordered_pair"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.record_a_id} ~ {self.record_b_id} ({self.score:.2f})"

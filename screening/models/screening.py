@@ -1,0 +1,98 @@
+from django.conf import settings
+from django.db import models
+
+
+class Verdict(models.TextChoices):
+    INCLUDE = "include", "Include"
+    UNCERTAIN = "uncertain", "Uncertain"
+    EXCLUDE = "exclude", "Exclude"
+
+
+class Decision(models.Model):
+    """One reviewer's verdict on one study in one stage."""
+
+    Verdict = Verdict
+
+    review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="+")
+    study = models.ForeignKey("screening.Study", on_delete=models.CASCADE, related_name="decisions")
+    stage = models.ForeignKey("screening.Stage", on_delete=models.CASCADE, related_name="decisions")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions"
+    )
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    reasons = models.ManyToManyField("screening.Criterion", blank=True, related_name="decisions")
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "stage", "reviewer"], name="decision_unique_reviewer"
+            ),
+        ]
+        indexes = [models.Index(fields=["review", "stage", "reviewer"])]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} {self.verdict} study {self.study_id} at {self.stage}"
+
+
+class Resolution(models.Model):
+    """The outcome of a study in a stage: by agreement of the decisions or by an adjudicator."""
+
+    class Method(models.TextChoices):
+        AGREEMENT = "agreement", "Reviewers agreed"
+        ADJUDICATION = "adjudication", "Adjudicated"
+
+    Verdict = Verdict
+
+    review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="+")
+    study = models.ForeignKey(
+        "screening.Study", on_delete=models.CASCADE, related_name="resolutions"
+    )
+    stage = models.ForeignKey(
+        "screening.Stage", on_delete=models.CASCADE, related_name="resolutions"
+    )
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    method = models.CharField(max_length=20, choices=Method.choices)
+    reasons = models.ManyToManyField("screening.Criterion", blank=True, related_name="resolutions")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "stage"], name="resolution_unique_stage"),
+        ]
+        indexes = [models.Index(fields=["review", "stage", "verdict"])]
+
+    def __str__(self) -> str:
+        return f"study {self.study_id} {self.verdict} at {self.stage}"
+
+
+class FullText(models.Model):
+    """The full text of a study: a private PDF, or a note that it could not be retrieved."""
+
+    class Status(models.TextChoices):
+        UPLOADED = "uploaded", "PDF uploaded"
+        NOT_RETRIEVABLE = "not_retrievable", "Not retrievable"
+
+    study = models.OneToOneField(
+        "screening.Study", on_delete=models.CASCADE, related_name="full_text"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices)
+    file = models.FileField(upload_to="fulltexts/%Y/%m/", blank=True, max_length=300)
+    original_name = models.CharField(max_length=255, blank=True)
+    reason = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"full text of study {self.study_id}: {self.status}"

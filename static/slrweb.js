@@ -1,0 +1,17 @@
+// slrweb: small behaviours shared by all pages. Page-specific keyboard handling lives with
+// the page's template so each stage owns its shortcuts.
+document.addEventListener("htmx:responseError", function (event) {
+  var status = event.detail.xhr.status;
+  var message = status === 403 ? "Your role does not allow this action."
+    : status === 404 ? "Not found."
+    : "The server could not complete this request (" + status + ").";
+  var box = document.getElementById("htmx-error");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "htmx-error";
+    box.className = "alert alert-danger position-fixed bottom-0 end-0 m-3";
+    box.setAttribute("role", "alert");
+    document.body.appendChild(box);
+  }
+  box.textContent = message;
+});

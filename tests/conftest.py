@@ -1,0 +1,171 @@
+"""Shared fixtures: the fixed cast, a real Celery worker on Redis, a Chromium page."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .factories import review_with_cast
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM is still used
+# synchronously there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("SLRWEB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+PASSWORD = "pass-for-tests"
+
+
+@pytest.fixture
+def review_and_cast(db):
+    return review_with_cast()
+
+
+@pytest.fixture
+def review(review_and_cast):
+    return review_and_cast[0]
+
+
+@pytest.fixture
+def cast(review_and_cast):
+    return review_and_cast[1]
+
+
+@pytest.fixture
+def client_for(client):
+    """`client_for("owner")` logs the Django test client in as a member of the cast."""
+    from django.contrib.auth import get_user_model
+
+    def login(username: str):
+        client.force_login(get_user_model().objects.get(username=username))
+        return client
+
+    return login
+
+
+@pytest.fixture
+def htmx_headers():
+    return {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture(scope="session")
+def celery_queue():
+    return f"slrweb-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def celery_worker(transactional_db, celery_queue, settings):
+    """A real `celery worker` process on Redis, reading the test database.
+
+    Tests using it run with `transactional_db`, so what they write is committed and visible to
+    the worker process.
+    """
+    from django.db import connection
+
+    from slrweb.celery import app
+
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if not broker.startswith("redis://"):
+        pytest.skip("CELERY_BROKER_URL must point at Redis for worker tests")
+    db = connection.settings_dict
+    database_url = (
+        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    if connection.vendor != "postgresql":
+        pytest.skip("worker tests need PostgreSQL (DATABASE_URL)")
+    app.conf.task_default_queue = celery_queue
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        CELERY_TASK_DEFAULT_QUEUE=celery_queue,
+        DB_CONN_MAX_AGE="0",
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "slrweb",
+            "worker",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "-Q",
+            celery_queue,
+            "--without-gossip",
+            "--without-mingle",
+            f"--hostname=test-{celery_queue}@%h",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            replies = app.control.ping(
+                destination=[f"test-{celery_queue}@{os.uname().nodename}"], timeout=0.5
+            )
+            if replies:
+                break
+            if process.poll() is not None:
+                raise RuntimeError("the Celery worker exited at start")
+        else:
+            raise RuntimeError("the Celery worker did not answer within 30 s")
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.fail("Chromium is missing: apt-get install -y chromium")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def login_page(page):
+    """`login_page("owner")` logs the browser page in through the login form."""
+
+    def login(username: str, password: str = PASSWORD):
+        page.goto("/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/accounts/login/" not in url)
+        return page
+
+    return login
