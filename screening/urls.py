@@ -1,6 +1,6 @@
-"""URLs of the screening app: one module per workflow stage, each owning its patterns."""
+"""URLs of the screening app: each stage's view module owns its patterns under /r/<slug>/."""
 
-from django.urls import path
+from django.urls import include, path
 
 from .views import protocol, reviews
 
@@ -11,4 +11,14 @@ urlpatterns = [
     path("reviews/new/", reviews.review_create, name="review_create"),
     path("r/<slug:slug>/", reviews.review_home, name="review_home"),
     path("r/<slug:slug>/protocol/", protocol.protocol_detail, name="protocol_detail"),
+    path("r/<slug:slug>/imports/", include("screening.views.imports")),
+    path("r/<slug:slug>/duplicates/", include("screening.views.dedup")),
+    path("r/<slug:slug>/screen/", include("screening.views.screening")),
+    path("r/<slug:slug>/conflicts/", include("screening.views.conflicts")),
+    path("r/<slug:slug>/fulltext/", include("screening.views.fulltext")),
+    path("r/<slug:slug>/dashboard/", include("screening.views.dashboard")),
+    path("r/<slug:slug>/quality/", include("screening.views.quality")),
+    path("r/<slug:slug>/extraction/", include("screening.views.extraction")),
+    path("r/<slug:slug>/reports/", include("screening.views.reports")),
+    path("r/<slug:slug>/ranking/", include("screening.views.ranking")),
 ]

@@ -84,6 +84,12 @@ class Study(models.Model):
         related_name="studies_waiting",
     )
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.SCREENING)
+    priority = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Predicted relevance for its current stage's queue (higher first); "
+        "written by the ranking task.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -211,6 +211,10 @@ class Stage(models.Model):
         LIBERAL = "liberal", "Any include forwards the study"
         MAJORITY = "majority", "Majority decides (ties go to conflicts)"
 
+    class QueueOrder(models.TextChoices):
+        PRIORITISED = "prioritised", "Most likely relevant first (active learning)"
+        RANDOM = "random", "Random order"
+
     INCLUDED = "included"
     EXCLUDED = "excluded"
 
@@ -230,6 +234,9 @@ class Stage(models.Model):
     route_uncertain = models.CharField(max_length=40)
     route_exclude = models.CharField(max_length=40, default=EXCLUDED)
     is_entry = models.BooleanField(default=False, help_text="New studies start in this stage.")
+    queue_order = models.CharField(
+        max_length=20, choices=QueueOrder.choices, default=QueueOrder.PRIORITISED
+    )
 
     class Meta:
         ordering = ["position", "id"]

@@ -3,7 +3,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from ..access import review_access
-from ..selectors import search_run_matrix
+from ..selectors.protocol import search_run_matrix
 
 
 @require_GET

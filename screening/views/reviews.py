@@ -5,7 +5,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from ..access import review_access
 from ..forms import ReviewCreateForm
-from ..selectors import reviews_for_user
+from ..selectors.protocol import reviews_for_user
 from ..services.reviews import review_create as review_create_service
 
 

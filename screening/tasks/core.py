@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from .models import Review
+from ..models import Review
 
 
 @shared_task(name="screening.ping")

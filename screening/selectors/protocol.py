@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet, Sum
 
-from .models import Membership, Review, SearchRun
+from ..models import Membership, Review, SearchRun
 
 
 def reviews_for_user(*, user) -> QuerySet[Membership]:

@@ -1,0 +1,1 @@
+"""Reads: one module per workflow area, querysets and aggregates with no N+1."""
