@@ -20,9 +20,11 @@ from .reviews import (
     Source,
     Stage,
 )
-from .screening import Decision, FullText, Resolution
+from .screening import Adjudicator, Decision, FullText, Resolution, ScreeningClaim
 
 __all__ = [
+    "Adjudicator",
+    "ScreeningClaim",
     "AuditEvent",
     "Criterion",
     "Decision",

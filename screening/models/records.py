@@ -99,6 +99,14 @@ class Study(models.Model):
         indexes = [
             models.Index(fields=["review", "current_stage", "outcome"]),
             models.Index(fields=["review", "doi"]),
+            # The screening queue: next study of a stage, most likely relevant first.
+            models.Index(
+                models.F("current_stage"),
+                models.F("outcome"),
+                models.F("priority").desc(nulls_last=True),
+                models.F("id"),
+                name="study_queue_order",
+            ),
         ]
 
     def __str__(self) -> str:
