@@ -101,11 +101,7 @@ class Study(models.Model):
             models.Index(fields=["review", "doi"]),
             # The screening queue: next study of a stage, most likely relevant first.
             models.Index(
-                models.F("current_stage"),
-                models.F("outcome"),
-                models.F("priority").desc(nulls_last=True),
-                models.F("id"),
-                name="study_queue_order",
+                fields=["current_stage", "outcome", "-priority", "id"], name="study_queue_order"
             ),
         ]
 

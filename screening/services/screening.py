@@ -13,7 +13,7 @@ from importlib.util import find_spec
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce, Mod
 from django.utils import timezone
 
@@ -393,8 +393,12 @@ def conflict_resolve(
     return resolution
 
 
-def _queue(*, review: Review, stage: Stage, reviewer, now, include_skipped: bool):
-    """Studies of the stage this reviewer may take, in the stage's queue order."""
+def _queues(*, review: Review, stage: Stage, reviewer, now, include_skipped: bool):
+    """Studies of the stage this reviewer may take, in the stage's queue order.
+
+    The prioritised order is served as two index scans (ranked studies by priority, then the
+    unranked ones by id) because `NULLS LAST` orderings cannot use a plain index everywhere.
+    """
     decisions = (
         Decision.objects.filter(study=OuterRef("pk"), stage=stage)
         .order_by()
@@ -432,11 +436,16 @@ def _queue(*, review: Review, stage: Stage, reviewer, now, include_skipped: bool
             )
         )
     if stage.queue_order == Stage.QueueOrder.RANDOM:
-        seed = (reviewer.pk * 40503) % _SHUFFLE_MODULUS
-        return queryset.alias(
-            shuffle=Mod(F("id") * Value(_SHUFFLE_MULTIPLIER) + Value(seed), _SHUFFLE_MODULUS)
+        # A per-reviewer multiplier gives each reviewer their own stable permutation.
+        multiplier = 1 + (reviewer.pk * _SHUFFLE_MULTIPLIER) % (_SHUFFLE_MODULUS - 1)
+        queryset = queryset.alias(
+            shuffle=Mod(F("id") * Value(multiplier), _SHUFFLE_MODULUS)
         ).order_by("shuffle", "id")
-    return queryset.order_by(F("priority").desc(nulls_last=True), "id")
+        return [queryset]
+    return [
+        queryset.filter(priority__isnull=False).order_by(F("priority").desc(), "id"),
+        queryset.filter(priority__isnull=True).order_by("id"),
+    ]
 
 
 def study_claim_next(*, review: Review, stage: Stage, reviewer) -> Study | None:
@@ -466,29 +475,43 @@ def study_claim_next(*, review: Review, stage: Stage, reviewer) -> Study | None:
         if live is not None:
             return live.study
         for include_skipped in (False, True):
-            candidates = _queue(
+            for queue in _queues(
                 review=review,
                 stage=stage,
                 reviewer=reviewer,
                 now=now,
                 include_skipped=include_skipped,
-            ).select_for_update(skip_locked=True, of=("self",))[:8]
-            for study in candidates:
-                taken = _slots_taken(study=study, stage=stage, reviewer=reviewer, now=now)
-                if taken >= stage.reviewers_required:
-                    continue  # someone claimed it between our snapshot and our lock
-                ScreeningClaim.objects.update_or_create(
-                    study=study,
-                    stage=stage,
-                    reviewer=reviewer,
-                    defaults={
-                        "review": review,
-                        "claimed_at": now,
-                        "expires_at": now + claim_ttl(),
-                        "skipped": False,
-                    },
+            ):
+                study = _claim_first(
+                    queue=queue, review=review, stage=stage, reviewer=reviewer, now=now
                 )
-                return study
+                if study is not None:
+                    return study
+    return None
+
+
+def _claim_first(*, queue, review: Review, stage: Stage, reviewer, now) -> Study | None:
+    # Each round is a new statement, so it sees the claims committed since the last one.
+    for _round in range(5):
+        batch = list(queue.select_for_update(skip_locked=True, of=("self",))[:8])
+        if not batch:
+            return None
+        for study in batch:
+            taken = _slots_taken(study=study, stage=stage, reviewer=reviewer, now=now)
+            if taken >= stage.reviewers_required:
+                continue  # someone claimed it between our snapshot and our lock
+            ScreeningClaim.objects.update_or_create(
+                study=study,
+                stage=stage,
+                reviewer=reviewer,
+                defaults={
+                    "review": review,
+                    "claimed_at": now,
+                    "expires_at": now + claim_ttl(),
+                    "skipped": False,
+                },
+            )
+            return study
     return None
 
 
@@ -562,13 +585,3 @@ def review_blind_mode_set(*, review: Review, blind: bool, by) -> Review:
         locked.save(update_fields=["blind_mode", "updated_at"])
     review.blind_mode = blind
     return review
-
-
-def conflicts_pending(*, review: Review, stage: Stage | None = None):
-    """Studies whose decisions are in but disagree (derived, never stored as a flag)."""
-    queryset = Study.objects.filter(review=review, outcome=Study.Outcome.SCREENING).annotate(
-        n=Count("decisions", filter=Q(decisions__stage=F("current_stage")))
-    )
-    if stage is not None:
-        queryset = queryset.filter(current_stage=stage)
-    return queryset.filter(n__gte=F("current_stage__reviewers_required"))
