@@ -167,3 +167,27 @@ def adjudicator_choices(*, review: Review) -> dict:
         "members": [m for m in members if m.role == Membership.Role.REVIEWER],
         "designated": designated,
     }
+
+
+def fulltext_studies(*, review: Review):
+    """Studies waiting at a full-text stage, and those whose full text was not retrievable."""
+    return (
+        Study.objects.filter(
+            review=review,
+            current_stage__kind=Stage.Kind.FULL_TEXT,
+            outcome__in=[Study.Outcome.SCREENING, Study.Outcome.NOT_RETRIEVED],
+        )
+        .select_related("current_stage", "full_text")
+        .order_by("outcome", "title", "id")
+    )
+
+
+def fulltext_counts(*, review: Review) -> dict:
+    studies = Study.objects.filter(review=review, current_stage__kind=Stage.Kind.FULL_TEXT)
+    return {
+        "waiting": studies.filter(outcome=Study.Outcome.SCREENING).count(),
+        "with_pdf": studies.filter(
+            outcome=Study.Outcome.SCREENING, full_text__status="uploaded"
+        ).count(),
+        "not_retrieved": studies.filter(outcome=Study.Outcome.NOT_RETRIEVED).count(),
+    }
