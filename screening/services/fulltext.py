@@ -24,7 +24,11 @@ def _check_member_writer(*, review: Review, user) -> None:
 def _lock_full_text_study(*, review: Review, study: Study) -> Study:
     if study.review_id != review.pk:
         raise ValidationError("This study belongs to another review.")
-    locked = Study.objects.select_for_update().select_related("current_stage").get(pk=study.pk)
+    locked = (
+        Study.objects.select_for_update(of=("self",))
+        .select_related("current_stage")
+        .get(pk=study.pk)
+    )
     at_full_text = (
         locked.current_stage is not None and locked.current_stage.kind == Stage.Kind.FULL_TEXT
     )

@@ -10,7 +10,6 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
-from ..forms import StyledFormMixin
 from ..models import Decision, Study
 from ..selectors.screening import (
     adjudicator_choices,
@@ -26,7 +25,7 @@ from ..services.screening import (
 )
 
 
-class ResolveForm(StyledFormMixin, forms.Form):
+class ResolveForm(forms.Form):
     verdict = forms.ChoiceField(choices=Decision.Verdict.choices)
     reasons = forms.TypedMultipleChoiceField(coerce=int, required=False)
     note = forms.CharField(max_length=4000, label="Reason for this outcome")

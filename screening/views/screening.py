@@ -9,7 +9,6 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
-from ..forms import StyledFormMixin
 from ..models import Decision, Stage, Study
 from ..selectors.screening import (
     decisions_visible,
@@ -31,7 +30,7 @@ PANEL = "screening/screening/_panel.html"
 PAGE = "screening/screening/stage.html"
 
 
-class DecisionForm(StyledFormMixin, forms.Form):
+class DecisionForm(forms.Form):
     study = forms.IntegerField(widget=forms.HiddenInput)
     verdict = forms.ChoiceField(choices=Decision.Verdict.choices)
     reasons = forms.TypedMultipleChoiceField(coerce=int, required=False)
