@@ -121,7 +121,10 @@ def latex_to_unicode(value: str) -> str:
     def accent(match: re.Match) -> str:
         letter = match.group(2) or match.group(3)
         if letter.startswith("\\"):
-            letter = _LATEX_SYMBOLS.get(letter[1:], letter[1:])
+            # \'\i is an accented i: the dotless form exists only to carry the accent.
+            letter = {"i": "i", "j": "j"}.get(letter[1:]) or _LATEX_SYMBOLS.get(
+                letter[1:], letter[1:]
+            )
         return unicodedata.normalize("NFC", letter + _LATEX_ACCENTS[match.group(1)])
 
     value = _ACCENT_RE.sub(accent, value)
@@ -149,12 +152,12 @@ def normalise_doi(value) -> str:
         return ""
     text = html.unescape(text)
     text = _DOI_PREFIX.sub("", text)
+    # Scopus URLs carry the DOI percent-encoded ("10.1016%2fj.x"); the slash is what matters.
+    text = text.replace("%2f", "/").replace("%2F", "/")
     match = _DOI_CORE.search(text)
     if not match:
         return ""
     doi = match.group(0).rstrip(_DOI_TRAILING)
-    # Scopus URLs carry the DOI percent-encoded ("10.1016%2fj.x"); the slash is what matters.
-    doi = doi.replace("%2f", "/").replace("%2F", "/")
     return doi.lower()[:255]
 
 

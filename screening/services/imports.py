@@ -36,6 +36,7 @@ from django.utils import timezone
 from ..domain import parsers
 from ..domain.parsers import EntryProblem, ParsedRecord, ParseError, UnknownColumns
 from ..models import ImportBatch, Record, Review, SearchRun, Source
+from ..selectors.imports import RUN_CREATED_BY_IMPORT
 from .audit import audit_event_record
 
 logger = logging.getLogger(__name__)
@@ -724,6 +725,3 @@ def search_run_resolve(*, review: Review, source: Source, text: str, actor=None)
                 after={"search_string": text, "source": source.name, "hits_reported": None},
             )
     return run
-
-
-RUN_CREATED_BY_IMPORT = "Created by an import; the hits the library reported are not recorded yet."
