@@ -1,5 +1,6 @@
 """Celery tasks, one module per workflow area; imported here so the worker registers them."""
 
 from .core import ping
+from .reports import funnel_refresh_task
 
-__all__ = ["ping"]
+__all__ = ["funnel_refresh_task", "ping"]
