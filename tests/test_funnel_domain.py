@@ -29,6 +29,7 @@ from screening.domain.funnel import (
     StageCounts,
     box_total,
     funnel_from_counts,
+    funnel_ordered,
     percent,
     prisma_csv_rows,
     reason_label,
@@ -321,3 +322,23 @@ def test_csv_defuses_formulas_and_keeps_the_rest():
     assert rows[0]["title"] == "'=HYPERLINK(1)"
     assert rows[0]["authors"] == "A, B"
     assert spreadsheet_safe("MLOps") == "MLOps"
+
+
+def test_funnel_ordered_restores_reading_order_lost_by_jsonb():
+    funnel = funnel_from_counts(seed_counts(quality_excluded=1))
+    shuffled = json.loads(json.dumps(funnel, sort_keys=True))
+    shuffled["dbr_excluded"]["retracted"] = 2
+    ordered = funnel_ordered(shuffled, sources=["Springer Link", "IEEE Xplore"])
+    assert list(ordered["dbr_excluded"]) == [
+        "invalid publication type",
+        "duplicate",
+        "retracted",
+        "exclusion criteria",
+        "quality score below threshold",
+    ]
+    assert list(ordered["database_specific_results"]) == [
+        "Springer Link",
+        "IEEE Xplore",
+        "ACM Digital Library",
+        "ScienceDirect",
+    ]

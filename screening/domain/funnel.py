@@ -162,6 +162,30 @@ def funnel_from_counts(counts: FunnelCounts) -> dict:
     }
 
 
+def funnel_ordered(funnel: Mapping, *, sources: Sequence[str] = ()) -> dict:
+    """The funnel with its per-source and per-reason objects in reading order.
+
+    Stored snapshots lose key order (PostgreSQL's jsonb sorts keys), so readers restore it:
+    sources in the review's order (unknown ones alphabetically after), reasons as the paper
+    lists them (the extra reasons, then exclusion criteria, then quality and unrecorded).
+    """
+    out = dict(funnel)
+    per_source = dict(funnel.get("database_specific_results", {}) or {})
+    known = [name for name in sources if name in per_source]
+    rest = sorted(name for name in per_source if name not in set(known))
+    out["database_specific_results"] = {name: per_source[name] for name in known + rest}
+    reasons = dict(funnel.get("dbr_excluded", {}) or {})
+    head = [label for label in OTHER_REASON_LABELS.values() if label in reasons]
+    tail = [
+        label
+        for label in (EXCLUSION_CRITERIA_LABEL, QUALITY_LABEL, NO_REASON_LABEL)
+        if label in reasons
+    ]
+    middle = sorted(label for label in reasons if label not in set(head + tail))
+    out["dbr_excluded"] = {label: reasons[label] for label in head + middle + tail}
+    return out
+
+
 def box_total(funnel: Mapping, box: str) -> int:
     """The number printed in a box (dbr_excluded: the sum of its reasons)."""
     value = funnel.get(box, 0)

@@ -36,6 +36,7 @@ from ..domain.funnel import (
     FunnelCounts,
     StageCounts,
     funnel_from_counts,
+    funnel_ordered,
     prisma_csv_rows,
     reason_label,
 )
@@ -259,6 +260,12 @@ def funnel_live(*, review: Review) -> dict:
 
 def funnel_latest(*, review: Review) -> FunnelSnapshot | None:
     return FunnelSnapshot.objects.filter(review=review).order_by("-computed_at", "-id").first()
+
+
+def snapshot_funnel(*, review: Review, snapshot: FunnelSnapshot) -> dict:
+    """A stored funnel with its sources and reasons back in reading order."""
+    sources = review.sources.order_by("position", "name").values_list("name", flat=True)
+    return funnel_ordered(snapshot.data, sources=list(sources))
 
 
 @dataclass(frozen=True)

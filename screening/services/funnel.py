@@ -78,6 +78,10 @@ def funnel_schedule(*, review_id: int, countdown: float | None = None) -> None:
 def funnel_request(*, review: Review, user) -> None:
     """The "recompute" button: audited, enqueued at once (no debounce)."""
     audit_event_record(review=review, actor=user, action="funnel.request", obj=review)
+    # Marked now, not on commit, so the answer to this request already shows "computing".
+    FunnelSchedule.objects.update_or_create(
+        review=review, defaults={"requested_at": timezone.now()}
+    )
     funnel_schedule(review_id=review.pk, countdown=0)
 
 

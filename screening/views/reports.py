@@ -67,7 +67,11 @@ def _diagram_url(slug: str, *, absolute=None):
 def _report_context(request, access) -> dict:
     review = access.review
     status = selectors.funnel_status(review=review)
-    funnel = status.snapshot.data if status.snapshot else None
+    funnel = (
+        selectors.snapshot_funnel(review=review, snapshot=status.snapshot)
+        if status.snapshot
+        else None
+    )
     return {
         "access": access,
         "review": review,
@@ -203,7 +207,8 @@ def reports_download(request, slug, name):
                 status=409,
                 content_type="text/plain; charset=utf-8",
             )
-        body = _funnel_artefact(request, review, snapshot.data, name)
+        funnel = selectors.snapshot_funnel(review=review, snapshot=snapshot)
+        body = _funnel_artefact(request, review, funnel, name)
     else:
         body = _table_artefact(review, name)
     response = HttpResponse(body, content_type=content_type)

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from screening.models import Review
-from screening.selectors.reports import funnel_diagram, funnel_prisma_csv
+from screening.selectors.reports import funnel_diagram, funnel_prisma_csv, snapshot_funnel
 from screening.services.funnel import funnel_compute
 
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         found = Review.objects.filter(slug=review).first()
         if found is None:
             raise CommandError(f"No review with slug {review!r}.")
-        funnel = funnel_compute(review=found).data
+        funnel = snapshot_funnel(review=found, snapshot=funnel_compute(review=found))
         if format == "json":
             self.stdout.write(json.dumps(funnel, ensure_ascii=False))
         elif format == "csv":
