@@ -8,7 +8,7 @@ from .quality import (
     QualityConsensus,
 )
 from .records import DuplicateCandidate, ImportBatch, Record, Study
-from .reports import FunnelSnapshot
+from .reports import FunnelSchedule, FunnelSnapshot
 from .reviews import (
     Criterion,
     Membership,
@@ -32,6 +32,7 @@ __all__ = [
     "ExtractionField",
     "ExtractionValue",
     "FullText",
+    "FunnelSchedule",
     "FunnelSnapshot",
     "ImportBatch",
     "Membership",
