@@ -2,9 +2,11 @@
 
 from .audit import AuditEvent
 from .quality import (
+    ExtractionAssignment,
     ExtractionField,
     ExtractionValue,
     QualityAnswer,
+    QualityAssignment,
     QualityConsensus,
 )
 from .records import DuplicateCandidate, ImportBatch, Record, Study
@@ -27,6 +29,7 @@ __all__ = [
     "Criterion",
     "Decision",
     "DuplicateCandidate",
+    "ExtractionAssignment",
     "ExtractionField",
     "ExtractionValue",
     "FullText",
@@ -34,6 +37,7 @@ __all__ = [
     "ImportBatch",
     "Membership",
     "QualityAnswer",
+    "QualityAssignment",
     "QualityConsensus",
     "QualityCriterion",
     "Record",
