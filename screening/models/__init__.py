@@ -2,9 +2,11 @@
 
 from .audit import AuditEvent
 from .quality import (
+    ExtractionAssignment,
     ExtractionField,
     ExtractionValue,
     QualityAnswer,
+    QualityAssignment,
     QualityConsensus,
 )
 from .records import DuplicateCandidate, ImportBatch, Record, Study
@@ -29,6 +31,7 @@ __all__ = [
     "Criterion",
     "Decision",
     "DuplicateCandidate",
+    "ExtractionAssignment",
     "ExtractionField",
     "ExtractionValue",
     "FullText",
@@ -37,6 +40,7 @@ __all__ = [
     "ImportBatch",
     "Membership",
     "QualityAnswer",
+    "QualityAssignment",
     "QualityConsensus",
     "QualityCriterion",
     "Record",

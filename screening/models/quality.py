@@ -1,5 +1,49 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+
+# Every answer scale is a subset of these values (Yes = 1, Partly = 0.5, No = 0).
+ANSWER_VALUES = [Decimal("0"), Decimal("0.5"), Decimal("1")]
+
+
+class Assignment(models.Model):
+    """A reviewer assigned to a study; at most two per study (slots 1 and 2).
+
+    The slot makes "one or two per study" a database invariant and gives kappa a stable
+    first and second rater.
+    """
+
+    study = models.ForeignKey("screening.Study", on_delete=models.CASCADE, related_name="+")
+    slot = models.PositiveSmallIntegerField()
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+
+class QualityAssignment(Assignment):
+    study = models.ForeignKey(
+        "screening.Study", on_delete=models.CASCADE, related_name="quality_assignments"
+    )
+    assessor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="quality_assignments"
+    )
+
+    class Meta:
+        ordering = ["study", "slot"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "assessor"], name="quality_assign_unique"),
+            models.UniqueConstraint(fields=["study", "slot"], name="quality_assign_slot_unique"),
+            models.CheckConstraint(condition=Q(slot__in=[1, 2]), name="quality_assign_slot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assessor_id} assesses study {self.study_id}"
 
 
 class QualityAnswer(models.Model):
@@ -24,6 +68,9 @@ class QualityAnswer(models.Model):
             models.UniqueConstraint(
                 fields=["study", "criterion", "assessor"], name="quality_answer_unique"
             ),
+            models.CheckConstraint(
+                condition=Q(answer__in=ANSWER_VALUES), name="quality_answer_on_scale"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -31,7 +78,15 @@ class QualityAnswer(models.Model):
 
 
 class QualityConsensus(models.Model):
-    """The agreed answer for a study and criterion; totals are derived from these."""
+    """The agreed answer for a study and criterion; totals are derived from these.
+
+    `agreement` rows are written by the answer service when every assigned assessor gave the
+    same answer; `adjudicated` rows are the owner's decision on a disagreement.
+    """
+
+    class Method(models.TextChoices):
+        AGREEMENT = "agreement", "Assessors agreed"
+        ADJUDICATED = "adjudicated", "Decided by the owner"
 
     study = models.ForeignKey(
         "screening.Study", on_delete=models.CASCADE, related_name="quality_consensus"
@@ -40,6 +95,7 @@ class QualityConsensus(models.Model):
         "screening.QualityCriterion", on_delete=models.CASCADE, related_name="consensus"
     )
     answer = models.DecimalField(max_digits=4, decimal_places=2)
+    method = models.CharField(max_length=20, choices=Method.choices, default=Method.AGREEMENT)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -49,6 +105,9 @@ class QualityConsensus(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["study", "criterion"], name="quality_consensus_unique"),
+            models.CheckConstraint(
+                condition=Q(answer__in=ANSWER_VALUES), name="quality_consensus_on_scale"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -80,19 +139,60 @@ class ExtractionField(models.Model):
     choices = models.JSONField(default=list, blank=True)
     help_text = models.TextField(blank=True)
     position = models.PositiveIntegerField(default=0)
+    is_contribution = models.BooleanField(
+        default=False,
+        help_text="A yes/no flag 'contributes to this research question': counted per theme.",
+    )
 
     class Meta:
         ordering = ["position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["review", "key"], name="extraction_field_unique_key"),
+            models.UniqueConstraint(
+                fields=["research_question"],
+                condition=Q(is_contribution=True),
+                name="extraction_one_contribution_flag",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_contribution=False)
+                | Q(kind="yes_no", research_question__isnull=False),
+                name="extraction_contribution_is_yes_no",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.label
 
 
+class ExtractionAssignment(Assignment):
+    study = models.ForeignKey(
+        "screening.Study", on_delete=models.CASCADE, related_name="extraction_assignments"
+    )
+    extractor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="extraction_assignments"
+    )
+    completed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the extractor marks the study done."
+    )
+
+    class Meta:
+        ordering = ["study", "slot"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "extractor"], name="extraction_assign_unique"),
+            models.UniqueConstraint(fields=["study", "slot"], name="extraction_assign_slot_unique"),
+            models.CheckConstraint(condition=Q(slot__in=[1, 2]), name="extraction_assign_slot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.extractor_id} extracts study {self.study_id}"
+
+
 class ExtractionValue(models.Model):
-    """A value of a field for a study: per extractor, or the reconciled one (extractor null)."""
+    """A value of a field for a study: per extractor, or the reconciled one (extractor null).
+
+    A reconciled row with `reconciled_by` null was derived from agreeing extractors; with an
+    owner set, the owner chose it.
+    """
 
     study = models.ForeignKey(
         "screening.Study", on_delete=models.CASCADE, related_name="extraction_values"
@@ -106,6 +206,13 @@ class ExtractionValue(models.Model):
         related_name="extraction_values",
     )
     value = models.JSONField(null=True, blank=True)
+    reconciled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -1,0 +1,270 @@
+"""Reads of quality assessment: overview, per-study sheet, Table 5, agreement, threshold."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce
+
+from ..domain import quality as rules
+from ..models import (
+    Membership,
+    QualityAnswer,
+    QualityAssignment,
+    QualityConsensus,
+    Review,
+    Study,
+)
+
+WRITER_ROLES = (Membership.Role.OWNER, Membership.Role.REVIEWER)
+
+
+def quality_included_studies(*, review: Review) -> QuerySet[Study]:
+    return Study.objects.filter(review=review, outcome=Study.Outcome.INCLUDED).order_by("id")
+
+
+def quality_assessor_candidates(*, review: Review) -> QuerySet[Membership]:
+    """Members who may be assigned: reviewers and owners."""
+    return (
+        Membership.objects.filter(review=review, role__in=WRITER_ROLES)
+        .select_related("user")
+        .order_by("user__username")
+    )
+
+
+def quality_scored_studies(*, review: Review) -> QuerySet[Study]:
+    """Included studies with `consensus_count` and `quality_total` (sum of consensus answers)."""
+    return quality_included_studies(review=review).annotate(
+        consensus_count=Count("quality_consensus", distinct=True),
+        quality_total=Coalesce(
+            Sum("quality_consensus__answer"),
+            Value(Decimal("0")),
+            output_field=DecimalField(max_digits=6, decimal_places=2),
+        ),
+    )
+
+
+def quality_excluded_studies(*, review: Review) -> QuerySet[Study]:
+    """Included studies whose complete quality total is below the review's threshold.
+
+    Empty while the threshold is off (the seed's setting) or for studies not fully scored;
+    the funnel reports these as their own exclusion reason.
+    """
+    if review.quality_threshold is None:
+        return Study.objects.none()
+    criteria = review.quality_criteria.count()
+    if criteria == 0:
+        return Study.objects.none()
+    return quality_scored_studies(review=review).filter(
+        consensus_count=criteria, quality_total__lt=review.quality_threshold
+    )
+
+
+@dataclass
+class CriterionCell:
+    criterion: object
+    answers: list = field(default_factory=list)  # (assessor, QualityAnswer | None) per slot
+    mine: object = None
+    consensus: object = None
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.answers) and all(a is not None for _, a in self.answers)
+
+    @property
+    def disagreement(self) -> bool:
+        values = {a.answer for _, a in self.answers if a is not None}
+        return self.complete and len(values) > 1
+
+    @property
+    def open_disagreement(self) -> bool:
+        return self.disagreement and self.consensus is None
+
+
+@dataclass
+class StudyQuality:
+    study: Study
+    assignments: list
+    cells: list
+    criteria_count: int
+
+    @property
+    def assessors(self) -> list:
+        return [a.assessor for a in self.assignments]
+
+    @property
+    def total(self) -> Decimal | None:
+        return rules.total_of(
+            (c.consensus.answer if c.consensus else None for c in self.cells),
+            self.criteria_count,
+        )
+
+    @property
+    def consensus_count(self) -> int:
+        return sum(1 for c in self.cells if c.consensus is not None)
+
+    @property
+    def open_disagreements(self) -> int:
+        return sum(1 for c in self.cells if c.open_disagreement)
+
+    def answered_by(self, user_id: int) -> int:
+        return sum(
+            1 for c in self.cells for who, a in c.answers if who.pk == user_id and a is not None
+        )
+
+    @property
+    def status(self) -> str:
+        if not self.assignments:
+            return "unassigned"
+        if self.criteria_count and self.consensus_count == self.criteria_count:
+            return "complete"
+        if self.open_disagreements:
+            return "disagreement"
+        return "in_progress"
+
+
+STATUS_LABELS = {
+    "unassigned": "No assessor",
+    "in_progress": "In progress",
+    "disagreement": "Disagreement",
+    "complete": "Complete",
+}
+
+
+def _quality_rows(*, review: Review, studies: list[Study], user=None) -> list[StudyQuality]:
+    criteria = list(review.quality_criteria.all())
+    study_ids = [s.pk for s in studies]
+    assignments = defaultdict(list)
+    for assignment in QualityAssignment.objects.filter(study_id__in=study_ids).select_related(
+        "assessor"
+    ):
+        assignments[assignment.study_id].append(assignment)
+    answers = {
+        (a.study_id, a.criterion_id, a.assessor_id): a
+        for a in QualityAnswer.objects.filter(study_id__in=study_ids)
+    }
+    consensus = {
+        (c.study_id, c.criterion_id): c
+        for c in QualityConsensus.objects.filter(study_id__in=study_ids).select_related(
+            "decided_by"
+        )
+    }
+    rows = []
+    for study in studies:
+        cells = []
+        for criterion in criteria:
+            cell = CriterionCell(
+                criterion=criterion, consensus=consensus.get((study.pk, criterion.pk))
+            )
+            for assignment in assignments[study.pk]:
+                answer = answers.get((study.pk, criterion.pk, assignment.assessor_id))
+                cell.answers.append((assignment.assessor, answer))
+                if user is not None and assignment.assessor_id == user.pk:
+                    cell.mine = answer
+            cells.append(cell)
+        rows.append(
+            StudyQuality(
+                study=study,
+                assignments=assignments[study.pk],
+                cells=cells,
+                criteria_count=len(criteria),
+            )
+        )
+    return rows
+
+
+def quality_overview(*, review: Review, user, status: str = "") -> dict:
+    """Every included study with its assessors, progress, disagreements and total."""
+    rows = _quality_rows(
+        review=review, studies=list(quality_included_studies(review=review)), user=user
+    )
+    counts = defaultdict(int)
+    for row in rows:
+        counts[row.status] += 1
+    mine = [r for r in rows if any(a.assessor_id == user.pk for a in r.assignments)]
+    if status:
+        rows = [r for r in rows if r.status == status]
+    return {
+        "rows": rows,
+        "mine": mine,
+        "mine_left": sum(1 for r in mine if r.answered_by(user.pk) < r.criteria_count),
+        "counts": [(key, label, counts[key]) for key, label in STATUS_LABELS.items()],
+        "total_studies": sum(counts.values()),
+        "excluded": list(quality_excluded_studies(review=review)),
+    }
+
+
+def quality_study_sheet(*, review: Review, study: Study, user) -> StudyQuality:
+    return _quality_rows(review=review, studies=[study], user=user)[0]
+
+
+def quality_study_get(*, review: Review, study_id: int) -> Study | None:
+    return quality_included_studies(review=review).filter(pk=study_id).first()
+
+
+def quality_study_neighbours(*, review: Review, study: Study, user) -> dict:
+    """Previous and next study assigned to this user (for keyboard navigation between studies)."""
+    mine = quality_included_studies(review=review).filter(quality_assignments__assessor=user)
+    return {
+        "previous": mine.filter(pk__lt=study.pk).order_by("-pk").first(),
+        "next": mine.filter(pk__gt=study.pk).order_by("pk").first(),
+    }
+
+
+SORT_KEYS = ("study", "year", "total")
+
+
+def quality_table5(*, review: Review, sort: str = "study", descending: bool = False) -> dict:
+    """Table 5: studies x criteria with consensus answers, totals, averages and kappa."""
+    criteria = list(review.quality_criteria.all())
+    rows = _quality_rows(review=review, studies=list(quality_included_studies(review=review)))
+    codes = [c.code for c in criteria]
+
+    def sort_key(row: StudyQuality):
+        if sort in codes:
+            consensus = row.cells[codes.index(sort)].consensus
+            value = consensus.answer if consensus else None
+        elif sort == "year":
+            value = row.study.year
+        elif sort == "total":
+            value = row.total
+        else:
+            value = (row.study.title or "").lower()
+        # Missing values sort last whatever the direction.
+        return (value is None) != descending, value if value is not None else 0, row.study.pk
+
+    rows.sort(key=sort_key, reverse=descending)
+    averages = []
+    agreement = []
+    for index, criterion in enumerate(criteria):
+        values = [r.cells[index].consensus.answer for r in rows if r.cells[index].consensus]
+        averages.append(sum(values) / len(values) if values else None)
+        pairs = [
+            (r.cells[index].answers[0][1].answer, r.cells[index].answers[1][1].answer)
+            for r in rows
+            if len(r.cells[index].answers) == 2 and r.cells[index].complete
+        ]
+        kappa = rules.cohen_kappa(pairs)
+        agreement.append(
+            {
+                "criterion": criterion,
+                "pairs": len(pairs),
+                "agreed": sum(1 for a, b in pairs if a == b),
+                "kappa": kappa,
+                "label": rules.kappa_label(kappa),
+            }
+        )
+    totals = [r.total for r in rows if r.total is not None]
+    return {
+        "criteria": criteria,
+        "rows": rows,
+        "averages": averages,
+        "average_total": sum(totals) / len(totals) if totals else None,
+        "complete": len(totals),
+        "agreement": agreement,
+        "sort": sort if sort in codes or sort in SORT_KEYS else "study",
+        "descending": descending,
+        "max_total": len(criteria),
+        "threshold": review.quality_threshold,
+    }

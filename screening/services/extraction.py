@@ -1,0 +1,362 @@
+"""Data extraction writes: fields, extractor assignment, drafts, completion, reconciliation."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+from django.utils.text import slugify
+
+from ..domain import extraction as values
+from ..domain import quality as rules
+from ..models import (
+    ExtractionAssignment,
+    ExtractionField,
+    ExtractionValue,
+    ResearchQuestion,
+    Review,
+    Study,
+)
+from .audit import audit_event_record
+from .quality import _locked_included_study, _require_owner, _role, _writers
+
+Kind = ExtractionField.Kind
+
+
+def _field_key(*, review: Review, label: str) -> str:
+    base = slugify(label)[:50] or "field"
+    taken = set(
+        ExtractionField.objects.filter(review=review, key__startswith=base).values_list(
+            "key", flat=True
+        )
+    )
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}-{n}", n + 1
+    return key
+
+
+@transaction.atomic
+def extraction_field_create(
+    *,
+    review: Review,
+    actor,
+    label: str,
+    kind: str,
+    research_question: ResearchQuestion | None = None,
+    choices=(),
+    help_text: str = "",
+    is_contribution: bool = False,
+) -> ExtractionField:
+    """Define a field of the extraction form (owners only)."""
+    _require_owner(review=review, user=actor)
+    label = label.strip()
+    if not label:
+        raise ValidationError("Give the field a label.")
+    if kind not in Kind.values:
+        raise ValidationError(f"Unknown field kind {kind!r}.")
+    if research_question is not None and research_question.review_id != review.pk:
+        raise ValidationError("This research question belongs to another review.")
+    choices = values.choices_parse(choices) if isinstance(choices, str) else list(choices)
+    if kind in (Kind.CHOICE, Kind.MULTI_CHOICE):
+        if len(choices) < 2:
+            raise ValidationError("A choice field needs at least two choices, one per line.")
+    else:
+        choices = []
+    position = (
+        ExtractionField.objects.filter(review=review).aggregate(m=Max("position"))["m"] or 0
+    ) + 1
+    try:
+        with transaction.atomic():
+            field = ExtractionField.objects.create(
+                review=review,
+                research_question=research_question,
+                key=_field_key(review=review, label=label),
+                label=label,
+                kind=kind,
+                choices=choices,
+                help_text=help_text.strip(),
+                position=position,
+                is_contribution=is_contribution,
+            )
+    except IntegrityError:
+        raise ValidationError(
+            "This research question already has its 'contributes to' flag."
+        ) from None
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="extraction.field_create",
+        obj=field,
+        after={
+            "key": field.key,
+            "label": label,
+            "kind": kind,
+            "choices": choices,
+            "research_question": research_question.code if research_question else None,
+            "is_contribution": is_contribution,
+        },
+    )
+    return field
+
+
+@transaction.atomic
+def extraction_contribution_flags_create(*, review: Review, actor) -> list[ExtractionField]:
+    """One click: a yes/no "Contributes to RQn" field for each research question lacking one."""
+    _require_owner(review=review, user=actor)
+    have = set(
+        ExtractionField.objects.filter(review=review, is_contribution=True).values_list(
+            "research_question_id", flat=True
+        )
+    )
+    created = []
+    for rq in review.research_questions.all():
+        if rq.pk in have:
+            continue
+        theme = f" ({rq.theme})" if rq.theme else ""
+        created.append(
+            extraction_field_create(
+                review=review,
+                actor=actor,
+                label=f"Contributes to {rq.code}{theme}",
+                kind=Kind.YES_NO,
+                research_question=rq,
+                help_text=rq.text,
+                is_contribution=True,
+            )
+        )
+    return created
+
+
+@transaction.atomic
+def extraction_field_delete(*, review: Review, field: ExtractionField, actor) -> None:
+    """Remove a field and every value entered for it (owners only; audited with the count)."""
+    _require_owner(review=review, user=actor)
+    if field.review_id != review.pk:
+        raise ValidationError("This field belongs to another review.")
+    before = {"key": field.key, "label": field.label, "values": field.values.count()}
+    field_id = field.pk
+    field.delete()
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="extraction.field_delete",
+        object_type="extractionfield",
+        object_id=field_id,
+        before=before,
+    )
+
+
+@transaction.atomic
+def extraction_extractors_assign(
+    *, review: Review, study: Study, extractors, actor
+) -> list[ExtractionAssignment]:
+    """Set the one or two extractors of an included study (owners only)."""
+    _require_owner(review=review, user=actor)
+    study = _locked_included_study(review=review, study=study)
+    extractors = _writers(review=review, users=extractors)
+    current = {a.extractor_id: a for a in ExtractionAssignment.objects.filter(study=study)}
+    before = sorted(a.extractor.get_username() for a in current.values())
+    ExtractionAssignment.objects.filter(study=study).delete()
+    created = [
+        ExtractionAssignment.objects.create(
+            study=study,
+            extractor=user,
+            slot=slot,
+            assigned_by=actor,
+            # Someone kept on the study keeps their "done" mark.
+            completed_at=current[user.pk].completed_at if user.pk in current else None,
+        )
+        for slot, user in enumerate(extractors, start=1)
+    ]
+    _reconcile_derive_all(review=review, study=study, actor=actor)
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="extraction.assign",
+        obj=study,
+        before={"extractors": before},
+        after={"extractors": [u.get_username() for u in extractors]},
+    )
+    return created
+
+
+@transaction.atomic
+def extraction_extractors_assign_bulk(*, review: Review, extractors, per_study: int, actor) -> int:
+    """Round-robin the included studies without extractors over the chosen people."""
+    _require_owner(review=review, user=actor)
+    extractors = _writers(review=review, users=extractors, per_study=False)
+    if per_study not in (1, 2) or per_study > len(extractors):
+        raise ValidationError(
+            f"Choose at least {per_study} extractors to give each study {per_study}."
+        )
+    studies = list(
+        Study.objects.select_for_update()
+        .filter(review=review, outcome=Study.Outcome.INCLUDED, extraction_assignments__isnull=True)
+        .order_by("id")
+    )
+    load = dict(
+        ExtractionAssignment.objects.filter(study__review=review, extractor__in=extractors)
+        .values_list("extractor_id")
+        .annotate(n=Count("id"))
+    )
+    by_id = {u.pk: u for u in extractors}
+    plan = rules.round_robin([s.pk for s in studies], [u.pk for u in extractors], per_study, load)
+    ExtractionAssignment.objects.bulk_create(
+        ExtractionAssignment(study_id=sid, extractor=by_id[uid], slot=slot, assigned_by=actor)
+        for sid, uids in plan.items()
+        for slot, uid in enumerate(uids, start=1)
+    )
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="extraction.assign_bulk",
+        object_type="review",
+        object_id=review.pk,
+        after={
+            "studies": len(plan),
+            "per_study": per_study,
+            "extractors": [u.get_username() for u in extractors],
+        },
+    )
+    return len(plan)
+
+
+def _reconcile_derive(*, review: Review, study: Study, field: ExtractionField, actor) -> None:
+    """Once every extractor marked the study done, agreeing values become the reconciled one.
+
+    The owner's reconciliation stays until the owner changes it; a derived value that no
+    longer holds (someone edited afterwards) is withdrawn.
+    """
+    assignments = list(ExtractionAssignment.objects.filter(study=study))
+    current = ExtractionValue.objects.filter(study=study, field=field, extractor=None).first()
+    if current is not None and current.reconciled_by_id is not None:
+        return
+    agreed, found = None, False
+    if assignments and all(a.completed_at for a in assignments):
+        entered = dict(
+            ExtractionValue.objects.filter(
+                study=study, field=field, extractor_id__in=[a.extractor_id for a in assignments]
+            ).values_list("extractor_id", "value")
+        )
+        candidates = [entered.get(a.extractor_id) for a in assignments]
+        if all(values.values_equal(candidates[0], c) for c in candidates[1:]):
+            agreed, found = candidates[0], True
+    if not found:
+        if current is not None:
+            current.delete()
+            audit_event_record(
+                review=review,
+                actor=actor,
+                action="extraction.reconcile_withdraw",
+                object_type="extractionvalue",
+                object_id=f"{study.pk}:{field.pk}",
+                before={"value": current.value},
+            )
+        return
+    if current is not None and values.values_equal(current.value, agreed):
+        return
+    reconciled, _ = ExtractionValue.objects.update_or_create(
+        study=study, field=field, extractor=None, defaults={"value": agreed, "reconciled_by": None}
+    )
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="extraction.reconcile_agree",
+        obj=reconciled,
+        before=None if current is None else {"value": current.value},
+        after={"value": agreed, "field": field.key, "study": study.pk},
+    )
+
+
+def _reconcile_derive_all(*, review: Review, study: Study, actor) -> None:
+    for field in review.extraction_fields.all():
+        _reconcile_derive(review=review, study=study, field=field, actor=actor)
+
+
+def _field_of(*, review: Review, field: ExtractionField) -> None:
+    if field.review_id != review.pk:
+        raise ValidationError("This field belongs to another review.")
+
+
+def _clean(field: ExtractionField, raw):
+    try:
+        return values.value_clean(field.kind, raw, field.choices)
+    except values.ValueInvalid as error:
+        raise ValidationError(str(error)) from None
+
+
+@transaction.atomic
+def extraction_value_save(
+    *, review: Review, study: Study, field: ExtractionField, extractor, raw
+) -> ExtractionValue:
+    """Save an assigned extractor's value (drafts save as they type); validated per kind."""
+    _field_of(review=review, field=field)
+    study = _locked_included_study(review=review, study=study)
+    assignment = ExtractionAssignment.objects.filter(study=study, extractor=extractor).first()
+    if assignment is None:
+        raise PermissionDenied("You are not assigned to extract this study.")
+    if _role(review=review, user=extractor) is None:
+        raise PermissionDenied("You are no longer a member of this review.")
+    value = _clean(field, raw)
+    current = ExtractionValue.objects.filter(study=study, field=field, extractor=extractor).first()
+    if current is not None and values.values_equal(current.value, value):
+        return current
+    saved, _ = ExtractionValue.objects.update_or_create(
+        study=study, field=field, extractor=extractor, defaults={"value": value}
+    )
+    audit_event_record(
+        review=review,
+        actor=extractor,
+        action="extraction.value",
+        obj=saved,
+        before=None if current is None else {"value": current.value},
+        after={"value": value, "field": field.key, "study": study.pk},
+    )
+    _reconcile_derive(review=review, study=study, field=field, actor=extractor)
+    return saved
+
+
+@transaction.atomic
+def extraction_complete_set(
+    *, review: Review, study: Study, extractor, done: bool = True
+) -> ExtractionAssignment:
+    """Mark (or unmark) the extractor's work on a study done; reconciliation follows."""
+    study = _locked_included_study(review=review, study=study)
+    assignment = ExtractionAssignment.objects.filter(study=study, extractor=extractor).first()
+    if assignment is None:
+        raise PermissionDenied("You are not assigned to extract this study.")
+    assignment.completed_at = timezone.now() if done else None
+    assignment.save(update_fields=["completed_at"])
+    audit_event_record(
+        review=review,
+        actor=extractor,
+        action="extraction.complete" if done else "extraction.reopen",
+        obj=assignment,
+        after={"study": study.pk, "done": done},
+    )
+    _reconcile_derive_all(review=review, study=study, actor=extractor)
+    return assignment
+
+
+@transaction.atomic
+def extraction_reconcile(
+    *, review: Review, study: Study, field: ExtractionField, actor, raw
+) -> ExtractionValue:
+    """The owner's reconciled value of a field for a study."""
+    _require_owner(review=review, user=actor)
+    _field_of(review=review, field=field)
+    study = _locked_included_study(review=review, study=study)
+    value = _clean(field, raw)
+    current = ExtractionValue.objects.filter(study=study, field=field, extractor=None).first()
+    reconciled, _ = ExtractionValue.objects.update_or_create(
+        study=study, field=field, extractor=None, defaults={"value": value, "reconciled_by": actor}
+    )
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="extraction.reconcile",
+        obj=reconciled,
+        before=None if current is None else {"value": current.value},
+        after={"value": value, "field": field.key, "study": study.pk},
+    )
+    return reconciled

@@ -1,0 +1,363 @@
+"""Quality assessment writes: assessor assignment, answers, consensus, scale and threshold."""
+
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count
+
+from ..domain import quality as rules
+from ..models import (
+    Membership,
+    QualityAnswer,
+    QualityAssignment,
+    QualityConsensus,
+    QualityCriterion,
+    Review,
+    Study,
+)
+from .audit import audit_event_record
+
+WRITER_ROLES = (Membership.Role.OWNER, Membership.Role.REVIEWER)
+
+
+def _role(*, review: Review, user) -> str | None:
+    return (
+        Membership.objects.filter(review=review, user=user).values_list("role", flat=True).first()
+    )
+
+
+def _require_owner(*, review: Review, user) -> None:
+    if _role(review=review, user=user) != Membership.Role.OWNER:
+        raise PermissionDenied("Only the review's owners can do this.")
+
+
+def _locked_included_study(*, review: Review, study: Study) -> Study:
+    """Lock the study row: answers, assignments and consensus of one study are serialised."""
+    locked = Study.objects.select_for_update().filter(pk=study.pk, review=review).first()
+    if locked is None:
+        raise ValidationError("This study does not belong to the review.")
+    if locked.outcome != Study.Outcome.INCLUDED:
+        raise ValidationError("Only studies included at full text are assessed.")
+    return locked
+
+
+def _writers(*, review: Review, users, per_study: bool = True) -> list:
+    """Check the people are reviewers or owners (one or two of them for a single study)."""
+    users = list(dict.fromkeys(users))
+    if not users or (per_study and len(users) > 2):
+        raise ValidationError("Choose one or two people." if per_study else "Choose someone.")
+    allowed = set(
+        Membership.objects.filter(review=review, user__in=users, role__in=WRITER_ROLES).values_list(
+            "user_id", flat=True
+        )
+    )
+    refused = [u for u in users if u.pk not in allowed]
+    if refused:
+        names = ", ".join(u.get_username() for u in refused)
+        raise ValidationError(f"{names} cannot assess: only reviewers and owners can.")
+    return users
+
+
+def _consensus_derive(*, review: Review, study: Study, criterion: QualityCriterion, actor) -> None:
+    """Write the agreed answer when every assigned assessor agrees; drop a stale agreement.
+
+    An owner's adjudicated answer stays until the owner changes it.
+    """
+    assessors = list(
+        QualityAssignment.objects.filter(study=study).values_list("assessor_id", flat=True)
+    )
+    answers = list(
+        QualityAnswer.objects.filter(
+            study=study, criterion=criterion, assessor_id__in=assessors
+        ).values_list("answer", flat=True)
+    )
+    agreed = rules.consensus_of(answers, len(assessors))
+    current = QualityConsensus.objects.filter(study=study, criterion=criterion).first()
+    if current is not None and current.method == QualityConsensus.Method.ADJUDICATED:
+        return
+    before = None if current is None else str(current.answer)
+    if agreed is None:
+        if current is not None:
+            current.delete()
+            audit_event_record(
+                review=review,
+                actor=actor,
+                action="quality.consensus_withdraw",
+                object_type="qualityconsensus",
+                object_id=f"{study.pk}:{criterion.pk}",
+                before={"answer": before},
+                after=None,
+            )
+        return
+    if current is not None and current.answer == agreed:
+        return
+    consensus, _ = QualityConsensus.objects.update_or_create(
+        study=study,
+        criterion=criterion,
+        defaults={
+            "answer": agreed,
+            "method": QualityConsensus.Method.AGREEMENT,
+            "decided_by": None,
+        },
+    )
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="quality.consensus_agree",
+        obj=consensus,
+        before={"answer": before},
+        after={"answer": str(agreed), "criterion": criterion.code, "study": study.pk},
+    )
+
+
+def _consensus_derive_all(*, review: Review, study: Study, actor) -> None:
+    for criterion in review.quality_criteria.all():
+        _consensus_derive(review=review, study=study, criterion=criterion, actor=actor)
+
+
+@transaction.atomic
+def quality_assessors_assign(
+    *, review: Review, study: Study, assessors, actor
+) -> list[QualityAssignment]:
+    """Set the one or two assessors of an included study (owners only).
+
+    Answers of an assessor who is taken off stay stored but no longer count.
+    """
+    _require_owner(review=review, user=actor)
+    study = _locked_included_study(review=review, study=study)
+    assessors = _writers(review=review, users=assessors)
+    before = list(
+        QualityAssignment.objects.filter(study=study).values_list("assessor__username", flat=True)
+    )
+    QualityAssignment.objects.filter(study=study).delete()
+    created = [
+        QualityAssignment.objects.create(study=study, assessor=user, slot=slot, assigned_by=actor)
+        for slot, user in enumerate(assessors, start=1)
+    ]
+    _consensus_derive_all(review=review, study=study, actor=actor)
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="quality.assign",
+        obj=study,
+        before={"assessors": before},
+        after={"assessors": [u.get_username() for u in assessors]},
+    )
+    return created
+
+
+@transaction.atomic
+def quality_assessors_assign_bulk(*, review: Review, assessors, per_study: int, actor) -> int:
+    """Round-robin the studies that have no assessor yet over the chosen people; returns count."""
+    _require_owner(review=review, user=actor)
+    assessors = _writers(review=review, users=assessors, per_study=False)
+    if per_study not in (1, 2) or per_study > len(assessors):
+        raise ValidationError(
+            f"Choose at least {per_study} assessors to give each study {per_study}."
+        )
+    studies = list(
+        Study.objects.select_for_update()
+        .filter(review=review, outcome=Study.Outcome.INCLUDED, quality_assignments__isnull=True)
+        .order_by("id")
+    )
+    load = dict(
+        QualityAssignment.objects.filter(study__review=review, assessor__in=assessors)
+        .values_list("assessor_id")
+        .annotate(n=Count("id"))
+    )
+    by_id = {u.pk: u for u in assessors}
+    plan = rules.round_robin([s.pk for s in studies], [u.pk for u in assessors], per_study, load)
+    QualityAssignment.objects.bulk_create(
+        QualityAssignment(study_id=study_id, assessor=by_id[uid], slot=slot, assigned_by=actor)
+        for study_id, uids in plan.items()
+        for slot, uid in enumerate(uids, start=1)
+    )
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="quality.assign_bulk",
+        object_type="review",
+        object_id=review.pk,
+        after={
+            "studies": len(plan),
+            "per_study": per_study,
+            "assessors": [u.get_username() for u in assessors],
+        },
+    )
+    return len(plan)
+
+
+@transaction.atomic
+def quality_answer_record(
+    *,
+    review: Review,
+    study: Study,
+    criterion: QualityCriterion,
+    assessor,
+    answer: str | Decimal,
+    justification: str = "",
+) -> QualityAnswer:
+    """Store (or change) an assigned assessor's answer and re-derive the consensus."""
+    if criterion.review_id != review.pk:
+        raise ValidationError("This criterion does not belong to the review.")
+    study = _locked_included_study(review=review, study=study)
+    if not QualityAssignment.objects.filter(study=study, assessor=assessor).exists():
+        raise PermissionDenied("You are not assigned to assess this study.")
+    if _role(review=review, user=assessor) not in WRITER_ROLES:
+        raise PermissionDenied("Your role in this review does not allow assessing.")
+    try:
+        value = rules.answer_parse(review.quality_scale, str(answer))
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+    justification = justification.strip()
+    current = QualityAnswer.objects.filter(
+        study=study, criterion=criterion, assessor=assessor
+    ).first()
+    before = (
+        None
+        if current is None
+        else {"answer": str(current.answer), "justification": current.justification}
+    )
+    record, _ = QualityAnswer.objects.update_or_create(
+        study=study,
+        criterion=criterion,
+        assessor=assessor,
+        defaults={"answer": value, "justification": justification},
+    )
+    after = {"answer": str(value), "justification": justification}
+    if before != after:
+        audit_event_record(
+            review=review,
+            actor=assessor,
+            action="quality.answer",
+            obj=record,
+            before=before,
+            after=dict(after, criterion=criterion.code, study=study.pk),
+        )
+    _consensus_derive(review=review, study=study, criterion=criterion, actor=assessor)
+    return record
+
+
+@transaction.atomic
+def quality_consensus_record(
+    *,
+    review: Review,
+    study: Study,
+    criterion: QualityCriterion,
+    actor,
+    answer: str | Decimal,
+    note: str = "",
+) -> QualityConsensus:
+    """The owner's consensus answer for one criterion of one study."""
+    _require_owner(review=review, user=actor)
+    if criterion.review_id != review.pk:
+        raise ValidationError("This criterion does not belong to the review.")
+    study = _locked_included_study(review=review, study=study)
+    try:
+        value = rules.answer_parse(review.quality_scale, str(answer))
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+    current = QualityConsensus.objects.filter(study=study, criterion=criterion).first()
+    consensus, _ = QualityConsensus.objects.update_or_create(
+        study=study,
+        criterion=criterion,
+        defaults={
+            "answer": value,
+            "method": QualityConsensus.Method.ADJUDICATED,
+            "decided_by": actor,
+            "note": note.strip(),
+        },
+    )
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="quality.consensus",
+        obj=consensus,
+        before=None
+        if current is None
+        else {"answer": str(current.answer), "method": current.method},
+        after={
+            "answer": str(value),
+            "criterion": criterion.code,
+            "study": study.pk,
+            "note": note.strip(),
+        },
+    )
+    return consensus
+
+
+@transaction.atomic
+def quality_consensus_reopen(
+    *, review: Review, study: Study, criterion: QualityCriterion, actor
+) -> None:
+    """Withdraw the owner's decision so the assessors' agreement (if any) applies again."""
+    _require_owner(review=review, user=actor)
+    study = _locked_included_study(review=review, study=study)
+    current = QualityConsensus.objects.filter(
+        study=study, criterion=criterion, method=QualityConsensus.Method.ADJUDICATED
+    ).first()
+    if current is None:
+        return
+    before = {"answer": str(current.answer), "method": current.method}
+    current.delete()
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="quality.consensus_reopen",
+        object_type="qualityconsensus",
+        object_id=f"{study.pk}:{criterion.pk}",
+        before=before,
+    )
+    _consensus_derive(review=review, study=study, criterion=criterion, actor=actor)
+
+
+@transaction.atomic
+def quality_settings_update(
+    *, review: Review, actor, scale: str, threshold: Decimal | str | None
+) -> Review:
+    """Change the answer scale and the exclusion threshold (None or "" switches it off)."""
+    _require_owner(review=review, user=actor)
+    review = Review.objects.select_for_update().get(pk=review.pk)
+    if scale not in Review.QualityScale.values:
+        raise ValidationError(f"Unknown answer scale {scale!r}.")
+    if threshold in (None, ""):
+        threshold = None
+    else:
+        try:
+            threshold = Decimal(str(threshold))
+        except InvalidOperation:
+            raise ValidationError(f"{threshold!r} is not a number.") from None
+        if threshold < 0:
+            raise ValidationError("The threshold cannot be negative.")
+    if scale == Review.QualityScale.YES_NO:
+        partly = rules.PARTLY
+        used = (
+            QualityAnswer.objects.filter(study__review=review, answer=partly).exists()
+            or QualityConsensus.objects.filter(study__review=review, answer=partly).exists()
+        )
+        if used:
+            raise ValidationError(
+                "Some answers are Partly: change them before removing Partly from the scale."
+            )
+    before = {
+        "quality_scale": review.quality_scale,
+        "quality_threshold": None
+        if review.quality_threshold is None
+        else str(review.quality_threshold),
+    }
+    review.quality_scale = scale
+    review.quality_threshold = threshold
+    review.save(update_fields=["quality_scale", "quality_threshold", "updated_at"])
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="quality.settings",
+        obj=review,
+        before=before,
+        after={
+            "quality_scale": scale,
+            "quality_threshold": None if threshold is None else str(threshold),
+        },
+    )
+    return review

@@ -1,0 +1,46 @@
+"""Helpers for the quality and extraction tests: the seed's protocol and included studies."""
+
+import json
+import re
+from pathlib import Path
+
+from screening.models import QualityCriterion, ResearchQuestion, Study
+
+SEED = json.loads(
+    (Path(__file__).resolve().parent.parent / "screening/fixtures/mlops_seed.json").read_text(
+        encoding="utf-8"
+    )
+)
+TABLE5 = SEED["included_studies_quality_table5"]
+THEMES = SEED["extraction_themes_reported"]["counts"]
+
+
+def seed_protocol(review) -> None:
+    """The seed's research questions and quality criteria on a review."""
+    for position, rq in enumerate(SEED["research_questions"]):
+        ResearchQuestion.objects.create(
+            review=review, code=rq["code"], text=rq["text"], theme=rq["theme"], position=position
+        )
+    for position, qc in enumerate(SEED["quality_criteria"]["criteria"]):
+        QualityCriterion.objects.create(
+            review=review, code=qc["code"], text=qc["text"], position=position
+        )
+
+
+def included_study(review, title="An included study", year=2020, **extra) -> Study:
+    return Study.objects.create(
+        review=review, title=title, year=year, outcome=Study.Outcome.INCLUDED, **extra
+    )
+
+
+def seed_studies(review) -> list[Study]:
+    """The 30 included studies of Table 5, in the paper's order (title = the paper's citation)."""
+    return [
+        included_study(
+            review,
+            title=row["study"],
+            year=int(re.search(r"(\d{4})$", row["study"]).group(1)),
+            doi=row["doi"],
+        )
+        for row in TABLE5
+    ]
