@@ -7,7 +7,7 @@ import yaml
 from django.urls import reverse
 
 from screening.models import AuditEvent, Review, Stage
-from screening.tasks import ping
+from screening.tasks.core import ping
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
