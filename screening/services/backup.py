@@ -236,6 +236,7 @@ def _users_dump(data: dict, tables: list[Table]) -> list[dict]:
 
 def review_export(*, review: Review) -> dict:
     """Everything stored for a review, as plain JSON (uploaded file bytes excepted)."""
+    review = Review.objects.get(pk=review.pk)  # the stored settings, not a caller's stale copy
     data = {
         "format": FORMAT,
         "version": VERSION,
@@ -477,4 +478,4 @@ def review_import(*, data: dict, slug: str | None = None, actor=None) -> Review:
             raise _Refused(str(error)) from error
     except _Refused as error:
         raise refused(error) from error
-    return review
+    return Review.objects.get(pk=review.pk)

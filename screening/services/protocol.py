@@ -565,6 +565,7 @@ def member_remove(*, review: Review, actor, membership: Membership) -> None:
 
 def protocol_export(*, review: Review) -> dict:
     """The protocol as JSON: settings, stages, criteria, RQs, QCs, sources, strings, runs."""
+    review = Review.objects.get(pk=review.pk)
     data = {"format": PROTOCOL_FORMAT, "version": backup.VERSION}
     data.update(backup.tables_dump(review=review, tables=backup.PROTOCOL_TABLES))
     return data

@@ -85,9 +85,21 @@ def _settings_section(access, name, *, form=None, error=None) -> dict:
 
 
 def _stages_section(access, *, edit_id=None, edit_form=None, error=None) -> dict:
+    stages = list(access.review.stages.all())
+    names = {stage.key: stage.name for stage in stages}
+    names.update({Stage.INCLUDED: "Included", Stage.EXCLUDED: "Excluded"})
     return {
         "template": "screening/protocol/_stages.html",
-        "stages": list(access.review.stages.all()),
+        "stages": [
+            (
+                stage,
+                [
+                    names.get(getattr(stage, route), getattr(stage, route))
+                    for route in services.ROUTES
+                ],
+            )
+            for stage in stages
+        ],
         "edit_id": edit_id,
         "edit_form": edit_form,
         "error": error,
