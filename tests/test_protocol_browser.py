@@ -40,3 +40,12 @@ def test_owner_adds_inclusion_criterion_without_reload(demo_owner, login_page):
     page.locator("#list-inclusion .invalid-feedback", has_text="already used").wait_for()
     assert page.locator("#list-inclusion tr[data-item]").count() == 7
     assert page.evaluate("window.__noReload") == "still here"
+
+    # Edit opens an inline editor with the cursor in it; Escape closes it, still no reload.
+    page.get_by_role("link", name="Edit inclusion criterion IC2").click()
+    code = page.locator("#list-inclusion tr.table-active input[name$='-code']")
+    code.wait_for()
+    assert code.evaluate("element => element === document.activeElement")
+    page.keyboard.press("Escape")
+    code.wait_for(state="detached")
+    assert page.evaluate("window.__noReload") == "still here"

@@ -449,7 +449,7 @@ def refused(error: _Refused) -> ValidationError:
     return ValidationError(f"This file cannot be restored: {error}")
 
 
-def review_import(*, data: dict, slug: str | None = None, actor=None) -> Review:
+def review_import(*, data: dict, slug: str | None = None) -> Review:
     """Restore a backup written by `review_export` as a new review (all or nothing)."""
     try:
         _check_header(data, FORMAT)
