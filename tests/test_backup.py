@@ -155,12 +155,12 @@ def canonical(data: dict) -> dict:
     data = json.loads(json.dumps(data))
     ranks = {}
     for table in backup.TABLES:
-        rows = backup._section(data, table)
+        rows = backup.section_rows(data, table)
         ranks[table.key] = {
             row["id"]: index for index, row in enumerate(sorted(rows, key=lambda r: r["id"]))
         }
     for table in backup.TABLES:
-        for row in backup._section(data, table):
+        for row in backup.section_rows(data, table):
             row["id"] = ranks[table.key][row["id"]]
             for attname, target in table.refs.items():
                 name = attname.removesuffix("_id")
@@ -176,7 +176,7 @@ def canonical(data: dict) -> dict:
                     row["object_id"] = ranks[target.key][int(row["object_id"])]
                 elif row["object_type"] == "review":
                     row["object_id"] = "review"
-        backup._section(data, table).sort(key=lambda r: r["id"])
+        backup.section_rows(data, table).sort(key=lambda r: r["id"])
     return data
 
 
