@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import DatabaseError, IntegrityError, models, transaction
+from django.utils import timezone
 
 from ..models import (
     AuditEvent,
@@ -283,6 +284,33 @@ def _python_value(model_field: models.Field, value, where: str):
         raise BackupRefused(f"{where}: '{model_field.name}': {' '.join(error.messages)}") from error
 
 
+def _is_auto(model_field: models.Field) -> bool:
+    return bool(
+        getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False)
+    )
+
+
+def _insert_as_given(model: type[models.Model], objects: list, batch_size: int = 500) -> list:
+    """`bulk_create` that keeps the values set on `auto_now` / `auto_now_add` fields.
+
+    bulk_create stamps "now" on those fields; a restore must keep the stored moments. A raw
+    insert (what loaddata does through `save_base(raw=True)`, here in batches) writes the
+    attributes as they are; values are still adapted by each field's `get_db_prep_save`.
+    """
+    fields = [f for f in model._meta.local_concrete_fields if not f.primary_key]
+    queryset = model._base_manager.all()
+    for start in range(0, len(objects), batch_size):
+        batch = objects[start : start + batch_size]
+        returned = queryset._insert(
+            batch, fields=fields, returning_fields=model._meta.db_returning_fields, raw=True
+        )
+        for obj, values in zip(batch, returned, strict=True):
+            obj.pk = values[0]
+            obj._state.adding = False
+            obj._state.db = queryset.db
+    return objects
+
+
 class _Loader:
     def __init__(self, *, review: Review, data: dict, create_users: bool):
         self.review = review
@@ -320,9 +348,7 @@ class _Loader:
         rows = section_rows(self.data, table)
         mapping = self.ids.setdefault(table.key, {})
         plain = _plain_fields(table)
-        auto_times = [
-            f for f in plain if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-        ]
+        auto_times = [f for f in plain if isinstance(f, models.DateField) and _is_auto(f)]
         objects, m2m, seen = [], [], set()
         rows = sorted(rows, key=lambda r: r.get("id") if isinstance(r, dict) else 0)
         for index, row in enumerate(rows):
@@ -358,20 +384,14 @@ class _Loader:
                 values["object_id"] = self.audit_object_id(row)
             objects.append(table.model(**values))
             m2m.append({name: row.get(name) or [] for name in table.by_code})
-        created = table.model.objects.bulk_create(objects)
+        now = timezone.now()
+        for obj in objects:
+            for model_field in auto_times:
+                if getattr(obj, model_field.attname) is None:
+                    setattr(obj, model_field.attname, now)
+        created = _insert_as_given(table.model, objects)
         for row, obj in zip(rows, created, strict=True):
             mapping[row["id"]] = obj.pk
-        if auto_times:
-            # bulk_create stamped "now" on auto_now fields; put the stored moments back.
-            for row, obj in zip(rows, created, strict=True):
-                for model_field in auto_times:
-                    if row.get(model_field.name) is not None:
-                        setattr(
-                            obj,
-                            model_field.attname,
-                            _python_value(model_field, row[model_field.name], table.key),
-                        )
-            table.model.objects.bulk_update(created, [f.name for f in auto_times], batch_size=500)
         for name, target in table.by_code.items():
             self.load_by_code(table, name, target, created, m2m)
 
