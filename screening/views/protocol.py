@@ -330,6 +330,7 @@ def protocol_settings(request, slug, section):
     if request.method == "GET":
         form = _autofocus(form_class(instance=access.review, prefix=section))
         return _respond(request, access, section, _settings_section(access, section, form=form))
+    mode_before = access.review.screening_mode
     form = form_class(request.POST, instance=access.review, prefix=section)
     if form.is_valid():
         try:
@@ -344,7 +345,7 @@ def protocol_settings(request, slug, section):
         section_ctx = _settings_section(access, section, form=form)
         return _respond(request, access, section, section_ctx, status=INVALID)
     access.review.refresh_from_db()
-    if section == "screening" and request.htmx:
+    if access.review.screening_mode != mode_before and request.htmx:
         # A new screening mode rebuilt the stages: reload the page so both sections agree.
         response = HttpResponse(status=204)
         response["HX-Refresh"] = "true"
