@@ -182,7 +182,9 @@ class SearchRunCellForm(StyledFormMixin, forms.Form):
         help_text="Empty removes the run.",
     )
     run_on = forms.DateField(
-        required=False, label="Run on", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="Run on",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     note = forms.CharField(required=False, max_length=300)
 

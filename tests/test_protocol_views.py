@@ -461,11 +461,14 @@ def test_switching_mode_refused_once_a_decision_exists(seeded, client_for, htmx_
 
 
 def test_blind_mode_off(seeded, client_for, htmx_headers):
-    client_for("owner").post(
+    response = client_for("owner").post(
         url("protocol_settings", seeded, "screening"),
         screening_data("staged", blind=False),
         **htmx_headers,
     )
+    # Same mode: the section is swapped in place, no page refresh.
+    assert response.status_code == 200 and "HX-Refresh" not in response
+    assert "Blind mode" in response.content.decode()
     seeded.refresh_from_db()
     assert seeded.blind_mode is False
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import DatabaseError, IntegrityError, models, transaction
+from django.utils import timezone
 
 from ..models import (
     AuditEvent,
@@ -163,7 +164,7 @@ def covered_models() -> set[type[models.Model]]:
 # ----- writing ---------------------------------------------------------------------------
 
 
-def _json_value(model_field: models.Field, value):
+def json_value(model_field: models.Field, value):
     if value is None:
         return None
     if isinstance(model_field, models.FileField):
@@ -187,7 +188,7 @@ def _plain_fields(table: Table) -> list[models.Field]:
 
 def _review_settings_dump(review: Review) -> dict:
     return {
-        f.name: _json_value(f, f.value_from_object(review))
+        f.name: json_value(f, f.value_from_object(review))
         for f in Review._meta.concrete_fields
         if f.name not in REVIEW_SKIP
     }
@@ -196,7 +197,7 @@ def _review_settings_dump(review: Review) -> dict:
 def _row_dump(table: Table, obj: models.Model) -> dict:
     row = {"id": obj.pk}
     for model_field in _plain_fields(table):
-        row[model_field.name] = _json_value(model_field, model_field.value_from_object(obj))
+        row[model_field.name] = json_value(model_field, model_field.value_from_object(obj))
     for attname in table.refs:
         row[attname.removesuffix("_id")] = getattr(obj, attname)
     for name in table.users:
@@ -228,7 +229,7 @@ def tables_dump(*, review: Review, tables: list[Table]) -> dict:
 def _users_dump(data: dict, tables: list[Table]) -> list[dict]:
     usernames: set[str] = set()
     for table in tables:
-        for row in _section(data, table):
+        for row in section_rows(data, table):
             usernames.update(row[name] for name in table.users if row.get(name))
     users = get_user_model().objects.filter(username__in=usernames).order_by("username")
     return [{name: getattr(user, name) for name in USER_FIELDS} for user in users]
@@ -236,6 +237,7 @@ def _users_dump(data: dict, tables: list[Table]) -> list[dict]:
 
 def review_export(*, review: Review) -> dict:
     """Everything stored for a review, as plain JSON (uploaded file bytes excepted)."""
+    review = Review.objects.get(pk=review.pk)  # the stored settings, not a caller's stale copy
     data = {
         "format": FORMAT,
         "version": VERSION,
@@ -250,18 +252,18 @@ def review_export(*, review: Review) -> dict:
 # ----- reading ---------------------------------------------------------------------------
 
 
-class _Refused(Exception):
+class BackupRefused(Exception):
     """A problem in the file, with the place it was found."""
 
 
-def _section(data: dict, table: Table) -> list:
+def section_rows(data: dict, table: Table) -> list:
     holder = data.get(PROTOCOL, {}) if table.section == PROTOCOL else data
     if not isinstance(holder, dict):
-        raise _Refused(f"'{PROTOCOL}' must be an object")
+        raise BackupRefused(f"'{PROTOCOL}' must be an object")
     rows = holder.get(table.key, [])
     if not isinstance(rows, list):
         where = f"{PROTOCOL}.{table.key}" if table.section == PROTOCOL else table.key
-        raise _Refused(f"'{where}' must be a list")
+        raise BackupRefused(f"'{where}' must be a list")
     return rows
 
 
@@ -271,7 +273,7 @@ def _python_value(model_field: models.Field, value, where: str):
             return None
         if model_field.has_default():
             return model_field.get_default()
-        raise _Refused(f"{where}: '{model_field.name}' may not be empty")
+        raise BackupRefused(f"{where}: '{model_field.name}' may not be empty")
     try:
         if isinstance(model_field, models.JSONField):
             return value
@@ -279,7 +281,34 @@ def _python_value(model_field: models.Field, value, where: str):
             return str(value)
         return model_field.to_python(value)
     except ValidationError as error:
-        raise _Refused(f"{where}: '{model_field.name}': {' '.join(error.messages)}") from error
+        raise BackupRefused(f"{where}: '{model_field.name}': {' '.join(error.messages)}") from error
+
+
+def _is_auto(model_field: models.Field) -> bool:
+    return bool(
+        getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False)
+    )
+
+
+def _insert_as_given(model: type[models.Model], objects: list, batch_size: int = 500) -> list:
+    """`bulk_create` that keeps the values set on `auto_now` / `auto_now_add` fields.
+
+    bulk_create stamps "now" on those fields; a restore must keep the stored moments. A raw
+    insert (what loaddata does through `save_base(raw=True)`, here in batches) writes the
+    attributes as they are; values are still adapted by each field's `get_db_prep_save`.
+    """
+    fields = [f for f in model._meta.local_concrete_fields if not f.primary_key]
+    queryset = model._base_manager.all()
+    for start in range(0, len(objects), batch_size):
+        batch = objects[start : start + batch_size]
+        returned = queryset._insert(
+            batch, fields=fields, returning_fields=model._meta.db_returning_fields, raw=True
+        )
+        for obj, values in zip(batch, returned, strict=True):
+            obj.pk = values[0]
+            obj._state.adding = False
+            obj._state.db = queryset.db
+    return objects
 
 
 class _Loader:
@@ -297,13 +326,13 @@ class _Loader:
         if username is None:
             return None
         if not isinstance(username, str) or not username:
-            raise _Refused(f"{where}: a user must be given by username")
+            raise BackupRefused(f"{where}: a user must be given by username")
         if username not in self.users:
             user_model = get_user_model()
             user = user_model.objects.filter(username=username).first()
             if user is None:
                 if not self.create_users:
-                    raise _Refused(f"{where}: no user named {username!r}")
+                    raise BackupRefused(f"{where}: no user named {username!r}")
                 details = self.user_details.get(username, {})
                 user = user_model(
                     username=username,
@@ -316,20 +345,18 @@ class _Loader:
         return self.users[username]
 
     def load(self, table: Table) -> None:
-        rows = _section(self.data, table)
+        rows = section_rows(self.data, table)
         mapping = self.ids.setdefault(table.key, {})
         plain = _plain_fields(table)
-        auto_times = [
-            f for f in plain if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-        ]
+        auto_times = [f for f in plain if isinstance(f, models.DateField) and _is_auto(f)]
         objects, m2m, seen = [], [], set()
         rows = sorted(rows, key=lambda r: r.get("id") if isinstance(r, dict) else 0)
         for index, row in enumerate(rows):
             where = f"{table.key}[{index}]"
             if not isinstance(row, dict) or not isinstance(row.get("id"), int):
-                raise _Refused(f"{where}: each row must be an object with an integer 'id'")
+                raise BackupRefused(f"{where}: each row must be an object with an integer 'id'")
             if row["id"] in seen:
-                raise _Refused(f"{where}: id {row['id']} appears twice")
+                raise BackupRefused(f"{where}: id {row['id']} appears twice")
             seen.add(row["id"])
             values = {}
             for model_field in plain:
@@ -345,7 +372,7 @@ class _Loader:
                     continue
                 new = self.ids.get(target, {}).get(old)
                 if new is None:
-                    raise _Refused(
+                    raise BackupRefused(
                         f"{where}: '{name}' refers to {target} id {old}, not in the file"
                     )
                 values[attname] = new
@@ -357,20 +384,14 @@ class _Loader:
                 values["object_id"] = self.audit_object_id(row)
             objects.append(table.model(**values))
             m2m.append({name: row.get(name) or [] for name in table.by_code})
-        created = table.model.objects.bulk_create(objects)
+        now = timezone.now()
+        for obj in objects:
+            for model_field in auto_times:
+                if getattr(obj, model_field.attname) is None:
+                    setattr(obj, model_field.attname, now)
+        created = _insert_as_given(table.model, objects)
         for row, obj in zip(rows, created, strict=True):
             mapping[row["id"]] = obj.pk
-        if auto_times:
-            # bulk_create stamped "now" on auto_now fields; put the stored moments back.
-            for row, obj in zip(rows, created, strict=True):
-                for model_field in auto_times:
-                    if row.get(model_field.name) is not None:
-                        setattr(
-                            obj,
-                            model_field.attname,
-                            _python_value(model_field, row[model_field.name], table.key),
-                        )
-            table.model.objects.bulk_update(created, [f.name for f in auto_times], batch_size=500)
         for name, target in table.by_code.items():
             self.load_by_code(table, name, target, created, m2m)
 
@@ -384,7 +405,9 @@ class _Loader:
         for index, (obj, values) in enumerate(zip(created, m2m, strict=True)):
             for code in values[name]:
                 if code not in by_code:
-                    raise _Refused(f"{table.key}[{index}]: '{name}' names unknown code {code!r}")
+                    raise BackupRefused(
+                        f"{table.key}[{index}]: '{name}' names unknown code {code!r}"
+                    )
                 links.append(through(**{source_column: obj.pk, target_column: by_code[code]}))
         through.objects.bulk_create(links)
 
@@ -401,19 +424,19 @@ class _Loader:
         return object_id
 
 
-def _check_header(data, expected_format: str) -> None:
+def header_check(data, expected_format: str) -> None:
     if not isinstance(data, dict):
-        raise _Refused("the file must hold one JSON object")
+        raise BackupRefused("the file must hold one JSON object")
     if data.get("format") != expected_format:
-        raise _Refused(f"'format' must be {expected_format!r} (found {data.get('format')!r})")
+        raise BackupRefused(f"'format' must be {expected_format!r} (found {data.get('format')!r})")
     if data.get("version") != VERSION:
-        raise _Refused(f"unsupported version {data.get('version')!r} (this slrweb reads 1)")
+        raise BackupRefused(f"unsupported version {data.get('version')!r} (this slrweb reads 1)")
 
 
 def review_settings_apply(*, review: Review, settings: dict) -> None:
     """Copy the review-level protocol settings (title, mode, scale ...) onto a review."""
     if not isinstance(settings, dict):
-        raise _Refused(f"'{PROTOCOL}.review' must be an object")
+        raise BackupRefused(f"'{PROTOCOL}.review' must be an object")
     for model_field in Review._meta.concrete_fields:
         if model_field.name in REVIEW_SKIP or model_field.name not in settings:
             continue
@@ -422,7 +445,7 @@ def review_settings_apply(*, review: Review, settings: dict) -> None:
     try:
         review.full_clean(exclude=["slug", "created_by"])
     except ValidationError as error:
-        raise _Refused(f"{PROTOCOL}.review: {'; '.join(error.messages)}") from error
+        raise BackupRefused(f"{PROTOCOL}.review: {'; '.join(error.messages)}") from error
     review.save()
 
 
@@ -431,37 +454,37 @@ def tables_load(
 ) -> dict[str, dict[int, int]]:
     """Insert the rows of `tables` from `data` into `review`; returns old id -> new id maps.
 
-    Raises `_Refused` on a problem in the data; callers run it inside their transaction.
+    Raises `BackupRefused` on a problem in the data; callers run it inside their transaction.
     """
     loader = _Loader(review=review, data=data, create_users=create_users)
     for table in tables:
         try:
             loader.load(table)
         except IntegrityError as error:
-            raise _Refused(
+            raise BackupRefused(
                 f"{table.key}: the rows break a rule of the database ({error})"
             ) from error
     return loader.ids
 
 
-def refused(error: _Refused) -> ValidationError:
+def refused(error: BackupRefused) -> ValidationError:
     return ValidationError(f"This file cannot be restored: {error}")
 
 
-def review_import(*, data: dict, slug: str | None = None, actor=None) -> Review:
+def review_import(*, data: dict, slug: str | None = None) -> Review:
     """Restore a backup written by `review_export` as a new review (all or nothing)."""
     try:
-        _check_header(data, FORMAT)
+        header_check(data, FORMAT)
         slug = slug or data.get("slug")
         if not isinstance(slug, str) or not slug:
-            raise _Refused("'slug' is missing")
+            raise BackupRefused("'slug' is missing")
         try:
             with transaction.atomic():
                 if Review.objects.filter(slug=slug).exists():
-                    raise _Refused(f"a review with slug {slug!r} already exists")
+                    raise BackupRefused(f"a review with slug {slug!r} already exists")
                 protocol = data.get(PROTOCOL)
                 if not isinstance(protocol, dict) or not isinstance(protocol.get("review"), dict):
-                    raise _Refused(f"'{PROTOCOL}.review' is missing")
+                    raise BackupRefused(f"'{PROTOCOL}.review' is missing")
                 review = Review(slug=slug, title=str(protocol["review"].get("title") or slug))
                 review.save()
                 review_settings_apply(review=review, settings=protocol["review"])
@@ -472,9 +495,9 @@ def review_import(*, data: dict, slug: str | None = None, actor=None) -> Review:
                     )
                     Review.objects.filter(pk=review.pk).update(created_at=created_at)
                 if not review.memberships.filter(role=Membership.Role.OWNER).exists():
-                    raise _Refused("the review has no owner among its members")
+                    raise BackupRefused("the review has no owner among its members")
         except (DatabaseError, FieldDoesNotExist, TypeError, ValueError, AttributeError) as error:
-            raise _Refused(str(error)) from error
-    except _Refused as error:
+            raise BackupRefused(str(error)) from error
+    except BackupRefused as error:
         raise refused(error) from error
-    return review
+    return Review.objects.get(pk=review.pk)

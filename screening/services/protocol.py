@@ -294,7 +294,7 @@ REVIEW_SETTINGS = {
 
 def _review_snapshot(review: Review, names) -> dict:
     return {
-        name: backup._json_value(Review._meta.get_field(name), getattr(review, name))
+        name: backup.json_value(Review._meta.get_field(name), getattr(review, name))
         for name in names
     }
 
@@ -565,6 +565,7 @@ def member_remove(*, review: Review, actor, membership: Membership) -> None:
 
 def protocol_export(*, review: Review) -> dict:
     """The protocol as JSON: settings, stages, criteria, RQs, QCs, sources, strings, runs."""
+    review = Review.objects.get(pk=review.pk)
     data = {"format": PROTOCOL_FORMAT, "version": backup.VERSION}
     data.update(backup.tables_dump(review=review, tables=backup.PROTOCOL_TABLES))
     return data
@@ -580,7 +581,7 @@ def protocol_import(*, review: Review, actor, data) -> Review:
                     "This review already has imports: its protocol can no longer be replaced."
                 )
             try:
-                backup._check_header(data, PROTOCOL_FORMAT)
+                backup.header_check(data, PROTOCOL_FORMAT)
                 before = protocol_export(review=review)
                 for model in (SearchRun, SearchString, Source, Stage, QualityCriterion):
                     model.objects.filter(review=review).delete()
@@ -592,7 +593,7 @@ def protocol_import(*, review: Review, actor, data) -> Review:
                 )
             except (KeyError, TypeError, ValueError, AttributeError) as error:
                 raise ValidationError(f"This file is not a valid protocol: {error}") from error
-            except backup._Refused as error:
+            except backup.BackupRefused as error:
                 raise ValidationError(f"This file is not a valid protocol: {error}") from error
             problems = stages_check(list(review.stages.all()))
             if problems:

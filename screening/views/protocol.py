@@ -52,6 +52,14 @@ def _list_key(spec) -> str:
     return "list_" + spec.key.replace("-", "_")
 
 
+def _autofocus(form):
+    """Inline editors open with the cursor in their first field (htmx honours autofocus)."""
+    first = next(iter(form.fields.values()), None)
+    if first is not None:
+        first.widget.attrs["autofocus"] = True
+    return form
+
+
 def _errors(error: ValidationError) -> list[str]:
     return error.messages
 
@@ -85,9 +93,21 @@ def _settings_section(access, name, *, form=None, error=None) -> dict:
 
 
 def _stages_section(access, *, edit_id=None, edit_form=None, error=None) -> dict:
+    stages = list(access.review.stages.all())
+    names = {stage.key: stage.name for stage in stages}
+    names.update({Stage.INCLUDED: "Included", Stage.EXCLUDED: "Excluded"})
     return {
         "template": "screening/protocol/_stages.html",
-        "stages": list(access.review.stages.all()),
+        "stages": [
+            (
+                stage,
+                [
+                    names.get(getattr(stage, route), getattr(stage, route))
+                    for route in services.ROUTES
+                ],
+            )
+            for stage in stages
+        ],
         "edit_id": edit_id,
         "edit_form": edit_form,
         "error": error,
@@ -229,7 +249,9 @@ def protocol_item(request, slug, list_key, pk):
     form_class = protocol_item_form_class(spec)
     key = _list_key(spec)
     if request.method == "GET":
-        form = form_class(instance=item, review=access.review, spec=spec, prefix=f"edit-{pk}")
+        form = _autofocus(
+            form_class(instance=item, review=access.review, spec=spec, prefix=f"edit-{pk}")
+        )
         return _respond(
             request, access, key, _list_section(access, spec, edit_id=pk, edit_form=form)
         )
@@ -306,8 +328,9 @@ def protocol_settings(request, slug, section):
         return _respond(request, access, section, _settings_section(access, section))
     access = review_access(request, slug, Need.OWN)
     if request.method == "GET":
-        form = form_class(instance=access.review, prefix=section)
+        form = _autofocus(form_class(instance=access.review, prefix=section))
         return _respond(request, access, section, _settings_section(access, section, form=form))
+    mode_before = access.review.screening_mode
     form = form_class(request.POST, instance=access.review, prefix=section)
     if form.is_valid():
         try:
@@ -322,7 +345,7 @@ def protocol_settings(request, slug, section):
         section_ctx = _settings_section(access, section, form=form)
         return _respond(request, access, section, section_ctx, status=INVALID)
     access.review.refresh_from_db()
-    if section == "screening" and request.htmx:
+    if access.review.screening_mode != mode_before and request.htmx:
         # A new screening mode rebuilt the stages: reload the page so both sections agree.
         response = HttpResponse(status=204)
         response["HX-Refresh"] = "true"
@@ -356,7 +379,8 @@ def protocol_stage(request, slug, pk):
     access = review_access(request, slug, Need.OWN)
     stage = get_object_or_404(Stage, review=access.review, pk=pk)
     if request.method == "GET":
-        section = _stages_section(access, edit_id=pk, edit_form=_stage_form(access, stage))
+        form = _autofocus(_stage_form(access, stage))
+        section = _stages_section(access, edit_id=pk, edit_form=form)
         return _respond(request, access, "stages", section)
     form = _stage_form(access, stage, request.POST)
     if form.is_valid():
@@ -397,7 +421,7 @@ def protocol_search_cell(request, slug, string_id, source_id):
             if run
             else {"run_on": None}
         )
-        form = SearchRunCellForm(initial=initial, prefix="cell")
+        form = _autofocus(SearchRunCellForm(initial=initial, prefix="cell"))
         return _respond(
             request, access, "searches", _searches_section(access, cell=cell, form=form)
         )
