@@ -17,6 +17,7 @@ import re
 import time
 import unicodedata
 import zipfile
+from contextlib import closing
 from dataclasses import dataclass
 
 from celery import current_app
@@ -449,33 +450,39 @@ def _advisory_lock(batch_id: int) -> bool:
 
 
 def _import(batch: ImportBatch, channel: _ProgressChannel) -> _Tally:
-    tally = _Tally()
-    chunk: list[Record] = []
-    size = max(1, batch.size_bytes)
     with batch.file.open("rb") as stored:
         # The underlying buffered file: the text layer needs read1(), progress needs tell().
         handle = stored.file
         entries = parsers.iter_entries(handle, batch.format, column_map=batch.column_map or None)
-        for item in entries:
-            if isinstance(item, EntryProblem):
-                tally.problem(item)
-                continue
-            if item.is_empty:
-                tally.problem(
-                    EntryProblem(item.line, "entry has no title, abstract, authors or identifier")
-                )
-                continue
-            tally.records += 1
-            tally.with_title += bool(item.title)
-            tally.with_abstract += bool(item.abstract)
-            tally.with_doi += bool(item.doi)
-            chunk.append(_record(batch, tally.records, item))
-            if len(chunk) >= IMPORT_CHUNK:
-                Record.objects.bulk_create(chunk)
-                chunk = []
-                channel.progress(int(handle.tell() * 100 / size), tally.records)
-        if chunk:
+        # Close the parser before the file, even when an insert fails half-way.
+        with closing(entries):
+            return _consume(batch, channel, handle, entries)
+
+
+def _consume(batch: ImportBatch, channel: _ProgressChannel, handle, entries) -> _Tally:
+    tally = _Tally()
+    chunk: list[Record] = []
+    size = max(1, batch.size_bytes)
+    for item in entries:
+        if isinstance(item, EntryProblem):
+            tally.problem(item)
+            continue
+        if item.is_empty:
+            tally.problem(
+                EntryProblem(item.line, "entry has no title, abstract, authors or identifier")
+            )
+            continue
+        tally.records += 1
+        tally.with_title += bool(item.title)
+        tally.with_abstract += bool(item.abstract)
+        tally.with_doi += bool(item.doi)
+        chunk.append(_record(batch, tally.records, item))
+        if len(chunk) >= IMPORT_CHUNK:
             Record.objects.bulk_create(chunk)
+            chunk = []
+            channel.progress(int(handle.tell() * 100 / size), tally.records)
+    if chunk:
+        Record.objects.bulk_create(chunk)
     return tally
 
 

@@ -137,7 +137,10 @@ def import_list(request, slug):
     if request.method == "GET":
         access = review_access(request, slug)
         form = UploadForm(review=access.review) if access.can_import else None
-        return render(request, "screening/imports/list.html", _list_context(access, form))
+        template = (
+            "screening/imports/_workspace.html" if request.htmx else "screening/imports/list.html"
+        )
+        return render(request, template, _list_context(access, form))
     access = _import_access(request, slug)
     review = access.review
     form = UploadForm(request.POST, request.FILES, review=review)
