@@ -188,16 +188,16 @@ def test_truncated_file_fails_with_reason_and_no_records(review, data, name, mes
 
 @pytest.mark.django_db(transaction=True)
 def test_database_failure_mid_batch_leaves_nothing_and_retry_completes(monkeypatch):
-    """Real transactions: chunks 1-2 are inserted, chunk 3 fails; nothing may remain."""
+    """Real transactions: chunks 1-2 are inserted (COPY), chunk 3 fails; nothing may remain."""
     review, _ = review_with_cast()
     batch = create(review)
     monkeypatch.setattr(service, "IMPORT_CHUNK", 10)
     monkeypatch.setattr(service, "PROGRESS_EVERY_SECONDS", 0)
-    real_bulk_create = Record.objects.bulk_create
+    real_insert = service._insert_records
     calls = []
     seen_from_outside = []
 
-    def failing_bulk_create(objs, *args, **kwargs):
+    def failing_insert(objs):
         calls.append(len(objs))
         if len(calls) == 3:
             # Before failing: what another session sees while the import transaction is open.
@@ -210,9 +210,9 @@ def test_database_failure_mid_batch_leaves_nothing_and_retry_completes(monkeypat
                 )[0]
             )
             raise OperationalError("connection lost while inserting")
-        return real_bulk_create(objs, *args, **kwargs)
+        return real_insert(objs)
 
-    monkeypatch.setattr(Record.objects, "bulk_create", failing_bulk_create)
+    monkeypatch.setattr(service, "_insert_records", failing_insert)
     with pytest.raises(OperationalError):
         batch_run(batch_id=batch.pk)
     status, progress, records_read, visible_records = seen_from_outside[0]
@@ -223,7 +223,7 @@ def test_database_failure_mid_batch_leaves_nothing_and_retry_completes(monkeypat
     assert "Database error, nothing was imported" in batch.error
     assert Record.objects.count() == 0
 
-    monkeypatch.setattr(Record.objects, "bulk_create", real_bulk_create)
+    monkeypatch.setattr(service, "_insert_records", real_insert)
     batch_retry(batch=batch, user=review.created_by)
     batch = batch_run(batch_id=batch.pk)
     assert batch.status == ImportBatch.Status.DONE
