@@ -7,7 +7,6 @@ import html
 import re
 import unicodedata
 
-_WS = re.compile(r"\s+")
 _DOI_PREFIX = re.compile(
     r"^(?:doi:\s*|https?://(?:dx\.)?doi\.org/|https?://doi\.[a-z]+\.org/|doi\.org/)", re.I
 )
@@ -106,7 +105,9 @@ def clean_text(value) -> str:
         return ""
     if not isinstance(value, str):
         value = str(value)
-    return _WS.sub(" ", value).strip()
+    # str.split() splits on every Unicode space (CR, NBSP...) and is several times faster
+    # than a regex on the hundreds of thousands of fields of a large export.
+    return " ".join(value.split())
 
 
 def latex_to_unicode(value: str) -> str:

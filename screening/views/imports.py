@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from ..access import Need, review_access
 from ..domain.parsers import FORMATS
 from ..forms import StyledFormMixin
-from ..models import ImportBatch
+from ..models import ImportBatch, SearchRun, Source
 from ..selectors.imports import (
     batch_get,
     batch_list,
@@ -44,30 +44,8 @@ class MultipleFileField(forms.FileField):
         return [single(data, initial)]
 
 
-class UploadForm(StyledFormMixin, forms.Form):
-    files = MultipleFileField(
-        label="Export files",
-        help_text="One or more files: RIS, BibTeX, CSV/TSV/XLSX, MEDLINE (.nbib), Web of Science "
-        "plain text, EndNote XML or tagged text, ProQuest text. The format is detected from the "
-        "content.",
-    )
-    source = forms.ModelChoiceField(
-        queryset=None, required=False, label="Source (digital library)", empty_label="—"
-    )
-    new_source = forms.CharField(
-        max_length=120, required=False, label="…or a new source", help_text="e.g. Scopus"
-    )
-    search_run = forms.ModelChoiceField(
-        queryset=None,
-        required=False,
-        label="Search run (optional)",
-        empty_label="Not tied to a search run",
-    )
-    format = forms.ChoiceField(
-        required=False,
-        choices=[("", "Detect from the content")] + list(FORMATS.items()),
-        label="Format",
-    )
+class _ReviewChoicesForm(forms.Form):
+    """Sets the review's choices before StyledFormMixin looks at the bound form's errors."""
 
     def __init__(self, *args, review, **kwargs):
         super().__init__(*args, **kwargs)
@@ -79,6 +57,35 @@ class UploadForm(StyledFormMixin, forms.Form):
             f"{run.source.name}: {run.search_string.text[:80]}"
             + (f" ({run.run_on})" if run.run_on else "")
         )
+
+
+class UploadForm(StyledFormMixin, _ReviewChoicesForm):
+    files = MultipleFileField(
+        label="Export files",
+        help_text="One or more files: RIS, BibTeX, CSV/TSV/XLSX, MEDLINE (.nbib), Web of Science "
+        "plain text, EndNote XML or tagged text, ProQuest text. The format is detected from the "
+        "content.",
+    )
+    source = forms.ModelChoiceField(
+        queryset=Source.objects.none(),
+        required=False,
+        label="Source (digital library)",
+        empty_label="—",
+    )
+    new_source = forms.CharField(
+        max_length=120, required=False, label="…or a new source", help_text="e.g. Scopus"
+    )
+    search_run = forms.ModelChoiceField(
+        queryset=SearchRun.objects.none(),
+        required=False,
+        label="Search run (optional)",
+        empty_label="Not tied to a search run",
+    )
+    format = forms.ChoiceField(
+        required=False,
+        choices=[("", "Detect from the content")] + list(FORMATS.items()),
+        label="Format",
+    )
 
     def clean(self):
         data = super().clean()
@@ -137,7 +144,10 @@ def import_list(request, slug):
     if request.method == "GET":
         access = review_access(request, slug)
         form = UploadForm(review=access.review) if access.can_import else None
-        return render(request, "screening/imports/list.html", _list_context(access, form))
+        template = (
+            "screening/imports/_workspace.html" if request.htmx else "screening/imports/list.html"
+        )
+        return render(request, template, _list_context(access, form))
     access = _import_access(request, slug)
     review = access.review
     form = UploadForm(request.POST, request.FILES, review=review)

@@ -44,8 +44,10 @@ def iter_entries(
         else:
             raise ParseError(f"unsupported format {fmt!r}")
     finally:
-        # The caller owns the binary stream: detach so closing the wrapper leaves it open.
-        text.detach()
+        # The caller owns the binary stream: detach so closing the wrapper leaves it open
+        # (unless the caller already closed it, abandoning this generator).
+        if not binary.closed:
+            text.detach()
 
 
 def read_columns(binary: BinaryIO, fmt: str) -> list[str]:

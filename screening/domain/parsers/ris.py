@@ -95,11 +95,22 @@ def parse(lines: Iterable[str]) -> Iterator[ParsedRecord | EntryProblem]:
     saw_er = False
     line_no = 0
     for line_no, line in enumerate(lines, start=1):
-        text = line.rstrip("\n").replace("\ufeff", "")
-        match = _TAG.match(text.lstrip())
+        text = line.rstrip("\n")
+        if "\ufeff" in text:
+            text = text.replace("\ufeff", "")
+        # Fast path for the canonical "XY  - value" line; the regex handles the variants.
+        if (
+            text[2:5] == "  -"
+            and text[:1].isupper()
+            and (text[1:2].isupper() or text[1:2].isdigit())
+        ):
+            tag, value, match = text[:2], text[5:].strip(), True
+        else:
+            match = _TAG.match(text.lstrip())
+            if match:
+                tag = match.group(1)
+                value = (match.group(2) or match.group(3) or "").strip()
         if match:
-            tag = match.group(1)
-            value = (match.group(2) or match.group(3) or "").strip()
             if tag == "TY":
                 if closed is not None:
                     yield record_from_ris(closed, closed_line)
