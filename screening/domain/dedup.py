@@ -332,6 +332,8 @@ _TITLE_STOP = frozenset(
 
 
 def _close_words(a: str, b: str) -> bool:
+    if a.isdigit() or b.isdigit():
+        return False  # "part 1" and "part 2" are two papers, not a typo
     if a.startswith(b) or b.startswith(a):
         return min(len(a), len(b)) >= 3
     limit = 1 if min(len(a), len(b)) < 6 else 2
@@ -398,7 +400,7 @@ def title_word_changes(a: str, b: str) -> tuple[list[str], bool]:
     lone_a = [w for w in only_a if not any(_close_words(w, v) for v in only_b)]
     lone_b = [w for w in only_b if not any(_close_words(w, v) for v in only_a)]
     if not lone_a or not lone_b:
-        return [], False
+        return [], bool(numbers_a and numbers_b)
     return sorted(lone_a)[:2] + sorted(lone_b)[:2], bool(numbers_a and numbers_b)
 
 
@@ -771,3 +773,42 @@ def deduplicate(
         candidates=candidates,
         pairs_compared=len(pairs),
     )
+
+
+def most_complete(records: Sequence[dict]) -> dict:
+    """A study's display fields from its records: the most complete value of each field.
+
+    The longest title and abstract, the longest author list, the year most records give, a DOI
+    and PMID if any record has one, the keywords of all records (first 40, in order).
+    """
+    if not records:
+        return {}
+
+    def longest(name: str) -> str:
+        return max((r.get(name) or "" for r in records), key=len)
+
+    def first(name: str) -> str:
+        return next((r.get(name) for r in records if r.get(name)), "")
+
+    years = [r.get("year") for r in records if r.get("year")]
+    year = max(sorted(set(years)), key=years.count) if years else None
+    keywords: list[str] = []
+    seen: set[str] = set()
+    for r in records:
+        for word in r.get("keywords") or []:
+            folded = fold(str(word))
+            if folded and folded not in seen:
+                seen.add(folded)
+                keywords.append(str(word))
+    return {
+        "title": longest("title"),
+        "abstract": longest("abstract"),
+        "authors": max((list(r.get("authors") or []) for r in records), key=len),
+        "year": year,
+        "venue": longest("venue"),
+        "doi": first("doi"),
+        "pmid": first("pmid"),
+        "url": first("url"),
+        "keywords": keywords[:40],
+        "publication_type": first("publication_type"),
+    }

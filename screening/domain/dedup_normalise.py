@@ -45,13 +45,12 @@ def title_key(title: str) -> str:
     title = (title or "").strip()
     if not title:
         return ""
+    stripped = _TRAILING_TAG_RE.sub("", title)
+    if len(stripped) >= 10:
+        title = stripped
     if len(title) > 2 and title[0] == "[" and title.rstrip(".").endswith("]"):
         # MEDLINE brackets a whole title that was translated into English.
         title = title.rstrip(".")[1:-1]
-    else:
-        stripped = _TRAILING_TAG_RE.sub("", title)
-        if len(stripped) >= 10:
-            title = stripped
     return fold(title)
 
 
