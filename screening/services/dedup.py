@@ -222,7 +222,8 @@ def _snapshot(study: Study) -> list:
     collector.collect([study])
     objects = [study]
     for model, instances in collector.data.items():
-        if model is Study:
+        # Many-to-many rows are saved with the row that owns them.
+        if model is Study or model._meta.auto_created:
             continue
         objects.extend(sorted(instances, key=lambda obj: obj.pk))
     return serializers.serialize("python", objects)
