@@ -293,6 +293,21 @@ class _Feat:
         self.pmid = pmid_key(rec.pmid)
         self.group = rec.group
 
+    def signature(self) -> tuple:
+        return (
+            self.title,
+            self.year,
+            self.first,
+            self.surnames,
+            self.venue,
+            self.volume,
+            self.page_first,
+            self.page_last,
+            self.doi,
+            self.pmid,
+            self.notice,
+        )
+
 
 @lru_cache(maxsize=1 << 16)
 def title_similarity(a: str, b: str) -> float:
@@ -643,8 +658,11 @@ def _block_pairs(blocks: dict, feats: Sequence[_Feat], out: set[tuple[int, int]]
             _window_pairs(members, BLOCK_WINDOW, out)
 
 
-def candidate_pairs(feats: Sequence[_Feat]) -> set[tuple[int, int]]:
-    """Index pairs worth scoring (blocking); each pair once, smaller index first."""
+def candidate_pairs(
+    feats: Sequence[_Feat], runs: set[tuple[int, int]] | None = None
+) -> set[tuple[int, int]]:
+    """Index pairs worth scoring (blocking); each pair once, smaller index first. The pairs
+    of records with identical titles are also added to `runs` when given."""
     pairs: set[tuple[int, int]] = set()
     titled = [i for i, f in enumerate(feats) if f.compact]
     # Identical titles: a chain through each run is enough, grouping closes it transitively.
@@ -658,6 +676,8 @@ def candidate_pairs(feats: Sequence[_Feat]) -> set[tuple[int, int]]:
             pairs.add((members[x - 1], members[x]))
             if x > 1:
                 pairs.add((members[0], members[x]))
+    if runs is not None:
+        runs.update(pairs)
     _window_pairs(sorted(heads, key=lambda i: feats[i].compact), WINDOW, pairs)
     _window_pairs(sorted(heads, key=lambda i: feats[i].compact[::-1]), WINDOW, pairs)
     blocks: dict[tuple, list[int]] = {}
@@ -721,31 +741,69 @@ def deduplicate(
         else:
             first_of_group[f.group] = i
 
-    auto: list[tuple[float, int, int, str]] = []
-    grey: list[tuple[float, int, int, str]] = []
-    pairs = candidate_pairs(feats)
-    for i, j in pairs:
-        fa, fb = feats[i], feats[j]
-        if fa.group is not None and fb.group is not None:
-            continue  # settled in an earlier run (or by a reviewer)
-        score, reason, hard = score_pair(fa, fb, shared)
-        if score >= auto_threshold and not hard:
-            auto.append((score, i, j, reason))
-        elif score >= candidate_threshold:
-            grey.append((score, i, j, reason))
-
+    # Records identical in every compared field (the same export twice, case aside) join at
+    # once, when the record is informative enough to merge with its own copy; only one of
+    # them goes on to blocking and scoring.
     merges: list[ScoredPair] = []
-    auto.sort(key=lambda t: (-t[0], t[1], t[2]))
-    for score, i, j, reason in auto:
-        ra, rb = groups.find(i), groups.find(j)
-        if ra == rb:
-            continue
-        why_not = groups.conflict(ra, rb, cannot)
-        if why_not:
-            grey.append((score, i, j, f"{reason} (not merged: {why_not})"))
-            continue
-        groups.union(ra, rb)
-        merges.append(ScoredPair(feats[i].key, feats[j].key, round(score, 2), reason))
+    by_signature: dict[tuple, int] = {}
+    active: list[int] = []
+    for i, f in enumerate(feats):
+        if f.group is None and i not in cannot:
+            signature = f.signature()
+            twin = by_signature.get(signature)
+            if twin is not None:
+                groups.union(groups.find(twin), groups.find(i))
+                merges.append(ScoredPair(feats[twin].key, f.key, 99.0, "identical records"))
+                continue
+            score, _, hard = score_pair(f, f, shared)
+            if score >= auto_threshold and not hard:
+                by_signature[signature] = i
+        active.append(i)
+
+    grey: list[tuple[float, int, int, str]] = []
+    runs: set[tuple[int, int]] = set()
+    compact_pairs = candidate_pairs([feats[i] for i in active], runs)
+    # Identical titles first: once they are grouped, the other blocks' pairs inside one group
+    # need no scoring. Each phase applies its automatic pairs best first.
+    phases = [sorted(runs), sorted(compact_pairs - runs)]
+    compared = 0
+    for phase in phases:
+        auto: list[tuple[float, int, int, str]] = []
+        for x, y in phase:
+            i, j = active[x], active[y]
+            fa, fb = feats[i], feats[j]
+            if fa.group is not None and fb.group is not None:
+                continue  # settled in an earlier run (or by a reviewer)
+            if groups.find(i) == groups.find(j):
+                continue
+            if (
+                fa.title
+                and fb.title
+                and not (fa.page_first and fa.page_first == fb.page_first)
+                and not (fa.doi and fa.doi == fb.doi)
+                and not (fa.pmid and fa.pmid == fb.pmid)
+                and title_similarity(fa.title, fb.title) < 0.7
+            ):
+                # Unrelated titles and nothing else that could lift the pair to the queue
+                # (year and author add at most 3.5 against the title's -5): not worth scoring.
+                continue
+            compared += 1
+            score, reason, hard = score_pair(fa, fb, shared)
+            if score >= auto_threshold and not hard:
+                auto.append((score, i, j, reason))
+            elif score >= candidate_threshold:
+                grey.append((score, i, j, reason))
+        auto.sort(key=lambda t: (-t[0], t[1], t[2]))
+        for score, i, j, reason in auto:
+            ra, rb = groups.find(i), groups.find(j)
+            if ra == rb:
+                continue
+            why_not = groups.conflict(ra, rb, cannot)
+            if why_not:
+                grey.append((score, i, j, f"{reason} (not merged: {why_not})"))
+                continue
+            groups.union(ra, rb)
+            merges.append(ScoredPair(feats[i].key, feats[j].key, round(score, 2), reason))
 
     best: dict[tuple[int, int], tuple[float, int, int, str]] = {}
     for item in grey:
@@ -771,7 +829,7 @@ def deduplicate(
         clusters=list(clusters.values()),
         merges=merges,
         candidates=candidates,
-        pairs_compared=len(pairs),
+        pairs_compared=compared,
     )
 
 

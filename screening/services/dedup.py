@@ -150,8 +150,15 @@ def review_deduplicate(*, review: Review) -> dict:
             ],
             batch_size=1000,
         )
-        for study, cluster in zip(studies, new_clusters, strict=True):
-            Record.objects.filter(pk__in=cluster, study__isnull=True).update(study=study)
+        Record.objects.bulk_update(
+            [
+                Record(pk=key, study_id=study.pk)
+                for study, cluster in zip(studies, new_clusters, strict=True)
+                for key in cluster
+            ],
+            ["study"],
+            batch_size=1000,
+        )
 
         screened_joins = []
         for study in Study.objects.filter(pk__in=joined).select_related("current_stage"):

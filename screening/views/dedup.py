@@ -112,14 +112,8 @@ def dedup_undo(request, slug):
 @login_required
 def dedup_merged(request, slug):
     access = review_access(request, slug, Need.READ)
-    context = {
-        "review": access.review,
-        "access": access,
-        "studies": selectors.merged_studies(review=access.review),
-        "overview": selectors.source_overview(review=access.review),
-    }
     template = "screening/dedup/_merged.html" if request.htmx else "screening/dedup/merged.html"
-    return render(request, template, context)
+    return render(request, template, _merged_context(access))
 
 
 @require_POST
@@ -150,20 +144,19 @@ def dedup_split(request, slug, record_id):
     return _after_merged_change(request, access)
 
 
-def _after_merged_change(request, access):
-    if request.htmx:
-        return dedup_merged_fragment(request, access)
-    return redirect("screening:dedup_merged", slug=access.review.slug)
-
-
-def dedup_merged_fragment(request, access):
-    context = {
+def _merged_context(access) -> dict:
+    return {
         "review": access.review,
         "access": access,
         "studies": selectors.merged_studies(review=access.review),
         "overview": selectors.source_overview(review=access.review),
     }
-    return render(request, "screening/dedup/_merged.html", context)
+
+
+def _after_merged_change(request, access):
+    if request.htmx:
+        return render(request, "screening/dedup/_merged.html", _merged_context(access))
+    return redirect("screening:dedup_merged", slug=access.review.slug)
 
 
 urlpatterns = [
