@@ -210,6 +210,7 @@ _NOTICE_PREFIX_RE = re.compile(
     r"\s*(?:to|for|of|notice)?\s*[:.\-]\s*",
     re.IGNORECASE,
 )
+_NOTICE_INITIALS = frozenset("ecraitn")
 _NOTICE_TYPES = {
     "erratum": "erratum",
     "correction": "erratum",
@@ -226,26 +227,32 @@ def notice_kind(title: str, publication_type: str = "") -> str:
     pg 542, 2009)") and Embase ("(New Engl J Med (2009) 360 (542-544))") mark a correction are
     read before folding removes them.
     """
-    if _CORRECTION_SUFFIX_RE.search(title):
+    if title.rstrip(" .").endswith(")") and _CORRECTION_SUFFIX_RE.search(title):
         return "erratum"
-    folded = fold(_MEDLINE_NOTE_RE.sub("", title))
-    for prefix, kind in _NOTICE_PREFIXES:
-        if folded.startswith(prefix):
-            return kind
-    if folded.endswith(" reply") or folded.endswith(" authors reply"):
+    folded = fold(_MEDLINE_NOTE_RE.sub("", title) if "[" in title else title)
+    if folded[:1] in _NOTICE_INITIALS:
+        for prefix, kind in _NOTICE_PREFIXES:
+            if folded.startswith(prefix):
+                return kind
+    if folded.endswith(" reply"):
         return "reply"
-    ptype = fold(publication_type)
-    for word, kind in _NOTICE_TYPES.items():
-        if word in ptype:
-            return kind
+    if publication_type:
+        ptype = fold(publication_type)
+        for word, kind in _NOTICE_TYPES.items():
+            if word in ptype:
+                return kind
     return ""
 
 
 def strip_notes(title: str) -> str:
     """The title without MEDLINE's "[Erratum appears in ...]" notes and correction suffixes."""
-    title = _MEDLINE_NOTE_RE.sub("", title)
-    title = _CORRECTION_SUFFIX_RE.sub("", title)
-    title = _NOTICE_PREFIX_RE.sub("", title)
+    # Each pattern is tried only where it can match: these run once per record.
+    if "[" in title:
+        title = _MEDLINE_NOTE_RE.sub("", title)
+    if title.rstrip(" .").endswith(")"):
+        title = _CORRECTION_SUFFIX_RE.sub("", title)
+    if title.lstrip()[:1].lower() in _NOTICE_INITIALS:
+        title = _NOTICE_PREFIX_RE.sub("", title)
     return title
 
 

@@ -79,8 +79,8 @@ def _pending(review: Review):
         .select_related(
             "record_a__batch__source",
             "record_b__batch__source",
-            "record_a__study",
-            "record_b__study",
+            "record_a__study__current_stage",
+            "record_b__study__current_stage",
         )
     )
 
