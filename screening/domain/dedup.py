@@ -210,6 +210,7 @@ _NOTICE_PREFIX_RE = re.compile(
     r"\s*(?:to|for|of|notice)?\s*[:.\-]\s*",
     re.IGNORECASE,
 )
+_NOTICE_INITIALS = frozenset("ecraitn")
 _NOTICE_TYPES = {
     "erratum": "erratum",
     "correction": "erratum",
@@ -226,26 +227,32 @@ def notice_kind(title: str, publication_type: str = "") -> str:
     pg 542, 2009)") and Embase ("(New Engl J Med (2009) 360 (542-544))") mark a correction are
     read before folding removes them.
     """
-    if _CORRECTION_SUFFIX_RE.search(title):
+    if title.rstrip(" .").endswith(")") and _CORRECTION_SUFFIX_RE.search(title):
         return "erratum"
-    folded = fold(_MEDLINE_NOTE_RE.sub("", title))
-    for prefix, kind in _NOTICE_PREFIXES:
-        if folded.startswith(prefix):
-            return kind
-    if folded.endswith(" reply") or folded.endswith(" authors reply"):
+    folded = fold(_MEDLINE_NOTE_RE.sub("", title) if "[" in title else title)
+    if folded[:1] in _NOTICE_INITIALS:
+        for prefix, kind in _NOTICE_PREFIXES:
+            if folded.startswith(prefix):
+                return kind
+    if folded.endswith(" reply"):
         return "reply"
-    ptype = fold(publication_type)
-    for word, kind in _NOTICE_TYPES.items():
-        if word in ptype:
-            return kind
+    if publication_type:
+        ptype = fold(publication_type)
+        for word, kind in _NOTICE_TYPES.items():
+            if word in ptype:
+                return kind
     return ""
 
 
 def strip_notes(title: str) -> str:
     """The title without MEDLINE's "[Erratum appears in ...]" notes and correction suffixes."""
-    title = _MEDLINE_NOTE_RE.sub("", title)
-    title = _CORRECTION_SUFFIX_RE.sub("", title)
-    title = _NOTICE_PREFIX_RE.sub("", title)
+    # Each pattern is tried only where it can match: these run once per record.
+    if "[" in title:
+        title = _MEDLINE_NOTE_RE.sub("", title)
+    if title.rstrip(" .").endswith(")"):
+        title = _CORRECTION_SUFFIX_RE.sub("", title)
+    if title.lstrip()[:1].lower() in _NOTICE_INITIALS:
+        title = _NOTICE_PREFIX_RE.sub("", title)
     return title
 
 
@@ -293,6 +300,21 @@ class _Feat:
         self.pmid = pmid_key(rec.pmid)
         self.group = rec.group
 
+    def signature(self) -> tuple:
+        return (
+            self.title,
+            self.year,
+            self.first,
+            self.surnames,
+            self.venue,
+            self.volume,
+            self.page_first,
+            self.page_last,
+            self.doi,
+            self.pmid,
+            self.notice,
+        )
+
 
 @lru_cache(maxsize=1 << 16)
 def title_similarity(a: str, b: str) -> float:
@@ -332,6 +354,8 @@ _TITLE_STOP = frozenset(
 
 
 def _close_words(a: str, b: str) -> bool:
+    if a.isdigit() or b.isdigit():
+        return False  # "part 1" and "part 2" are two papers, not a typo
     if a.startswith(b) or b.startswith(a):
         return min(len(a), len(b)) >= 3
     limit = 1 if min(len(a), len(b)) < 6 else 2
@@ -398,7 +422,7 @@ def title_word_changes(a: str, b: str) -> tuple[list[str], bool]:
     lone_a = [w for w in only_a if not any(_close_words(w, v) for v in only_b)]
     lone_b = [w for w in only_b if not any(_close_words(w, v) for v in only_a)]
     if not lone_a or not lone_b:
-        return [], False
+        return [], bool(numbers_a and numbers_b)
     return sorted(lone_a)[:2] + sorted(lone_b)[:2], bool(numbers_a and numbers_b)
 
 
@@ -641,8 +665,11 @@ def _block_pairs(blocks: dict, feats: Sequence[_Feat], out: set[tuple[int, int]]
             _window_pairs(members, BLOCK_WINDOW, out)
 
 
-def candidate_pairs(feats: Sequence[_Feat]) -> set[tuple[int, int]]:
-    """Index pairs worth scoring (blocking); each pair once, smaller index first."""
+def candidate_pairs(
+    feats: Sequence[_Feat], runs: set[tuple[int, int]] | None = None
+) -> set[tuple[int, int]]:
+    """Index pairs worth scoring (blocking); each pair once, smaller index first. The pairs
+    of records with identical titles are also added to `runs` when given."""
     pairs: set[tuple[int, int]] = set()
     titled = [i for i, f in enumerate(feats) if f.compact]
     # Identical titles: a chain through each run is enough, grouping closes it transitively.
@@ -656,6 +683,8 @@ def candidate_pairs(feats: Sequence[_Feat]) -> set[tuple[int, int]]:
             pairs.add((members[x - 1], members[x]))
             if x > 1:
                 pairs.add((members[0], members[x]))
+    if runs is not None:
+        runs.update(pairs)
     _window_pairs(sorted(heads, key=lambda i: feats[i].compact), WINDOW, pairs)
     _window_pairs(sorted(heads, key=lambda i: feats[i].compact[::-1]), WINDOW, pairs)
     blocks: dict[tuple, list[int]] = {}
@@ -719,31 +748,69 @@ def deduplicate(
         else:
             first_of_group[f.group] = i
 
-    auto: list[tuple[float, int, int, str]] = []
-    grey: list[tuple[float, int, int, str]] = []
-    pairs = candidate_pairs(feats)
-    for i, j in pairs:
-        fa, fb = feats[i], feats[j]
-        if fa.group is not None and fb.group is not None:
-            continue  # settled in an earlier run (or by a reviewer)
-        score, reason, hard = score_pair(fa, fb, shared)
-        if score >= auto_threshold and not hard:
-            auto.append((score, i, j, reason))
-        elif score >= candidate_threshold:
-            grey.append((score, i, j, reason))
-
+    # Records identical in every compared field (the same export twice, case aside) join at
+    # once, when the record is informative enough to merge with its own copy; only one of
+    # them goes on to blocking and scoring.
     merges: list[ScoredPair] = []
-    auto.sort(key=lambda t: (-t[0], t[1], t[2]))
-    for score, i, j, reason in auto:
-        ra, rb = groups.find(i), groups.find(j)
-        if ra == rb:
-            continue
-        why_not = groups.conflict(ra, rb, cannot)
-        if why_not:
-            grey.append((score, i, j, f"{reason} (not merged: {why_not})"))
-            continue
-        groups.union(ra, rb)
-        merges.append(ScoredPair(feats[i].key, feats[j].key, round(score, 2), reason))
+    by_signature: dict[tuple, int] = {}
+    active: list[int] = []
+    for i, f in enumerate(feats):
+        if f.group is None and i not in cannot:
+            signature = f.signature()
+            twin = by_signature.get(signature)
+            if twin is not None:
+                groups.union(groups.find(twin), groups.find(i))
+                merges.append(ScoredPair(feats[twin].key, f.key, 99.0, "identical records"))
+                continue
+            score, _, hard = score_pair(f, f, shared)
+            if score >= auto_threshold and not hard:
+                by_signature[signature] = i
+        active.append(i)
+
+    grey: list[tuple[float, int, int, str]] = []
+    runs: set[tuple[int, int]] = set()
+    compact_pairs = candidate_pairs([feats[i] for i in active], runs)
+    # Identical titles first: once they are grouped, the other blocks' pairs inside one group
+    # need no scoring. Each phase applies its automatic pairs best first.
+    phases = [sorted(runs), sorted(compact_pairs - runs)]
+    compared = 0
+    for phase in phases:
+        auto: list[tuple[float, int, int, str]] = []
+        for x, y in phase:
+            i, j = active[x], active[y]
+            fa, fb = feats[i], feats[j]
+            if fa.group is not None and fb.group is not None:
+                continue  # settled in an earlier run (or by a reviewer)
+            if groups.find(i) == groups.find(j):
+                continue
+            if (
+                fa.title
+                and fb.title
+                and not (fa.page_first and fa.page_first == fb.page_first)
+                and not (fa.doi and fa.doi == fb.doi)
+                and not (fa.pmid and fa.pmid == fb.pmid)
+                and title_similarity(fa.title, fb.title) < 0.7
+            ):
+                # Unrelated titles and nothing else that could lift the pair to the queue
+                # (year and author add at most 3.5 against the title's -5): not worth scoring.
+                continue
+            compared += 1
+            score, reason, hard = score_pair(fa, fb, shared)
+            if score >= auto_threshold and not hard:
+                auto.append((score, i, j, reason))
+            elif score >= candidate_threshold:
+                grey.append((score, i, j, reason))
+        auto.sort(key=lambda t: (-t[0], t[1], t[2]))
+        for score, i, j, reason in auto:
+            ra, rb = groups.find(i), groups.find(j)
+            if ra == rb:
+                continue
+            why_not = groups.conflict(ra, rb, cannot)
+            if why_not:
+                grey.append((score, i, j, f"{reason} (not merged: {why_not})"))
+                continue
+            groups.union(ra, rb)
+            merges.append(ScoredPair(feats[i].key, feats[j].key, round(score, 2), reason))
 
     best: dict[tuple[int, int], tuple[float, int, int, str]] = {}
     for item in grey:
@@ -769,5 +836,44 @@ def deduplicate(
         clusters=list(clusters.values()),
         merges=merges,
         candidates=candidates,
-        pairs_compared=len(pairs),
+        pairs_compared=compared,
     )
+
+
+def most_complete(records: Sequence[dict]) -> dict:
+    """A study's display fields from its records: the most complete value of each field.
+
+    The longest title and abstract, the longest author list, the year most records give, a DOI
+    and PMID if any record has one, the keywords of all records (first 40, in order).
+    """
+    if not records:
+        return {}
+
+    def longest(name: str) -> str:
+        return max((r.get(name) or "" for r in records), key=len)
+
+    def first(name: str) -> str:
+        return next((r.get(name) for r in records if r.get(name)), "")
+
+    years = [r.get("year") for r in records if r.get("year")]
+    year = max(sorted(set(years)), key=years.count) if years else None
+    keywords: list[str] = []
+    seen: set[str] = set()
+    for r in records:
+        for word in r.get("keywords") or []:
+            folded = fold(str(word))
+            if folded and folded not in seen:
+                seen.add(folded)
+                keywords.append(str(word))
+    return {
+        "title": longest("title"),
+        "abstract": longest("abstract"),
+        "authors": max((list(r.get("authors") or []) for r in records), key=len),
+        "year": year,
+        "venue": longest("venue"),
+        "doi": first("doi"),
+        "pmid": first("pmid"),
+        "url": first("url"),
+        "keywords": keywords[:40],
+        "publication_type": first("publication_type"),
+    }

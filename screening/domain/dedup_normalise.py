@@ -7,6 +7,7 @@ LaTeX debris, language tags such as "[Chinese]", "Smith, J." against "J. Smith" 
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _TAG_RE = re.compile(r"<[^>]{0,40}>")
 _ENTITY_RE = re.compile(r"&(?:#\d+|#x[0-9a-f]+|[a-z]+);", re.IGNORECASE)
@@ -19,8 +20,6 @@ _DOI_PREFIX_RE = re.compile(r"^(?:https?://)?(?:dx\.)?(?:doi\.org/|doi:\s*|doi\s
 _DOI_RE = re.compile(r"10\.\d{4,9}/\S+")
 _FIRST_NUMBER_RE = re.compile(r"[a-z]*\d+")
 _DIGITS_RE = re.compile(r"\d+")
-
-_FOLD_CACHE: dict[str, str] = {}
 
 
 def fold(text: str) -> str:
@@ -45,13 +44,12 @@ def title_key(title: str) -> str:
     title = (title or "").strip()
     if not title:
         return ""
+    stripped = _TRAILING_TAG_RE.sub("", title)
+    if len(stripped) >= 10:
+        title = stripped
     if len(title) > 2 and title[0] == "[" and title.rstrip(".").endswith("]"):
         # MEDLINE brackets a whole title that was translated into English.
         title = title.rstrip(".")[1:-1]
-    else:
-        stripped = _TRAILING_TAG_RE.sub("", title)
-        if len(stripped) >= 10:
-            title = stripped
     return fold(title)
 
 
@@ -72,6 +70,7 @@ def pmid_key(pmid: str) -> str:
     return digits[0].lstrip("0") if digits else ""
 
 
+@lru_cache(maxsize=1 << 16)
 def surname(author: str) -> str:
     """Folded surname of one author written as "Smith, J.", "J. Smith" or "Smith J"."""
     author = (author or "").strip()
@@ -133,6 +132,7 @@ def number_key(value) -> str:
 _VENUE_STOP = frozenset({"the", "of", "and", "for", "in", "on", "de", "la", "et", "a", "an"})
 
 
+@lru_cache(maxsize=1 << 14)
 def venue_tokens(venue: str) -> tuple[str, ...]:
     return tuple(t for t in fold(venue).split() if t not in _VENUE_STOP)
 

@@ -1,6 +1,7 @@
 """The domain model, one module per workflow area (see DESIGN.md)."""
 
 from .audit import AuditEvent
+from .dedup import StudyMerge
 from .quality import (
     ExtractionAssignment,
     ExtractionField,
@@ -52,4 +53,5 @@ __all__ = [
     "Source",
     "Stage",
     "Study",
+    "StudyMerge",
 ]
