@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, Subquery
 
 from ..models import Adjudicator, Decision, Membership, Resolution, Review, Stage, Study
 from ..services.screening import can_adjudicate
@@ -57,12 +57,30 @@ def stage_get(*, review: Review, key: str) -> Stage | None:
     return Stage.objects.filter(review=review, key=key).first()
 
 
+def _scalar_count(queryset) -> Subquery:
+    """`(SELECT COUNT(*) FROM ...)` as an expression: a plain Func, so no GROUP BY is added."""
+    return Subquery(
+        queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"),
+        output_field=IntegerField(),
+    )
+
+
 def screening_progress(*, review: Review, stage: Stage, reviewer) -> dict:
-    """Mine, the team's and what remains in a stage: three indexed counts, whatever the size."""
-    mine = Decision.objects.filter(review=review, stage=stage, reviewer=reviewer).count()
-    team = Decision.objects.filter(review=review, stage=stage).count()
-    remaining = Study.objects.filter(current_stage=stage, outcome=Study.Outcome.SCREENING).count()
-    return {"mine": mine, "team": team, "remaining": remaining}
+    """Mine, the team's and what remains in a stage: three indexed counts in one query."""
+    decisions = Decision.objects.filter(review=review, stage=OuterRef("pk"))
+    row = (
+        Stage.objects.filter(pk=stage.pk)
+        .annotate(
+            mine=_scalar_count(decisions.filter(reviewer=reviewer)),
+            team=_scalar_count(decisions),
+            remaining=_scalar_count(
+                Study.objects.filter(current_stage=OuterRef("pk"), outcome=Study.Outcome.SCREENING)
+            ),
+        )
+        .values("mine", "team", "remaining")
+        .get()
+    )
+    return row
 
 
 def stage_overview(*, review: Review) -> list[dict]:
