@@ -3,6 +3,7 @@
 import re
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, Subquery
 
 from ..models import Adjudicator, Decision, Membership, Resolution, Review, Stage, Study
@@ -65,22 +66,34 @@ def _scalar_count(queryset) -> Subquery:
     )
 
 
+PROGRESS_SECONDS = 10
+
+
 def screening_progress(*, review: Review, stage: Stage, reviewer) -> dict:
-    """Mine, the team's and what remains in a stage: three indexed counts in one query."""
-    decisions = Decision.objects.filter(review=review, stage=OuterRef("pk"))
-    row = (
-        Stage.objects.filter(pk=stage.pk)
-        .annotate(
-            mine=_scalar_count(decisions.filter(reviewer=reviewer)),
-            team=_scalar_count(decisions),
-            remaining=_scalar_count(
-                Study.objects.filter(current_stage=OuterRef("pk"), outcome=Study.Outcome.SCREENING)
-            ),
+    """Mine (exact), the team's decisions and the studies remaining in a stage.
+
+    Counting a stage of 100,000 studies scans them all, so the team-wide figures are recounted
+    from the stored rows at most every few seconds per process instead of on every study.
+    """
+    key = f"screening:progress:{stage.pk}"
+    shared = cache.get(key)
+    if shared is None:
+        shared = (
+            Stage.objects.filter(pk=stage.pk)
+            .annotate(
+                team=_scalar_count(Decision.objects.filter(review=review, stage=OuterRef("pk"))),
+                remaining=_scalar_count(
+                    Study.objects.filter(
+                        current_stage=OuterRef("pk"), outcome=Study.Outcome.SCREENING
+                    )
+                ),
+            )
+            .values("team", "remaining")
+            .get()
         )
-        .values("mine", "team", "remaining")
-        .get()
-    )
-    return row
+        cache.set(key, shared, PROGRESS_SECONDS)
+    mine = Decision.objects.filter(review=review, stage=stage, reviewer=reviewer).count()
+    return {"mine": mine, **shared}
 
 
 def stage_overview(*, review: Review) -> list[dict]:
