@@ -106,15 +106,57 @@ def _check_open(*, study: Study, stage: Stage) -> None:
         raise ValidationError("This study is no longer waiting in this stage.")
 
 
-def _slots_taken(*, study: Study, stage: Stage, reviewer, now) -> int:
-    """Decisions plus live claims of the other reviewers (a fresh read: call under the lock)."""
-    decisions = Decision.objects.filter(study=study, stage=stage).exclude(reviewer=reviewer).count()
-    claims = (
-        ScreeningClaim.objects.filter(study=study, stage=stage, skipped=False, expires_at__gt=now)
+def _slots_taken(*, study: Study, stage: Stage, reviewer, now) -> tuple[int, int]:
+    """Decisions and live claims of the other reviewers, in one fresh read (call under the lock)."""
+    decisions = (
+        Decision.objects.filter(study=OuterRef("pk"), stage=stage)
         .exclude(reviewer=reviewer)
-        .count()
+        .order_by()
+        .values("study")
+        .annotate(n=Count("id"))
+        .values("n")
     )
-    return decisions + claims
+    claims = (
+        ScreeningClaim.objects.filter(
+            study=OuterRef("pk"), stage=stage, skipped=False, expires_at__gt=now
+        )
+        .exclude(reviewer=reviewer)
+        .order_by()
+        .values("study")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    row = (
+        Study.objects.filter(pk=study.pk)
+        .annotate(
+            d=Coalesce(Subquery(decisions, output_field=IntegerField()), 0),
+            c=Coalesce(Subquery(claims, output_field=IntegerField()), 0),
+        )
+        .values_list("d", "c")
+        .get()
+    )
+    return row[0], row[1]
+
+
+def _claim_upsert(*, review: Review, study: Study, stage: Stage, reviewer, now, skipped=False):
+    """Create or refresh the reviewer's claim in one statement (INSERT ... ON CONFLICT)."""
+    expires = now if skipped else now + claim_ttl()
+    ScreeningClaim.objects.bulk_create(
+        [
+            ScreeningClaim(
+                review=review,
+                study=study,
+                stage=stage,
+                reviewer=reviewer,
+                claimed_at=now,
+                expires_at=expires,
+                skipped=skipped,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["study", "stage", "reviewer"],
+        update_fields=["claimed_at", "expires_at", "skipped"],
+    )
 
 
 def _decision_snapshot(decision: Decision, reasons: Iterable[Criterion] | None = None) -> dict:
@@ -242,9 +284,8 @@ def decision_record(
             decision.save(update_fields=["verdict", "note", "updated_at"])
             action = "decision.change"
         else:
-            if _slots_taken(study=locked, stage=stage, reviewer=reviewer, now=now) >= (
-                stage.reviewers_required
-            ):
+            others, claimed = _slots_taken(study=locked, stage=stage, reviewer=reviewer, now=now)
+            if others + claimed >= stage.reviewers_required:
                 raise ValidationError(
                     "This study already has the decisions it needs; take the next one."
                 )
@@ -258,7 +299,8 @@ def decision_record(
                 note=note,
             )
             action = "decision.record"
-        decision.reasons.set(cleaned)
+        if before is not None or cleaned:
+            decision.reasons.set(cleaned)
         ScreeningClaim.objects.filter(study=locked, stage=stage, reviewer=reviewer).delete()
         audit_event_record(
             review=review,
@@ -268,9 +310,11 @@ def decision_record(
             before=before,
             after=_decision_snapshot(decision, cleaned),
         )
-        resolution = _settle(review=review, study=locked, stage=stage)
+        resolution = None
+        if before is not None or others + 1 >= stage.reviewers_required:
+            resolution = _settle(review=review, study=locked, stage=stage)
         _side_effects_on_commit(review=review, stage=stage, resolved=resolution is not None)
-    study.refresh_from_db(fields=["current_stage", "outcome"])
+    study.current_stage_id, study.outcome = locked.current_stage_id, locked.outcome
     return decision
 
 
@@ -299,17 +343,8 @@ def decision_undo(*, review: Review, stage: Stage, reviewer) -> Decision | None:
             raise ValidationError("This study has left the stage; its decision can't be undone.")
         before = _decision_snapshot(decision)
         decision.delete()
-        now = timezone.now()
-        ScreeningClaim.objects.update_or_create(
-            study=study,
-            stage=stage,
-            reviewer=reviewer,
-            defaults={
-                "review": review,
-                "claimed_at": now,
-                "expires_at": now + claim_ttl(),
-                "skipped": False,
-            },
+        _claim_upsert(
+            review=review, study=study, stage=stage, reviewer=reviewer, now=timezone.now()
         )
         audit_event_record(
             review=review,
@@ -458,22 +493,22 @@ def study_claim_next(*, review: Review, stage: Stage, reviewer) -> Study | None:
     if stage.review_id != review.pk:
         raise ValidationError("This stage belongs to another review.")
     now = timezone.now()
-    with transaction.atomic():
-        live = (
-            ScreeningClaim.objects.filter(
-                stage=stage,
-                reviewer=reviewer,
-                skipped=False,
-                expires_at__gt=now,
-                study__current_stage=stage,
-                study__outcome=Study.Outcome.SCREENING,
-            )
-            .select_related("study")
-            .order_by("claimed_at", "id")
-            .first()
+    live = (
+        ScreeningClaim.objects.filter(
+            stage=stage,
+            reviewer=reviewer,
+            skipped=False,
+            expires_at__gt=now,
+            study__current_stage=stage,
+            study__outcome=Study.Outcome.SCREENING,
         )
-        if live is not None:
-            return live.study
+        .select_related("study")
+        .order_by("claimed_at", "id")
+        .first()
+    )
+    if live is not None:
+        return live.study
+    with transaction.atomic():
         for include_skipped in (False, True):
             for queue in _queues(
                 review=review,
@@ -497,20 +532,11 @@ def _claim_first(*, queue, review: Review, stage: Stage, reviewer, now) -> Study
         if not batch:
             return None
         for study in batch:
-            taken = _slots_taken(study=study, stage=stage, reviewer=reviewer, now=now)
-            if taken >= stage.reviewers_required:
+            if sum(_slots_taken(study=study, stage=stage, reviewer=reviewer, now=now)) >= (
+                stage.reviewers_required
+            ):
                 continue  # someone claimed it between our snapshot and our lock
-            ScreeningClaim.objects.update_or_create(
-                study=study,
-                stage=stage,
-                reviewer=reviewer,
-                defaults={
-                    "review": review,
-                    "claimed_at": now,
-                    "expires_at": now + claim_ttl(),
-                    "skipped": False,
-                },
-            )
+            _claim_upsert(review=review, study=study, stage=stage, reviewer=reviewer, now=now)
             return study
     return None
 
@@ -518,12 +544,8 @@ def _claim_first(*, queue, review: Review, stage: Stage, reviewer, now) -> Study
 def study_skip(*, review: Review, stage: Stage, study: Study, reviewer) -> None:
     """Put a study back for others; it returns to this reviewer only when the rest is done."""
     _check_scope(review=review, study=study, stage=stage)
-    now = timezone.now()
-    ScreeningClaim.objects.update_or_create(
-        study=study,
-        stage=stage,
-        reviewer=reviewer,
-        defaults={"review": review, "claimed_at": now, "expires_at": now, "skipped": True},
+    _claim_upsert(
+        review=review, study=study, stage=stage, reviewer=reviewer, now=timezone.now(), skipped=True
     )
 
 

@@ -59,11 +59,13 @@ def _stage_or_404(review, stage_key) -> Stage:
     return stage
 
 
-def _panel_context(*, access, stage, study, user, message="", error="", form=None) -> dict:
+def _panel_context(
+    *, access, stage, study, user, message="", error="", form=None, reasons=None
+) -> dict:
     review = access.review
     include = highlight_terms(review.highlight_include_terms)
     exclude = highlight_terms(review.highlight_exclude_terms)
-    reasons = reasons_allowed(stage=stage)
+    reasons = reasons_allowed(stage=stage) if reasons is None else reasons
     selected = set()
     if form is not None and form.is_bound:
         selected = {int(v) for v in form.data.getlist("reasons") if str(v).isdigit()}
@@ -123,7 +125,8 @@ def screening_decide(request, slug, stage_key):
     access = review_access(request, slug, Need.WRITE)
     review = access.review
     stage = _stage_or_404(review, stage_key)
-    form = DecisionForm(request.POST, reasons=reasons_allowed(stage=stage))
+    reasons = reasons_allowed(stage=stage)
+    form = DecisionForm(request.POST, reasons=reasons)
     study = None
     if form.is_valid():
         study = get_object_or_404(Study, pk=form.cleaned_data["study"], review=review)
@@ -152,6 +155,7 @@ def screening_decide(request, slug, stage_key):
                     study=following,
                     user=request.user,
                     message=f"Recorded: {verdict.lower()}. Press Z to undo.",
+                    reasons=reasons,
                 ),
             )
     else:
@@ -162,7 +166,13 @@ def screening_decide(request, slug, stage_key):
     if study is None or study.current_stage_id != stage.pk:
         study = study_claim_next(review=review, stage=stage, reviewer=request.user)
     context = _panel_context(
-        access=access, stage=stage, study=study, user=request.user, error=error_text, form=form
+        access=access,
+        stage=stage,
+        study=study,
+        user=request.user,
+        error=error_text,
+        form=form,
+        reasons=reasons,
     )
     return _respond(request, context, status=422)
 
