@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -46,6 +47,7 @@ from ..models import (
     FullText,
     FunnelSchedule,
     FunnelSnapshot,
+    ImportBatch,
     QualityConsensus,
     Record,
     Resolution,
@@ -496,56 +498,52 @@ def included_per_year_rows(*, review: Review) -> list[list]:
     return rows
 
 
-def source_overlap(*, review: Review) -> dict:
-    """Studies found by more than one library: pairwise overlap and libraries-per-study."""
-    sources = list(review.sources.order_by("position", "name").values_list("id", "name"))
-    found_in = {
-        f"s{source_id}": Exists(
-            Record.objects.filter(study_id=OuterRef("pk"), batch__source_id=source_id)
-        )
-        for source_id, _ in sources
-    }
-    pairs = {}
-    if sources:
-        annotated = Study.objects.filter(review=review).annotate(**found_in)
-        aggregates = {}
-        for i, (a, _) in enumerate(sources):
-            for b, _ in sources[i:]:
-                aggregates[f"p{a}_{b}"] = Count(
-                    "id", filter=Q(**{f"s{a}": True}) & Q(**{f"s{b}": True})
-                )
-        pairs = annotated.aggregate(**aggregates)
-    ids = [source_id for source_id, _ in sources]
-    matrix = [
-        [pairs.get(f"p{ids[min(i, j)]}_{ids[max(i, j)]}", 0) for j in range(len(ids))]
-        for i in range(len(ids))
-    ]
-    libraries = _libraries_per_study(review)
-    distribution = dict(
-        libraries.values("libraries").annotate(n=Count("id")).values_list("libraries", "n")
+def _study_sources_sql() -> str:
+    """Distinct (study, source) pairs of a review's deduplicated records."""
+    record, batch = Record._meta.db_table, ImportBatch._meta.db_table
+    return (
+        f"SELECT DISTINCT r.study_id, b.source_id FROM {record} r "
+        f"JOIN {batch} b ON b.id = r.batch_id WHERE r.review_id = %s AND r.study_id IS NOT NULL"
     )
+
+
+def source_overlap(*, review: Review) -> dict:
+    """Studies found by more than one library: pairwise overlap and libraries-per-study.
+
+    Two grouped queries over the distinct (study, source) pairs; the ORM has no self-join on a
+    derived table, hence plain SQL (standard, so SQLite runs it as well as PostgreSQL).
+    """
+    sources = list(review.sources.order_by("position", "name").values_list("id", "name"))
+    pairs_sql = _study_sources_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH s AS ({pairs_sql}) SELECT a.source_id, b.source_id, COUNT(*) "
+            "FROM s a JOIN s b ON a.study_id = b.study_id GROUP BY a.source_id, b.source_id",
+            [review.pk],
+        )
+        pairs = {(a, b): n for a, b, n in cursor.fetchall()}
+        cursor.execute(
+            f"WITH s AS ({pairs_sql}), c AS (SELECT study_id, COUNT(*) AS n FROM s "
+            "GROUP BY study_id) SELECT n, COUNT(*) FROM c GROUP BY n ORDER BY n",
+            [review.pk],
+        )
+        distribution = dict(cursor.fetchall())
+    ids = [source_id for source_id, _ in sources]
     return {
         "sources": [name for _, name in sources],
-        "matrix": matrix,
-        "distribution": dict(sorted((k, v) for k, v in distribution.items() if k)),
-        "multi": sum(n for k, n in distribution.items() if k and k > 1),
+        "matrix": [[pairs.get((a, b), 0) for b in ids] for a in ids],
+        "distribution": distribution,
+        "multi": sum(n for k, n in distribution.items() if k > 1),
     }
-
-
-def _libraries_per_study(review: Review) -> QuerySet[Study]:
-    count = (
-        Record.objects.filter(study_id=OuterRef("pk"))
-        .values("study_id")
-        .annotate(n=Count("batch__source_id", distinct=True))
-        .values("n")
-    )
-    return Study.objects.filter(review=review).annotate(
-        libraries=Coalesce(Subquery(count, output_field=IntegerField()), Value(0))
-    )
 
 
 def overlap_studies(*, review: Review) -> QuerySet[Study]:
-    return _libraries_per_study(review).filter(libraries__gt=1).order_by("-libraries", "id")
+    return (
+        Study.objects.filter(review=review)
+        .annotate(libraries=Count("records__batch__source", distinct=True))
+        .filter(libraries__gt=1)
+        .order_by("-libraries", "id")
+    )
 
 
 def source_overlap_rows(*, review: Review) -> list[list]:
