@@ -70,3 +70,4 @@ def test_reports_page_end_to_end(celery_worker, login_page, live_server, tmp_pat
     page.wait_for_selector("#box-table")
     assert page.locator("#box-count").inner_text() == "30"
     assert "<b>MLOps</b> & pipelines" in page.locator("#box-table tbody tr").first.inner_text()
+    page.screenshot(path=str(tmp_path / "box.png"), full_page=True)

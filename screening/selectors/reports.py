@@ -498,41 +498,49 @@ def included_per_year_rows(*, review: Review) -> list[list]:
     return rows
 
 
-def _study_sources_sql() -> str:
-    """Distinct (study, source) pairs of a review's deduplicated records."""
-    record, batch = Record._meta.db_table, ImportBatch._meta.db_table
-    return (
-        f"SELECT DISTINCT r.study_id, b.source_id FROM {record} r "
-        f"JOIN {batch} b ON b.id = r.batch_id WHERE r.review_id = %s AND r.study_id IS NOT NULL"
-    )
+# One bit per source in a BIGINT mask; reviews search far fewer libraries than this.
+MAX_OVERLAP_SOURCES = 62
 
 
 def source_overlap(*, review: Review) -> dict:
     """Studies found by more than one library: pairwise overlap and libraries-per-study.
 
-    Two grouped queries over the distinct (study, source) pairs; the ORM has no self-join on a
-    derived table, hence plain SQL (standard, so SQLite runs it as well as PostgreSQL).
+    One grouped query: each study gets the bit mask of the libraries that found it (a sum of
+    distinct powers of two, standard SQL that SQLite runs too), then studies are counted per
+    mask; the pairwise matrix and the distribution follow from those few masks.
     """
-    sources = list(review.sources.order_by("position", "name").values_list("id", "name"))
-    pairs_sql = _study_sources_sql()
+    sources = list(
+        review.sources.order_by("position", "name").values_list("id", "name")[:MAX_OVERLAP_SOURCES]
+    )
+    if not sources:
+        return {"sources": [], "matrix": [], "distribution": {}, "multi": 0}
+    bits = " ".join(
+        f"WHEN {int(source_id)} THEN {1 << i}" for i, (source_id, _) in enumerate(sources)
+    )
+    record, batch = Record._meta.db_table, ImportBatch._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH s AS ({pairs_sql}) SELECT a.source_id, b.source_id, COUNT(*) "
-            "FROM s a JOIN s b ON a.study_id = b.study_id GROUP BY a.source_id, b.source_id",
+            f"SELECT mask, COUNT(*) FROM (SELECT r.study_id, SUM(DISTINCT CASE b.source_id {bits} "
+            f"ELSE 0 END) AS mask FROM {record} r JOIN {batch} b ON b.id = r.batch_id "
+            "WHERE r.review_id = %s AND r.study_id IS NOT NULL GROUP BY r.study_id) m "
+            "GROUP BY mask",
             [review.pk],
         )
-        pairs = {(a, b): n for a, b, n in cursor.fetchall()}
-        cursor.execute(
-            f"WITH s AS ({pairs_sql}), c AS (SELECT study_id, COUNT(*) AS n FROM s "
-            "GROUP BY study_id) SELECT n, COUNT(*) FROM c GROUP BY n ORDER BY n",
-            [review.pk],
-        )
-        distribution = dict(cursor.fetchall())
-    ids = [source_id for source_id, _ in sources]
+        masks = [(int(mask), n) for mask, n in cursor.fetchall()]
+    size = len(sources)
+    matrix = [[0] * size for _ in range(size)]
+    distribution: dict[int, int] = defaultdict(int)
+    for mask, n in masks:
+        found = [i for i in range(size) if mask >> i & 1]
+        if found:
+            distribution[len(found)] += n
+        for i in found:
+            for j in found:
+                matrix[i][j] += n
     return {
         "sources": [name for _, name in sources],
-        "matrix": [[pairs.get((a, b), 0) for b in ids] for a in ids],
-        "distribution": distribution,
+        "matrix": matrix,
+        "distribution": dict(sorted(distribution.items())),
         "multi": sum(n for k, n in distribution.items() if k > 1),
     }
 
