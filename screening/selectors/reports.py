@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -46,6 +47,7 @@ from ..models import (
     FullText,
     FunnelSchedule,
     FunnelSnapshot,
+    ImportBatch,
     QualityConsensus,
     Record,
     Resolution,
@@ -496,56 +498,60 @@ def included_per_year_rows(*, review: Review) -> list[list]:
     return rows
 
 
+# One bit per source in a BIGINT mask; reviews search far fewer libraries than this.
+MAX_OVERLAP_SOURCES = 62
+
+
 def source_overlap(*, review: Review) -> dict:
-    """Studies found by more than one library: pairwise overlap and libraries-per-study."""
-    sources = list(review.sources.order_by("position", "name").values_list("id", "name"))
-    found_in = {
-        f"s{source_id}": Exists(
-            Record.objects.filter(study_id=OuterRef("pk"), batch__source_id=source_id)
-        )
-        for source_id, _ in sources
-    }
-    pairs = {}
-    if sources:
-        annotated = Study.objects.filter(review=review).annotate(**found_in)
-        aggregates = {}
-        for i, (a, _) in enumerate(sources):
-            for b, _ in sources[i:]:
-                aggregates[f"p{a}_{b}"] = Count(
-                    "id", filter=Q(**{f"s{a}": True}) & Q(**{f"s{b}": True})
-                )
-        pairs = annotated.aggregate(**aggregates)
-    ids = [source_id for source_id, _ in sources]
-    matrix = [
-        [pairs.get(f"p{ids[min(i, j)]}_{ids[max(i, j)]}", 0) for j in range(len(ids))]
-        for i in range(len(ids))
-    ]
-    libraries = _libraries_per_study(review)
-    distribution = dict(
-        libraries.values("libraries").annotate(n=Count("id")).values_list("libraries", "n")
+    """Studies found by more than one library: pairwise overlap and libraries-per-study.
+
+    One grouped query: each study gets the bit mask of the libraries that found it (a sum of
+    distinct powers of two, standard SQL that SQLite runs too), then studies are counted per
+    mask; the pairwise matrix and the distribution follow from those few masks.
+    """
+    sources = list(
+        review.sources.order_by("position", "name").values_list("id", "name")[:MAX_OVERLAP_SOURCES]
     )
+    if not sources:
+        return {"sources": [], "matrix": [], "distribution": {}, "multi": 0}
+    bits = " ".join(
+        f"WHEN {int(source_id)} THEN {1 << i}" for i, (source_id, _) in enumerate(sources)
+    )
+    record, batch = Record._meta.db_table, ImportBatch._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT mask, COUNT(*) FROM (SELECT r.study_id, SUM(DISTINCT CASE b.source_id {bits} "
+            f"ELSE 0 END) AS mask FROM {record} r JOIN {batch} b ON b.id = r.batch_id "
+            "WHERE r.review_id = %s AND r.study_id IS NOT NULL GROUP BY r.study_id) m "
+            "GROUP BY mask",
+            [review.pk],
+        )
+        masks = [(int(mask), n) for mask, n in cursor.fetchall()]
+    size = len(sources)
+    matrix = [[0] * size for _ in range(size)]
+    distribution: dict[int, int] = defaultdict(int)
+    for mask, n in masks:
+        found = [i for i in range(size) if mask >> i & 1]
+        if found:
+            distribution[len(found)] += n
+        for i in found:
+            for j in found:
+                matrix[i][j] += n
     return {
         "sources": [name for _, name in sources],
         "matrix": matrix,
-        "distribution": dict(sorted((k, v) for k, v in distribution.items() if k)),
-        "multi": sum(n for k, n in distribution.items() if k and k > 1),
+        "distribution": dict(sorted(distribution.items())),
+        "multi": sum(n for k, n in distribution.items() if k > 1),
     }
 
 
-def _libraries_per_study(review: Review) -> QuerySet[Study]:
-    count = (
-        Record.objects.filter(study_id=OuterRef("pk"))
-        .values("study_id")
-        .annotate(n=Count("batch__source_id", distinct=True))
-        .values("n")
-    )
-    return Study.objects.filter(review=review).annotate(
-        libraries=Coalesce(Subquery(count, output_field=IntegerField()), Value(0))
-    )
-
-
 def overlap_studies(*, review: Review) -> QuerySet[Study]:
-    return _libraries_per_study(review).filter(libraries__gt=1).order_by("-libraries", "id")
+    return (
+        Study.objects.filter(review=review)
+        .annotate(libraries=Count("records__batch__source", distinct=True))
+        .filter(libraries__gt=1)
+        .order_by("-libraries", "id")
+    )
 
 
 def source_overlap_rows(*, review: Review) -> list[list]:
