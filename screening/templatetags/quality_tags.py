@@ -40,3 +40,15 @@ def in_list(value, items) -> bool:
 def qc_answered(row, user_id: int) -> int:
     """How many criteria of a study this assessor has answered."""
     return row.answered_by(user_id)
+
+
+@register.filter
+def as_inputs(value) -> list[str]:
+    """A stored value as the list of form values that would submit it again."""
+    form_value = values.value_as_input(value)
+    return form_value if isinstance(form_value, list) else [form_value]
+
+
+@register.filter
+def as_input_value(value):
+    return values.value_as_input(value)
