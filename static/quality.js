@@ -68,10 +68,9 @@
   // After an answer is saved the row is swapped in: keep it current, or move on when the
   // answer was given by key.
   document.body.addEventListener("htmx:afterSettle", function (event) {
-    var target = event.detail.target;
-    var id = target && target.id;
-    var row = id && document.getElementById(id);
-    if (!row || !row.matches("[data-qc-row]") || !sheet.contains(row)) { return; }
+    // The out-of-band summary settles too: react to the row's own swap only.
+    var row = event.detail.elt;
+    if (!row || !row.matches || !row.matches("[data-qc-row]") || !sheet.contains(row)) { return; }
     var index = rows().indexOf(row);
     var ok = row.querySelector("[aria-pressed=true]") && !row.querySelector("[role=alert]");
     select(advance && ok ? index + 1 : index);
