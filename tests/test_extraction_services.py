@@ -22,7 +22,13 @@ from screening.services.extraction import (
     extraction_value_save,
 )
 
-from .quality_helpers import THEMES, included_study, seed_protocol, seed_studies
+from .quality_helpers import THEMES, fast_passwords, included_study, seed_protocol, seed_studies
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    fast_passwords(settings)
+
 
 Kind = ExtractionField.Kind
 
@@ -268,7 +274,7 @@ def test_seed_theme_counts_from_contribution_flags(protocol, cast):
     counts = {t["research_question"].theme: t["count"] for t in synthesis["themes"]}
     assert counts == THEMES
     # Each count clicks through to exactly its studies.
-    rq2 = extraction_studies_filter(review=protocol, field=flags["RQ2"], value=True)
+    rq2 = extraction_studies_filter(review=protocol, field=flags["RQ2"], raw="yes")
     assert list(rq2) == studies[18:22]
     # Table 5's citations: 6 studies from 2019, 18 from 2020, 6 from 2021.
     assert dict(synthesis["years"]) == {2019: 6, 2020: 18, 2021: 6}

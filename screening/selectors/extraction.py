@@ -3,6 +3,7 @@
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from ..domain import extraction as values
@@ -226,19 +227,36 @@ def extraction_studies_filter(
     *,
     review: Review,
     field: ExtractionField | None = None,
-    value=None,
+    raw: str = "",
     year: int | None = None,
     no_year: bool = False,
 ) -> QuerySet[Study]:
-    """The studies behind a synthesis count: a field's reconciled value (or choice), a year."""
+    """The studies behind a synthesis count: a field's reconciled choice or yes/no, a year.
+
+    Raises ValidationError when the field cannot be counted or the value is not one of its
+    answers.
+    """
     studies = quality_included_studies(review=review)
     if field is not None:
+        Kind = ExtractionField.Kind
+        if field.kind not in (Kind.CHOICE, Kind.MULTI_CHOICE, Kind.YES_NO):
+            raise ValidationError("Only choice and yes/no fields are counted.")
+        kind = Kind.CHOICE if field.kind == Kind.MULTI_CHOICE else field.kind
+        try:
+            value = values.value_clean(kind, raw, field.choices)
+        except values.ValueInvalid as error:
+            raise ValidationError(str(error)) from None
         reconciled = ExtractionValue.objects.filter(field=field, extractor=None)
-        if field.kind == ExtractionField.Kind.MULTI_CHOICE:
-            reconciled = reconciled.filter(value__contains=[value])
+        if field.kind == Kind.MULTI_CHOICE:
+            # JSON containment is PostgreSQL-only; the embedded default runs on SQLite.
+            ids = [
+                study_id
+                for study_id, picked in reconciled.values_list("study_id", "value")
+                if isinstance(picked, list) and value in picked
+            ]
+            studies = studies.filter(pk__in=ids)
         else:
-            reconciled = reconciled.filter(value=value)
-        studies = studies.filter(pk__in=reconciled.values("study_id"))
+            studies = studies.filter(pk__in=reconciled.filter(value=value).values("study_id"))
     if year is not None:
         studies = studies.filter(year=year)
     if no_year:

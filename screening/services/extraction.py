@@ -191,7 +191,8 @@ def extraction_extractors_assign_bulk(*, review: Review, extractors, per_study: 
         )
     studies = list(
         Study.objects.select_for_update()
-        .filter(review=review, outcome=Study.Outcome.INCLUDED, extraction_assignments__isnull=True)
+        .filter(review=review, outcome=Study.Outcome.INCLUDED)
+        .exclude(pk__in=ExtractionAssignment.objects.values("study_id"))
         .order_by("id")
     )
     load = dict(

@@ -158,7 +158,8 @@ def quality_assessors_assign_bulk(*, review: Review, assessors, per_study: int, 
         )
     studies = list(
         Study.objects.select_for_update()
-        .filter(review=review, outcome=Study.Outcome.INCLUDED, quality_assignments__isnull=True)
+        .filter(review=review, outcome=Study.Outcome.INCLUDED)
+        .exclude(pk__in=QualityAssignment.objects.values("study_id"))
         .order_by("id")
     )
     load = dict(

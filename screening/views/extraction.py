@@ -1,3 +1,452 @@
-"""Views of this stage; screening.urls includes its patterns under /r/<slug>/."""
+"""Data extraction: fields per research question, drafts saved as you type, reconciliation,
+synthesis counts that click through to their studies, and the CSV of the whole table."""
 
-urlpatterns: list = []
+import csv
+import io
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ..access import Need, review_access
+from ..forms import StyledFormMixin
+from ..models import ExtractionField, ResearchQuestion
+from ..selectors.extraction import (
+    extraction_cell,
+    extraction_field_get,
+    extraction_fields_grouped,
+    extraction_overview,
+    extraction_studies_filter,
+    extraction_study_sheet,
+    extraction_synthesis,
+    extraction_table,
+)
+from ..selectors.quality import quality_study_get
+from ..services.extraction import (
+    extraction_complete_set,
+    extraction_contribution_flags_create,
+    extraction_extractors_assign,
+    extraction_extractors_assign_bulk,
+    extraction_field_create,
+    extraction_field_delete,
+    extraction_reconcile,
+    extraction_value_save,
+)
+from .quality import PeopleField, PeopleForm, User, _errors
+
+
+class ReviewQuestionsForm(forms.Form):
+    """Limits research questions to the review's (set before StyledFormMixin validates)."""
+
+    def __init__(self, *args, review, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["research_question"].queryset = review.research_questions.all()
+
+
+class FieldForm(StyledFormMixin, ReviewQuestionsForm):
+    label = forms.CharField(max_length=200)
+    kind = forms.ChoiceField(choices=ExtractionField.Kind.choices)
+    research_question = forms.ModelChoiceField(
+        queryset=ResearchQuestion.objects.none(),
+        required=False,
+        empty_label="General (no research question)",
+    )
+    choices = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="For single and multiple choice: one choice per line.",
+    )
+    help_text = forms.CharField(label="Guidance for extractors", required=False, max_length=1000)
+
+
+class AssignForm(StyledFormMixin, PeopleForm):
+    assessors = PeopleField(
+        queryset=User.objects.none(), label="Extractors", help_text="One or two people."
+    )
+
+    def clean_assessors(self):
+        chosen = self.cleaned_data["assessors"]
+        if len(chosen) > 2:
+            raise forms.ValidationError("Choose one or two people.")
+        return chosen
+
+
+class BulkAssignForm(StyledFormMixin, PeopleForm):
+    assessors = PeopleField(
+        queryset=User.objects.none(),
+        label="Extractors",
+        help_text="Studies without extractors are shared among them.",
+    )
+    per_study = forms.TypedChoiceField(
+        label="Extractors per study", choices=[(1, "1"), (2, "2")], coerce=int, initial=1
+    )
+
+    def clean(self):
+        data = super().clean()
+        if (
+            "assessors" in data
+            and "per_study" in data
+            and len(data["assessors"]) < data["per_study"]
+        ):
+            raise forms.ValidationError(
+                f"Choose at least {data['per_study']} people to give each study "
+                f"{data['per_study']} extractors."
+            )
+        return data
+
+
+class FilterForm(forms.Form):
+    field = forms.IntegerField(required=False)
+    value = forms.CharField(required=False, max_length=500)
+    year = forms.IntegerField(required=False, min_value=0, max_value=9999)
+    no_year = forms.BooleanField(required=False)
+
+
+def _study_or_404(review, study_id):
+    study = quality_study_get(review=review, study_id=study_id)
+    if study is None:
+        raise Http404("No such included study.")
+    return study
+
+
+def _field_or_404(review, field_id):
+    field = extraction_field_get(review=review, field_id=field_id)
+    if field is None:
+        raise Http404("No such field.")
+    return field
+
+
+def _raw(request, field):
+    if field.kind == ExtractionField.Kind.MULTI_CHOICE:
+        return request.POST.getlist("value")
+    return request.POST.get("value", "")
+
+
+@require_GET
+@login_required
+def extraction_home(request, slug):
+    access = review_access(request, slug)
+    review = access.review
+    status = request.GET.get("status", "")
+    context = {
+        "access": access,
+        "review": review,
+        "status": status,
+        "overview": extraction_overview(review=review, user=request.user, status=status),
+        "bulk_form": BulkAssignForm(review=review),
+    }
+    if request.htmx and request.htmx.target == "extraction-studies":
+        return render(request, "screening/extraction/_studies.html", context)
+    return render(request, "screening/extraction/home.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def extraction_fields(request, slug):
+    access = review_access(request, slug, Need.OWN if request.method == "POST" else Need.READ)
+    review = access.review
+    form = FieldForm(request.POST or None, review=review)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                field = extraction_field_create(
+                    review=review,
+                    actor=request.user,
+                    label=data["label"],
+                    kind=data["kind"],
+                    research_question=data["research_question"],
+                    choices=data["choices"],
+                    help_text=data["help_text"],
+                )
+            except ValidationError as error:
+                form.add_error(None, error)
+            else:
+                messages.success(request, f"Field “{field.label}” added.")
+                return redirect("screening:extraction_fields", slug=slug)
+        status = 422
+    context = {
+        "access": access,
+        "review": review,
+        "form": form,
+        "groups": extraction_fields_grouped(review=review),
+        "has_flags_missing": review.research_questions.exclude(
+            extraction_fields__is_contribution=True
+        ).exists(),
+    }
+    return render(request, "screening/extraction/fields.html", context, status=status)
+
+
+@require_POST
+@login_required
+def extraction_contributions(request, slug):
+    access = review_access(request, slug, Need.OWN)
+    created = extraction_contribution_flags_create(review=access.review, actor=request.user)
+    if created:
+        messages.success(request, f"Added {len(created)} “contributes to” flag(s).")
+    else:
+        messages.info(request, "Every research question already has its flag.")
+    return redirect("screening:extraction_fields", slug=slug)
+
+
+@require_POST
+@login_required
+def extraction_field_remove(request, slug, field_id):
+    access = review_access(request, slug, Need.OWN)
+    field = _field_or_404(access.review, field_id)
+    extraction_field_delete(review=access.review, field=field, actor=request.user)
+    messages.success(request, f"Field “{field.label}” and its values removed.")
+    return redirect("screening:extraction_fields", slug=slug)
+
+
+@require_POST
+@login_required
+def extraction_assign_bulk(request, slug):
+    access = review_access(request, slug, Need.OWN)
+    form = BulkAssignForm(request.POST, review=access.review)
+    if form.is_valid():
+        count = extraction_extractors_assign_bulk(
+            review=access.review,
+            extractors=list(form.cleaned_data["assessors"]),
+            per_study=form.cleaned_data["per_study"],
+            actor=request.user,
+        )
+        messages.success(request, f"Extractors given to {count} studies.")
+    else:
+        messages.error(request, _errors(form))
+    return redirect("screening:extraction_home", slug=slug)
+
+
+@require_POST
+@login_required
+def extraction_assign(request, slug, study_id):
+    access = review_access(request, slug, Need.OWN)
+    study = _study_or_404(access.review, study_id)
+    form = AssignForm(request.POST, review=access.review)
+    if form.is_valid():
+        extraction_extractors_assign(
+            review=access.review,
+            study=study,
+            extractors=list(form.cleaned_data["assessors"]),
+            actor=request.user,
+        )
+        messages.success(request, "Extractors saved.")
+    else:
+        messages.error(request, _errors(form))
+    return redirect("screening:extraction_study", slug=slug, study_id=study.pk)
+
+
+@require_GET
+@login_required
+def extraction_study(request, slug, study_id):
+    access = review_access(request, slug)
+    study = _study_or_404(access.review, study_id)
+    sheet = extraction_study_sheet(review=access.review, study=study, user=request.user)
+    context = {
+        "access": access,
+        "review": access.review,
+        "study": study,
+        "sheet": sheet,
+        "assign_form": AssignForm(
+            review=access.review,
+            initial={"assessors": [a.extractor_id for a in sheet["row"].assignments]},
+        ),
+    }
+    if request.htmx and request.htmx.target == "extraction-reconcile":
+        return render(request, "screening/extraction/_reconcile.html", context)
+    return render(request, "screening/extraction/study.html", context)
+
+
+@require_POST
+@login_required
+def extraction_value(request, slug, study_id, field_id):
+    """Autosave one draft value; answers with the field's save status (422 with the message)."""
+    access = review_access(request, slug, Need.WRITE)
+    study = _study_or_404(access.review, study_id)
+    field = _field_or_404(access.review, field_id)
+    error = ""
+    try:
+        extraction_value_save(
+            review=access.review,
+            study=study,
+            field=field,
+            extractor=request.user,
+            raw=_raw(request, field),
+        )
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    cell = extraction_cell(review=access.review, study=study, field=field, user=request.user)
+    context = {"review": access.review, "study": study, "cell": cell, "error": error}
+    return render(
+        request, "screening/extraction/_status.html", context, status=422 if error else 200
+    )
+
+
+@require_POST
+@login_required
+def extraction_done(request, slug, study_id):
+    access = review_access(request, slug, Need.WRITE)
+    study = _study_or_404(access.review, study_id)
+    done = request.POST.get("done", "1") != "0"
+    extraction_complete_set(review=access.review, study=study, extractor=request.user, done=done)
+    messages.success(
+        request, "Marked done: thank you." if done else "Reopened: your values are drafts again."
+    )
+    return redirect("screening:extraction_study", slug=slug, study_id=study.pk)
+
+
+@require_POST
+@login_required
+def extraction_reconcile_value(request, slug, study_id, field_id):
+    access = review_access(request, slug, Need.OWN)
+    study = _study_or_404(access.review, study_id)
+    field = _field_or_404(access.review, field_id)
+    error = ""
+    try:
+        extraction_reconcile(
+            review=access.review,
+            study=study,
+            field=field,
+            actor=request.user,
+            raw=_raw(request, field),
+        )
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect("screening:extraction_study", slug=slug, study_id=study.pk)
+    cell = extraction_cell(review=access.review, study=study, field=field, user=request.user)
+    context = {
+        "access": access,
+        "review": access.review,
+        "study": study,
+        "cell": cell,
+        "error": error,
+    }
+    return render(
+        request, "screening/extraction/_reconcile_row.html", context, status=422 if error else 200
+    )
+
+
+@require_GET
+@login_required
+def extraction_synthesis_view(request, slug):
+    access = review_access(request, slug)
+    context = {
+        "access": access,
+        "review": access.review,
+        "synthesis": extraction_synthesis(review=access.review),
+    }
+    return render(request, "screening/extraction/synthesis.html", context)
+
+
+@require_GET
+@login_required
+def extraction_studies(request, slug):
+    """The studies behind one synthesis count."""
+    access = review_access(request, slug)
+    review = access.review
+    form = FilterForm(request.GET)
+    if not form.is_valid():
+        return render(
+            request,
+            "screening/extraction/studies.html",
+            {"access": access, "review": review, "error": _errors(form), "studies": []},
+            status=400,
+        )
+    data = form.cleaned_data
+    field = None if data["field"] is None else _field_or_404(review, data["field"])
+    error, studies = "", []
+    try:
+        studies = extraction_studies_filter(
+            review=review,
+            field=field,
+            raw=data["value"],
+            year=data["year"],
+            no_year=data["no_year"],
+        )
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    if field is not None:
+        heading = f"{field.label}: {data['value']}"
+    elif data["year"] is not None:
+        heading = f"Published in {data['year']}"
+    elif data["no_year"]:
+        heading = "Year unknown"
+    else:
+        heading = "All included studies"
+    context = {
+        "access": access,
+        "review": review,
+        "studies": studies,
+        "heading": heading,
+        "error": error,
+    }
+    return render(
+        request, "screening/extraction/studies.html", context, status=400 if error else 200
+    )
+
+
+@require_GET
+@login_required
+def extraction_csv(request, slug):
+    """The whole extraction table: one row per study, one column per field, reconciled values.
+
+    UTF-8 with a byte order mark so spreadsheets read accents right; multi-choice values are
+    joined with "; ".
+    """
+    access = review_access(request, slug)
+    table = extraction_table(review=access.review)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    headers = []
+    for field in table["fields"]:
+        rq = field.research_question
+        headers.append(
+            f"{rq.code}: {field.label}" if rq and not field.is_contribution else field.label
+        )
+    writer.writerow(["Study ID", "Title", "Authors", "Year", "DOI", *headers])
+    for row in table["rows"]:
+        study = row["study"]
+        authors = study.authors if isinstance(study.authors, list) else []
+        writer.writerow(
+            [
+                study.pk,
+                study.title,
+                "; ".join(str(a) for a in authors),
+                study.year or "",
+                study.doi,
+                *row["display"],
+            ]
+        )
+    response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{slug}-extraction.csv"'
+    return response
+
+
+urlpatterns = [
+    path("", extraction_home, name="extraction_home"),
+    path("fields/", extraction_fields, name="extraction_fields"),
+    path("fields/contributions/", extraction_contributions, name="extraction_contributions"),
+    path("fields/<int:field_id>/delete/", extraction_field_remove, name="extraction_field_delete"),
+    path("assign/", extraction_assign_bulk, name="extraction_assign_bulk"),
+    path("synthesis/", extraction_synthesis_view, name="extraction_synthesis"),
+    path("studies/", extraction_studies, name="extraction_studies"),
+    path("export.csv", extraction_csv, name="extraction_csv"),
+    path("study/<int:study_id>/", extraction_study, name="extraction_study"),
+    path("study/<int:study_id>/extractors/", extraction_assign, name="extraction_assign"),
+    path("study/<int:study_id>/done/", extraction_done, name="extraction_done"),
+    path("study/<int:study_id>/field/<int:field_id>/", extraction_value, name="extraction_value"),
+    path(
+        "study/<int:study_id>/field/<int:field_id>/reconcile/",
+        extraction_reconcile_value,
+        name="extraction_reconcile",
+    ),
+]

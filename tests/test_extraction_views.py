@@ -1,0 +1,235 @@
+"""Extraction views: fields, autosave, done, reconciliation, synthesis click-through, CSV."""
+
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from screening.models import ExtractionField, ExtractionValue
+from screening.services.extraction import (
+    extraction_complete_set,
+    extraction_contribution_flags_create,
+    extraction_extractors_assign,
+    extraction_field_create,
+    extraction_value_save,
+)
+
+from .quality_helpers import fast_passwords, included_study, seed_protocol
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    fast_passwords(settings)
+
+
+def url(name, review, *args):
+    return reverse(f"screening:{name}", args=[review.slug, *args])
+
+
+@pytest.fixture
+def setup(review, cast):
+    seed_protocol(review)
+    study = included_study(
+        review, title="Ünïcode <b>study</b>", doi="10.1/y", authors=["Ölmez, A.", "Smith, B."]
+    )
+    flags = extraction_contribution_flags_create(review=review, actor=cast["owner"])
+    tools = extraction_field_create(
+        review=review,
+        actor=cast["owner"],
+        label="Tools",
+        kind="multi_choice",
+        choices=["MLflow", "Kubeflow", "TFX, the extended"],
+        research_question=flags[3].research_question,
+    )
+    size = extraction_field_create(
+        review=review, actor=cast["owner"], label="Sample size", kind="number"
+    )
+    extraction_extractors_assign(
+        review=review,
+        study=study,
+        extractors=[cast["reviewer"], cast["reviewer2"]],
+        actor=cast["owner"],
+    )
+    return review, study, {"flags": flags, "tools": tools, "size": size}
+
+
+@pytest.mark.parametrize(
+    "name,args",
+    [
+        ("extraction_home", ()),
+        ("extraction_fields", ()),
+        ("extraction_synthesis", ()),
+        ("extraction_studies", ()),
+        ("extraction_csv", ()),
+        ("extraction_study", ("study",)),
+    ],
+)
+def test_read_views_access(setup, client, client_for, name, args):
+    review, study, _ = setup
+    target = url(name, review, *[study.pk for _ in args])
+    assert client.get(target).status_code == 302
+    assert client_for("outsider").get(target).status_code == 404
+    assert client_for("viewer").get(target).status_code == 200
+    if name != "extraction_fields":
+        assert client_for("viewer").post(target).status_code == 405
+
+
+def test_home_page_and_fragment(setup, client_for, htmx_headers):
+    review, _, _ = setup
+    client = client_for("reviewer")
+    body = client.get(url("extraction_home", review)).content.decode()
+    assert "Your studies" in body and "<b>study</b>" not in body
+    fragment = client.get(
+        url("extraction_home", review) + "?status=in_progress",
+        HTTP_HX_TARGET="extraction-studies",
+        **htmx_headers,
+    ).content.decode()
+    assert "<html" not in fragment and "&lt;b&gt;study" in fragment
+
+
+def test_field_create_view(setup, client_for, cast):
+    review, _, _ = setup
+    target = url("extraction_fields", review)
+    assert client_for("reviewer").post(target, {"label": "X", "kind": "text"}).status_code == 403
+    bad = client_for("owner").post(
+        target, {"label": "Method", "kind": "choice", "choices": "Only one"}
+    )
+    assert bad.status_code == 422 and "at least two choices" in bad.content.decode()
+    bad = client_for("owner").post(target, {"label": "", "kind": "nonsense"})
+    assert bad.status_code == 422 and "This field is required" in bad.content.decode()
+    ok = client_for("owner").post(
+        target,
+        {
+            "label": "Method",
+            "kind": "choice",
+            "choices": "Survey\nCase study",
+            "research_question": "",
+        },
+    )
+    assert ok.status_code == 302
+    assert ExtractionField.objects.get(review=review, key="method").choices == [
+        "Survey",
+        "Case study",
+    ]
+    # The one-click flags: nothing more to add, and a second click says so.
+    response = client_for("owner").post(url("extraction_contributions", review), follow=True)
+    assert "already has its flag" in response.content.decode()
+
+
+def test_autosave_validation_and_access(setup, client, client_for, htmx_headers, cast):
+    review, study, fields = setup
+    size = fields["size"]
+    target = url("extraction_value", review, study.pk, size.pk)
+    assert client.post(target, {"value": "1"}).status_code == 302  # anonymous: to login
+    response = client_for("reviewer").post(target, {"value": "12"}, **htmx_headers)
+    assert response.status_code == 200 and "Saved" in response.content.decode()
+    bad = client_for("reviewer").post(target, {"value": "a dozen"}, **htmx_headers)
+    assert bad.status_code == 422 and "is not a number" in bad.content.decode()
+    assert ExtractionValue.objects.get(field=size, extractor=cast["reviewer"]).value == 12
+    assert client_for("outsider").post(target, {"value": "1"}).status_code == 404
+    assert client_for("viewer").post(target, {"value": "1"}).status_code == 403
+    assert client_for("owner").post(target, {"value": "1"}).status_code == 403  # not assigned
+    assert client_for("reviewer").get(target).status_code == 405
+    tools = url("extraction_value", review, study.pk, fields["tools"].pk)
+    client_for("reviewer").post(tools, {"value": ["TFX, the extended", "MLflow"]}, **htmx_headers)
+    assert ExtractionValue.objects.get(field=fields["tools"], extractor=cast["reviewer"]).value == [
+        "MLflow",
+        "TFX, the extended",
+    ]
+
+
+def test_done_and_reconcile_views(setup, client_for, htmx_headers, cast):
+    review, study, fields = setup
+    size = fields["size"]
+    for user, value in (("reviewer", "12"), ("reviewer2", "14")):
+        extraction_value_save(
+            review=review, study=study, field=size, extractor=cast[user], raw=value
+        )
+    done = url("extraction_done", review, study.pk)
+    assert client_for("viewer").post(done).status_code == 403
+    client_for("reviewer").post(done)
+    client_for("reviewer2").post(done)
+    page = client_for("owner").get(url("extraction_study", review, study.pk)).content.decode()
+    assert "differ" in page and "Use this" in page
+    target = url("extraction_reconcile", review, study.pk, size.pk)
+    assert client_for("reviewer").post(target, {"value": "12"}).status_code == 403
+    bad = client_for("owner").post(target, {"value": "n/a"}, **htmx_headers)
+    assert bad.status_code == 422 and "is not a number" in bad.content.decode()
+    ok = client_for("owner").post(target, {"value": "14"}, **htmx_headers)
+    assert ok.status_code == 200 and "(owner)" in ok.content.decode()
+    assert ExtractionValue.objects.get(field=size, extractor=None).value == 14
+
+
+def test_synthesis_click_through_and_csv(setup, client_for, cast):
+    review, study, fields = setup
+    other = included_study(review, title="Second", year=2021)
+    extraction_extractors_assign(
+        review=review, study=other, extractors=[cast["reviewer"]], actor=cast["owner"]
+    )
+    rq1 = fields["flags"][0]
+    for s, users in ((study, ("reviewer", "reviewer2")), (other, ("reviewer",))):
+        for user in users:
+            extraction_value_save(
+                review=review,
+                study=s,
+                field=rq1,
+                extractor=cast[user],
+                raw="yes" if s == study else "no",
+            )
+            extraction_value_save(
+                review=review,
+                study=s,
+                field=fields["tools"],
+                extractor=cast[user],
+                raw=["MLflow", "TFX, the extended"],
+            )
+            extraction_complete_set(review=review, study=s, extractor=cast[user])
+    client = client_for("viewer")
+    page = client.get(url("extraction_synthesis", review)).content.decode()
+    assert f"?field={rq1.pk}&amp;value=yes" in page
+    studies = client.get(
+        url("extraction_studies", review), {"field": rq1.pk, "value": "yes"}
+    ).content.decode()
+    assert "Ünïcode" in studies and "Second" not in studies
+    by_choice = client.get(
+        url("extraction_studies", review), {"field": fields["tools"].pk, "value": "MLflow"}
+    )
+    assert "Ünïcode" in by_choice.content.decode() and "Second" in by_choice.content.decode()
+    by_year = client.get(url("extraction_studies", review), {"year": 2021}).content.decode()
+    assert "Second" in by_year and "Ünïcode" not in by_year
+    bad = client.get(
+        url("extraction_studies", review), {"field": fields["tools"].pk, "value": "Spark"}
+    )
+    assert bad.status_code == 400 and "not one of the choices" in bad.content.decode()
+    bad = client.get(url("extraction_studies", review), {"field": fields["size"].pk, "value": "1"})
+    assert bad.status_code == 400 and "Only choice and yes/no" in bad.content.decode()
+    response = client.get(url("extraction_csv", review))
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    fields_in_order = [
+        f.label
+        for f in ExtractionField.objects.filter(review=review).order_by(
+            "research_question__position", "position"
+        )
+    ]
+    assert rows[0][:5] == ["Study ID", "Title", "Authors", "Year", "DOI"]
+    assert len(rows[0]) == 5 + len(fields_in_order)
+    assert "RQ4: Tools" in rows[0] and "Contributes to RQ1 (Machine Learning Lifecycle)" in rows[0]
+    first = dict(zip(rows[0], rows[1], strict=True))
+    assert first["Title"] == "Ünïcode <b>study</b>" and first["Authors"] == "Ölmez, A.; Smith, B."
+    assert first["Contributes to RQ1 (Machine Learning Lifecycle)"] == "Yes"
+    assert first["RQ4: Tools"] == "MLflow; TFX, the extended"
+    assert first["Sample size"] == ""
+    second = dict(zip(rows[0], rows[2], strict=True))
+    assert second["Contributes to RQ1 (Machine Learning Lifecycle)"] == "No"
+
+
+def test_field_delete_view(setup, client_for):
+    review, _, fields = setup
+    target = url("extraction_field_delete", review, fields["size"].pk)
+    assert client_for("reviewer").post(target).status_code == 403
+    assert client_for("owner").get(target).status_code == 405
+    assert client_for("owner").post(target).status_code == 302
+    assert not ExtractionField.objects.filter(pk=fields["size"].pk).exists()

@@ -1,0 +1,53 @@
+"""In Chromium: an assessor answers all five criteria by keyboard; the owner sees the total."""
+
+import pytest
+from django.urls import reverse
+
+from screening.models import QualityAnswer, QualityConsensus
+from screening.services.quality import quality_assessors_assign
+
+from .quality_helpers import included_study, seed_protocol
+
+
+@pytest.mark.browser
+def test_assessor_answers_by_keyboard_and_owner_sees_total(
+    transactional_db, review, cast, login_page
+):
+    seed_protocol(review)
+    study = included_study(review, title="Operationalizing ML: an interview study")
+    quality_assessors_assign(
+        review=review, study=study, assessors=[cast["reviewer"]], actor=cast["owner"]
+    )
+    criteria = list(review.quality_criteria.all())
+    page = login_page("reviewer")
+    page.goto(reverse("screening:quality_study", args=[review.slug, study.pk]))
+    assert "y Yes" in page.inner_text("#qc-keys").replace("\n", " ")
+    # Yes, No, Yes, Yes, No: each key answers the current criterion and moves to the next.
+    for criterion, key in zip(criteria, "ynyyn", strict=True):
+        page.keyboard.press(key)
+        page.wait_for_selector(f"#qc-row-{criterion.pk} [aria-pressed=true][data-qc-key={key}]")
+    # The last criterion stays current; k and j move between criteria; e opens the
+    # justification, whose text is saved as you type.
+    page.keyboard.press("k")
+    assert page.evaluate("document.activeElement.id") == f"qc-row-{criteria[3].pk}"
+    page.keyboard.press("j")
+    page.keyboard.press("e")
+    page.keyboard.type("no validation section")
+    page.wait_for_selector(f"#qc-saved-{criteria[-1].pk}:has-text('with justification')")
+    assert page.inner_text("#quality-total").split()[0] == "3"
+    answers = dict(
+        QualityAnswer.objects.filter(study=study).values_list("criterion__code", "answer")
+    )
+    assert answers == {"QC1": 1, "QC2": 0, "QC3": 1, "QC4": 1, "QC5": 0}
+    assert QualityAnswer.objects.get(criterion=criteria[-1]).justification == (
+        "no validation section"
+    )
+    assert QualityConsensus.objects.filter(study=study).count() == 5
+
+    page.context.clear_cookies()
+    login_page("owner")
+    page.goto(reverse("screening:quality_table", args=[review.slug]))
+    row = page.locator("tbody tr", has_text="Operationalizing ML")
+    assert row.locator("td").last.inner_text().strip() == "3"
+    page.goto(reverse("screening:quality_study", args=[review.slug, study.pk]))
+    assert page.inner_text("#quality-total").split()[:3] == ["3", "/", "5"]
