@@ -7,6 +7,7 @@ from .quality import (
     QualityAnswer,
     QualityConsensus,
 )
+from .ranking import RankingRun, RankingSettings
 from .records import DuplicateCandidate, ImportBatch, Record, Study
 from .reports import FunnelSnapshot
 from .reviews import (
@@ -36,6 +37,8 @@ __all__ = [
     "QualityAnswer",
     "QualityConsensus",
     "QualityCriterion",
+    "RankingRun",
+    "RankingSettings",
     "Record",
     "ResearchQuestion",
     "Resolution",
