@@ -1,4 +1,4 @@
-"""Prioritisation benchmark: slrweb's `simulate` side by side with ASReview LAB's `asreview simulate`.
+"""Prioritisation benchmark: slrweb's `simulate` beside ASReview LAB's `asreview simulate`.
 
 Both tools replay the same labelled datasets from the same priors: for seed s (1..N), one relevant
 and one irrelevant row chosen by `screening.domain.ranking.prior_pick(labels, s)`, passed to
@@ -46,9 +46,10 @@ sys.path.insert(0, str(ROOT))
 
 from screening.domain import metrics, ranking  # noqa: E402
 
-DATA = Path(
-    os.environ.get("SLRWEB_SHARED_DATA", ROOT.parent / "shared" / "data")
-) / "screening/asreview-systematic-review-datasets"
+DATA = (
+    Path(os.environ.get("SLRWEB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    / "screening/asreview-systematic-review-datasets"
+)
 DATASETS = ("Kitchenham_2010", "Nagtegaal_2019")
 OUT = ROOT / "benchmarks" / "out"
 ASREVIEW = ROOT / "benchmarks" / ".venv-asreview" / "bin" / "asreview"
@@ -106,9 +107,11 @@ def run_asreview(name: str, seeds: int) -> dict:
     data = ranking.labelled_dataset_read(rows, label_column="label_included")
     if data.skipped or len(data.relevant) != len(rows):
         raise SystemExit(f"{name}: unlabelled rows would shift row indices; not comparable")
-    version = subprocess.run(
-        [str(ASREVIEW), "--version"], capture_output=True, text=True, check=True
-    ).stdout.strip().removeprefix("asreview ")
+    version = (
+        subprocess.run([str(ASREVIEW), "--version"], capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .removeprefix("asreview ")
+    )
     per_seed = []
     for seed in range(1, seeds + 1):
         cached = OUT / f"asreview_{name}_seed{seed}.json"

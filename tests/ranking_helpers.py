@@ -30,9 +30,7 @@ def studies_make(review, *, relevant: int, irrelevant: int, seed: int = 7) -> li
     studies = []
     for flag in flags:
         title, abstract = study_text(rng, flag)
-        studies.append(
-            Study(review=review, title=title, abstract=abstract, current_stage=stage)
-        )
+        studies.append(Study(review=review, title=title, abstract=abstract, current_stage=stage))
     created = Study.objects.bulk_create(studies)
     for study, flag in zip(created, flags, strict=True):
         study.truth = flag

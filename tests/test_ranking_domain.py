@@ -66,9 +66,7 @@ def test_held_out_rows_are_scored_without_their_own_label():
     held = [i for i in labelled if flags[i]][:1]
     with_label = ranking.scores_rank(texts, labelled=labelled, labels=labels, held_out=held)
     without = [i for i in labelled if i not in held]
-    reference = ranking.scores_rank(
-        texts, labelled=without, labels=[flags[i] for i in without]
-    )
+    reference = ranking.scores_rank(texts, labelled=without, labels=[flags[i] for i in without])
     # The held-out row's score is what a model that never saw its label gives it...
     assert with_label[held[0]] == pytest.approx(reference[held[0]])
     # ...while the other rows keep the full model's scores.

@@ -189,9 +189,7 @@ def rank_texts(
     model = model_get(model_name)
     features = features_build(texts, model=model)
     labelled = sorted(labels)
-    return scores_predict(
-        features, labelled, [labels[i] for i in labelled], model=model, seed=seed
-    )
+    return scores_predict(features, labelled, [labels[i] for i in labelled], model=model, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -283,7 +281,9 @@ class LabelledDataset:
         return [document_text(t, a) for t, a in zip(self.titles, self.abstracts, strict=True)]
 
 
-def labelled_dataset_read(rows: Sequence[Mapping[str, str]], *, label_column: str) -> LabelledDataset:
+def labelled_dataset_read(
+    rows: Sequence[Mapping[str, str]], *, label_column: str
+) -> LabelledDataset:
     """Titles, abstracts and labels from CSV rows (as `csv.DictReader` yields them).
 
     Column names are matched case-insensitively among the usual spellings; a label is relevant

@@ -66,7 +66,9 @@ class RankingRun(models.Model):
     )
     labelled = models.PositiveIntegerField(default=0)
     relevant = models.PositiveIntegerField(default=0)
-    scored = models.PositiveIntegerField(default=0, help_text="Unscreened studies given a priority.")
+    scored = models.PositiveIntegerField(
+        default=0, help_text="Unscreened studies given a priority."
+    )
     train_seconds = models.FloatField(null=True, blank=True)
     write_seconds = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)

@@ -130,9 +130,7 @@ def ranking_progress_get(*, review: Review, stage: Stage, user) -> RankingProgre
         .values_list("verdict", flat=True)
     ]
     waiting = (
-        Study.objects.filter(
-            review=review, current_stage=stage, outcome=Study.Outcome.SCREENING
-        )
+        Study.objects.filter(review=review, current_stage=stage, outcome=Study.Outcome.SCREENING)
         .exclude(resolutions__stage=stage)
         .count()
     )

@@ -70,14 +70,11 @@ def stage_labels(*, stage: Stage) -> StageLabels:
 
 def _unscreened(stage: Stage):
     """Studies waiting in the stage's queues: current stage, still screening, not resolved."""
-    return (
-        Study.objects.filter(
-            review_id=stage.review_id,
-            current_stage=stage,
-            outcome=Study.Outcome.SCREENING,
-        )
-        .exclude(resolutions__stage=stage)
-    )
+    return Study.objects.filter(
+        review_id=stage.review_id,
+        current_stage=stage,
+        outcome=Study.Outcome.SCREENING,
+    ).exclude(resolutions__stage=stage)
 
 
 def _labels_ready(labels: StageLabels) -> bool:
@@ -107,7 +104,8 @@ def ranking_schedule_if_due(
     decisions = Decision.objects.filter(stage=stage)
     if not force:
         if last is not None and last.status != RankingRun.Status.SKIPPED:
-            if decisions.filter(updated_at__gt=last.created_at).count() < settings_row.retrain_every:
+            new = decisions.filter(updated_at__gt=last.created_at).count()
+            if new < settings_row.retrain_every:
                 return None
     if not _labels_ready(stage_labels(stage=stage)):
         return None

@@ -98,7 +98,9 @@ def ranking_settings(request, slug):
     if request.method == "POST":
         form = RankingSettingsForm(request.POST)
         if form.is_valid():
-            ranking_settings_update(review=review, stage=stage, actor=request.user, **form.cleaned_data)
+            ranking_settings_update(
+                review=review, stage=stage, actor=request.user, **form.cleaned_data
+            )
             if not request.htmx:
                 messages.success(request, f"Prioritisation settings of {stage.name} saved.")
                 url = reverse("screening:ranking_settings", args=[review.slug])
@@ -121,9 +123,10 @@ def ranking_settings(request, slug):
         "form": form,
         "saved": saved,
     }
-    template = (
-        "screening/ranking/_settings_form.html" if request.htmx else "screening/ranking/settings.html"
-    )
+    if request.htmx:
+        template = "screening/ranking/_settings_form.html"
+    else:
+        template = "screening/ranking/settings.html"
     return render(request, template, context, status=status)
 
 
