@@ -186,7 +186,8 @@ def _train_and_write(run: RankingRun) -> None:
         labels=[labels.relevant[pk] for pk in labelled_ids],
         held_out=[row_of[pk] for pk in labelled_ids if pk in labels.pending],
         model_name=run.model_name or ranking_domain.DEFAULT_MODEL,
-        seed=run.pk,
+        # A fixed seed per review: the same decisions give the same order, whichever run.
+        seed=run.review_id,
     )
     train_seconds = time.perf_counter() - started
     priorities = {pk: float(scores[row_of[pk]]) for pk in waiting_ids if pk in row_of}
