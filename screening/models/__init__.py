@@ -10,6 +10,7 @@ from .quality import (
     QualityAssignment,
     QualityConsensus,
 )
+from .ranking import RankingRun, RankingSettings
 from .records import DuplicateCandidate, ImportBatch, Record, Study
 from .reports import FunnelSchedule, FunnelSnapshot
 from .reviews import (
@@ -44,6 +45,8 @@ __all__ = [
     "QualityAssignment",
     "QualityConsensus",
     "QualityCriterion",
+    "RankingRun",
+    "RankingSettings",
     "Record",
     "ResearchQuestion",
     "Resolution",
