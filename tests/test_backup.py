@@ -185,6 +185,10 @@ def test_backup_covers_every_model():
     assert app_models == backup.covered_models()
 
 
+def test_every_relation_is_remapped_on_restore():
+    assert backup.undeclared_relations() == []
+
+
 def test_export_holds_every_kind_of_object(full_review):
     data = backup.review_export(review=full_review)
     assert (data["format"], data["version"]) == ("slrweb-review", 1)
@@ -244,6 +248,7 @@ def test_round_trip_into_an_empty_database_is_exact(full_review):
     # Timestamps are the stored ones, not the restore's.
     assert again["decisions"][0]["created_at"] == exported["decisions"][0]["created_at"]
     assert again["created_at"] == exported["created_at"]
+    assert again["created_by"] == "owner"
     pair = DuplicateCandidate.objects.get()
     assert pair.record_a_id < pair.record_b_id
 

@@ -9,6 +9,8 @@ from django.urls import reverse
 from screening.models import AuditEvent, Review, Stage
 from screening.tasks.core import ping
 
+from .protocol_helpers import fast_password_hashing  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -110,12 +112,7 @@ def load_demo():
     return json.loads(out.getvalue()), err.getvalue()
 
 
-@pytest.fixture
-def fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def test_load_demo_twice_leaves_one_review_with_table1(db, client, fast_hashing):
+def test_load_demo_twice_leaves_one_review_with_table1(db, client):
     first, _ = load_demo()
     second, _ = load_demo()
     assert first == second
@@ -149,7 +146,7 @@ def test_load_demo_twice_leaves_one_review_with_table1(db, client, fast_hashing)
     assert '<td class="text-end" id="table1-grand-total">1,905</td>' in totals
 
 
-def test_load_demo_never_resets_a_changed_password(db, fast_hashing, monkeypatch):
+def test_load_demo_never_resets_a_changed_password(db, monkeypatch):
     from django.contrib.auth import get_user_model
 
     monkeypatch.setenv("DEMO_PASSWORD", "another-demo-secret")
@@ -166,7 +163,7 @@ def test_load_demo_never_resets_a_changed_password(db, fast_hashing, monkeypatch
     assert user.check_password("mine-now")
 
 
-def test_create_review_command(db, fast_hashing):
+def test_create_review_command(db):
     import io
     import json
 
@@ -187,3 +184,29 @@ def test_create_review_command(db, fast_hashing):
         call_command("create_review", "--slug", "x", "--title", "X", "--owner", "bob")
     with pytest.raises(CommandError, match="lowercase"):
         call_command("create_review", "--slug", "Bad Slug", "--title", "X")
+
+
+@pytest.mark.parametrize(
+    "name,args", [("review_list", []), ("review_create", []), ("review_home", ["test-review"])]
+)
+def test_review_views_need_login(review, client, name, args):
+    response = client.get(reverse(f"screening:{name}", args=args))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_review_views_wrong_methods(review, client_for):
+    client = client_for("owner")
+    assert client.put(reverse("screening:review_create")).status_code == 405
+    assert client.post(reverse("screening:review_home", args=[review.slug])).status_code == 405
+
+
+def test_review_create_bad_slug_saves_nothing(review, client_for, cast):
+    cast["owner"].is_staff = True
+    cast["owner"].save()
+    response = client_for("owner").post(
+        reverse("screening:review_create"), {"slug": "Not a slug!", "title": ""}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "is-invalid" in html and "This field is required." in html
+    assert Review.objects.count() == 1

@@ -765,3 +765,19 @@ def test_import_refused_once_records_exist(seeded, client_for, htmx_headers):
 def test_research_question_theme_round_trip(seeded):
     rq = ResearchQuestion.objects.get(review=seeded)
     assert (rq.code, rq.theme) == ("RQ1", "Theme")
+
+
+def test_editors_are_not_served_to_viewers(seeded, client_for, htmx_headers):
+    ic1 = criterion(seeded, "IC1")
+    string = SearchString.objects.get(review=seeded)
+    source = Source.objects.get(review=seeded, name="ACM")
+    editors = [
+        url("protocol_item", seeded, "inclusion", ic1.pk),
+        url("protocol_stage", seeded, seeded.stages.first().pk),
+        url("protocol_search_cell", seeded, string.pk, source.pk),
+        url("protocol_settings", seeded, "basics") + "?edit=1",
+    ]
+    for editor in editors:
+        assert client_for("viewer").get(editor, **htmx_headers).status_code == 403
+        assert client_for("outsider").get(editor, **htmx_headers).status_code == 404
+        assert client_for("owner").get(editor, **htmx_headers).status_code == 200
