@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from screening.models import ImportBatch, Record
 from screening.services.imports import batch_create, source_resolve
-from screening.tasks import batch_import
+from screening.tasks.imports import batch_import
 
 from .factories import review_with_cast
 from .imports_helpers import (  # noqa: F401 (fixtures are found by name)
