@@ -293,6 +293,20 @@ def test_unknown_columns_wait_for_a_mapping_then_import(review, sent_tasks):
     assert batch.report["warnings"] == ["1 record has no abstract"]
 
 
+@pytest.mark.parametrize(
+    "data,name,fmt",
+    [
+        (b"Title,Authors\n,\n,\n", "header-only.csv", None),
+        (SCOPUS_RIS.read_bytes(), "scopus.ris", "bibtex"),
+    ],
+)
+def test_file_without_records_fails_with_a_clear_message(review, data, name, fmt):
+    batch = batch_run(batch_id=create(review, data=data, name=name, format=fmt).pk)
+    assert batch.status == ImportBatch.Status.FAILED
+    assert "no records were found in it" in batch.error
+    assert Record.objects.count() == 0
+
+
 def test_only_failed_batches_can_be_retried(review):
     batch = batch_run(batch_id=create(review).pk)
     with pytest.raises(ValidationError, match="Only a failed import"):

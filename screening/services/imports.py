@@ -48,6 +48,7 @@ PROGRESS_EVERY_SECONDS = 0.5
 MAX_LISTED_PROBLEMS = 200
 IMPORT_TASK = "screening.batch_import"
 DEDUP_TASK = "screening.review_deduplicate"
+_BATCH_TABLE = ImportBatch._meta.db_table
 # Advisory lock namespace (first key) for "this batch is being imported".
 _LOCK_NAMESPACE = 0x51A1
 
@@ -332,7 +333,7 @@ class _ProgressChannel:
 
     def claim(self) -> None:
         self.execute(
-            "UPDATE screening_importbatch SET status = %s, progress = 0, error = '', "
+            "UPDATE " + _BATCH_TABLE + " SET status = %s, progress = 0, error = '', "
             "started_at = %s, attempts = attempts + 1 WHERE id = %s AND status <> %s",
             [ImportBatch.Status.RUNNING, timezone.now(), self.batch_id, ImportBatch.Status.DONE],
         )
@@ -343,7 +344,7 @@ class _ProgressChannel:
             return
         self.last = now
         self.execute(
-            "UPDATE screening_importbatch SET progress = %s, records_read = %s "
+            "UPDATE " + _BATCH_TABLE + " SET progress = %s, records_read = %s "
             "WHERE id = %s AND status = %s",
             [min(99, max(0, percent)), records, self.batch_id, ImportBatch.Status.RUNNING],
         )
@@ -575,6 +576,11 @@ def batch_run(*, batch_id: int) -> ImportBatch | None:
                     return current
                 channel.claim()
                 tally = _import(batch, channel)
+                if tally.records == 0:
+                    skipped = f" ({tally.skipped} entries skipped)" if tally.skipped else ""
+                    raise ParseError(
+                        f"no records were found in it as {parsers.FORMATS[batch.format]}{skipped}"
+                    )
                 finished = timezone.now()
                 report = tally.report(batch.format)
                 updated = (
@@ -670,7 +676,7 @@ def _fail(
         # The main connection is unusable (it was the failure): use the progress connection.
         logger.warning("import %s: recording the failure through the progress connection", batch.pk)
         channel.execute(
-            "UPDATE screening_importbatch SET status = %s, progress = 0, error = %s, "
+            "UPDATE " + _BATCH_TABLE + " SET status = %s, progress = 0, error = %s, "
             "finished_at = %s WHERE id = %s AND status <> %s",
             [
                 ImportBatch.Status.FAILED,
