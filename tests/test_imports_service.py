@@ -188,18 +188,16 @@ def test_truncated_file_fails_with_reason_and_no_records(review, data, name, mes
 
 @pytest.mark.django_db(transaction=True)
 def test_database_failure_mid_batch_leaves_nothing_and_retry_completes(monkeypatch):
-    """Real transactions: chunks 1-2 are inserted (COPY), chunk 3 fails; nothing may remain."""
+    """Real transactions: 24 records are sent (COPY), the 25th fails; nothing may remain."""
     review, _ = review_with_cast()
     batch = create(review)
     monkeypatch.setattr(service, "IMPORT_CHUNK", 10)
     monkeypatch.setattr(service, "PROGRESS_EVERY_SECONDS", 0)
-    real_insert = service._insert_records
-    calls = []
+    real_add = service._RecordSink.add
     seen_from_outside = []
 
-    def failing_insert(objs):
-        calls.append(len(objs))
-        if len(calls) == 3:
+    def failing_add(sink, row):
+        if row["position"] == 25:
             # Before failing: what another session sees while the import transaction is open.
             seen_from_outside.append(
                 outside(
@@ -210,9 +208,9 @@ def test_database_failure_mid_batch_leaves_nothing_and_retry_completes(monkeypat
                 )[0]
             )
             raise OperationalError("connection lost while inserting")
-        return real_insert(objs)
+        return real_add(sink, row)
 
-    monkeypatch.setattr(service, "_insert_records", failing_insert)
+    monkeypatch.setattr(service._RecordSink, "add", failing_add)
     with pytest.raises(OperationalError):
         batch_run(batch_id=batch.pk)
     status, progress, records_read, visible_records = seen_from_outside[0]
@@ -223,7 +221,7 @@ def test_database_failure_mid_batch_leaves_nothing_and_retry_completes(monkeypat
     assert "Database error, nothing was imported" in batch.error
     assert Record.objects.count() == 0
 
-    monkeypatch.setattr(service, "_insert_records", real_insert)
+    monkeypatch.setattr(service._RecordSink, "add", real_add)
     batch_retry(batch=batch, user=review.created_by)
     batch = batch_run(batch_id=batch.pk)
     assert batch.status == ImportBatch.Status.DONE

@@ -471,31 +471,25 @@ def _import(batch: ImportBatch, channel: _ProgressChannel) -> _Tally:
 
 def _consume(batch: ImportBatch, channel: _ProgressChannel, handle, entries) -> _Tally:
     tally = _Tally()
-    chunk: list[dict] = []
     size = max(1, batch.size_bytes)
-    for item in entries:
-        if isinstance(item, EntryProblem):
-            tally.problem(item)
-            continue
-        if item.is_empty:
-            tally.problem(
-                EntryProblem(item.line, "entry has no title, abstract, authors or identifier")
-            )
-            continue
-        tally.records += 1
-        tally.with_title += bool(item.title)
-        tally.with_abstract += bool(item.abstract)
-        tally.with_doi += bool(item.doi)
-        chunk.append(_row(batch, tally.records, item))
-        if len(chunk) >= IMPORT_CHUNK:
-            _insert_records(chunk)
-            chunk = []
-            if settings.DEBUG:
-                # DEBUG keeps the text of every query; a chunk's insert is megabytes.
-                connection.queries_log.clear()
-            channel.progress(int(handle.tell() * 100 / size), tally.records)
-    if chunk:
-        _insert_records(chunk)
+    with _RecordSink() as sink:
+        for item in entries:
+            if isinstance(item, EntryProblem):
+                tally.problem(item)
+                continue
+            if item.is_empty:
+                tally.problem(
+                    EntryProblem(item.line, "entry has no title, abstract, authors or identifier")
+                )
+                continue
+            tally.records += 1
+            tally.with_title += bool(item.title)
+            tally.with_abstract += bool(item.abstract)
+            tally.with_doi += bool(item.doi)
+            sink.add(_row(batch, tally.records, item))
+            if tally.records % IMPORT_CHUNK == 0:
+                sink.flush()
+                channel.progress(int(handle.tell() * 100 / size), tally.records)
     return tally
 
 
@@ -530,28 +524,61 @@ def _json(value) -> str:
     return dumped.replace("\\u0000", "") if "\\u0000" in dumped else dumped
 
 
-def _insert_records(rows: list[dict]) -> None:
-    """Insert one chunk of rows inside the import transaction.
+class _RecordSink:
+    """Writes the rows of one import inside its transaction.
 
-    On PostgreSQL through COPY, straight from the parsed values (model instances and INSERT
-    statements cost more than parsing for 100,000 records with JSON columns); elsewhere
-    (SQLite, the embedded mode) through bulk_create.
+    On PostgreSQL one COPY stays open for the whole file: the server stores rows while Python
+    parses the next ones (on two cores that overlap is most of the speed), and model instances
+    and INSERT statements are skipped. Elsewhere (SQLite, the embedded mode) rows go in
+    chunks through bulk_create.
     """
-    now = timezone.now()
-    if connection.vendor != "postgresql":
-        Record.objects.bulk_create([Record(created_at=now, **row) for row in rows])
-        return
-    table = Record._meta.db_table
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                row["created_at"] = now
-                copy.write_row(
-                    [
-                        _json(row[column]) if column in _JSON_COLUMNS else row[column]
-                        for column in _COPY_COLUMNS
-                    ]
-                )
+
+    def __init__(self):
+        self.now = timezone.now()
+        self.copy_context = None
+        self.copy = None
+        self.pending: list[dict] = []
+
+    def __enter__(self):
+        if connection.vendor == "postgresql":
+            self.cursor = connection.cursor()
+            columns = ", ".join(_COPY_COLUMNS)
+            self.copy_context = self.cursor.cursor.copy(
+                f"COPY {Record._meta.db_table} ({columns}) FROM STDIN"
+            )
+            self.copy = self.copy_context.__enter__()
+        return self
+
+    def add(self, row: dict) -> None:
+        row["created_at"] = self.now
+        if self.copy is None:
+            self.pending.append(row)
+            return
+        self.copy.write_row(
+            [
+                _json(row[column]) if column in _JSON_COLUMNS else row[column]
+                for column in _COPY_COLUMNS
+            ]
+        )
+
+    def flush(self) -> None:
+        if self.pending:
+            Record.objects.bulk_create([Record(**row) for row in self.pending])
+            self.pending = []
+            if settings.DEBUG:
+                # DEBUG keeps the text of every query; a chunk's insert is megabytes.
+                connection.queries_log.clear()
+
+    def __exit__(self, exc_type, exc, traceback):
+        if self.copy_context is not None:
+            try:
+                # On an exception psycopg aborts the COPY; the transaction is rolled back.
+                return self.copy_context.__exit__(exc_type, exc, traceback)
+            finally:
+                self.cursor.close()
+        if exc_type is None:
+            self.flush()
+        return False
 
 
 def batch_run(*, batch_id: int) -> ImportBatch | None:
