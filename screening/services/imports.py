@@ -252,6 +252,7 @@ def batch_create(
     duplicate = ImportBatch.objects.filter(review=review, sha256=digest).first()
     if duplicate is not None:
         raise ValidationError(_duplicate_message(duplicate))
+    batch = None
     try:
         with transaction.atomic():
             batch = ImportBatch(
@@ -285,7 +286,9 @@ def batch_create(
                 batch_id = batch.pk
                 transaction.on_commit(lambda: batch_enqueue(batch_id=batch_id))
     except IntegrityError as error:
-        # Two uploads of the same file raced past the check above.
+        # Two uploads of the same file raced past the check above: drop our stored copy.
+        if batch is not None and batch.file:
+            batch.file.delete(save=False)
         duplicate = ImportBatch.objects.filter(review=review, sha256=digest).first()
         if duplicate is None:
             raise
