@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -159,6 +160,8 @@ def main() -> None:
         # ImportBatch.source is PROTECT: remove the batches before the review and its sources.
         ImportBatch.objects.filter(review__slug=slug).delete()
         Review.objects.filter(slug=slug).delete()
+        # The generated file and its stored copy are about 550 MB.
+        shutil.rmtree(work, ignore_errors=True)
 
     server = ""
     if connection.vendor == "postgresql":

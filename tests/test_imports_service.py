@@ -188,18 +188,16 @@ def test_truncated_file_fails_with_reason_and_no_records(review, data, name, mes
 
 @pytest.mark.django_db(transaction=True)
 def test_database_failure_mid_batch_leaves_nothing_and_retry_completes(monkeypatch):
-    """Real transactions: chunks 1-2 are inserted (COPY), chunk 3 fails; nothing may remain."""
+    """Real transactions: 24 records are sent (COPY), the 25th fails; nothing may remain."""
     review, _ = review_with_cast()
     batch = create(review)
     monkeypatch.setattr(service, "IMPORT_CHUNK", 10)
     monkeypatch.setattr(service, "PROGRESS_EVERY_SECONDS", 0)
-    real_insert = service._insert_records
-    calls = []
+    real_add = service._RecordSink.add
     seen_from_outside = []
 
-    def failing_insert(objs):
-        calls.append(len(objs))
-        if len(calls) == 3:
+    def failing_add(sink, row):
+        if row["position"] == 25:
             # Before failing: what another session sees while the import transaction is open.
             seen_from_outside.append(
                 outside(
@@ -210,9 +208,9 @@ def test_database_failure_mid_batch_leaves_nothing_and_retry_completes(monkeypat
                 )[0]
             )
             raise OperationalError("connection lost while inserting")
-        return real_insert(objs)
+        return real_add(sink, row)
 
-    monkeypatch.setattr(service, "_insert_records", failing_insert)
+    monkeypatch.setattr(service._RecordSink, "add", failing_add)
     with pytest.raises(OperationalError):
         batch_run(batch_id=batch.pk)
     status, progress, records_read, visible_records = seen_from_outside[0]
@@ -223,7 +221,7 @@ def test_database_failure_mid_batch_leaves_nothing_and_retry_completes(monkeypat
     assert "Database error, nothing was imported" in batch.error
     assert Record.objects.count() == 0
 
-    monkeypatch.setattr(service, "_insert_records", real_insert)
+    monkeypatch.setattr(service._RecordSink, "add", real_add)
     batch_retry(batch=batch, user=review.created_by)
     batch = batch_run(batch_id=batch.pk)
     assert batch.status == ImportBatch.Status.DONE
@@ -291,6 +289,20 @@ def test_unknown_columns_wait_for_a_mapping_then_import(review, sent_tasks):
         ("Another", ["Poe E."]),
     ]
     assert batch.report["warnings"] == ["1 record has no abstract"]
+
+
+@pytest.mark.parametrize(
+    "data,name,fmt",
+    [
+        (b"Title,Authors\n,\n,\n", "header-only.csv", None),
+        (SCOPUS_RIS.read_bytes(), "scopus.ris", "bibtex"),
+    ],
+)
+def test_file_without_records_fails_with_a_clear_message(review, data, name, fmt):
+    batch = batch_run(batch_id=create(review, data=data, name=name, format=fmt).pk)
+    assert batch.status == ImportBatch.Status.FAILED
+    assert "no records were found in it" in batch.error
+    assert Record.objects.count() == 0
 
 
 def test_only_failed_batches_can_be_retried(review):

@@ -48,6 +48,7 @@ PROGRESS_EVERY_SECONDS = 0.5
 MAX_LISTED_PROBLEMS = 200
 IMPORT_TASK = "screening.batch_import"
 DEDUP_TASK = "screening.review_deduplicate"
+_BATCH_TABLE = ImportBatch._meta.db_table
 # Advisory lock namespace (first key) for "this batch is being imported".
 _LOCK_NAMESPACE = 0x51A1
 
@@ -251,6 +252,7 @@ def batch_create(
     duplicate = ImportBatch.objects.filter(review=review, sha256=digest).first()
     if duplicate is not None:
         raise ValidationError(_duplicate_message(duplicate))
+    batch = None
     try:
         with transaction.atomic():
             batch = ImportBatch(
@@ -284,7 +286,9 @@ def batch_create(
                 batch_id = batch.pk
                 transaction.on_commit(lambda: batch_enqueue(batch_id=batch_id))
     except IntegrityError as error:
-        # Two uploads of the same file raced past the check above.
+        # Two uploads of the same file raced past the check above: drop our stored copy.
+        if batch is not None and batch.file:
+            batch.file.delete(save=False)
         duplicate = ImportBatch.objects.filter(review=review, sha256=digest).first()
         if duplicate is None:
             raise
@@ -332,7 +336,7 @@ class _ProgressChannel:
 
     def claim(self) -> None:
         self.execute(
-            "UPDATE screening_importbatch SET status = %s, progress = 0, error = '', "
+            "UPDATE " + _BATCH_TABLE + " SET status = %s, progress = 0, error = '', "
             "started_at = %s, attempts = attempts + 1 WHERE id = %s AND status <> %s",
             [ImportBatch.Status.RUNNING, timezone.now(), self.batch_id, ImportBatch.Status.DONE],
         )
@@ -343,7 +347,7 @@ class _ProgressChannel:
             return
         self.last = now
         self.execute(
-            "UPDATE screening_importbatch SET progress = %s, records_read = %s "
+            "UPDATE " + _BATCH_TABLE + " SET progress = %s, records_read = %s "
             "WHERE id = %s AND status = %s",
             [min(99, max(0, percent)), records, self.batch_id, ImportBatch.Status.RUNNING],
         )
@@ -470,31 +474,25 @@ def _import(batch: ImportBatch, channel: _ProgressChannel) -> _Tally:
 
 def _consume(batch: ImportBatch, channel: _ProgressChannel, handle, entries) -> _Tally:
     tally = _Tally()
-    chunk: list[dict] = []
     size = max(1, batch.size_bytes)
-    for item in entries:
-        if isinstance(item, EntryProblem):
-            tally.problem(item)
-            continue
-        if item.is_empty:
-            tally.problem(
-                EntryProblem(item.line, "entry has no title, abstract, authors or identifier")
-            )
-            continue
-        tally.records += 1
-        tally.with_title += bool(item.title)
-        tally.with_abstract += bool(item.abstract)
-        tally.with_doi += bool(item.doi)
-        chunk.append(_row(batch, tally.records, item))
-        if len(chunk) >= IMPORT_CHUNK:
-            _insert_records(chunk)
-            chunk = []
-            if settings.DEBUG:
-                # DEBUG keeps the text of every query; a chunk's insert is megabytes.
-                connection.queries_log.clear()
-            channel.progress(int(handle.tell() * 100 / size), tally.records)
-    if chunk:
-        _insert_records(chunk)
+    with _RecordSink() as sink:
+        for item in entries:
+            if isinstance(item, EntryProblem):
+                tally.problem(item)
+                continue
+            if item.is_empty:
+                tally.problem(
+                    EntryProblem(item.line, "entry has no title, abstract, authors or identifier")
+                )
+                continue
+            tally.records += 1
+            tally.with_title += bool(item.title)
+            tally.with_abstract += bool(item.abstract)
+            tally.with_doi += bool(item.doi)
+            sink.add(_row(batch, tally.records, item))
+            if tally.records % IMPORT_CHUNK == 0:
+                sink.flush()
+                channel.progress(int(handle.tell() * 100 / size), tally.records)
     return tally
 
 
@@ -529,28 +527,61 @@ def _json(value) -> str:
     return dumped.replace("\\u0000", "") if "\\u0000" in dumped else dumped
 
 
-def _insert_records(rows: list[dict]) -> None:
-    """Insert one chunk of rows inside the import transaction.
+class _RecordSink:
+    """Writes the rows of one import inside its transaction.
 
-    On PostgreSQL through COPY, straight from the parsed values (model instances and INSERT
-    statements cost more than parsing for 100,000 records with JSON columns); elsewhere
-    (SQLite, the embedded mode) through bulk_create.
+    On PostgreSQL one COPY stays open for the whole file: the server stores rows while Python
+    parses the next ones (on two cores that overlap is most of the speed), and model instances
+    and INSERT statements are skipped. Elsewhere (SQLite, the embedded mode) rows go in
+    chunks through bulk_create.
     """
-    now = timezone.now()
-    if connection.vendor != "postgresql":
-        Record.objects.bulk_create([Record(created_at=now, **row) for row in rows])
-        return
-    table = Record._meta.db_table
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                row["created_at"] = now
-                copy.write_row(
-                    [
-                        _json(row[column]) if column in _JSON_COLUMNS else row[column]
-                        for column in _COPY_COLUMNS
-                    ]
-                )
+
+    def __init__(self):
+        self.now = timezone.now()
+        self.copy_context = None
+        self.copy = None
+        self.pending: list[dict] = []
+
+    def __enter__(self):
+        if connection.vendor == "postgresql":
+            self.cursor = connection.cursor()
+            columns = ", ".join(_COPY_COLUMNS)
+            self.copy_context = self.cursor.cursor.copy(
+                f"COPY {Record._meta.db_table} ({columns}) FROM STDIN"
+            )
+            self.copy = self.copy_context.__enter__()
+        return self
+
+    def add(self, row: dict) -> None:
+        row["created_at"] = self.now
+        if self.copy is None:
+            self.pending.append(row)
+            return
+        self.copy.write_row(
+            [
+                _json(row[column]) if column in _JSON_COLUMNS else row[column]
+                for column in _COPY_COLUMNS
+            ]
+        )
+
+    def flush(self) -> None:
+        if self.pending:
+            Record.objects.bulk_create([Record(**row) for row in self.pending])
+            self.pending = []
+            if settings.DEBUG:
+                # DEBUG keeps the text of every query; a chunk's insert is megabytes.
+                connection.queries_log.clear()
+
+    def __exit__(self, exc_type, exc, traceback):
+        if self.copy_context is not None:
+            try:
+                # On an exception psycopg aborts the COPY; the transaction is rolled back.
+                return self.copy_context.__exit__(exc_type, exc, traceback)
+            finally:
+                self.cursor.close()
+        if exc_type is None:
+            self.flush()
+        return False
 
 
 def batch_run(*, batch_id: int) -> ImportBatch | None:
@@ -575,6 +606,11 @@ def batch_run(*, batch_id: int) -> ImportBatch | None:
                     return current
                 channel.claim()
                 tally = _import(batch, channel)
+                if tally.records == 0:
+                    skipped = f" ({tally.skipped} entries skipped)" if tally.skipped else ""
+                    raise ParseError(
+                        f"no records were found in it as {parsers.FORMATS[batch.format]}{skipped}"
+                    )
                 finished = timezone.now()
                 report = tally.report(batch.format)
                 updated = (
@@ -670,7 +706,7 @@ def _fail(
         # The main connection is unusable (it was the failure): use the progress connection.
         logger.warning("import %s: recording the failure through the progress connection", batch.pk)
         channel.execute(
-            "UPDATE screening_importbatch SET status = %s, progress = 0, error = %s, "
+            "UPDATE " + _BATCH_TABLE + " SET status = %s, progress = 0, error = %s, "
             "finished_at = %s WHERE id = %s AND status <> %s",
             [
                 ImportBatch.Status.FAILED,
