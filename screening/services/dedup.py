@@ -50,6 +50,7 @@ RECORD_FIELDS = (
 )
 URL_MAX = Study._meta.get_field("url").max_length
 SPLIT_REASON = "separated by a reviewer"
+LINKS_AUDITED = 5000
 TASK_NAME = "screening.review_deduplicate"
 
 
@@ -217,6 +218,9 @@ def review_deduplicate(*, review: Review) -> dict:
                 "joined_existing": sum(len(v) for v in joined.values()),
                 "joined_screened_studies": screened_joins,
                 "automatic_links": len(result.merges),
+                # Why records were grouped, for provenance (capped: a 100k-record first run
+                # would otherwise write megabytes into one event).
+                "links": [[p.a, p.b, p.score, p.reason] for p in result.merges[:LINKS_AUDITED]],
             },
         )
         return counts
