@@ -72,7 +72,9 @@ def test_groups_records_into_studies_at_the_entry_stage(review):
     # Display fields take the most complete values.
     assert trial.abstract == "A much longer abstract about eculizumab."
     assert trial.doi
-    assert AuditEvent.objects.filter(review=review, action="dedup.run").count() == 1
+    run = AuditEvent.objects.get(review=review, action="dedup.run")
+    reasons = sorted(link[3] for link in run.after["links"])
+    assert len(reasons) == 2 and any("same DOI" in r for r in reasons)
 
 
 def test_running_twice_changes_nothing(review):

@@ -7,7 +7,7 @@ from django.urls import reverse
 from screening.models import DuplicateCandidate, Record, Study, StudyMerge
 from screening.services.dedup import candidate_decide, review_deduplicate
 
-from .dedup_helpers import STROKE, add_batch, paper
+from .dedup_helpers import STROKE, TRIAL, add_batch, paper
 
 pytestmark = pytest.mark.django_db
 
@@ -148,6 +148,8 @@ def test_merged_page_unmerge_and_split(review, pair, cast, client_for, htmx_head
         ("dedup_merged", {}, "get"),
         ("dedup_decide", {}, "post"),
         ("dedup_undo", {}, "post"),
+        ("dedup_status", {}, "get"),
+        ("dedup_run", {}, "post"),
         ("dedup_unmerge", {"merge_id": 1}, "post"),
         ("dedup_split", {"record_id": 1}, "post"),
     ],
@@ -166,3 +168,50 @@ def test_access_rules(review, client, client_for, name, kwargs, method):
 def test_no_pairs_and_no_records(review, client_for):
     html = client_for("owner").get(url("dedup_queue", review)).content.decode()
     assert "No pair left to decide" in html and "No records imported yet" in html
+
+
+def test_status_polls_while_records_wait_and_stops_when_grouped(review, client_for, htmx_headers):
+    add_batch(review, "ACM", [paper(TRIAL)])
+    client = client_for("viewer")
+    html = client.get(url("dedup_queue", review)).content.decode()
+    assert "1 imported record waiting for deduplication" in html
+    response = client.get(url("dedup_status", review), **htmx_headers)
+    assert b'hx-trigger="every 2s"' in response.content
+    assert b"Run deduplication now" not in response.content  # viewers cannot run it
+    review_deduplicate(review=review)
+    response = client.get(url("dedup_status", review), **htmx_headers)
+    assert b"every 2s" not in response.content and b"Reload the queue" in response.content
+
+
+def test_run_enqueues_on_commit(
+    review, client_for, htmx_headers, django_capture_on_commit_callbacks
+):
+    from unittest import mock
+
+    add_batch(review, "ACM", [paper(TRIAL)])
+    client = client_for("reviewer")
+    assert b"Run deduplication now" in client.get(url("dedup_status", review)).content
+    with mock.patch("screening.services.dedup.current_app.send_task") as send:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(url("dedup_run", review), **htmx_headers)
+    assert response.status_code == 200 and b"every 2s" in response.content
+    send.assert_called_once_with("screening.review_deduplicate", kwargs={"review_id": review.pk})
+
+
+def test_merged_page_marks_records_that_joined_a_screened_study(review, cast, client_for):
+    from screening.models import Decision, Stage
+
+    add_batch(review, "ACM", [paper(TRIAL, doi="10.1000/t1")])
+    review_deduplicate(review=review)
+    study = Study.objects.get(review=review)
+    Decision.objects.create(
+        review=review,
+        study=study,
+        stage=Stage.objects.get(review=review, key="title"),
+        reviewer=cast["reviewer"],
+        verdict="include",
+    )
+    add_batch(review, "IEEE", [paper(TRIAL, doi="10.1000/T1")])
+    review_deduplicate(review=review)
+    html = client_for("viewer").get(url("dedup_merged", review)).content.decode()
+    assert html.count("joined after screening began") == 1

@@ -759,12 +759,15 @@ def deduplicate(
             signature = f.signature()
             twin = by_signature.get(signature)
             if twin is not None:
-                groups.union(groups.find(twin), groups.find(i))
-                merges.append(ScoredPair(feats[twin].key, f.key, 99.0, "identical records"))
+                first, score, reason = twin
+                groups.union(groups.find(first), groups.find(i))
+                merges.append(
+                    ScoredPair(feats[first].key, f.key, score, f"identical records: {reason}")
+                )
                 continue
-            score, _, hard = score_pair(f, f, shared)
+            score, reason, hard = score_pair(f, f, shared)
             if score >= auto_threshold and not hard:
-                by_signature[signature] = i
+                by_signature[signature] = (i, round(score, 2), reason)
         active.append(i)
 
     grey: list[tuple[float, int, int, str]] = []

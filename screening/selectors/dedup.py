@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from itertools import combinations
 
-from django.db.models import Count, F, Prefetch
+from django.db.models import Count, F, Min, Prefetch
 
 from ..models import DuplicateCandidate, Record, Review, Source, Study, StudyMerge
 
@@ -93,6 +93,11 @@ def candidate_for(*, review: Review, pk: int) -> DuplicateCandidate | None:
     return _pending(review).filter(pk=pk).first()
 
 
+def unassigned_count(*, review: Review) -> int:
+    """Records imported but not yet grouped into a study (deduplication still to run)."""
+    return Record.objects.filter(review=review, study__isnull=True).count()
+
+
 def pending_count(*, review: Review) -> int:
     return _pending(review).count()
 
@@ -110,7 +115,9 @@ def merged_studies(*, review: Review):
     """Studies holding more than one record, with their records and their undoable merges."""
     return (
         Study.objects.filter(review=review)
-        .annotate(n_records=Count("records"))
+        .annotate(n_records=Count("records", distinct=True))
+        # Records created after the study's first decision joined it while it was screened.
+        .annotate(screening_began=Min("decisions__created_at"))
         .filter(n_records__gt=1)
         .select_related("current_stage")
         .prefetch_related(

@@ -12,7 +12,13 @@ from django.views.decorators.http import require_GET, require_POST
 from ..access import Need, review_access
 from ..models import DuplicateCandidate, Record, StudyMerge
 from ..selectors import dedup as selectors
-from ..services.dedup import candidate_decide, candidate_undo, record_split, study_unmerge
+from ..services.dedup import (
+    candidate_decide,
+    candidate_undo,
+    dedup_schedule,
+    record_split,
+    study_unmerge,
+)
 
 MAX_SKIPPED = 200
 
@@ -53,6 +59,7 @@ def _render_pair(request, access, status=200, **kwargs):
     if request.htmx:
         return render(request, "screening/dedup/_pair.html", context, status=status)
     context["overview"] = selectors.source_overview(review=access.review)
+    context.update(_status_context(access))
     return render(request, "screening/dedup/queue.html", context, status=status)
 
 
@@ -159,10 +166,45 @@ def _after_merged_change(request, access):
     return redirect("screening:dedup_merged", slug=access.review.slug)
 
 
+def _status_context(access) -> dict:
+    review = access.review
+    return {
+        "review": review,
+        "access": access,
+        "unassigned": selectors.unassigned_count(review=review),
+        "pending": selectors.pending_count(review=review),
+    }
+
+
+@require_GET
+@login_required
+def dedup_status(request, slug):
+    """The polling fragment: asks again every 2 s while records wait for deduplication."""
+    access = review_access(request, slug, Need.READ)
+    context = _status_context(access)
+    context["queued"] = False  # polled: offer to reload the queue once the run is over
+    return render(request, "screening/dedup/_status.html", context)
+
+
+@require_POST
+@login_required
+def dedup_run(request, slug):
+    access = review_access(request, slug, Need.WRITE)
+    dedup_schedule(review_id=access.review.pk)
+    if not request.htmx:
+        messages.info(request, "Deduplication queued.")
+        return redirect("screening:dedup_queue", slug=access.review.slug)
+    context = _status_context(access)
+    context["queued"] = True
+    return render(request, "screening/dedup/_status.html", context)
+
+
 urlpatterns = [
     path("", dedup_queue, name="dedup_queue"),
     path("decide/", dedup_decide, name="dedup_decide"),
     path("undo/", dedup_undo, name="dedup_undo"),
+    path("status/", dedup_status, name="dedup_status"),
+    path("run/", dedup_run, name="dedup_run"),
     path("merged/", dedup_merged, name="dedup_merged"),
     path("merged/<int:merge_id>/unmerge/", dedup_unmerge, name="dedup_unmerge"),
     path("records/<int:record_id>/split/", dedup_split, name="dedup_split"),
