@@ -342,3 +342,11 @@ def test_funnel_ordered_restores_reading_order_lost_by_jsonb():
         "ACM Digital Library",
         "ScienceDirect",
     ]
+
+
+def test_pdf_text_uses_windows_1252_for_accents_and_dashes():
+    funnel = funnel_from_counts(seed_counts(records_by_source={"Karlaš – Œuvre (東京)": 5}))
+    pdf = prisma_pdf(funnel)
+    stream = re.search(rb"stream\n(.*?)\nendstream", pdf, re.S).group(1)
+    content = zlib.decompress(stream)
+    assert "Karlaš – Œuvre \\(??\\)".encode("cp1252") in content

@@ -245,3 +245,20 @@ def test_status_reports_computing_until_a_newer_snapshot(
 
 def test_refresh_of_a_deleted_review_is_a_no_op(db):
     assert funnel_service.funnel_refresh(review_id=987654) is None
+
+
+def test_broker_outage_does_not_fail_the_change_and_retries_later(
+    review, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+
+    with mock.patch.object(
+        funnel_service.current_app, "send_task", side_effect=OperationalError("down")
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            funnel_service.funnel_schedule(review_id=review.pk)
+    assert FunnelSchedule.objects.get(review=review).pending_since is None
+    with mock.patch.object(funnel_service.current_app, "send_task") as send:
+        with django_capture_on_commit_callbacks(execute=True):
+            funnel_service.funnel_schedule(review_id=review.pk)
+    assert send.call_count == 1

@@ -276,3 +276,19 @@ def test_download_unknown_name_access_and_method(seeded, client_for):
     assert (
         client_for("owner").post(url("reports_download", seeded, "table1.csv")).status_code == 405
     )
+
+
+def test_empty_review_pages_and_downloads(review, client_for):
+    client = client_for("owner")
+    html = client.get(url("reports_home", review)).content.decode()
+    assert "No funnel computed yet" in html and "No search strings logged yet" in html
+    assert "No included studies yet" in html
+    funnel_service.funnel_compute(review=review)
+    html = client.get(url("reports_home", review)).content.decode()
+    assert "(n = 0)" in html
+    for name in DOWNLOAD_NAMES:
+        assert client.get(url("reports_download", review, name)).status_code == 200, name
+    assert (
+        'id="box-count" class="fw-semibold">0<'
+        in client.get(url("reports_box", review, "dbr_excluded")).content.decode()
+    )

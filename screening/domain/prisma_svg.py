@@ -425,8 +425,9 @@ def prisma_svg(
 
 
 def _pdf_string(text: str) -> str:
-    """A PDF literal string in WinAnsi (Latin-1 range); other characters become '?'."""
-    data = text.encode("latin-1", errors="replace").decode("latin-1")
+    """A PDF literal string in WinAnsiEncoding (Windows-1252, which the standard fonts cover:
+    accented Latin letters, dashes, quotes); other characters become '?'."""
+    data = text.encode("cp1252", errors="replace").decode("latin-1")
     return "(" + data.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
 
 

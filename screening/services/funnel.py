@@ -7,17 +7,21 @@ a web request.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from ..domain.funnel import funnel_from_counts
 from ..models import FunnelSchedule, FunnelSnapshot, Review
 from ..selectors.reports import funnel_counts
 from .audit import audit_event_record
+
+logger = logging.getLogger(__name__)
 
 TASK_NAME = "screening.funnel_refresh"
 # A queued task older than this is presumed lost (broker flushed, worker killed before ack)
@@ -59,8 +63,17 @@ def _enqueue(review_id: int, *, countdown: float) -> None:
             if send:
                 schedule.pending_since = now
             schedule.save(update_fields=["requested_at", "pending_since"])
-    if send:
+    if not send:
+        return
+    try:
         current_app.send_task(TASK_NAME, kwargs={"review_id": review_id}, countdown=countdown)
+    except OperationalError:
+        # The broker is down: the change that asked is already committed and must not fail
+        # for a report. Clear the mark so the next change (or the button) tries again.
+        FunnelSchedule.objects.filter(review_id=review_id).update(pending_since=None)
+        logger.warning(
+            "Funnel recomputation of review %s not queued: broker unreachable", review_id
+        )
 
 
 def funnel_schedule(*, review_id: int, countdown: float | None = None) -> None:
