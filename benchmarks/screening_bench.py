@@ -42,7 +42,7 @@ from screening.services.reviews import review_create, user_get_or_create  # noqa
 REVIEWERS = 20
 
 
-def build(size: int, rng: random.Random):
+def build(size: int, rng: random.Random, queue_order: str = "prioritised"):
     slug = f"bench-screening-{size}"
     Review.objects.filter(slug=slug).delete()
     owner, _ = user_get_or_create(username="bench-owner")
@@ -53,6 +53,8 @@ def build(size: int, rng: random.Random):
         Membership.objects.get_or_create(review=review, user=user, defaults={"role": "reviewer"})
         reviewers.append(user)
     title = Stage.objects.get(review=review, key="title")
+    title.queue_order = queue_order
+    title.save(update_fields=["queue_order"])
     started = time.perf_counter()
     batch = []
     for i in range(size):
@@ -154,6 +156,7 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark reviews")
+    parser.add_argument("--queue-order", choices=["prioritised", "random"], default="prioritised")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database.")
@@ -164,7 +167,7 @@ def main():
         f"{'studies':>8} {'request':<12} {'n':>4} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7} queries"
     )
     for size in args.sizes:
-        review, title, reviewers, build_seconds = build(size, rng)
+        review, title, reviewers, build_seconds = build(size, rng, args.queue_order)
         print(f"# built {size:,} studies in {build_seconds:.1f} s", file=sys.stderr)
         try:
             samples, queries = measure(review, title, reviewers, args.requests)

@@ -104,3 +104,15 @@ def test_owner_switches_blind_mode(review, client_for):
     review.refresh_from_db()
     assert review.blind_mode is False
     assert client_for("owner").get(switch).status_code == 405
+
+
+def test_conflicts_counted_per_stage(review, cast, client_for):
+    from screening.selectors.screening import stage_overview
+
+    screen(review, cast, [("include", "exclude"), ("include", "include"), ("exclude", "uncertain")])
+    rows = {row["stage"].key: row for row in stage_overview(review=review)}
+    assert rows["title"]["conflicts"] == 2
+    assert rows["title"]["resolved"] == {"include": 1}
+    assert rows["full_text"]["waiting"] == 1
+    body = client_for("owner").get(url(review)).content.decode()
+    assert f'{reverse("screening:conflict_list", args=[review.slug])}">2<' in body

@@ -5,7 +5,7 @@ import pytest
 from screening.models import Decision, Study
 
 from .conftest import PASSWORD
-from .screening_helpers import fast_password_hashing, make_studies
+from .screening_helpers import exclusion_criteria, fast_password_hashing, make_studies
 
 pytestmark = pytest.mark.browser
 SETTLED = ":not(.htmx-added):not(.htmx-settling)"
@@ -28,18 +28,22 @@ def logged_in_page(browser, live_server, username):
     return context, page
 
 
-def screen_by_keyboard(page, review, studies, keys):
-    page.goto(f"/r/{review.slug}/screen/title/")
+def screen_by_keyboard(page, review, studies, keys, stage_key="title"):
+    page.goto(f"/r/{review.slug}/screen/{stage_key}/")
     for study, key in zip(studies, keys, strict=True):
         # Wait until htmx has settled the swapped-in panel, as a reader would.
         page.wait_for_selector(f'#screen-panel[data-study="{study.pk}"]{SETTLED}')
-        # The title stage never shows the abstract.
-        assert study.abstract not in page.inner_text("#screen-panel")
-        page.keyboard.press(key)
+        shown = page.inner_text("#screen-panel")
+        # The title stage never shows the abstract; the later stages do.
+        assert (study.abstract in shown) is (stage_key != "title")
+        for press in key.split():
+            page.keyboard.press(press)
     page.wait_for_selector("#done-title")
 
 
 def test_two_reviewers_keyboard_conflict_resolved_by_owner(browser, live_server, review, cast):
+    """The seed's three stages for two blind reviewers, keyboard only, one conflict."""
+    exclusion_criteria(review, 1)
     studies = make_studies(review, 3)
     contexts = []
     try:
@@ -79,6 +83,30 @@ def test_two_reviewers_keyboard_conflict_resolved_by_owner(browser, live_server,
         assert page_o.locator(f"#conflict-{studies[1].pk}").count() == 0
         contested = Study.objects.select_related("current_stage").get(pk=studies[1].pk)
         assert (contested.current_stage.key, contested.outcome) == ("full_text", "screening")
+
+        # Abstract stage: the doubtful study goes on to full text when both include it.
+        screen_by_keyboard(page_a, review, [studies[2]], ["i"], "abstract")
+        screen_by_keyboard(page_b, review, [studies[2]], ["i"], "abstract")
+        # Full text: include two; exclude the third with reason 1 ticked by its number key.
+        keys = {studies[0].pk: "i", studies[1].pk: "i", studies[2].pk: "1 e"}
+        for page in (page_a, page_b):
+            page.goto(f"/r/{review.slug}/screen/full_text/")
+            order = []
+            while page.locator("#done-title").count() == 0:
+                panel = page.wait_for_selector(f"#screen-panel[data-study]{SETTLED}")
+                study_pk = int(panel.get_attribute("data-study"))
+                assert study_pk not in order, "a reviewer never sees a study twice"
+                order.append(study_pk)
+                for press in keys[study_pk].split():
+                    page.keyboard.press(press)
+                page.wait_for_selector(f'#screen-panel:not([data-study="{study_pk}"]){SETTLED}')
+            assert sorted(order) == sorted(keys)
+        final = {s.pk: s.outcome for s in Study.objects.all()}
+        assert final == {
+            studies[0].pk: "included",
+            studies[1].pk: "included",
+            studies[2].pk: "excluded",
+        }
     finally:
         for context in contexts:
             context.close()

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Mod
 
 
 class ImportBatch(models.Model):
@@ -61,6 +62,14 @@ class ImportBatch(models.Model):
         return self.original_name
 
 
+# A multiplicative hash of the id modulo a prime (both below 2**32): a stable shuffle of the
+# studies that an expression index can serve, used by the random screening queue order.
+STUDY_SHUFFLE_MODULUS = 4294967291
+STUDY_SHUFFLE_KEY = Mod(
+    models.F("id") * 2654435761, STUDY_SHUFFLE_MODULUS, output_field=models.BigIntegerField()
+)
+
+
 class Study(models.Model):
     """The deduplicated unit that is screened; it holds one or more Records.
 
@@ -111,6 +120,15 @@ class Study(models.Model):
             # The screening queue: next study of a stage, most likely relevant first.
             models.Index(
                 fields=["current_stage", "outcome", "-priority", "id"], name="study_queue_order"
+            ),
+            # The random queue order: a fixed pseudo-random permutation of the ids, which each
+            # reviewer walks from their own starting point.
+            models.Index(
+                models.F("current_stage"),
+                models.F("outcome"),
+                STUDY_SHUFFLE_KEY,
+                models.F("id"),
+                name="study_queue_shuffle",
             ),
         ]
 

@@ -1,6 +1,7 @@
 """Screening reads: progress, the visible decisions under blind mode, conflicts, highlighting."""
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -114,9 +115,9 @@ def stage_overview(*, review: Review) -> list[dict]:
         .annotate(n=Count("id"))
     ):
         resolved.setdefault(stage_id, {})[verdict] = n
-    conflicts = dict(
-        conflicts_pending(review=review).values_list("current_stage").annotate(c=Count("id"))
-    )
+    # One row per conflict (they are few); grouping again over the annotated count would
+    # multiply the joined rows.
+    conflicts = Counter(conflicts_pending(review=review).values_list("current_stage", flat=True))
     return [
         {
             "stage": stage,

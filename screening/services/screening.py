@@ -13,8 +13,8 @@ from importlib.util import find_spec
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce, Mod
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..domain.routing import RoutingError, StageRoutes, consensus, route
@@ -29,12 +29,12 @@ from ..models import (
     Stage,
     Study,
 )
+from ..models.records import STUDY_SHUFFLE_KEY, STUDY_SHUFFLE_MODULUS
 from .audit import audit_event_record
 
 VERDICTS = set(Decision.Verdict.values)
-# Large primes for the per-reviewer shuffle: a cheap, stable permutation of study ids.
+# Spreads the reviewers' starting points over the shuffled ring.
 _SHUFFLE_MULTIPLIER = 2654435761
-_SHUFFLE_MODULUS = 4294967291
 
 
 def claim_ttl() -> timedelta:
@@ -471,12 +471,14 @@ def _queues(*, review: Review, stage: Stage, reviewer, now, include_skipped: boo
             )
         )
     if stage.queue_order == Stage.QueueOrder.RANDOM:
-        # A per-reviewer multiplier gives each reviewer their own stable permutation.
-        multiplier = 1 + (reviewer.pk * _SHUFFLE_MULTIPLIER) % (_SHUFFLE_MODULUS - 1)
-        queryset = queryset.alias(
-            shuffle=Mod(F("id") * Value(multiplier), _SHUFFLE_MODULUS)
-        ).order_by("shuffle", "id")
-        return [queryset]
+        # Each reviewer walks the same shuffled ring from their own starting point: a stable,
+        # per-reviewer order that the expression index `study_queue_shuffle` serves.
+        start = (reviewer.pk * _SHUFFLE_MULTIPLIER) % STUDY_SHUFFLE_MODULUS
+        shuffled = queryset.alias(shuffle=STUDY_SHUFFLE_KEY)
+        return [
+            shuffled.filter(shuffle__gte=start).order_by("shuffle", "id"),
+            shuffled.filter(shuffle__lt=start).order_by("shuffle", "id"),
+        ]
     return [
         queryset.filter(priority__isnull=False).order_by(F("priority").desc(), "id"),
         queryset.filter(priority__isnull=True).order_by("id"),
