@@ -233,3 +233,19 @@ def test_field_delete_view(setup, client_for):
     assert client_for("owner").get(target).status_code == 405
     assert client_for("owner").post(target).status_code == 302
     assert not ExtractionField.objects.filter(pk=fields["size"].pk).exists()
+
+
+def test_study_reconcile_fragment(setup, client_for, htmx_headers):
+    review, study, _ = setup
+    response = client_for("owner").get(
+        url("extraction_study", review, study.pk),
+        HTTP_HX_TARGET="extraction-reconcile",
+        **htmx_headers,
+    )
+    text = response.content.decode()
+    assert (
+        response.status_code == 200 and "<html" not in text and 'id="extraction-reconcile"' in text
+    )
+    # Blind mode: a reviewer does not see the other extractor's values before both are done.
+    blind = client_for("reviewer").get(url("extraction_study", review, study.pk)).content.decode()
+    assert "stay hidden until everyone has marked the study done" in blind

@@ -14,7 +14,7 @@ from ..models import (
     Review,
     Study,
 )
-from .quality import quality_included_studies
+from .quality import quality_excluded_studies, quality_retained_studies
 
 
 def extraction_fields(*, review: Review) -> list[ExtractionField]:
@@ -124,7 +124,7 @@ def _extraction_rows(*, review: Review, studies: list[Study], user=None) -> list
 
 
 def extraction_overview(*, review: Review, user, status: str = "") -> dict:
-    rows = _extraction_rows(review=review, studies=list(quality_included_studies(review=review)))
+    rows = _extraction_rows(review=review, studies=list(quality_retained_studies(review=review)))
     counts = Counter(r.status for r in rows)
     mine = [r for r in rows if any(a.extractor_id == user.pk for a in r.assignments)]
     if status:
@@ -167,7 +167,7 @@ def extraction_field_get(*, review: Review, field_id: int) -> ExtractionField | 
 def extraction_table(*, review: Review) -> dict:
     """One row per included study, one column per field, reconciled values."""
     fields = extraction_fields(review=review)
-    studies = list(quality_included_studies(review=review))
+    studies = list(quality_retained_studies(review=review))
     reconciled = {
         (v.study_id, v.field_id): v.value
         for v in ExtractionValue.objects.filter(
@@ -187,13 +187,13 @@ def extraction_table(*, review: Review) -> dict:
 
 def _reconciled(*, review: Review, field: ExtractionField) -> QuerySet[ExtractionValue]:
     return ExtractionValue.objects.filter(
-        field=field, extractor=None, study__review=review, study__outcome=Study.Outcome.INCLUDED
+        field=field, extractor=None, study__in=quality_retained_studies(review=review)
     )
 
 
 def extraction_synthesis(*, review: Review) -> dict:
     """Studies per research question (from 'contributes to' flags), per choice, per year."""
-    included = quality_included_studies(review=review)
+    included = quality_retained_studies(review=review)
     flags = {
         f.research_question_id: f
         for f in ExtractionField.objects.filter(review=review, is_contribution=True)
@@ -204,21 +204,31 @@ def extraction_synthesis(*, review: Review) -> dict:
         count = _reconciled(review=review, field=flag).filter(value=True).count() if flag else None
         themes.append({"research_question": rq, "field": flag, "count": count})
     choice_fields = []
-    for f in ExtractionField.objects.filter(
-        review=review, kind__in=[ExtractionField.Kind.CHOICE, ExtractionField.Kind.MULTI_CHOICE]
-    ).select_related("research_question"):
+    Kind = ExtractionField.Kind
+    for f in (
+        ExtractionField.objects.filter(
+            review=review, kind__in=[Kind.CHOICE, Kind.MULTI_CHOICE, Kind.YES_NO]
+        )
+        .exclude(is_contribution=True)
+        .select_related("research_question")
+    ):
         counter: Counter = Counter()
         for value in _reconciled(review=review, field=f).values_list("value", flat=True):
             for choice in value if isinstance(value, list) else [value]:
                 if choice is not None:
                     counter[choice] += 1
-        choice_fields.append({"field": f, "counts": [(c, counter[c]) for c in f.choices]})
+        if f.kind == Kind.YES_NO:
+            counts = [("Yes", "yes", counter[True]), ("No", "no", counter[False])]
+        else:
+            counts = [(c, c, counter[c]) for c in f.choices]
+        choice_fields.append({"field": f, "counts": counts})
     years = Counter(included.values_list("year", flat=True))
     return {
         "themes": themes,
         "choice_fields": choice_fields,
         "years": sorted(years.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)),
         "included": included.count(),
+        "quality_excluded": quality_excluded_studies(review=review).count(),
         "max_year_count": max(years.values(), default=0),
     }
 
@@ -236,7 +246,7 @@ def extraction_studies_filter(
     Raises ValidationError when the field cannot be counted or the value is not one of its
     answers.
     """
-    studies = quality_included_studies(review=review)
+    studies = quality_retained_studies(review=review)
     if field is not None:
         Kind = ExtractionField.Kind
         if field.kind not in (Kind.CHOICE, Kind.MULTI_CHOICE, Kind.YES_NO):

@@ -61,6 +61,19 @@ def quality_excluded_studies(*, review: Review) -> QuerySet[Study]:
     )
 
 
+# How the funnel names the studies of `quality_excluded_studies` among its exclusion reasons.
+QUALITY_EXCLUSION_REASON = "Quality score below the threshold"
+
+
+def quality_retained_studies(*, review: Review) -> QuerySet[Study]:
+    """Included studies that the quality threshold (when on) does not exclude.
+
+    These are the studies that data extraction and synthesis work on.
+    """
+    excluded = list(quality_excluded_studies(review=review).values_list("pk", flat=True))
+    return quality_included_studies(review=review).exclude(pk__in=excluded)
+
+
 @dataclass
 class CriterionCell:
     criterion: object
