@@ -317,3 +317,13 @@ def test_quality_threshold_takes_studies_out_of_extraction(protocol, cast):
     assert synthesis["included"] == 1 and synthesis["quality_excluded"] == 1
     assert synthesis["choice_fields"][0]["counts"] == [("Yes", "yes", 1), ("No", "no", 0)]
     assert [row["study"] for row in extraction_table(review=protocol)["rows"]] == [strong]
+
+
+def test_deleting_a_question_or_the_review_keeps_working_with_flags(protocol, cast):
+    flags = extraction_contribution_flags_create(review=protocol, actor=cast["owner"])
+    protocol.research_questions.get(code="RQ5").delete()
+    flags[4].refresh_from_db()
+    assert flags[4].research_question is None
+    assert len(extraction_synthesis(review=protocol)["themes"]) == 4
+    protocol.delete()
+    assert not ExtractionField.objects.exists()

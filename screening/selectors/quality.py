@@ -217,8 +217,12 @@ def quality_study_get(*, review: Review, study_id: int) -> Study | None:
 
 
 def quality_study_neighbours(*, review: Review, study: Study, user) -> dict:
-    """Previous and next study assigned to this user (for keyboard navigation between studies)."""
-    mine = quality_included_studies(review=review).filter(quality_assignments__assessor=user)
+    """Previous and next study for keyboard navigation: among the user's own studies when
+    they assess any, otherwise (owners, viewers) among all included studies."""
+    studies = quality_included_studies(review=review)
+    mine = studies.filter(quality_assignments__assessor=user)
+    if not mine.exists():
+        mine = studies
     return {
         "previous": mine.filter(pk__lt=study.pk).order_by("-pk").first(),
         "next": mine.filter(pk__gt=study.pk).order_by("pk").first(),
