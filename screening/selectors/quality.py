@@ -20,6 +20,11 @@ from ..models import (
 WRITER_ROLES = (Membership.Role.OWNER, Membership.Role.REVIEWER)
 
 
+def quality_scale_options(*, review: Review) -> tuple[rules.AnswerOption, ...]:
+    """The answers the review's scale offers, with their keys (y / p / n) and values."""
+    return rules.scale_options(review.quality_scale)
+
+
 def quality_included_studies(*, review: Review) -> QuerySet[Study]:
     return Study.objects.filter(review=review, outcome=Study.Outcome.INCLUDED).order_by("id")
 

@@ -14,13 +14,13 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
-from ..domain.quality import scale_options
 from ..forms import StyledFormMixin
 from ..models import QualityCriterion, Review
 from ..selectors.quality import (
     SORT_KEYS,
     quality_assessor_candidates,
     quality_overview,
+    quality_scale_options,
     quality_study_get,
     quality_study_neighbours,
     quality_study_sheet,
@@ -116,11 +116,11 @@ class AnswerForm(forms.Form):
             "This criterion does not belong to the review."
         )
         self.fields["answer"].choices = [
-            (o.key, o.label) for o in scale_options(review.quality_scale)
+            (o.key, o.label) for o in quality_scale_options(review=review)
         ]
         self.fields["answer"].error_messages["invalid_choice"] = (
             "Choose one of the answers of this review's scale: "
-            + ", ".join(f"{o.label} ({o.key})" for o in scale_options(review.quality_scale))
+            + ", ".join(f"{o.label} ({o.key})" for o in quality_scale_options(review=review))
             + "."
         )
 
@@ -156,7 +156,7 @@ def _sheet_context(request, access, study, **extra) -> dict:
         "study": study,
         "sheet": sheet,
         "assigned": assigned,
-        "options": scale_options(access.review.quality_scale),
+        "options": quality_scale_options(review=access.review),
         # Blind mode hides the other assessor's answers from assessors; owners always see.
         "show_all": access.is_owner or not access.review.blind_mode,
         "total_label": None if sheet.total is None else f"{sheet.total.normalize():f}",
