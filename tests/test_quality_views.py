@@ -41,6 +41,7 @@ def test_home_page_and_fragment(setup, client_for, htmx_headers):
     assert page.status_code == 200
     body = page.content.decode()
     assert "Your studies" in body and "&lt;script&gt;" in body and "<script>alert" not in body
+    assert f"Continue with #{study.pk}" in body
     fragment = client.get(
         url("quality_home", review) + "?status=in_progress",
         HTTP_HX_TARGET="quality-studies",

@@ -140,6 +140,15 @@ def extraction_overview(*, review: Review, user, status: str = "") -> dict:
         ),
         "counts": [(key, label, counts[key]) for key, label in STATUS_LABELS.items()],
         "total_studies": sum(counts.values()),
+        "mine_next": next(
+            (
+                r.study
+                for r in mine
+                for a in r.assignments
+                if a.extractor_id == user.pk and not a.completed_at
+            ),
+            None,
+        ),
         "field_count": ExtractionField.objects.filter(review=review).count(),
     }
 

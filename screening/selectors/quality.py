@@ -207,6 +207,9 @@ def quality_overview(*, review: Review, user, status: str = "") -> dict:
         "rows": rows,
         "mine": mine,
         "mine_left": sum(1 for r in mine if r.answered_by(user.pk) < r.criteria_count),
+        "mine_next": next(
+            (r.study for r in mine if r.answered_by(user.pk) < r.criteria_count), None
+        ),
         "counts": [(key, label, counts[key]) for key, label in STATUS_LABELS.items()],
         "total_studies": sum(counts.values()),
         "excluded": list(quality_excluded_studies(review=review)),
