@@ -281,3 +281,35 @@ def extraction_studies_filter(
     if no_year:
         studies = studies.filter(year__isnull=True)
     return studies
+
+
+def extraction_csv_rows(*, review: Review) -> list[list]:
+    """The whole extraction table for a spreadsheet: one row per study, one column per field.
+
+    Reconciled values only; multi-choice joined with "; "; text cells made formula-safe.
+    """
+    table = extraction_table(review=review)
+    headers: list[str] = []
+    for f in table["fields"]:
+        rq = f.research_question
+        header = f"{rq.code}: {f.label}" if rq and not f.is_contribution else f.label
+        headers.append(f"{header} ({f.key})" if header in headers else header)
+    rows = [["Study ID", "Title", "Authors", "Year", "DOI", *headers]]
+    for row in table["rows"]:
+        study = row["study"]
+        authors = study.authors if isinstance(study.authors, list) else []
+        cells = [
+            value if values.is_number(value) else values.spreadsheet_text(shown)
+            for value, shown in zip(row["values"], row["display"], strict=True)
+        ]
+        rows.append(
+            [
+                study.pk,
+                values.spreadsheet_text(study.title),
+                values.spreadsheet_text("; ".join(str(a) for a in authors)),
+                study.year or "",
+                values.spreadsheet_text(study.doi),
+                *cells,
+            ]
+        )
+    return rows

@@ -8,6 +8,7 @@ from django.db.models import Count, DecimalField, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from ..domain import quality as rules
+from ..domain.extraction import spreadsheet_text
 from ..models import (
     Membership,
     QualityAnswer,
@@ -293,3 +294,27 @@ def quality_table5(*, review: Review, sort: str = "study", descending: bool = Fa
         "max_total": len(criteria),
         "threshold": review.quality_threshold,
     }
+
+
+def _score(value) -> str:
+    return "" if value is None else f"{value.normalize():f}"
+
+
+def quality_table5_csv_rows(
+    *, review: Review, sort: str = "study", descending: bool = False
+) -> list[list]:
+    """Table 5 as spreadsheet rows: a header, then one row per study (consensus answers)."""
+    table = quality_table5(review=review, sort=sort, descending=descending)
+    rows = [["Study", "Year", "DOI", *(c.code for c in table["criteria"]), "Total", "Assessors"]]
+    for row in table["rows"]:
+        rows.append(
+            [
+                spreadsheet_text(row.study.title),
+                row.study.year or "",
+                spreadsheet_text(row.study.doi),
+                *(_score(c.consensus.answer if c.consensus else None) for c in row.cells),
+                _score(row.total),
+                "; ".join(a.get_username() for a in row.assessors),
+            ]
+        )
+    return rows

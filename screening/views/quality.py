@@ -25,6 +25,7 @@ from ..selectors.quality import (
     quality_study_neighbours,
     quality_study_sheet,
     quality_table5,
+    quality_table5_csv_rows,
 )
 from ..services.quality import (
     quality_answer_record,
@@ -363,34 +364,22 @@ def quality_table(request, slug):
     return render(request, "screening/quality/table.html", context)
 
 
-def _number(value) -> str:
-    return "" if value is None else f"{value.normalize():f}"
-
-
 @require_GET
 @login_required
 def quality_table_csv(request, slug):
     """Table 5 for a spreadsheet: UTF-8 with BOM, one row per study, consensus answers."""
     access = review_access(request, slug)
     sort, descending = _sort_params(request, access.review)
-    table = quality_table5(review=access.review, sort=sort, descending=descending)
+    rows = quality_table5_csv_rows(review=access.review, sort=sort, descending=descending)
+    return csv_response(rows, filename=f"{slug}-quality-table5.csv")
+
+
+def csv_response(rows, *, filename: str) -> HttpResponse:
+    """CSV a spreadsheet opens right: UTF-8 with a byte order mark, quoted where needed."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    codes = [c.code for c in table["criteria"]]
-    writer.writerow(["Study", "Year", "DOI", *codes, "Total", "Assessors"])
-    for row in table["rows"]:
-        writer.writerow(
-            [
-                row.study.title,
-                row.study.year or "",
-                row.study.doi,
-                *(_number(c.consensus.answer if c.consensus else None) for c in row.cells),
-                _number(row.total),
-                "; ".join(a.get_username() for a in row.assessors),
-            ]
-        )
+    csv.writer(buffer).writerows(rows)
     response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{slug}-quality-table5.csv"'
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
