@@ -1,6 +1,8 @@
+import json
+
 from django import forms
 
-from .models import Review
+from .models import Membership, Review, Stage
 
 
 class StyledFormMixin:
@@ -8,6 +10,10 @@ class StyledFormMixin:
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.style_fields()
+
+    def style_fields(self):
+        """Add Bootstrap's classes; a form that changes its fields after __init__ calls it again."""
         for name, field in self.fields.items():
             widget = field.widget
             if isinstance(widget, forms.CheckboxInput):
@@ -16,10 +22,14 @@ class StyledFormMixin:
                 css = "form-select"
             else:
                 css = "form-control"
-            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+            classes = [c for c in widget.attrs.get("class", "").split() if c != "is-invalid"]
+            if css not in classes:
+                classes.append(css)
+            widget.attrs.pop("aria-invalid", None)
             if self.is_bound and name in self.errors:
-                widget.attrs["class"] += " is-invalid"
+                classes.append("is-invalid")
                 widget.attrs["aria-invalid"] = "true"
+            widget.attrs["class"] = " ".join(classes)
 
 
 class ReviewCreateForm(StyledFormMixin, forms.Form):
@@ -32,3 +42,171 @@ class ReviewCreateForm(StyledFormMixin, forms.Form):
         if Review.objects.filter(slug=slug).exists():
             raise forms.ValidationError("A review with this slug already exists.")
         return slug
+
+
+# ----- protocol editing ----------------------------------------------------------------------
+
+
+class ProtocolItemForm(StyledFormMixin, forms.ModelForm):
+    """Base of the inline forms of the protocol's ordered lists (built per list)."""
+
+    def __init__(self, *args, review=None, spec=None, **kwargs):
+        self.review = review
+        self.spec = spec
+        super().__init__(*args, **kwargs)
+        for name in self.fields:
+            self.fields[name].widget.attrs.setdefault("aria-label", self.fields[name].label)
+
+    def clean(self):
+        cleaned = super().clean()
+        value = cleaned.get(self.spec.unique)
+        if value:
+            clash = self.spec.model.objects.filter(review=self.review, **{self.spec.unique: value})
+            if self.instance.pk:
+                clash = clash.exclude(pk=self.instance.pk)
+            if clash.exists():
+                self.add_error(self.spec.unique, f"{value!r} is already used in this review.")
+        return cleaned
+
+    def validate_unique(self):
+        # The review is not a form field; uniqueness within the review is checked in clean().
+        pass
+
+
+_ITEM_WIDGETS = {
+    "text": forms.Textarea(attrs={"rows": 2}),
+    "code": forms.TextInput(attrs={"size": 6, "autocomplete": "off"}),
+}
+
+
+def protocol_item_form_class(spec) -> type[ProtocolItemForm]:
+    widgets = {name: _ITEM_WIDGETS[name] for name in spec.fields if name in _ITEM_WIDGETS}
+    if spec.fields == ("text",):
+        widgets["text"] = forms.Textarea(attrs={"rows": 2, "class": "font-monospace"})
+    return forms.modelform_factory(
+        spec.model, form=ProtocolItemForm, fields=list(spec.fields), widgets=widgets
+    )
+
+
+class MoveForm(forms.Form):
+    direction = forms.ChoiceField(choices=[("up", "Up"), ("down", "Down")])
+
+
+class ReviewBasicsForm(StyledFormMixin, forms.ModelForm):
+    class Meta:
+        model = Review
+        fields = ["title", "objectives"]
+        widgets = {"objectives": forms.Textarea(attrs={"rows": 4})}
+
+
+class ReviewScreeningForm(StyledFormMixin, forms.ModelForm):
+    class Meta:
+        model = Review
+        fields = [
+            "screening_mode",
+            "blind_mode",
+            "highlight_include_terms",
+            "highlight_exclude_terms",
+        ]
+        widgets = {
+            "highlight_include_terms": forms.Textarea(attrs={"rows": 3}),
+            "highlight_exclude_terms": forms.Textarea(attrs={"rows": 3}),
+        }
+
+
+class ReviewQualityForm(StyledFormMixin, forms.ModelForm):
+    quality_threshold = forms.DecimalField(
+        required=False,
+        min_value=0,
+        max_digits=5,
+        decimal_places=2,
+        label="Exclusion threshold",
+        help_text="Studies whose total score is below this are excluded. Leave empty: off.",
+    )
+
+    class Meta:
+        model = Review
+        fields = ["quality_scale", "quality_threshold"]
+
+
+REVIEW_SETTINGS_FORMS = {
+    "basics": ReviewBasicsForm,
+    "screening": ReviewScreeningForm,
+    "quality": ReviewQualityForm,
+}
+
+
+class StageForm(StyledFormMixin, forms.ModelForm):
+    route_include = forms.ChoiceField(label="Include goes to")
+    route_uncertain = forms.ChoiceField(label="Uncertain goes to")
+    route_exclude = forms.ChoiceField(label="Exclude goes to")
+
+    class Meta:
+        model = Stage
+        fields = [
+            "name",
+            "reviewers_required",
+            "consensus_rule",
+            "reasons_required",
+            "queue_order",
+            "route_include",
+            "route_uncertain",
+            "route_exclude",
+        ]
+
+    def __init__(self, *args, route_choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("route_include", "route_uncertain", "route_exclude"):
+            self.fields[name].choices = route_choices
+        # StyledFormMixin validated the bound form before the routes' choices were known.
+        self._errors = None
+        self.style_fields()
+        self.fields["reviewers_required"].widget.attrs.update({"min": 1, "max": 10})
+
+    def clean_reviewers_required(self):
+        value = self.cleaned_data["reviewers_required"]
+        if not 1 <= value <= 10:
+            raise forms.ValidationError("Between 1 and 10 reviewers.")
+        return value
+
+    def validate_unique(self):
+        # Keys are not edited here; the review is not a form field.
+        pass
+
+
+class SearchRunCellForm(StyledFormMixin, forms.Form):
+    hits_reported = forms.IntegerField(
+        required=False,
+        min_value=0,
+        label="Hits reported",
+        help_text="Empty removes the run.",
+    )
+    run_on = forms.DateField(
+        required=False,
+        label="Run on",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    note = forms.CharField(required=False, max_length=300)
+
+
+class MemberAddForm(StyledFormMixin, forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.REVIEWER)
+
+
+class MemberUpdateForm(StyledFormMixin, forms.Form):
+    role = forms.ChoiceField(choices=Membership.Role.choices)
+    can_import = forms.BooleanField(required=False, label="May import")
+
+
+class ProtocolImportForm(StyledFormMixin, forms.Form):
+    file = forms.FileField(label="Protocol file (JSON)")
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > 5 * 1024 * 1024:
+            raise forms.ValidationError("A protocol file is at most 5 MB.")
+        try:
+            return json.loads(upload.read().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise forms.ValidationError(f"This is not a JSON file: {error}") from error

@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import protocol, reviews
+from .views import reviews
 
 app_name = "screening"
 
@@ -10,7 +10,7 @@ urlpatterns = [
     path("", reviews.review_list, name="review_list"),
     path("reviews/new/", reviews.review_create, name="review_create"),
     path("r/<slug:slug>/", reviews.review_home, name="review_home"),
-    path("r/<slug:slug>/protocol/", protocol.protocol_detail, name="protocol_detail"),
+    path("r/<slug:slug>/protocol/", include("screening.views.protocol")),
     path("r/<slug:slug>/imports/", include("screening.views.imports")),
     path("r/<slug:slug>/duplicates/", include("screening.views.dedup")),
     path("r/<slug:slug>/screen/", include("screening.views.screening")),

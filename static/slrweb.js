@@ -15,3 +15,14 @@ document.addEventListener("htmx:responseError", function (event) {
   }
   box.textContent = message;
 });
+
+// Escape closes an inline editor: it follows the editor's Cancel link (marked data-cancel).
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Escape" || !event.target.closest) { return; }
+  var form = event.target.closest("form");
+  var cancel = form && form.querySelector("[data-cancel]");
+  if (cancel) {
+    event.preventDefault();
+    cancel.click();
+  }
+});

@@ -7,7 +7,9 @@ import yaml
 from django.urls import reverse
 
 from screening.models import AuditEvent, Review, Stage
-from screening.tasks import ping
+from screening.tasks.core import ping
+
+from .protocol_helpers import fast_password_hashing  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,3 +96,117 @@ def test_docker_compose_names_four_services_with_their_commands():
         environment = services[name]["environment"]
         assert environment["DATABASE_URL"].startswith("postgres://")
         assert environment["CELERY_BROKER_URL"].startswith("redis://")
+
+
+# ----- demo review and management commands ---------------------------------------------------
+
+
+def load_demo():
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command("load_demo", stdout=out, stderr=err)
+    return json.loads(out.getvalue()), err.getvalue()
+
+
+def test_load_demo_twice_leaves_one_review_with_table1(db, client):
+    first, _ = load_demo()
+    second, _ = load_demo()
+    assert first == second
+    assert first["review"] == "mlops-slr"
+    assert [(u["username"], u["role"]) for u in first["users"]] == [
+        ("demo-owner", "owner"),
+        ("demo-reviewer1", "reviewer"),
+        ("demo-reviewer2", "reviewer"),
+    ]
+    assert Review.objects.filter(slug="mlops-slr").count() == 1
+    review = Review.objects.get(slug="mlops-slr")
+    assert list(review.research_questions.values_list("code", flat=True)) == [
+        f"RQ{i}" for i in range(1, 6)
+    ]
+    assert review.research_questions.get(code="RQ4").theme == "MLOps Tools"
+    codes = list(review.criteria.values_list("code", flat=True))
+    assert [c for c in codes if c.startswith("IC")] == [f"IC{i}" for i in range(1, 7)]
+    assert [c for c in codes if c.startswith("EC")] == [f"EC{i}" for i in range(1, 7)]
+    assert review.quality_criteria.count() == 5
+    assert (review.quality_scale, review.quality_threshold) == ("yes_no", None)
+    assert review.sources.count() == 4 and review.search_strings.count() == 10
+    runs = review.search_runs.all()
+    assert runs.count() == 40 and {r.run_on.isoformat() for r in runs} == {"2021-07-31"}
+
+    owner = first["users"][0]
+    assert client.login(username=owner["username"], password=owner["password"])
+    html = client.get(reverse("screening:protocol_detail", args=["mlops-slr"])).content.decode()
+    totals = html.split("<tfoot", 1)[1]
+    for figure in ("602", "90", "797", "416"):
+        assert f'<td class="text-end" data-total>{figure}</td>' in totals
+    assert '<td class="text-end" id="table1-grand-total">1,905</td>' in totals
+
+
+def test_load_demo_never_resets_a_changed_password(db, monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    monkeypatch.setenv("DEMO_PASSWORD", "another-demo-secret")
+    first, _ = load_demo()
+    assert {u["password"] for u in first["users"]} == {"another-demo-secret"}
+    user = get_user_model().objects.get(username="demo-reviewer1")
+    user.set_password("mine-now")
+    user.save()
+    second, warnings = load_demo()
+    reviewer = next(u for u in second["users"] if u["username"] == "demo-reviewer1")
+    assert reviewer["password"] is None
+    assert "demo-reviewer1" in warnings
+    user.refresh_from_db()
+    assert user.check_password("mine-now")
+
+
+def test_create_review_command(db):
+    import io
+    import json
+
+    from django.core.management import CommandError, call_command
+
+    from tests.factories import UserFactory
+
+    UserFactory(username="alice")
+    out = io.StringIO()
+    call_command(
+        "create_review", "--slug", "new-slr", "--title", "New", "--owner", "alice", stdout=out
+    )
+    assert json.loads(out.getvalue()) == {"review": "new-slr"}
+    assert Review.objects.get(slug="new-slr").memberships.get().user.username == "alice"
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_review", "--slug", "new-slr", "--title", "Again", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="No user named"):
+        call_command("create_review", "--slug", "x", "--title", "X", "--owner", "bob")
+    with pytest.raises(CommandError, match="lowercase"):
+        call_command("create_review", "--slug", "Bad Slug", "--title", "X")
+
+
+@pytest.mark.parametrize(
+    "name,args", [("review_list", []), ("review_create", []), ("review_home", ["test-review"])]
+)
+def test_review_views_need_login(review, client, name, args):
+    response = client.get(reverse(f"screening:{name}", args=args))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_review_views_wrong_methods(review, client_for):
+    client = client_for("owner")
+    assert client.put(reverse("screening:review_create")).status_code == 405
+    assert client.post(reverse("screening:review_home", args=[review.slug])).status_code == 405
+
+
+def test_review_create_bad_slug_saves_nothing(review, client_for, cast):
+    cast["owner"].is_staff = True
+    cast["owner"].save()
+    response = client_for("owner").post(
+        reverse("screening:review_create"), {"slug": "Not a slug!", "title": ""}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "is-invalid" in html and "This field is required." in html
+    assert Review.objects.count() == 1

@@ -1,6 +1,7 @@
 """The domain model, one module per workflow area (see DESIGN.md)."""
 
 from .audit import AuditEvent
+from .dedup import StudyMerge
 from .quality import (
     ExtractionAssignment,
     ExtractionField,
@@ -9,8 +10,9 @@ from .quality import (
     QualityAssignment,
     QualityConsensus,
 )
+from .ranking import RankingRun, RankingSettings
 from .records import DuplicateCandidate, ImportBatch, Record, Study
-from .reports import FunnelSnapshot
+from .reports import FunnelSchedule, FunnelSnapshot
 from .reviews import (
     Criterion,
     Membership,
@@ -22,9 +24,11 @@ from .reviews import (
     Source,
     Stage,
 )
-from .screening import Decision, FullText, Resolution
+from .screening import Adjudicator, Decision, FullText, Resolution, ScreeningClaim
 
 __all__ = [
+    "Adjudicator",
+    "ScreeningClaim",
     "AuditEvent",
     "Criterion",
     "Decision",
@@ -33,6 +37,7 @@ __all__ = [
     "ExtractionField",
     "ExtractionValue",
     "FullText",
+    "FunnelSchedule",
     "FunnelSnapshot",
     "ImportBatch",
     "Membership",
@@ -40,6 +45,8 @@ __all__ = [
     "QualityAssignment",
     "QualityConsensus",
     "QualityCriterion",
+    "RankingRun",
+    "RankingSettings",
     "Record",
     "ResearchQuestion",
     "Resolution",
@@ -49,4 +56,5 @@ __all__ = [
     "Source",
     "Stage",
     "Study",
+    "StudyMerge",
 ]

@@ -40,6 +40,15 @@ class ImportBatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    column_map = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Field -> column header chosen by a person for a table whose columns are "
+        "unknown (empty: the importer's own map).",
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a worker started importing this file."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -99,6 +108,10 @@ class Study(models.Model):
         indexes = [
             models.Index(fields=["review", "current_stage", "outcome"]),
             models.Index(fields=["review", "doi"]),
+            # The screening queue: next study of a stage, most likely relevant first.
+            models.Index(
+                fields=["current_stage", "outcome", "-priority", "id"], name="study_queue_order"
+            ),
         ]
 
     def __str__(self) -> str:

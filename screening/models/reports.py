@@ -16,3 +16,22 @@ class FunnelSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"funnel of {self.review_id} at {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class FunnelSchedule(models.Model):
+    """Debounce state of a review's funnel recomputation: at most one task pending.
+
+    `requested_at` is the last time something asked for a fresh funnel (an import, a merge, a
+    resolution, the recompute button); the reports page shows "computing" while it is newer
+    than the latest snapshot. `pending_since` is set while a task is queued and cleared when
+    the task starts, so requests arriving meanwhile ride on the queued task.
+    """
+
+    review = models.OneToOneField(
+        "screening.Review", on_delete=models.CASCADE, related_name="funnel_schedule"
+    )
+    requested_at = models.DateTimeField()
+    pending_since = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"funnel schedule of {self.review_id}"

@@ -96,3 +96,63 @@ class FullText(models.Model):
 
     def __str__(self) -> str:
         return f"full text of study {self.study_id}: {self.status}"
+
+
+class ScreeningClaim(models.Model):
+    """A study handed to a reviewer in a stage and not yet decided.
+
+    A live claim (not skipped, not expired) holds one of the stage's decision slots, so two
+    reviewers asking at once are never both sent to a study that needs only one more decision.
+    Claims expire, so an abandoned screen frees its study. A skipped claim keeps the study out of
+    that reviewer's queue until nothing else is left.
+    """
+
+    review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="+")
+    study = models.ForeignKey("screening.Study", on_delete=models.CASCADE, related_name="claims")
+    stage = models.ForeignKey("screening.Stage", on_delete=models.CASCADE, related_name="claims")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="screening_claims"
+    )
+    claimed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    skipped = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["claimed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "stage", "reviewer"], name="claim_unique_reviewer"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gte=models.F("claimed_at")),
+                name="claim_expires_after_claim",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["stage", "reviewer", "skipped", "expires_at"]),
+            models.Index(fields=["study", "stage", "expires_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"study {self.study_id} claimed by {self.reviewer_id} at {self.stage_id}"
+
+
+class Adjudicator(models.Model):
+    """A member the owner designated to resolve this review's conflicts (owners always can)."""
+
+    review = models.ForeignKey(
+        "screening.Review", on_delete=models.CASCADE, related_name="adjudicators"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    designated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["review", "user"], name="adjudicator_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} adjudicates {self.review}"

@@ -1,5 +1,8 @@
-"""Celery tasks, one module per workflow area; imported here so the worker registers them."""
+"""Celery tasks, one module per workflow area; every module here is imported so the worker
+registers its tasks (adding an area's module needs no edit of this file)."""
 
-from .core import ping
+import importlib
+import pkgutil
 
-__all__ = ["ping"]
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -1,3 +1,157 @@
-"""Views of this stage; screening.urls includes its patterns under /r/<slug>/."""
+"""The conflicts queue: the owner (or a designated adjudicator) settles disagreements."""
 
-urlpatterns: list = []
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.views.decorators.http import require_GET, require_POST
+
+from ..access import Need, review_access
+from ..models import Decision, Study
+from ..selectors.screening import (
+    adjudicator_choices,
+    conflicts_for_adjudicator,
+    conflicts_pending,
+)
+from ..services.screening import (
+    adjudicator_designate,
+    adjudicator_remove,
+    can_adjudicate,
+    conflict_resolve,
+    reasons_allowed,
+)
+
+
+class ResolveForm(forms.Form):
+    verdict = forms.ChoiceField(choices=Decision.Verdict.choices)
+    reasons = forms.TypedMultipleChoiceField(coerce=int, required=False)
+    note = forms.CharField(max_length=4000, label="Reason for this outcome")
+
+    def __init__(self, *args, reasons=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reasons"].choices = [(c.pk, c.code) for c in reasons]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("verdict") != Decision.Verdict.EXCLUDE:
+            cleaned["reasons"] = []
+        return cleaned
+
+
+class AdjudicatorForm(forms.Form):
+    user = forms.IntegerField()
+    action = forms.ChoiceField(choices=[("add", "add"), ("remove", "remove")])
+
+
+def _list_context(access, request, *, errors=None, study_error=None) -> dict:
+    review = access.review
+    adjudicates = can_adjudicate(review=review, user=request.user)
+    context = {
+        "access": access,
+        "review": review,
+        "adjudicates": adjudicates,
+        "errors": errors or {},
+        "study_error": study_error,
+    }
+    if adjudicates:
+        rows = conflicts_for_adjudicator(review=review)
+        reasons_by_stage: dict[int, list] = {}
+        for row in rows:
+            stage = row["study"].current_stage
+            if stage.pk not in reasons_by_stage:
+                reasons_by_stage[stage.pk] = reasons_allowed(stage=stage)
+            row["reasons"] = reasons_by_stage[stage.pk]
+        context["rows"] = rows
+    else:
+        # Others only learn how many conflicts wait: the decisions stay blind.
+        context["pending"] = conflicts_pending(review=review).count()
+    if access.is_owner:
+        context["adjudicators"] = adjudicator_choices(review=review)
+    return context
+
+
+def _render(request, context, status=200):
+    template = "screening/conflicts/_list.html" if request.htmx else "screening/conflicts/list.html"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@login_required
+def conflict_list(request, slug):
+    access = review_access(request, slug)
+    return _render(request, _list_context(access, request))
+
+
+@require_POST
+@login_required
+def conflict_resolve_view(request, slug, study_id):
+    access = review_access(request, slug, Need.WRITE)
+    review = access.review
+    if not can_adjudicate(review=review, user=request.user):
+        raise PermissionDenied("Only the owner or a designated adjudicator resolves conflicts.")
+    study = get_object_or_404(
+        Study.objects.select_related("current_stage"), pk=study_id, review=review
+    )
+    stage = study.current_stage
+    form = ResolveForm(request.POST, reasons=reasons_allowed(stage=stage) if stage else [])
+    error = None
+    if stage is None:
+        error = "This study is not waiting in a stage."
+    elif form.is_valid():
+        try:
+            conflict_resolve(
+                review=review,
+                study=study,
+                stage=stage,
+                adjudicator=request.user,
+                verdict=form.cleaned_data["verdict"],
+                reasons=form.cleaned_data["reasons"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            if not request.htmx:
+                messages.success(request, f"Study {study.pk} resolved.")
+                return redirect("screening:conflict_list", slug=review.slug)
+            context = _list_context(access, request)
+            context["resolved_message"] = f"Study {study.pk} resolved."
+            return _render(request, context)
+    else:
+        error = " ".join(e for errors in form.errors.values() for e in errors)
+    context = _list_context(access, request, study_error=(study.pk, error))
+    return _render(request, context, status=422)
+
+
+@require_POST
+@login_required
+def conflict_adjudicators(request, slug):
+    access = review_access(request, slug, Need.OWN)
+    review = access.review
+    form = AdjudicatorForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a reviewer.")
+        return redirect("screening:conflict_list", slug=review.slug)
+    user = get_object_or_404(
+        get_user_model(), pk=form.cleaned_data["user"], memberships__review=review
+    )
+    try:
+        if form.cleaned_data["action"] == "add":
+            adjudicator_designate(review=review, user=user, by=request.user)
+            messages.success(request, f"{user.get_username()} now resolves conflicts.")
+        else:
+            adjudicator_remove(review=review, user=user, by=request.user)
+            messages.success(request, f"{user.get_username()} no longer resolves conflicts.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return redirect("screening:conflict_list", slug=review.slug)
+
+
+urlpatterns = [
+    path("", conflict_list, name="conflict_list"),
+    path("adjudicators/", conflict_adjudicators, name="conflict_adjudicators"),
+    path("<int:study_id>/resolve/", conflict_resolve_view, name="conflict_resolve"),
+]

@@ -1,3 +1,169 @@
-"""Views of this stage; screening.urls includes its patterns under /r/<slug>/."""
+"""Deduplication pages: the grey-zone queue (side by side, keyboard first), merged studies
+with unmerge, and per-source counts with the source-overlap matrix."""
 
-urlpatterns: list = []
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.views.decorators.http import require_GET, require_POST
+
+from ..access import Need, review_access
+from ..models import DuplicateCandidate, Record, StudyMerge
+from ..selectors import dedup as selectors
+from ..services.dedup import candidate_decide, candidate_undo, record_split, study_unmerge
+
+MAX_SKIPPED = 200
+
+
+class SkipForm(forms.Form):
+    skip = forms.RegexField(regex=r"^\d+(,\d+)*$", required=False, max_length=2000)
+
+    def skipped(self) -> tuple[int, ...]:
+        raw = self.cleaned_data.get("skip") or ""
+        return tuple(int(x) for x in raw.split(",") if x)[:MAX_SKIPPED]
+
+
+class DecideForm(SkipForm):
+    candidate = forms.IntegerField(min_value=1)
+    verdict = forms.ChoiceField(
+        choices=[("duplicate", "Duplicate"), ("not_duplicate", "Not duplicate")]
+    )
+
+
+def _pair_context(access, *, skip=(), candidate=None, error=""):
+    review = access.review
+    if candidate is None:
+        candidate = selectors.candidate_next(review=review, skip=skip)
+    return {
+        "review": review,
+        "access": access,
+        "candidate": candidate,
+        "rows": selectors.candidate_rows(candidate) if candidate else [],
+        "pending": selectors.pending_count(review=review),
+        "skip": ",".join(str(x) for x in skip),
+        "next_skip": ",".join(str(x) for x in (*skip, candidate.pk)) if candidate else "",
+        "error": error,
+    }
+
+
+def _render_pair(request, access, status=200, **kwargs):
+    context = _pair_context(access, **kwargs)
+    if request.htmx:
+        return render(request, "screening/dedup/_pair.html", context, status=status)
+    context["overview"] = selectors.source_overview(review=access.review)
+    return render(request, "screening/dedup/queue.html", context, status=status)
+
+
+@require_GET
+@login_required
+def dedup_queue(request, slug):
+    access = review_access(request, slug, Need.READ)
+    form = SkipForm(request.GET)
+    if not form.is_valid():
+        return _render_pair(
+            request, access, status=400, error="The list of skipped pairs is malformed."
+        )
+    return _render_pair(request, access, skip=form.skipped())
+
+
+@require_POST
+@login_required
+def dedup_decide(request, slug):
+    access = review_access(request, slug, Need.WRITE)
+    form = DecideForm(request.POST)
+    if not form.is_valid():
+        return _render_pair(
+            request, access, status=400, error="Choose Duplicate or Not duplicate for a pair."
+        )
+    skip = form.skipped()
+    candidate = get_object_or_404(
+        DuplicateCandidate, pk=form.cleaned_data["candidate"], review=access.review
+    )
+    try:
+        candidate_decide(
+            review=access.review,
+            candidate=candidate,
+            user=request.user,
+            is_duplicate=form.cleaned_data["verdict"] == "duplicate",
+        )
+    except ValidationError as error:
+        return _render_pair(request, access, status=409, skip=skip, error=" ".join(error.messages))
+    if not request.htmx:
+        return redirect("screening:dedup_queue", slug=access.review.slug)
+    return _render_pair(request, access, skip=skip)
+
+
+@require_POST
+@login_required
+def dedup_undo(request, slug):
+    access = review_access(request, slug, Need.WRITE)
+    candidate = candidate_undo(review=access.review, user=request.user)
+    if candidate is None:
+        return _render_pair(request, access, error="You have no decision to undo.")
+    if not request.htmx:
+        return redirect("screening:dedup_queue", slug=access.review.slug)
+    shown = selectors.candidate_for(review=access.review, pk=candidate.pk)
+    return _render_pair(request, access, candidate=shown)
+
+
+@require_GET
+@login_required
+def dedup_merged(request, slug):
+    access = review_access(request, slug, Need.READ)
+    template = "screening/dedup/_merged.html" if request.htmx else "screening/dedup/merged.html"
+    return render(request, template, _merged_context(access))
+
+
+@require_POST
+@login_required
+def dedup_unmerge(request, slug, merge_id):
+    access = review_access(request, slug, Need.WRITE)
+    merge = get_object_or_404(StudyMerge, pk=merge_id, review=access.review)
+    try:
+        study = study_unmerge(review=access.review, merge=merge, user=request.user)
+        messages.success(request, f"Study {study.pk} restored with its screening state.")
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return _after_merged_change(request, access)
+
+
+@require_POST
+@login_required
+def dedup_split(request, slug, record_id):
+    access = review_access(request, slug, Need.WRITE)
+    record = get_object_or_404(Record, pk=record_id, review=access.review, study__isnull=False)
+    try:
+        study = record_split(review=access.review, record=record, user=request.user)
+        messages.success(
+            request, f"Record {record.pk} is now study {study.pk}, at the entry stage."
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    return _after_merged_change(request, access)
+
+
+def _merged_context(access) -> dict:
+    return {
+        "review": access.review,
+        "access": access,
+        "studies": selectors.merged_studies(review=access.review),
+        "overview": selectors.source_overview(review=access.review),
+    }
+
+
+def _after_merged_change(request, access):
+    if request.htmx:
+        return render(request, "screening/dedup/_merged.html", _merged_context(access))
+    return redirect("screening:dedup_merged", slug=access.review.slug)
+
+
+urlpatterns = [
+    path("", dedup_queue, name="dedup_queue"),
+    path("decide/", dedup_decide, name="dedup_decide"),
+    path("undo/", dedup_undo, name="dedup_undo"),
+    path("merged/", dedup_merged, name="dedup_merged"),
+    path("merged/<int:merge_id>/unmerge/", dedup_unmerge, name="dedup_unmerge"),
+    path("records/<int:record_id>/split/", dedup_split, name="dedup_split"),
+]

@@ -1,3 +1,271 @@
-"""Views of this stage; screening.urls includes its patterns under /r/<slug>/."""
+"""The screening page: one study at a time, keyboard first, the next study swapped in by htmx."""
 
-urlpatterns: list = []
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
+from django.views.decorators.http import require_GET, require_POST
+
+from ..access import Need, review_access
+from ..models import Decision, Stage, Study
+from ..selectors.screening import (
+    decisions_visible,
+    highlight_segments,
+    highlight_terms,
+    screening_progress,
+    stage_get,
+    stage_overview,
+)
+from ..services.screening import (
+    decision_record,
+    decision_undo,
+    reasons_allowed,
+    study_claim_next,
+    study_skip,
+)
+
+PANEL = "screening/screening/_panel.html"
+PAGE = "screening/screening/stage.html"
+
+
+class DecisionForm(forms.Form):
+    study = forms.IntegerField(widget=forms.HiddenInput)
+    verdict = forms.ChoiceField(choices=Decision.Verdict.choices)
+    reasons = forms.TypedMultipleChoiceField(coerce=int, required=False)
+    note = forms.CharField(max_length=4000, required=False)
+
+    def __init__(self, *args, reasons=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["reasons"].choices = [(c.pk, c.code) for c in reasons]
+
+    def clean(self):
+        cleaned = super().clean()
+        # A reason ticked before choosing include/uncertain is dropped, not an error.
+        if cleaned.get("verdict") != Decision.Verdict.EXCLUDE:
+            cleaned["reasons"] = []
+        return cleaned
+
+
+class StudyForm(forms.Form):
+    study = forms.IntegerField()
+
+
+def _stage_or_404(review, stage_key) -> Stage:
+    stage = stage_get(review=review, key=stage_key)
+    if stage is None:
+        raise Http404("No such stage.")
+    return stage
+
+
+def _panel_context(
+    *, access, stage, study, user, message="", error="", form=None, reasons=None
+) -> dict:
+    review = access.review
+    include = highlight_terms(review.highlight_include_terms)
+    exclude = highlight_terms(review.highlight_exclude_terms)
+    reasons = reasons_allowed(stage=stage) if reasons is None else reasons
+    selected = set()
+    if form is not None and form.is_bound:
+        selected = {int(v) for v in form.data.getlist("reasons") if str(v).isdigit()}
+    return {
+        "access": access,
+        "review": review,
+        "stage": stage,
+        "study": study,
+        "title_segments": highlight_segments(study.title, include=include, exclude=exclude)
+        if study
+        else [],
+        "abstract_segments": highlight_segments(study.abstract, include=include, exclude=exclude)
+        if study and stage.shows_abstract
+        else [],
+        "reasons": [
+            {"number": index, "criterion": c, "checked": c.pk in selected}
+            for index, c in enumerate(reasons, start=1)
+        ],
+        "progress": screening_progress(review=review, stage=stage, reviewer=user),
+        "message": message,
+        "error": error,
+        "note": form.data.get("note", "") if form is not None and form.is_bound else "",
+    }
+
+
+def _respond(request, context, status=200):
+    template = PANEL if request.htmx else PAGE
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@login_required
+def screening_home(request, slug):
+    access = review_access(request, slug)
+    context = {
+        "access": access,
+        "review": access.review,
+        "stages": stage_overview(review=access.review),
+    }
+    return render(request, "screening/screening/home.html", context)
+
+
+@require_GET
+@login_required
+def screening_stage(request, slug, stage_key):
+    access = review_access(request, slug, Need.WRITE)
+    stage = _stage_or_404(access.review, stage_key)
+    study = study_claim_next(review=access.review, stage=stage, reviewer=request.user)
+    return _respond(
+        request, _panel_context(access=access, stage=stage, study=study, user=request.user)
+    )
+
+
+@require_POST
+@login_required
+def screening_decide(request, slug, stage_key):
+    access = review_access(request, slug, Need.WRITE)
+    review = access.review
+    stage = _stage_or_404(review, stage_key)
+    reasons = reasons_allowed(stage=stage)
+    form = DecisionForm(request.POST, reasons=reasons)
+    study = None
+    if form.is_valid():
+        study = get_object_or_404(Study, pk=form.cleaned_data["study"], review=review)
+        try:
+            decision_record(
+                review=review,
+                study=study,
+                stage=stage,
+                reviewer=request.user,
+                verdict=form.cleaned_data["verdict"],
+                reasons=form.cleaned_data["reasons"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as error:
+            error_text = " ".join(error.messages)
+        else:
+            if not request.htmx:
+                return redirect("screening:screening_stage", slug=review.slug, stage_key=stage.key)
+            following = study_claim_next(review=review, stage=stage, reviewer=request.user)
+            verdict = Decision.Verdict(form.cleaned_data["verdict"]).label
+            return _respond(
+                request,
+                _panel_context(
+                    access=access,
+                    stage=stage,
+                    study=following,
+                    user=request.user,
+                    message=f"Recorded: {verdict.lower()}. Press Z to undo.",
+                    reasons=reasons,
+                ),
+            )
+    else:
+        error_text = "Choose include, uncertain or exclude for this study."
+        study_id = form.cleaned_data.get("study") if hasattr(form, "cleaned_data") else None
+        if study_id:
+            study = Study.objects.filter(pk=study_id, review=review).first()
+    if study is None or study.current_stage_id != stage.pk:
+        study = study_claim_next(review=review, stage=stage, reviewer=request.user)
+    context = _panel_context(
+        access=access,
+        stage=stage,
+        study=study,
+        user=request.user,
+        error=error_text,
+        form=form,
+        reasons=reasons,
+    )
+    return _respond(request, context, status=422)
+
+
+@require_POST
+@login_required
+def screening_skip(request, slug, stage_key):
+    access = review_access(request, slug, Need.WRITE)
+    review = access.review
+    stage = _stage_or_404(review, stage_key)
+    form = StudyForm(request.POST)
+    if not form.is_valid():
+        study = study_claim_next(review=review, stage=stage, reviewer=request.user)
+        context = _panel_context(
+            access=access, stage=stage, study=study, user=request.user, error="No study to skip."
+        )
+        return _respond(request, context, status=422)
+    study = get_object_or_404(Study, pk=form.cleaned_data["study"], review=review)
+    study_skip(review=review, stage=stage, study=study, reviewer=request.user)
+    if not request.htmx:
+        return redirect("screening:screening_stage", slug=review.slug, stage_key=stage.key)
+    following = study_claim_next(review=review, stage=stage, reviewer=request.user)
+    message = "Skipped: it comes back when the rest is done." if following else ""
+    return _respond(
+        request,
+        _panel_context(
+            access=access, stage=stage, study=following, user=request.user, message=message
+        ),
+    )
+
+
+@require_POST
+@login_required
+def screening_undo(request, slug, stage_key):
+    access = review_access(request, slug, Need.WRITE)
+    review = access.review
+    stage = _stage_or_404(review, stage_key)
+    error = message = ""
+    try:
+        undone = decision_undo(review=review, stage=stage, reviewer=request.user)
+    except ValidationError as exc:
+        undone = None
+        error = " ".join(exc.messages)
+    if undone is not None:
+        label = Decision.Verdict(undone.verdict).label.lower()
+        message = f"Undone: your {label} on this study. Decide again."
+        study = undone.study
+    else:
+        error = error or "Nothing to undo in this stage."
+        study = study_claim_next(review=review, stage=stage, reviewer=request.user)
+    if not request.htmx and not error:
+        return redirect("screening:screening_stage", slug=review.slug, stage_key=stage.key)
+    context = _panel_context(
+        access=access, stage=stage, study=study, user=request.user, message=message, error=error
+    )
+    return _respond(request, context, status=422 if error else 200)
+
+
+@require_GET
+@login_required
+def screening_study(request, slug, study_id):
+    access = review_access(request, slug)
+    review = access.review
+    study = get_object_or_404(
+        Study.objects.select_related("current_stage"), pk=study_id, review=review
+    )
+    # While a study waits at a title-only stage its abstract stays hidden, as on the screen.
+    hide_abstract = (
+        study.current_stage is not None
+        and study.current_stage.kind == Stage.Kind.TITLE
+        and study.outcome == Study.Outcome.SCREENING
+    )
+    context = {
+        "access": access,
+        "review": review,
+        "study": study,
+        "hide_abstract": hide_abstract,
+        "decisions": decisions_visible(review=review, study=study, user=request.user),
+        "resolutions": study.resolutions.select_related("stage", "decided_by").prefetch_related(
+            "reasons"
+        ),
+    }
+    template = (
+        "screening/screening/_study.html" if request.htmx else "screening/screening/study.html"
+    )
+    return render(request, template, context)
+
+
+urlpatterns = [
+    path("", screening_home, name="screening_home"),
+    path("studies/<int:study_id>/", screening_study, name="screening_study"),
+    path("<slug:stage_key>/", screening_stage, name="screening_stage"),
+    path("<slug:stage_key>/decide/", screening_decide, name="screening_decide"),
+    path("<slug:stage_key>/skip/", screening_skip, name="screening_skip"),
+    path("<slug:stage_key>/undo/", screening_undo, name="screening_undo"),
+]

@@ -1,0 +1,265 @@
+"""Prioritisation benchmark: slrweb's `simulate` beside ASReview LAB's `asreview simulate`.
+
+Both tools replay the same labelled datasets from the same priors: for seed s (1..N), one relevant
+and one irrelevant row chosen by `screening.domain.ranking.prior_pick(labels, s)`, passed to
+ASReview as `--prior-idx`. ASReview runs its default model (ELAS u4: TF-IDF + SVM) with
+`--seed s`, retraining after every record, until the last relevant record is found (its default
+`--n-stop`). Both orders are scored by the same metric code (`screening.domain.metrics`), priors
+counted as screened.
+
+ASReview is installed only in its own virtual environment and run as a subprocess:
+
+    python3.11 -m venv benchmarks/.venv-asreview
+    benchmarks/.venv-asreview/bin/pip install 'asreview>=3.0,<3.1'
+
+Usage (from the repository root, with the project's virtual environment):
+
+    .venv/bin/python benchmarks/prioritisation_bench.py --part ours
+    .venv/bin/python benchmarks/prioritisation_bench.py --part asreview   # minutes per seed
+    .venv/bin/python benchmarks/prioritisation_bench.py --part retrain
+    .venv/bin/python benchmarks/prioritisation_bench.py --part table
+
+Results go to benchmarks/out/ (git-ignored); ASReview runs already there are reused, so an
+interrupted run resumes. `--part table` prints the Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from screening.domain import metrics, ranking  # noqa: E402
+
+DATA = (
+    Path(os.environ.get("SLRWEB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+    / "screening/asreview-systematic-review-datasets"
+)
+DATASETS = ("Kitchenham_2010", "Nagtegaal_2019")
+OUT = ROOT / "benchmarks" / "out"
+ASREVIEW = ROOT / "benchmarks" / ".venv-asreview" / "bin" / "asreview"
+KEYS = ("wss@95", "wss@100", "recall@10%", "recall@25%", "rrf@10", "seconds")
+
+
+def read_rows(name: str) -> list[dict[str, str]]:
+    csv.field_size_limit(sys.maxsize)
+    with (DATA / f"{name}.csv").open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run_ours(name: str, seeds: int, model: str, batch_size: int) -> dict:
+    command = [
+        sys.executable,
+        str(ROOT / "manage.py"),
+        "simulate",
+        "--dataset",
+        str(DATA / f"{name}.csv"),
+        "--seeds",
+        str(seeds),
+        "--model",
+        model,
+        "--batch-size",
+        str(batch_size),
+    ]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+    report = json.loads(result.stdout)
+    report["command"] = " ".join(["manage.py", *command[2:]])
+    report["wall_seconds"] = round(time.perf_counter() - started, 1)
+    return report
+
+
+def asreview_labels_in_order(project_file: Path, n_records: int) -> list[bool]:
+    """Labels in the order ASReview screened them; the unscreened rest (all irrelevant, since
+    the run stops at the last relevant record) is appended."""
+    with zipfile.ZipFile(project_file) as archive, tempfile.TemporaryDirectory() as tmp:
+        db_name = next(n for n in archive.namelist() if n.endswith("results.db"))
+        archive.extract(db_name, tmp)
+        with sqlite3.connect(Path(tmp) / db_name) as conn:
+            labels = [
+                bool(label)
+                for (label,) in conn.execute(
+                    "SELECT label FROM results WHERE label IS NOT NULL ORDER BY rowid"
+                )
+            ]
+    return labels + [False] * (n_records - len(labels))
+
+
+def run_asreview(name: str, seeds: int) -> dict:
+    if not ASREVIEW.exists():
+        raise SystemExit(f"{ASREVIEW} is missing: create benchmarks/.venv-asreview (see docstring)")
+    rows = read_rows(name)
+    data = ranking.labelled_dataset_read(rows, label_column="label_included")
+    if data.skipped or len(data.relevant) != len(rows):
+        raise SystemExit(f"{name}: unlabelled rows would shift row indices; not comparable")
+    version = (
+        subprocess.run([str(ASREVIEW), "--version"], capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .removeprefix("asreview ")
+    )
+    per_seed = []
+    for seed in range(1, seeds + 1):
+        cached = OUT / f"asreview_{name}_seed{seed}.json"
+        if cached.exists():
+            per_seed.append(json.loads(cached.read_text()))
+            continue
+        relevant_row, irrelevant_row = ranking.prior_pick(data.relevant, seed)
+        project = OUT / f"asreview_{name}_seed{seed}.asreview"
+        project.unlink(missing_ok=True)
+        command = [
+            str(ASREVIEW),
+            "simulate",
+            str(DATA / f"{name}.csv"),
+            "--prior-idx",
+            str(relevant_row),
+            str(irrelevant_row),
+            "--seed",
+            str(seed),
+            "-o",
+            str(project),
+        ]
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        labels = asreview_labels_in_order(project, len(rows))
+        if not (labels[0] and not labels[1]):
+            raise SystemExit(f"{name} seed {seed}: ASReview did not start from the given priors")
+        entry = {
+            "seed": seed,
+            **metrics.summary(labels),
+            "seconds": round(seconds, 1),
+            "prior_rows": [relevant_row, irrelevant_row],
+        }
+        cached.write_text(json.dumps(entry))
+        per_seed.append(entry)
+        print(name, entry, flush=True)
+    return {
+        "dataset": name,
+        "records": len(rows),
+        "relevant": sum(data.relevant),
+        "model": f"ASReview {version} default (elas_u4)",
+        "command": "asreview simulate CSV --prior-idx I E --seed S -o PROJECT.asreview",
+        "seeds": per_seed,
+        "median": {key: round(statistics.median(s[key] for s in per_seed), 4) for key in KEYS},
+    }
+
+
+def run_retrain(n_records: int = 10_000, labelled: int = 1_000, repeats: int = 3) -> dict:
+    """Time one retrain on `n_records` real titles + abstracts (the two datasets, repeated with
+    their rows shuffled so that no two copies are adjacent), `labelled` of them labelled."""
+    texts: list[str] = []
+    relevant: list[bool] = []
+    for name in DATASETS:
+        data = ranking.labelled_dataset_read(read_rows(name), label_column="label_included")
+        texts += data.texts
+        relevant += data.relevant
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(texts), size=n_records, replace=True)
+    corpus = [texts[i] for i in picks]
+    flags = np.asarray([relevant[i] for i in picks])
+    labelled_rows = np.sort(rng.choice(n_records, size=labelled, replace=False))
+    if flags[labelled_rows].all() or not flags[labelled_rows].any():
+        raise SystemExit("the labelled sample needs both classes")
+    model = ranking.model_get(ranking.DEFAULT_MODEL)
+    totals, features_only, fit_only = [], [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        features = ranking.features_build(corpus, model=model)
+        built = time.perf_counter()
+        ranking.scores_predict(features, labelled_rows, flags[labelled_rows], model=model)
+        done = time.perf_counter()
+        totals.append(done - started)
+        features_only.append(built - started)
+        fit_only.append(done - built)
+    held_out = labelled_rows[:50]
+    started = time.perf_counter()
+    ranking.scores_rank(
+        corpus,
+        labelled=labelled_rows.tolist(),
+        labels=flags[labelled_rows].tolist(),
+        held_out=held_out.tolist(),
+    )
+    with_held_out = time.perf_counter() - started
+    return {
+        "records": n_records,
+        "labelled": labelled,
+        "model": model.name,
+        "features_seconds_median": round(statistics.median(features_only), 3),
+        "fit_and_score_seconds_median": round(statistics.median(fit_only), 3),
+        "retrain_seconds_median": round(statistics.median(totals), 3),
+        "retrain_with_50_held_out_seconds": round(with_held_out, 3),
+        "repeats": repeats,
+    }
+
+
+def table() -> str:
+    lines = [
+        "| Dataset | Tool | WSS@95 | WSS@100 | Recall@10% | Recall@25% | RRF@10 | s/seed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in DATASETS:
+        for prefix in ("ours", "asreview"):
+            path = OUT / f"{prefix}_{name}.json"
+            if not path.exists():
+                continue
+            report = json.loads(path.read_text())
+            median = report["median"]
+            wss95 = " ".join(f"{s['wss@95']:.3f}" for s in report["seeds"])
+            lines.append(
+                f"| {name} | {report['model']} | **{median['wss@95']:.3f}** ({wss95}) | "
+                f"{median['wss@100']:.3f} | {median['recall@10%']:.3f} | "
+                f"{median['recall@25%']:.3f} | {median['rrf@10']:.3f} | {median['seconds']:.1f} |"
+            )
+    retrain = OUT / "retrain.json"
+    if retrain.exists():
+        lines.append("")
+        lines.append("Retrain: " + retrain.read_text())
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=["all", "ours", "asreview", "retrain", "table"])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--model", default=ranking.DEFAULT_MODEL)
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    part = args.part or "all"
+    names = args.datasets.split(",")
+    print(f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}")
+    if part in ("all", "ours"):
+        for name in names:
+            report = run_ours(name, args.seeds, args.model, args.batch_size)
+            (OUT / f"ours_{name}.json").write_text(json.dumps(report, indent=1))
+            print(name, "ours median", report["median"], flush=True)
+    if part in ("all", "asreview"):
+        for name in names:
+            report = run_asreview(name, args.seeds)
+            (OUT / f"asreview_{name}.json").write_text(json.dumps(report, indent=1))
+            print(name, "asreview median", report["median"], flush=True)
+    if part in ("all", "retrain"):
+        report = run_retrain()
+        (OUT / "retrain.json").write_text(json.dumps(report))
+        print("retrain", report, flush=True)
+    print(table())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Inter-rater agreement: raw agreement, Cohen's kappa (2 raters), Fleiss' kappa (n raters).
+
+Pure functions over plain values; the dashboard selector feeds them stored decisions.
+"""
+
+from collections import Counter
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Agreement:
+    subjects: int
+    observed: float | None  # raw (observed) agreement
+    expected: float | None  # agreement expected by chance
+    kappa: float | None  # None when undefined (no subjects, or chance agreement is 1)
+
+
+def cohen_kappa(pairs: Sequence[tuple[Hashable, Hashable]]) -> Agreement:
+    """Cohen (1960): kappa = (p_o - p_e) / (1 - p_e) for two raters' labels of the same subjects.
+
+    `pairs` holds (rater A's label, rater B's label) per subject; p_e uses each rater's own
+    marginal distribution.
+    """
+    n = len(pairs)
+    if n == 0:
+        return Agreement(0, None, None, None)
+    observed = sum(1 for a, b in pairs if a == b) / n
+    first = Counter(a for a, _ in pairs)
+    second = Counter(b for _, b in pairs)
+    expected = sum(first[label] * second[label] for label in first) / (n * n)
+    return Agreement(n, observed, expected, _kappa(observed, expected))
+
+
+def fleiss_kappa(table: Sequence[Sequence[int]]) -> Agreement:
+    """Fleiss (1971): agreement of a fixed number n of ratings per subject.
+
+    `table[i][j]` is how many raters put subject i in category j; every row sums to the same n
+    (n >= 2). Raters need not be the same people for every subject.
+    """
+    rows = [list(row) for row in table if sum(row) > 0]
+    if not rows:
+        return Agreement(0, None, None, None)
+    n = sum(rows[0])
+    if n < 2 or any(sum(row) != n for row in rows):
+        raise ValueError("Fleiss' kappa needs the same number (>= 2) of ratings per subject")
+    subjects = len(rows)
+    categories = len(rows[0])
+    p_j = [sum(row[j] for row in rows) / (subjects * n) for j in range(categories)]
+    p_i = [(sum(c * c for c in row) - n) / (n * (n - 1)) for row in rows]
+    observed = sum(p_i) / subjects
+    expected = sum(p * p for p in p_j)
+    return Agreement(subjects, observed, expected, _kappa(observed, expected))
+
+
+def fleiss_table(ratings: Sequence[Sequence[Hashable]], categories: Sequence[Hashable]):
+    """Turn per-subject label lists into the count table `fleiss_kappa` reads."""
+    return [[Counter(labels)[c] for c in categories] for labels in ratings]
+
+
+def raw_agreement(ratings: Sequence[Sequence[Hashable]]) -> float | None:
+    """Share of subjects on which every rater gave the same label."""
+    rated = [labels for labels in ratings if len(labels) >= 2]
+    if not rated:
+        return None
+    return sum(1 for labels in rated if len(set(labels)) == 1) / len(rated)
+
+
+def _kappa(observed: float, expected: float) -> float | None:
+    if expected >= 1:
+        # Every rating in one category: chance explains all agreement and kappa is undefined.
+        return None
+    return (observed - expected) / (1 - expected)

@@ -1,0 +1,879 @@
+"""Duplicate detection for bibliographic records (pure Python, dataclasses in and out).
+
+The pipeline, each step chosen so that cost grows close to linearly with the number of records:
+
+1. Normalise every record once (titles, DOIs, first-author surname, pages, venue).
+2. Blocking: only pairs that share a block are compared. Blocks are the DOI, the PMID, a
+   sorted neighbourhood on the title (and on the reversed title, so that a typo in the first
+   words still lands near its twin), first author + first page and year + volume + first page
+   (which find records whose title is missing or garbled). Large blocks are walked with a
+   window instead of all pairs.
+3. Scoring: field evidence is added up, Fellegi-Sunter style. Agreement on a rare, precise
+   field (a DOI, a long title, volume + pages) weighs more than agreement on a common one (a
+   year); disagreement on a field that should not vary between exports of one paper (year by
+   more than one, first page, DOI) counts against. Each pair keeps a human reason.
+4. Identifier traps: a DOI carried by many records with different titles (a conference
+   supplement) is not treated as identifying; same DOI with a very different title is not a
+   duplicate; an erratum, retraction, comment or reply never merges with the article it
+   concerns; generic titles ("Editorial", "Reply") carry almost no weight; a missing year or
+   author is neutral, never a disagreement.
+5. Grouping: automatic pairs are joined in descending score order; a join is refused when the
+   two groups contain records that cannot be the same paper (different DOIs, years more than
+   one apart, unrelated titles, different existing studies, a pair a human said differ), so a
+   chain of near-matches cannot glue unrelated records together. Refused joins and grey-zone
+   pairs become candidates for a human, best pair per pair of groups.
+
+Records that already belong to a group (an existing study) are compared only with records
+that do not: an incremental run re-examines nothing that was settled before.
+"""
+
+import re
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
+
+from .dedup_normalise import (
+    doi_key,
+    fold,
+    number_key,
+    page_key,
+    pmid_key,
+    surname,
+    title_key,
+    venue_tokens,
+    venues_compatible,
+)
+
+# Journal names repeat across a review's records: compare each pair of spellings once.
+_venues_compatible = lru_cache(maxsize=1 << 16)(venues_compatible)
+
+AUTO_THRESHOLD = 9.5
+CANDIDATE_THRESHOLD = 5.0
+# A DOI carried by more records than this, with differing titles, is a shared (supplement or
+# proceedings) DOI and identifies nothing.
+SHARED_DOI_MIN = 3
+WINDOW = 6
+BLOCK_ALL_PAIRS_MAX = 12
+BLOCK_WINDOW = 4
+MAX_TITLES_PER_GROUP = 4
+
+Key = Hashable
+
+
+@dataclass(frozen=True, slots=True)
+class DedupRecord:
+    """One record as duplicate detection sees it. `group` is the existing study, if any."""
+
+    key: Key
+    title: str = ""
+    authors: tuple[str, ...] = ()
+    year: int | None = None
+    venue: str = ""
+    volume: str = ""
+    issue: str = ""
+    pages: str = ""
+    doi: str = ""
+    pmid: str = ""
+    publication_type: str = ""
+    group: Key | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredPair:
+    a: Key
+    b: Key
+    score: float
+    reason: str
+
+
+@dataclass
+class DedupResult:
+    """`clusters` partitions every input key; `merges` are the automatic links applied;
+    `candidates` are grey-zone pairs (one per pair of clusters) for a human to decide."""
+
+    clusters: list[list[Key]]
+    merges: list[ScoredPair] = field(default_factory=list)
+    candidates: list[ScoredPair] = field(default_factory=list)
+    pairs_compared: int = 0
+
+
+# Titles that name a kind of item rather than a paper: equal titles prove nothing.
+_GENERIC_SET = frozenset(
+    (
+        "editorial",
+        "editorials",
+        "reply",
+        "in reply",
+        "authors reply",
+        "author reply",
+        "the authors reply",
+        "author s reply",
+        "response",
+        "authors response",
+        "letter",
+        "letters",
+        "letter to the editor",
+        "letters to the editor",
+        "correspondence",
+        "comment",
+        "comments",
+        "commentary",
+        "erratum",
+        "errata",
+        "correction",
+        "corrections",
+        "corrigendum",
+        "retraction",
+        "retraction notice",
+        "introduction",
+        "preface",
+        "foreword",
+        "index",
+        "abstracts",
+        "abstract",
+        "news",
+        "book review",
+        "book reviews",
+        "announcement",
+        "announcements",
+        "obituary",
+        "in memoriam",
+        "proceedings",
+        "conference proceedings",
+        "poster session",
+        "posters",
+        "oral presentations",
+        "contents",
+        "table of contents",
+        "front matter",
+        "back matter",
+        "cover",
+        "editors note",
+        "editor s note",
+        "acknowledgement",
+        "acknowledgements",
+        "acknowledgment",
+        "reviewers",
+        "errata and corrections",
+        "untitled",
+        "no title",
+        "no title available",
+        "title not available",
+        "highlights",
+        "in this issue",
+        "this issue",
+        "case report",
+        "case reports",
+        "discussion",
+        "summary",
+        "guest editorial",
+        "editorial comment",
+        "invited commentary",
+        "letter from the editor",
+    )
+)
+
+# Words that mark a notice about another paper; such a notice is never the paper itself.
+_NOTICE_PREFIXES = (
+    ("erratum", "erratum"),
+    ("errata", "erratum"),
+    ("correction", "erratum"),
+    ("corrigendum", "erratum"),
+    ("retraction", "retraction"),
+    ("retracted", "retraction"),
+    ("expression of concern", "retraction"),
+    ("comment on", "comment"),
+    ("comments on", "comment"),
+    ("commentary on", "comment"),
+    ("reply to", "reply"),
+    ("response to", "reply"),
+    ("in reply", "reply"),
+    ("authors reply", "reply"),
+    ("author s reply", "reply"),
+    ("the authors reply", "reply"),
+)
+# MEDLINE appends notes about related items to the article's own title; they are not a notice.
+_MEDLINE_NOTE_RE = re.compile(
+    r"\s*\[(?:erratum|comment|retraction|retracted|corrected|update|summary for patients)"
+    r"[^\]]*(?:\]|$)",
+    re.IGNORECASE,
+)
+_CORRECTION_SUFFIX_RE = re.compile(
+    r"\s*\((?:vol\.?\s*\d+[^)]*pg\.?\s*\d+[^)]*|[^()]{3,80}\(\d{4}\)\s*\d+\s*\(\d+[^)]*\))\)\s*\.?$",
+    re.IGNORECASE,
+)
+_NOTICE_PREFIX_RE = re.compile(
+    r"^\s*(?:erratum|errata|correction|corrigendum|retraction|retracted|notice of retraction)"
+    r"\s*(?:to|for|of|notice)?\s*[:.\-]\s*",
+    re.IGNORECASE,
+)
+_NOTICE_INITIALS = frozenset("ecraitn")
+_NOTICE_TYPES = {
+    "erratum": "erratum",
+    "correction": "erratum",
+    "retraction": "retraction",
+    "retracted": "retraction",
+    "comment": "comment",
+}
+
+
+def notice_kind(title: str, publication_type: str = "") -> str:
+    """ "erratum", "retraction", "comment", "reply" or "" for a paper itself.
+
+    `title` is the raw title: the citation-shaped suffixes by which Web of Science ("(vol 360,
+    pg 542, 2009)") and Embase ("(New Engl J Med (2009) 360 (542-544))") mark a correction are
+    read before folding removes them.
+    """
+    if title.rstrip(" .").endswith(")") and _CORRECTION_SUFFIX_RE.search(title):
+        return "erratum"
+    folded = fold(_MEDLINE_NOTE_RE.sub("", title) if "[" in title else title)
+    if folded[:1] in _NOTICE_INITIALS:
+        for prefix, kind in _NOTICE_PREFIXES:
+            if folded.startswith(prefix):
+                return kind
+    if folded.endswith(" reply"):
+        return "reply"
+    if publication_type:
+        ptype = fold(publication_type)
+        for word, kind in _NOTICE_TYPES.items():
+            if word in ptype:
+                return kind
+    return ""
+
+
+def strip_notes(title: str) -> str:
+    """The title without MEDLINE's "[Erratum appears in ...]" notes and correction suffixes."""
+    # Each pattern is tried only where it can match: these run once per record.
+    if "[" in title:
+        title = _MEDLINE_NOTE_RE.sub("", title)
+    if title.rstrip(" .").endswith(")"):
+        title = _CORRECTION_SUFFIX_RE.sub("", title)
+    if title.lstrip()[:1].lower() in _NOTICE_INITIALS:
+        title = _NOTICE_PREFIX_RE.sub("", title)
+    return title
+
+
+def title_is_informative(title: str) -> bool:
+    """False for generic titles and titles too short to identify a paper."""
+    if not title or title in _GENERIC_SET:
+        return False
+    words = title.split()
+    return len(words) >= 4 or len(title) >= 30
+
+
+class _Feat:
+    __slots__ = (
+        "key",
+        "title",
+        "compact",
+        "informative",
+        "notice",
+        "year",
+        "first",
+        "surnames",
+        "venue",
+        "volume",
+        "page_first",
+        "page_last",
+        "doi",
+        "pmid",
+        "group",
+    )
+
+    def __init__(self, rec: DedupRecord):
+        self.key = rec.key
+        self.notice = notice_kind(rec.title, rec.publication_type) if rec.title else ""
+        self.title = title_key(strip_notes(rec.title)) if rec.title else ""
+        self.compact = self.title.replace(" ", "")
+        self.informative = title_is_informative(self.title)
+        self.year = rec.year or None
+        names = [s for s in (surname(a) for a in rec.authors[:6]) if s]
+        self.first = names[0] if names else ""
+        self.surnames = frozenset(names)
+        self.venue = venue_tokens(rec.venue)
+        self.volume = number_key(rec.volume)
+        self.page_first, self.page_last = page_key(rec.pages)
+        self.doi = doi_key(rec.doi)
+        self.pmid = pmid_key(rec.pmid)
+        self.group = rec.group
+
+    def signature(self) -> tuple:
+        return (
+            self.title,
+            self.year,
+            self.first,
+            self.surnames,
+            self.venue,
+            self.volume,
+            self.page_first,
+            self.page_last,
+            self.doi,
+            self.pmid,
+            self.notice,
+        )
+
+
+@lru_cache(maxsize=1 << 16)
+def title_similarity(a: str, b: str) -> float:
+    """0..1; word order and a missing subtitle are tolerated, other differences are not."""
+    if a == b:
+        return 1.0
+    score = fuzz.ratio(a, b, score_cutoff=60)
+    if score < 92:
+        score = max(score, fuzz.token_sort_ratio(a, b, score_cutoff=60))
+    if score < 90:
+        short, long_ = (a, b) if len(a) < len(b) else (b, a)
+        # One export drops the subtitle: the shorter title is the start of the longer one.
+        # ... or keeps only the part after the colon.
+        if (
+            len(short) >= 20
+            and short.count(" ") >= 2
+            and (long_.startswith(short + " ") or long_.endswith(" " + short))
+        ):
+            score = 90
+    return score / 100.0
+
+
+def _names_similar(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if a.startswith(b) or b.startswith(a):
+        return min(len(a), len(b)) >= 4
+    # "Il Cheong" against "Cheong": a particle or given name read as part of the surname.
+    if " " in a or " " in b:
+        return a.split()[-1] == b.split()[-1] and len(a.split()[-1]) >= 4
+    return Levenshtein.distance(a, b, score_cutoff=2) <= (1 if min(len(a), len(b)) < 7 else 2)
+
+
+_TITLE_STOP = frozenset(
+    "a an the of and in on for to with by at from or as is are vs versus".split()
+)
+
+
+def _close_words(a: str, b: str) -> bool:
+    if a.isdigit() or b.isdigit():
+        return False  # "part 1" and "part 2" are two papers, not a typo
+    if a.startswith(b) or b.startswith(a):
+        return min(len(a), len(b)) >= 3
+    limit = 1 if min(len(a), len(b)) < 6 else 2
+    return Levenshtein.distance(a, b, score_cutoff=limit) <= limit
+
+
+_CORRECTIONS = frozenset({"", "erratum", "retraction"})
+
+
+def _notices_compatible(a: str, b: str) -> bool:
+    """Errata and retraction notices may join their article; comments and replies never."""
+    return a == b or (a in _CORRECTIONS and b in _CORRECTIONS)
+
+
+def _page_number(page: str) -> int:
+    digits = "".join(ch for ch in page if ch.isdigit())
+    return int(digits) if digits else -1
+
+
+def _reported_twice(a: _Feat, b: _Feat, title_score: float) -> bool:
+    """Same title, first author and year in one journal at two places, unless the later item
+    is a single page following a longer one (the shape of an erratum)."""
+    if title_score < 0.985 or not (a.year and a.year == b.year):
+        return False
+    if not (a.first and b.first and _names_similar(a.first, b.first)):
+        return False
+    if a.volume and b.volume and a.volume != b.volume:
+        earlier, later = (a, b) if int(a.volume) < int(b.volume) else (b, a)
+    else:
+        pa, pb = _page_number(a.page_first), _page_number(b.page_first)
+        if pa < 0 or pb < 0:
+            return True
+        earlier, later = (a, b) if pa < pb else (b, a)
+
+    def single(f: _Feat) -> bool:
+        return not f.page_last or f.page_last == f.page_first
+
+    return not (single(later) and not single(earlier))
+
+
+def _pages_typo(a: str, b: str) -> bool:
+    """A one-character slip in a page number of at least three digits ("2297" for "2097")."""
+    return (
+        len(a) == len(b) >= 3
+        and a.isdigit()
+        and b.isdigit()
+        and Levenshtein.distance(a, b, score_cutoff=1) <= 1
+    )
+
+
+def title_word_changes(a: str, b: str) -> tuple[list[str], bool]:
+    """Words replaced between two titles that are not typos, and whether numbers differ.
+
+    "pediatric" against "adult", "sensitive" against "resistant", "part 1" against "part 2"
+    are different papers however close the characters are; "haemolytic" against "hemolytic"
+    or a dropped article are not.
+    """
+    wa, wb = set(a.split()) - _TITLE_STOP, set(b.split()) - _TITLE_STOP
+    only_a, only_b = wa - wb, wb - wa
+    if not only_a or not only_b:
+        return [], False
+    numbers_a = {w for w in only_a if w.isdigit()}
+    numbers_b = {w for w in only_b if w.isdigit()}
+    lone_a = [w for w in only_a if not any(_close_words(w, v) for v in only_b)]
+    lone_b = [w for w in only_b if not any(_close_words(w, v) for v in only_a)]
+    if not lone_a or not lone_b:
+        return [], bool(numbers_a and numbers_b)
+    return sorted(lone_a)[:2] + sorted(lone_b)[:2], bool(numbers_a and numbers_b)
+
+
+def score_pair(a: _Feat, b: _Feat, shared_dois: frozenset = frozenset()) -> tuple[float, str, bool]:
+    """(score, reason, hard_conflict). A hard conflict can never merge automatically."""
+    score = 0.0
+    parts: list[str] = []
+    hard = False
+    correction = False
+    if a.notice != b.notice:
+        kinds = sorted(k or "article" for k in (a.notice, b.notice))
+        if _notices_compatible(a.notice, b.notice):
+            # An erratum or retraction notice belongs with the article it corrects: it is not
+            # another study, and it sits at another place in the journal by nature.
+            correction = True
+            hard = True  # attached by a human, never automatically: the labels differ
+            parts.append(f"{a.notice or b.notice} of this article?")
+        else:
+            parts.append(f"{kinds[0]} vs {kinds[1]}")
+            hard = True
+    id_match = False
+    if a.doi and b.doi and a.doi not in shared_dois and b.doi not in shared_dois:
+        if a.doi == b.doi:
+            score += 10.0
+            parts.append("same DOI")
+            id_match = True
+        else:
+            score -= 5.0
+            parts.append("different DOI")
+            hard = True
+    if a.pmid and b.pmid:
+        if a.pmid == b.pmid:
+            score += 10.0
+            parts.append("same PMID")
+            id_match = True
+        else:
+            score -= 6.0
+            parts.append("different PMID")
+            hard = True
+    title_score = 0.0
+    if a.title and b.title:
+        ts = title_score = title_similarity(a.title, b.title)
+        if id_match and ts < 0.7:
+            # One DOI on different papers: a supplement's or a proceedings volume's DOI.
+            return -99.0, f"same identifier but titles differ ({ts:.2f})", True
+        informative = a.informative and b.informative
+        # Word changes only matter where the title would count for the pair.
+        changed, numbers_differ = (
+            title_word_changes(a.title, b.title) if 0.85 <= ts < 1.0 else ([], False)
+        )
+        # A short title ("Haemolytic uraemic syndrome") identifies less than a long one, a
+        # generic one ("Editorial") almost nothing.
+        generic = not a.title or a.title in _GENERIC_SET or b.title in _GENERIC_SET
+        if ts >= 0.97:
+            weight = 8.0 if informative else (2.5 if generic else 5.0)
+        elif ts >= 0.93:
+            weight = 6.5 if informative else (1.0 if generic else 3.0)
+        elif ts >= 0.85:
+            weight = 3.5 if informative else 0.0
+        elif ts >= 0.7:
+            weight = 0.0
+        else:
+            weight = -5.0
+            hard = True
+        label = "title" if informative else ("generic title" if generic else "short title")
+        parts.append(f"{label} {ts:.2f}")
+        if changed:
+            weight = min(weight, 3.5)
+            parts.append("words differ: " + "/".join(changed))
+        if numbers_differ:
+            hard = True
+        score += weight
+    elif not id_match:
+        # Without a title nothing tells a reader it is the same paper: a human checks.
+        hard = True
+        parts.append("no title")
+    if a.year and b.year:
+        gap = abs(a.year - b.year)
+        if gap == 0:
+            score += 1.5
+            parts.append("same year")
+        elif gap == 1:
+            score -= 0.5
+            parts.append("year ±1")
+        else:
+            score -= 4.0
+            parts.append(f"years {min(a.year, b.year)}/{max(a.year, b.year)}")
+            hard = True
+    if a.first and b.first:
+        if a.first == b.first:
+            score += 2.0
+            parts.append("same first author")
+        elif _names_similar(a.first, b.first):
+            score += 1.5
+            parts.append("similar first author")
+        elif len(a.surnames & b.surnames) >= 2:
+            score += 0.5
+            parts.append("shared authors")
+        else:
+            score -= 2.5
+            parts.append("different first author")
+    venue_ok = _venues_compatible(a.venue, b.venue) if a.venue and b.venue else None
+    # Only the first page is compared: last pages vary with "; discussion 748-9" and typos.
+    pages_same = bool(a.page_first and a.page_first == b.page_first)
+    pages_differ = bool(a.page_first and b.page_first and a.page_first != b.page_first)
+    volume_same = bool(a.volume and b.volume and a.volume == b.volume)
+    volume_differ = bool(a.volume and b.volume and a.volume != b.volume)
+    if correction:
+        pages_same = pages_differ = volume_same = volume_differ = False
+    if pages_differ and venue_ok and volume_same and _pages_typo(a.page_first, b.page_first):
+        pages_differ = False
+        pages_same = True
+    two_items = venue_ok and (pages_differ or (volume_differ and not pages_same))
+    if two_items and _reported_twice(a, b, title_score):
+        # The same title by the same first author twice in one journal in one year: an
+        # abstract and the full paper of one study (an erratum, a one-page item after a longer
+        # article, is excluded by `_reported_twice`).
+        pages_differ = volume_differ = False
+        parts.append("reported twice in one venue")
+    elif two_items:
+        # Two locations in one journal are two items (an article and its erratum, an abstract
+        # and the later paper), not two exports of one paper: a human decides.
+        hard = True
+        parts.append("two items in one venue")
+    elif venue_ok is False and not (pages_same and volume_same) and (pages_differ or volume_differ):
+        hard = True
+        parts.append("different venues")
+    if pages_same and volume_same:
+        score += 5.0 + (1.5 if venue_ok else 0.0)
+        parts.append("same volume and pages" + (" and venue" if venue_ok else ""))
+    else:
+        # Pages and volumes disagree between exports of one paper (supplement numbering,
+        # article numbers, online-first issues): weak evidence against.
+        if pages_same:
+            score += 2.5
+            parts.append("same pages")
+        elif pages_differ:
+            score -= 1.5
+            parts.append("different pages")
+        if volume_differ:
+            score -= 1.0
+            parts.append("different volume")
+        if venue_ok:
+            score += 0.5
+            parts.append("same venue")
+        elif venue_ok is False:
+            score -= 0.5
+    return score, " + ".join(parts), hard
+
+
+class _Groups:
+    """Union-find whose roots carry what the chaining guard needs."""
+
+    def __init__(self, feats: Sequence[_Feat], shared_dois: frozenset):
+        n = len(feats)
+        self.parent = list(range(n))
+        self.size = [1] * n
+        self.dois = [{f.doi} if f.doi and f.doi not in shared_dois else set() for f in feats]
+        self.pmids = [{f.pmid} if f.pmid else set() for f in feats]
+        self.years = [(f.year, f.year) if f.year else None for f in feats]
+        # A group's kind is that of its article once an article has joined it.
+        self.notice = [f.notice for f in feats]
+        self.group = [f.group for f in feats]
+        self.titles = [[f.title] if f.informative else [] for f in feats]
+        self.members = [[i] for i in range(n)]
+
+    def find(self, i: int) -> int:
+        parent = self.parent
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    def conflict(self, ra: int, rb: int, cannot: dict[int, set[int]]) -> str:
+        """Why groups ra and rb must not be joined, or ""."""
+        if self.group[ra] is not None and self.group[rb] is not None:
+            if self.group[ra] != self.group[rb]:
+                return "records belong to two existing studies"
+        if not _notices_compatible(self.notice[ra], self.notice[rb]):
+            return "a comment or reply and the paper it answers"
+        if self.dois[ra] and self.dois[rb] and self.dois[ra].isdisjoint(self.dois[rb]):
+            return "different DOIs in the two groups"
+        if self.pmids[ra] and self.pmids[rb] and self.pmids[ra].isdisjoint(self.pmids[rb]):
+            return "different PMIDs in the two groups"
+        ya, yb = self.years[ra], self.years[rb]
+        if ya and yb and max(ya[1], yb[1]) - min(ya[0], yb[0]) > 1:
+            return "years too far apart in the two groups"
+        for ta in self.titles[ra]:
+            for tb in self.titles[rb]:
+                if title_similarity(ta, tb) < 0.8:
+                    return "unrelated titles in the two groups"
+        if cannot:
+            small, other = (ra, rb) if self.size[ra] <= self.size[rb] else (rb, ra)
+            other_members = set(self.members[other])
+            for i in self.members[small]:
+                if cannot.get(i, set()) & other_members:
+                    return "a reviewer said these differ"
+        return ""
+
+    def union(self, ra: int, rb: int) -> None:
+        if self.size[ra] < self.size[rb]:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.size[ra] += self.size[rb]
+        self.dois[ra] |= self.dois[rb]
+        self.pmids[ra] |= self.pmids[rb]
+        ya, yb = self.years[ra], self.years[rb]
+        if yb:
+            self.years[ra] = (min(ya[0], yb[0]), max(ya[1], yb[1])) if ya else yb
+        if self.group[ra] is None:
+            self.group[ra] = self.group[rb]
+        if self.notice[ra] in _CORRECTIONS and self.notice[rb] in _CORRECTIONS:
+            self.notice[ra] = ""  # an article with its errata
+        for t in self.titles[rb]:
+            if len(self.titles[ra]) >= MAX_TITLES_PER_GROUP:
+                break
+            if t not in self.titles[ra]:
+                self.titles[ra].append(t)
+        self.members[ra].extend(self.members[rb])
+        self.members[rb] = []
+
+
+def _window_pairs(order: list[int], window: int, out: set[tuple[int, int]]) -> None:
+    for pos, i in enumerate(order):
+        for j in order[pos + 1 : pos + window]:
+            out.add((i, j) if i < j else (j, i))
+
+
+def _block_pairs(blocks: dict, feats: Sequence[_Feat], out: set[tuple[int, int]]) -> None:
+    for members in blocks.values():
+        if len(members) < 2:
+            continue
+        if len(members) <= BLOCK_ALL_PAIRS_MAX:
+            for x in range(len(members)):
+                for y in range(x + 1, len(members)):
+                    i, j = members[x], members[y]
+                    out.add((i, j) if i < j else (j, i))
+        else:
+            members.sort(key=lambda i: feats[i].compact)
+            _window_pairs(members, BLOCK_WINDOW, out)
+
+
+def candidate_pairs(
+    feats: Sequence[_Feat], runs: set[tuple[int, int]] | None = None
+) -> set[tuple[int, int]]:
+    """Index pairs worth scoring (blocking); each pair once, smaller index first. The pairs
+    of records with identical titles are also added to `runs` when given."""
+    pairs: set[tuple[int, int]] = set()
+    titled = [i for i, f in enumerate(feats) if f.compact]
+    # Identical titles: a chain through each run is enough, grouping closes it transitively.
+    by_title: dict[str, list[int]] = {}
+    for i in titled:
+        by_title.setdefault(feats[i].compact, []).append(i)
+    heads = []
+    for members in by_title.values():
+        heads.append(members[0])
+        for x in range(1, len(members)):
+            pairs.add((members[x - 1], members[x]))
+            if x > 1:
+                pairs.add((members[0], members[x]))
+    if runs is not None:
+        runs.update(pairs)
+    _window_pairs(sorted(heads, key=lambda i: feats[i].compact), WINDOW, pairs)
+    _window_pairs(sorted(heads, key=lambda i: feats[i].compact[::-1]), WINDOW, pairs)
+    blocks: dict[tuple, list[int]] = {}
+    for i, f in enumerate(feats):
+        if f.doi:
+            blocks.setdefault(("doi", f.doi), []).append(i)
+        if f.pmid:
+            blocks.setdefault(("pmid", f.pmid), []).append(i)
+        if f.page_first:
+            if f.first:
+                blocks.setdefault(("author-page", f.first, f.page_first), []).append(i)
+            if f.volume:
+                blocks.setdefault(("vol-page", f.year, f.volume, f.page_first), []).append(i)
+        if f.first and f.year and f.title:
+            # Same first author and year, titles sharing their first two words.
+            blocks.setdefault(("author-year", f.first, f.year, f.title[:12]), []).append(i)
+    _block_pairs(blocks, feats, pairs)
+    return pairs
+
+
+def _shared_dois(feats: Sequence[_Feat]) -> frozenset:
+    titles_by_doi: dict[str, set[str]] = {}
+    for f in feats:
+        if f.doi:
+            titles_by_doi.setdefault(f.doi, set()).add(f.compact[:40])
+    return frozenset(
+        doi
+        for doi, titles in titles_by_doi.items()
+        if len(titles) >= SHARED_DOI_MIN
+        and max((1 - title_similarity(a, b) for a in titles for b in titles if a < b), default=0.0)
+        > 0.3
+    )
+
+
+def deduplicate(
+    records: Sequence[DedupRecord],
+    *,
+    cannot_link: Iterable[tuple[Key, Key]] = (),
+    auto_threshold: float = AUTO_THRESHOLD,
+    candidate_threshold: float = CANDIDATE_THRESHOLD,
+) -> DedupResult:
+    """Group records that describe the same paper; see the module docstring."""
+    feats = [_Feat(r) for r in records]
+    index = {f.key: i for i, f in enumerate(feats)}
+    cannot: dict[int, set[int]] = {}
+    for ka, kb in cannot_link:
+        if ka in index and kb in index:
+            cannot.setdefault(index[ka], set()).add(index[kb])
+            cannot.setdefault(index[kb], set()).add(index[ka])
+    shared = _shared_dois(feats)
+    groups = _Groups(feats, shared)
+    # Records of one existing study start joined.
+    first_of_group: dict[Key, int] = {}
+    for i, f in enumerate(feats):
+        if f.group is None:
+            continue
+        if f.group in first_of_group:
+            ra, rb = groups.find(first_of_group[f.group]), groups.find(i)
+            if ra != rb:
+                groups.union(ra, rb)
+        else:
+            first_of_group[f.group] = i
+
+    # Records identical in every compared field (the same export twice, case aside) join at
+    # once, when the record is informative enough to merge with its own copy; only one of
+    # them goes on to blocking and scoring.
+    merges: list[ScoredPair] = []
+    by_signature: dict[tuple, int] = {}
+    active: list[int] = []
+    for i, f in enumerate(feats):
+        if f.group is None and i not in cannot:
+            signature = f.signature()
+            twin = by_signature.get(signature)
+            if twin is not None:
+                groups.union(groups.find(twin), groups.find(i))
+                merges.append(ScoredPair(feats[twin].key, f.key, 99.0, "identical records"))
+                continue
+            score, _, hard = score_pair(f, f, shared)
+            if score >= auto_threshold and not hard:
+                by_signature[signature] = i
+        active.append(i)
+
+    grey: list[tuple[float, int, int, str]] = []
+    runs: set[tuple[int, int]] = set()
+    compact_pairs = candidate_pairs([feats[i] for i in active], runs)
+    # Identical titles first: once they are grouped, the other blocks' pairs inside one group
+    # need no scoring. Each phase applies its automatic pairs best first.
+    phases = [sorted(runs), sorted(compact_pairs - runs)]
+    compared = 0
+    for phase in phases:
+        auto: list[tuple[float, int, int, str]] = []
+        for x, y in phase:
+            i, j = active[x], active[y]
+            fa, fb = feats[i], feats[j]
+            if fa.group is not None and fb.group is not None:
+                continue  # settled in an earlier run (or by a reviewer)
+            if groups.find(i) == groups.find(j):
+                continue
+            if (
+                fa.title
+                and fb.title
+                and not (fa.page_first and fa.page_first == fb.page_first)
+                and not (fa.doi and fa.doi == fb.doi)
+                and not (fa.pmid and fa.pmid == fb.pmid)
+                and title_similarity(fa.title, fb.title) < 0.7
+            ):
+                # Unrelated titles and nothing else that could lift the pair to the queue
+                # (year and author add at most 3.5 against the title's -5): not worth scoring.
+                continue
+            compared += 1
+            score, reason, hard = score_pair(fa, fb, shared)
+            if score >= auto_threshold and not hard:
+                auto.append((score, i, j, reason))
+            elif score >= candidate_threshold:
+                grey.append((score, i, j, reason))
+        auto.sort(key=lambda t: (-t[0], t[1], t[2]))
+        for score, i, j, reason in auto:
+            ra, rb = groups.find(i), groups.find(j)
+            if ra == rb:
+                continue
+            why_not = groups.conflict(ra, rb, cannot)
+            if why_not:
+                grey.append((score, i, j, f"{reason} (not merged: {why_not})"))
+                continue
+            groups.union(ra, rb)
+            merges.append(ScoredPair(feats[i].key, feats[j].key, round(score, 2), reason))
+
+    best: dict[tuple[int, int], tuple[float, int, int, str]] = {}
+    for item in grey:
+        _, i, j, _ = item
+        if j in cannot.get(i, ()):
+            continue
+        ra, rb = groups.find(i), groups.find(j)
+        if ra == rb:
+            continue
+        if groups.group[ra] is not None and groups.group[rb] is not None:
+            continue
+        pair = (ra, rb) if ra < rb else (rb, ra)
+        if pair not in best or item[0] > best[pair][0]:
+            best[pair] = item
+    candidates = [
+        ScoredPair(feats[i].key, feats[j].key, round(score, 2), reason)
+        for score, i, j, reason in sorted(best.values(), key=lambda t: (-t[0], t[1], t[2]))
+    ]
+    clusters: dict[int, list[Key]] = {}
+    for i, f in enumerate(feats):
+        clusters.setdefault(groups.find(i), []).append(f.key)
+    return DedupResult(
+        clusters=list(clusters.values()),
+        merges=merges,
+        candidates=candidates,
+        pairs_compared=compared,
+    )
+
+
+def most_complete(records: Sequence[dict]) -> dict:
+    """A study's display fields from its records: the most complete value of each field.
+
+    The longest title and abstract, the longest author list, the year most records give, a DOI
+    and PMID if any record has one, the keywords of all records (first 40, in order).
+    """
+    if not records:
+        return {}
+
+    def longest(name: str) -> str:
+        return max((r.get(name) or "" for r in records), key=len)
+
+    def first(name: str) -> str:
+        return next((r.get(name) for r in records if r.get(name)), "")
+
+    years = [r.get("year") for r in records if r.get("year")]
+    year = max(sorted(set(years)), key=years.count) if years else None
+    keywords: list[str] = []
+    seen: set[str] = set()
+    for r in records:
+        for word in r.get("keywords") or []:
+            folded = fold(str(word))
+            if folded and folded not in seen:
+                seen.add(folded)
+                keywords.append(str(word))
+    return {
+        "title": longest("title"),
+        "abstract": longest("abstract"),
+        "authors": max((list(r.get("authors") or []) for r in records), key=len),
+        "year": year,
+        "venue": longest("venue"),
+        "doi": first("doi"),
+        "pmid": first("pmid"),
+        "url": first("url"),
+        "keywords": keywords[:40],
+        "publication_type": first("publication_type"),
+    }

@@ -1,0 +1,82 @@
+"""EndNote XML libraries: one <record> element at a time (iterparse, then cleared)."""
+
+from collections.abc import Iterator
+from typing import BinaryIO
+from xml.etree import ElementTree
+
+from .base import EntryProblem, ParsedRecord, ParseError, add_raw, first, make_record
+
+
+def _text(element) -> str:
+    # EndNote wraps text in <style> runs; a value is the concatenation of its runs.
+    return "".join(element.itertext()) if element is not None else ""
+
+
+def _flatten(element, prefix: str, raw: dict) -> None:
+    children = [child for child in element if child.tag != "style"]
+    if not children:
+        text = _text(element).strip()
+        if text:
+            add_raw(raw, prefix, text)
+        return
+    for child in children:
+        _flatten(child, f"{prefix}/{child.tag}" if prefix else child.tag, raw)
+
+
+def record_from_element(record, position: int) -> ParsedRecord:
+    raw: dict = {}
+    for child in record:
+        _flatten(child, child.tag, raw)
+    ref_type = record.find("ref-type")
+    if ref_type is not None and ref_type.get("name"):
+        raw["ref-type/@name"] = ref_type.get("name")
+
+    def texts(path: str) -> list[str]:
+        return [_text(e).strip() for e in record.findall(path) if _text(e).strip()]
+
+    def one(*paths: str) -> str:
+        return first(*(texts(path) for path in paths))
+
+    return make_record(
+        line=position,
+        raw=raw,
+        title=one("titles/title"),
+        abstract=one("abstract"),
+        authors=texts("contributors/authors/author"),
+        year=one("dates/year", "dates/pub-dates/date"),
+        venue=one("titles/secondary-title", "periodical/full-title", "titles/alt-title"),
+        volume=one("volume"),
+        issue=one("number", "issue"),
+        pages=one("pages"),
+        doi=one("electronic-resource-num"),
+        url=one("urls/related-urls/url", "urls/web-urls/url"),
+        keywords=texts("keywords/keyword"),
+        publication_type=raw.get("ref-type/@name", ""),
+        language=one("language"),
+        source_record_id=one("accession-num", "rec-number"),
+    )
+
+
+def parse(binary: BinaryIO) -> Iterator[ParsedRecord | EntryProblem]:
+    position = 0
+    stack: list = []
+    try:
+        for event, element in ElementTree.iterparse(binary, events=("start", "end")):
+            if event == "start":
+                stack.append(element)
+                continue
+            stack.pop()
+            if element.tag != "record":
+                continue
+            position += 1
+            yield record_from_element(element, position)
+            # Drop the parsed record from its parent: the library may hold 100,000 of them.
+            if stack:
+                stack[-1].remove(element)
+    except ElementTree.ParseError as error:
+        line, column = error.position
+        raise ParseError(
+            f"the XML is malformed or truncated at line {line}, column {column} "
+            f"(after {position} complete records)",
+            line,
+        ) from error

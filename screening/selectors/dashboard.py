@@ -1,0 +1,127 @@
+"""Dashboard reads: progress per stage and reviewer, agreement computed from stored decisions."""
+
+from collections import defaultdict
+from itertools import combinations
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, OuterRef
+
+from ..domain.agreement import cohen_kappa, fleiss_kappa, fleiss_table, raw_agreement
+from ..models import Criterion, Decision, Resolution, Review
+from .screening import stage_overview
+
+VERDICTS = list(Decision.Verdict.values)
+
+
+def reviewer_progress(*, review: Review) -> list[dict]:
+    """Decisions per reviewer and stage (counts only: no verdicts, so nothing leaks)."""
+    stages = list(review.stages.all())
+    counts: dict[str, dict[int, int]] = defaultdict(dict)
+    for username, stage_id, n in (
+        Decision.objects.filter(review=review)
+        .values_list("reviewer__username", "stage")
+        .annotate(n=Count("id"))
+        .order_by("reviewer__username")
+    ):
+        counts[username][stage_id] = n
+    return [
+        {
+            "username": username,
+            "per_stage": [per_stage.get(stage.pk, 0) for stage in stages],
+            "total": sum(per_stage.values()),
+        }
+        for username, per_stage in sorted(counts.items())
+    ]
+
+
+def _ratings(*, review: Review, stage) -> dict[int, list[tuple[int, str, set[int]]]]:
+    """Per study: (reviewer, verdict, reason ids) of the stage's decisions.
+
+    In blind mode only resolved studies count, so the figures never reveal a pending verdict.
+    """
+    decisions = Decision.objects.filter(review=review, stage=stage)
+    if review.blind_mode:
+        decisions = decisions.filter(
+            Exists(Resolution.objects.filter(study=OuterRef("study"), stage=stage))
+        )
+    reasons: dict[int, set[int]] = defaultdict(set)
+    for decision_id, criterion_id in Decision.reasons.through.objects.filter(
+        decision__in=decisions
+    ).values_list("decision_id", "criterion_id"):
+        reasons[decision_id].add(criterion_id)
+    by_study: dict[int, list[tuple[int, str, set[int]]]] = defaultdict(list)
+    for decision_id, study_id, reviewer_id, verdict in decisions.values_list(
+        "id", "study_id", "reviewer_id", "verdict"
+    ):
+        by_study[study_id].append((reviewer_id, verdict, reasons.get(decision_id, set())))
+    return {study: rows for study, rows in by_study.items() if len(rows) >= 2}
+
+
+def _summary(labels_by_study: dict[int, list[tuple[int, object]]], categories) -> dict:
+    """Raw agreement, Fleiss' kappa and (for each reviewer pair) Cohen's kappa of labels."""
+    ratings = [[label for _, label in rows] for rows in labels_by_study.values()]
+    # Fleiss needs the same number of ratings per study: use the most common count.
+    sizes = defaultdict(int)
+    for labels in ratings:
+        sizes[len(labels)] += 1
+    fleiss = None
+    if sizes:
+        n = max(sizes, key=lambda size: (sizes[size], size))
+        fleiss = fleiss_kappa(fleiss_table([r for r in ratings if len(r) == n], categories))
+    pairs: dict[tuple[int, int], list[tuple[object, object]]] = defaultdict(list)
+    for rows in labels_by_study.values():
+        for (a, label_a), (b, label_b) in combinations(sorted(rows, key=lambda r: r[0]), 2):
+            pairs[(a, b)].append((label_a, label_b))
+    return {
+        "subjects": len(ratings),
+        "raw": raw_agreement(ratings),
+        "fleiss": fleiss,
+        "cohen": {pair: cohen_kappa(values) for pair, values in pairs.items()},
+    }
+
+
+def agreement_by_stage(*, review: Review) -> list[dict]:
+    """Agreement per stage on verdicts, and per exclusion criterion (cited or not)."""
+    users = dict(
+        get_user_model().objects.filter(memberships__review=review).values_list("pk", "username")
+    )
+    criteria = list(Criterion.objects.filter(review=review).exclude(kind=Criterion.Kind.INCLUSION))
+    result = []
+    for stage in review.stages.all():
+        ratings = _ratings(review=review, stage=stage)
+        verdicts = {
+            study: [(reviewer, verdict) for reviewer, verdict, _ in rows]
+            for study, rows in ratings.items()
+        }
+        overall = _summary(verdicts, VERDICTS)
+        per_criterion = []
+        for criterion in criteria:
+            cited = {
+                study: [(reviewer, criterion.pk in reasons) for reviewer, _, reasons in rows]
+                for study, rows in ratings.items()
+            }
+            if not any(label for rows in cited.values() for _, label in rows):
+                continue
+            summary = _summary(cited, [True, False])
+            per_criterion.append({"criterion": criterion, **summary})
+        result.append(
+            {
+                "stage": stage,
+                **overall,
+                "cohen_rows": [
+                    {"a": users.get(a, a), "b": users.get(b, b), "agreement": value}
+                    for (a, b), value in sorted(overall["cohen"].items())
+                ],
+                "per_criterion": per_criterion,
+            }
+        )
+    return result
+
+
+def dashboard_data(*, review: Review) -> dict:
+    return {
+        "stages": stage_overview(review=review),
+        "reviewers": reviewer_progress(review=review),
+        "agreement": agreement_by_stage(review=review),
+        "stage_names": [stage.name for stage in review.stages.all()],
+    }

@@ -1,0 +1,173 @@
+"""Reads for the deduplication pages: the next pair to decide, merged studies, source overlap."""
+
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from itertools import combinations
+
+from django.db.models import Count, F, Prefetch
+
+from ..models import DuplicateCandidate, Record, Review, Source, Study, StudyMerge
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    changed: bool
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    label: str
+    a: list
+    b: list
+    same: bool
+
+
+def _tokens(a: str, b: str) -> tuple[list[Token], list[Token]]:
+    """Word-level difference of two values: the template marks the changed words (escaped)."""
+    wa, wb = a.split(), b.split()
+    ka, kb = [w.lower().strip(".,;:") for w in wa], [w.lower().strip(".,;:") for w in wb]
+    out_a = [Token(w, True) for w in wa]
+    out_b = [Token(w, True) for w in wb]
+    for block in SequenceMatcher(None, ka, kb, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            out_a[block.a + k] = Token(wa[block.a + k], False)
+            out_b[block.b + k] = Token(wb[block.b + k], False)
+    return out_a, out_b
+
+
+def _fields(record: Record) -> list[tuple[str, str]]:
+    locator = ", ".join(
+        part
+        for part in (
+            f"vol. {record.volume}" if record.volume else "",
+            f"no. {record.issue}" if record.issue else "",
+            f"pp. {record.pages}" if record.pages else "",
+        )
+        if part
+    )
+    return [
+        ("Title", record.title),
+        ("Authors", "; ".join(str(a) for a in record.authors or [])),
+        ("Year", str(record.year or "")),
+        ("Venue", record.venue),
+        ("Volume, issue, pages", locator),
+        ("DOI", record.doi),
+        ("PMID", record.pmid),
+        ("Type", record.publication_type),
+        ("Abstract", record.abstract),
+    ]
+
+
+def candidate_rows(candidate: DuplicateCandidate) -> list[FieldRow]:
+    rows = []
+    for (label, a), (_, b) in zip(
+        _fields(candidate.record_a), _fields(candidate.record_b), strict=True
+    ):
+        if not a and not b:
+            continue
+        ta, tb = _tokens(a, b)
+        rows.append(FieldRow(label, ta, tb, a.strip().lower() == b.strip().lower()))
+    return rows
+
+
+def _pending(review: Review):
+    # A pair whose records already share a study (merged through another pair) needs no one.
+    return (
+        DuplicateCandidate.objects.filter(review=review, status=DuplicateCandidate.Status.PENDING)
+        .exclude(record_a__study=F("record_b__study"))
+        .select_related(
+            "record_a__batch__source",
+            "record_b__batch__source",
+            "record_a__study__current_stage",
+            "record_b__study__current_stage",
+        )
+    )
+
+
+def candidate_next(*, review: Review, skip: tuple[int, ...] = ()) -> DuplicateCandidate | None:
+    return _pending(review).exclude(pk__in=skip).order_by("-score", "id").first()
+
+
+def candidate_for(*, review: Review, pk: int) -> DuplicateCandidate | None:
+    return _pending(review).filter(pk=pk).first()
+
+
+def pending_count(*, review: Review) -> int:
+    return _pending(review).count()
+
+
+def last_decided(*, review: Review, user) -> DuplicateCandidate | None:
+    return (
+        DuplicateCandidate.objects.filter(review=review, decided_by=user)
+        .exclude(status=DuplicateCandidate.Status.PENDING)
+        .order_by("-decided_at", "-id")
+        .first()
+    )
+
+
+def merged_studies(*, review: Review):
+    """Studies holding more than one record, with their records and their undoable merges."""
+    return (
+        Study.objects.filter(review=review)
+        .annotate(n_records=Count("records"))
+        .filter(n_records__gt=1)
+        .select_related("current_stage")
+        .prefetch_related(
+            Prefetch(
+                "records",
+                queryset=Record.objects.select_related("batch__source").order_by("id"),
+            ),
+            Prefetch(
+                "merges_received",
+                queryset=StudyMerge.objects.filter(undone_at__isnull=True).select_related(
+                    "merged_by"
+                ),
+                to_attr="active_merges",
+            ),
+        )
+        .order_by("-n_records", "id")
+    )
+
+
+@dataclass(frozen=True)
+class SourceOverview:
+    sources: list  # [{"name", "records", "studies"}]
+    matrix: list  # rows: {"name", "cells": [n or None on the diagonal]}
+
+
+def source_overview(*, review: Review) -> SourceOverview:
+    """Per-source record and study counts and how many studies each pair of sources shares."""
+    names = dict(Source.objects.filter(review=review).values_list("pk", "name"))
+    per_study: dict[int, set[int]] = {}
+    records_per_source: dict[int, int] = {}
+    for study_id, source_id in Record.objects.filter(review=review).values_list(
+        "study_id", "batch__source_id"
+    ):
+        records_per_source[source_id] = records_per_source.get(source_id, 0) + 1
+        if study_id is not None:
+            per_study.setdefault(study_id, set()).add(source_id)
+    ids = sorted(names, key=lambda pk: names[pk].lower())
+    studies_per_source = dict.fromkeys(ids, 0)
+    shared: dict[tuple[int, int], int] = {}
+    for sources in per_study.values():
+        for source_id in sources:
+            studies_per_source[source_id] = studies_per_source.get(source_id, 0) + 1
+        for a, b in combinations(sorted(sources), 2):
+            shared[(a, b)] = shared.get((a, b), 0) + 1
+    sources = [
+        {
+            "name": names[pk],
+            "records": records_per_source.get(pk, 0),
+            "studies": studies_per_source.get(pk, 0),
+        }
+        for pk in ids
+    ]
+    matrix = [
+        {
+            "name": names[a],
+            "cells": [None if a == b else shared.get((min(a, b), max(a, b)), 0) for b in ids],
+        }
+        for a in ids
+    ]
+    return SourceOverview(sources=sources, matrix=matrix)

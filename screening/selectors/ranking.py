@@ -1,0 +1,162 @@
+"""Reads for the prioritisation panel: recall curve, streaks, stopping hint, last training.
+
+Blind mode. Nothing here exposes a per-study label. The team-level curve and counts come from
+resolutions only (the settled outcomes every member may see) when the review is blind, and from
+all decisions when it is not. A reviewer's own curve and streak come from their own decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..domain import metrics as ranking_metrics
+from ..models import Decision, RankingRun, RankingSettings, Resolution, Review, Stage, Study
+from ..services.ranking import RELEVANT_VERDICTS, ranking_settings_for, stage_labels
+
+CHART_WIDTH = 480
+CHART_HEIGHT = 200
+CHART_PAD_LEFT = 44
+CHART_PAD_BOTTOM = 28
+CHART_PAD_TOP = 10
+CHART_PAD_RIGHT = 12
+
+
+@dataclass(frozen=True)
+class Curve:
+    screened: int
+    found: int
+    streak: int  # consecutive irrelevant since the last relevant
+    points: str  # SVG polyline points in the chart's coordinates
+    last_x: float
+    last_y: float
+
+
+@dataclass(frozen=True)
+class Tick:
+    value: int
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class RankingProgress:
+    review: Review
+    stage: Stage
+    stages: list[Stage]
+    settings: RankingSettings
+    blind: bool
+    team_source: str  # "resolutions" | "decisions"
+    team: Curve
+    mine: Curve
+    waiting: int
+    total: int
+    y_max: int
+    x_ticks: list[Tick]
+    y_ticks: list[Tick]
+    hint_reached_team: bool
+    hint_reached_mine: bool
+    last_run: RankingRun | None
+    active_run: RankingRun | None
+    width: int = CHART_WIDTH
+    height: int = CHART_HEIGHT
+    plot_left: int = CHART_PAD_LEFT
+    plot_bottom: int = CHART_HEIGHT - CHART_PAD_BOTTOM
+    plot_top: int = CHART_PAD_TOP
+    plot_right: int = CHART_WIDTH - CHART_PAD_RIGHT
+
+
+def _x(value: float, x_max: int) -> float:
+    span = CHART_WIDTH - CHART_PAD_LEFT - CHART_PAD_RIGHT
+    return round(CHART_PAD_LEFT + span * value / max(x_max, 1), 1)
+
+
+def _y(value: float, y_max: int) -> float:
+    span = CHART_HEIGHT - CHART_PAD_TOP - CHART_PAD_BOTTOM
+    return round(CHART_HEIGHT - CHART_PAD_BOTTOM - span * value / max(y_max, 1), 1)
+
+
+def _curve(labels_in_order: list[bool], x_max: int, y_max: int) -> Curve:
+    found = sum(labels_in_order)
+    points = ranking_metrics.recall_curve(labels_in_order)
+    return Curve(
+        screened=len(labels_in_order),
+        found=found,
+        streak=ranking_metrics.consecutive_irrelevant(labels_in_order),
+        points=" ".join(f"{_x(p.screened, x_max)},{_y(p.found, y_max)}" for p in points),
+        last_x=_x(len(labels_in_order), x_max),
+        last_y=_y(found, y_max),
+    )
+
+
+def _ticks(maximum: int, count: int = 4) -> list[int]:
+    if maximum <= 0:
+        return [0]
+    step = max(1, round(maximum / count))
+    values = list(range(0, maximum + 1, step))
+    if values[-1] != maximum:
+        values.append(maximum)
+    return values
+
+
+def ranking_stages(*, review: Review) -> list[Stage]:
+    return list(review.stages.order_by("position", "id"))
+
+
+def ranking_progress_get(*, review: Review, stage: Stage, user) -> RankingProgress:
+    settings_row = ranking_settings_for(stage=stage)
+    if review.blind_mode:
+        team_source = "resolutions"
+        team_labels = [
+            verdict in RELEVANT_VERDICTS
+            for verdict in Resolution.objects.filter(stage=stage)
+            .order_by("created_at", "id")
+            .values_list("verdict", flat=True)
+        ]
+    else:
+        team_source = "decisions"
+        labels = stage_labels(stage=stage).relevant
+        first_seen: dict[int, None] = {}
+        for study_id in (
+            Decision.objects.filter(stage=stage)
+            .order_by("created_at", "id")
+            .values_list("study_id", flat=True)
+        ):
+            first_seen.setdefault(study_id, None)
+        team_labels = [labels[study_id] for study_id in first_seen]
+    my_labels = [
+        verdict in RELEVANT_VERDICTS
+        for verdict in Decision.objects.filter(stage=stage, reviewer=user)
+        .order_by("created_at", "id")
+        .values_list("verdict", flat=True)
+    ]
+    waiting = (
+        Study.objects.filter(review=review, current_stage=stage, outcome=Study.Outcome.SCREENING)
+        .exclude(resolutions__stage=stage)
+        .count()
+    )
+    screened_team = len(team_labels)
+    total = max(screened_team + waiting, len(my_labels), 1)
+    y_max = max(sum(team_labels), sum(my_labels), 1)
+    hint = settings_row.stop_after_irrelevant
+    team = _curve(team_labels, total, y_max)
+    mine = _curve(my_labels, total, y_max)
+    runs = RankingRun.objects.filter(stage=stage)
+    return RankingProgress(
+        review=review,
+        stage=stage,
+        stages=ranking_stages(review=review),
+        settings=settings_row,
+        blind=review.blind_mode,
+        team_source=team_source,
+        team=team,
+        mine=mine,
+        waiting=waiting,
+        total=total,
+        y_max=y_max,
+        x_ticks=[Tick(v, _x(v, total), 0) for v in _ticks(total)],
+        y_ticks=[Tick(v, 0, _y(v, y_max)) for v in _ticks(y_max)],
+        hint_reached_team=bool(hint) and team.screened > 0 and team.streak >= hint,
+        hint_reached_mine=bool(hint) and mine.screened > 0 and mine.streak >= hint,
+        last_run=runs.filter(status=RankingRun.Status.DONE).order_by("-finished_at").first(),
+        active_run=runs.filter(status__in=RankingRun.ACTIVE).order_by("-created_at").first(),
+    )

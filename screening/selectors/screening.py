@@ -1,0 +1,224 @@
+"""Screening reads: progress, the visible decisions under blind mode, conflicts, highlighting."""
+
+import re
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, Subquery
+
+from ..models import Adjudicator, Decision, Membership, Resolution, Review, Stage, Study
+from ..services.screening import can_adjudicate
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of text; `kind` is "include"/"exclude" for a highlighted term, "" otherwise."""
+
+    text: str
+    kind: str = ""
+
+
+def highlight_terms(raw: str) -> list[str]:
+    return [line.strip() for line in (raw or "").splitlines() if line.strip()]
+
+
+def highlight_segments(text: str, *, include: list[str], exclude: list[str]) -> list[Segment]:
+    """Split text into plain and highlighted pieces; the template escapes every piece.
+
+    No HTML is produced here: the template wraps highlighted pieces in <mark> after Django
+    escapes their text, so hostile titles stay text.
+    """
+    if not text:
+        return []
+    kinds = {}
+    for term in exclude:
+        kinds.setdefault(term.casefold(), "exclude")
+    for term in include:
+        kinds[term.casefold()] = "include"
+    if not kinds:
+        return [Segment(text)]
+    # Longest terms first so "machine learning operations" wins over "machine learning".
+    pattern = re.compile(
+        "|".join(re.escape(term) for term in sorted(kinds, key=len, reverse=True)),
+        re.IGNORECASE,
+    )
+    segments: list[Segment] = []
+    position = 0
+    for match in pattern.finditer(text):
+        if match.start() > position:
+            segments.append(Segment(text[position : match.start()]))
+        segments.append(Segment(match.group(0), kinds[match.group(0).casefold()]))
+        position = match.end()
+    if position < len(text):
+        segments.append(Segment(text[position:]))
+    return segments
+
+
+def stage_get(*, review: Review, key: str) -> Stage | None:
+    return Stage.objects.filter(review=review, key=key).first()
+
+
+def _scalar_count(queryset) -> Subquery:
+    """`(SELECT COUNT(*) FROM ...)` as an expression: a plain Func, so no GROUP BY is added."""
+    return Subquery(
+        queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"),
+        output_field=IntegerField(),
+    )
+
+
+PROGRESS_SECONDS = 10
+
+
+def screening_progress(*, review: Review, stage: Stage, reviewer) -> dict:
+    """Mine (exact), the team's decisions and the studies remaining in a stage.
+
+    Counting a stage of 100,000 studies scans them all, so the team-wide figures are recounted
+    from the stored rows at most every few seconds per process instead of on every study.
+    """
+    key = f"screening:progress:{stage.pk}"
+    shared = cache.get(key)
+    if shared is None:
+        shared = (
+            Stage.objects.filter(pk=stage.pk)
+            .annotate(
+                team=_scalar_count(Decision.objects.filter(review=review, stage=OuterRef("pk"))),
+                remaining=_scalar_count(
+                    Study.objects.filter(
+                        current_stage=OuterRef("pk"), outcome=Study.Outcome.SCREENING
+                    )
+                ),
+            )
+            .values("team", "remaining")
+            .get()
+        )
+        cache.set(key, shared, PROGRESS_SECONDS)
+    mine = Decision.objects.filter(review=review, stage=stage, reviewer=reviewer).count()
+    return {"mine": mine, **shared}
+
+
+def stage_overview(*, review: Review) -> list[dict]:
+    """Each stage with its waiting studies, decisions and resolutions by verdict."""
+    stages = list(review.stages.all())
+    waiting = dict(
+        Study.objects.filter(review=review, outcome=Study.Outcome.SCREENING)
+        .values_list("current_stage")
+        .annotate(n=Count("id"))
+    )
+    decided = dict(
+        Decision.objects.filter(review=review).values_list("stage").annotate(n=Count("id"))
+    )
+    resolved: dict[int, dict[str, int]] = {}
+    for stage_id, verdict, n in (
+        Resolution.objects.filter(review=review)
+        .values_list("stage", "verdict")
+        .annotate(n=Count("id"))
+    ):
+        resolved.setdefault(stage_id, {})[verdict] = n
+    conflicts = dict(
+        conflicts_pending(review=review).values_list("current_stage").annotate(c=Count("id"))
+    )
+    return [
+        {
+            "stage": stage,
+            "waiting": waiting.get(stage.pk, 0),
+            "decisions": decided.get(stage.pk, 0),
+            "resolved": resolved.get(stage.pk, {}),
+            "resolved_total": sum(resolved.get(stage.pk, {}).values()),
+            "conflicts": conflicts.get(stage.pk, 0),
+        }
+        for stage in stages
+    ]
+
+
+def conflicts_pending(*, review: Review, stage: Stage | None = None):
+    """Studies whose required decisions are in but disagree (derived, never a stored flag)."""
+    queryset = Study.objects.filter(review=review, outcome=Study.Outcome.SCREENING).annotate(
+        n_decisions=Count("decisions", filter=Q(decisions__stage=F("current_stage")))
+    )
+    if stage is not None:
+        queryset = queryset.filter(current_stage=stage)
+    return queryset.filter(n_decisions__gte=F("current_stage__reviewers_required")).filter(
+        ~Exists(Resolution.objects.filter(study=OuterRef("pk"), stage=OuterRef("current_stage")))
+    )
+
+
+def conflicts_for_adjudicator(*, review: Review) -> list[dict]:
+    """Every conflict with all its decisions, reasons and notes (adjudicators only)."""
+    studies = list(
+        conflicts_pending(review=review).select_related("current_stage").order_by("id")[:200]
+    )
+    decisions = (
+        Decision.objects.filter(study__in=studies)
+        .select_related("reviewer", "stage")
+        .prefetch_related("reasons")
+        .order_by("reviewer__username")
+    )
+    stage_of = {study.pk: study.current_stage_id for study in studies}
+    by_study: dict[int, list[Decision]] = {}
+    for decision in decisions:
+        if decision.stage_id == stage_of[decision.study_id]:
+            by_study.setdefault(decision.study_id, []).append(decision)
+    return [{"study": study, "decisions": by_study.get(study.pk, [])} for study in studies]
+
+
+def decisions_visible(*, review: Review, study: Study, user) -> list[Decision]:
+    """The decisions on a study that this user may see.
+
+    Blind mode: another reviewer's decision shows only once the study's stage is resolved,
+    or, to an adjudicator, once all the stage's decisions are in and disagree.
+    """
+    decisions = list(
+        Decision.objects.filter(review=review, study=study)
+        .select_related("reviewer", "stage")
+        .prefetch_related("reasons")
+        .order_by("stage__position", "reviewer__username")
+    )
+    if not review.blind_mode:
+        return decisions
+    resolved = set(Resolution.objects.filter(study=study).values_list("stage_id", flat=True))
+    adjudicator = can_adjudicate(review=review, user=user)
+    counts: dict[int, int] = {}
+    for decision in decisions:
+        counts[decision.stage_id] = counts.get(decision.stage_id, 0) + 1
+
+    def visible(decision: Decision) -> bool:
+        if decision.reviewer_id == user.pk or decision.stage_id in resolved:
+            return True
+        return adjudicator and counts[decision.stage_id] >= decision.stage.reviewers_required
+
+    return [d for d in decisions if visible(d)]
+
+
+def adjudicator_choices(*, review: Review) -> dict:
+    members = Membership.objects.filter(
+        review=review, role__in=[Membership.Role.OWNER, Membership.Role.REVIEWER]
+    ).select_related("user")
+    designated = set(Adjudicator.objects.filter(review=review).values_list("user_id", flat=True))
+    return {
+        "members": [m for m in members if m.role == Membership.Role.REVIEWER],
+        "designated": designated,
+    }
+
+
+def fulltext_studies(*, review: Review):
+    """Studies waiting at a full-text stage, and those whose full text was not retrievable."""
+    return (
+        Study.objects.filter(
+            review=review,
+            current_stage__kind=Stage.Kind.FULL_TEXT,
+            outcome__in=[Study.Outcome.SCREENING, Study.Outcome.NOT_RETRIEVED],
+        )
+        .select_related("current_stage", "full_text")
+        .order_by("outcome", "title", "id")
+    )
+
+
+def fulltext_counts(*, review: Review) -> dict:
+    studies = Study.objects.filter(review=review, current_stage__kind=Stage.Kind.FULL_TEXT)
+    return {
+        "waiting": studies.filter(outcome=Study.Outcome.SCREENING).count(),
+        "with_pdf": studies.filter(
+            outcome=Study.Outcome.SCREENING, full_text__status="uploaded"
+        ).count(),
+        "not_retrieved": studies.filter(outcome=Study.Outcome.NOT_RETRIEVED).count(),
+    }

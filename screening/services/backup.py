@@ -1,0 +1,527 @@
+"""Full backup of a review: `review_export` / `review_import` ("slrweb-review", version 1).
+
+One declarative list of tables drives both directions. Each table names its model, where it
+sits in the JSON (inside `protocol` or at the top level), which foreign keys point at other
+tables (their ids are remapped on restore), which point at users (written as usernames) and
+which many-to-many fields are written by a natural key (decision reasons by criterion code).
+Every concrete field not named there is copied as is, so a field added to a model later is
+carried without touching this module, and a new model is one more `Table` line.
+
+Restore is exact: rows are inserted in dependency order and in their original id order (so
+constraints such as `record_a < record_b` hold after remapping), timestamps written by
+`auto_now`/`auto_now_add` are put back, and users missing from the database are created inactive
+with unusable passwords. It runs in one transaction: a bad file leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import DatabaseError, IntegrityError, models, transaction
+from django.utils import timezone
+
+from ..models import (
+    AuditEvent,
+    Criterion,
+    Decision,
+    DuplicateCandidate,
+    ExtractionField,
+    ExtractionValue,
+    FullText,
+    FunnelSnapshot,
+    ImportBatch,
+    Membership,
+    QualityAnswer,
+    QualityConsensus,
+    QualityCriterion,
+    Record,
+    ResearchQuestion,
+    Resolution,
+    Review,
+    SearchRun,
+    SearchString,
+    Source,
+    Stage,
+    Study,
+)
+
+FORMAT = "slrweb-review"
+VERSION = 1
+PROTOCOL = "protocol"
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    model: type[models.Model]
+    section: str | None = None  # "protocol" or None (top level)
+    refs: dict[str, str] = field(default_factory=dict)  # fk attname -> table key
+    users: tuple[str, ...] = ()  # fk names to users, written as usernames
+    by_code: dict[str, str] = field(default_factory=dict)  # m2m name -> table key (by "code")
+    review_path: str = "review"  # how rows of this table are found from the review
+    skip: tuple[str, ...] = ()  # fields not written at all
+
+
+# Dependency order: a table only refers to tables above it.
+PROTOCOL_TABLES = [
+    Table("stages", Stage, PROTOCOL),
+    Table("criteria", Criterion, PROTOCOL),
+    Table("quality_criteria", QualityCriterion, PROTOCOL),
+    Table("research_questions", ResearchQuestion, PROTOCOL),
+    Table("search_strings", SearchString, PROTOCOL),
+    Table("sources", Source),
+    Table(
+        "search_runs",
+        SearchRun,
+        refs={"search_string_id": "search_strings", "source_id": "sources"},
+    ),
+]
+TABLES = [
+    Table("members", Membership, PROTOCOL, users=("user",)),
+    *PROTOCOL_TABLES,
+    Table(
+        "batches",
+        ImportBatch,
+        refs={"source_id": "sources", "search_run_id": "search_runs"},
+        users=("uploaded_by",),
+    ),
+    Table("studies", Study, refs={"current_stage_id": "stages"}),
+    Table("records", Record, refs={"batch_id": "batches", "study_id": "studies"}),
+    Table(
+        "duplicate_candidates",
+        DuplicateCandidate,
+        refs={"record_a_id": "records", "record_b_id": "records"},
+        users=("decided_by",),
+    ),
+    Table(
+        "decisions",
+        Decision,
+        refs={"study_id": "studies", "stage_id": "stages"},
+        users=("reviewer",),
+        by_code={"reasons": "criteria"},
+    ),
+    Table(
+        "resolutions",
+        Resolution,
+        refs={"study_id": "studies", "stage_id": "stages"},
+        users=("decided_by",),
+        by_code={"reasons": "criteria"},
+    ),
+    Table(
+        "full_texts",
+        FullText,
+        refs={"study_id": "studies"},
+        users=("recorded_by",),
+        review_path="study__review",
+    ),
+    Table(
+        "quality_answers",
+        QualityAnswer,
+        refs={"study_id": "studies", "criterion_id": "quality_criteria"},
+        users=("assessor",),
+        review_path="study__review",
+    ),
+    Table(
+        "quality_consensus",
+        QualityConsensus,
+        refs={"study_id": "studies", "criterion_id": "quality_criteria"},
+        users=("decided_by",),
+        review_path="study__review",
+    ),
+    Table(
+        "extraction_fields",
+        ExtractionField,
+        refs={"research_question_id": "research_questions"},
+    ),
+    Table(
+        "extraction_values",
+        ExtractionValue,
+        refs={"study_id": "studies", "field_id": "extraction_fields"},
+        users=("extractor",),
+        review_path="study__review",
+    ),
+    Table("funnel_snapshots", FunnelSnapshot),
+    Table("audit_events", AuditEvent, users=("actor",)),
+]
+TABLE_BY_KEY = {table.key: table for table in TABLES}
+TABLE_BY_MODEL_NAME = {table.model._meta.model_name: table for table in TABLES}
+# Settings of the review itself that belong to the protocol (everything but identity and
+# bookkeeping), copied by name.
+REVIEW_SKIP = {"id", "slug", "created_by", "created_at", "updated_at"}
+USER_FIELDS = ("username", "email", "first_name", "last_name")
+
+
+def undeclared_relations() -> list[str]:
+    """Foreign keys a table does not say how to carry (a test keeps this list empty).
+
+    Copied as plain values they would point at the old ids after a restore.
+    """
+    missing = []
+    for table in TABLES:
+        declared = set(table.refs) | {f"{name}_id" for name in table.users} | set(table.skip)
+        for model_field in table.model._meta.concrete_fields:
+            if model_field.is_relation and model_field.name != "review":
+                if model_field.attname not in declared:
+                    missing.append(f"{table.key}.{model_field.name}")
+        for model_field in table.model._meta.many_to_many:
+            if model_field.name not in table.by_code:
+                missing.append(f"{table.key}.{model_field.name}")
+    return missing
+
+
+def covered_models() -> set[type[models.Model]]:
+    """Models the backup carries (a test checks it against every model of the app)."""
+    return {table.model for table in TABLES} | {Review}
+
+
+# ----- writing ---------------------------------------------------------------------------
+
+
+def json_value(model_field: models.Field, value):
+    if value is None:
+        return None
+    if isinstance(model_field, models.FileField):
+        return value.name or ""
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return value
+
+
+def _plain_fields(table: Table) -> list[models.Field]:
+    """Concrete fields copied as they are (not the id, the review, refs or users)."""
+    names = set(table.refs) | set(table.users) | set(table.skip) | {"id", "review"}
+    return [
+        f
+        for f in table.model._meta.concrete_fields
+        if f.name not in names and f.attname not in names
+    ]
+
+
+def _review_settings_dump(review: Review) -> dict:
+    return {
+        f.name: json_value(f, f.value_from_object(review))
+        for f in Review._meta.concrete_fields
+        if f.name not in REVIEW_SKIP
+    }
+
+
+def _row_dump(table: Table, obj: models.Model) -> dict:
+    row = {"id": obj.pk}
+    for model_field in _plain_fields(table):
+        row[model_field.name] = json_value(model_field, model_field.value_from_object(obj))
+    for attname in table.refs:
+        row[attname.removesuffix("_id")] = getattr(obj, attname)
+    for name in table.users:
+        user = getattr(obj, name)
+        row[name] = user.get_username() if user is not None else None
+    for name in table.by_code:
+        row[name] = sorted(item.code for item in getattr(obj, name).all())
+    return row
+
+
+def _rows(table: Table, review: Review) -> Iterable[models.Model]:
+    queryset = table.model.objects.filter(**{table.review_path: review}).order_by("pk")
+    if table.users:
+        queryset = queryset.select_related(*table.users)
+    if table.by_code:
+        queryset = queryset.prefetch_related(*table.by_code)
+    return queryset
+
+
+def tables_dump(*, review: Review, tables: list[Table]) -> dict:
+    """Rows of the given tables, placed under `protocol` or at the top level."""
+    data: dict = {PROTOCOL: {"review": _review_settings_dump(review)}}
+    for table in tables:
+        rows = [_row_dump(table, obj) for obj in _rows(table, review)]
+        (data[PROTOCOL] if table.section == PROTOCOL else data)[table.key] = rows
+    return data
+
+
+def _users_dump(data: dict, tables: list[Table]) -> list[dict]:
+    usernames: set[str] = set()
+    for table in tables:
+        for row in section_rows(data, table):
+            usernames.update(row[name] for name in table.users if row.get(name))
+    users = get_user_model().objects.filter(username__in=usernames).order_by("username")
+    return [{name: getattr(user, name) for name in USER_FIELDS} for user in users]
+
+
+def review_export(*, review: Review) -> dict:
+    """Everything stored for a review, as plain JSON (uploaded file bytes excepted)."""
+    review = Review.objects.get(pk=review.pk)  # the stored settings, not a caller's stale copy
+    data = {
+        "format": FORMAT,
+        "version": VERSION,
+        "slug": review.slug,
+        "created_at": review.created_at.isoformat(),
+        "created_by": review.created_by.get_username() if review.created_by else None,
+    }
+    data.update(tables_dump(review=review, tables=TABLES))
+    data["users"] = _users_dump(data, TABLES)
+    if data["created_by"] and data["created_by"] not in {u["username"] for u in data["users"]}:
+        creator = review.created_by
+        data["users"].append({name: getattr(creator, name) for name in USER_FIELDS})
+    return data
+
+
+# ----- reading ---------------------------------------------------------------------------
+
+
+class BackupRefused(Exception):
+    """A problem in the file, with the place it was found."""
+
+
+def section_rows(data: dict, table: Table) -> list:
+    holder = data.get(PROTOCOL, {}) if table.section == PROTOCOL else data
+    if not isinstance(holder, dict):
+        raise BackupRefused(f"'{PROTOCOL}' must be an object")
+    rows = holder.get(table.key, [])
+    if not isinstance(rows, list):
+        where = f"{PROTOCOL}.{table.key}" if table.section == PROTOCOL else table.key
+        raise BackupRefused(f"'{where}' must be a list")
+    return rows
+
+
+def _python_value(model_field: models.Field, value, where: str):
+    if value is None:
+        if model_field.null:
+            return None
+        if model_field.has_default():
+            return model_field.get_default()
+        raise BackupRefused(f"{where}: '{model_field.name}' may not be empty")
+    try:
+        if isinstance(model_field, models.JSONField):
+            return value
+        if isinstance(model_field, models.FileField):
+            return str(value)
+        return model_field.to_python(value)
+    except ValidationError as error:
+        raise BackupRefused(f"{where}: '{model_field.name}': {' '.join(error.messages)}") from error
+
+
+def _is_auto(model_field: models.Field) -> bool:
+    return bool(
+        getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False)
+    )
+
+
+def _insert_as_given(model: type[models.Model], objects: list, batch_size: int = 500) -> list:
+    """`bulk_create` that keeps the values set on `auto_now` / `auto_now_add` fields.
+
+    bulk_create stamps "now" on those fields; a restore must keep the stored moments. A raw
+    insert (what loaddata does through `save_base(raw=True)`, here in batches) writes the
+    attributes as they are; values are still adapted by each field's `get_db_prep_save`.
+    """
+    fields = [f for f in model._meta.local_concrete_fields if not f.primary_key]
+    queryset = model._base_manager.all()
+    for start in range(0, len(objects), batch_size):
+        batch = objects[start : start + batch_size]
+        returned = queryset._insert(
+            batch, fields=fields, returning_fields=model._meta.db_returning_fields, raw=True
+        )
+        for obj, values in zip(batch, returned, strict=True):
+            obj.pk = values[0]
+            obj._state.adding = False
+            obj._state.db = queryset.db
+    return objects
+
+
+class _Loader:
+    def __init__(self, *, review: Review, data: dict, create_users: bool):
+        self.review = review
+        self.data = data
+        self.create_users = create_users
+        self.ids: dict[str, dict[int, int]] = {}
+        self.users: dict[str, models.Model] = {}
+        self.user_details = {
+            u.get("username"): u for u in data.get("users", []) if isinstance(u, dict)
+        }
+
+    def user(self, username, where: str):
+        if username is None:
+            return None
+        if not isinstance(username, str) or not username:
+            raise BackupRefused(f"{where}: a user must be given by username")
+        if username not in self.users:
+            user_model = get_user_model()
+            user = user_model.objects.filter(username=username).first()
+            if user is None:
+                if not self.create_users:
+                    raise BackupRefused(f"{where}: no user named {username!r}")
+                details = self.user_details.get(username, {})
+                user = user_model(
+                    username=username,
+                    is_active=False,
+                    **{k: details.get(k) or "" for k in USER_FIELDS if k != "username"},
+                )
+                user.set_unusable_password()
+                user.save()
+            self.users[username] = user
+        return self.users[username]
+
+    def load(self, table: Table) -> None:
+        rows = section_rows(self.data, table)
+        mapping = self.ids.setdefault(table.key, {})
+        plain = _plain_fields(table)
+        auto_times = [f for f in plain if isinstance(f, models.DateField) and _is_auto(f)]
+        objects, m2m, seen = [], [], set()
+        rows = sorted(rows, key=lambda r: r.get("id") if isinstance(r, dict) else 0)
+        for index, row in enumerate(rows):
+            where = f"{table.key}[{index}]"
+            if not isinstance(row, dict) or not isinstance(row.get("id"), int):
+                raise BackupRefused(f"{where}: each row must be an object with an integer 'id'")
+            if row["id"] in seen:
+                raise BackupRefused(f"{where}: id {row['id']} appears twice")
+            seen.add(row["id"])
+            values = {}
+            for model_field in plain:
+                if model_field.name in row:
+                    values[model_field.attname] = _python_value(
+                        model_field, row[model_field.name], where
+                    )
+            for attname, target in table.refs.items():
+                name = attname.removesuffix("_id")
+                old = row.get(name)
+                if old is None:
+                    values[attname] = None
+                    continue
+                new = self.ids.get(target, {}).get(old)
+                if new is None:
+                    raise BackupRefused(
+                        f"{where}: '{name}' refers to {target} id {old}, not in the file"
+                    )
+                values[attname] = new
+            for name in table.users:
+                values[name] = self.user(row.get(name), where)
+            if table.review_path == "review":
+                values["review"] = self.review
+            if table.model is AuditEvent:
+                values["object_id"] = self.audit_object_id(row)
+            objects.append(table.model(**values))
+            m2m.append({name: row.get(name) or [] for name in table.by_code})
+        now = timezone.now()
+        for obj in objects:
+            for model_field in auto_times:
+                if getattr(obj, model_field.attname) is None:
+                    setattr(obj, model_field.attname, now)
+        created = _insert_as_given(table.model, objects)
+        for row, obj in zip(rows, created, strict=True):
+            mapping[row["id"]] = obj.pk
+        for name, target in table.by_code.items():
+            self.load_by_code(table, name, target, created, m2m)
+
+    def load_by_code(self, table, name, target, created, m2m) -> None:
+        target_model = TABLE_BY_KEY[target].model
+        by_code = {obj.code: obj.pk for obj in target_model.objects.filter(review=self.review)}
+        through = getattr(table.model, name).through
+        source_column = f"{table.model._meta.model_name}_id"
+        target_column = f"{target_model._meta.model_name}_id"
+        links = []
+        for index, (obj, values) in enumerate(zip(created, m2m, strict=True)):
+            for code in values[name]:
+                if code not in by_code:
+                    raise BackupRefused(
+                        f"{table.key}[{index}]: '{name}' names unknown code {code!r}"
+                    )
+                links.append(through(**{source_column: obj.pk, target_column: by_code[code]}))
+        through.objects.bulk_create(links)
+
+    def audit_object_id(self, row) -> str:
+        """Point an audit event at the restored object when it is one of the backup's rows."""
+        object_id = str(row.get("object_id") or "")
+        table = TABLE_BY_MODEL_NAME.get(row.get("object_type") or "")
+        if table is not None and object_id.isdigit():
+            new = self.ids.get(table.key, {}).get(int(object_id))
+            if new is not None:
+                return str(new)
+        if row.get("object_type") == "review" and object_id:
+            return str(self.review.pk)
+        return object_id
+
+
+def header_check(data, expected_format: str) -> None:
+    if not isinstance(data, dict):
+        raise BackupRefused("the file must hold one JSON object")
+    if data.get("format") != expected_format:
+        raise BackupRefused(f"'format' must be {expected_format!r} (found {data.get('format')!r})")
+    if data.get("version") != VERSION:
+        raise BackupRefused(f"unsupported version {data.get('version')!r} (this slrweb reads 1)")
+
+
+def review_settings_apply(*, review: Review, settings: dict) -> None:
+    """Copy the review-level protocol settings (title, mode, scale ...) onto a review."""
+    if not isinstance(settings, dict):
+        raise BackupRefused(f"'{PROTOCOL}.review' must be an object")
+    for model_field in Review._meta.concrete_fields:
+        if model_field.name in REVIEW_SKIP or model_field.name not in settings:
+            continue
+        value = _python_value(model_field, settings[model_field.name], f"{PROTOCOL}.review")
+        setattr(review, model_field.attname, value)
+    try:
+        review.full_clean(exclude=["slug", "created_by"])
+    except ValidationError as error:
+        raise BackupRefused(f"{PROTOCOL}.review: {'; '.join(error.messages)}") from error
+    review.save()
+
+
+def tables_load(
+    *, review: Review, data: dict, tables: list[Table], create_users: bool = True
+) -> _Loader:
+    """Insert the rows of `tables` from `data` into `review`; the loader keeps old -> new ids.
+
+    Raises `BackupRefused` on a problem in the data; callers run it inside their transaction.
+    """
+    loader = _Loader(review=review, data=data, create_users=create_users)
+    for table in tables:
+        try:
+            loader.load(table)
+        except IntegrityError as error:
+            raise BackupRefused(
+                f"{table.key}: the rows break a rule of the database ({error})"
+            ) from error
+    return loader
+
+
+def refused(error: BackupRefused) -> ValidationError:
+    return ValidationError(f"This file cannot be restored: {error}")
+
+
+def review_import(*, data: dict, slug: str | None = None) -> Review:
+    """Restore a backup written by `review_export` as a new review (all or nothing)."""
+    try:
+        header_check(data, FORMAT)
+        slug = slug or data.get("slug")
+        if not isinstance(slug, str) or not slug:
+            raise BackupRefused("'slug' is missing")
+        try:
+            with transaction.atomic():
+                if Review.objects.filter(slug=slug).exists():
+                    raise BackupRefused(f"a review with slug {slug!r} already exists")
+                protocol = data.get(PROTOCOL)
+                if not isinstance(protocol, dict) or not isinstance(protocol.get("review"), dict):
+                    raise BackupRefused(f"'{PROTOCOL}.review' is missing")
+                review = Review(slug=slug, title=str(protocol["review"].get("title") or slug))
+                review.save()
+                review_settings_apply(review=review, settings=protocol["review"])
+                loader = tables_load(review=review, data=data, tables=TABLES)
+                review.created_by = loader.user(data.get("created_by"), "created_by")
+                review.save(update_fields=["created_by"])
+                if data.get("created_at"):
+                    created_at = _python_value(
+                        Review._meta.get_field("created_at"), data["created_at"], "created_at"
+                    )
+                    Review.objects.filter(pk=review.pk).update(created_at=created_at)
+                if not review.memberships.filter(role=Membership.Role.OWNER).exists():
+                    raise BackupRefused("the review has no owner among its members")
+        except (DatabaseError, FieldDoesNotExist, TypeError, ValueError, AttributeError) as error:
+            raise BackupRefused(str(error)) from error
+    except BackupRefused as error:
+        raise refused(error) from error
+    return Review.objects.get(pk=review.pk)

@@ -1,0 +1,464 @@
+"""Deduplication: records into studies, the grey-zone queue, manual merges and their undoing.
+
+`review_deduplicate` is what the Celery task and `manage.py dedup` run. It holds a row lock on
+the review for its transaction, so two runs for one review never interleave; a second run finds
+no unassigned record and changes nothing (idempotent).
+"""
+
+import json
+
+from celery import current_app
+from django.contrib.admin.utils import NestedObjects
+from django.core import serializers
+from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import router, transaction
+from django.utils import timezone
+
+from ..domain.dedup import DedupRecord, deduplicate, most_complete
+from ..models import DuplicateCandidate, Record, Review, Stage, Study, StudyMerge
+from .audit import audit_event_record
+
+STUDY_FIELDS = (
+    "title",
+    "abstract",
+    "authors",
+    "year",
+    "venue",
+    "doi",
+    "pmid",
+    "url",
+    "keywords",
+    "publication_type",
+)
+RECORD_FIELDS = (
+    "id",
+    "study_id",
+    "title",
+    "abstract",
+    "authors",
+    "year",
+    "venue",
+    "volume",
+    "issue",
+    "pages",
+    "doi",
+    "pmid",
+    "url",
+    "keywords",
+    "publication_type",
+)
+URL_MAX = Study._meta.get_field("url").max_length
+SPLIT_REASON = "separated by a reviewer"
+TASK_NAME = "screening.review_deduplicate"
+
+
+def dedup_schedule(*, review_id: int) -> None:
+    """Enqueue a deduplication run once the current transaction commits."""
+    transaction.on_commit(lambda: current_app.send_task(TASK_NAME, kwargs={"review_id": review_id}))
+
+
+def _dedup_record(row: dict) -> DedupRecord:
+    return DedupRecord(
+        key=row["id"],
+        title=row["title"] or "",
+        authors=tuple(str(a) for a in (row["authors"] or [])),
+        year=row["year"],
+        venue=row["venue"] or "",
+        volume=row["volume"] or "",
+        issue=row["issue"] or "",
+        pages=row["pages"] or "",
+        doi=row["doi"] or "",
+        pmid=row["pmid"] or "",
+        publication_type=row["publication_type"] or "",
+        group=row["study_id"],
+    )
+
+
+def _display_fields(rows: list[dict]) -> dict:
+    fields = most_complete(rows)
+    if len(fields.get("url") or "") > URL_MAX:
+        fields["url"] = ""
+    return fields
+
+
+def _study_is_screened(study: Study, entry: Stage | None) -> bool:
+    return (
+        study.outcome != Study.Outcome.SCREENING
+        or (entry is not None and study.current_stage_id != entry.pk)
+        or study.decisions.exists()
+    )
+
+
+def dedup_counts(*, review: Review) -> dict:
+    """The contract's counts: merged is records minus studies (the PRISMA duplicates box)."""
+    records = Record.objects.filter(review=review, study__isnull=False).count()
+    studies = Study.objects.filter(review=review).count()
+    return {
+        "records": Record.objects.filter(review=review).count(),
+        "studies": studies,
+        "merged": records - studies,
+        "candidates": DuplicateCandidate.objects.filter(
+            review=review, status=DuplicateCandidate.Status.PENDING
+        ).count(),
+    }
+
+
+def review_deduplicate(*, review: Review) -> dict:
+    """Group the review's unassigned records into existing or new studies; queue the doubts.
+
+    Existing studies (screened or not) take part as groups: a new record joins one when the
+    evidence is strong, and its screening goes on where it was. Pairs a reviewer declared
+    different are never merged again.
+    """
+    with transaction.atomic():
+        review = Review.objects.select_for_update().get(pk=review.pk)
+        rows = list(Record.objects.filter(review=review).order_by("id").values(*RECORD_FIELDS))
+        new_ids = {row["id"] for row in rows if row["study_id"] is None}
+        if not new_ids:
+            counts = dedup_counts(review=review)
+            return counts
+        refused = DuplicateCandidate.objects.filter(
+            review=review, status=DuplicateCandidate.Status.NOT_DUPLICATE
+        ).values_list("record_a_id", "record_b_id")
+        result = deduplicate([_dedup_record(row) for row in rows], cannot_link=list(refused))
+        by_id = {row["id"]: row for row in rows}
+        entry = Stage.objects.filter(review=review, is_entry=True).first()
+
+        joined: dict[int, list[int]] = {}
+        new_clusters: list[list[int]] = []
+        for cluster in result.clusters:
+            fresh = [key for key in cluster if key in new_ids]
+            if not fresh:
+                continue
+            existing = {by_id[key]["study_id"] for key in cluster} - {None}
+            if existing:
+                # The domain never joins two existing studies, so there is exactly one.
+                joined.setdefault(existing.pop(), []).extend(fresh)
+            else:
+                new_clusters.append(sorted(cluster))
+
+        studies = Study.objects.bulk_create(
+            [
+                Study(
+                    review=review,
+                    current_stage=entry,
+                    outcome=Study.Outcome.SCREENING,
+                    **_display_fields([by_id[k] for k in cluster]),
+                )
+                for cluster in new_clusters
+            ],
+            batch_size=1000,
+        )
+        Record.objects.bulk_update(
+            [
+                Record(pk=key, study_id=study.pk)
+                for study, cluster in zip(studies, new_clusters, strict=True)
+                for key in cluster
+            ],
+            ["study"],
+            batch_size=1000,
+        )
+
+        screened_joins = []
+        for study in Study.objects.filter(pk__in=joined).select_related("current_stage"):
+            record_ids = joined[study.pk]
+            Record.objects.filter(pk__in=record_ids, study__isnull=True).update(study=study)
+            members = list(Record.objects.filter(study=study).values(*RECORD_FIELDS))
+            before = {name: getattr(study, name) for name in STUDY_FIELDS}
+            after = _display_fields(members)
+            changed = {k: v for k, v in after.items() if before[k] != v}
+            if changed:
+                Study.objects.filter(pk=study.pk).update(**changed, updated_at=timezone.now())
+            screened = _study_is_screened(study, entry)
+            if screened:
+                screened_joins.append(study.pk)
+            audit_event_record(
+                review=review,
+                actor=None,
+                action="dedup.records_joined",
+                obj=study,
+                before={"fields": {k: before[k] for k in changed}},
+                after={
+                    "records": record_ids,
+                    "already_screened": screened,
+                    "stage": study.current_stage.key if study.current_stage else None,
+                    "outcome": study.outcome,
+                    "fields": changed,
+                },
+            )
+
+        reasons = {(min(p.a, p.b), max(p.a, p.b)): p for p in result.candidates}
+        DuplicateCandidate.objects.bulk_create(
+            [
+                DuplicateCandidate(
+                    review=review,
+                    record_a_id=a,
+                    record_b_id=b,
+                    score=pair.score,
+                    reason=pair.reason[:300],
+                )
+                for (a, b), pair in reasons.items()
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+        counts = dedup_counts(review=review)
+        audit_event_record(
+            review=review,
+            actor=None,
+            action="dedup.run",
+            object_type="review",
+            object_id=review.pk,
+            after={
+                **counts,
+                "new_records": len(new_ids),
+                "new_studies": len(studies),
+                "joined_existing": sum(len(v) for v in joined.values()),
+                "joined_screened_studies": screened_joins,
+                "automatic_links": len(result.merges),
+            },
+        )
+        return counts
+
+
+def _snapshot(study: Study) -> list:
+    """The study and everything that cascades from it, serialised for an exact restore."""
+    using = router.db_for_write(Study)
+    collector = NestedObjects(using=using)
+    collector.collect([study])
+    objects = [study]
+    for model, instances in collector.data.items():
+        # Many-to-many rows are saved with the row that owns them.
+        if model is Study or model._meta.auto_created:
+            continue
+        objects.extend(sorted(instances, key=lambda obj: obj.pk))
+    return serializers.serialize("python", objects)
+
+
+def _progress(study: Study) -> tuple:
+    """How far screening has gone on a study: the further one survives a merge."""
+    return (
+        study.outcome != Study.Outcome.SCREENING,
+        study.resolutions.count(),
+        study.decisions.count(),
+        hasattr(study, "full_text"),
+        -study.pk,
+    )
+
+
+def studies_merge(
+    *, review: Review, first: Study, second: Study, user, candidate=None
+) -> StudyMerge:
+    """Merge two studies: the one further in screening keeps its state; the other's records
+    move to it and its own screening rows are kept in the merge history for an unmerge."""
+    with transaction.atomic():
+        locked = {
+            s.pk: s
+            for s in Study.objects.select_for_update().filter(
+                review=review, pk__in=[first.pk, second.pk]
+            )
+        }
+        if len(locked) != 2:
+            raise ValidationError("These two records already belong to one study.")
+        kept, absorbed = sorted(locked.values(), key=_progress, reverse=True)
+        record_ids = list(absorbed.records.values_list("pk", flat=True))
+        kept_before = {name: getattr(kept, name) for name in STUDY_FIELDS}
+        snapshot = {
+            "absorbed": _snapshot(absorbed),
+            "kept_fields": kept_before,
+            "absorbed_state": {
+                "stage": absorbed.current_stage.key if absorbed.current_stage else None,
+                "outcome": absorbed.outcome,
+                "decisions": absorbed.decisions.count(),
+                "resolutions": absorbed.resolutions.count(),
+            },
+        }
+        merge = StudyMerge.objects.create(
+            review=review,
+            kept=kept,
+            absorbed_study_id=absorbed.pk,
+            absorbed_title=absorbed.title,
+            candidate=candidate,
+            record_ids=record_ids,
+            snapshot=_jsonable(snapshot),
+            merged_by=user,
+        )
+        Record.objects.filter(pk__in=record_ids).update(study=kept)
+        absorbed.delete()
+        members = list(Record.objects.filter(study=kept).values(*RECORD_FIELDS))
+        after = _display_fields(members)
+        Study.objects.filter(pk=kept.pk).update(**after, updated_at=timezone.now())
+        audit_event_record(
+            review=review,
+            actor=user,
+            action="dedup.studies_merged",
+            obj=kept,
+            before={
+                "kept": kept.pk,
+                "absorbed": merge.absorbed_study_id,
+                **snapshot["absorbed_state"],
+            },
+            after={"kept": kept.pk, "records_moved": record_ids, "merge": merge.pk},
+        )
+        return merge
+
+
+def _jsonable(value):
+    """Serialised rows hold dates and decimals; JSONField needs plain JSON values."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def study_unmerge(*, review: Review, merge: StudyMerge, user) -> Study:
+    """Undo a merge: the absorbed study comes back with its primary key, its screening rows
+    and its records; the kept study gets its display fields back from its remaining records."""
+    with transaction.atomic():
+        merge = StudyMerge.objects.select_for_update().get(pk=merge.pk, review=review)
+        if merge.undone_at is not None:
+            raise ValidationError("This merge has already been undone.")
+        kept = Study.objects.select_for_update().get(pk=merge.kept_id)
+        for item in serializers.deserialize("python", merge.snapshot["absorbed"]):
+            item.save()
+        restored = Study.objects.get(pk=merge.absorbed_study_id)
+        Record.objects.filter(pk__in=merge.record_ids, study=kept).update(study=restored)
+        remaining = list(Record.objects.filter(study=kept).values(*RECORD_FIELDS))
+        fields = merge.snapshot.get("kept_fields") or _display_fields(remaining)
+        Study.objects.filter(pk=kept.pk).update(**fields, updated_at=timezone.now())
+        merge.undone_at = timezone.now()
+        merge.undone_by = user
+        merge.save(update_fields=["undone_at", "undone_by"])
+        if merge.candidate_id:
+            DuplicateCandidate.objects.filter(pk=merge.candidate_id).update(
+                status=DuplicateCandidate.Status.NOT_DUPLICATE,
+                decided_by=user,
+                decided_at=timezone.now(),
+            )
+        audit_event_record(
+            review=review,
+            actor=user,
+            action="dedup.studies_unmerged",
+            obj=restored,
+            before={"kept": kept.pk, "merge": merge.pk},
+            after={"restored": restored.pk, "records": merge.record_ids},
+        )
+        return restored
+
+
+def candidate_decide(*, review: Review, candidate: DuplicateCandidate, user, is_duplicate: bool):
+    """Record a reviewer's verdict on a grey-zone pair; a duplicate merges the two studies."""
+    with transaction.atomic():
+        candidate = (
+            DuplicateCandidate.objects.select_for_update()
+            .select_related("record_a", "record_b")
+            .get(pk=candidate.pk, review=review)
+        )
+        wanted = (
+            DuplicateCandidate.Status.DUPLICATE
+            if is_duplicate
+            else DuplicateCandidate.Status.NOT_DUPLICATE
+        )
+        if candidate.status == wanted:
+            return candidate
+        if candidate.status != DuplicateCandidate.Status.PENDING:
+            raise ValidationError("This pair has already been decided; undo it first.")
+        before = candidate.status
+        candidate.status = wanted
+        candidate.decided_by = user
+        candidate.decided_at = timezone.now()
+        candidate.save(update_fields=["status", "decided_by", "decided_at"])
+        merge = None
+        study_a, study_b = candidate.record_a.study_id, candidate.record_b.study_id
+        if is_duplicate and study_a and study_b and study_a != study_b:
+            merge = studies_merge(
+                review=review,
+                first=Study(pk=study_a),
+                second=Study(pk=study_b),
+                user=user,
+                candidate=candidate,
+            )
+        audit_event_record(
+            review=review,
+            actor=user,
+            action="dedup.candidate_decided",
+            obj=candidate,
+            before={"status": before},
+            after={"status": wanted, "merge": merge.pk if merge else None},
+        )
+        return candidate
+
+
+def candidate_undo(*, review: Review, user) -> DuplicateCandidate | None:
+    """Undo the user's latest decision on a pair (and its merge, if any); it is pending again."""
+    with transaction.atomic():
+        candidate = (
+            DuplicateCandidate.objects.select_for_update()
+            .filter(review=review, decided_by=user)
+            .exclude(status=DuplicateCandidate.Status.PENDING)
+            .exclude(reason=SPLIT_REASON)
+            .order_by("-decided_at", "-id")
+            .first()
+        )
+        if candidate is None:
+            return None
+        before = candidate.status
+        merge = StudyMerge.objects.filter(candidate=candidate, undone_at__isnull=True).first()
+        if merge is not None:
+            study_unmerge(review=review, merge=merge, user=user)
+        candidate.status = DuplicateCandidate.Status.PENDING
+        candidate.decided_by = None
+        candidate.decided_at = None
+        candidate.save(update_fields=["status", "decided_by", "decided_at"])
+        audit_event_record(
+            review=review,
+            actor=user,
+            action="dedup.candidate_undone",
+            obj=candidate,
+            before={"status": before},
+            after={"status": candidate.status},
+        )
+        return candidate
+
+
+def record_split(*, review: Review, record: Record, user) -> Study:
+    """Take a record that was grouped automatically out of its study into a new study at the
+    entry stage; the pair is remembered as "not a duplicate" so no later run regroups it."""
+    with transaction.atomic():
+        record = Record.objects.select_for_update().get(pk=record.pk, review=review)
+        old = Study.objects.select_for_update().get(pk=record.study_id)
+        others = list(old.records.exclude(pk=record.pk).values(*RECORD_FIELDS))
+        if not others:
+            raise ValidationError("This record is the only one of its study.")
+        entry = Stage.objects.filter(review=review, is_entry=True).first()
+        row = Record.objects.filter(pk=record.pk).values(*RECORD_FIELDS).get()
+        study = Study.objects.create(
+            review=review,
+            current_stage=entry,
+            outcome=Study.Outcome.SCREENING,
+            **_display_fields([row]),
+        )
+        Record.objects.filter(pk=record.pk).update(study=study)
+        Study.objects.filter(pk=old.pk).update(**_display_fields(others), updated_at=timezone.now())
+        now = timezone.now()
+        for other in others:
+            a, b = sorted((record.pk, other["id"]))
+            DuplicateCandidate.objects.update_or_create(
+                record_a_id=a,
+                record_b_id=b,
+                defaults={
+                    "review": review,
+                    "score": 0.0,
+                    "reason": SPLIT_REASON,
+                    "status": DuplicateCandidate.Status.NOT_DUPLICATE,
+                    "decided_by": user,
+                    "decided_at": now,
+                },
+            )
+        audit_event_record(
+            review=review,
+            actor=user,
+            action="dedup.record_split",
+            obj=record,
+            before={"study": old.pk},
+            after={"study": study.pk},
+        )
+        return study

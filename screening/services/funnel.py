@@ -1,0 +1,98 @@
+"""The funnel snapshot: computed by a worker, recomputed (debounced) after every change.
+
+Imports, merges and resolutions call `funnel_schedule(review_id=...)`; the reports page's
+"recompute" button calls `funnel_request`. Both only enqueue: the computation never runs inside
+a web request.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import current_app
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ..domain.funnel import funnel_from_counts
+from ..models import FunnelSchedule, FunnelSnapshot, Review
+from ..selectors.reports import funnel_counts
+from .audit import audit_event_record
+
+TASK_NAME = "screening.funnel_refresh"
+# A queued task older than this is presumed lost (broker flushed, worker killed before ack)
+# and a new one is sent; duplicates only cost one extra snapshot.
+STALE_PENDING = timedelta(minutes=10)
+
+
+def _debounce_seconds() -> float:
+    return float(getattr(settings, "FUNNEL_DEBOUNCE_SECONDS", 5))
+
+
+def funnel_compute(*, review: Review) -> FunnelSnapshot:
+    """Count everything and store the funnel as a new snapshot.
+
+    On PostgreSQL the counts are read in one REPEATABLE READ transaction, so a snapshot never
+    mixes states from before and after a concurrent decision.
+    """
+    isolate = connection.vendor == "postgresql" and not connection.in_atomic_block
+    with transaction.atomic():
+        if isolate:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        data = funnel_from_counts(funnel_counts(review=review))
+        return FunnelSnapshot.objects.create(review=review, data=data)
+
+
+def _enqueue(review_id: int, *, countdown: float) -> None:
+    """Mark the review as wanting a fresh funnel; send a task unless one is already queued."""
+    now = timezone.now()
+    with transaction.atomic():
+        schedule, created = FunnelSchedule.objects.select_for_update().get_or_create(
+            review_id=review_id, defaults={"requested_at": now, "pending_since": now}
+        )
+        send = created
+        if not created:
+            stale = schedule.pending_since and schedule.pending_since < now - STALE_PENDING
+            send = schedule.pending_since is None or bool(stale)
+            schedule.requested_at = now
+            if send:
+                schedule.pending_since = now
+            schedule.save(update_fields=["requested_at", "pending_since"])
+    if send:
+        current_app.send_task(TASK_NAME, kwargs={"review_id": review_id}, countdown=countdown)
+
+
+def funnel_schedule(*, review_id: int, countdown: float | None = None) -> None:
+    """Ask for a recomputation once the current transaction commits (debounced).
+
+    Many calls within the debounce window lead to one task: the first queues it with a
+    countdown, the later ones only move `requested_at`, which the queued task covers because it
+    reads the data after they committed.
+    """
+    delay = _debounce_seconds() if countdown is None else countdown
+    transaction.on_commit(lambda: _enqueue(review_id, countdown=delay))
+
+
+@transaction.atomic
+def funnel_request(*, review: Review, user) -> None:
+    """The "recompute" button: audited, enqueued at once (no debounce)."""
+    audit_event_record(review=review, actor=user, action="funnel.request", obj=review)
+    # Marked now, not on commit, so the answer to this request already shows "computing".
+    FunnelSchedule.objects.update_or_create(
+        review=review, defaults={"requested_at": timezone.now()}
+    )
+    funnel_schedule(review_id=review.pk, countdown=0)
+
+
+def funnel_refresh(*, review_id: int) -> FunnelSnapshot | None:
+    """What the task runs: clear the pending mark, then compute (None if the review is gone).
+
+    Clearing first means a change committed while this runs schedules another task rather than
+    being lost.
+    """
+    FunnelSchedule.objects.filter(review_id=review_id).update(pending_since=None)
+    review = Review.objects.filter(pk=review_id).first()
+    if review is None:
+        return None
+    return funnel_compute(review=review)

@@ -1,0 +1,801 @@
+"""Importing export files: validate and store (batch_create), then parse and insert all or
+nothing (batch_run, what the Celery task and `manage.py import_records` call).
+
+Atomicity and progress: the records of a batch are inserted in ONE transaction (bulk inserts in
+chunks), so a parse error, a database error or a killed worker leaves no partial records.
+Progress must nevertheless be visible while that transaction is open, so it is written through
+a second, autocommit database connection that only touches the batch row's status/progress
+columns (the inserts hold a FOR KEY SHARE lock on that row, which a non-key UPDATE does not
+wait for). A PostgreSQL advisory lock, taken inside the import transaction, makes a task that
+runs twice (Celery redelivery after a worker was killed) import the file once: the second run
+either waits for nothing (the lock died with the killed worker's connection) or sees "done".
+"""
+
+import hashlib
+import json
+import logging
+import re
+import time
+import unicodedata
+import zipfile
+from contextlib import closing
+from dataclasses import dataclass
+
+from celery import current_app
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    connection,
+    connections,
+    transaction,
+)
+from django.utils import timezone
+
+from ..domain import parsers
+from ..domain.parsers import EntryProblem, ParsedRecord, ParseError, UnknownColumns
+from ..models import ImportBatch, Record, Review, SearchRun, Source
+from ..selectors.imports import RUN_CREATED_BY_IMPORT
+from .audit import audit_event_record
+
+logger = logging.getLogger(__name__)
+
+IMPORT_CHUNK = 2000
+PROGRESS_EVERY_SECONDS = 0.5
+MAX_LISTED_PROBLEMS = 200
+IMPORT_TASK = "screening.batch_import"
+DEDUP_TASK = "screening.review_deduplicate"
+# Advisory lock namespace (first key) for "this batch is being imported".
+_LOCK_NAMESPACE = 0x51A1
+
+_FIELD_LIMITS = {
+    "volume": 60,
+    "issue": 60,
+    "pages": 60,
+    "doi": 255,
+    "pmid": 32,
+    "publication_type": 100,
+    "language": 60,
+    "source_record_id": 200,
+}
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
+_EXTENSIONS = {
+    "ris": ".ris",
+    "bibtex": ".bib",
+    "csv": ".csv",
+    "tsv": ".tsv",
+    "xlsx": ".xlsx",
+    "medline": ".nbib",
+    "wos": ".txt",
+    "endnote_xml": ".xml",
+    "endnote_tagged": ".txt",
+    "proquest": ".txt",
+}
+MAPPABLE_FIELDS = (
+    ("title", "Title"),
+    ("abstract", "Abstract"),
+    ("authors", "Authors"),
+    ("year", "Year"),
+    ("venue", "Journal / venue"),
+    ("volume", "Volume"),
+    ("issue", "Issue"),
+    ("pages", "Pages"),
+    ("doi", "DOI"),
+    ("pmid", "PubMed ID"),
+    ("url", "URL"),
+    ("keywords", "Keywords"),
+    ("publication_type", "Publication type"),
+    ("language", "Language"),
+    ("source_record_id", "Record ID in the source"),
+)
+
+
+# --- validation and storage -------------------------------------------------------------
+
+
+def file_name_check(file_name: str) -> str:
+    """The name to show for an upload, or ValidationError if it tries path tricks."""
+    name = unicodedata.normalize("NFC", file_name or "").strip()
+    if not name:
+        raise ValidationError("The file has no name.")
+    if (
+        "/" in name
+        or "\\" in name
+        or name in {".", ".."}
+        or name.startswith(".")
+        or ".." in name
+        or _UNSAFE_NAME.search(name)
+        or ":" in name
+    ):
+        raise ValidationError(
+            f"The file name {name[:80]!r} contains path or control characters; rename the "
+            "file (letters, digits, spaces, '-', '_' and one extension) and upload it again."
+        )
+    if len(name) > 200:
+        raise ValidationError("The file name is longer than 200 characters; shorten it.")
+    return name
+
+
+def _human_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MB"
+    if size >= 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size} bytes"
+
+
+def file_check(*, data: bytes, file_name: str, format: str | None = None) -> str:
+    """The export's format key, or ValidationError saying why the file cannot be imported."""
+    limit = settings.IMPORT_MAX_BYTES
+    if len(data) > limit:
+        raise ValidationError(
+            f"{file_name} is {_human_size(len(data))}; the import limit is {_human_size(limit)}."
+        )
+    # isspace() does not copy the data (strip() would: 270 MB more for a large export).
+    if not data or data.isspace():
+        raise ValidationError(f"{file_name} is empty.")
+    head = data[: parsers.HEAD_BYTES]
+    kind = parsers.binary_kind(head)
+    if kind:
+        raise ValidationError(
+            f"{file_name} is {kind}, not a bibliographic export. Export the search results "
+            "as RIS, BibTeX, CSV/TSV/XLSX, MEDLINE (.nbib), Web of Science plain text or "
+            "EndNote XML."
+        )
+    if format:
+        if format not in parsers.FORMATS:
+            raise ValidationError(
+                f"Unknown format {format!r}; choose one of {list(parsers.FORMATS)}."
+            )
+        fmt = format
+    else:
+        fmt = parsers.detect_format(head, file_name)
+    if fmt is None:
+        raise ValidationError(
+            f"{file_name} is not in a format slrweb recognises. Supported: "
+            + ", ".join(parsers.FORMATS.values())
+            + "."
+        )
+    if fmt == "xlsx":
+        try:
+            with zipfile.ZipFile(_BytesReader(data)) as archive:
+                if not any(n.startswith("xl/") for n in archive.namelist()):
+                    raise ValidationError(f"{file_name} is a ZIP archive, not an Excel workbook.")
+        except zipfile.BadZipFile as error:
+            raise ValidationError(
+                f"{file_name} is a damaged or truncated Excel workbook ({error})."
+            ) from error
+    return fmt
+
+
+class _BytesReader:
+    """A seekable read-only view of bytes (io.BytesIO would copy a 200 MB upload)."""
+
+    def __init__(self, data: bytes):
+        self._view = memoryview(data)
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        end = (
+            len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        )
+        chunk = self._view[self._pos : end].tobytes()
+        self._pos = end
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+
+def source_resolve(*, review: Review, name: str, actor=None) -> Source:
+    """The review's source of that name (case-insensitive), created if it does not exist."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise ValidationError("Name the source (digital library) the file was exported from.")
+    if len(name) > 120:
+        raise ValidationError("A source name has at most 120 characters.")
+    existing = review.sources.filter(name__iexact=name).first()
+    if existing:
+        return existing
+    with transaction.atomic():
+        position = review.sources.count()
+        source, created = Source.objects.get_or_create(
+            review=review, name=name, defaults={"position": position}
+        )
+        if created:
+            audit_event_record(
+                review=review, actor=actor, action="source.create", obj=source, after={"name": name}
+            )
+    return source
+
+
+def batch_create(
+    *,
+    review: Review,
+    source: Source,
+    uploaded_by,
+    file_name: str,
+    data: bytes,
+    search_run: SearchRun | None = None,
+    format: str | None = None,
+    enqueue: bool = True,
+) -> ImportBatch:
+    """Validate and store one export file; the import runs in a worker after commit.
+
+    Raises ValidationError (nothing saved) for an empty, binary, oversized, unsupported or
+    oddly named file, a source or search run of another review, or a file already imported.
+    """
+    name = file_name_check(file_name)
+    if source.review_id != review.id:
+        raise ValidationError("That source belongs to another review.")
+    if search_run is not None and (
+        search_run.review_id != review.id or search_run.source_id != source.id
+    ):
+        raise ValidationError("The search run must be one of this review's runs in that source.")
+    fmt = file_check(data=data, file_name=name, format=format)
+    digest = hashlib.sha256(data).hexdigest()
+    duplicate = ImportBatch.objects.filter(review=review, sha256=digest).first()
+    if duplicate is not None:
+        raise ValidationError(_duplicate_message(duplicate))
+    try:
+        with transaction.atomic():
+            batch = ImportBatch(
+                review=review,
+                source=source,
+                search_run=search_run,
+                uploaded_by=uploaded_by,
+                original_name=name,
+                size_bytes=len(data),
+                sha256=digest,
+                format=fmt,
+            )
+            # Stored under a generated name: the user's name is only displayed.
+            batch.file.save(f"{digest[:20]}{_EXTENSIONS[fmt]}", ContentFile(data), save=False)
+            batch.save()
+            audit_event_record(
+                review=review,
+                actor=uploaded_by,
+                action="import.upload",
+                obj=batch,
+                after={
+                    "file": name,
+                    "source": source.name,
+                    "format": fmt,
+                    "sha256": digest,
+                    "bytes": len(data),
+                    "search_run": search_run.pk if search_run else None,
+                },
+            )
+            if enqueue:
+                batch_id = batch.pk
+                transaction.on_commit(lambda: batch_enqueue(batch_id=batch_id))
+    except IntegrityError as error:
+        # Two uploads of the same file raced past the check above.
+        duplicate = ImportBatch.objects.filter(review=review, sha256=digest).first()
+        if duplicate is None:
+            raise
+        raise ValidationError(_duplicate_message(duplicate)) from error
+    return batch
+
+
+def _duplicate_message(batch: ImportBatch) -> str:
+    when = timezone.localtime(batch.created_at).strftime("%Y-%m-%d %H:%M")
+    return (
+        f"This file was already uploaded to this review on {when} as "
+        f"{batch.original_name!r} (import #{batch.pk}, {batch.get_status_display().lower()}); "
+        "the same file is never imported twice."
+        + (" Retry that import instead." if batch.status == ImportBatch.Status.FAILED else "")
+    )
+
+
+def batch_enqueue(*, batch_id: int) -> None:
+    current_app.send_task(IMPORT_TASK, kwargs={"batch_id": batch_id})
+
+
+# --- running an import --------------------------------------------------------------------
+
+
+class _ProgressChannel:
+    """Writes status and progress of one batch on its own autocommit connection.
+
+    On SQLite (the embedded mode) a second writer would wait for the import transaction, so
+    progress there is only written when the import ends.
+    """
+
+    def __init__(self, batch_id: int):
+        self.batch_id = batch_id
+        self.connection = None
+        self.last = 0.0
+        if connection.vendor == "postgresql":
+            self.connection = connections.create_connection(DEFAULT_DB_ALIAS)
+
+    def execute(self, sql: str, params: list) -> int:
+        if self.connection is None:
+            return 0
+        with self.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount
+
+    def claim(self) -> None:
+        self.execute(
+            "UPDATE screening_importbatch SET status = %s, progress = 0, error = '', "
+            "started_at = %s, attempts = attempts + 1 WHERE id = %s AND status <> %s",
+            [ImportBatch.Status.RUNNING, timezone.now(), self.batch_id, ImportBatch.Status.DONE],
+        )
+
+    def progress(self, percent: int, records: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < PROGRESS_EVERY_SECONDS:
+            return
+        self.last = now
+        self.execute(
+            "UPDATE screening_importbatch SET progress = %s, records_read = %s "
+            "WHERE id = %s AND status = %s",
+            [min(99, max(0, percent)), records, self.batch_id, ImportBatch.Status.RUNNING],
+        )
+
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+
+
+@dataclass
+class _Tally:
+    records: int = 0
+    with_title: int = 0
+    with_abstract: int = 0
+    with_doi: int = 0
+    skipped: int = 0
+    warnings_count: int = 0
+
+    def __post_init__(self):
+        self.skipped_list: list[dict] = []
+        self.entry_warnings: list[dict] = []
+        self.notes: list[str] = []
+
+    def problem(self, problem: EntryProblem) -> None:
+        if problem.severity == "skipped":
+            self.skipped += 1
+            if len(self.skipped_list) < MAX_LISTED_PROBLEMS:
+                self.skipped_list.append({"line": problem.line, "reason": problem.reason})
+        elif problem.severity == "warning":
+            self.warnings_count += 1
+            if len(self.entry_warnings) < MAX_LISTED_PROBLEMS:
+                self.entry_warnings.append({"line": problem.line, "reason": problem.reason})
+        else:
+            self.notes.append(problem.reason)
+
+    def warnings(self) -> list[str]:
+        out = []
+        if self.records == 0:
+            out.append("The file holds no records.")
+        if self.records:
+            no_title = self.records - self.with_title
+            no_abstract = self.records - self.with_abstract
+            if no_title:
+                out.append(f"{no_title} record{_s(no_title)} {_have(no_title)} no title")
+            if no_abstract:
+                out.append(
+                    f"{no_abstract} record{_s(no_abstract)} {_have(no_abstract)} no abstract"
+                )
+        if self.skipped:
+            out.append(f"{self.skipped} entr{'y was' if self.skipped == 1 else 'ies were'} skipped")
+        for item in self.entry_warnings[:20]:
+            out.append(f"line {item['line']}: {item['reason']}")
+        if self.warnings_count > 20:
+            out.append(f"{self.warnings_count - 20} more entry warnings (see the report)")
+        return out
+
+    def report(self, fmt: str) -> dict:
+        return {
+            "format": fmt,
+            "format_label": parsers.FORMATS.get(fmt, fmt),
+            "records": self.records,
+            "with_title": self.with_title,
+            "with_abstract": self.with_abstract,
+            "with_doi": self.with_doi,
+            "skipped": self.skipped,
+            "skipped_entries": self.skipped_list,
+            "entry_warnings": self.entry_warnings,
+            "warnings": self.warnings(),
+            "notes": self.notes,
+        }
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _have(n: int) -> str:
+    return "has" if n == 1 else "have"
+
+
+def _text(value: str) -> str:
+    # PostgreSQL text refuses NUL characters; exports of broken tools contain some.
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
+def _row(batch: ImportBatch, position: int, item: ParsedRecord) -> dict:
+    """The Record column values of one parsed entry, clipped to the column sizes."""
+    row = {
+        "review_id": batch.review_id,
+        "batch_id": batch.pk,
+        "position": position,
+        "title": _text(item.title),
+        "abstract": _text(item.abstract),
+        "authors": item.authors,
+        "year": item.year if item.year and 0 < item.year < 32768 else None,
+        "venue": _text(item.venue),
+        "url": _text(item.url),
+        "keywords": item.keywords,
+        "raw": item.raw,
+    }
+    for name, limit in _FIELD_LIMITS.items():
+        row[name] = _text(getattr(item, name))[:limit]
+    return row
+
+
+def _advisory_lock(batch_id: int) -> bool:
+    """Inside the import transaction: True if no other worker is importing this batch."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [_LOCK_NAMESPACE, batch_id])
+        return bool(cursor.fetchone()[0])
+
+
+def _import(batch: ImportBatch, channel: _ProgressChannel) -> _Tally:
+    with batch.file.open("rb") as stored:
+        # The underlying buffered file: the text layer needs read1(), progress needs tell().
+        handle = getattr(stored.file, "file", stored.file)
+        entries = parsers.iter_entries(handle, batch.format, column_map=batch.column_map or None)
+        # Close the parser before the file, even when an insert fails half-way.
+        with closing(entries):
+            return _consume(batch, channel, handle, entries)
+
+
+def _consume(batch: ImportBatch, channel: _ProgressChannel, handle, entries) -> _Tally:
+    tally = _Tally()
+    chunk: list[dict] = []
+    size = max(1, batch.size_bytes)
+    for item in entries:
+        if isinstance(item, EntryProblem):
+            tally.problem(item)
+            continue
+        if item.is_empty:
+            tally.problem(
+                EntryProblem(item.line, "entry has no title, abstract, authors or identifier")
+            )
+            continue
+        tally.records += 1
+        tally.with_title += bool(item.title)
+        tally.with_abstract += bool(item.abstract)
+        tally.with_doi += bool(item.doi)
+        chunk.append(_row(batch, tally.records, item))
+        if len(chunk) >= IMPORT_CHUNK:
+            _insert_records(chunk)
+            chunk = []
+            if settings.DEBUG:
+                # DEBUG keeps the text of every query; a chunk's insert is megabytes.
+                connection.queries_log.clear()
+            channel.progress(int(handle.tell() * 100 / size), tally.records)
+    if chunk:
+        _insert_records(chunk)
+    return tally
+
+
+_COPY_COLUMNS = (
+    "review_id",
+    "batch_id",
+    "position",
+    "title",
+    "abstract",
+    "authors",
+    "year",
+    "venue",
+    "volume",
+    "issue",
+    "pages",
+    "doi",
+    "pmid",
+    "url",
+    "keywords",
+    "publication_type",
+    "language",
+    "source_record_id",
+    "raw",
+    "created_at",
+)
+_JSON_COLUMNS = {"authors", "keywords", "raw"}
+
+
+def _json(value) -> str:
+    dumped = json.dumps(value, ensure_ascii=False)
+    # PostgreSQL text and jsonb refuse NUL characters; exports of broken tools contain some.
+    return dumped.replace("\\u0000", "") if "\\u0000" in dumped else dumped
+
+
+def _insert_records(rows: list[dict]) -> None:
+    """Insert one chunk of rows inside the import transaction.
+
+    On PostgreSQL through COPY, straight from the parsed values (model instances and INSERT
+    statements cost more than parsing for 100,000 records with JSON columns); elsewhere
+    (SQLite, the embedded mode) through bulk_create.
+    """
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        Record.objects.bulk_create([Record(created_at=now, **row) for row in rows])
+        return
+    table = Record._meta.db_table
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                row["created_at"] = now
+                copy.write_row(
+                    [
+                        _json(row[column]) if column in _JSON_COLUMNS else row[column]
+                        for column in _COPY_COLUMNS
+                    ]
+                )
+
+
+def batch_run(*, batch_id: int) -> ImportBatch | None:
+    """Parse the stored file and insert its records, all or nothing. Idempotent.
+
+    Returns the batch (done or failed), or None if it no longer exists. A ParseError marks
+    the batch failed and returns; a database error marks it failed and is raised again so
+    the task retries (the retry starts from scratch: nothing of the failed run was kept).
+    """
+    batch = ImportBatch.objects.select_related("review", "source").filter(pk=batch_id).first()
+    if batch is None or batch.status == ImportBatch.Status.DONE:
+        return batch
+    channel = _ProgressChannel(batch.pk)
+    try:
+        try:
+            with transaction.atomic():
+                if not _advisory_lock(batch.pk):
+                    # Another worker holds this batch; its run decides the outcome.
+                    return ImportBatch.objects.get(pk=batch.pk)
+                current = ImportBatch.objects.get(pk=batch.pk)
+                if current.status == ImportBatch.Status.DONE:
+                    return current
+                channel.claim()
+                tally = _import(batch, channel)
+                finished = timezone.now()
+                report = tally.report(batch.format)
+                updated = (
+                    ImportBatch.objects.filter(pk=batch.pk)
+                    .exclude(status=ImportBatch.Status.DONE)
+                    .update(
+                        status=ImportBatch.Status.DONE,
+                        progress=100,
+                        records_read=tally.records,
+                        with_title=tally.with_title,
+                        with_abstract=tally.with_abstract,
+                        skipped=tally.skipped,
+                        report=report,
+                        error="",
+                        started_at=current.started_at or finished,
+                        finished_at=finished,
+                    )
+                )
+                if updated != 1:
+                    # Another run finished it between our check and now: undo ours.
+                    raise _AlreadyDone()
+                audit_event_record(
+                    review=batch.review,
+                    actor=None,
+                    action="import.done",
+                    obj=batch,
+                    after={
+                        "file": batch.original_name,
+                        "records": tally.records,
+                        "with_title": tally.with_title,
+                        "with_abstract": tally.with_abstract,
+                        "skipped": tally.skipped,
+                    },
+                )
+                review_id = batch.review_id
+                transaction.on_commit(
+                    lambda: current_app.send_task(DEDUP_TASK, kwargs={"review_id": review_id})
+                )
+        except _AlreadyDone:
+            return ImportBatch.objects.get(pk=batch.pk)
+        except UnknownColumns as error:
+            return _fail(
+                batch,
+                channel,
+                "The columns of this table match no known export: map them to fields, then "
+                "run the import again.",
+                report={"needs_mapping": True, "columns": error.columns, "format": batch.format},
+            )
+        except ParseError as error:
+            return _fail(batch, channel, f"The file could not be read: {error}.")
+        except (OSError, UnicodeError) as error:
+            return _fail(batch, channel, f"The stored file could not be read: {error}.")
+        except DatabaseError as error:
+            _fail(batch, channel, f"Database error, nothing was imported: {error}".strip())
+            raise
+    finally:
+        channel.close()
+    return ImportBatch.objects.get(pk=batch.pk)
+
+
+class _AlreadyDone(Exception):
+    pass
+
+
+def _fail(
+    batch: ImportBatch, channel: _ProgressChannel, reason: str, report: dict | None = None
+) -> ImportBatch:
+    """Mark the batch failed (its records were rolled back) and audit why."""
+    fields = {
+        "status": ImportBatch.Status.FAILED,
+        "progress": 0,
+        "records_read": 0,
+        "with_title": 0,
+        "with_abstract": 0,
+        "skipped": 0,
+        "error": reason[:2000],
+        "report": report or {"format": batch.format},
+        "finished_at": timezone.now(),
+    }
+    try:
+        with transaction.atomic():
+            ImportBatch.objects.filter(pk=batch.pk).exclude(status=ImportBatch.Status.DONE).update(
+                **fields
+            )
+            audit_event_record(
+                review=batch.review,
+                actor=None,
+                action="import.failed",
+                obj=batch,
+                after={"file": batch.original_name, "error": reason[:500]},
+            )
+    except DatabaseError:
+        # The main connection is unusable (it was the failure): use the progress connection.
+        logger.warning("import %s: recording the failure through the progress connection", batch.pk)
+        channel.execute(
+            "UPDATE screening_importbatch SET status = %s, progress = 0, error = %s, "
+            "finished_at = %s WHERE id = %s AND status <> %s",
+            [
+                ImportBatch.Status.FAILED,
+                reason[:2000],
+                timezone.now(),
+                batch.pk,
+                ImportBatch.Status.DONE,
+            ],
+        )
+    return ImportBatch.objects.filter(pk=batch.pk).first() or batch
+
+
+# --- retries and the column mapping step -----------------------------------------------------
+
+
+def batch_retry(*, batch: ImportBatch, user) -> ImportBatch:
+    """Queue a failed import again (after a worker crash or a database failure)."""
+    with transaction.atomic():
+        updated = ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.FAILED).update(
+            status=ImportBatch.Status.PENDING, progress=0, error=""
+        )
+        if not updated:
+            raise ValidationError("Only a failed import can be retried.")
+        audit_event_record(
+            review=batch.review, actor=user, action="import.retry", obj=batch, after={}
+        )
+        batch_id = batch.pk
+        transaction.on_commit(lambda: batch_enqueue(batch_id=batch_id))
+    batch.refresh_from_db()
+    return batch
+
+
+def batch_mapping_set(*, batch: ImportBatch, mapping: dict[str, str], user) -> ImportBatch:
+    """Store a person's column mapping on a table import and queue it again."""
+    columns = set((batch.report or {}).get("columns") or [])
+    if batch.format not in {"csv", "tsv", "xlsx"}:
+        raise ValidationError("Only tables (CSV, TSV, XLSX) have columns to map.")
+    if batch.status not in {ImportBatch.Status.FAILED, ImportBatch.Status.PENDING}:
+        raise ValidationError("This import is not waiting for a column mapping.")
+    cleaned = {field: column for field, column in mapping.items() if column}
+    allowed = {name for name, _label in MAPPABLE_FIELDS}
+    unknown_fields = set(cleaned) - allowed
+    if unknown_fields:
+        raise ValidationError(f"Unknown fields: {sorted(unknown_fields)}.")
+    if not cleaned.get("title"):
+        raise ValidationError("Choose the column that holds the titles.")
+    if columns:
+        missing = sorted(set(cleaned.values()) - columns)
+        if missing:
+            raise ValidationError(f"These columns are not in the file: {missing}.")
+    with transaction.atomic():
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            column_map=cleaned, status=ImportBatch.Status.PENDING, progress=0, error=""
+        )
+        audit_event_record(
+            review=batch.review,
+            actor=user,
+            action="import.map_columns",
+            obj=batch,
+            before=batch.column_map or None,
+            after=cleaned,
+        )
+        batch_id = batch.pk
+        transaction.on_commit(lambda: batch_enqueue(batch_id=batch_id))
+    batch.refresh_from_db()
+    return batch
+
+
+def batch_result(
+    batch: ImportBatch, *, status: str | None = None, error: str | None = None
+) -> dict:
+    """A batch's outcome in the JSON shape of `manage.py import_records` (DESIGN.md)."""
+    report = batch.report or {}
+    return {
+        "file": batch.original_name,
+        "batch": batch.pk,
+        "status": status or batch.status,
+        "format": batch.format,
+        "records": batch.records_read if batch.status == ImportBatch.Status.DONE else 0,
+        "with_title": batch.with_title,
+        "with_abstract": batch.with_abstract,
+        "skipped": batch.skipped,
+        "warnings": report.get("warnings", []),
+        "error": error if error is not None else (batch.error or None),
+    }
+
+
+def search_run_resolve(*, review: Review, source: Source, text: str, actor=None) -> SearchRun:
+    """The latest run of that search string in that source, created if there is none.
+
+    A run created here has no reported hit count yet (0, with a note saying so); Table 1
+    reconciliation shows it as "not recorded" until someone enters the library's figure.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError("The search string is empty.")
+    with transaction.atomic():
+        string = review.search_strings.filter(text=text).first()
+        if string is None:
+            string = review.search_strings.create(text=text, position=review.search_strings.count())
+            audit_event_record(
+                review=review,
+                actor=actor,
+                action="search_string.create",
+                obj=string,
+                after={"text": text},
+            )
+        run = (
+            SearchRun.objects.filter(review=review, search_string=string, source=source)
+            .order_by("-run_on", "-id")
+            .first()
+        )
+        if run is None:
+            run = SearchRun.objects.create(
+                review=review,
+                search_string=string,
+                source=source,
+                hits_reported=0,
+                note=RUN_CREATED_BY_IMPORT,
+            )
+            audit_event_record(
+                review=review,
+                actor=actor,
+                action="search_run.create",
+                obj=run,
+                after={"search_string": text, "source": source.name, "hits_reported": None},
+            )
+    return run

@@ -1,0 +1,689 @@
+"""Writes to a review's protocol. Every change is atomic and leaves an audit event.
+
+The protocol's ordered lists (research questions, inclusion / exclusion / other criteria,
+quality criteria, sources, search strings) share one mechanism: an `OrderedList` says which
+model, which rows and which fields; `protocol_item_create/update/delete/move` do the rest and
+audit as `<noun>_<verb>` (criterion_create, source_move ...).
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
+from django.db.models import Max
+
+from ..models import (
+    Criterion,
+    Decision,
+    Membership,
+    QualityCriterion,
+    ResearchQuestion,
+    Review,
+    SearchRun,
+    SearchString,
+    Source,
+    Stage,
+    Study,
+)
+from . import backup
+from .audit import audit_event_record
+from .reviews import stages_default
+
+PROTOCOL_FORMAT = "slrweb-protocol"
+
+
+def _criterion_in_use(item: Criterion) -> str | None:
+    used = item.decisions.count() + item.resolutions.count()
+    if used:
+        return f"{item.code} is given as a reason in {used} decision(s) and cannot be deleted."
+    return None
+
+
+def _quality_criterion_in_use(item: QualityCriterion) -> str | None:
+    if item.answers.exists() or item.consensus.exists():
+        return f"{item.code} already has quality answers and cannot be deleted."
+    return None
+
+
+def _source_in_use(item: Source) -> str | None:
+    if item.batches.exists():
+        return f"Records were imported from {item.name}; it cannot be deleted."
+    return None
+
+
+def _search_string_in_use(item: SearchString) -> str | None:
+    if SearchRun.objects.filter(search_string=item, batches__isnull=False).exists():
+        return "Records were imported for a run of this search string; it cannot be deleted."
+    return None
+
+
+@dataclass(frozen=True)
+class OrderedList:
+    """One ordered list of the protocol, edited inline on the protocol page."""
+
+    key: str  # URL segment and element id
+    noun: str  # audit actions are f"{noun}_{verb}"
+    title: str
+    model: type[models.Model]
+    fields: tuple[str, ...]
+    unique: str  # the field unique within a review
+    filters: dict = field(default_factory=dict)
+    in_use: Callable[[models.Model], str | None] | None = None
+    item_label: str = "item"
+
+    def queryset(self, review: Review) -> models.QuerySet:
+        return self.model.objects.filter(review=review, **self.filters).order_by("position", "id")
+
+    def snapshot(self, item: models.Model) -> dict:
+        data = {name: getattr(item, name) for name in ("id", *self.filters, *self.fields)}
+        data["position"] = item.position
+        return data
+
+
+ORDERED_LISTS: dict[str, OrderedList] = {
+    spec.key: spec
+    for spec in [
+        OrderedList(
+            "research-questions",
+            "research_question",
+            "Research questions",
+            ResearchQuestion,
+            ("code", "text", "theme"),
+            "code",
+            item_label="research question",
+        ),
+        OrderedList(
+            "inclusion",
+            "criterion",
+            "Inclusion criteria",
+            Criterion,
+            ("code", "text"),
+            "code",
+            {"kind": Criterion.Kind.INCLUSION},
+            _criterion_in_use,
+            "inclusion criterion",
+        ),
+        OrderedList(
+            "exclusion",
+            "criterion",
+            "Exclusion criteria",
+            Criterion,
+            ("code", "text"),
+            "code",
+            {"kind": Criterion.Kind.EXCLUSION},
+            _criterion_in_use,
+            "exclusion criterion",
+        ),
+        OrderedList(
+            "other-reasons",
+            "criterion",
+            "Other full-text exclusion reasons",
+            Criterion,
+            ("code", "text"),
+            "code",
+            {"kind": Criterion.Kind.OTHER},
+            _criterion_in_use,
+            "reason",
+        ),
+        OrderedList(
+            "quality",
+            "quality_criterion",
+            "Quality criteria",
+            QualityCriterion,
+            ("code", "text"),
+            "code",
+            in_use=_quality_criterion_in_use,
+            item_label="quality criterion",
+        ),
+        OrderedList(
+            "sources",
+            "source",
+            "Sources (digital libraries)",
+            Source,
+            ("name",),
+            "name",
+            in_use=_source_in_use,
+            item_label="source",
+        ),
+        OrderedList(
+            "search-strings",
+            "search_string",
+            "Search strings",
+            SearchString,
+            ("text",),
+            "text",
+            in_use=_search_string_in_use,
+            item_label="search string",
+        ),
+    ]
+}
+
+
+def _unique_clash(spec: OrderedList, review: Review, value, exclude_pk=None) -> ValidationError:
+    """The message for a value already used in the review (criterion codes span all kinds)."""
+    clash = spec.model.objects.filter(review=review, **{spec.unique: value})
+    if exclude_pk is not None:
+        clash = clash.exclude(pk=exclude_pk)
+    if clash.exists():
+        return ValidationError({spec.unique: f"{value!r} is already used in this review."})
+    return None
+
+
+@transaction.atomic
+def protocol_item_create(*, review: Review, actor, spec: OrderedList, values: dict):
+    """Append an item at the end of its list."""
+    values = {name: values[name] for name in spec.fields}
+    error = _unique_clash(spec, review, values[spec.unique])
+    if error:
+        raise error
+    queryset = spec.queryset(review).select_for_update()
+    last = queryset.aggregate(last=Max("position"))["last"]
+    try:
+        with transaction.atomic():
+            item = spec.model.objects.create(
+                review=review,
+                position=0 if last is None else last + 1,
+                **spec.filters,
+                **values,
+            )
+    except IntegrityError as exc:
+        raise ValidationError({spec.unique: "This value is already used in this review."}) from exc
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action=f"{spec.noun}_create",
+        obj=item,
+        after=spec.snapshot(item),
+    )
+    return item
+
+
+@transaction.atomic
+def protocol_item_update(*, review: Review, actor, spec: OrderedList, item, values: dict):
+    item = spec.queryset(review).select_for_update().get(pk=item.pk)
+    values = {name: values[name] for name in spec.fields}
+    error = _unique_clash(spec, review, values[spec.unique], exclude_pk=item.pk)
+    if error:
+        raise error
+    before = spec.snapshot(item)
+    for name, value in values.items():
+        setattr(item, name, value)
+    item.save(update_fields=list(values))
+    after = spec.snapshot(item)
+    if after != before:
+        audit_event_record(
+            review=review,
+            actor=actor,
+            action=f"{spec.noun}_update",
+            obj=item,
+            before=before,
+            after=after,
+        )
+    return item
+
+
+@transaction.atomic
+def protocol_item_delete(*, review: Review, actor, spec: OrderedList, item) -> None:
+    item = spec.queryset(review).select_for_update().get(pk=item.pk)
+    if spec.in_use is not None:
+        message = spec.in_use(item)
+        if message:
+            raise ValidationError(message)
+    before = spec.snapshot(item)
+    audit_event_record(
+        review=review, actor=actor, action=f"{spec.noun}_delete", obj=item, before=before
+    )
+    item.delete()
+    _renumber(list(spec.queryset(review)))
+
+
+def _renumber(items: list) -> None:
+    changed = []
+    for position, item in enumerate(items):
+        if item.position != position:
+            item.position = position
+            changed.append(item)
+    if changed:
+        type(changed[0]).objects.bulk_update(changed, ["position"])
+
+
+@transaction.atomic
+def protocol_item_move(*, review: Review, actor, spec: OrderedList, item, direction: str):
+    """Move an item one place up or down; positions are renumbered 0..n-1."""
+    if direction not in ("up", "down"):
+        raise ValidationError("Move up or down.")
+    items = list(spec.queryset(review).select_for_update())
+    index = next((i for i, other in enumerate(items) if other.pk == item.pk), None)
+    if index is None:
+        raise ValidationError("This item is not in the list.")
+    target = index - 1 if direction == "up" else index + 1
+    if not 0 <= target < len(items):
+        return items[index]
+    before = [other.pk for other in items]
+    items[index], items[target] = items[target], items[index]
+    _renumber(items)
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action=f"{spec.noun}_move",
+        obj=items[target],
+        before={"order": before},
+        after={"order": [other.pk for other in items]},
+    )
+    return items[target]
+
+
+# ----- review-level settings -------------------------------------------------------------
+
+REVIEW_SETTINGS = {
+    "basics": ("title", "objectives"),
+    "screening": (
+        "screening_mode",
+        "blind_mode",
+        "highlight_include_terms",
+        "highlight_exclude_terms",
+    ),
+    "quality": ("quality_scale", "quality_threshold"),
+}
+
+
+def _review_snapshot(review: Review, names) -> dict:
+    return {
+        name: backup.json_value(Review._meta.get_field(name), getattr(review, name))
+        for name in names
+    }
+
+
+@transaction.atomic
+def review_update(*, review: Review, actor, values: dict) -> Review:
+    """Change review-level protocol settings. A new screening mode rebuilds the stages, which
+    is only allowed while no decision exists."""
+    review = Review.objects.select_for_update().get(pk=review.pk)
+    names = [name for name in values if name in {n for v in REVIEW_SETTINGS.values() for n in v}]
+    before = _review_snapshot(review, names)
+    mode_changed = "screening_mode" in values and values["screening_mode"] != review.screening_mode
+    for name in names:
+        setattr(review, name, values[name])
+    review.full_clean(exclude=["slug", "created_by"])
+    review.save()
+    review.refresh_from_db()  # the stored values (e.g. 2.50 for a threshold typed as 2.5)
+    if mode_changed:
+        stages_rebuild(review=review, actor=actor)
+    after = _review_snapshot(review, names)
+    changed = [name for name in names if before[name] != after[name]]
+    if changed:
+        audit_event_record(
+            review=review,
+            actor=actor,
+            action="review_update",
+            obj=review,
+            before={name: before[name] for name in changed},
+            after={name: after[name] for name in changed},
+        )
+    return review
+
+
+def stages_rebuild(*, review: Review, actor) -> list[Stage]:
+    """Replace the stages by the defaults of the review's screening mode (no decision yet)."""
+    if Decision.objects.filter(review=review).exists():
+        raise ValidationError(
+            "Screening has started (decisions exist): the screening mode can no longer change."
+        )
+    before = [_stage_snapshot(stage) for stage in review.stages.all()]
+    review.stages.all().delete()
+    stages = [
+        Stage.objects.create(review=review, **spec)
+        for spec in stages_default(mode=review.screening_mode)
+    ]
+    entry = next(stage for stage in stages if stage.is_entry)
+    # Studies imported before the switch wait in the new entry stage.
+    Study.objects.filter(review=review, outcome=Study.Outcome.SCREENING).update(current_stage=entry)
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="stage_rebuild",
+        obj=review,
+        before=before,
+        after=[_stage_snapshot(stage) for stage in stages],
+    )
+    return stages
+
+
+# ----- stages ----------------------------------------------------------------------------
+
+STAGE_FIELDS = (
+    "name",
+    "reviewers_required",
+    "consensus_rule",
+    "reasons_required",
+    "queue_order",
+    "route_include",
+    "route_uncertain",
+    "route_exclude",
+)
+ROUTES = ("route_include", "route_uncertain", "route_exclude")
+
+
+def _stage_snapshot(stage: Stage) -> dict:
+    return {name: getattr(stage, name) for name in ("id", "key", "kind", *STAGE_FIELDS)}
+
+
+def stage_route_choices(*, stage: Stage, stages: list[Stage]) -> list[tuple[str, str]]:
+    """Where a stage may send a study: a later stage (no loops) or a final outcome."""
+    later = [(s.key, s.name) for s in stages if s.position > stage.position]
+    return later + [(Stage.INCLUDED, "Included (final)"), (Stage.EXCLUDED, "Excluded (final)")]
+
+
+def stages_check(stages: list) -> list[str]:
+    """Problems of a set of stages: one entry stage, routes to later stages or final outcomes."""
+    problems = []
+    entries = [s for s in stages if s.is_entry]
+    if len(entries) != 1:
+        problems.append(f"Exactly one stage must be the entry stage ({len(entries)} found).")
+    positions = {s.key: s.position for s in stages}
+    for stage in stages:
+        for route in ROUTES:
+            target = getattr(stage, route)
+            if target in (Stage.INCLUDED, Stage.EXCLUDED):
+                continue
+            if target not in positions:
+                problems.append(f"Stage {stage.key}: {route} names unknown stage {target!r}.")
+            elif positions[target] <= stage.position:
+                problems.append(f"Stage {stage.key}: {route} must lead to a later stage.")
+    return problems
+
+
+@transaction.atomic
+def stage_update(*, review: Review, actor, stage: Stage, values: dict) -> Stage:
+    stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
+    before = _stage_snapshot(stage)
+    for name in STAGE_FIELDS:
+        if name in values:
+            setattr(stage, name, values[name])
+    stages = [stage if s.pk == stage.pk else s for s in review.stages.all()]
+    problems = stages_check(stages)
+    if problems:
+        raise ValidationError(problems)
+    stage.save()
+    after = _stage_snapshot(stage)
+    if after != before:
+        audit_event_record(
+            review=review, actor=actor, action="stage_update", obj=stage, before=before, after=after
+        )
+    return stage
+
+
+# ----- search runs (Table 1) -------------------------------------------------------------
+
+
+def _run_snapshot(run: SearchRun) -> dict:
+    return {
+        "id": run.pk,
+        "search_string": run.search_string.text,
+        "source": run.source.name,
+        "run_on": run.run_on.isoformat() if run.run_on else None,
+        "hits_reported": run.hits_reported,
+        "note": run.note,
+    }
+
+
+@transaction.atomic
+def search_run_set(
+    *,
+    review: Review,
+    actor,
+    search_string: SearchString,
+    source: Source,
+    run_on: datetime.date | None,
+    hits_reported: int | None,
+    note: str = "",
+) -> SearchRun | None:
+    """Set the hits a library reported for a string on a date; None removes that run."""
+    if search_string.review_id != review.pk or source.review_id != review.pk:
+        raise ValidationError("The search string and the source must belong to this review.")
+    if hits_reported is not None and hits_reported < 0:
+        raise ValidationError("Hits cannot be negative.")
+    run = (
+        SearchRun.objects.select_for_update()
+        .filter(search_string=search_string, source=source, run_on=run_on)
+        .first()
+    )
+    before = _run_snapshot(run) if run else None
+    if hits_reported is None:
+        if run is None:
+            return None
+        if run.batches.exists():
+            raise ValidationError("Records were imported for this run; it cannot be removed.")
+        audit_event_record(
+            review=review, actor=actor, action="search_run_delete", obj=run, before=before
+        )
+        run.delete()
+        return None
+    if run is None:
+        run = SearchRun(review=review, search_string=search_string, source=source, run_on=run_on)
+    run.hits_reported = hits_reported
+    run.note = note
+    run.save()
+    after = _run_snapshot(run)
+    if after != before:
+        audit_event_record(
+            review=review, actor=actor, action="search_run_set", obj=run, before=before, after=after
+        )
+    return run
+
+
+# ----- team ------------------------------------------------------------------------------
+
+
+def _member_snapshot(membership: Membership) -> dict:
+    return {
+        "user": membership.user.get_username(),
+        "role": membership.role,
+        "can_import": membership.can_import,
+    }
+
+
+def _owners_left(review: Review, without: Membership) -> int:
+    return (
+        Membership.objects.filter(review=review, role=Membership.Role.OWNER)
+        .exclude(pk=without.pk)
+        .count()
+    )
+
+
+@transaction.atomic
+def member_add(*, review: Review, actor, username: str, role: str) -> Membership:
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise ValidationError({"username": f"No active user named {username!r}."})
+    if Membership.objects.filter(review=review, user=user).exists():
+        raise ValidationError({"username": f"{username} is already in the team."})
+    membership = Membership.objects.create(review=review, user=user, role=role)
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="member_add",
+        obj=membership,
+        after=_member_snapshot(membership),
+    )
+    return membership
+
+
+@transaction.atomic
+def member_update(
+    *, review: Review, actor, membership: Membership, role: str, can_import: bool
+) -> Membership:
+    # Lock the owners so two owners demoting each other at once cannot leave none.
+    list(Membership.objects.select_for_update().filter(review=review, role=Membership.Role.OWNER))
+    membership = Membership.objects.select_related("user").get(pk=membership.pk, review=review)
+    if (
+        membership.role == Membership.Role.OWNER
+        and role != Membership.Role.OWNER
+        and not _owners_left(review, membership)
+    ):
+        raise ValidationError("A review needs at least one owner: make someone else owner first.")
+    before = _member_snapshot(membership)
+    membership.role = role
+    membership.can_import = can_import
+    membership.save(update_fields=["role", "can_import"])
+    after = _member_snapshot(membership)
+    if after != before:
+        audit_event_record(
+            review=review,
+            actor=actor,
+            action="member_update",
+            obj=membership,
+            before=before,
+            after=after,
+        )
+    return membership
+
+
+@transaction.atomic
+def member_remove(*, review: Review, actor, membership: Membership) -> None:
+    list(Membership.objects.select_for_update().filter(review=review, role=Membership.Role.OWNER))
+    membership = Membership.objects.select_related("user").get(pk=membership.pk, review=review)
+    if membership.role == Membership.Role.OWNER and not _owners_left(review, membership):
+        raise ValidationError("The last owner cannot be removed.")
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action="member_remove",
+        obj=membership,
+        before=_member_snapshot(membership),
+    )
+    membership.delete()
+
+
+# ----- protocol export / import ----------------------------------------------------------
+
+
+def protocol_export(*, review: Review) -> dict:
+    """The protocol as JSON: settings, stages, criteria, RQs, QCs, sources, strings, runs."""
+    review = Review.objects.get(pk=review.pk)
+    data = {"format": PROTOCOL_FORMAT, "version": backup.VERSION}
+    data.update(backup.tables_dump(review=review, tables=backup.PROTOCOL_TABLES))
+    return data
+
+
+def protocol_import(*, review: Review, actor, data) -> Review:
+    """Replace the protocol of a review that has no imported records yet (all or nothing)."""
+    try:
+        with transaction.atomic():
+            review = Review.objects.select_for_update().get(pk=review.pk)
+            if review.records.exists() or review.batches.exists() or review.studies.exists():
+                raise ValidationError(
+                    "This review already has imports: its protocol can no longer be replaced."
+                )
+            try:
+                backup.header_check(data, PROTOCOL_FORMAT)
+                before = protocol_export(review=review)
+                for model in (SearchRun, SearchString, Source, Stage, QualityCriterion):
+                    model.objects.filter(review=review).delete()
+                Criterion.objects.filter(review=review).delete()
+                ResearchQuestion.objects.filter(review=review).delete()
+                backup.review_settings_apply(review=review, settings=data["protocol"]["review"])
+                backup.tables_load(
+                    review=review, data=data, tables=backup.PROTOCOL_TABLES, create_users=False
+                )
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                raise ValidationError(f"This file is not a valid protocol: {error}") from error
+            except backup.BackupRefused as error:
+                raise ValidationError(f"This file is not a valid protocol: {error}") from error
+            problems = stages_check(list(review.stages.all()))
+            if problems:
+                raise ValidationError(["This file is not a valid protocol:", *problems])
+            audit_event_record(
+                review=review,
+                actor=actor,
+                action="protocol_import",
+                obj=review,
+                before=before,
+                after=protocol_export(review=review),
+            )
+    except IntegrityError as error:
+        raise ValidationError(f"This file breaks a rule of the database: {error}") from error
+    return review
+
+
+# ----- the demo review ---------------------------------------------------------------------
+
+DEMO_SLUG = "mlops-slr"
+DEMO_RUN_DATE = datetime.date(2021, 7, 31)
+DEMO_USERS = [
+    ("demo-owner", Membership.Role.OWNER),
+    ("demo-reviewer1", Membership.Role.REVIEWER),
+    ("demo-reviewer2", Membership.Role.REVIEWER),
+]
+
+
+@transaction.atomic
+def demo_review_load(*, seed: dict, password: str) -> tuple[Review, list[dict]]:
+    """Create the seed review and its team once; later calls leave both as they are.
+
+    Returns the review and, per demo account, its username, role and the password when it
+    still works (None when somebody changed it: it is never reset behind their back).
+    """
+    user_model = get_user_model()
+    users = []
+    for username, role in DEMO_USERS:
+        user, created = user_model.objects.get_or_create(username=username)
+        if created:
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        users.append((user, role))
+    review = Review.objects.filter(slug=DEMO_SLUG).first()
+    if review is None:
+        review = _demo_review_create(seed=seed, owner=users[0][0])
+        for user, role in users[1:]:
+            member_add(review=review, actor=users[0][0], username=user.username, role=role)
+    roles = dict(review.memberships.values_list("user__username", "role"))
+    accounts = [
+        {
+            "username": user.username,
+            "password": password if user.check_password(password) else None,
+            "role": roles.get(user.username),
+        }
+        for user, _ in users
+    ]
+    return review, accounts
+
+
+def _demo_review_create(*, seed: dict, owner) -> Review:
+    from .reviews import review_create
+
+    review = review_create(
+        slug=DEMO_SLUG, title=seed["title"], owner=owner, objectives=seed.get("method", "")
+    )
+    values = {"review": review, "actor": owner}
+    for rq in seed["research_questions"]:
+        protocol_item_create(spec=ORDERED_LISTS["research-questions"], values=rq, **values)
+    for key, items in (
+        ("inclusion", seed["inclusion_criteria"]),
+        ("exclusion", seed["exclusion_criteria"]),
+        ("quality", seed["quality_criteria"]["criteria"]),
+    ):
+        for item in items:
+            protocol_item_create(spec=ORDERED_LISTS[key], values=item, **values)
+    sources = {
+        name: protocol_item_create(spec=ORDERED_LISTS["sources"], values={"name": name}, **values)
+        for name in seed["sources"]
+    }
+    for row in seed["search_strings_table1"]:
+        string = protocol_item_create(
+            spec=ORDERED_LISTS["search-strings"], values={"text": row["string"]}, **values
+        )
+        for source_name, hits in row["hits"].items():
+            search_run_set(
+                search_string=string,
+                source=sources[source_name],
+                run_on=DEMO_RUN_DATE,
+                hits_reported=hits,
+                **values,
+            )
+    return review

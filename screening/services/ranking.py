@@ -1,0 +1,325 @@
+"""Prioritised screening queues: schedule, train and write Study.priority; owner settings.
+
+Labels. The model learns, per stage, from every reviewer's decisions in that stage (blind mode
+hides decisions from people, not from the model). A study counts as relevant when its resolution
+in the stage is include or uncertain (the team's settled outcome, adjudication included, wins);
+without a resolution yet, when any reviewer's decision is include or uncertain. Uncertain counts
+as relevant because it keeps the study in the review (it goes on to the next stage); the queue's
+aim is to show first what will not be excluded. A study whose every decision is exclude is
+irrelevant.
+
+Blind mode. A study some reviewers have decided but others have not is still in the others'
+queues; scoring it with a model trained on its own label would put exactly the studies a
+colleague included at the top of your queue. Such studies are scored out of fold (by models
+trained without their labels), so a queue never reveals another reviewer's verdict on that study.
+
+Concurrency. At most one run per review is pending or running (a partial unique constraint on
+RankingRun; the scheduler claims the slot by inserting). The new priorities are written in one
+transaction, so a reviewer's next-study query sees the whole old order or the whole new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from ..domain import metrics as ranking_metrics
+from ..domain import ranking as ranking_domain
+from ..models import Decision, RankingRun, RankingSettings, Resolution, Review, Stage, Study
+from .audit import audit_event_record
+
+logger = logging.getLogger(__name__)
+
+RELEVANT_VERDICTS = frozenset({Decision.Verdict.INCLUDE, Decision.Verdict.UNCERTAIN})
+# A run left pending or running this long was lost (worker killed, broker flushed); it no longer
+# blocks the review's next training.
+STALE_AFTER = timedelta(minutes=10)
+WRITE_BATCH = 1000
+
+
+def ranking_settings_for(*, stage: Stage) -> RankingSettings:
+    """The stage's settings row, created with the defaults on first use."""
+    row, _ = RankingSettings.objects.get_or_create(stage=stage)
+    return row
+
+
+@dataclass(frozen=True)
+class StageLabels:
+    relevant: dict[int, bool]  # study id -> relevant, for every study with a decision
+    pending: set[int]  # labelled studies not resolved yet (still in someone's queue)
+
+
+def stage_labels(*, stage: Stage) -> StageLabels:
+    """Per-study labels of a stage from its decisions and resolutions (see module docstring)."""
+    relevant: dict[int, bool] = {}
+    for study_id, verdict in Decision.objects.filter(stage=stage).values_list(
+        "study_id", "verdict"
+    ):
+        relevant[study_id] = relevant.get(study_id, False) or verdict in RELEVANT_VERDICTS
+    resolved = dict(Resolution.objects.filter(stage=stage).values_list("study_id", "verdict"))
+    for study_id, verdict in resolved.items():
+        relevant[study_id] = verdict in RELEVANT_VERDICTS
+    return StageLabels(relevant=relevant, pending=set(relevant) - set(resolved))
+
+
+def _unscreened(stage: Stage):
+    """Studies waiting in the stage's queues: current stage, still screening, not resolved."""
+    return Study.objects.filter(
+        review_id=stage.review_id,
+        current_stage=stage,
+        outcome=Study.Outcome.SCREENING,
+    ).exclude(resolutions__stage=stage)
+
+
+def _labels_ready(labels: StageLabels) -> bool:
+    values = set(labels.relevant.values())
+    return values == {True, False}
+
+
+def ranking_schedule_if_due(
+    *, review: Review, stage: Stage, force: bool = False, requested_by=None
+) -> RankingRun | None:
+    """Schedule a training of the stage's model when K new decisions have come in since the last.
+
+    Call it after a decision is recorded (inside or outside the decision's transaction). The
+    first training is due as soon as the stage has one relevant and one irrelevant study.
+    Returns the claimed run, or None when nothing is due or another run of the review is already
+    pending or running (it will read the newest decisions when it starts).
+    """
+    if stage.queue_order != Stage.QueueOrder.PRIORITISED:
+        return None
+    settings_row = ranking_settings_for(stage=stage)
+    last = (
+        RankingRun.objects.filter(stage=stage)
+        .exclude(status=RankingRun.Status.FAILED)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    decisions = Decision.objects.filter(stage=stage)
+    if not force:
+        if last is not None and last.status != RankingRun.Status.SKIPPED:
+            new = decisions.filter(updated_at__gt=last.created_at).count()
+            if new < settings_row.retrain_every:
+                return None
+    if not _labels_ready(stage_labels(stage=stage)):
+        return None
+    with transaction.atomic():
+        RankingRun.objects.filter(
+            review=review,
+            status__in=RankingRun.ACTIVE,
+            created_at__lt=timezone.now() - STALE_AFTER,
+        ).update(
+            status=RankingRun.Status.FAILED,
+            error="Abandoned: no worker finished it in time.",
+            finished_at=timezone.now(),
+        )
+        try:
+            with transaction.atomic():
+                run = RankingRun.objects.create(
+                    review=review,
+                    stage=stage,
+                    model_name=ranking_domain.DEFAULT_MODEL,
+                    requested_by=requested_by,
+                    decisions_seen=decisions.count(),
+                )
+        except IntegrityError:
+            return None
+        transaction.on_commit(lambda: _enqueue(run.pk))
+    return run
+
+
+def _enqueue(run_id: int) -> None:
+    from ..tasks.ranking import ranking_train
+
+    ranking_train.delay(run_id)
+
+
+def ranking_run_execute(*, run_id: int) -> RankingRun | None:
+    """Train and write the priorities of a claimed run. Idempotent: only a pending run runs."""
+    claimed = RankingRun.objects.filter(pk=run_id, status=RankingRun.Status.PENDING).update(
+        status=RankingRun.Status.RUNNING, started_at=timezone.now()
+    )
+    run = RankingRun.objects.select_related("stage").filter(pk=run_id).first()
+    if not claimed or run is None:
+        return run
+    try:
+        _train_and_write(run)
+    except (ValueError, DatabaseError, MemoryError) as error:
+        logger.exception("ranking run %s failed", run_id)
+        RankingRun.objects.filter(pk=run_id).update(
+            status=RankingRun.Status.FAILED, error=str(error)[:2000], finished_at=timezone.now()
+        )
+    run.refresh_from_db()
+    return run
+
+
+def _train_and_write(run: RankingRun) -> None:
+    stage = run.stage
+    labels = stage_labels(stage=stage)
+    waiting_ids = list(_unscreened(stage).values_list("id", flat=True))
+    finish = {"labelled": len(labels.relevant), "relevant": sum(labels.relevant.values())}
+    if not _labels_ready(labels) or not waiting_ids:
+        RankingRun.objects.filter(pk=run.pk).update(
+            status=RankingRun.Status.SKIPPED, finished_at=timezone.now(), **finish
+        )
+        return
+    started = time.perf_counter()
+    corpus_ids = sorted(set(labels.relevant) | set(waiting_ids))
+    texts_by_id = {
+        pk: ranking_domain.document_text(title, abstract)
+        for pk, title, abstract in Study.objects.filter(pk__in=corpus_ids).values_list(
+            "id", "title", "abstract"
+        )
+    }
+    corpus_ids = [pk for pk in corpus_ids if pk in texts_by_id]
+    row_of = {pk: row for row, pk in enumerate(corpus_ids)}
+    labelled_ids = [pk for pk in corpus_ids if pk in labels.relevant]
+    scores = ranking_domain.scores_rank(
+        [texts_by_id[pk] for pk in corpus_ids],
+        labelled=[row_of[pk] for pk in labelled_ids],
+        labels=[labels.relevant[pk] for pk in labelled_ids],
+        held_out=[row_of[pk] for pk in labelled_ids if pk in labels.pending],
+        model_name=run.model_name or ranking_domain.DEFAULT_MODEL,
+        # A fixed seed per review: the same decisions give the same order, whichever run.
+        seed=run.review_id,
+    )
+    train_seconds = time.perf_counter() - started
+    priorities = {pk: float(scores[row_of[pk]]) for pk in waiting_ids if pk in row_of}
+    written = time.perf_counter()
+    ranking_priorities_write(priorities=priorities)
+    RankingRun.objects.filter(pk=run.pk).update(
+        status=RankingRun.Status.DONE,
+        scored=len(priorities),
+        train_seconds=round(train_seconds, 4),
+        write_seconds=round(time.perf_counter() - written, 4),
+        finished_at=timezone.now(),
+        **finish,
+    )
+
+
+def ranking_priorities_write(*, priorities: dict[int, float], batch_size: int = WRITE_BATCH) -> int:
+    """Replace the priorities of these studies in one transaction (old order or new, never half).
+
+    Rows are locked in id order first so two writers cannot deadlock and a reviewer's
+    `SELECT ... ORDER BY priority` (which takes no row lock) reads the committed order only.
+    """
+    ids = sorted(priorities)
+    with transaction.atomic():
+        list(Study.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+        rows = [Study(pk=pk, priority=priorities[pk]) for pk in ids]
+        Study.objects.bulk_update(rows, ["priority"], batch_size=batch_size)
+    return len(ids)
+
+
+def ranking_settings_update(
+    *,
+    review: Review,
+    stage: Stage,
+    actor,
+    queue_order: str,
+    retrain_every: int,
+    stop_after_irrelevant: int,
+) -> RankingSettings:
+    """Owner's choice for a stage: queue order, K and the stopping hint (audited).
+
+    Switching to prioritised schedules a training right away when the labels allow one.
+    """
+    with transaction.atomic():
+        stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
+        row = ranking_settings_for(stage=stage)
+        before = {
+            "queue_order": stage.queue_order,
+            "retrain_every": row.retrain_every,
+            "stop_after_irrelevant": row.stop_after_irrelevant,
+        }
+        after = {
+            "queue_order": queue_order,
+            "retrain_every": retrain_every,
+            "stop_after_irrelevant": stop_after_irrelevant,
+        }
+        if before == after:
+            return row
+        switched_on = (
+            stage.queue_order != Stage.QueueOrder.PRIORITISED
+            and queue_order == Stage.QueueOrder.PRIORITISED
+        )
+        stage.queue_order = queue_order
+        stage.save(update_fields=["queue_order"])
+        row.retrain_every = retrain_every
+        row.stop_after_irrelevant = stop_after_irrelevant
+        row.save(update_fields=["retrain_every", "stop_after_irrelevant", "updated_at"])
+        audit_event_record(
+            review=review,
+            actor=actor,
+            action="ranking.settings",
+            obj=stage,
+            before=before,
+            after=after,
+        )
+        if switched_on:
+            ranking_schedule_if_due(review=review, stage=stage, force=True, requested_by=actor)
+    return row
+
+
+def ranking_simulate(
+    *,
+    rows: list[dict[str, str]],
+    dataset: str,
+    label_column: str = "label_included",
+    seeds: int = 5,
+    model_name: str = ranking_domain.DEFAULT_MODEL,
+    batch_size: int = 1,
+) -> dict:
+    """Replay a labelled dataset through the ranking model, one run per seed 1..`seeds`.
+
+    Returns the simulate command's JSON (DESIGN.md): per-seed metrics and their medians. Each
+    run starts from one random relevant and one random irrelevant record (chosen by the seed),
+    and retrains after every `batch_size` records, as the review's worker would after every K
+    decisions. Metrics count the two prior records as screened.
+    """
+    model = ranking_domain.model_get(model_name)
+    data = ranking_domain.labelled_dataset_read(rows, label_column=label_column)
+    texts = data.texts
+    started = time.perf_counter()
+    features = ranking_domain.features_build(texts, model=model)
+    feature_seconds = time.perf_counter() - started
+    per_seed = []
+    for seed in range(1, seeds + 1):
+        run = ranking_domain.simulate(
+            texts,
+            data.relevant,
+            seed=seed,
+            model_name=model_name,
+            batch_size=batch_size,
+            features=features,
+        )
+        labels_in_order = [data.relevant[i] for i in run.order]
+        per_seed.append(
+            {
+                "seed": seed,
+                **ranking_metrics.summary(labels_in_order),
+                "seconds": round(run.seconds, 2),
+                "trainings": run.trainings,
+                "prior_rows": list(run.priors),
+            }
+        )
+    keys = ["wss@95", "wss@100", "recall@10%", "recall@25%", "rrf@10", "seconds"]
+    return {
+        "dataset": dataset,
+        "records": len(texts),
+        "relevant": sum(data.relevant),
+        "skipped_rows": data.skipped,
+        "model": model.name,
+        "model_description": model.description,
+        "retraining": f"after every {batch_size} screened record{'s' if batch_size > 1 else ''}",
+        "prior": "1 relevant + 1 irrelevant record chosen at random by the seed",
+        "feature_seconds": round(feature_seconds, 2),
+        "seeds": per_seed,
+        "median": {key: round(statistics.median(s[key] for s in per_seed), 4) for key in keys},
+    }

@@ -1,0 +1,609 @@
+"""Screening writes: claiming the next study, decisions, undo, skips, conflicts, blind mode.
+
+Concurrency: every write that counts a study's decisions first locks the study row
+(`SELECT ... FOR UPDATE`), so the count it reads cannot change under it. Handing out work locks
+candidate rows with `SKIP LOCKED` and re-counts after the lock, so two reviewers asking at once
+never both take a study's last free slot.
+"""
+
+from collections.abc import Iterable
+from datetime import timedelta
+from importlib.util import find_spec
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce, Mod
+from django.utils import timezone
+
+from ..domain.routing import RoutingError, StageRoutes, consensus, route
+from ..models import (
+    Adjudicator,
+    Criterion,
+    Decision,
+    Membership,
+    Resolution,
+    Review,
+    ScreeningClaim,
+    Stage,
+    Study,
+)
+from .audit import audit_event_record
+
+VERDICTS = set(Decision.Verdict.values)
+# Large primes for the per-reviewer shuffle: a cheap, stable permutation of study ids.
+_SHUFFLE_MULTIPLIER = 2654435761
+_SHUFFLE_MODULUS = 4294967291
+
+
+def claim_ttl() -> timedelta:
+    return timedelta(minutes=getattr(settings, "SCREENING_CLAIM_MINUTES", 30))
+
+
+def can_adjudicate(*, review: Review, user) -> bool:
+    """Owners, and the members the owner designated, resolve conflicts."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if Membership.objects.filter(review=review, user=user, role=Membership.Role.OWNER).exists():
+        return True
+    return Adjudicator.objects.filter(
+        review=review, user=user, user__memberships__review=review
+    ).exists()
+
+
+def reasons_allowed(*, stage: Stage) -> list[Criterion]:
+    """Exclusion reasons offered in a stage: the protocol's exclusion criteria, plus the extra
+    reasons (invalid publication type, duplicate) at full text."""
+    kinds = [Criterion.Kind.EXCLUSION]
+    if stage.kind == Stage.Kind.FULL_TEXT:
+        kinds.append(Criterion.Kind.OTHER)
+    return list(
+        Criterion.objects.filter(review_id=stage.review_id, kind__in=kinds).order_by(
+            "kind", "position", "id"
+        )
+    )
+
+
+def _routes(stage: Stage) -> StageRoutes:
+    return StageRoutes(stage.key, stage.route_include, stage.route_uncertain, stage.route_exclude)
+
+
+def _check_scope(*, review: Review, study: Study, stage: Stage) -> None:
+    if study.review_id != review.pk or stage.review_id != review.pk:
+        raise ValidationError("This study or stage belongs to another review.")
+
+
+def _check_reviewer(*, review: Review, user) -> None:
+    allowed = Membership.objects.filter(
+        review=review, user=user, role__in=[Membership.Role.OWNER, Membership.Role.REVIEWER]
+    ).exists()
+    if not allowed:
+        raise PermissionDenied("Only the review's reviewers and owners screen studies.")
+
+
+def _clean_reasons(*, stage: Stage, verdict: str, reasons: Iterable) -> list[Criterion]:
+    if verdict not in VERDICTS:
+        raise ValidationError(f"Unknown verdict {verdict!r}.")
+    wanted = {getattr(r, "pk", r) for r in reasons}
+    if wanted and verdict != Decision.Verdict.EXCLUDE:
+        raise ValidationError("Reasons are given only with an exclusion.")
+    allowed = {c.pk: c for c in reasons_allowed(stage=stage)}
+    unknown = wanted - set(allowed)
+    if unknown:
+        raise ValidationError("A reason is not one of this stage's exclusion reasons.")
+    if verdict == Decision.Verdict.EXCLUDE and stage.reasons_required and not wanted:
+        raise ValidationError(f"{stage.name}: choose at least one exclusion reason.")
+    return [allowed[pk] for pk in sorted(wanted)]
+
+
+def _lock_study(study_id: int) -> Study:
+    return Study.objects.select_for_update().get(pk=study_id)
+
+
+def _check_open(*, study: Study, stage: Stage) -> None:
+    if study.outcome != Study.Outcome.SCREENING or study.current_stage_id != stage.pk:
+        raise ValidationError("This study is no longer waiting in this stage.")
+
+
+def _slots_taken(*, study: Study, stage: Stage, reviewer, now) -> tuple[int, int]:
+    """Decisions and live claims of the other reviewers, in one fresh read (call under the lock)."""
+    decisions = (
+        Decision.objects.filter(study=OuterRef("pk"), stage=stage)
+        .exclude(reviewer=reviewer)
+        .order_by()
+        .values("study")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    claims = (
+        ScreeningClaim.objects.filter(
+            study=OuterRef("pk"), stage=stage, skipped=False, expires_at__gt=now
+        )
+        .exclude(reviewer=reviewer)
+        .order_by()
+        .values("study")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    row = (
+        Study.objects.filter(pk=study.pk)
+        .annotate(
+            d=Coalesce(Subquery(decisions, output_field=IntegerField()), 0),
+            c=Coalesce(Subquery(claims, output_field=IntegerField()), 0),
+        )
+        .values_list("d", "c")
+        .get()
+    )
+    return row[0], row[1]
+
+
+def _claim_upsert(*, review: Review, study: Study, stage: Stage, reviewer, now, skipped=False):
+    """Create or refresh the reviewer's claim in one statement (INSERT ... ON CONFLICT)."""
+    expires = now if skipped else now + claim_ttl()
+    ScreeningClaim.objects.bulk_create(
+        [
+            ScreeningClaim(
+                review=review,
+                study=study,
+                stage=stage,
+                reviewer=reviewer,
+                claimed_at=now,
+                expires_at=expires,
+                skipped=skipped,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["study", "stage", "reviewer"],
+        update_fields=["claimed_at", "expires_at", "skipped"],
+    )
+
+
+def _decision_snapshot(decision: Decision, reasons: Iterable[Criterion] | None = None) -> dict:
+    reasons = list(decision.reasons.all()) if reasons is None else list(reasons)
+    return {
+        "study": decision.study_id,
+        "stage": decision.stage.key,
+        "reviewer": decision.reviewer_id,
+        "verdict": decision.verdict,
+        "reasons": [c.code for c in reasons],
+        "note": decision.note,
+    }
+
+
+def _side_effects_on_commit(*, review: Review, stage: Stage, resolved: bool) -> None:
+    """Ask the ranking and funnel areas to refresh, when those services are installed."""
+    if find_spec("screening.services.ranking") is not None:
+        from . import ranking
+
+        transaction.on_commit(lambda: ranking.ranking_schedule_if_due(review=review, stage=stage))
+    if resolved and find_spec("screening.services.funnel") is not None:
+        from . import funnel
+
+        transaction.on_commit(lambda: funnel.funnel_schedule(review_id=review.pk))
+
+
+def _apply_resolution(
+    *,
+    review: Review,
+    study: Study,
+    stage: Stage,
+    verdict: str,
+    method: str,
+    reasons: Iterable[Criterion],
+    decided_by=None,
+    note: str = "",
+) -> Resolution:
+    try:
+        destination = route(_routes(stage), verdict)
+    except RoutingError as error:
+        raise ValidationError(str(error)) from error
+    reasons = list(reasons)
+    resolution = Resolution.objects.create(
+        review=review,
+        study=study,
+        stage=stage,
+        verdict=verdict,
+        method=method,
+        decided_by=decided_by,
+        note=note,
+    )
+    resolution.reasons.set(reasons)
+    before = {"stage": stage.key, "outcome": study.outcome}
+    if destination.is_terminal:
+        # The study keeps the stage it left from, so lists can say where it was decided.
+        study.outcome = destination.outcome
+    else:
+        study.current_stage = Stage.objects.get(review=review, key=destination.stage_key)
+    study.save(update_fields=["current_stage", "outcome", "updated_at"])
+    ScreeningClaim.objects.filter(study=study, stage=stage).delete()
+    audit_event_record(
+        review=review,
+        actor=decided_by,
+        action="resolution.record",
+        obj=resolution,
+        before=before,
+        after={
+            "study": study.pk,
+            "stage": stage.key,
+            "verdict": verdict,
+            "method": method,
+            "reasons": [c.code for c in reasons],
+            "note": note,
+            "next_stage": destination.stage_key,
+            "outcome": study.outcome,
+        },
+    )
+    return resolution
+
+
+def _settle(*, review: Review, study: Study, stage: Stage) -> Resolution | None:
+    """Apply the consensus rule once the stage's required decisions are in."""
+    decisions = list(Decision.objects.filter(study=study, stage=stage).prefetch_related("reasons"))
+    if len(decisions) < stage.reviewers_required:
+        return None
+    verdict = consensus([d.verdict for d in decisions], stage.consensus_rule)
+    if verdict is None:
+        return None  # a conflict: it waits in the conflicts queue
+    reasons: dict[int, Criterion] = {}
+    if verdict == Decision.Verdict.EXCLUDE:
+        for decision in decisions:
+            for reason in decision.reasons.all():
+                reasons[reason.pk] = reason
+    return _apply_resolution(
+        review=review,
+        study=study,
+        stage=stage,
+        verdict=verdict,
+        method=Resolution.Method.AGREEMENT,
+        reasons=reasons.values(),
+    )
+
+
+def decision_record(
+    *, review: Review, study: Study, stage: Stage, reviewer, verdict: str, reasons=(), note=""
+) -> Decision:
+    """Record (or, before the stage is resolved, change) a reviewer's verdict on a study.
+
+    When the stage's required decisions are in, the consensus rule either resolves the study
+    and routes it, or leaves it in the conflicts queue.
+    """
+    _check_scope(review=review, study=study, stage=stage)
+    _check_reviewer(review=review, user=reviewer)
+    cleaned = _clean_reasons(stage=stage, verdict=verdict, reasons=reasons)
+    note = (note or "").strip()
+    now = timezone.now()
+    with transaction.atomic():
+        locked = _lock_study(study.pk)
+        _check_open(study=locked, stage=stage)
+        decision = Decision.objects.filter(study=locked, stage=stage, reviewer=reviewer).first()
+        if decision is not None:
+            before = _decision_snapshot(decision)
+            decision.verdict = verdict
+            decision.note = note
+            decision.save(update_fields=["verdict", "note", "updated_at"])
+            action = "decision.change"
+        else:
+            others, claimed = _slots_taken(study=locked, stage=stage, reviewer=reviewer, now=now)
+            if others + claimed >= stage.reviewers_required:
+                raise ValidationError(
+                    "This study already has the decisions it needs; take the next one."
+                )
+            before = None
+            decision = Decision.objects.create(
+                review=review,
+                study=locked,
+                stage=stage,
+                reviewer=reviewer,
+                verdict=verdict,
+                note=note,
+            )
+            action = "decision.record"
+        if before is not None or cleaned:
+            decision.reasons.set(cleaned)
+        ScreeningClaim.objects.filter(study=locked, stage=stage, reviewer=reviewer).delete()
+        audit_event_record(
+            review=review,
+            actor=reviewer,
+            action=action,
+            obj=decision,
+            before=before,
+            after=_decision_snapshot(decision, cleaned),
+        )
+        resolution = None
+        if before is not None or others + 1 >= stage.reviewers_required:
+            resolution = _settle(review=review, study=locked, stage=stage)
+        _side_effects_on_commit(review=review, stage=stage, resolved=resolution is not None)
+    study.current_stage_id, study.outcome = locked.current_stage_id, locked.outcome
+    return decision
+
+
+def decision_undo(*, review: Review, stage: Stage, reviewer) -> Decision | None:
+    """Withdraw the reviewer's latest decision in the stage and hand the study back to them.
+
+    A resolution reached by agreement is withdrawn with it while the study has not been
+    screened further; an adjudicated outcome stands (the adjudicator changes it).
+    """
+    with transaction.atomic():
+        latest = (
+            Decision.objects.filter(review=review, stage=stage, reviewer=reviewer)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if latest is None:
+            return None
+        study = _lock_study(latest.study_id)
+        decision = Decision.objects.select_for_update().filter(pk=latest.pk).first()
+        if decision is None:
+            return None
+        resolution = Resolution.objects.filter(study=study, stage=stage).first()
+        if resolution is not None:
+            _resolution_withdraw(review=review, study=study, stage=stage, resolution=resolution)
+        elif study.outcome != Study.Outcome.SCREENING or study.current_stage_id != stage.pk:
+            raise ValidationError("This study has left the stage; its decision can't be undone.")
+        before = _decision_snapshot(decision)
+        decision.delete()
+        _claim_upsert(
+            review=review, study=study, stage=stage, reviewer=reviewer, now=timezone.now()
+        )
+        audit_event_record(
+            review=review,
+            actor=reviewer,
+            action="decision.undo",
+            object_type="decision",
+            object_id=before["study"],
+            before=before,
+        )
+        _side_effects_on_commit(review=review, stage=stage, resolved=resolution is not None)
+    decision.study = study
+    return decision
+
+
+def _resolution_withdraw(*, review, study: Study, stage: Stage, resolution: Resolution) -> None:
+    if resolution.method != Resolution.Method.AGREEMENT:
+        raise ValidationError(
+            "An adjudicator settled this study; ask them to change the outcome instead."
+        )
+    moved_on = study.current_stage_id != stage.pk
+    if moved_on and (
+        Decision.objects.filter(study=study, stage_id=study.current_stage_id).exists()
+        or Resolution.objects.filter(study=study, stage_id=study.current_stage_id).exists()
+    ):
+        raise ValidationError("This study is already being screened in the next stage.")
+    if study.outcome == Study.Outcome.NOT_RETRIEVED or (
+        moved_on and study.outcome != Study.Outcome.SCREENING
+    ):
+        raise ValidationError("This study's outcome has been settled further on.")
+    before = {"stage": study.current_stage.key if study.current_stage else None}
+    before["outcome"] = study.outcome
+    ScreeningClaim.objects.filter(study=study).exclude(stage=stage).delete()
+    resolution.delete()
+    study.current_stage = stage
+    study.outcome = Study.Outcome.SCREENING
+    study.save(update_fields=["current_stage", "outcome", "updated_at"])
+    audit_event_record(
+        review=review,
+        actor=None,
+        action="resolution.withdraw",
+        object_type="resolution",
+        object_id=study.pk,
+        before=before,
+        after={"stage": stage.key, "outcome": study.outcome},
+    )
+
+
+def conflict_resolve(
+    *, review: Review, study: Study, stage: Stage, adjudicator, verdict: str, reasons=(), note=""
+) -> Resolution:
+    """Settle a study whose decisions disagree; the adjudicator must give a reason."""
+    _check_scope(review=review, study=study, stage=stage)
+    if not can_adjudicate(review=review, user=adjudicator):
+        raise PermissionDenied("Only the owner or a designated adjudicator resolves conflicts.")
+    cleaned = _clean_reasons(stage=stage, verdict=verdict, reasons=reasons)
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError("Give the reason for this outcome.")
+    with transaction.atomic():
+        locked = _lock_study(study.pk)
+        _check_open(study=locked, stage=stage)
+        if Resolution.objects.filter(study=locked, stage=stage).exists():
+            raise ValidationError("This study is already resolved in this stage.")
+        verdicts = list(
+            Decision.objects.filter(study=locked, stage=stage).values_list("verdict", flat=True)
+        )
+        if len(verdicts) < stage.reviewers_required:
+            raise ValidationError("This study still waits for its reviewers' decisions.")
+        resolution = _apply_resolution(
+            review=review,
+            study=locked,
+            stage=stage,
+            verdict=verdict,
+            method=Resolution.Method.ADJUDICATION,
+            reasons=cleaned,
+            decided_by=adjudicator,
+            note=note,
+        )
+        _side_effects_on_commit(review=review, stage=stage, resolved=True)
+    study.refresh_from_db(fields=["current_stage", "outcome"])
+    return resolution
+
+
+def _queues(*, review: Review, stage: Stage, reviewer, now, include_skipped: bool):
+    """Studies of the stage this reviewer may take, in the stage's queue order.
+
+    The prioritised order is served as two index scans (ranked studies by priority, then the
+    unranked ones by id) because `NULLS LAST` orderings cannot use a plain index everywhere.
+    """
+    decisions = (
+        Decision.objects.filter(study=OuterRef("pk"), stage=stage)
+        .order_by()
+        .values("study")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    claims = (
+        ScreeningClaim.objects.filter(
+            study=OuterRef("pk"), stage=stage, skipped=False, expires_at__gt=now
+        )
+        .exclude(reviewer=reviewer)
+        .order_by()
+        .values("study")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    queryset = (
+        Study.objects.filter(current_stage=stage, outcome=Study.Outcome.SCREENING)
+        .filter(
+            ~Exists(Decision.objects.filter(study=OuterRef("pk"), stage=stage, reviewer=reviewer))
+        )
+        .alias(
+            taken=Coalesce(Subquery(decisions, output_field=IntegerField()), 0)
+            + Coalesce(Subquery(claims, output_field=IntegerField()), 0)
+        )
+        .filter(taken__lt=stage.reviewers_required)
+    )
+    if not include_skipped:
+        queryset = queryset.filter(
+            ~Exists(
+                ScreeningClaim.objects.filter(
+                    study=OuterRef("pk"), stage=stage, reviewer=reviewer, skipped=True
+                )
+            )
+        )
+    if stage.queue_order == Stage.QueueOrder.RANDOM:
+        # A per-reviewer multiplier gives each reviewer their own stable permutation.
+        multiplier = 1 + (reviewer.pk * _SHUFFLE_MULTIPLIER) % (_SHUFFLE_MODULUS - 1)
+        queryset = queryset.alias(
+            shuffle=Mod(F("id") * Value(multiplier), _SHUFFLE_MODULUS)
+        ).order_by("shuffle", "id")
+        return [queryset]
+    return [
+        queryset.filter(priority__isnull=False).order_by(F("priority").desc(), "id"),
+        queryset.filter(priority__isnull=True).order_by("id"),
+    ]
+
+
+def study_claim_next(*, review: Review, stage: Stage, reviewer) -> Study | None:
+    """The study this reviewer should screen now in the stage, claimed for them; None if done.
+
+    A live claim is returned again (reloading the page shows the same study). Otherwise the
+    first free study in queue order is locked (skipping rows another request holds), re-counted
+    under the lock and claimed. Skipped studies come back only when nothing else is left.
+    """
+    if stage.review_id != review.pk:
+        raise ValidationError("This stage belongs to another review.")
+    now = timezone.now()
+    live = (
+        ScreeningClaim.objects.filter(
+            stage=stage,
+            reviewer=reviewer,
+            skipped=False,
+            expires_at__gt=now,
+            study__current_stage=stage,
+            study__outcome=Study.Outcome.SCREENING,
+        )
+        .select_related("study")
+        .order_by("claimed_at", "id")
+        .first()
+    )
+    if live is not None:
+        return live.study
+    with transaction.atomic():
+        for include_skipped in (False, True):
+            for queue in _queues(
+                review=review,
+                stage=stage,
+                reviewer=reviewer,
+                now=now,
+                include_skipped=include_skipped,
+            ):
+                study = _claim_first(
+                    queue=queue, review=review, stage=stage, reviewer=reviewer, now=now
+                )
+                if study is not None:
+                    return study
+    return None
+
+
+def _claim_first(*, queue, review: Review, stage: Stage, reviewer, now) -> Study | None:
+    # Each round is a new statement, so it sees the claims committed since the last one.
+    for _round in range(5):
+        batch = list(queue.select_for_update(skip_locked=True, of=("self",))[:8])
+        if not batch:
+            return None
+        for study in batch:
+            if sum(_slots_taken(study=study, stage=stage, reviewer=reviewer, now=now)) >= (
+                stage.reviewers_required
+            ):
+                continue  # someone claimed it between our snapshot and our lock
+            _claim_upsert(review=review, study=study, stage=stage, reviewer=reviewer, now=now)
+            return study
+    return None
+
+
+def study_skip(*, review: Review, stage: Stage, study: Study, reviewer) -> None:
+    """Put a study back for others; it returns to this reviewer only when the rest is done."""
+    _check_scope(review=review, study=study, stage=stage)
+    _claim_upsert(
+        review=review, study=study, stage=stage, reviewer=reviewer, now=timezone.now(), skipped=True
+    )
+
+
+@transaction.atomic
+def adjudicator_designate(*, review: Review, user, by) -> Adjudicator:
+    """The owner names a member (not a viewer) to resolve the review's conflicts."""
+    if not Membership.objects.filter(review=review, user=by, role=Membership.Role.OWNER).exists():
+        raise PermissionDenied("Only the review's owner designates adjudicators.")
+    if not Membership.objects.filter(
+        review=review, user=user, role__in=[Membership.Role.OWNER, Membership.Role.REVIEWER]
+    ).exists():
+        raise ValidationError("The adjudicator must be a reviewer of this review.")
+    adjudicator, created = Adjudicator.objects.get_or_create(
+        review=review, user=user, defaults={"designated_by": by}
+    )
+    if created:
+        audit_event_record(
+            review=review,
+            actor=by,
+            action="adjudicator.designate",
+            obj=adjudicator,
+            after={"user": user.get_username()},
+        )
+    return adjudicator
+
+
+@transaction.atomic
+def adjudicator_remove(*, review: Review, user, by) -> None:
+    if not Membership.objects.filter(review=review, user=by, role=Membership.Role.OWNER).exists():
+        raise PermissionDenied("Only the review's owner removes adjudicators.")
+    deleted, _ = Adjudicator.objects.filter(review=review, user=user).delete()
+    if deleted:
+        audit_event_record(
+            review=review,
+            actor=by,
+            action="adjudicator.remove",
+            object_type="adjudicator",
+            object_id=user.pk,
+            before={"user": user.get_username()},
+        )
+
+
+@transaction.atomic
+def review_blind_mode_set(*, review: Review, blind: bool, by) -> Review:
+    """Only the owner switches blind mode; the change is audited."""
+    if not Membership.objects.filter(review=review, user=by, role=Membership.Role.OWNER).exists():
+        raise PermissionDenied("Only the review's owner changes blind mode.")
+    locked = Review.objects.select_for_update().get(pk=review.pk)
+    if locked.blind_mode != blind:
+        audit_event_record(
+            review=review,
+            actor=by,
+            action="review.blind_mode",
+            obj=locked,
+            before={"blind_mode": locked.blind_mode},
+            after={"blind_mode": blind},
+        )
+        locked.blind_mode = blind
+        locked.save(update_fields=["blind_mode", "updated_at"])
+    review.blind_mode = blind
+    return review

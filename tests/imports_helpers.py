@@ -1,0 +1,40 @@
+"""Shared fixtures and helpers of the import tests."""
+
+import pytest
+
+from .conftest import SHARED_DATA
+
+SCOPUS_RIS = SHARED_DATA / "exports/synthesisr/scopus.ris"  # 92 records, 3 without abstract
+SCOPUS_RIS_RECORDS = 92
+
+
+class SentTasks:
+    """Records current_app.send_task calls instead of talking to the broker."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, dict]] = []
+
+    def send_task(self, name, kwargs=None, **_options):
+        self.calls.append((name, kwargs or {}))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+@pytest.fixture(name="media_root")
+def media_root_fixture(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture(name="sent_tasks")
+def sent_tasks_fixture(monkeypatch):
+    sent = SentTasks()
+    monkeypatch.setattr("screening.services.imports.current_app", sent)
+    return sent
+
+
+@pytest.fixture(name="fast_passwords", autouse=False)
+def fast_passwords_fixture(settings):
+    """The cast's five password hashes dominate setup on a loaded 2-core machine."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

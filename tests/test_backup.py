@@ -1,0 +1,334 @@
+"""Full backup: export_review / import_review restore a review exactly, or nothing at all."""
+
+import datetime
+import io
+import json
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from screening.models import (
+    AuditEvent,
+    Criterion,
+    Decision,
+    DuplicateCandidate,
+    ExtractionField,
+    ExtractionValue,
+    FullText,
+    FunnelSnapshot,
+    ImportBatch,
+    QualityAnswer,
+    QualityConsensus,
+    Record,
+    Resolution,
+    Review,
+    SearchRun,
+    Study,
+)
+from screening.services import backup
+from screening.services import protocol as services
+
+from .protocol_helpers import fast_password_hashing  # noqa: F401
+
+
+@pytest.fixture
+def full_review(review, cast):
+    """A review holding at least one row of every model the app has."""
+    owner, r1, r2 = cast["owner"], cast["reviewer"], cast["reviewer2"]
+    lists = services.ORDERED_LISTS
+
+    def add(key, **values):
+        return services.protocol_item_create(
+            review=review, actor=owner, spec=lists[key], values=values
+        )
+
+    rq = add("research-questions", code="RQ1", text="How?", theme="Lifecycle")
+    add("inclusion", code="IC1", text="About MLOps")
+    ec1 = add("exclusion", code="EC1", text="Not English")
+    qc1 = add("quality", code="QC1", text="Clear aims?")
+    acm = add("sources", name="ACM")
+    string = add("search-strings", text='"MLOps"')
+    run = services.search_run_set(
+        review=review,
+        actor=owner,
+        search_string=string,
+        source=acm,
+        run_on=datetime.date(2021, 7, 31),
+        hits_reported=5,
+    )
+    services.review_update(review=review, actor=owner, values={"quality_threshold": Decimal("2.5")})
+    batch = ImportBatch.objects.create(
+        review=review,
+        source=acm,
+        search_run=run,
+        uploaded_by=r1,
+        file="imports/2021/07/acm.ris",
+        original_name="acm.ris",
+        size_bytes=1234,
+        sha256="a" * 64,
+        format="ris",
+        status="done",
+        progress=100,
+        records_read=3,
+        with_title=3,
+        with_abstract=2,
+        report={"warnings": ["entry 3 has no year"]},
+        started_at=timezone.now(),
+        finished_at=timezone.now(),
+    )
+    title = review.stages.get(key="title")
+    full_text = review.stages.get(key="full_text")
+    s1 = Study.objects.create(
+        review=review, title="MLOps in practice", year=2020, outcome="included"
+    )
+    s2 = Study.objects.create(
+        review=review, title="Other", current_stage=title, priority=0.25, authors=["A. B"]
+    )
+    records = [
+        Record.objects.create(
+            review=review,
+            batch=batch,
+            study=study,
+            position=position,
+            title=f"Record {position}",
+            doi=f"10.1/{position}",
+            raw={"TI": f"Record {position}", "AU": ["X"]},
+        )
+        for position, study in [(1, s1), (2, s1), (3, s2)]
+    ]
+    DuplicateCandidate.objects.create(
+        review=review,
+        record_a=records[1],
+        record_b=records[2],
+        score=0.87,
+        reason="title 0.87",
+        status="not_duplicate",
+        decided_by=owner,
+        decided_at=timezone.now(),
+    )
+    for reviewer in (r1, r2):
+        Decision.objects.create(
+            review=review, study=s1, stage=title, reviewer=reviewer, verdict="include", note="ok"
+        )
+    excluded = Decision.objects.create(
+        review=review, study=s2, stage=title, reviewer=r1, verdict="exclude"
+    )
+    excluded.reasons.add(ec1, Criterion.objects.get(review=review, code="DUPLICATE"))
+    Resolution.objects.create(
+        review=review, study=s1, stage=title, verdict="include", method="agreement"
+    )
+    adjudicated = Resolution.objects.create(
+        review=review,
+        study=s1,
+        stage=full_text,
+        verdict="include",
+        method="adjudication",
+        decided_by=owner,
+    )
+    adjudicated.reasons.add(ec1)
+    FullText.objects.create(study=s2, status="not_retrievable", reason="paywall", recorded_by=r2)
+    QualityAnswer.objects.create(study=s1, criterion=qc1, assessor=r1, answer=Decimal("1"))
+    QualityConsensus.objects.create(
+        study=s1, criterion=qc1, answer=Decimal("0.5"), decided_by=owner
+    )
+    field = ExtractionField.objects.create(
+        review=review,
+        research_question=rq,
+        key="tools",
+        label="Tools",
+        kind="multi_choice",
+        choices=["MLflow", "Kubeflow"],
+    )
+    ExtractionValue.objects.create(study=s1, field=field, extractor=r1, value=["MLflow"])
+    ExtractionValue.objects.create(study=s1, field=field, extractor=None, value=["MLflow"])
+    FunnelSnapshot.objects.create(review=review, data={"database_results": 3})
+    return review
+
+
+def canonical(data: dict) -> dict:
+    """The backup with every id replaced by its rank in its table (ids change on restore)."""
+    data = json.loads(json.dumps(data))
+    ranks = {}
+    for table in backup.TABLES:
+        rows = backup.section_rows(data, table)
+        ranks[table.key] = {
+            row["id"]: index for index, row in enumerate(sorted(rows, key=lambda r: r["id"]))
+        }
+    for table in backup.TABLES:
+        for row in backup.section_rows(data, table):
+            row["id"] = ranks[table.key][row["id"]]
+            for attname, target in table.refs.items():
+                name = attname.removesuffix("_id")
+                if row[name] is not None:
+                    row[name] = ranks[target][row[name]]
+            if table.model is AuditEvent:
+                target = backup.TABLE_BY_MODEL_NAME.get(row["object_type"])
+                if (
+                    target
+                    and row["object_id"].isdigit()
+                    and int(row["object_id"]) in ranks[target.key]
+                ):
+                    row["object_id"] = ranks[target.key][int(row["object_id"])]
+                elif row["object_type"] == "review":
+                    row["object_id"] = "review"
+        backup.section_rows(data, table).sort(key=lambda r: r["id"])
+    return data
+
+
+def test_backup_covers_every_model():
+    app_models = set(apps.get_app_config("screening").get_models())
+    assert app_models == backup.covered_models()
+
+
+def test_every_relation_is_remapped_on_restore():
+    assert backup.undeclared_relations() == []
+
+
+def test_export_holds_every_kind_of_object(full_review):
+    data = backup.review_export(review=full_review)
+    assert (data["format"], data["version"]) == ("slrweb-review", 1)
+    for key in (
+        "stages",
+        "criteria",
+        "quality_criteria",
+        "research_questions",
+        "members",
+        "search_strings",
+    ):
+        assert data["protocol"][key], key
+    for key in (
+        "sources",
+        "search_runs",
+        "batches",
+        "records",
+        "studies",
+        "decisions",
+        "resolutions",
+        "full_texts",
+        "quality_answers",
+        "quality_consensus",
+        "extraction_fields",
+        "extraction_values",
+        "audit_events",
+        "duplicate_candidates",
+        "funnel_snapshots",
+    ):
+        assert data[key], key
+    assert data["search_runs"][0]["hits_reported"] == 5
+    assert data["records"][0]["raw"] == {"TI": "Record 1", "AU": ["X"]}
+    assert data["batches"][0]["file"] == "imports/2021/07/acm.ris"
+    excluded = next(d for d in data["decisions"] if d["verdict"] == "exclude")
+    assert excluded["reasons"] == ["DUPLICATE", "EC1"] and excluded["reviewer"] == "reviewer"
+    assert {m["user"] for m in data["protocol"]["members"]} == {
+        "owner",
+        "reviewer",
+        "reviewer2",
+        "viewer",
+    }
+    assert data["protocol"]["review"]["quality_threshold"] == "2.50"
+
+
+def test_round_trip_into_an_empty_database_is_exact(full_review):
+    exported = json.loads(json.dumps(backup.review_export(review=full_review)))
+    ImportBatch.objects.all().delete()  # its source is protected while it exists
+    Review.objects.all().delete()
+    get_user_model().objects.all().delete()
+    restored = backup.review_import(data=exported)
+    again = backup.review_export(review=restored)
+    assert canonical(again) == canonical(exported)
+    # Missing users come back inactive and cannot log in until an admin sets a password.
+    reviewer = get_user_model().objects.get(username="reviewer")
+    assert not reviewer.is_active and not reviewer.has_usable_password()
+    assert reviewer.email == "reviewer@example.org"
+    # Timestamps are the stored ones, not the restore's.
+    assert again["decisions"][0]["created_at"] == exported["decisions"][0]["created_at"]
+    assert again["created_at"] == exported["created_at"]
+    assert again["created_by"] == "owner"
+    pair = DuplicateCandidate.objects.get()
+    assert pair.record_a_id < pair.record_b_id
+
+
+def test_restore_under_another_slug_reuses_existing_users(full_review, cast):
+    exported = backup.review_export(review=full_review)
+    users = get_user_model().objects.count()
+    copy = backup.review_import(data=exported, slug="copy")
+    assert get_user_model().objects.count() == users
+    assert copy.memberships.get(user=cast["owner"]).role == "owner"
+    assert Study.objects.filter(review=copy).count() == 2
+    assert SearchRun.objects.get(review=copy).hits_reported == 5
+    assert cast["owner"].is_active
+
+
+def break_decision(data):
+    data["decisions"][0]["study"] = 99999
+
+
+def break_reason(data):
+    data["decisions"][-1]["reasons"] = ["EC99"]
+
+
+def break_verdict(data):
+    data["records"][0]["year"] = "nineteen"
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda d: d.update(format="csv"), "'format' must be 'slrweb-review'"),
+        (lambda d: d.update(version=2), "unsupported version"),
+        (break_decision, "refers to studies id 99999"),
+        (break_reason, "unknown code 'EC99'"),
+        (break_verdict, "'year'"),
+        (lambda d: d["protocol"].update(members=[]), "no owner"),
+        (lambda d: d.update(records="many"), "'records' must be a list"),
+    ],
+)
+def test_bad_file_leaves_nothing(full_review, mutate, message):
+    exported = json.loads(json.dumps(backup.review_export(review=full_review)))
+    mutate(exported)
+    counts = {model: model.objects.count() for model in backup.covered_models()}
+    users = get_user_model().objects.count()
+    with pytest.raises(ValidationError) as caught:
+        backup.review_import(data=exported, slug="broken")
+    assert message in caught.value.messages[0]
+    assert {model: model.objects.count() for model in backup.covered_models()} == counts
+    assert get_user_model().objects.count() == users
+
+
+def test_existing_slug_is_refused(full_review):
+    with pytest.raises(ValidationError, match="already exists"):
+        backup.review_import(data=backup.review_export(review=full_review))
+
+
+def test_commands_round_trip(full_review, tmp_path):
+    out = io.StringIO()
+    call_command("export_review", full_review.slug, stdout=out)
+    data = json.loads(out.getvalue())
+    assert data["format"] == "slrweb-review"
+    path = tmp_path / "backup.json"
+    path.write_text(out.getvalue())
+    result = io.StringIO()
+    call_command("import_review", str(path), "--slug", "restored", stdout=result)
+    assert json.loads(result.getvalue()) == {"review": "restored"}
+    assert Record.objects.filter(review__slug="restored").count() == 3
+
+
+def test_commands_fail_clearly(full_review, tmp_path):
+    with pytest.raises(CommandError, match="No review with slug"):
+        call_command("export_review", "nope", stdout=io.StringIO())
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(CommandError, match="not a JSON file"):
+        call_command("import_review", str(bad), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("import_review", str(tmp_path / "missing.json"), stdout=io.StringIO())
+    with pytest.raises(CommandError, match="already exists"):
+        out = io.StringIO()
+        call_command("export_review", full_review.slug, stdout=out)
+        bad.write_text(out.getvalue())
+        call_command("import_review", str(bad), stdout=io.StringIO())

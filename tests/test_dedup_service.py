@@ -1,0 +1,253 @@
+"""Deduplication service on PostgreSQL: grouping, the incremental run against screened
+studies, merge and unmerge restoring screening state exactly, idempotency, the command."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+
+from screening.models import (
+    AuditEvent,
+    Criterion,
+    Decision,
+    DuplicateCandidate,
+    Record,
+    Resolution,
+    Stage,
+    Study,
+    StudyMerge,
+)
+from screening.services.dedup import (
+    candidate_decide,
+    candidate_undo,
+    record_split,
+    review_deduplicate,
+    study_unmerge,
+)
+
+from .dedup_helpers import APHASIA, STROKE, TRIAL, add_batch, paper
+
+pytestmark = pytest.mark.django_db
+
+
+def first_import(review):
+    acm = add_batch(
+        review,
+        "ACM",
+        [
+            paper(TRIAL, doi="10.1056/NEJMoa1208981", abstract="Short."),
+            paper(STROKE, authors=["Wolf, S. L."], year=2006),
+            paper(APHASIA, authors=["Breitenstein, C."], year=2017, venue="Lancet"),
+        ],
+    )
+    ieee = add_batch(
+        review,
+        "IEEE",
+        [
+            # The same trial with its DOI spelled differently and a longer abstract.
+            paper(
+                TRIAL.upper(),
+                doi="https://doi.org/10.1056/nejmoa1208981",
+                abstract="A much longer abstract about eculizumab.",
+            ),
+            # A typo: the same study.
+            paper(
+                STROKE.replace("randomised", "randomized"), authors=["Wolf, Steven L."], year=2006
+            ),
+        ],
+    )
+    return acm, ieee
+
+
+def test_groups_records_into_studies_at_the_entry_stage(review):
+    acm, ieee = first_import(review)
+    counts = review_deduplicate(review=review)
+    assert counts == {"records": 5, "studies": 3, "merged": 2, "candidates": 0}
+    entry = Stage.objects.get(review=review, is_entry=True)
+    trial = Record.objects.get(pk=acm[0].pk).study
+    assert Record.objects.get(pk=ieee[0].pk).study == trial
+    assert trial.current_stage == entry and trial.outcome == Study.Outcome.SCREENING
+    # Display fields take the most complete values.
+    assert trial.abstract == "A much longer abstract about eculizumab."
+    assert trial.doi
+    assert AuditEvent.objects.filter(review=review, action="dedup.run").count() == 1
+
+
+def test_running_twice_changes_nothing(review):
+    first_import(review)
+    first = review_deduplicate(review=review)
+    studies = list(Study.objects.filter(review=review).values_list("pk", "title"))
+    second = review_deduplicate(review=review)
+    assert first == second
+    assert list(Study.objects.filter(review=review).values_list("pk", "title")) == studies
+
+
+def screen(review, study, user, verdict="include"):
+    title_stage = Stage.objects.get(review=review, key="title")
+    full_text = Stage.objects.get(review=review, key="full_text")
+    Decision.objects.create(
+        review=review, study=study, stage=title_stage, reviewer=user, verdict=verdict
+    )
+    Resolution.objects.create(
+        review=review, study=study, stage=title_stage, verdict=verdict, method="agreement"
+    )
+    study.current_stage = full_text
+    study.save()
+    return full_text
+
+
+def test_incremental_import_joins_a_screened_study_without_restarting_it(review, cast):
+    acm, _ = first_import(review)
+    review_deduplicate(review=review)
+    study = Record.objects.get(pk=acm[0].pk).study
+    full_text = screen(review, study, cast["reviewer"])
+    later = add_batch(
+        review,
+        "Scopus",
+        [
+            paper(TRIAL, doi="10.1056/NEJMOA1208981", pmid="23738544"),
+            paper(
+                "Telerehabilitation for upper limb function after stroke: a pilot study",
+                authors=["Cramer, S. C."],
+                year=2019,
+            ),
+        ],
+    )
+    counts = review_deduplicate(review=review)
+    assert counts["studies"] == 4 and counts["merged"] == 3
+    study.refresh_from_db()
+    assert Record.objects.get(pk=later[0].pk).study == study
+    assert study.current_stage == full_text  # screening goes on where it was
+    assert study.decisions.count() == 1 and study.resolutions.count() == 1
+    assert study.pmid == "23738544"
+    event = AuditEvent.objects.get(review=review, action="dedup.records_joined")
+    assert event.after["already_screened"] is True and event.after["stage"] == "full_text"
+    new_study = Record.objects.get(pk=later[1].pk).study
+    assert new_study.current_stage.is_entry
+
+
+def grey_pair(review):
+    """Two studies the automatic step was unsure about: same title, different DOIs."""
+    a = add_batch(review, "ACM", [paper(TRIAL, doi="10.1000/aaa1")])[0]
+    b = add_batch(review, "IEEE", [paper(TRIAL, doi="10.1000/aaa2")])[0]
+    counts = review_deduplicate(review=review)
+    assert counts["candidates"] == 1
+    candidate = DuplicateCandidate.objects.get(review=review)
+    assert "different DOI" in candidate.reason
+    return Record.objects.get(pk=a.pk), Record.objects.get(pk=b.pk), candidate
+
+
+def state_of(study):
+    return {
+        "fields": {f: getattr(study, f) for f in ("title", "doi", "abstract", "outcome")},
+        "stage": study.current_stage_id,
+        "decisions": sorted(
+            (d.stage_id, d.reviewer_id, d.verdict, tuple(d.reasons.values_list("pk", flat=True)))
+            for d in study.decisions.all()
+        ),
+        "resolutions": sorted((r.stage_id, r.verdict) for r in study.resolutions.all()),
+        "records": sorted(study.records.values_list("pk", flat=True)),
+    }
+
+
+def test_merge_then_unmerge_restores_both_studies_exactly(review, cast):
+    a, b, candidate = grey_pair(review)
+    kept_study, other = a.study, b.study
+    screen(review, kept_study, cast["reviewer"])
+    title_stage = Stage.objects.get(review=review, key="title")
+    reason = Criterion.objects.filter(review=review).first()
+    decision = Decision.objects.create(
+        review=review,
+        study=other,
+        stage=title_stage,
+        reviewer=cast["reviewer2"],
+        verdict="exclude",
+        note="not a trial",
+    )
+    decision.reasons.add(reason)
+    before_kept, before_other = state_of(kept_study), state_of(other)
+
+    candidate_decide(review=review, candidate=candidate, user=cast["reviewer"], is_duplicate=True)
+    assert not Study.objects.filter(pk=other.pk).exists()
+    kept_study.refresh_from_db()
+    # The study further in screening survives with its own state; the records joined it.
+    assert sorted(kept_study.records.values_list("pk", flat=True)) == sorted([a.pk, b.pk])
+    assert kept_study.decisions.count() == 1
+    assert review_deduplicate(review=review)["merged"] == 1
+
+    merge = StudyMerge.objects.get(review=review)
+    study_unmerge(review=review, merge=merge, user=cast["owner"])
+    restored = Study.objects.get(pk=other.pk)
+    kept_study.refresh_from_db()
+    assert state_of(restored) == before_other
+    assert state_of(kept_study) == before_kept
+    assert Decision.objects.get(study=restored).note == "not a trial"
+    with pytest.raises(ValidationError):
+        study_unmerge(review=review, merge=merge, user=cast["owner"])
+    actions = set(AuditEvent.objects.filter(review=review).values_list("action", flat=True))
+    assert {"dedup.candidate_decided", "dedup.studies_merged", "dedup.studies_unmerged"} <= actions
+    # A refused pair is not proposed again by a later run.
+    candidate.refresh_from_db()
+    assert candidate.status == DuplicateCandidate.Status.NOT_DUPLICATE
+    assert review_deduplicate(review=review)["candidates"] == 0
+
+
+def test_decide_is_idempotent_and_undo_reopens_the_pair(review, cast):
+    _, _, candidate = grey_pair(review)
+    user = cast["reviewer"]
+    candidate_decide(review=review, candidate=candidate, user=user, is_duplicate=True)
+    candidate_decide(review=review, candidate=candidate, user=user, is_duplicate=True)
+    assert StudyMerge.objects.filter(review=review).count() == 1
+    with pytest.raises(ValidationError):
+        candidate_decide(review=review, candidate=candidate, user=user, is_duplicate=False)
+    assert candidate_undo(review=review, user=user).pk == candidate.pk
+    candidate.refresh_from_db()
+    assert candidate.status == DuplicateCandidate.Status.PENDING
+    assert Study.objects.filter(review=review).count() == 2
+    assert candidate_undo(review=review, user=user) is None
+
+
+def test_not_duplicate_keeps_both_studies(review, cast):
+    _, _, candidate = grey_pair(review)
+    candidate_decide(review=review, candidate=candidate, user=cast["reviewer"], is_duplicate=False)
+    assert Study.objects.filter(review=review).count() == 2
+    assert review_deduplicate(review=review)["candidates"] == 0
+
+
+def test_split_takes_a_record_out_and_keeps_it_out(review, cast):
+    acm, ieee = first_import(review)
+    review_deduplicate(review=review)
+    study = Record.objects.get(pk=ieee[1].pk).study
+    new_study = record_split(review=review, record=ieee[1], user=cast["owner"])
+    assert new_study.pk != study.pk and new_study.current_stage.is_entry
+    assert review_deduplicate(review=review)["studies"] == 4
+    with pytest.raises(ValidationError):
+        record_split(review=review, record=Record.objects.get(pk=ieee[1].pk), user=cast["owner"])
+
+
+def test_dedup_command_prints_the_contract_json(review):
+    first_import(review)
+    out = StringIO()
+    call_command("dedup", "--review", review.slug, stdout=out)
+    assert json.loads(out.getvalue()) == {
+        "records": 5,
+        "studies": 3,
+        "merged": 2,
+        "candidates": 0,
+    }
+    with pytest.raises(CommandError, match="No review"):
+        call_command("dedup", "--review", "nope", stdout=StringIO())
+
+
+@pytest.mark.worker
+def test_task_runs_through_the_real_worker(celery_worker, review_and_cast):
+    from screening.services.dedup import TASK_NAME
+    from slrweb.celery import app
+
+    review, _ = review_and_cast
+    first_import(review)
+    result = app.send_task(TASK_NAME, kwargs={"review_id": review.pk})
+    assert result.get(timeout=60) == {"records": 5, "studies": 3, "merged": 2, "candidates": 0}
+    assert Study.objects.filter(review=review).count() == 3

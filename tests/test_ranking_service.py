@@ -1,0 +1,194 @@
+"""Ranking service: labels, scheduling after K decisions, one run per review, atomic priorities,
+random order, blind mode not leaking a colleague's verdict through the queue."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from screening.models import AuditEvent, RankingRun, Stage, Study
+from screening.services import ranking as ranking_service
+
+from .ranking_helpers import decide, resolve, studies_make
+
+
+@pytest.fixture
+def stage(review):
+    return review.stages.get(is_entry=True)
+
+
+def label_some(studies, stage, reviewer, count):
+    for study in studies[:count]:
+        decide(study, stage, reviewer, "include" if study.truth else "exclude")
+
+
+def test_labels_resolution_wins_and_any_include_or_uncertain_counts(review, cast, stage):
+    a, b, c, d = studies_make(review, relevant=2, irrelevant=2)
+    decide(a, stage, cast["reviewer"], "include")
+    decide(a, stage, cast["reviewer2"], "exclude")  # one include is enough while unresolved
+    decide(b, stage, cast["reviewer"], "uncertain")
+    decide(c, stage, cast["reviewer"], "include")
+    resolve(c, stage, "exclude")  # the adjudicated outcome wins
+    decide(d, stage, cast["reviewer"], "exclude")
+    labels = ranking_service.stage_labels(stage=stage)
+    assert labels.relevant == {a.pk: True, b.pk: True, c.pk: False, d.pk: False}
+    assert labels.pending == {a.pk, b.pk, d.pk}
+
+
+def test_no_training_before_one_include_and_one_exclude(review, cast, stage):
+    studies = studies_make(review, relevant=3, irrelevant=10)
+    for study in [s for s in studies if not s.truth][:5]:
+        decide(study, stage, cast["reviewer"], "exclude")
+    assert ranking_service.ranking_schedule_if_due(review=review, stage=stage) is None
+    assert not RankingRun.objects.exists()
+    assert not Study.objects.filter(priority__isnull=False).exists()
+
+
+def test_schedule_after_every_k_decisions_and_one_active_run(
+    review, cast, stage, django_capture_on_commit_callbacks
+):
+    studies = studies_make(review, relevant=6, irrelevant=30)
+    relevant = [s for s in studies if s.truth]
+    other = [s for s in studies if not s.truth]
+    decide(relevant[0], stage, cast["reviewer"], "include")
+    decide(other[0], stage, cast["reviewer"], "exclude")
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = ranking_service.ranking_schedule_if_due(review=review, stage=stage)
+    assert first is not None and first.status == "pending"
+    assert len(callbacks) == 1  # enqueued on commit
+    # A second scheduler while the first run is pending claims nothing.
+    assert ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True) is None
+    ranking_service.ranking_run_execute(run_id=first.pk)
+    first.refresh_from_db()
+    assert first.status == "done" and first.labelled == 2 and first.relevant == 1
+    # Running the same task twice changes nothing (idempotent).
+    assert ranking_service.ranking_run_execute(run_id=first.pk).status == "done"
+    settings_row = ranking_service.ranking_settings_for(stage=stage)
+    settings_row.retrain_every = 3
+    settings_row.save()
+    for study in other[1:3]:
+        decide(study, stage, cast["reviewer"], "exclude")
+    assert ranking_service.ranking_schedule_if_due(review=review, stage=stage) is None
+    decide(other[3], stage, cast["reviewer"], "exclude")
+    second = ranking_service.ranking_schedule_if_due(review=review, stage=stage)
+    assert second is not None and second.pk != first.pk
+
+
+def test_run_writes_priorities_of_unscreened_studies_only(review, cast, stage):
+    studies = studies_make(review, relevant=6, irrelevant=30)
+    label_some(studies, stage, cast["reviewer"], 12)
+    resolved = studies[0]
+    resolve(resolved, stage, "include" if resolved.truth else "exclude")
+    if not any(s.truth for s in studies[:12]) or all(s.truth for s in studies[:12]):
+        pytest.fail("the sample needs both classes")
+    run = ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
+    run = ranking_service.ranking_run_execute(run_id=run.pk)
+    assert run.status == "done"
+    assert run.scored == len(studies) - 1
+    assert Study.objects.get(pk=resolved.pk).priority is None
+    waiting = list(Study.objects.filter(pk__in=[s.pk for s in studies[12:]]).order_by("-priority"))
+    truth = {s.pk: s.truth for s in studies}
+    top = waiting[: sum(truth[s.pk] for s in waiting)]
+    assert sum(truth[s.pk] for s in top) >= len(top) - 1  # the on-topic studies come first
+
+
+def test_random_order_available_and_audited(review, cast, stage):
+    studies = studies_make(review, relevant=3, irrelevant=10)
+    decide(next(s for s in studies if s.truth), stage, cast["reviewer"], "include")
+    decide(next(s for s in studies if not s.truth), stage, cast["reviewer"], "exclude")
+    ranking_service.ranking_settings_update(
+        review=review,
+        stage=stage,
+        actor=cast["owner"],
+        queue_order=Stage.QueueOrder.RANDOM,
+        retrain_every=5,
+        stop_after_irrelevant=50,
+    )
+    stage.refresh_from_db()
+    assert stage.queue_order == "random"
+    assert ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True) is None
+    event = AuditEvent.objects.get(action="ranking.settings")
+    assert event.before["queue_order"] == "prioritised" and event.after["queue_order"] == "random"
+    # Switching back schedules a training straight away.
+    ranking_service.ranking_settings_update(
+        review=review,
+        stage=stage,
+        actor=cast["owner"],
+        queue_order=Stage.QueueOrder.PRIORITISED,
+        retrain_every=5,
+        stop_after_irrelevant=50,
+    )
+    assert RankingRun.objects.filter(stage=stage, status="pending").count() == 1
+
+
+def test_blind_queue_does_not_reveal_a_colleagues_pending_include(review, cast, stage):
+    """reviewer2 includes study X; reviewer has not screened X yet. X's priority must be the
+    same as if reviewer2's decision did not exist (it is scored without its own label)."""
+    studies = studies_make(review, relevant=6, irrelevant=30)
+    label_some(studies, stage, cast["reviewer"], 14)
+    for study in studies[:14]:
+        resolve(study, stage, "include" if study.truth else "exclude")
+    target = next(s for s in studies[14:] if s.truth)
+
+    def train():
+        run = ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
+        ranking_service.ranking_run_execute(run_id=run.pk)
+        return Study.objects.get(pk=target.pk).priority
+
+    without = train()
+    decision = decide(target, stage, cast["reviewer2"], "include")
+    with_colleague = train()
+    assert with_colleague == pytest.approx(without, abs=1e-6)
+    decision.delete()
+    resolve(target, stage, "include")  # once resolved it leaves the queue: no priority written
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_order_replaces_the_old_atomically_for_a_concurrent_reader(review, monkeypatch):
+    studies = studies_make(review, relevant=10, irrelevant=190)
+    ids = [s.pk for s in studies]
+    Study.objects.filter(pk__in=ids).update(priority=1.0)
+    half_written = threading.Event()
+    reader_done = threading.Event()
+    original = Study.objects.bulk_update
+    calls = []
+
+    def slow_bulk_update(objs, fields, batch_size=None):
+        objs = list(objs)
+        middle = len(objs) // 2
+        original(objs[:middle], fields, batch_size=batch_size)
+        calls.append(middle)
+        half_written.set()
+        reader_done.wait(timeout=20)
+        return original(objs[middle:], fields, batch_size=batch_size)
+
+    monkeypatch.setattr(Study.objects, "bulk_update", slow_bulk_update)
+    errors = []
+
+    def writer():
+        try:
+            ranking_service.ranking_priorities_write(
+                priorities={pk: 2.0 + i for i, pk in enumerate(ids)}, batch_size=25
+            )
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert half_written.wait(timeout=20)
+        # This thread has its own database connection: a reviewer's next-study query.
+        during = set(Study.objects.filter(pk__in=ids).values_list("priority", flat=True))
+        next_study = (
+            Study.objects.filter(pk__in=ids)
+            .order_by("-priority", "pk")
+            .values_list("pk", flat=True)
+        )[0]
+    finally:
+        reader_done.set()
+        thread.join(timeout=30)
+    assert not errors and calls == [100]
+    assert during == {1.0}  # the old order, whole
+    assert next_study == min(ids)
+    after = dict(Study.objects.filter(pk__in=ids).values_list("pk", "priority"))
+    assert after == {pk: 2.0 + i for i, pk in enumerate(ids)}  # the new order, whole

@@ -1,0 +1,31 @@
+"""The funnel through a real Celery worker: debounced scheduling gives one fresh snapshot."""
+
+import time
+
+import pytest
+from django.db import transaction
+
+from screening.models import FunnelSchedule, FunnelSnapshot
+from screening.services.funnel import funnel_schedule
+
+from .factories import review_with_cast
+from .reports_helpers import assert_seed_funnel, build_selection, fast_passwords  # noqa: F401
+
+
+@pytest.mark.worker
+def test_bursts_of_changes_lead_to_one_snapshot_computed_by_the_worker(celery_worker):
+    review, cast = review_with_cast(slug="worker-review")
+    build_selection(review, [cast["reviewer"]])
+    # A burst of changes (imports, merges, resolutions) in separate transactions.
+    for _ in range(4):
+        with transaction.atomic():
+            funnel_schedule(review_id=review.pk, countdown=1)
+    deadline = time.monotonic() + 30
+    while not FunnelSnapshot.objects.filter(review=review).exists():
+        assert time.monotonic() < deadline, "the worker did not compute the funnel"
+        time.sleep(0.2)
+    time.sleep(2)  # would-be duplicates had their countdown by now
+    snapshots = list(FunnelSnapshot.objects.filter(review=review))
+    assert len(snapshots) == 1
+    assert_seed_funnel(snapshots[0].data)
+    assert FunnelSchedule.objects.get(review=review).pending_since is None
