@@ -278,3 +278,52 @@ def test_seed_theme_counts_from_contribution_flags(protocol, cast):
     assert list(rq2) == studies[18:22]
     # Table 5's citations: 6 studies from 2019, 18 from 2020, 6 from 2021.
     assert dict(synthesis["years"]) == {2019: 6, 2020: 18, 2021: 6}
+
+
+def test_quality_threshold_takes_studies_out_of_extraction(protocol, cast):
+    from screening.services.quality import (
+        quality_answer_record,
+        quality_assessors_assign,
+        quality_settings_update,
+    )
+
+    weak, strong = included_study(protocol, title="weak"), included_study(protocol, title="strong")
+    for study, answer in ((weak, "n"), (strong, "y")):
+        quality_assessors_assign(
+            review=protocol, study=study, assessors=[cast["reviewer"]], actor=cast["owner"]
+        )
+        for criterion in protocol.quality_criteria.all():
+            quality_answer_record(
+                review=protocol,
+                study=study,
+                criterion=criterion,
+                assessor=cast["reviewer"],
+                answer=answer,
+            )
+    validated = extraction_field_create(
+        review=protocol, actor=cast["owner"], label="Validated in industry", kind="yes_no"
+    )
+    quality_settings_update(review=protocol, actor=cast["owner"], scale="yes_no", threshold="2")
+    protocol.refresh_from_db()
+    assigned = extraction_extractors_assign_bulk(
+        review=protocol, extractors=[cast["reviewer"]], per_study=1, actor=cast["owner"]
+    )
+    assert assigned == 1 and not weak.extraction_assignments.exists()
+    extraction_value_save(
+        review=protocol, study=strong, field=validated, extractor=cast["reviewer"], raw="yes"
+    )
+    extraction_complete_set(review=protocol, study=strong, extractor=cast["reviewer"])
+    synthesis = extraction_synthesis(review=protocol)
+    assert synthesis["included"] == 1 and synthesis["quality_excluded"] == 1
+    assert synthesis["choice_fields"][0]["counts"] == [("Yes", "yes", 1), ("No", "no", 0)]
+    assert [row["study"] for row in extraction_table(review=protocol)["rows"]] == [strong]
+
+
+def test_deleting_a_question_or_the_review_keeps_working_with_flags(protocol, cast):
+    flags = extraction_contribution_flags_create(review=protocol, actor=cast["owner"])
+    protocol.research_questions.get(code="RQ5").delete()
+    flags[4].refresh_from_db()
+    assert flags[4].research_question is None
+    assert len(extraction_synthesis(review=protocol)["themes"]) == 4
+    protocol.delete()
+    assert not ExtractionField.objects.exists()

@@ -233,3 +233,51 @@ def test_field_delete_view(setup, client_for):
     assert client_for("owner").get(target).status_code == 405
     assert client_for("owner").post(target).status_code == 302
     assert not ExtractionField.objects.filter(pk=fields["size"].pk).exists()
+
+
+def test_study_reconcile_fragment(setup, client_for, htmx_headers):
+    review, study, _ = setup
+    response = client_for("owner").get(
+        url("extraction_study", review, study.pk),
+        HTTP_HX_TARGET="extraction-reconcile",
+        **htmx_headers,
+    )
+    text = response.content.decode()
+    assert (
+        response.status_code == 200 and "<html" not in text and 'id="extraction-reconcile"' in text
+    )
+    # Blind mode: a reviewer does not see the other extractor's values before both are done.
+    blind = client_for("reviewer").get(url("extraction_study", review, study.pk)).content.decode()
+    assert "stay hidden until everyone has marked the study done" in blind
+
+
+def test_csv_cells_cannot_run_formulas(setup, client_for, cast):
+    review, study, fields = setup
+    study.title = '=HYPERLINK("http://evil.example","click")'
+    study.save()
+    extraction_extractors_assign(
+        review=review, study=study, extractors=[cast["reviewer"]], actor=cast["owner"]
+    )
+    notes = extraction_field_create(review=review, actor=cast["owner"], label="Notes", kind="text")
+    extraction_value_save(
+        review=review, study=study, field=notes, extractor=cast["reviewer"], raw="+1 for MLOps"
+    )
+    extraction_value_save(
+        review=review, study=study, field=fields["size"], extractor=cast["reviewer"], raw="-3"
+    )
+    extraction_complete_set(review=review, study=study, extractor=cast["reviewer"])
+    for name in ("extraction_csv", "quality_table_csv"):
+        response = client_for("viewer").get(url(name, review))
+        rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+        title = rows[0].index("Study" if name == "quality_table_csv" else "Title")
+        assert rows[1][title] == "'" + study.title
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                client_for("viewer").get(url("extraction_csv", review)).content.decode("utf-8-sig")
+            )
+        )
+    )
+    first = dict(zip(rows[0], rows[1], strict=True))
+    assert first["Notes"] == "'+1 for MLOps"
+    assert first["Sample size"] == "-3"  # numbers stay numbers

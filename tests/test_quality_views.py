@@ -41,6 +41,7 @@ def test_home_page_and_fragment(setup, client_for, htmx_headers):
     assert page.status_code == 200
     body = page.content.decode()
     assert "Your studies" in body and "&lt;script&gt;" in body and "<script>alert" not in body
+    assert f"Continue with #{study.pk}" in body
     fragment = client.get(
         url("quality_home", review) + "?status=in_progress",
         HTTP_HX_TARGET="quality-studies",
@@ -236,3 +237,28 @@ def test_study_of_other_review_or_not_included_is_404(setup, client_for, review)
 
     screening = Study.objects.create(review=review, title="in screening")
     assert client_for("owner").get(url("quality_study", review, screening.pk)).status_code == 404
+
+
+def test_study_page_and_summary_fragment(setup, client_for, htmx_headers, cast):
+    review, study = setup
+    qc1 = review.quality_criteria.get(code="QC1")
+    quality_answer_record(
+        review=review, study=study, criterion=qc1, assessor=cast["reviewer"], answer="y"
+    )
+    page = client_for("reviewer").get(url("quality_study", review, study.pk)).content.decode()
+    assert "Your answers" in page and 'data-qc-key="y"' in page and "&lt;script&gt;" in page
+    # Blind mode: reviewer2 sees that reviewer answered, not what.
+    other = client_for("reviewer2").get(
+        url("quality_study", review, study.pk), HTTP_HX_TARGET="quality-summary", **htmx_headers
+    )
+    text = other.content.decode()
+    assert other.status_code == 200 and "<html" not in text
+    assert "answered" in text and "Yes" not in text.split("<tbody>")[1].split("</tr>")[0]
+    owner = (
+        client_for("owner")
+        .get(
+            url("quality_study", review, study.pk), HTTP_HX_TARGET="quality-summary", **htmx_headers
+        )
+        .content.decode()
+    )
+    assert "Yes" in owner.split("<tbody>")[1].split("</tr>")[0]

@@ -79,12 +79,12 @@ def values_equal(a, b) -> bool:
         return sorted(a) == sorted(b)
     if isinstance(a, str) and isinstance(b, str):
         return " ".join(a.split()) == " ".join(b.split())
-    if _is_number(a) and _is_number(b):
+    if is_number(a) and is_number(b):
         return a == b
     return type(a) is type(b) and a == b
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -108,3 +108,12 @@ def value_as_input(value) -> str | list[str]:
     if isinstance(value, list):
         return [str(v) for v in value]
     return str(value)
+
+
+# Spreadsheets run a cell starting with one of these as a formula (CSV injection); imported
+# titles are untrusted, so such text cells get a leading apostrophe, which spreadsheets hide.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(text: str) -> str:
+    return "'" + text if text.startswith(FORMULA_STARTS) else text

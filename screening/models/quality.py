@@ -154,8 +154,8 @@ class ExtractionField(models.Model):
                 name="extraction_one_contribution_flag",
             ),
             models.CheckConstraint(
-                condition=Q(is_contribution=False)
-                | Q(kind="yes_no", research_question__isnull=False),
+                # No research question condition: deleting a question sets it to null first.
+                condition=Q(is_contribution=False) | Q(kind="yes_no"),
                 name="extraction_contribution_is_yes_no",
             ),
         ]

@@ -14,7 +14,7 @@ from ..models import (
     Review,
     Study,
 )
-from .quality import quality_included_studies
+from .quality import quality_excluded_studies, quality_retained_studies
 
 
 def extraction_fields(*, review: Review) -> list[ExtractionField]:
@@ -124,7 +124,7 @@ def _extraction_rows(*, review: Review, studies: list[Study], user=None) -> list
 
 
 def extraction_overview(*, review: Review, user, status: str = "") -> dict:
-    rows = _extraction_rows(review=review, studies=list(quality_included_studies(review=review)))
+    rows = _extraction_rows(review=review, studies=list(quality_retained_studies(review=review)))
     counts = Counter(r.status for r in rows)
     mine = [r for r in rows if any(a.extractor_id == user.pk for a in r.assignments)]
     if status:
@@ -140,6 +140,15 @@ def extraction_overview(*, review: Review, user, status: str = "") -> dict:
         ),
         "counts": [(key, label, counts[key]) for key, label in STATUS_LABELS.items()],
         "total_studies": sum(counts.values()),
+        "mine_next": next(
+            (
+                r.study
+                for r in mine
+                for a in r.assignments
+                if a.extractor_id == user.pk and not a.completed_at
+            ),
+            None,
+        ),
         "field_count": ExtractionField.objects.filter(review=review).count(),
     }
 
@@ -167,7 +176,7 @@ def extraction_field_get(*, review: Review, field_id: int) -> ExtractionField | 
 def extraction_table(*, review: Review) -> dict:
     """One row per included study, one column per field, reconciled values."""
     fields = extraction_fields(review=review)
-    studies = list(quality_included_studies(review=review))
+    studies = list(quality_retained_studies(review=review))
     reconciled = {
         (v.study_id, v.field_id): v.value
         for v in ExtractionValue.objects.filter(
@@ -187,13 +196,13 @@ def extraction_table(*, review: Review) -> dict:
 
 def _reconciled(*, review: Review, field: ExtractionField) -> QuerySet[ExtractionValue]:
     return ExtractionValue.objects.filter(
-        field=field, extractor=None, study__review=review, study__outcome=Study.Outcome.INCLUDED
+        field=field, extractor=None, study__in=quality_retained_studies(review=review)
     )
 
 
 def extraction_synthesis(*, review: Review) -> dict:
     """Studies per research question (from 'contributes to' flags), per choice, per year."""
-    included = quality_included_studies(review=review)
+    included = quality_retained_studies(review=review)
     flags = {
         f.research_question_id: f
         for f in ExtractionField.objects.filter(review=review, is_contribution=True)
@@ -204,21 +213,31 @@ def extraction_synthesis(*, review: Review) -> dict:
         count = _reconciled(review=review, field=flag).filter(value=True).count() if flag else None
         themes.append({"research_question": rq, "field": flag, "count": count})
     choice_fields = []
-    for f in ExtractionField.objects.filter(
-        review=review, kind__in=[ExtractionField.Kind.CHOICE, ExtractionField.Kind.MULTI_CHOICE]
-    ).select_related("research_question"):
+    Kind = ExtractionField.Kind
+    for f in (
+        ExtractionField.objects.filter(
+            review=review, kind__in=[Kind.CHOICE, Kind.MULTI_CHOICE, Kind.YES_NO]
+        )
+        .exclude(is_contribution=True)
+        .select_related("research_question")
+    ):
         counter: Counter = Counter()
         for value in _reconciled(review=review, field=f).values_list("value", flat=True):
             for choice in value if isinstance(value, list) else [value]:
                 if choice is not None:
                     counter[choice] += 1
-        choice_fields.append({"field": f, "counts": [(c, counter[c]) for c in f.choices]})
+        if f.kind == Kind.YES_NO:
+            counts = [("Yes", "yes", counter[True]), ("No", "no", counter[False])]
+        else:
+            counts = [(c, c, counter[c]) for c in f.choices]
+        choice_fields.append({"field": f, "counts": counts})
     years = Counter(included.values_list("year", flat=True))
     return {
         "themes": themes,
         "choice_fields": choice_fields,
         "years": sorted(years.items(), key=lambda kv: (kv[0] is None, kv[0] or 0)),
         "included": included.count(),
+        "quality_excluded": quality_excluded_studies(review=review).count(),
         "max_year_count": max(years.values(), default=0),
     }
 
@@ -236,7 +255,7 @@ def extraction_studies_filter(
     Raises ValidationError when the field cannot be counted or the value is not one of its
     answers.
     """
-    studies = quality_included_studies(review=review)
+    studies = quality_retained_studies(review=review)
     if field is not None:
         Kind = ExtractionField.Kind
         if field.kind not in (Kind.CHOICE, Kind.MULTI_CHOICE, Kind.YES_NO):
@@ -262,3 +281,35 @@ def extraction_studies_filter(
     if no_year:
         studies = studies.filter(year__isnull=True)
     return studies
+
+
+def extraction_csv_rows(*, review: Review) -> list[list]:
+    """The whole extraction table for a spreadsheet: one row per study, one column per field.
+
+    Reconciled values only; multi-choice joined with "; "; text cells made formula-safe.
+    """
+    table = extraction_table(review=review)
+    headers: list[str] = []
+    for f in table["fields"]:
+        rq = f.research_question
+        header = f"{rq.code}: {f.label}" if rq and not f.is_contribution else f.label
+        headers.append(f"{header} ({f.key})" if header in headers else header)
+    rows = [["Study ID", "Title", "Authors", "Year", "DOI", *headers]]
+    for row in table["rows"]:
+        study = row["study"]
+        authors = study.authors if isinstance(study.authors, list) else []
+        cells = [
+            value if values.is_number(value) else values.spreadsheet_text(shown)
+            for value, shown in zip(row["values"], row["display"], strict=True)
+        ]
+        rows.append(
+            [
+                study.pk,
+                values.spreadsheet_text(study.title),
+                values.spreadsheet_text("; ".join(str(a) for a in authors)),
+                study.year or "",
+                values.spreadsheet_text(study.doi),
+                *cells,
+            ]
+        )
+    return rows

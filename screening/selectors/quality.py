@@ -8,6 +8,7 @@ from django.db.models import Count, DecimalField, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from ..domain import quality as rules
+from ..domain.extraction import spreadsheet_text
 from ..models import (
     Membership,
     QualityAnswer,
@@ -18,6 +19,11 @@ from ..models import (
 )
 
 WRITER_ROLES = (Membership.Role.OWNER, Membership.Role.REVIEWER)
+
+
+def quality_scale_options(*, review: Review) -> tuple[rules.AnswerOption, ...]:
+    """The answers the review's scale offers, with their keys (y / p / n) and values."""
+    return rules.scale_options(review.quality_scale)
 
 
 def quality_included_studies(*, review: Review) -> QuerySet[Study]:
@@ -59,6 +65,19 @@ def quality_excluded_studies(*, review: Review) -> QuerySet[Study]:
     return quality_scored_studies(review=review).filter(
         consensus_count=criteria, quality_total__lt=review.quality_threshold
     )
+
+
+# How the funnel names the studies of `quality_excluded_studies` among its exclusion reasons.
+QUALITY_EXCLUSION_REASON = "Quality score below the threshold"
+
+
+def quality_retained_studies(*, review: Review) -> QuerySet[Study]:
+    """Included studies that the quality threshold (when on) does not exclude.
+
+    These are the studies that data extraction and synthesis work on.
+    """
+    excluded = list(quality_excluded_studies(review=review).values_list("pk", flat=True))
+    return quality_included_studies(review=review).exclude(pk__in=excluded)
 
 
 @dataclass
@@ -189,6 +208,9 @@ def quality_overview(*, review: Review, user, status: str = "") -> dict:
         "rows": rows,
         "mine": mine,
         "mine_left": sum(1 for r in mine if r.answered_by(user.pk) < r.criteria_count),
+        "mine_next": next(
+            (r.study for r in mine if r.answered_by(user.pk) < r.criteria_count), None
+        ),
         "counts": [(key, label, counts[key]) for key, label in STATUS_LABELS.items()],
         "total_studies": sum(counts.values()),
         "excluded": list(quality_excluded_studies(review=review)),
@@ -204,8 +226,12 @@ def quality_study_get(*, review: Review, study_id: int) -> Study | None:
 
 
 def quality_study_neighbours(*, review: Review, study: Study, user) -> dict:
-    """Previous and next study assigned to this user (for keyboard navigation between studies)."""
-    mine = quality_included_studies(review=review).filter(quality_assignments__assessor=user)
+    """Previous and next study for keyboard navigation: among the user's own studies when
+    they assess any, otherwise (owners, viewers) among all included studies."""
+    studies = quality_included_studies(review=review)
+    mine = studies.filter(quality_assignments__assessor=user)
+    if not mine.exists():
+        mine = studies
     return {
         "previous": mine.filter(pk__lt=study.pk).order_by("-pk").first(),
         "next": mine.filter(pk__gt=study.pk).order_by("pk").first(),
@@ -268,3 +294,27 @@ def quality_table5(*, review: Review, sort: str = "study", descending: bool = Fa
         "max_total": len(criteria),
         "threshold": review.quality_threshold,
     }
+
+
+def _score(value) -> str:
+    return "" if value is None else f"{value.normalize():f}"
+
+
+def quality_table5_csv_rows(
+    *, review: Review, sort: str = "study", descending: bool = False
+) -> list[list]:
+    """Table 5 as spreadsheet rows: a header, then one row per study (consensus answers)."""
+    table = quality_table5(review=review, sort=sort, descending=descending)
+    rows = [["Study", "Year", "DOI", *(c.code for c in table["criteria"]), "Total", "Assessors"]]
+    for row in table["rows"]:
+        rows.append(
+            [
+                spreadsheet_text(row.study.title),
+                row.study.year or "",
+                spreadsheet_text(row.study.doi),
+                *(_score(c.consensus.answer if c.consensus else None) for c in row.cells),
+                _score(row.total),
+                "; ".join(a.get_username() for a in row.assessors),
+            ]
+        )
+    return rows

@@ -16,6 +16,7 @@ from ..models import (
     Review,
     Study,
 )
+from ..selectors.quality import quality_retained_studies
 from .audit import audit_event_record
 from .quality import _locked_included_study, _require_owner, _role, _writers
 
@@ -191,7 +192,7 @@ def extraction_extractors_assign_bulk(*, review: Review, extractors, per_study: 
         )
     studies = list(
         Study.objects.select_for_update()
-        .filter(review=review, outcome=Study.Outcome.INCLUDED)
+        .filter(pk__in=[s.pk for s in quality_retained_studies(review=review)])
         .exclude(pk__in=ExtractionAssignment.objects.values("study_id"))
         .order_by("id")
     )

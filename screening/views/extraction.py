@@ -1,14 +1,11 @@
 """Data extraction: fields per research question, drafts saved as you type, reconciliation,
 synthesis counts that click through to their studies, and the CSV of the whole table."""
 
-import csv
-import io
-
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -18,13 +15,13 @@ from ..forms import StyledFormMixin
 from ..models import ExtractionField, ResearchQuestion
 from ..selectors.extraction import (
     extraction_cell,
+    extraction_csv_rows,
     extraction_field_get,
     extraction_fields_grouped,
     extraction_overview,
     extraction_studies_filter,
     extraction_study_sheet,
     extraction_synthesis,
-    extraction_table,
 )
 from ..selectors.quality import quality_study_get
 from ..services.extraction import (
@@ -37,7 +34,7 @@ from ..services.extraction import (
     extraction_reconcile,
     extraction_value_save,
 )
-from .quality import PeopleField, PeopleForm, User, _errors
+from .quality import PeopleField, PeopleForm, User, _errors, csv_response
 
 
 class ReviewQuestionsForm(forms.Form):
@@ -397,38 +394,11 @@ def extraction_studies(request, slug):
 @require_GET
 @login_required
 def extraction_csv(request, slug):
-    """The whole extraction table: one row per study, one column per field, reconciled values.
-
-    UTF-8 with a byte order mark so spreadsheets read accents right; multi-choice values are
-    joined with "; ".
-    """
+    """The whole extraction table: one row per study, one column per field, reconciled values."""
     access = review_access(request, slug)
-    table = extraction_table(review=access.review)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    headers = []
-    for field in table["fields"]:
-        rq = field.research_question
-        headers.append(
-            f"{rq.code}: {field.label}" if rq and not field.is_contribution else field.label
-        )
-    writer.writerow(["Study ID", "Title", "Authors", "Year", "DOI", *headers])
-    for row in table["rows"]:
-        study = row["study"]
-        authors = study.authors if isinstance(study.authors, list) else []
-        writer.writerow(
-            [
-                study.pk,
-                study.title,
-                "; ".join(str(a) for a in authors),
-                study.year or "",
-                study.doi,
-                *row["display"],
-            ]
-        )
-    response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{slug}-extraction.csv"'
-    return response
+    return csv_response(
+        extraction_csv_rows(review=access.review), filename=f"{slug}-extraction.csv"
+    )
 
 
 urlpatterns = [

@@ -14,17 +14,18 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
-from ..domain.quality import scale_options
 from ..forms import StyledFormMixin
 from ..models import QualityCriterion, Review
 from ..selectors.quality import (
     SORT_KEYS,
     quality_assessor_candidates,
     quality_overview,
+    quality_scale_options,
     quality_study_get,
     quality_study_neighbours,
     quality_study_sheet,
     quality_table5,
+    quality_table5_csv_rows,
 )
 from ..services.quality import (
     quality_answer_record,
@@ -116,11 +117,11 @@ class AnswerForm(forms.Form):
             "This criterion does not belong to the review."
         )
         self.fields["answer"].choices = [
-            (o.key, o.label) for o in scale_options(review.quality_scale)
+            (o.key, o.label) for o in quality_scale_options(review=review)
         ]
         self.fields["answer"].error_messages["invalid_choice"] = (
             "Choose one of the answers of this review's scale: "
-            + ", ".join(f"{o.label} ({o.key})" for o in scale_options(review.quality_scale))
+            + ", ".join(f"{o.label} ({o.key})" for o in quality_scale_options(review=review))
             + "."
         )
 
@@ -156,7 +157,7 @@ def _sheet_context(request, access, study, **extra) -> dict:
         "study": study,
         "sheet": sheet,
         "assigned": assigned,
-        "options": scale_options(access.review.quality_scale),
+        "options": quality_scale_options(review=access.review),
         # Blind mode hides the other assessor's answers from assessors; owners always see.
         "show_all": access.is_owner or not access.review.blind_mode,
         "total_label": None if sheet.total is None else f"{sheet.total.normalize():f}",
@@ -363,34 +364,22 @@ def quality_table(request, slug):
     return render(request, "screening/quality/table.html", context)
 
 
-def _number(value) -> str:
-    return "" if value is None else f"{value.normalize():f}"
-
-
 @require_GET
 @login_required
 def quality_table_csv(request, slug):
     """Table 5 for a spreadsheet: UTF-8 with BOM, one row per study, consensus answers."""
     access = review_access(request, slug)
     sort, descending = _sort_params(request, access.review)
-    table = quality_table5(review=access.review, sort=sort, descending=descending)
+    rows = quality_table5_csv_rows(review=access.review, sort=sort, descending=descending)
+    return csv_response(rows, filename=f"{slug}-quality-table5.csv")
+
+
+def csv_response(rows, *, filename: str) -> HttpResponse:
+    """CSV a spreadsheet opens right: UTF-8 with a byte order mark, quoted where needed."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    codes = [c.code for c in table["criteria"]]
-    writer.writerow(["Study", "Year", "DOI", *codes, "Total", "Assessors"])
-    for row in table["rows"]:
-        writer.writerow(
-            [
-                row.study.title,
-                row.study.year or "",
-                row.study.doi,
-                *(_number(c.consensus.answer if c.consensus else None) for c in row.cells),
-                _number(row.total),
-                "; ".join(a.get_username() for a in row.assessors),
-            ]
-        )
+    csv.writer(buffer).writerows(rows)
     response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{slug}-quality-table5.csv"'
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
