@@ -136,6 +136,21 @@ def ranking_schedule_if_due(
     return run
 
 
+def ranking_retrain_request(*, review: Review, stage: Stage, actor) -> str:
+    """Owner's "retrain now": schedule a training regardless of K (audited). Returns what
+    happened, in words for the owner."""
+    if stage.queue_order != Stage.QueueOrder.PRIORITISED:
+        return "This stage's queue is in random order: switch it to prioritised first."
+    with transaction.atomic():
+        run = ranking_schedule_if_due(review=review, stage=stage, force=True, requested_by=actor)
+        if run is None:
+            if RankingRun.objects.filter(review=review, status__in=RankingRun.ACTIVE).exists():
+                return "A training is already queued or running for this review."
+            return "Training needs at least one relevant and one irrelevant decision."
+        audit_event_record(review=review, actor=actor, action="ranking.retrain", obj=run)
+    return "Training queued: the new order replaces the old one when it is done."
+
+
 def _enqueue(run_id: int) -> None:
     from ..tasks.ranking import ranking_train
 
