@@ -192,3 +192,45 @@ def test_settings_access(review, client, client_for):
     assert post_settings(client_for("reviewer"), review).status_code == 403
     assert client_for("owner").put(settings_url(review)).status_code == 405
     assert review.stages.get(key="title").queue_order == "prioritised"
+
+
+# --- retrain now --------------------------------------------------------------------------
+
+
+def retrain_url(review):
+    return reverse("screening:ranking_retrain", args=[review.slug])
+
+
+def test_retrain_now_queues_a_run_and_answers_with_the_panel(
+    review, cast, stage, client_for, htmx_headers, django_capture_on_commit_callbacks
+):
+    from screening.models import RankingRun
+
+    studies = studies_make(review, relevant=2, irrelevant=4)
+    client = client_for("owner")
+    response = client.post(retrain_url(review), {"stage": "title"}, **htmx_headers)
+    assert "needs at least one relevant and one irrelevant" in response.content.decode()
+    assert not RankingRun.objects.exists()
+    for study in studies:
+        decide(study, stage, cast["reviewer"], "include" if study.truth else "exclude")
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(retrain_url(review), {"stage": "title"}, **htmx_headers)
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html
+    assert "Training queued" in html and 'hx-trigger="every 5s"' in html
+    assert len(callbacks) == 1
+    assert RankingRun.objects.filter(status="pending").count() == 1
+    assert AuditEvent.objects.filter(action="ranking.retrain").count() == 1
+    response = client.post(retrain_url(review), {"stage": "title"})
+    assert response.status_code == 302  # page flow: back to the progress page with a message
+    assert RankingRun.objects.count() == 1  # one active run per review
+
+
+def test_retrain_now_access_and_bad_input(review, client, client_for):
+    assert client.post(retrain_url(review), {"stage": "title"}).status_code == 302
+    assert client_for("outsider").post(retrain_url(review), {"stage": "title"}).status_code == 404
+    assert client_for("reviewer").post(retrain_url(review), {"stage": "title"}).status_code == 403
+    assert client_for("viewer").post(retrain_url(review), {"stage": "title"}).status_code == 403
+    assert client_for("owner").get(retrain_url(review)).status_code == 405
+    response = client_for("owner").post(retrain_url(review), {"stage": "../x"})
+    assert response.status_code == 400 and "Enter a valid" in response.content.decode()

@@ -340,6 +340,7 @@ def scores_rank(
     model_name: str = DEFAULT_MODEL,
     seed: int = 0,
     folds: int = 5,
+    features: sparse.csr_matrix | None = None,
 ) -> np.ndarray:
     """Scores of all rows, trained on every label; `held_out` rows are scored out of fold.
 
@@ -347,9 +348,14 @@ def scores_rank(
     trained without its own label, so its position reveals nothing of that label. Held-out rows
     are split into up to `folds` groups, one extra training each. When leaving a group out removes
     every example of a class, its rows get the median score (no information either way).
+    `features` (from `features_build(texts)`) saves rebuilding the TF-IDF matrix when the corpus
+    has not changed since the last training.
     """
     model = model_get(model_name)
-    features = features_build(texts, model=model)
+    if features is None:
+        features = features_build(texts, model=model)
+    elif features.shape[0] != len(texts):
+        raise ValueError("features and texts differ in length")
     labelled_arr = np.asarray(labelled, dtype=np.int64)
     label_arr = np.asarray(labels, dtype=bool)
     scores = scores_predict(features, labelled_arr, label_arr, model=model, seed=seed)

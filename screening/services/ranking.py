@@ -20,9 +20,11 @@ transaction, so a reviewer's next-study query sees the whole old order or the wh
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import statistics
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -134,6 +136,21 @@ def ranking_schedule_if_due(
     return run
 
 
+def ranking_retrain_request(*, review: Review, stage: Stage, actor) -> str:
+    """Owner's "retrain now": schedule a training regardless of K (audited). Returns what
+    happened, in words for the owner."""
+    if stage.queue_order != Stage.QueueOrder.PRIORITISED:
+        return "This stage's queue is in random order: switch it to prioritised first."
+    with transaction.atomic():
+        run = ranking_schedule_if_due(review=review, stage=stage, force=True, requested_by=actor)
+        if run is None:
+            if RankingRun.objects.filter(review=review, status__in=RankingRun.ACTIVE).exists():
+                return "A training is already queued or running for this review."
+            return "Training needs at least one relevant and one irrelevant decision."
+        audit_event_record(review=review, actor=actor, action="ranking.retrain", obj=run)
+    return "Training queued: the new order replaces the old one when it is done."
+
+
 def _enqueue(run_id: int) -> None:
     from ..tasks.ranking import ranking_train
 
@@ -170,22 +187,19 @@ def _train_and_write(run: RankingRun) -> None:
         )
         return
     started = time.perf_counter()
-    corpus_ids = sorted(set(labels.relevant) | set(waiting_ids))
-    texts_by_id = {
-        pk: ranking_domain.document_text(title, abstract)
-        for pk, title, abstract in Study.objects.filter(pk__in=corpus_ids).values_list(
-            "id", "title", "abstract"
-        )
-    }
-    corpus_ids = [pk for pk in corpus_ids if pk in texts_by_id]
+    model_name = run.model_name or ranking_domain.DEFAULT_MODEL
+    corpus_ids, texts, features = _corpus_features(
+        stage=stage, study_ids=set(labels.relevant) | set(waiting_ids), model_name=model_name
+    )
     row_of = {pk: row for row, pk in enumerate(corpus_ids)}
     labelled_ids = [pk for pk in corpus_ids if pk in labels.relevant]
     scores = ranking_domain.scores_rank(
-        [texts_by_id[pk] for pk in corpus_ids],
+        texts,
+        features=features,
         labelled=[row_of[pk] for pk in labelled_ids],
         labels=[labels.relevant[pk] for pk in labelled_ids],
         held_out=[row_of[pk] for pk in labelled_ids if pk in labels.pending],
-        model_name=run.model_name or ranking_domain.DEFAULT_MODEL,
+        model_name=model_name,
         # A fixed seed per review: the same decisions give the same order, whichever run.
         seed=run.review_id,
     )
@@ -201,6 +215,36 @@ def _train_and_write(run: RankingRun) -> None:
         finished_at=timezone.now(),
         **finish,
     )
+
+
+# The TF-IDF matrix of a stage's corpus changes only when studies arrive or their text changes,
+# while training runs every K decisions: each worker process keeps the last few matrices, keyed
+# by the corpus's study ids and their last modification, so a retrain is a classifier fit only.
+_FEATURE_CACHE: OrderedDict[tuple, tuple[list[int], list[str], object]] = OrderedDict()
+_FEATURE_CACHE_SIZE = 4
+
+
+def _corpus_features(*, stage: Stage, study_ids: set[int], model_name: str):
+    rows = Study.objects.filter(pk__in=study_ids).order_by("pk")
+    stamps = list(rows.values_list("pk", "updated_at"))
+    corpus_ids = [pk for pk, _ in stamps]
+    digest = hashlib.sha256(
+        ";".join(f"{pk}:{stamp.isoformat()}" for pk, stamp in stamps).encode()
+    ).hexdigest()
+    key = (stage.pk, model_name, digest)
+    cached = _FEATURE_CACHE.get(key)
+    if cached is not None:
+        _FEATURE_CACHE.move_to_end(key)
+        return cached
+    texts = [
+        ranking_domain.document_text(title, abstract)
+        for title, abstract in rows.values_list("title", "abstract")
+    ]
+    features = ranking_domain.features_build(texts, model=ranking_domain.model_get(model_name))
+    _FEATURE_CACHE[key] = (corpus_ids, texts, features)
+    while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
+        _FEATURE_CACHE.popitem(last=False)
+    return corpus_ids, texts, features
 
 
 def ranking_priorities_write(*, priorities: dict[int, float], batch_size: int = WRITE_BATCH) -> int:

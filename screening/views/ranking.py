@@ -14,7 +14,11 @@ from ..access import Need, review_access
 from ..forms import StyledFormMixin
 from ..models import RankingSettings, Stage
 from ..selectors.ranking import ranking_progress_get, ranking_stages
-from ..services.ranking import ranking_settings_for, ranking_settings_update
+from ..services.ranking import (
+    ranking_retrain_request,
+    ranking_settings_for,
+    ranking_settings_update,
+)
 
 
 class StageChoiceForm(forms.Form):
@@ -130,6 +134,30 @@ def ranking_settings(request, slug):
     return render(request, template, context, status=status)
 
 
+@require_http_methods(["POST"])
+@login_required
+def ranking_retrain(request, slug):
+    """Owner: train the stage's model now (for example after an import brought new studies)."""
+    access = review_access(request, slug, Need.OWN)
+    review = access.review
+    stage, error = _stage_or_error(request, review, request.POST)
+    if error:
+        return render(
+            request, "screening/ranking/_error.html", {"review": review, "error": error}, status=400
+        )
+    outcome = ranking_retrain_request(review=review, stage=stage, actor=request.user)
+    if request.htmx:
+        progress = ranking_progress_get(review=review, stage=stage, user=request.user)
+        return render(
+            request,
+            "screening/ranking/_progress.html",
+            {"review": review, "access": access, "progress": progress, "retrain_outcome": outcome},
+        )
+    messages.info(request, outcome)
+    url = reverse("screening:ranking_progress", args=[review.slug])
+    return redirect(f"{url}?stage={stage.key}")
+
+
 def _initial(stage: Stage, row: RankingSettings) -> dict:
     return {
         "queue_order": stage.queue_order,
@@ -141,4 +169,5 @@ def _initial(stage: Stage, row: RankingSettings) -> dict:
 urlpatterns = [
     path("", ranking_progress, name="ranking_progress"),
     path("settings/", ranking_settings, name="ranking_settings"),
+    path("retrain/", ranking_retrain, name="ranking_retrain"),
 ]
