@@ -13,25 +13,34 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from screening.models import (
+    Adjudicator,
     AuditEvent,
     Criterion,
     Decision,
     DuplicateCandidate,
+    ExtractionAssignment,
     ExtractionField,
     ExtractionValue,
     FullText,
+    FunnelSchedule,
     FunnelSnapshot,
     ImportBatch,
     QualityAnswer,
+    QualityAssignment,
     QualityConsensus,
+    RankingRun,
+    RankingSettings,
     Record,
     Resolution,
     Review,
+    ScreeningClaim,
     SearchRun,
     Study,
+    StudyMerge,
 )
 from screening.services import backup
 from screening.services import protocol as services
+from screening.services.dedup import studies_merge, study_unmerge
 
 from .protocol_helpers import fast_password_hashing  # noqa: F401
 
@@ -80,6 +89,8 @@ def full_review(review, cast):
         report={"warnings": ["entry 3 has no year"]},
         started_at=timezone.now(),
         finished_at=timezone.now(),
+        column_map={"title": "Document Title"},
+        attempts=2,
     )
     title = review.stages.get(key="title")
     full_text = review.stages.get(key="full_text")
@@ -145,8 +156,53 @@ def full_review(review, cast):
         choices=["MLflow", "Kubeflow"],
     )
     ExtractionValue.objects.create(study=s1, field=field, extractor=r1, value=["MLflow"])
-    ExtractionValue.objects.create(study=s1, field=field, extractor=None, value=["MLflow"])
+    ExtractionValue.objects.create(
+        study=s1, field=field, extractor=None, value=["MLflow"], reconciled_by=owner
+    )
     FunnelSnapshot.objects.create(review=review, data={"database_results": 3})
+    Adjudicator.objects.create(review=review, user=r2, designated_by=owner)
+    RankingSettings.objects.create(stage=title, retrain_every=5, stop_after_irrelevant=40)
+    QualityAssignment.objects.create(study=s1, slot=1, assessor=r1, assigned_by=owner)
+    ExtractionAssignment.objects.create(
+        study=s1, slot=1, extractor=r1, assigned_by=owner, completed_at=timezone.now()
+    )
+    RankingRun.objects.create(
+        review=review,
+        stage=title,
+        status="done",
+        model_name="nb",
+        requested_by=r1,
+        decisions_seen=10,
+        labelled=10,
+        relevant=2,
+        scored=40,
+        train_seconds=0.5,
+        finished_at=timezone.now(),
+    )
+    # In flight: not carried (no worker would run it after a restore).
+    RankingRun.objects.create(review=review, stage=title, status="pending", decisions_seen=15)
+    FunnelSchedule.objects.create(review=review, requested_at=timezone.now())
+    # A study screened a little, then merged into s1: the merge keeps it (with old ids) for an
+    # unmerge. Its claim is transient and is not carried.
+    s3 = Study.objects.create(
+        review=review, title="MLOps in practice (preprint)", current_stage=title
+    )
+    Record.objects.create(review=review, batch=batch, study=s3, position=4, title="Preprint")
+    claimed = timezone.now()
+    ScreeningClaim.objects.create(
+        review=review,
+        study=s3,
+        stage=title,
+        reviewer=r1,
+        claimed_at=claimed,
+        expires_at=claimed + datetime.timedelta(minutes=10),
+    )
+    absorbed = Decision.objects.create(
+        review=review, study=s3, stage=title, reviewer=r2, verdict="exclude", note="preprint"
+    )
+    absorbed.reasons.add(ec1)
+    QualityAnswer.objects.create(study=s3, criterion=qc1, assessor=r2, answer=Decimal("0"))
+    studies_merge(review=review, first=s1, second=s3, user=owner)
     return review
 
 
@@ -159,6 +215,15 @@ def canonical(data: dict) -> dict:
         ranks[table.key] = {
             row["id"]: index for index, row in enumerate(sorted(rows, key=lambda r: r["id"]))
         }
+    absent: dict[str, dict] = {}
+
+    def rank(table_key, old, how):
+        # Rows a merge snapshot holds are not in any table: named by order of appearance.
+        if old in ranks[table_key]:
+            return ranks[table_key][old]
+        labels = absent.setdefault(table_key, {})
+        return labels.setdefault(old, f"absent-{len(labels)}")
+
     for table in backup.TABLES:
         for row in backup.section_rows(data, table):
             row["id"] = ranks[table.key][row["id"]]
@@ -176,13 +241,28 @@ def canonical(data: dict) -> dict:
                     row["object_id"] = ranks[target.key][int(row["object_id"])]
                 elif row["object_type"] == "review":
                     row["object_id"] = "review"
+        for index, row in enumerate(backup.section_rows(data, table)):
+            row.update(
+                backup.extra_ids_convert(
+                    table,
+                    row,
+                    id_for=rank,
+                    user_for=lambda username: username,
+                    review_id="review",
+                    where=str(index),
+                )
+            )
         backup.section_rows(data, table).sort(key=lambda r: r["id"])
     return data
 
 
 def test_backup_covers_every_model():
+    """Each model is carried or declared not carried, with a reason; never both."""
     app_models = set(apps.get_app_config("screening").get_models())
-    assert app_models == backup.covered_models()
+    assert app_models == backup.declared_models()
+    not_carried = {item.model for item in backup.NOT_CARRIED}
+    assert not not_carried & backup.covered_models()
+    assert all(item.reason.strip() for item in backup.NOT_CARRIED)
 
 
 def test_every_relation_is_remapped_on_restore():
@@ -199,6 +279,8 @@ def test_export_holds_every_kind_of_object(full_review):
         "research_questions",
         "members",
         "search_strings",
+        "adjudicators",
+        "ranking_settings",
     ):
         assert data["protocol"][key], key
     for key in (
@@ -217,8 +299,27 @@ def test_export_holds_every_kind_of_object(full_review):
         "audit_events",
         "duplicate_candidates",
         "funnel_snapshots",
+        "quality_assignments",
+        "extraction_assignments",
+        "ranking_runs",
+        "study_merges",
     ):
         assert data[key], key
+    # Transient machinery stays behind: claims, the funnel's debounce row, in-flight trainings.
+    assert "claims" not in data and "funnel_schedule" not in data
+    assert [run["status"] for run in data["ranking_runs"]] == ["done"]
+    assert data["batches"][0]["column_map"] == {"title": "Document Title"}
+    assert data["batches"][0]["attempts"] == 2
+    reconciled = next(v for v in data["extraction_values"] if v["extractor"] is None)
+    assert reconciled["reconciled_by"] == "owner"
+    assert data["protocol"]["adjudicators"][0]["user"] == "reviewer2"
+    # The merge snapshot names users by username and leaves the absorbed study's claim out.
+    merge = data["study_merges"][0]
+    models = [item["model"] for item in merge["snapshot"]["absorbed"]]
+    assert "screening.screeningclaim" not in models
+    assert {"screening.study", "screening.decision", "screening.qualityanswer"} <= set(models)
+    decision = next(i for i in merge["snapshot"]["absorbed"] if i["model"] == "screening.decision")
+    assert decision["fields"]["reviewer"] == "reviewer2"
     assert data["search_runs"][0]["hits_reported"] == 5
     assert data["records"][0]["raw"] == {"TI": "Record 1", "AU": ["X"]}
     assert data["batches"][0]["file"] == "imports/2021/07/acm.ris"
@@ -253,13 +354,64 @@ def test_round_trip_into_an_empty_database_is_exact(full_review):
     assert pair.record_a_id < pair.record_b_id
 
 
+def _absorbed(review) -> tuple[StudyMerge, Study]:
+    merge = StudyMerge.objects.get(review=review, undone_at__isnull=True)
+    return merge, merge.kept
+
+
+def test_unmerge_after_a_restore_into_an_empty_database_brings_the_study_back(full_review):
+    exported = json.loads(json.dumps(backup.review_export(review=full_review)))
+    ImportBatch.objects.all().delete()
+    Review.objects.all().delete()
+    get_user_model().objects.all().delete()
+    restored = backup.review_import(data=exported)
+    owner = get_user_model().objects.get(username="owner")
+    merge, kept = _absorbed(restored)
+    # A study created after the restore never takes the id kept for the absorbed one.
+    later = Study.objects.create(review=restored, title="Imported later")
+    assert later.pk != merge.absorbed_study_id
+    study = study_unmerge(review=restored, merge=merge, user=owner)
+    assert study.pk == merge.absorbed_study_id and study.review_id == restored.pk
+    assert study.title == "MLOps in practice (preprint)"
+    assert Study.objects.get(pk=later.pk).title == "Imported later"
+    assert list(study.records.values_list("title", flat=True)) == ["Preprint"]
+    decision = study.decisions.get()
+    assert (decision.reviewer.username, decision.verdict, decision.note) == (
+        "reviewer2",
+        "exclude",
+        "preprint",
+    )
+    assert [c.code for c in decision.reasons.all()] == ["EC1"]
+    assert decision.reasons.get().review_id == restored.pk
+    assert decision.stage.review_id == restored.pk
+    assert study.quality_answers.get().criterion.review_id == restored.pk
+    assert not ScreeningClaim.objects.exists()
+    assert kept.records.count() == 2  # its own two, the preprint moved back
+
+
+def test_unmerge_in_a_copy_leaves_the_original_alone(full_review):
+    copy = backup.review_import(data=backup.review_export(review=full_review), slug="copy")
+    owner = get_user_model().objects.get(username="owner")
+    original_merge, _ = _absorbed(full_review)
+    copy_merge, _ = _absorbed(copy)
+    assert copy_merge.absorbed_study_id != original_merge.absorbed_study_id
+    first = study_unmerge(review=full_review, merge=original_merge, user=owner)
+    second = study_unmerge(review=copy, merge=copy_merge, user=owner)
+    assert first.pk != second.pk
+    assert (first.review_id, second.review_id) == (full_review.pk, copy.pk)
+    assert Study.objects.filter(review=full_review).count() == 3
+    assert Study.objects.filter(review=copy).count() == 3
+    assert Decision.objects.filter(study=first).count() == 1
+    assert Decision.objects.filter(study=second).count() == 1
+
+
 def test_restore_under_another_slug_reuses_existing_users(full_review, cast):
     exported = backup.review_export(review=full_review)
     users = get_user_model().objects.count()
     copy = backup.review_import(data=exported, slug="copy")
     assert get_user_model().objects.count() == users
     assert copy.memberships.get(user=cast["owner"]).role == "owner"
-    assert Study.objects.filter(review=copy).count() == 2
+    assert Study.objects.filter(review=copy).count() == 2  # the third one is merged
     assert SearchRun.objects.get(review=copy).hits_reported == 5
     assert cast["owner"].is_active
 
@@ -276,6 +428,11 @@ def break_verdict(data):
     data["records"][0]["year"] = "nineteen"
 
 
+def break_snapshot(data):
+    absorbed = data["study_merges"][0]["snapshot"]["absorbed"]
+    next(i for i in absorbed if i["model"] == "screening.decision")["fields"]["stage"] = 99999
+
+
 @pytest.mark.parametrize(
     "mutate,message",
     [
@@ -284,6 +441,7 @@ def break_verdict(data):
         (break_decision, "refers to studies id 99999"),
         (break_reason, "unknown code 'EC99'"),
         (break_verdict, "'year'"),
+        (break_snapshot, "study_merges[0]: refers to stages id 99999"),
         (lambda d: d["protocol"].update(members=[]), "no owner"),
         (lambda d: d.update(records="many"), "'records' must be a list"),
     ],
@@ -315,7 +473,7 @@ def test_commands_round_trip(full_review, tmp_path):
     result = io.StringIO()
     call_command("import_review", str(path), "--slug", "restored", stdout=result)
     assert json.loads(result.getvalue()) == {"review": "restored"}
-    assert Record.objects.filter(review__slug="restored").count() == 3
+    assert Record.objects.filter(review__slug="restored").count() == 4
 
 
 def test_commands_fail_clearly(full_review, tmp_path):

@@ -5,7 +5,15 @@ sits in the JSON (inside `protocol` or at the top level), which foreign keys poi
 tables (their ids are remapped on restore), which point at users (written as usernames) and
 which many-to-many fields are written by a natural key (decision reasons by criterion code).
 Every concrete field not named there is copied as is, so a field added to a model later is
-carried without touching this module, and a new model is one more `Table` line.
+carried without touching this module, and a new model is one more `Table` line, or one
+`NotCarried` line saying why it is pure machinery that a restore must not bring back.
+
+A `StudyMerge` keeps the absorbed study and its dependent rows as Django-serialised objects with
+their old primary keys, so that an unmerge recreates them. Restore rewrites those snapshots:
+references to rows of the backup are remapped like any other, users become usernames in the
+file and user ids again on restore, and the absorbed rows (which no longer exist) get primary
+keys reserved from their tables' sequences, so an unmerge after a restore recreates the study
+without ever overwriting another row.
 
 Restore is exact: rows are inserted in dependency order and in their original id order (so
 constraints such as `record_a < record_b` hold after remapping), timestamps written by
@@ -17,37 +25,46 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.db import DatabaseError, IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..models import (
+    Adjudicator,
     AuditEvent,
     Criterion,
     Decision,
     DuplicateCandidate,
+    ExtractionAssignment,
     ExtractionField,
     ExtractionValue,
     FullText,
+    FunnelSchedule,
     FunnelSnapshot,
     ImportBatch,
     Membership,
     QualityAnswer,
+    QualityAssignment,
     QualityConsensus,
     QualityCriterion,
+    RankingRun,
+    RankingSettings,
     Record,
     ResearchQuestion,
     Resolution,
     Review,
+    ScreeningClaim,
     SearchRun,
     SearchString,
     Source,
     Stage,
     Study,
+    StudyMerge,
 )
 
 FORMAT = "slrweb-review"
@@ -65,6 +82,22 @@ class Table:
     by_code: dict[str, str] = field(default_factory=dict)  # m2m name -> table key (by "code")
     review_path: str = "review"  # how rows of this table are found from the review
     skip: tuple[str, ...] = ()  # fields not written at all
+    only: Q | None = None  # the rows carried, when not all of them are
+    # Plain integer fields holding an id of another table (no foreign key: the row may be gone).
+    id_fields: dict[str, str] = field(default_factory=dict)
+    id_lists: dict[str, str] = field(default_factory=dict)  # JSON lists of ids of a table
+    snapshot: str = ""  # JSON field holding {"absorbed": [serialised rows]} (see StudyMerge)
+    # Fields named like ids that are not ids of this database (copied as they are) or that a
+    # rule of their own remaps (an audit event's object_id).
+    as_is: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NotCarried:
+    """A model the backup leaves out on purpose, and why (the coverage test reads these)."""
+
+    model: type[models.Model]
+    reason: str
 
 
 # Dependency order: a table only refers to tables above it.
@@ -84,6 +117,14 @@ PROTOCOL_TABLES = [
 TABLES = [
     Table("members", Membership, PROTOCOL, users=("user",)),
     *PROTOCOL_TABLES,
+    Table("adjudicators", Adjudicator, PROTOCOL, users=("user", "designated_by")),
+    Table(
+        "ranking_settings",
+        RankingSettings,
+        PROTOCOL,
+        refs={"stage_id": "stages"},
+        review_path="stage__review",
+    ),
     Table(
         "batches",
         ImportBatch,
@@ -91,7 +132,12 @@ TABLES = [
         users=("uploaded_by",),
     ),
     Table("studies", Study, refs={"current_stage_id": "stages"}),
-    Table("records", Record, refs={"batch_id": "batches", "study_id": "studies"}),
+    Table(
+        "records",
+        Record,
+        refs={"batch_id": "batches", "study_id": "studies"},
+        as_is=("source_record_id",),  # the library's own id of the entry
+    ),
     Table(
         "duplicate_candidates",
         DuplicateCandidate,
@@ -127,6 +173,13 @@ TABLES = [
         review_path="study__review",
     ),
     Table(
+        "quality_assignments",
+        QualityAssignment,
+        refs={"study_id": "studies"},
+        users=("assessor", "assigned_by"),
+        review_path="study__review",
+    ),
+    Table(
         "quality_consensus",
         QualityConsensus,
         refs={"study_id": "studies", "criterion_id": "quality_criteria"},
@@ -142,14 +195,47 @@ TABLES = [
         "extraction_values",
         ExtractionValue,
         refs={"study_id": "studies", "field_id": "extraction_fields"},
-        users=("extractor",),
+        users=("extractor", "reconciled_by"),
+        review_path="study__review",
+    ),
+    Table(
+        "extraction_assignments",
+        ExtractionAssignment,
+        refs={"study_id": "studies"},
+        users=("extractor", "assigned_by"),
         review_path="study__review",
     ),
     Table("funnel_snapshots", FunnelSnapshot),
-    Table("audit_events", AuditEvent, users=("actor",)),
+    # Finished trainings pace the next one (every K decisions) and feed the progress panel; a
+    # queued or running one is in-flight state that no worker would pick up after a restore, and
+    # it would hold the review's single training slot for ever.
+    Table(
+        "ranking_runs",
+        RankingRun,
+        refs={"stage_id": "stages"},
+        users=("requested_by",),
+        only=~Q(status__in=RankingRun.ACTIVE),
+    ),
+    # After every table a snapshot may hold rows of, so those still alive are mapped, not copied.
+    Table(
+        "study_merges",
+        StudyMerge,
+        refs={"kept_id": "studies", "candidate_id": "duplicate_candidates"},
+        users=("merged_by", "undone_by"),
+        id_fields={"absorbed_study_id": "studies"},
+        id_lists={"record_ids": "records"},
+        snapshot="snapshot",
+    ),
+    Table("audit_events", AuditEvent, users=("actor",), as_is=("object_id",)),
+]
+NOT_CARRIED = [
+    NotCarried(ScreeningClaim, "a lease on a study for a few minutes; queues start afresh"),
+    NotCarried(FunnelSchedule, "debounce state of the funnel task; the snapshots are carried"),
 ]
 TABLE_BY_KEY = {table.key: table for table in TABLES}
 TABLE_BY_MODEL_NAME = {table.model._meta.model_name: table for table in TABLES}
+TABLE_BY_LABEL = {table.model._meta.label_lower: table for table in TABLES}
+NOT_CARRIED_LABELS = {item.model._meta.label_lower for item in NOT_CARRIED}
 # Settings of the review itself that belong to the protocol (everything but identity and
 # bookkeeping), copied by name.
 REVIEW_SKIP = {"id", "slug", "created_by", "created_at", "updated_at"}
@@ -157,17 +243,27 @@ USER_FIELDS = ("username", "email", "first_name", "last_name")
 
 
 def undeclared_relations() -> list[str]:
-    """Foreign keys a table does not say how to carry (a test keeps this list empty).
+    """Foreign keys (or fields named like ids) a table does not say how to carry.
 
-    Copied as plain values they would point at the old ids after a restore.
+    Copied as plain values they would point at the old ids after a restore (a test keeps this
+    list empty).
     """
     missing = []
     for table in TABLES:
-        declared = set(table.refs) | {f"{name}_id" for name in table.users} | set(table.skip)
+        declared = (
+            set(table.refs)
+            | {f"{name}_id" for name in table.users}
+            | set(table.skip)
+            | set(table.id_fields)
+            | set(table.id_lists)
+            | set(table.as_is)
+        )
         for model_field in table.model._meta.concrete_fields:
-            if model_field.is_relation and model_field.name != "review":
-                if model_field.attname not in declared:
-                    missing.append(f"{table.key}.{model_field.name}")
+            if model_field.name in ("review", "id"):
+                continue
+            looks_like_ids = model_field.name.endswith(("_id", "_ids"))
+            if (model_field.is_relation or looks_like_ids) and model_field.attname not in declared:
+                missing.append(f"{table.key}.{model_field.name}")
         for model_field in table.model._meta.many_to_many:
             if model_field.name not in table.by_code:
                 missing.append(f"{table.key}.{model_field.name}")
@@ -175,8 +271,116 @@ def undeclared_relations() -> list[str]:
 
 
 def covered_models() -> set[type[models.Model]]:
-    """Models the backup carries (a test checks it against every model of the app)."""
+    """Models the backup carries."""
     return {table.model for table in TABLES} | {Review}
+
+
+def declared_models() -> set[type[models.Model]]:
+    """Models carried or declared not carried (a test checks it against every model)."""
+    return covered_models() | {item.model for item in NOT_CARRIED}
+
+
+# ----- merge snapshots --------------------------------------------------------------------
+
+# How an id is looked up: "ref" must be a row of the backup, "own" is a row's own id (a row of
+# the backup, or one a snapshot holds: a new id is reserved for it), "opt" is dropped if absent.
+IdFor = Callable[[str, object, str], object]
+
+
+def extra_ids_convert(
+    table: Table, fields: dict, *, id_for: IdFor, user_for: Callable, review_id, where: str
+) -> dict:
+    """`fields` with the id fields, id lists and snapshot of `table` passed through id_for."""
+    fields = dict(fields)
+    for name, target in table.id_fields.items():
+        if fields.get(name) is not None:
+            fields[name] = id_for(target, fields[name], "own")
+    for name, target in table.id_lists.items():
+        values = fields.get(name) or []
+        if not isinstance(values, list):
+            raise BackupRefused(f"{where}: '{name}' must be a list of ids")
+        fields[name] = [
+            new for new in (id_for(target, v, "opt") for v in values) if new is not None
+        ]
+    if table.snapshot and isinstance(fields.get(table.snapshot), dict):
+        fields[table.snapshot] = snapshot_convert(
+            fields[table.snapshot],
+            id_for=id_for,
+            user_for=user_for,
+            review_id=review_id,
+            where=where,
+        )
+    return fields
+
+
+def snapshot_convert(
+    snapshot: dict, *, id_for: IdFor, user_for: Callable, review_id, where: str
+) -> dict:
+    """A copy of a merge snapshot with its ids and users converted; rows not carried dropped.
+
+    The absorbed rows are Django's "python" serialisation: {"model", "pk", "fields"}, foreign
+    keys and many-to-many by primary key, under the same field names as the backup's rows.
+    """
+    absorbed = snapshot.get("absorbed") or []
+    if not isinstance(absorbed, list):
+        raise BackupRefused(f"{where}: the merge snapshot's 'absorbed' must be a list")
+    objects = []
+    for item in absorbed:
+        if not isinstance(item, dict) or not isinstance(item.get("fields"), dict):
+            raise BackupRefused(f"{where}: the merge snapshot holds a malformed row")
+        label = item.get("model")
+        if label in NOT_CARRIED_LABELS:
+            continue
+        table = TABLE_BY_LABEL.get(label)
+        if table is None:
+            raise BackupRefused(f"{where}: the merge snapshot holds rows of unknown {label!r}")
+        fields = dict(item["fields"])
+        if "review" in fields and review_id is not None:
+            fields["review"] = review_id
+        for attname, target in table.refs.items():
+            name = attname.removesuffix("_id")
+            if fields.get(name) is not None:
+                fields[name] = id_for(target, fields[name], "ref")
+        for name in table.users:
+            fields[name] = user_for(fields.get(name))
+        for name, target in table.by_code.items():
+            fields[name] = [id_for(target, value, "ref") for value in fields.get(name) or []]
+        fields = extra_ids_convert(
+            table, fields, id_for=id_for, user_for=user_for, review_id=review_id, where=where
+        )
+        objects.append({**item, "pk": id_for(table.key, item.get("pk"), "own"), "fields": fields})
+    return {**snapshot, "absorbed": objects}
+
+
+def _same_id(table_key: str, old, how: str):
+    return old
+
+
+def _reserve_id(model: type[models.Model]) -> int:
+    """A primary key of `model` that no insert will ever be given (the sequence moves past it)."""
+    db_table = model._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [db_table])
+            return cursor.fetchone()[0]
+        if connection.vendor == "sqlite":
+            # Django's SQLite tables are AUTOINCREMENT: ids come from sqlite_sequence.
+            quoted = connection.ops.quote_name(db_table)
+            cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {quoted}")
+            highest = cursor.fetchone()[0]
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [db_table])
+            row = cursor.fetchone()
+            new = max(highest, row[0] if row else 0) + 1
+            if row:
+                cursor.execute(
+                    "UPDATE sqlite_sequence SET seq = %s WHERE name = %s", [new, db_table]
+                )
+            else:
+                cursor.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [db_table, new]
+                )
+            return new
+    raise BackupRefused(f"merge history cannot be restored on {connection.vendor}")
 
 
 # ----- writing ---------------------------------------------------------------------------
@@ -196,7 +400,14 @@ def json_value(model_field: models.Field, value):
 
 def _plain_fields(table: Table) -> list[models.Field]:
     """Concrete fields copied as they are (not the id, the review, refs or users)."""
-    names = set(table.refs) | set(table.users) | set(table.skip) | {"id", "review"}
+    names = (
+        set(table.refs)
+        | set(table.users)
+        | set(table.skip)
+        | set(table.id_fields)
+        | set(table.id_lists)
+        | {"id", "review", table.snapshot}
+    )
     return [
         f
         for f in table.model._meta.concrete_fields
@@ -212,7 +423,19 @@ def _review_settings_dump(review: Review) -> dict:
     }
 
 
-def _row_dump(table: Table, obj: models.Model) -> dict:
+def _username_for(cache: dict) -> Callable:
+    def username(user_id):
+        if user_id is None:
+            return None
+        if user_id not in cache:
+            users = get_user_model().objects.filter(pk=user_id)
+            cache[user_id] = users.values_list("username", flat=True).first()
+        return cache[user_id]
+
+    return username
+
+
+def _row_dump(table: Table, obj: models.Model, usernames: dict) -> dict:
     row = {"id": obj.pk}
     for model_field in _plain_fields(table):
         row[model_field.name] = json_value(model_field, model_field.value_from_object(obj))
@@ -223,11 +446,24 @@ def _row_dump(table: Table, obj: models.Model) -> dict:
         row[name] = user.get_username() if user is not None else None
     for name in table.by_code:
         row[name] = sorted(item.code for item in getattr(obj, name).all())
+    for name in (*table.id_fields, *table.id_lists):
+        row[name] = getattr(obj, name)
+    if table.snapshot:
+        # Users inside a snapshot are ids of this database: written as usernames.
+        row[table.snapshot] = snapshot_convert(
+            getattr(obj, table.snapshot) or {},
+            id_for=_same_id,
+            user_for=_username_for(usernames),
+            review_id=None,
+            where=f"{table.key} {obj.pk}",
+        )
     return row
 
 
 def _rows(table: Table, review: Review) -> Iterable[models.Model]:
     queryset = table.model.objects.filter(**{table.review_path: review}).order_by("pk")
+    if table.only is not None:
+        queryset = queryset.filter(table.only)
     if table.users:
         queryset = queryset.select_related(*table.users)
     if table.by_code:
@@ -238,17 +474,28 @@ def _rows(table: Table, review: Review) -> Iterable[models.Model]:
 def tables_dump(*, review: Review, tables: list[Table]) -> dict:
     """Rows of the given tables, placed under `protocol` or at the top level."""
     data: dict = {PROTOCOL: {"review": _review_settings_dump(review)}}
+    usernames: dict = {}
     for table in tables:
-        rows = [_row_dump(table, obj) for obj in _rows(table, review)]
+        rows = [_row_dump(table, obj, usernames) for obj in _rows(table, review)]
         (data[PROTOCOL] if table.section == PROTOCOL else data)[table.key] = rows
     return data
 
 
 def _users_dump(data: dict, tables: list[Table]) -> list[dict]:
     usernames: set[str] = set()
+
+    def seen(username):
+        if username:
+            usernames.add(username)
+        return username
+
     for table in tables:
         for row in section_rows(data, table):
             usernames.update(row[name] for name in table.users if row.get(name))
+            if table.snapshot and isinstance(row.get(table.snapshot), dict):
+                snapshot_convert(
+                    row[table.snapshot], id_for=_same_id, user_for=seen, review_id=None, where=""
+                )
     users = get_user_model().objects.filter(username__in=usernames).order_by("username")
     return [{name: getattr(user, name) for name in USER_FIELDS} for user in users]
 
@@ -400,6 +647,16 @@ class _Loader:
                 values[attname] = new
             for name in table.users:
                 values[name] = self.user(row.get(name), where)
+            for name, target in table.id_fields.items():
+                if row.get(name) is not None:
+                    values[name] = self.located(where, self.id_for, target, row[name], "own")
+            for name, target in table.id_lists.items():
+                ids = row.get(name) or []
+                if not isinstance(ids, list):
+                    raise BackupRefused(f"{where}: '{name}' must be a list of ids")
+                values[name] = [
+                    new for new in (self.id_for(target, i, "opt") for i in ids) if new is not None
+                ]
             if table.review_path == "review":
                 values["review"] = self.review
             if table.model is AuditEvent:
@@ -416,6 +673,53 @@ class _Loader:
             mapping[row["id"]] = obj.pk
         for name, target in table.by_code.items():
             self.load_by_code(table, name, target, created, m2m)
+        if table.snapshot:
+            self.load_snapshots(table, rows, created)
+
+    def id_for(self, table_key: str, old, how: str):
+        """The new id of a row of the file (see `IdFor`); absorbed rows get a reserved id."""
+        mapping = self.ids.setdefault(table_key, {})
+        if isinstance(old, int) and old in mapping:
+            return mapping[old]
+        if how == "opt":
+            return None
+        if how == "own" and isinstance(old, int) and not isinstance(old, bool):
+            mapping[old] = _reserve_id(TABLE_BY_KEY[table_key].model)
+            return mapping[old]
+        raise BackupRefused(f"refers to {table_key} id {old}, not in the file")
+
+    @staticmethod
+    def located(where: str, function, *args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except BackupRefused as error:
+            raise BackupRefused(f"{where}: {error}") from error
+
+    def load_snapshots(self, table: Table, rows: list, created: list) -> None:
+        """Rewrite merge snapshots once every row they may name has its new id.
+
+        Rows a snapshot holds that are alive in the file (an undone merge) map to their new ids;
+        absorbed rows get ids reserved from their tables, so an unmerge recreates them there.
+        """
+        for index, (row, obj) in enumerate(zip(rows, created, strict=True)):
+            where = f"{table.key}[{index}]"
+            snapshot = row.get(table.snapshot)
+            if snapshot is None:
+                continue
+            if not isinstance(snapshot, dict):
+                raise BackupRefused(f"{where}: '{table.snapshot}' must be an object")
+
+            def user_id(username, where=where):
+                user = self.user(username, where)
+                return user.pk if user is not None else None
+
+            def id_for(table_key, old, how, where=where):
+                return self.located(where, self.id_for, table_key, old, how)
+
+            converted = snapshot_convert(
+                snapshot, id_for=id_for, user_for=user_id, review_id=self.review.pk, where=where
+            )
+            table.model._base_manager.filter(pk=obj.pk).update(**{table.snapshot: converted})
 
     def load_by_code(self, table, name, target, created, m2m) -> None:
         target_model = TABLE_BY_KEY[target].model
