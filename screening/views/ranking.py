@@ -58,7 +58,7 @@ class RankingSettingsForm(StyledFormMixin, forms.Form):
     )
 
 
-def _stage_or_error(request, review, data):
+def _stage_or_error(review, data):
     form = StageChoiceForm(data, review=review)
     if form.is_valid():
         return form.cleaned_data["stage"], None
@@ -69,7 +69,7 @@ def _stage_or_error(request, review, data):
 @login_required
 def ranking_progress(request, slug):
     access = review_access(request, slug, Need.READ)
-    stage, error = _stage_or_error(request, access.review, request.GET)
+    stage, error = _stage_or_error(access.review, request.GET)
     if error:
         return render(
             request,
@@ -92,7 +92,7 @@ def ranking_settings(request, slug):
     access = review_access(request, slug, Need.OWN)
     review = access.review
     data = request.POST if request.method == "POST" else request.GET
-    stage, error = _stage_or_error(request, review, data)
+    stage, error = _stage_or_error(review, data)
     if error:
         return render(
             request, "screening/ranking/_error.html", {"review": review, "error": error}, status=400
@@ -140,7 +140,7 @@ def ranking_retrain(request, slug):
     """Owner: train the stage's model now (for example after an import brought new studies)."""
     access = review_access(request, slug, Need.OWN)
     review = access.review
-    stage, error = _stage_or_error(request, review, request.POST)
+    stage, error = _stage_or_error(review, request.POST)
     if error:
         return render(
             request, "screening/ranking/_error.html", {"review": review, "error": error}, status=400
