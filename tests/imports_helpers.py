@@ -31,6 +31,8 @@ def media_root_fixture(settings, tmp_path):
 def sent_tasks_fixture(monkeypatch):
     sent = SentTasks()
     monkeypatch.setattr("screening.services.imports.current_app", sent)
+    # The import queues deduplication through the dedup service's own scheduler.
+    monkeypatch.setattr("screening.services.dedup.current_app", sent)
     return sent
 
 

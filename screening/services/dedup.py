@@ -18,6 +18,8 @@ from django.utils import timezone
 from ..domain.dedup import DedupRecord, deduplicate, most_complete
 from ..models import DuplicateCandidate, Record, Review, Stage, Study, StudyMerge
 from .audit import audit_event_record
+from .funnel import funnel_schedule
+from .ranking import ranking_schedule_if_due
 
 STUDY_FIELDS = (
     "title",
@@ -203,6 +205,7 @@ def review_deduplicate(*, review: Review) -> dict:
             batch_size=1000,
         )
         counts = dedup_counts(review=review)
+        _downstream_refresh(review=review, new_studies=bool(studies))
         audit_event_record(
             review=review,
             actor=None,
@@ -222,6 +225,16 @@ def review_deduplicate(*, review: Review) -> dict:
             },
         )
         return counts
+
+
+def _downstream_refresh(*, review: Review, new_studies: bool) -> None:
+    """Studies changed: the funnel is recomputed, and new studies get a place in a prioritised
+    queue at once rather than waiting at its end for K more decisions."""
+    funnel_schedule(review_id=review.pk)
+    if new_studies:
+        entry = Stage.objects.filter(review=review, is_entry=True).first()
+        if entry is not None:
+            ranking_schedule_if_due(review=review, stage=entry, force=True)
 
 
 def _assign_records(pairs: list[tuple[int, int]]) -> None:
@@ -313,6 +326,7 @@ def studies_merge(
             },
             after={"kept": kept.pk, "records_moved": record_ids, "merge": merge.pk},
         )
+        funnel_schedule(review_id=review.pk)
         return merge
 
 
@@ -353,6 +367,7 @@ def study_unmerge(*, review: Review, merge: StudyMerge, user) -> Study:
             before={"kept": kept.pk, "merge": merge.pk},
             after={"restored": restored.pk, "records": merge.record_ids},
         )
+        funnel_schedule(review_id=review.pk)
         return restored
 
 
@@ -473,4 +488,5 @@ def record_split(*, review: Review, record: Record, user) -> Study:
             before={"study": old.pk},
             after={"study": study.pk},
         )
+        funnel_schedule(review_id=review.pk)
         return study

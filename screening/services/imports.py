@@ -40,6 +40,8 @@ from ..domain.parsers import EntryProblem, ParsedRecord, ParseError, UnknownColu
 from ..models import ImportBatch, Record, Review, SearchRun, Source
 from ..selectors.imports import RUN_CREATED_BY_IMPORT
 from .audit import audit_event_record
+from .dedup import dedup_schedule
+from .funnel import funnel_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +49,6 @@ IMPORT_CHUNK = 2000
 PROGRESS_EVERY_SECONDS = 0.5
 MAX_LISTED_PROBLEMS = 200
 IMPORT_TASK = "screening.batch_import"
-DEDUP_TASK = "screening.review_deduplicate"
 _BATCH_TABLE = ImportBatch._meta.db_table
 # Advisory lock namespace (first key) for "this batch is being imported".
 _LOCK_NAMESPACE = 0x51A1
@@ -645,10 +646,8 @@ def batch_run(*, batch_id: int) -> ImportBatch | None:
                         "skipped": tally.skipped,
                     },
                 )
-                review_id = batch.review_id
-                transaction.on_commit(
-                    lambda: current_app.send_task(DEDUP_TASK, kwargs={"review_id": review_id})
-                )
+                dedup_schedule(review_id=batch.review_id)
+                funnel_schedule(review_id=batch.review_id)
         except _AlreadyDone:
             return ImportBatch.objects.get(pk=batch.pk)
         except UnknownColumns as error:
