@@ -342,6 +342,7 @@ def decision_undo(*, review: Review, stage: Stage, reviewer) -> Decision | None:
         elif study.outcome != Study.Outcome.SCREENING or study.current_stage_id != stage.pk:
             raise ValidationError("This study has left the stage; its decision can't be undone.")
         before = _decision_snapshot(decision)
+        decision_pk = decision.pk
         decision.delete()
         _claim_upsert(
             review=review, study=study, stage=stage, reviewer=reviewer, now=timezone.now()
@@ -351,7 +352,7 @@ def decision_undo(*, review: Review, stage: Stage, reviewer) -> Decision | None:
             actor=reviewer,
             action="decision.undo",
             object_type="decision",
-            object_id=before["study"],
+            object_id=decision_pk,
             before=before,
         )
         _side_effects_on_commit(review=review, stage=stage, resolved=resolution is not None)
