@@ -47,9 +47,10 @@
     }
   });
 
-  // Refused decisions answer 422 with the panel and its message: show it rather than drop it.
+  // Refused input answers 422 with the fragment and its message (screening panel, conflicts,
+  // full texts): show it rather than drop it.
   document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.xhr.status === 422 && event.detail.target && event.detail.target.id === "screen-panel") {
+    if (event.detail.xhr.status === 422) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }

@@ -110,3 +110,32 @@ def test_two_reviewers_keyboard_conflict_resolved_by_owner(browser, live_server,
     finally:
         for context in contexts:
             context.close()
+
+
+def test_refused_exclusion_shows_its_reason_in_place(browser, live_server, review, cast):
+    """At full text an exclusion without a reason is refused in the panel, not silently lost."""
+    exclusion_criteria(review, 2)
+    (study,) = make_studies(review, 1, stage_key="full_text")
+    context, page = logged_in_page(browser, live_server, "reviewer")
+    try:
+        page.goto(f"/r/{review.slug}/screen/full_text/")
+        page.wait_for_selector(f'#screen-panel[data-study="{study.pk}"]{SETTLED}')
+        page.keyboard.press("/")
+        page.keyboard.type("e u i typed in the note are not shortcuts")
+        page.keyboard.press("Escape")
+        page.keyboard.press("e")
+        page.wait_for_selector("#screen-feedback.text-danger")
+        assert "choose at least one exclusion reason" in page.inner_text("#screen-feedback")
+        assert page.locator("#htmx-error").count() == 0
+        assert not Decision.objects.exists()
+        # The note survived the refusal; tick reason 2 and exclude.
+        assert page.input_value("#decision-note").startswith("e u i typed")
+        page.keyboard.press("2")
+        page.keyboard.press("e")
+        page.wait_for_selector("#done-title")
+        decision = Decision.objects.get()
+        assert decision.verdict == "exclude"
+        assert [c.code for c in decision.reasons.all()] == ["EC2"]
+        assert decision.note == "e u i typed in the note are not shortcuts"
+    finally:
+        context.close()

@@ -342,6 +342,7 @@ def decision_undo(*, review: Review, stage: Stage, reviewer) -> Decision | None:
         elif study.outcome != Study.Outcome.SCREENING or study.current_stage_id != stage.pk:
             raise ValidationError("This study has left the stage; its decision can't be undone.")
         before = _decision_snapshot(decision)
+        decision_pk = decision.pk
         decision.delete()
         _claim_upsert(
             review=review, study=study, stage=stage, reviewer=reviewer, now=timezone.now()
@@ -351,7 +352,7 @@ def decision_undo(*, review: Review, stage: Stage, reviewer) -> Decision | None:
             actor=reviewer,
             action="decision.undo",
             object_type="decision",
-            object_id=before["study"],
+            object_id=decision_pk,
             before=before,
         )
         _side_effects_on_commit(review=review, stage=stage, resolved=resolution is not None)
@@ -510,34 +511,40 @@ def study_claim_next(*, review: Review, stage: Stage, reviewer) -> Study | None:
     )
     if live is not None:
         return live.study
-    with transaction.atomic():
-        for include_skipped in (False, True):
-            for queue in _queues(
-                review=review,
-                stage=stage,
-                reviewer=reviewer,
-                now=now,
-                include_skipped=include_skipped,
-            ):
-                study = _claim_first(
-                    queue=queue, review=review, stage=stage, reviewer=reviewer, now=now
-                )
-                if study is not None:
-                    return study
+    for include_skipped in (False, True):
+        for queue in _queues(
+            review=review,
+            stage=stage,
+            reviewer=reviewer,
+            now=now,
+            include_skipped=include_skipped,
+        ):
+            study = _claim_first(
+                queue=queue, review=review, stage=stage, reviewer=reviewer, now=now
+            )
+            if study is not None:
+                return study
     return None
 
 
 def _claim_first(*, queue, review: Review, stage: Stage, reviewer, now) -> Study | None:
-    # Each round is a new statement, so it sees the claims committed since the last one.
-    for _round in range(5):
-        batch = list(queue.select_for_update(skip_locked=True, of=("self",))[:8])
-        if not batch:
-            return None
-        for study in batch:
+    # Each round is its own short transaction holding at most one study lock, so a round that
+    # waits for a lock never holds another one (no deadlock), and each round's statements see
+    # the claims committed since the last.
+    for _round in range(20):
+        with transaction.atomic():
+            batch = list(queue.select_for_update(skip_locked=True, of=("self",))[:1])
+            if not batch:
+                # Every study left is locked by a request in flight (a claim or a decision):
+                # wait for the first rather than tell the reviewer the queue is empty.
+                batch = list(queue.select_for_update(of=("self",))[:1])
+            if not batch:
+                return None
+            study = batch[0]
             if sum(_slots_taken(study=study, stage=stage, reviewer=reviewer, now=now)) >= (
                 stage.reviewers_required
             ):
-                continue  # someone claimed it between our snapshot and our lock
+                continue  # claimed or decided between our snapshot and our lock
             _claim_upsert(review=review, study=study, stage=stage, reviewer=reviewer, now=now)
             return study
     return None
