@@ -67,3 +67,25 @@ def test_recall_chart_and_stopping_hint_in_the_browser(review_and_cast, login_pa
     page.goto(reverse("screening:ranking_progress", args=[review.slug]))
     assert "stop after 100 consecutive" in page.get_by_test_id("stopping-hint").inner_text()
     assert page.get_by_test_id("stopping-hint-reached").count() == 0
+
+
+@pytest.mark.browser
+def test_screening_dashboard_embeds_recall_chart_and_stopping_hint(review_and_cast, login_page):
+    """The dashboard loads the progress panel by htmx: chart and hint appear there."""
+    review, cast = review_and_cast
+    stage = review.stages.get(is_entry=True)
+    studies = studies_make(review, relevant=2, irrelevant=8)
+    for study in sorted(studies, key=lambda s: not s.truth):
+        decide(study, stage, cast["owner"], "include" if study.truth else "exclude")
+    RankingSettings.objects.create(stage=stage, stop_after_irrelevant=8)
+    page = login_page("owner")
+    page.goto(reverse("screening:dashboard", args=[review.slug]))
+    panel = page.get_by_role("region", name="Prioritisation progress")
+    chart = panel.get_by_role(
+        "img", name="Recall curve: relevant studies found against studies screened"
+    )
+    chart.wait_for()
+    assert panel.get_by_test_id("stopping-hint").inner_text() == (
+        "stop after 8 consecutive irrelevant"
+    )
+    assert "reached the stopping hint" in panel.get_by_test_id("stopping-hint-reached").inner_text()

@@ -8,7 +8,6 @@ never both take a study's last free slot.
 
 from collections.abc import Iterable
 from datetime import timedelta
-from importlib.util import find_spec
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -30,6 +29,7 @@ from ..models import (
     Study,
 )
 from ..models.records import STUDY_SHUFFLE_KEY, STUDY_SHUFFLE_MODULUS
+from . import funnel, ranking
 from .audit import audit_event_record
 
 VERDICTS = set(Decision.Verdict.values)
@@ -172,15 +172,10 @@ def _decision_snapshot(decision: Decision, reasons: Iterable[Criterion] | None =
 
 
 def _side_effects_on_commit(*, review: Review, stage: Stage, resolved: bool) -> None:
-    """Ask the ranking and funnel areas to refresh, when those services are installed."""
-    if find_spec("screening.services.ranking") is not None:
-        from . import ranking
-
-        transaction.on_commit(lambda: ranking.ranking_schedule_if_due(review=review, stage=stage))
-    if resolved and find_spec("screening.services.funnel") is not None:
-        from . import funnel
-
-        transaction.on_commit(lambda: funnel.funnel_schedule(review_id=review.pk))
+    """Ask the ranking and funnel areas to refresh once the decision is committed."""
+    transaction.on_commit(lambda: ranking.ranking_schedule_if_due(review=review, stage=stage))
+    if resolved:
+        funnel.funnel_schedule(review_id=review.pk)
 
 
 def _apply_resolution(
