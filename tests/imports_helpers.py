@@ -34,9 +34,3 @@ def sent_tasks_fixture(monkeypatch):
     # The import queues deduplication through the dedup service's own scheduler.
     monkeypatch.setattr("screening.services.dedup.current_app", sent)
     return sent
-
-
-@pytest.fixture(name="fast_passwords", autouse=False)
-def fast_passwords_fixture(settings):
-    """The cast's five password hashes dominate setup on a loaded 2-core machine."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -44,8 +44,3 @@ def seed_studies(review) -> list[Study]:
         )
         for row in TABLE5
     ]
-
-
-def fast_passwords(settings) -> None:
-    """The cast's passwords are hashed per test; a fast hasher keeps these modules quick."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

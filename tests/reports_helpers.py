@@ -268,15 +268,6 @@ def build_selection(review: Review, users, plan: Plan | None = None) -> dict:
     }
 
 
-FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """The cast's passwords hashed cheaply: PBKDF2 costs seconds per test on this machine."""
-    settings.PASSWORD_HASHERS = FAST_HASHERS
-
-
 @pytest.fixture(scope="module")
 def seeded_module(django_db_setup, django_db_blocker):
     """One seeded review (the seed's numbers as ORM rows) shared by a module's read-only tests.
@@ -287,9 +278,10 @@ def seeded_module(django_db_setup, django_db_blocker):
     from django.contrib.auth import get_user_model
     from django.test import override_settings
 
+    from .conftest import FAST_PASSWORD_HASHERS
     from .factories import review_with_cast
 
-    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS):
         review, cast = review_with_cast(slug="seeded-review", title="Seeded <MLOps> review")
         built = build_selection(review, [cast["reviewer"], cast["reviewer2"]])
     yield review, cast, built

@@ -30,8 +30,3 @@ def exclusion_criteria(review, n=3) -> list[Criterion]:
         )
         for i in range(1, n + 1)
     ]
-
-
-def fast_password_hashing(settings):
-    """The cast's passwords hash with MD5 in these tests: PBKDF2 costs seconds per fixture."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

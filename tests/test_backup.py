@@ -42,8 +42,6 @@ from screening.services import backup
 from screening.services import protocol as services
 from screening.services.dedup import studies_merge, study_unmerge
 
-from .protocol_helpers import fast_password_hashing  # noqa: F401
-
 
 @pytest.fixture
 def full_review(review, cast):

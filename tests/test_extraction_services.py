@@ -22,13 +22,7 @@ from screening.services.extraction import (
     extraction_value_save,
 )
 
-from .quality_helpers import THEMES, fast_passwords, included_study, seed_protocol, seed_studies
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    fast_passwords(settings)
-
+from .quality_helpers import THEMES, included_study, seed_protocol, seed_studies
 
 Kind = ExtractionField.Kind
 

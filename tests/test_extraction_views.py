@@ -15,12 +15,7 @@ from screening.services.extraction import (
     extraction_value_save,
 )
 
-from .quality_helpers import fast_passwords, included_study, seed_protocol
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    fast_passwords(settings)
+from .quality_helpers import included_study, seed_protocol
 
 
 def url(name, review, *args):

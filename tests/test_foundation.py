@@ -9,8 +9,6 @@ from django.urls import reverse
 from screening.models import AuditEvent, Review, Stage
 from screening.tasks.core import ping
 
-from .protocol_helpers import fast_password_hashing  # noqa: F401
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

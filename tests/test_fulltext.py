@@ -9,14 +9,13 @@ from django.urls import reverse
 from screening.models import AuditEvent, FullText
 from screening.services.fulltext import fulltext_mark_not_retrievable, fulltext_upload
 
-from .screening_helpers import fast_password_hashing, make_studies
+from .screening_helpers import make_studies
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 @pytest.fixture(autouse=True)
 def _settings(settings, tmp_path):
-    fast_password_hashing(settings)
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.FULLTEXT_MAX_BYTES = 1024
 

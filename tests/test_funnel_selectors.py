@@ -15,7 +15,7 @@ from screening.models import FunnelSchedule, FunnelSnapshot, QualityConsensus, Q
 from screening.selectors import reports as selectors
 from screening.services import funnel as funnel_service
 
-from .reports_helpers import assert_seed_funnel, fast_passwords, seeded_module  # noqa: F401
+from .reports_helpers import assert_seed_funnel, seeded_module  # noqa: F401
 
 
 @pytest.fixture

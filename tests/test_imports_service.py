@@ -26,12 +26,11 @@ from .factories import review_with_cast
 from .imports_helpers import (  # noqa: F401 (fixtures are found by name)
     SCOPUS_RIS,
     SCOPUS_RIS_RECORDS,
-    fast_passwords_fixture,
     media_root_fixture,
     sent_tasks_fixture,
 )
 
-pytestmark = pytest.mark.usefixtures("fast_passwords", "media_root", "sent_tasks")
+pytestmark = pytest.mark.usefixtures("media_root", "sent_tasks")
 
 
 def create(review, data=None, name="scopus.ris", **kwargs):

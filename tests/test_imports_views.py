@@ -10,12 +10,11 @@ from screening.services.imports import batch_create, batch_run, source_resolve
 
 from .imports_helpers import (  # noqa: F401 (fixtures are found by name)
     SCOPUS_RIS,
-    fast_passwords_fixture,
     media_root_fixture,
     sent_tasks_fixture,
 )
 
-pytestmark = pytest.mark.usefixtures("fast_passwords", "media_root", "sent_tasks")
+pytestmark = pytest.mark.usefixtures("media_root", "sent_tasks")
 
 RIS = b"TY  - JOUR\nTI  - A small study\nAB  - Text.\nER  - \n"
 

@@ -13,11 +13,10 @@ from .factories import review_with_cast
 from .imports_helpers import (  # noqa: F401 (fixtures are found by name)
     SCOPUS_RIS,
     SCOPUS_RIS_RECORDS,
-    fast_passwords_fixture,
     media_root_fixture,
 )
 
-pytestmark = pytest.mark.usefixtures("fast_passwords", "media_root")
+pytestmark = pytest.mark.usefixtures("media_root")
 
 
 def wait_for(batch_id: int, status: str, timeout: float = 60) -> ImportBatch:

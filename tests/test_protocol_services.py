@@ -8,8 +8,6 @@ from django.core.exceptions import ValidationError
 from screening.models import AuditEvent, Criterion, Membership, Review, SearchRun, Stage
 from screening.services import protocol as services
 
-from .protocol_helpers import fast_password_hashing  # noqa: F401
-
 LISTS = services.ORDERED_LISTS
 
 

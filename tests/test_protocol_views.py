@@ -22,8 +22,6 @@ from screening.models import (
 )
 from screening.services import protocol as services
 
-from .protocol_helpers import fast_password_hashing  # noqa: F401
-
 
 @pytest.fixture
 def seeded(review, cast):

@@ -21,12 +21,7 @@ from screening.services.quality import (
     quality_settings_update,
 )
 
-from .quality_helpers import TABLE5, fast_passwords, included_study, seed_protocol, seed_studies
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    fast_passwords(settings)
+from .quality_helpers import TABLE5, included_study, seed_protocol, seed_studies
 
 
 @pytest.fixture

@@ -9,12 +9,7 @@ from django.urls import reverse
 from screening.models import QualityAnswer, QualityAssignment, QualityConsensus
 from screening.services.quality import quality_answer_record, quality_assessors_assign
 
-from .quality_helpers import fast_passwords, included_study, seed_protocol
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    fast_passwords(settings)
+from .quality_helpers import included_study, seed_protocol
 
 
 @pytest.fixture

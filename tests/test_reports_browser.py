@@ -10,7 +10,7 @@ import pytest
 from screening.models import FunnelSnapshot
 
 from .factories import review_with_cast
-from .reports_helpers import assert_seed_funnel, build_selection, fast_passwords  # noqa: F401
+from .reports_helpers import assert_seed_funnel, build_selection
 
 
 @pytest.mark.browser

@@ -8,7 +8,7 @@ import pytest
 from screening.models import Record, Source
 from screening.selectors import reports as selectors
 
-from .reports_helpers import fast_passwords, seeded_module  # noqa: F401
+from .reports_helpers import seeded_module  # noqa: F401
 
 
 @pytest.fixture

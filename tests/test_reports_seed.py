@@ -14,12 +14,11 @@ from screening.models import Criterion, ImportBatch, Review, SearchRun, Stage, S
 from screening.selectors import reports as selectors
 from screening.services.funnel import funnel_compute
 
-from .reports_helpers import (  # noqa: F401
+from .reports_helpers import (
     SEED,
     Plan,
     assert_seed_funnel,
     build_selection,
-    fast_passwords,
     protocol_setup,
 )
 

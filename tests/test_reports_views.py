@@ -13,7 +13,7 @@ from django.urls import reverse
 from screening.models import AuditEvent, FunnelSnapshot
 from screening.services import funnel as funnel_service
 
-from .reports_helpers import assert_seed_funnel, fast_passwords, seeded_module  # noqa: F401
+from .reports_helpers import assert_seed_funnel, seeded_module  # noqa: F401
 
 DOWNLOAD_NAMES = [
     "prisma.svg",

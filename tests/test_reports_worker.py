@@ -9,7 +9,7 @@ from screening.models import FunnelSchedule, FunnelSnapshot
 from screening.services.funnel import funnel_schedule
 
 from .factories import review_with_cast
-from .reports_helpers import assert_seed_funnel, build_selection, fast_passwords  # noqa: F401
+from .reports_helpers import assert_seed_funnel, build_selection
 
 
 @pytest.mark.worker

@@ -5,15 +5,10 @@ import pytest
 from screening.models import Decision, Study
 
 from .conftest import PASSWORD
-from .screening_helpers import exclusion_criteria, fast_password_hashing, make_studies
+from .screening_helpers import exclusion_criteria, make_studies
 
 pytestmark = pytest.mark.browser
 SETTLED = ":not(.htmx-added):not(.htmx-settling)"
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    fast_password_hashing(settings)
 
 
 def logged_in_page(browser, live_server, username):

@@ -9,14 +9,9 @@ from screening.models import Decision, Membership
 from screening.services.screening import decision_record, study_claim_next
 
 from .factories import UserFactory, review_with_cast
-from .screening_helpers import fast_password_hashing, make_studies, stage
+from .screening_helpers import make_studies, stage
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    fast_password_hashing(settings)
 
 
 def test_many_reviewers_at_once_never_exceed_required_decisions():

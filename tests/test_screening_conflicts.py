@@ -7,12 +7,7 @@ from django.urls import reverse
 from screening.models import Adjudicator, AuditEvent, Resolution
 from screening.services.screening import decision_record
 
-from .screening_helpers import exclusion_criteria, fast_password_hashing, make_studies, stage
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    fast_password_hashing(settings)
+from .screening_helpers import exclusion_criteria, make_studies, stage
 
 
 @pytest.fixture

@@ -15,12 +15,7 @@ from screening.services.screening import (
     study_skip,
 )
 
-from .screening_helpers import exclusion_criteria, fast_password_hashing, make_studies, stage
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    fast_password_hashing(settings)
+from .screening_helpers import exclusion_criteria, make_studies, stage
 
 
 def decide(review, study, key, user, verdict, **kw):

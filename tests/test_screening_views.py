@@ -1,17 +1,11 @@
 """Screening page views: access, fragments, keyboard page, escaping, blind mode leaks."""
 
-import pytest
 from django.urls import reverse
 
 from screening.models import Decision, ScreeningClaim, Study
 from screening.services.screening import decision_record
 
-from .screening_helpers import exclusion_criteria, fast_password_hashing, make_studies, stage
-
-
-@pytest.fixture(autouse=True)
-def _fast_hashing(settings):
-    fast_password_hashing(settings)
+from .screening_helpers import exclusion_criteria, make_studies, stage
 
 
 def url(name, review, *args):
