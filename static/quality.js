@@ -5,6 +5,11 @@
   if (!sheet) { return; }
   var current = 0;
   var advance = false; // set when an answer is given by key: move on once it is saved
+  // While an answer is on its way the row is about to be swapped (and the next one selected):
+  // keys pressed meanwhile are kept and applied in order once the swap has settled, so fast
+  // typing neither hits a row htmx has not taken over yet nor is undone by the settle.
+  var saving = false;
+  var queuedKeys = [];
 
   function rows() { return Array.prototype.slice.call(sheet.querySelectorAll("[data-qc-row]")); }
 
@@ -41,13 +46,31 @@
       if (event.key === "Escape") { event.target.blur(); select(current); }
       return;
     }
-    var key = event.key;
+    if (!handles(event.key)) { return; }
+    event.preventDefault();
+    // Answers and moves wait for a save in flight; e, [ and ] act at once (what follows them
+    // is typing or a new page, which must not be replayed as keys).
+    if (saving && queueable(event.key)) { queuedKeys.push(event.key); return; }
+    handle(event.key);
+  });
+
+  function queueable(key) {
+    return ["e", "[", "]"].indexOf(key) < 0;
+  }
+
+  function handles(key) {
     var row = rows()[current];
-    if (key === "j" || key === "ArrowDown") { select(current + 1); event.preventDefault(); return; }
-    if (key === "k" || key === "ArrowUp") { select(current - 1); event.preventDefault(); return; }
-    if (key === "e" && row) {
-      var box = row.querySelector("input[name=justification]");
-      if (box) { box.focus(); event.preventDefault(); }
+    return ["j", "k", "ArrowDown", "ArrowUp", "e", "[", "]"].indexOf(key) >= 0 ||
+      Boolean(row && row.querySelector("[data-qc-key='" + key.toLowerCase() + "']"));
+  }
+
+  function handle(key) {
+    var row = rows()[current];
+    if (key === "j" || key === "ArrowDown") { select(current + 1); return; }
+    if (key === "k" || key === "ArrowUp") { select(current - 1); return; }
+    if (key === "e") {
+      var box = row && row.querySelector("input[name=justification]");
+      if (box) { box.focus(); }
       return;
     }
     if (key === "[" || key === "]") {
@@ -55,15 +78,25 @@
       if (link) { window.location.href = link.href; }
       return;
     }
-    if (row) {
-      var button = row.querySelector("[data-qc-key='" + key.toLowerCase() + "']");
-      if (button) {
-        event.preventDefault();
-        advance = true;
-        button.click();
-      }
-    }
-  });
+    answer(key);
+  }
+
+  function answer(key) {
+    var button = rows()[current].querySelector("[data-qc-key='" + key.toLowerCase() + "']");
+    if (!button) { return; }
+    advance = true;
+    saving = true;
+    button.click();
+  }
+
+  function settled() {
+    saving = false;
+    while (queuedKeys.length && !saving) { handle(queuedKeys.shift()); }
+  }
+
+  // A failed request swaps nothing: accept keys again.
+  document.body.addEventListener("htmx:sendError", settled);
+  document.body.addEventListener("htmx:responseError", settled);
 
   // After an answer is saved the row is swapped in: keep it current, or move on when the
   // answer was given by key.
@@ -75,6 +108,7 @@
     var ok = row.querySelector("[aria-pressed=true]") && !row.querySelector("[role=alert]");
     select(advance && ok ? index + 1 : index);
     advance = false;
+    settled();
   });
 })();
 

@@ -29,8 +29,10 @@ def test_assessor_answers_by_keyboard_and_owner_sees_total(
     # The last criterion stays current; k and j move between criteria; e opens the
     # justification, whose text is saved as you type.
     page.keyboard.press("k")
-    assert page.evaluate("document.activeElement.id") == f"qc-row-{criteria[3].pk}"
+    # A move pressed while the last answer is still saving is applied once it has settled.
+    page.wait_for_function(f"document.activeElement.id === 'qc-row-{criteria[3].pk}'")
     page.keyboard.press("j")
+    page.wait_for_function(f"document.activeElement.id === 'qc-row-{criteria[4].pk}'")
     page.keyboard.press("e")
     page.keyboard.type("no validation section")
     page.wait_for_selector(f"#qc-saved-{criteria[-1].pk}:has-text('with justification')")

@@ -301,6 +301,12 @@ def quality_answer(request, slug, study_id):
     context["cell"] = next((c for c in cells if criterion and c.criterion.pk == criterion.pk), None)
     context["index"] = cells.index(context["cell"]) + 1 if context["cell"] else 0
     status = 422 if error else 200
+    if not request.htmx:
+        # Without JavaScript (or before htmx has started) the form posts natively: back to
+        # the sheet, which shows the saved answer, with any refusal as a message.
+        if error:
+            messages.error(request, error)
+        return redirect("screening:quality_study", slug=access.review.slug, study_id=study.pk)
     if context["cell"] is None:
         return render(request, "screening/quality/_error.html", context, status=422)
     return render(request, "screening/quality/_answer_response.html", context, status=status)
