@@ -105,6 +105,23 @@ def test_answer_bad_input_is_refused_with_message(setup, client_for, htmx_header
     assert not QualityAnswer.objects.exists()
 
 
+def test_answer_without_javascript_posts_back_to_the_sheet(setup, client_for, cast):
+    review, study = setup
+    qc1 = review.quality_criteria.get(code="QC1")
+    sheet = url("quality_study", review, study.pk)
+    client = client_for("reviewer")
+    response = client.post(
+        url("quality_answer", review, study.pk), {"criterion": qc1.pk, "answer": "n"}
+    )
+    assert response.status_code == 302 and response["Location"] == sheet
+    assert QualityAnswer.objects.get(study=study, assessor=cast["reviewer"]).answer == 0
+    response = client.post(
+        url("quality_answer", review, study.pk), {"criterion": qc1.pk, "answer": "p"}, follow=True
+    )
+    assert "Choose one of the answers" in response.content.decode()
+    assert QualityAnswer.objects.get(study=study, assessor=cast["reviewer"]).answer == 0
+
+
 def test_answer_write_access(setup, client, client_for, cast, review):
     _, study = setup
     qc1 = review.quality_criteria.get(code="QC1")
