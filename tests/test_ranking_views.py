@@ -234,3 +234,13 @@ def test_retrain_now_access_and_bad_input(review, client, client_for):
     assert client_for("owner").get(retrain_url(review)).status_code == 405
     response = client_for("owner").post(retrain_url(review), {"stage": "../x"})
     assert response.status_code == 400 and "Enter a valid" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "maximum,ticks",
+    [(0, [0]), (3, [0, 1, 2, 3]), (178, [0, 44, 88, 132, 178]), (100, [0, 25, 50, 75, 100])],
+)
+def test_chart_ticks_never_crowd_the_maximum(maximum, ticks):
+    from screening.selectors.ranking import _ticks
+
+    assert _ticks(maximum) == ticks

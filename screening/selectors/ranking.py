@@ -94,6 +94,10 @@ def _ticks(maximum: int, count: int = 4) -> list[int]:
     step = max(1, round(maximum / count))
     values = list(range(0, maximum + 1, step))
     if values[-1] != maximum:
+        # The maximum is always labelled; a regular tick closer to it than half a step would
+        # print over it.
+        if maximum - values[-1] < step / 2:
+            values.pop()
         values.append(maximum)
     return values
 
