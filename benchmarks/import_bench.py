@@ -94,7 +94,7 @@ def main() -> None:
     from django.db import connection
 
     from screening.domain.parsers import ParsedRecord, iter_entries
-    from screening.models import ImportBatch, Record, Review
+    from screening.models import Record, Review
     from screening.services.imports import batch_create, batch_run, source_resolve
     from screening.services.reviews import review_create
 
@@ -157,8 +157,6 @@ def main() -> None:
         rispy_count = len(rispy_entries)
         del rispy_entries
     finally:
-        # ImportBatch.source is PROTECT: remove the batches before the review and its sources.
-        ImportBatch.objects.filter(review__slug=slug).delete()
         Review.objects.filter(slug=slug).delete()
         # The generated file and its stored copy are about 550 MB.
         shutil.rmtree(work, ignore_errors=True)

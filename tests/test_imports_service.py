@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
+from django.db.models import RestrictedError
 
 from screening.models import AuditEvent, ImportBatch, Record, SearchRun, SearchString, Source
 from screening.selectors.imports import import_reconciliation
@@ -398,3 +399,12 @@ def test_import_records_fails_when_a_file_fails(review, tmp_path):
 def test_import_records_unknown_review_is_an_error(db):
     with pytest.raises(CommandError, match="No review"):
         call_command("import_records", "--review", "nope", "--source", "X", str(SCOPUS_RIS))
+
+
+def test_deleting_the_review_takes_its_imports_but_a_source_with_imports_stays(review):
+    batch = batch_run(batch_id=create(review).pk)
+    with pytest.raises(RestrictedError):
+        batch.source.delete()
+    assert Record.objects.filter(batch=batch).exists()
+    review.delete()
+    assert not ImportBatch.objects.exists() and not Record.objects.exists()

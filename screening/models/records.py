@@ -14,7 +14,11 @@ class ImportBatch(models.Model):
         FAILED = "failed", "Failed"
 
     review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="batches")
-    source = models.ForeignKey("screening.Source", on_delete=models.PROTECT, related_name="batches")
+    # RESTRICT, not PROTECT: a source with imports cannot be deleted on its own, but deleting
+    # the review deletes its sources and batches together.
+    source = models.ForeignKey(
+        "screening.Source", on_delete=models.RESTRICT, related_name="batches"
+    )
     search_run = models.ForeignKey(
         "screening.SearchRun",
         on_delete=models.SET_NULL,
