@@ -106,31 +106,28 @@ def _check_open(*, study: Study, stage: Stage) -> None:
         raise ValidationError("This study is no longer waiting in this stage.")
 
 
+def _per_study_count(rows):
+    """How many of `rows` (filtered on `study=OuterRef("pk")`) the outer study has, 0 if none."""
+    counted = rows.order_by().values("study").annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def _others_live_claims(*, stage: Stage, reviewer, now):
+    return ScreeningClaim.objects.filter(
+        study=OuterRef("pk"), stage=stage, skipped=False, expires_at__gt=now
+    ).exclude(reviewer=reviewer)
+
+
 def _slots_taken(*, study: Study, stage: Stage, reviewer, now) -> tuple[int, int]:
     """Decisions and live claims of the other reviewers, in one fresh read (call under the lock)."""
-    decisions = (
-        Decision.objects.filter(study=OuterRef("pk"), stage=stage)
-        .exclude(reviewer=reviewer)
-        .order_by()
-        .values("study")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    claims = (
-        ScreeningClaim.objects.filter(
-            study=OuterRef("pk"), stage=stage, skipped=False, expires_at__gt=now
-        )
-        .exclude(reviewer=reviewer)
-        .order_by()
-        .values("study")
-        .annotate(n=Count("id"))
-        .values("n")
+    decisions = Decision.objects.filter(study=OuterRef("pk"), stage=stage).exclude(
+        reviewer=reviewer
     )
     row = (
         Study.objects.filter(pk=study.pk)
         .annotate(
-            d=Coalesce(Subquery(decisions, output_field=IntegerField()), 0),
-            c=Coalesce(Subquery(claims, output_field=IntegerField()), 0),
+            d=_per_study_count(decisions),
+            c=_per_study_count(_others_live_claims(stage=stage, reviewer=reviewer, now=now)),
         )
         .values_list("d", "c")
         .get()
@@ -430,31 +427,14 @@ def _queues(*, review: Review, stage: Stage, reviewer, now, include_skipped: boo
     The prioritised order is served as two index scans (ranked studies by priority, then the
     unranked ones by id) because `NULLS LAST` orderings cannot use a plain index everywhere.
     """
-    decisions = (
-        Decision.objects.filter(study=OuterRef("pk"), stage=stage)
-        .order_by()
-        .values("study")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
-    claims = (
-        ScreeningClaim.objects.filter(
-            study=OuterRef("pk"), stage=stage, skipped=False, expires_at__gt=now
-        )
-        .exclude(reviewer=reviewer)
-        .order_by()
-        .values("study")
-        .annotate(n=Count("id"))
-        .values("n")
-    )
     queryset = (
         Study.objects.filter(current_stage=stage, outcome=Study.Outcome.SCREENING)
         .filter(
             ~Exists(Decision.objects.filter(study=OuterRef("pk"), stage=stage, reviewer=reviewer))
         )
         .alias(
-            taken=Coalesce(Subquery(decisions, output_field=IntegerField()), 0)
-            + Coalesce(Subquery(claims, output_field=IntegerField()), 0)
+            taken=_per_study_count(Decision.objects.filter(study=OuterRef("pk"), stage=stage))
+            + _per_study_count(_others_live_claims(stage=stage, reviewer=reviewer, now=now))
         )
         .filter(taken__lt=stage.reviewers_required)
     )
