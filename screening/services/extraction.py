@@ -2,12 +2,11 @@
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.text import slugify
 
 from ..domain import extraction as values
-from ..domain import quality as rules
 from ..models import (
     ExtractionAssignment,
     ExtractionField,
@@ -18,7 +17,13 @@ from ..models import (
 )
 from ..selectors.quality import quality_retained_studies
 from .audit import audit_event_record
-from .quality import _locked_included_study, _require_owner, _role, _writers
+from .quality import (
+    _locked_included_study,
+    _require_owner,
+    _role,
+    _round_robin_assign,
+    _writers,
+)
 
 Kind = ExtractionField.Kind
 
@@ -184,43 +189,18 @@ def extraction_extractors_assign(
 @transaction.atomic
 def extraction_extractors_assign_bulk(*, review: Review, extractors, per_study: int, actor) -> int:
     """Round-robin the included studies without extractors over the chosen people."""
-    _require_owner(review=review, user=actor)
-    extractors = _writers(review=review, users=extractors, per_study=False)
-    if per_study not in (1, 2) or per_study > len(extractors):
-        raise ValidationError(
-            f"Choose at least {per_study} extractors to give each study {per_study}."
-        )
-    studies = list(
-        Study.objects.select_for_update()
-        .filter(pk__in=[s.pk for s in quality_retained_studies(review=review)])
-        .exclude(pk__in=ExtractionAssignment.objects.values("study_id"))
-        .order_by("id")
-    )
-    load = dict(
-        ExtractionAssignment.objects.filter(study__review=review, extractor__in=extractors)
-        .values_list("extractor_id")
-        .annotate(n=Count("id"))
-    )
-    by_id = {u.pk: u for u in extractors}
-    plan = rules.round_robin([s.pk for s in studies], [u.pk for u in extractors], per_study, load)
-    ExtractionAssignment.objects.bulk_create(
-        ExtractionAssignment(study_id=sid, extractor=by_id[uid], slot=slot, assigned_by=actor)
-        for sid, uids in plan.items()
-        for slot, uid in enumerate(uids, start=1)
-    )
-    audit_event_record(
+    return _round_robin_assign(
         review=review,
+        studies=Study.objects.filter(
+            pk__in=[s.pk for s in quality_retained_studies(review=review)]
+        ),
+        assignments=ExtractionAssignment,
+        person="extractor",
+        people=extractors,
+        per_study=per_study,
         actor=actor,
         action="extraction.assign_bulk",
-        object_type="review",
-        object_id=review.pk,
-        after={
-            "studies": len(plan),
-            "per_study": per_study,
-            "extractors": [u.get_username() for u in extractors],
-        },
     )
-    return len(plan)
 
 
 def _reconcile_derive(*, review: Review, study: Study, field: ExtractionField, actor) -> None:

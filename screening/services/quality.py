@@ -147,46 +147,63 @@ def quality_assessors_assign(
     return created
 
 
-@transaction.atomic
-def quality_assessors_assign_bulk(*, review: Review, assessors, per_study: int, actor) -> int:
-    """Round-robin the studies that have no assessor yet over the chosen people; returns count."""
+def _round_robin_assign(
+    *, review: Review, studies, assignments, person: str, people, per_study: int, actor, action
+) -> int:
+    """Spread `studies` (a queryset) that have no assignment yet over `people`, evening out
+    the load they already carry; `assignments` is the assignment model, `person` its field.
+    Shared by quality assessors and data extractors; returns how many studies got people."""
     _require_owner(review=review, user=actor)
-    assessors = _writers(review=review, users=assessors, per_study=False)
-    if per_study not in (1, 2) or per_study > len(assessors):
-        raise ValidationError(
-            f"Choose at least {per_study} assessors to give each study {per_study}."
-        )
-    studies = list(
-        Study.objects.select_for_update()
-        .filter(review=review, outcome=Study.Outcome.INCLUDED)
-        .exclude(pk__in=QualityAssignment.objects.values("study_id"))
+    people = _writers(review=review, users=people, per_study=False)
+    role = f"{person}s"
+    if per_study not in (1, 2) or per_study > len(people):
+        raise ValidationError(f"Choose at least {per_study} {role} to give each study {per_study}.")
+    study_ids = list(
+        studies.select_for_update()
+        .exclude(pk__in=assignments.objects.values("study_id"))
         .order_by("id")
+        .values_list("pk", flat=True)
     )
     load = dict(
-        QualityAssignment.objects.filter(study__review=review, assessor__in=assessors)
-        .values_list("assessor_id")
+        assignments.objects.filter(study__review=review, **{f"{person}__in": people})
+        .values_list(f"{person}_id")
         .annotate(n=Count("id"))
     )
-    by_id = {u.pk: u for u in assessors}
-    plan = rules.round_robin([s.pk for s in studies], [u.pk for u in assessors], per_study, load)
-    QualityAssignment.objects.bulk_create(
-        QualityAssignment(study_id=study_id, assessor=by_id[uid], slot=slot, assigned_by=actor)
+    by_id = {u.pk: u for u in people}
+    plan = rules.round_robin(study_ids, [u.pk for u in people], per_study, load)
+    assignments.objects.bulk_create(
+        assignments(study_id=study_id, slot=slot, assigned_by=actor, **{person: by_id[uid]})
         for study_id, uids in plan.items()
         for slot, uid in enumerate(uids, start=1)
     )
     audit_event_record(
         review=review,
         actor=actor,
-        action="quality.assign_bulk",
+        action=action,
         object_type="review",
         object_id=review.pk,
         after={
             "studies": len(plan),
             "per_study": per_study,
-            "assessors": [u.get_username() for u in assessors],
+            role: [u.get_username() for u in people],
         },
     )
     return len(plan)
+
+
+@transaction.atomic
+def quality_assessors_assign_bulk(*, review: Review, assessors, per_study: int, actor) -> int:
+    """Round-robin the studies that have no assessor yet over the chosen people; returns count."""
+    return _round_robin_assign(
+        review=review,
+        studies=Study.objects.filter(review=review, outcome=Study.Outcome.INCLUDED),
+        assignments=QualityAssignment,
+        person="assessor",
+        people=assessors,
+        per_study=per_study,
+        actor=actor,
+        action="quality.assign_bulk",
+    )
 
 
 @transaction.atomic
