@@ -29,10 +29,10 @@ class StaleWrite(Exception):
 def version_check(*, stored_version: int, seen_version: int | None, force: bool, **details) -> None:
     """Refuse a write whose `seen_version` is not the stored one (unless `force`).
 
-    `seen_version=None` means the form carried no version (an old tab or a script): that is
-    stale too whenever a stored row exists, so nothing is ever overwritten blindly. Pass the
-    `StaleWrite` fields (what, current, by, at) as keywords.
+    A row that does not exist yet has version 0; `seen_version=None` (a form that carried no
+    version: an old tab or a script) counts as 0, so it may create a row but never overwrite
+    one blindly. Pass the `StaleWrite` fields (what, current, by, at) as keywords.
     """
-    if force or seen_version == stored_version:
+    if force or (seen_version or 0) == stored_version:
         return
     raise StaleWrite(current_version=stored_version, **details)
