@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.http import HttpRequest
 from django.urls import reverse
 
 from screening.models import AuditEvent, Review, Stage
@@ -136,7 +137,10 @@ def test_load_demo_twice_leaves_one_review_with_table1(db, client):
     assert runs.count() == 40 and {r.run_on.isoformat() for r in runs} == {"2021-07-31"}
 
     owner = first["users"][0]
-    assert client.login(username=owner["username"], password=owner["password"])
+    # django-axes checks every login against its lockouts, so it needs the request.
+    assert client.login(
+        request=HttpRequest(), username=owner["username"], password=owner["password"]
+    )
     html = client.get(reverse("screening:protocol_detail", args=["mlops-slr"])).content.decode()
     totals = html.split("<tfoot", 1)[1]
     for figure in ("602", "90", "797", "416"):
