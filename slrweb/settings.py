@@ -195,8 +195,6 @@ CONTENT_SECURITY_POLICY = {
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-# Hashed static files never change: browsers may keep them for a year.
-WHITENOISE_MAX_AGE = 60 * 60 * 24 * 365
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "screening:review_list"
@@ -244,6 +242,8 @@ if not DEBUG:
     # to the loopback interface (the embedded `make run`) turns SECURE_SSL_REDIRECT off, and
     # then its cookies cannot be marked secure either: the browser talks plain HTTP to it.
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # The container health check asks the web process directly, over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = SECURE_SSL_REDIRECT
     CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT

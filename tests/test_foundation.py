@@ -1,9 +1,8 @@
-"""Settings, access helper, the review list, the worker round trip, docker-compose."""
+"""Settings, access helper, the review list, the worker round trip."""
 
 from pathlib import Path
 
 import pytest
-import yaml
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -80,21 +79,6 @@ def test_task_round_trip_through_real_worker(celery_worker, review_and_cast):
     review, _ = review_and_cast
     result = ping.delay(review.pk)
     assert result.get(timeout=30) == {"review": {"slug": review.slug, "title": review.title}}
-
-
-def test_docker_compose_names_four_services_with_their_commands():
-    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
-    services = compose["services"]
-    assert set(services) >= {"db", "redis", "web", "worker"}
-    assert services["db"]["image"].startswith("postgres")
-    assert services["redis"]["image"].startswith("redis")
-    web_command = " ".join(services["web"]["command"])
-    assert "migrate" in web_command and "gunicorn" in web_command
-    assert "celery" in " ".join(services["worker"]["command"])
-    for name in ("web", "worker"):
-        environment = services[name]["environment"]
-        assert environment["DATABASE_URL"].startswith("postgres://")
-        assert environment["CELERY_BROKER_URL"].startswith("redis://")
 
 
 # ----- demo review and management commands ---------------------------------------------------
