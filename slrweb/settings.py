@@ -144,15 +144,17 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 
 # Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one account, or
 # from one address, further attempts are refused for AXES_COOLOFF_TIME, even with the right
-# password. Behind the compose proxy the client's address is the last X-Forwarded-For hop.
+# password. Behind the compose proxy (BEHIND_PROXY=1) the client's address is the one Caddy put
+# in X-Forwarded-For (it discards what clients send); otherwise the connection's own address,
+# so a client cannot pick the address it is counted under.
 AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0")) or None
+AXES_IPWARE_PROXY_ORDER = "right-most"
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if env_bool("BEHIND_PROXY", False) else ("REMOTE_ADDR",)
 )
 
 # Sessions end after SESSION_IDLE_MINUTES without a request (each request renews the expiry);

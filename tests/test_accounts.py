@@ -137,6 +137,11 @@ def test_log_out_everywhere_ends_every_session_of_the_account_only(cast):
     assert not is_logged_in(laptop) and not is_logged_in(phone)
     assert is_logged_in(colleague)
     owner = get_user_model().objects.get(username="owner")
+    assert not [
+        session
+        for session in Session.objects.all()
+        if session.get_decoded().get("_auth_user_id") == str(owner.pk)
+    ]
     event = AuditEvent.objects.get(action="user.sessions_end_all")
     assert event.actor == owner and event.after == {"sessions_ended": 2}
 
@@ -152,3 +157,41 @@ def test_every_answer_carries_a_csp_without_inline_scripts_and_a_referrer_policy
     assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["X-Frame-Options"] == "DENY"
+
+
+def test_behind_the_proxy_an_address_lockout_hits_only_that_client(cast, settings):
+    # As in docker-compose.yml (BEHIND_PROXY=1): Caddy sets X-Forwarded-For to the client.
+    settings.AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+
+    def through_proxy(client, username, password, client_address):
+        return client.post(
+            LOGIN,
+            {"username": username, "password": password},
+            REMOTE_ADDR="172.18.0.5",
+            HTTP_X_FORWARDED_FOR=client_address,
+        )
+
+    for number in range(settings.AXES_FAILURE_LIMIT):
+        through_proxy(Client(), f"guess{number}", "wrong", "203.0.113.5")
+    attacker = Client()
+    assert through_proxy(attacker, "owner", PASSWORD, "203.0.113.5").status_code == 429
+    colleague = Client()
+    assert through_proxy(colleague, "owner", PASSWORD, "198.51.100.7").status_code == 302
+    assert is_logged_in(colleague)
+
+
+def test_without_a_proxy_a_forged_forwarded_address_does_not_escape_the_lockout(cast, settings):
+    for number in range(settings.AXES_FAILURE_LIMIT):
+        Client().post(
+            LOGIN,
+            {"username": f"guess{number}", "password": "wrong"},
+            REMOTE_ADDR="10.7.7.7",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{number}",
+        )
+    forged = Client().post(
+        LOGIN,
+        {"username": "owner", "password": PASSWORD},
+        REMOTE_ADDR="10.7.7.7",
+        HTTP_X_FORWARDED_FOR="192.0.2.200",
+    )
+    assert forged.status_code == 429

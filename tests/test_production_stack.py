@@ -59,7 +59,7 @@ def test_compose_app_services_run_production_settings_behind_https(compose):
         environment = compose["services"][name]["environment"]
         assert environment["DEBUG"] == "0"
         assert environment["SECURE_SSL_REDIRECT"] == "1"
-        assert environment["TRUSTED_PROXY_COUNT"] == "1"
+        assert environment["BEHIND_PROXY"] == "1"
         assert environment["DATABASE_URL"].startswith("postgres://")
         assert environment["CELERY_BROKER_URL"].startswith("redis://")
         assert "SECRET_KEY" in environment
