@@ -2,6 +2,7 @@
 (no Docker engine here: docker-compose.yml is parsed and its services checked)."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,31 @@ def test_tasks_are_routed_to_the_heavy_or_the_light_queue(task, queue, default_q
 def test_a_private_default_queue_takes_every_task(default_queue):
     default_queue("slrweb-test-1234")
     assert route_task("screening.batch_import", (), {}, {}) == {"queue": "slrweb-test-1234"}
+
+
+def compose_client() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker"):
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True)
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    return None
+
+
+@pytest.mark.skipif(compose_client() is None, reason="no docker compose client installed")
+def test_docker_compose_config_parses_and_requires_a_secret_key():
+    client = compose_client()
+    env = {key: value for key, value in os.environ.items() if key != "SECRET_KEY"}
+    ok = subprocess.run(
+        [*client, "config", "--quiet"],
+        cwd=REPO_ROOT,
+        env=dict(env, SECRET_KEY="from-env"),
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    missing = subprocess.run(
+        [*client, "config", "--quiet"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert missing.returncode != 0 and "set SECRET_KEY in .env" in missing.stderr
