@@ -32,7 +32,7 @@ def test_demo_review_has_sixteen_items_with_its_searches_derived():
     assert all(set(item) == {"number", "item", "text", "source"} for item in items)
     numbered = by_number(items)
     derived = {n for n, item in numbered.items() if item["source"] == "derived"}
-    # What the demo review logged: four libraries, the seed strings in each, one date, Table 1's hits.
+    # The demo review logged four libraries, the seed strings in each, one date, Table 1's hits.
     # Updates (12) and deduplication (16) need a re-run and imports, which the demo has not.
     assert derived == {1, 8, 13, 15}
     assert numbered[1]["text"] == (
