@@ -50,7 +50,7 @@ def token_revoke(request, token_id):
         token = api_token_revoke(user=request.user, token_id=token_id)
     except ApiToken.DoesNotExist as error:
         raise Http404("No such token.") from error
-    messages.success(request, f"Token {token.name!r} is revoked: it no longer opens the API.")
     if not request.htmx:
+        messages.success(request, f"Token {token.name!r} is revoked: it no longer opens the API.")
         return redirect("api_tokens")
     return _render(request, form=TokenForm())
