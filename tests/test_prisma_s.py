@@ -9,6 +9,8 @@ from django.urls import reverse
 
 from screening.models import AuditEvent, PrismaSAnswers
 from screening.selectors.prisma_s import prisma_s_report, prisma_s_search_log
+from screening.services.backup import review_export, review_import
+from screening.services.prisma_s import prisma_s_answers_set
 
 from .reports_helpers import SEED, Plan, build_selection
 
@@ -174,3 +176,22 @@ def test_imported_text_is_escaped_on_the_page(review, cast, client_for):
 def test_reports_page_links_to_the_report(review, cast, client_for):
     page = client_for("viewer").get(reverse("screening:reports_home", args=[review.slug]))
     assert reverse("screening:prisma_s", args=[review.slug]).encode() in page.content
+
+
+def test_the_owners_answers_survive_a_backup_and_restore(review, cast):
+    prisma_s_answers_set(
+        review=review, by=cast["owner"], answers={5: "Reference lists of included"}, seen_version=0
+    )
+    data = json.loads(json.dumps(review_export(review=review)))
+    assert data["protocol"]["prisma_s_answers"][0]["answers"] == {
+        "5": "Reference lists of included"
+    }
+    restored = review_import(data=data, slug="restored")
+    stored = PrismaSAnswers.objects.get(review=restored)
+    assert (stored.answers, stored.version, stored.updated_by) == (
+        {"5": "Reference lists of included"},
+        1,
+        cast["owner"],
+    )
+    items = {item.number: item for item in prisma_s_report(review=restored)}
+    assert (items[5].source, items[5].text) == ("entered", "Reference lists of included")

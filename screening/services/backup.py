@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from ..models import (
     Adjudicator,
+    ApiToken,
     AuditEvent,
     Criterion,
     Decision,
@@ -48,6 +49,7 @@ from ..models import (
     FunnelSnapshot,
     ImportBatch,
     Membership,
+    PrismaSAnswers,
     QualityAnswer,
     QualityAssignment,
     QualityConsensus,
@@ -118,6 +120,7 @@ TABLES = [
     Table("members", Membership, PROTOCOL, users=("user",)),
     *PROTOCOL_TABLES,
     Table("adjudicators", Adjudicator, PROTOCOL, users=("user", "designated_by")),
+    Table("prisma_s_answers", PrismaSAnswers, PROTOCOL, users=("updated_by",)),
     Table(
         "ranking_settings",
         RankingSettings,
@@ -231,6 +234,7 @@ TABLES = [
 NOT_CARRIED = [
     NotCarried(ScreeningClaim, "a lease on a study for a few minutes; queues start afresh"),
     NotCarried(FunnelSchedule, "debounce state of the funnel task; the snapshots are carried"),
+    NotCarried(ApiToken, "a user's personal API credential, not review data; made afresh"),
 ]
 TABLE_BY_KEY = {table.key: table for table in TABLES}
 TABLE_BY_MODEL_NAME = {table.model._meta.model_name: table for table in TABLES}
