@@ -187,6 +187,8 @@ class SearchRunCellForm(StyledFormMixin, forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     note = forms.CharField(required=False, max_length=300)
+    # The date of the run the editor showed: its version is the one the form carries.
+    shown_run_on = forms.DateField(required=False, widget=forms.HiddenInput)
 
 
 class MemberAddForm(StyledFormMixin, forms.Form):

@@ -67,8 +67,11 @@ def full_review(review, cast):
         source=acm,
         run_on=datetime.date(2021, 7, 31),
         hits_reported=5,
+        seen_version=0,
     )
-    services.review_update(review=review, actor=owner, values={"quality_threshold": Decimal("2.5")})
+    services.review_update(
+        review=review, actor=owner, values={"quality_threshold": Decimal("2.5")}, seen_version=1
+    )
     batch = ImportBatch.objects.create(
         review=review,
         source=acm,

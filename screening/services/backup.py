@@ -237,8 +237,9 @@ TABLE_BY_MODEL_NAME = {table.model._meta.model_name: table for table in TABLES}
 TABLE_BY_LABEL = {table.model._meta.label_lower: table for table in TABLES}
 NOT_CARRIED_LABELS = {item.model._meta.label_lower for item in NOT_CARRIED}
 # Settings of the review itself that belong to the protocol (everything but identity and
-# bookkeeping), copied by name.
-REVIEW_SKIP = {"id", "slug", "created_by", "created_at", "updated_at"}
+# bookkeeping), copied by name. The version counts edits of this database's row: a restore or
+# a protocol import is one more edit, never a step back to the file's number.
+REVIEW_SKIP = {"id", "slug", "created_by", "created_at", "updated_at", "version"}
 USER_FIELDS = ("username", "email", "first_name", "last_name")
 
 
