@@ -821,3 +821,43 @@ def test_research_question_heading_count_follows_htmx_adds_and_deletes(seeded, c
     page = client_for("viewer").get(url("protocol_detail", seeded)).content.decode()
     assert 'id="count-research-questions" class="text-body-secondary fw-normal">(1)' in page
     assert page.count('id="count-research-questions"') == 1
+
+
+def test_viewer_is_not_offered_may_import(seeded, client_for, cast):
+    viewer = Membership.objects.get(review=seeded, user=cast["viewer"])
+    reviewer = Membership.objects.get(review=seeded, user=cast["reviewer"])
+    html = client_for("owner").get(url("protocol_detail", seeded)).content.decode()
+    assert f'name="m{reviewer.pk}-can_import"' in html
+    assert f'name="m{viewer.pk}-can_import"' not in html
+
+
+def test_server_refuses_may_import_for_a_viewer(seeded, client_for, htmx_headers, cast):
+    reviewer = Membership.objects.get(review=seeded, user=cast["reviewer"])
+    response = client_for("owner").post(
+        url("protocol_member", seeded, reviewer.pk),
+        {f"m{reviewer.pk}-role": "viewer", f"m{reviewer.pk}-can_import": "on"},
+        **htmx_headers,
+    )
+    assert response.status_code == 422
+    assert "cannot be a viewer who may import" in unescape(response.content.decode())
+    reviewer.refresh_from_db()
+    assert (reviewer.role, reviewer.can_import) == ("reviewer", True)
+    assert not AuditEvent.objects.filter(action="member_update").exists()
+    # Demoted without "may import": stored, and the viewer's row offers no import right.
+    client_for("owner").post(
+        url("protocol_member", seeded, reviewer.pk),
+        {f"m{reviewer.pk}-role": "viewer"},
+        **htmx_headers,
+    )
+    reviewer.refresh_from_db()
+    assert (reviewer.role, reviewer.can_import) == ("viewer", False)
+    page = client_for("owner").get(url("protocol_detail", seeded)).content.decode()
+    assert f'name="m{reviewer.pk}-can_import"' not in page
+
+
+def test_member_added_as_viewer_may_not_import(seeded, client_for, htmx_headers, cast):
+    client_for("owner").post(
+        url("protocol_team", seeded), {"username": "outsider", "role": "viewer"}, **htmx_headers
+    )
+    membership = Membership.objects.get(review=seeded, user=cast["outsider"])
+    assert (membership.role, membership.can_import) == ("viewer", False)

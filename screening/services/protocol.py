@@ -680,7 +680,9 @@ def member_add(*, review: Review, actor, username: str, role: str) -> Membership
         raise ValidationError({"username": f"No active user named {username!r}."})
     if Membership.objects.filter(review=review, user=user).exists():
         raise ValidationError({"username": f"{username} is already in the team."})
-    membership = Membership.objects.create(review=review, user=user, role=role)
+    membership = Membership.objects.create(
+        review=review, user=user, role=role, can_import=role != Membership.Role.VIEWER
+    )
     audit_event_record(
         review=review,
         actor=actor,
@@ -698,6 +700,11 @@ def member_update(
     # Lock the owners so two owners demoting each other at once cannot leave none.
     list(Membership.objects.select_for_update().filter(review=review, role=Membership.Role.OWNER))
     membership = Membership.objects.select_related("user").get(pk=membership.pk, review=review)
+    if role == Membership.Role.VIEWER and can_import:
+        raise ValidationError(
+            f"{membership.user.get_username()} cannot be a viewer who may import: viewers only "
+            "read. Untick “may import”, or make them a reviewer."
+        )
     if (
         membership.role == Membership.Role.OWNER
         and role != Membership.Role.OWNER
