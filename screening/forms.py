@@ -212,3 +212,7 @@ class ProtocolImportForm(StyledFormMixin, forms.Form):
             return json.loads(upload.read().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise forms.ValidationError(f"This is not a JSON file: {error}") from error
+        except RecursionError as error:
+            raise forms.ValidationError(
+                "This file is nested too deeply to be a protocol file."
+            ) from error

@@ -133,13 +133,13 @@ def test_team_keeps_an_owner(review, cast):
     owner = Membership.objects.get(review=review, user=cast["owner"])
     with pytest.raises(ValidationError):
         services.member_remove(review=review, actor=cast["owner"], membership=owner)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="at least one owner"):
         services.member_update(
-            review=review, actor=cast["owner"], membership=owner, role="viewer", can_import=True
+            review=review, actor=cast["owner"], membership=owner, role="viewer", can_import=False
         )
     services.member_add(review=review, actor=cast["owner"], username="outsider", role="owner")
     services.member_update(
-        review=review, actor=cast["owner"], membership=owner, role="viewer", can_import=True
+        review=review, actor=cast["owner"], membership=owner, role="viewer", can_import=False
     )
     owner.refresh_from_db()
     assert owner.role == "viewer"

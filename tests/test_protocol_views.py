@@ -762,6 +762,54 @@ def test_import_bad_file_changes_nothing(seeded, client_for, htmx_headers, mutat
     assert not AuditEvent.objects.filter(action="protocol_import").exists()
 
 
+def _nested(depth: int):
+    value: dict = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "mutate,path",
+    [
+        (lambda d: d["protocol"]["criteria"][0].update(kind="bogus"), "protocol.criteria[0].kind"),
+        (lambda d: d["protocol"]["criteria"][1].update(code="C" * 21), "protocol.criteria[1].code"),
+        (lambda d: d["search_runs"][0].update(hits_reported=-7), "search_runs[0].hits_reported"),
+        (
+            lambda d: d["protocol"]["stages"][0].update(consensus_rule="loudest"),
+            "protocol.stages[0].consensus_rule",
+        ),
+        (
+            lambda d: d["protocol"]["review"].update(screening_mode=_nested(50)),
+            "protocol.review.screening_mode",
+        ),
+    ],
+)
+def test_protocol_import_refuses_an_invalid_value_with_its_json_path(
+    seeded, client_for, htmx_headers, mutate, path
+):
+    client = client_for("owner")
+    data = json.loads(client.get(url("protocol_export", seeded)).content)
+    mutate(data)
+    before = json.loads(client.get(url("protocol_export", seeded)).content)
+    response = client.post(url("protocol_import", seeded), {"file": upload(data)}, **htmx_headers)
+    assert response.status_code == 422
+    assert path in unescape(response.content.decode())
+    assert json.loads(client.get(url("protocol_export", seeded)).content) == before
+
+
+def test_protocol_import_of_deeply_nested_json_is_refused_not_a_500(
+    seeded, client_for, htmx_headers
+):
+    deep = io.BytesIO(b"[" * 100_000 + b"]" * 100_000)
+    deep.name = "deep.json"
+    response = client_for("owner").post(
+        url("protocol_import", seeded), {"file": deep}, **htmx_headers
+    )
+    assert response.status_code == 422
+    assert "nested too deeply" in response.content.decode()
+
+
 def test_import_refused_once_records_exist(seeded, client_for, htmx_headers):
     from screening.models import ImportBatch
 
