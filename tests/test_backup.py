@@ -486,6 +486,11 @@ def deeply_nested(depth: int):
             "protocol.review.quality_scale",
         ),
         (lambda d: d["studies"][0].update(outcome="lost"), "studies[0].outcome"),
+        (
+            lambda d: d["protocol"]["stages"][1].update(reviewers_required=0),
+            "protocol.stages[1].reviewers_required",
+        ),
+        (lambda d: d["quality_answers"][0].update(answer="7"), "quality_answers[0].answer"),
     ],
 )
 def test_restore_refuses_an_invalid_value_with_its_json_path(full_review, mutate, path):

@@ -731,6 +731,9 @@ class _Loader:
                 if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
                     raise BackupRefused(f"{where}.{name}: must be a list of codes")
             m2m.append({name: row.get(name) or [] for name in table.by_code})
+        self.check_constraints(
+            table, objects, [f"{table_path(table)}[{places[id(r)]}]" for r in rows]
+        )
         now = timezone.now()
         for obj in objects:
             for model_field in auto_times:
@@ -744,6 +747,24 @@ class _Loader:
             self.load_by_code(table, name, target, created, m2m, wheres)
         if table.snapshot:
             self.load_snapshots(table, rows, created, wheres)
+
+    @staticmethod
+    def check_constraints(table: Table, objects: list, wheres: list) -> None:
+        """Refuse a row breaking one of the model's check constraints, naming its path.
+
+        PostgreSQL would refuse it too, but only as an error about the whole table.
+        """
+        checks = [c for c in table.model._meta.constraints if isinstance(c, models.CheckConstraint)]
+        for constraint in checks:
+            names = sorted(constraint.condition.referenced_base_fields)
+            for obj, where in zip(objects, wheres, strict=True):
+                try:
+                    constraint.validate(table.model, obj)
+                except ValidationError as error:
+                    place = f"{where}.{names[0]}" if len(names) == 1 else where
+                    raise BackupRefused(
+                        f"{place}: breaks the rule {constraint.name} ({' '.join(error.messages)})"
+                    ) from error
 
     def id_for(self, table_key: str, old, how: str):
         """The new id of a row of the file (see `IdFor`); absorbed rows get a reserved id."""
