@@ -231,3 +231,34 @@ def test_focus_goes_to_the_next_sensible_field_after_each_protocol_form(demo_own
     assert str(Review.objects.get(slug="mlops-slr").quality_threshold) == "3.00"
     page.reload()
     assert "total below 3.00" in page.locator("#quality").inner_text()
+
+
+def test_split_off_message_shows_at_once_and_not_on_the_next_page(transactional_db, login_page):
+    from screening.models import DuplicateCandidate, Record, Study
+    from screening.services.dedup import candidate_decide, review_deduplicate
+
+    from .dedup_helpers import STROKE, TRIAL, add_batch, paper
+    from .factories import review_with_cast
+
+    review, cast = review_with_cast()
+    add_batch(review, "ACM", [paper(TRIAL, doi="10.1000/aaa1"), paper(STROKE)])
+    add_batch(review, "IEEE", [paper(TRIAL, doi="10.1000/aaa2"), paper(STROKE)])
+    review_deduplicate(review=review)
+    pair = DuplicateCandidate.objects.get(review=review)
+    candidate_decide(review=review, candidate=pair, user=cast["reviewer"], is_duplicate=True)
+    record = Record.objects.filter(review=review, title=STROKE).last()
+    studies = Study.objects.filter(review=review).count()
+
+    page = login_page("owner")
+    page.goto(f"/r/{review.slug}/duplicates/merged/")
+    page.evaluate("window.__noReload = 'still here'")
+    page.get_by_role("button", name=f"Split record {record.pk} off into its own study").click()
+    message = page.locator("#messages", has_text=f"Record {record.pk} is now study")
+    message.wait_for()
+    assert page.evaluate("window.__noReload") == "still here"  # shown by the htmx answer
+    assert Study.objects.filter(review=review).count() == studies + 1
+    page.goto(f"/r/{review.slug}/dashboard/")
+    page.locator("main").wait_for()
+    assert "is now study" not in page.locator("main").inner_text()
+    page.goto(f"/r/{review.slug}/duplicates/merged/")
+    assert "is now study" not in page.locator("main").inner_text()
