@@ -212,6 +212,22 @@ def _stale_check(
     return False
 
 
+def _save_audited(
+    *, review: Review, actor, obj, noun: str, verb: str, forced: bool, before, snapshot
+) -> None:
+    """Store an edited row one version up, audited as `<noun>_<verb>` (forced: `.overwrite`)."""
+    obj.version += 1
+    obj.save()
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action=f"{noun}.overwrite" if forced else f"{noun}_{verb}",
+        obj=obj,
+        before=before,
+        after=snapshot(obj),
+    )
+
+
 @transaction.atomic
 def protocol_item_create(*, review: Review, actor, spec: OrderedList, values: dict):
     """Append an item at the end of its list."""
@@ -279,15 +295,15 @@ def protocol_item_update(
         return item
     for name, value in values.items():
         setattr(item, name, value)
-    item.version += 1
-    item.save(update_fields=[*values, "version"])
-    audit_event_record(
+    _save_audited(
         review=review,
         actor=actor,
-        action=f"{spec.noun}.overwrite" if overwrite else f"{spec.noun}_update",
         obj=item,
+        noun=spec.noun,
+        verb="update",
+        forced=overwrite,
         before=before,
-        after=spec.snapshot(item),
+        snapshot=spec.snapshot,
     )
     return item
 
@@ -548,15 +564,15 @@ def stage_update(
         raise ValidationError(problems)
     if _stage_snapshot(stage) == before and not overwrite:
         return stage
-    stage.version += 1
-    stage.save()
-    audit_event_record(
+    _save_audited(
         review=review,
         actor=actor,
-        action="stage.overwrite" if overwrite else "stage_update",
         obj=stage,
+        noun="stage",
+        verb="update",
+        forced=overwrite,
         before=before,
-        after=_stage_snapshot(stage),
+        snapshot=_stage_snapshot,
     )
     return stage
 
@@ -641,15 +657,15 @@ def search_run_set(
         return run
     run.hits_reported = hits_reported
     run.note = note
-    run.version += 1
-    run.save()
-    audit_event_record(
+    _save_audited(
         review=review,
         actor=actor,
-        action="search_run.overwrite" if overwrite else "search_run_set",
         obj=run,
+        noun="search_run",
+        verb="set",
+        forced=overwrite,
         before=before,
-        after=_run_snapshot(run),
+        snapshot=_run_snapshot,
     )
     return run
 
