@@ -267,3 +267,27 @@ def test_editor_reopened_after_invalid_input_keeps_the_version_seen(review, cast
     )
     assert invalid.status_code == 422
     assert f'name="version" value="{seen}"' in invalid.content.decode()
+
+
+def test_stale_write_without_htmx_answers_a_page_that_can_apply_it(review, cast, owners):
+    spec = services.ORDERED_LISTS["inclusion"]
+    item = services.protocol_item_create(
+        review=review, actor=cast["owner"], spec=spec, values={"code": "IC1", "text": "Old"}
+    )
+    services.protocol_item_update(
+        review=review,
+        actor=cast["owner"],
+        spec=spec,
+        item=item,
+        values={"code": "IC1", "text": "Newer"},
+        seen_version=1,
+    )
+    address = url("protocol_item", review, "inclusion", item.pk)
+    data = {f"edit-{item.pk}-code": "IC1", f"edit-{item.pk}-text": "Mine"}
+    refused = owners[1].post(address, {**data, "version": "1"})
+    html = refused.content.decode()
+    assert refused.status_code == 409 and "<html" in html and "IC1: Newer" in html
+    assert Criterion.objects.get(pk=item.pk).text == "Newer"
+    applied = owners[1].post(address, {**data, "version": "2", "force": "1"})
+    assert applied.status_code == 302
+    assert Criterion.objects.get(pk=item.pk).text == "Mine"
