@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('screening', '0001_initial'),
+        ('screening', '0002_living'),
     ]
 
     operations = [
