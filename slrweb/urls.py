@@ -13,5 +13,6 @@ urlpatterns = [
     # logout, password change and password reset by e-mail, with templates/registration/.
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("api/", include("screening.api.urls")),
     path("", include("screening.urls")),
 ]
