@@ -3,7 +3,7 @@ MEDLINE, WoS plain text named .ris, RIS named .txt."""
 
 import re
 
-from .textio import decode_head
+from .textio import decode_head, wide_encoding
 
 FORMATS = {
     "ris": "RIS",
@@ -51,6 +51,8 @@ def binary_kind(head: bytes) -> str | None:
             return description
     if head.startswith(b"PK\x03\x04"):
         return None  # a ZIP: XLSX is one (checked by the caller)
+    if wide_encoding(head):
+        return None  # UTF-16/UTF-32 text: its NUL bytes are half of every character
     sample = head[:8192]
     if b"\x00" in sample:
         return "a binary file"
