@@ -241,7 +241,9 @@ def test_retry_of_a_done_import_is_refused(review, client_for, done_batch, htmx_
     response = client_for("owner").post(
         url("import_retry", review, batch_id=done_batch.pk), **htmx_headers
     )
-    assert response.status_code == 200 and "<html" not in response.content.decode()
+    body = response.content.decode()
+    assert response.status_code == 400 and "<html" not in body
+    assert "Only a failed import can be retried." in body and 'id="import-refusal"' in body
     assert ImportBatch.objects.get(pk=done_batch.pk).status == "done"
 
 
