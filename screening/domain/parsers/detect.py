@@ -89,15 +89,20 @@ def detect_format(head: bytes, file_name: str = "") -> str | None:
         return "proquest"
     if len(_REFER.findall(text)) >= 2:
         return "endnote_tagged"
-    if _looks_tabular(text):
+    if _looks_tabular(text, cut=len(head) >= HEAD_BYTES):
         return "csv"
     if name.endswith(".ris") and _RIS_ER.search(text):
         return "ris"
     return None
 
 
-def _looks_tabular(text: str) -> bool:
+def _looks_tabular(text: str, cut: bool = False) -> bool:
     lines = [line for line in text.splitlines()[:30] if line.strip()]
+    if cut and len(lines) <= 30:
+        # The head ends inside a row (a very long first record): judge by the complete lines.
+        lines = lines[:-1]
+        if len(lines) == 1:
+            return any(lines[0].count(delimiter) >= 2 for delimiter in (",", ";"))
     if len(lines) < 2:
         return False
     for delimiter in (",", ";"):
