@@ -147,3 +147,13 @@ def utf16_ris(bom: bool = True, big_endian: bool = False) -> bytes:
 
 def oversize_title_csv(title_chars: int) -> bytes:
     return ("Title,Authors,Abstract\n" + "T" * title_chars + ',"Doe, J.",Text\n').encode()
+
+
+def many_records_ris(count: int) -> bytes:
+    """A large, valid RIS export (its import takes long enough to be interrupted)."""
+    entry = (
+        "TY  - JOUR\nTI  - Study number {n} on machine learning operations\n"
+        "AU  - Doe, Jane\nAU  - Roe, Rick\nPY  - 2020\nAB  - {abstract}\nER  - \n\n"
+    )
+    abstract = "An abstract long enough to make the import take a while. " * 8
+    return "".join(entry.format(n=n, abstract=abstract) for n in range(count)).encode()
