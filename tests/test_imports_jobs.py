@@ -132,7 +132,7 @@ def test_a_done_batch_cannot_be_deleted(db, media_root):
     batch_run(batch_id=batch.pk)
     from django.core.exceptions import ValidationError
 
-    with pytest.raises(ValidationError, match="Only a failed import can be deleted"):
+    with pytest.raises(ValidationError, match="Only a failed or waiting import can be deleted"):
         batch_delete(batch=batch, user=cast["owner"])
     assert Record.objects.filter(batch=batch).count() == SCOPUS_RIS_RECORDS
 
@@ -169,3 +169,27 @@ def test_upload_while_the_broker_is_down_is_saved_answered_and_imported_later(
     client.force_login(cast["reviewer"])
     page = client.get(target).content.decode()
     assert "Done</span>: 92 records" in page
+
+
+def test_a_waiting_batch_never_sent_can_be_deleted_from_its_page(
+    db, media_root, client, django_capture_on_commit_callbacks
+):
+    review, cast = review_with_cast()
+    batch = batch_create(
+        review=review,
+        source=source_resolve(review=review, name="Scopus"),
+        uploaded_by=cast["owner"],
+        file_name="scopus.ris",
+        data=SCOPUS_RIS.read_bytes(),
+        enqueue=False,
+    )
+    client.force_login(cast["owner"])
+    detail = reverse("screening:import_detail", kwargs={"slug": review.slug, "batch_id": batch.pk})
+    page = client.get(detail).content.decode()
+    assert "waiting for the worker to be reachable" in page and 'id="delete-button"' in page
+    target = reverse("screening:import_delete", kwargs={"slug": review.slug, "batch_id": batch.pk})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(target)
+    assert response.status_code == 302
+    assert not ImportBatch.objects.filter(pk=batch.pk).exists()
+    assert client.get(detail).status_code == 404

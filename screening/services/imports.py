@@ -815,18 +815,21 @@ def batch_mapping_set(*, batch: ImportBatch, mapping: dict[str, str], user) -> I
 
 
 def batch_delete(*, batch: ImportBatch, user) -> None:
-    """Delete a failed import (it holds no records) and its stored file, audited; the same
-    file can then be uploaded again."""
+    """Delete an import that holds no records (failed, or still waiting for a worker, e.g.
+    while the broker is down) and its stored file, audited; the same file can then be
+    uploaded again. A task sent for it before finds nothing and ends."""
+    deletable = [ImportBatch.Status.FAILED, ImportBatch.Status.PENDING]
     with transaction.atomic():
         locked = (
             ImportBatch.objects.select_for_update()
-            .filter(pk=batch.pk, status=ImportBatch.Status.FAILED)
+            .filter(pk=batch.pk, status__in=deletable)
             .first()
         )
-        if locked is None:
+        if locked is None or not _advisory_lock(batch.pk):
             raise ValidationError(
-                "Only a failed import can be deleted: a finished one holds records, and a "
-                "waiting or running one is still being imported."
+                "Only a failed or waiting import can be deleted: a finished one holds records "
+                "and a running one is being imported (if its worker died, it is marked failed "
+                "within a minute)."
             )
         audit_event_record(
             review=batch.review,
@@ -835,6 +838,7 @@ def batch_delete(*, batch: ImportBatch, user) -> None:
             obj=locked,
             before={
                 "file": locked.original_name,
+                "status": locked.status,
                 "sha256": locked.sha256,
                 "error": locked.error[:500],
             },
