@@ -50,7 +50,7 @@ def read_truth(path: Path) -> list[list[str]]:
 
 def to_dedup_records(rows: list[dict]):
     from screening.domain.dedup import DedupRecord
-    from screening.domain.dedup_normalise import split_authors
+    from screening.domain.normalise import split_authors
 
     out = []
     for row in rows:

@@ -8,7 +8,7 @@ from itertools import combinations
 import pytest
 
 from screening.domain.dedup import DedupRecord, deduplicate
-from screening.domain.dedup_normalise import split_authors
+from screening.domain.normalise import split_authors
 
 from .conftest import SHARED_DATA
 

@@ -10,8 +10,8 @@ from screening.domain.dedup import (
     most_complete,
     title_similarity,
 )
-from screening.domain.dedup_normalise import (
-    doi_key,
+from screening.domain.normalise import (
+    normalise_doi,
     page_key,
     surname,
     title_key,
@@ -216,7 +216,7 @@ def test_normalisation_helpers():
     assert page_key("73-6") == ("73", "76")
     assert page_key("e8-e9") == ("8", "9")
     assert surname("Smith, J.") == surname("J. Smith") == surname("Smith JA") == "smith"
-    assert doi_key("https://dx.doi.org/10.1000/ABC.") == "10.1000/abc"
+    assert normalise_doi("https://dx.doi.org/10.1000/ABC.") == "10.1000/abc"
     assert title_key("[Clinical research on X in China]. [Chinese]") == title_key(
         "Clinical research on X in China"
     )

@@ -35,12 +35,12 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from .dedup_normalise import (
-    doi_key,
+from .normalise import (
     fold,
+    normalise_doi,
+    normalise_pmid,
     number_key,
     page_key,
-    pmid_key,
     surname,
     title_key,
     venue_tokens,
@@ -296,8 +296,8 @@ class _Feat:
         self.venue = venue_tokens(rec.venue)
         self.volume = number_key(rec.volume)
         self.page_first, self.page_last = page_key(rec.pages)
-        self.doi = doi_key(rec.doi)
-        self.pmid = pmid_key(rec.pmid)
+        self.doi = normalise_doi(rec.doi)
+        self.pmid = normalise_pmid(rec.pmid)
         self.group = rec.group
 
     def signature(self) -> tuple:
