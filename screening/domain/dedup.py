@@ -17,9 +17,15 @@ The pipeline, each step chosen so that cost grows close to linearly with the num
    duplicate; an erratum, retraction, comment or reply never merges with the article it
    concerns; generic titles ("Editorial", "Reply") carry almost no weight; a missing year or
    author is neutral, never a disagreement.
+   Place traps: two places in one venue (another volume, non-overlapping pages, another issue
+   of one volume) are two items whatever the titles, except a meeting abstract and its paper;
+   so are two proceedings volumes; a recurring column or front matter ("Editor's Comments",
+   Scopus's "Conference Review") with any bibliographic difference is another item and is not
+   even queued; one title in two venues in two years goes to a human.
 5. Grouping: automatic pairs are joined in descending score order; a join is refused when the
    two groups contain records that cannot be the same paper (different DOIs, years more than
-   one apart, unrelated titles, different existing studies, a pair a human said differ), so a
+   one apart, unrelated titles, two places in one venue, different existing studies, a pair a
+   human said differ), so a
    chain of near-matches cannot glue unrelated records together. Refused joins and grey-zone
    pairs become candidates for a human, best pair per pair of groups.
 
