@@ -65,7 +65,7 @@ WINDOW = 6
 BLOCK_ALL_PAIRS_MAX = 12
 BLOCK_WINDOW = 4
 MAX_TITLES_PER_GROUP = 4
-MAX_MEMBERS_CHECKED = 12
+MAX_PLACES_CHECKED = 12
 
 Key = Hashable
 
@@ -301,6 +301,7 @@ _SERIES_PHRASES = (
     "organizing committee",
     "program committee",
 )
+_SERIES_RE = re.compile("|".join(re.escape(phrase) for phrase in _SERIES_PHRASES))
 _SERIES_TYPES = ("conference review", "editorial", "front matter", "frontmatter")
 _PROCEEDINGS_WORDS = ("proceedings", "conference", "lecture notes", "symposium", "workshop")
 
@@ -310,7 +311,7 @@ def is_series_item(title: str, publication_type: str = "") -> bool:
     tell one issue's item from the next one's."""
     if title in _GENERIC_SET:
         return True
-    if any(phrase in title for phrase in _SERIES_PHRASES):
+    if _SERIES_RE.search(title):
         return True
     words = title.split()
     if words and words[-1] == "index" and len(words) <= 3:
@@ -324,6 +325,10 @@ def is_proceedings(venue: str, publication_type: str = "") -> bool:
     even where one export has lost the series' name."""
     text = f"{venue} {publication_type}".lower()
     return any(word in text for word in _PROCEEDINGS_WORDS)
+
+
+def _page_number(page: str) -> int:
+    return int(page) if page.isdigit() else -1
 
 
 _SUPPLEMENT_PAGE_RE = re.compile(r"\s*[sS]\d")
@@ -348,6 +353,8 @@ class _Feat:
         "translated",
         "page_first",
         "page_last",
+        "page_lo",
+        "page_hi",
         "doi",
         "pmid",
         "group",
@@ -373,6 +380,9 @@ class _Feat:
         self.series = is_series_item(self.title, rec.publication_type)
         self.proceedings = is_proceedings(rec.venue, rec.publication_type)
         self.page_first, self.page_last = page_key(rec.pages)
+        # The page range as numbers (-1: none), for overlap tests.
+        self.page_lo = _page_number(self.page_first)
+        self.page_hi = max(self.page_lo, _page_number(self.page_last))
         self.supplement = "suppl" in f"{rec.volume} {rec.issue}".lower() or bool(
             _SUPPLEMENT_PAGE_RE.match(rec.pages)
         )
@@ -451,19 +461,11 @@ def _notices_compatible(a: str, b: str) -> bool:
     return a == b or (a in _CORRECTIONS and b in _CORRECTIONS)
 
 
-def _page_number(page: str) -> int:
-    digits = "".join(ch for ch in page if ch.isdigit())
-    return int(digits) if digits else -1
-
-
 def _pages_overlap(a: _Feat, b: _Feat) -> bool:
     """True when the page ranges share a page (or cannot be compared as numbers)."""
-    a1, b1 = _page_number(a.page_first), _page_number(b.page_first)
-    if a1 < 0 or b1 < 0:
+    if a.page_lo < 0 or b.page_lo < 0:
         return a.page_first == b.page_first
-    a2 = max(a1, _page_number(a.page_last)) if a.page_last else a1
-    b2 = max(b1, _page_number(b.page_last)) if b.page_last else b1
-    return max(a1, b1) <= min(a2, b2)
+    return max(a.page_lo, b.page_lo) <= min(a.page_hi, b.page_hi)
 
 
 def _same_locator(a: _Feat, b: _Feat) -> bool:
@@ -495,10 +497,9 @@ def _abstract_and_paper(a: _Feat, b: _Feat, title_score: float) -> bool:
     if a.volume and b.volume and a.volume != b.volume:
         earlier = a if int(a.volume) < int(b.volume) else b
     else:
-        pa, pb = _page_number(a.page_first), _page_number(b.page_first)
-        if pa < 0 or pb < 0:
+        if a.page_lo < 0 or b.page_lo < 0:
             return True
-        earlier = a if pa < pb else b
+        earlier = a if a.page_lo < b.page_lo else b
     return _abstract(earlier)
 
 
@@ -754,6 +755,21 @@ def score_pair(a: _Feat, b: _Feat, shared_dois: frozenset = frozenset()) -> tupl
     return score, " + ".join(parts), hard
 
 
+def _place(f: _Feat) -> tuple:
+    return (
+        f.venue,
+        f.volume,
+        f.issue,
+        f.page_first,
+        f.page_last,
+        f.year,
+        f.doi,
+        f.first,
+        f.series,
+        f.notice,
+    )
+
+
 class _Groups:
     """Union-find whose roots carry what the chaining guard needs."""
 
@@ -771,6 +787,10 @@ class _Groups:
         self.titles = [[f.title] if f.informative and not f.translated else [] for f in feats]
         self.members = [[i] for i in range(n)]
         self.feats = feats
+        # One record per distinct place (venue, volume, issue, pages...) in each group: what
+        # the chaining guard compares, whatever the number of copies of one export.
+        self.places = [[i] for i in range(n)]
+        self.place_keys = [{_place(f)} for f in feats]
 
     def find(self, i: int) -> int:
         parent = self.parent
@@ -811,9 +831,9 @@ class _Groups:
         """A record of each group at two places of one venue (or two items of a recurring
         column): a record that lacks the telling field must not chain them together."""
         feats = self.feats
-        for i in self.members[ra][:MAX_MEMBERS_CHECKED]:
+        for i in self.places[ra]:
             a = feats[i]
-            for j in self.members[rb][:MAX_MEMBERS_CHECKED]:
+            for j in self.places[rb]:
                 b = feats[j]
                 if a.notice != b.notice:
                     continue  # an erratum sits elsewhere by nature
@@ -847,6 +867,12 @@ class _Groups:
                 self.titles[ra].append(t)
         self.members[ra].extend(self.members[rb])
         self.members[rb] = []
+        for j in self.places[rb]:
+            key = _place(self.feats[j])
+            if key not in self.place_keys[ra] and len(self.places[ra]) < MAX_PLACES_CHECKED:
+                self.place_keys[ra].add(key)
+                self.places[ra].append(j)
+        self.places[rb] = []
 
 
 def _window_pairs(order: list[int], window: int, out: set[tuple[int, int]]) -> None:
@@ -1045,6 +1071,24 @@ def deduplicate(
         candidates=candidates,
         pairs_compared=compared,
     )
+
+
+def records_to_compare(
+    new: Sequence[DedupRecord], existing: Sequence[DedupRecord]
+) -> list[DedupRecord]:
+    """The existing records an incremental run must see: every record of each existing group
+    (study) that shares a block with a new record. Groups no new record comes near are left
+    out, so a run scores the new records only, against the studies they may belong to."""
+    if not new or not existing:
+        return []
+    feats = [_Feat(r) for r in new] + [_Feat(r) for r in existing]
+    first_existing = len(new)
+    touched: set[Key] = set()
+    for i, j in candidate_pairs(feats):
+        # Pairs are ordered (i < j): a pair with a new record has it first.
+        if i < first_existing <= j:
+            touched.add(feats[j].group if feats[j].group is not None else feats[j].key)
+    return [r for r in existing if (r.group if r.group is not None else r.key) in touched]
 
 
 def most_complete(records: Sequence[dict]) -> dict:
