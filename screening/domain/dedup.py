@@ -589,112 +589,149 @@ def title_word_changes(a: str, b: str) -> tuple[list[str], bool]:
     return sorted(lone_a)[:2] + sorted(lone_b)[:2], bool(numbers_a and numbers_b)
 
 
+class _Evidence:
+    """The running sum of a pair's field evidence, its human reason and any hard conflict."""
+
+    __slots__ = ("score", "parts", "hard")
+
+    def __init__(self) -> None:
+        self.score = 0.0
+        self.parts: list[str] = []
+        self.hard = False
+
+    def add(self, weight: float, part: str = "") -> None:
+        self.score += weight
+        if part:
+            self.parts.append(part)
+
+    def conflict(self, part: str) -> None:
+        """Evidence that forbids an automatic merge (a human may still decide)."""
+        self.hard = True
+        self.parts.append(part)
+
+
+class _Refused(Exception):
+    """A pair that is two items whatever else agrees: no merge, not even a queue entry."""
+
+
 def score_pair(a: _Feat, b: _Feat, shared_dois: frozenset = frozenset()) -> tuple[float, str, bool]:
     """(score, reason, hard_conflict). A hard conflict can never merge automatically."""
-    score = 0.0
-    parts: list[str] = []
-    hard = False
+    ev = _Evidence()
     correction = False
     if a.notice != b.notice:
-        kinds = sorted(k or "article" for k in (a.notice, b.notice))
         if _notices_compatible(a.notice, b.notice):
             # An erratum or retraction notice belongs with the article it corrects: it is not
-            # another study, and it sits at another place in the journal by nature.
+            # another study, and it sits at another place in the journal by nature. Attached by
+            # a human, never automatically: the labels differ.
             correction = True
-            hard = True  # attached by a human, never automatically: the labels differ
-            parts.append(f"{a.notice or b.notice} of this article?")
+            ev.conflict(f"{a.notice or b.notice} of this article?")
         else:
-            parts.append(f"{kinds[0]} vs {kinds[1]}")
-            hard = True
+            kinds = sorted(k or "article" for k in (a.notice, b.notice))
+            ev.conflict(f"{kinds[0]} vs {kinds[1]}")
     venue_ok = _venues_compatible(a.venue, b.venue) if a.venue and b.venue else None
-    if not correction and (different := series_difference(a, b, venue_ok)):
-        return -99.0, different, True
+    try:
+        if not correction and (different := series_difference(a, b, venue_ok)):
+            raise _Refused(different)
+        id_match = _identifier_evidence(a, b, shared_dois, ev)
+        title_score = _title_evidence(a, b, id_match, ev)
+    except _Refused as refused:
+        return -99.0, str(refused), True
+    _people_evidence(a, b, ev)
+    _place_evidence(a, b, venue_ok, title_score, correction, ev)
+    return ev.score, " + ".join(ev.parts), ev.hard
+
+
+def _identifier_evidence(a: _Feat, b: _Feat, shared_dois: frozenset, ev: _Evidence) -> bool:
+    """DOI and PMID; True when one of them is the same."""
     id_match = False
     if a.doi and b.doi and a.doi not in shared_dois and b.doi not in shared_dois:
         if a.doi == b.doi:
-            score += 10.0
-            parts.append("same DOI")
+            ev.add(10.0, "same DOI")
             id_match = True
         else:
-            score -= 5.0
-            parts.append("different DOI")
-            hard = True
+            ev.add(-5.0)
+            ev.conflict("different DOI")
     if a.pmid and b.pmid:
         if a.pmid == b.pmid:
-            score += 10.0
-            parts.append("same PMID")
+            ev.add(10.0, "same PMID")
             id_match = True
         else:
-            score -= 6.0
-            parts.append("different PMID")
-            hard = True
+            ev.add(-6.0)
+            ev.conflict("different PMID")
+    return id_match
 
-    ts = 0.0
-    if a.title and b.title:
-        ts = title_similarity(a.title, b.title)
-        if id_match and ts < 0.7:
-            # One DOI on different papers: a supplement's or a proceedings volume's DOI.
-            return -99.0, f"same identifier but titles differ ({ts:.2f})", True
-        informative = a.informative and b.informative
-        # Word changes only matter where the title would count for the pair.
-        changed, numbers_differ = (
-            title_word_changes(a.title, b.title) if 0.85 <= ts < 1.0 else ([], False)
-        )
-        # A short title ("Haemolytic uraemic syndrome") identifies less than a long one, a
-        # generic one ("Editorial") almost nothing.
-        generic = not a.title or a.title in _GENERIC_SET or b.title in _GENERIC_SET
-        if ts >= 0.97:
-            weight = 8.0 if informative else (2.5 if generic else 5.0)
-        elif ts >= 0.93:
-            weight = 6.5 if informative else (1.0 if generic else 3.0)
-        elif ts >= 0.85:
-            weight = 3.5 if informative else 0.0
-        elif ts >= 0.7:
-            weight = 0.0
-        elif (a.translated or b.translated) and _same_locator(a, b):
-            # Two translations of one title: the article's place in its journal decides.
-            weight = 0.0
-            parts.append("translated title")
-        else:
-            weight = -5.0
-            hard = True
-        label = "title" if informative else ("generic title" if generic else "short title")
-        parts.append(f"{label} {ts:.2f}")
-        if changed:
-            weight = min(weight, 3.5)
-            parts.append("words differ: " + "/".join(changed))
-        if numbers_differ:
-            hard = True
-        score += weight
-    elif not id_match:
-        # Without a title nothing tells a reader it is the same paper: a human checks.
+
+def _title_evidence(a: _Feat, b: _Feat, id_match: bool, ev: _Evidence) -> float:
+    """The titles' similarity (0 when one is missing), weighed by how much a title says."""
+    if not (a.title and b.title):
+        if not id_match:
+            # Without a title nothing tells a reader it is the same paper: a human checks.
+            ev.conflict("no title")
+        return 0.0
+    ts = title_similarity(a.title, b.title)
+    if id_match and ts < 0.7:
+        # One DOI on different papers: a supplement's or a proceedings volume's DOI.
+        raise _Refused(f"same identifier but titles differ ({ts:.2f})")
+    informative = a.informative and b.informative
+    # Word changes only matter where the title would count for the pair.
+    changed, numbers_differ = (
+        title_word_changes(a.title, b.title) if 0.85 <= ts < 1.0 else ([], False)
+    )
+    # A short title ("Haemolytic uraemic syndrome") identifies less than a long one, a
+    # generic one ("Editorial") almost nothing.
+    generic = a.title in _GENERIC_SET or b.title in _GENERIC_SET
+    hard = False
+    if ts >= 0.97:
+        weight = 8.0 if informative else (2.5 if generic else 5.0)
+    elif ts >= 0.93:
+        weight = 6.5 if informative else (1.0 if generic else 3.0)
+    elif ts >= 0.85:
+        weight = 3.5 if informative else 0.0
+    elif ts >= 0.7:
+        weight = 0.0
+    elif (a.translated or b.translated) and _same_locator(a, b):
+        # Two translations of one title: the article's place in its journal decides.
+        weight = 0.0
+        ev.parts.append("translated title")
+    else:
+        weight = -5.0
         hard = True
-        parts.append("no title")
+    label = "title" if informative else ("generic title" if generic else "short title")
+    ev.parts.append(f"{label} {ts:.2f}")
+    if changed:
+        weight = min(weight, 3.5)
+        ev.parts.append("words differ: " + "/".join(changed))
+    ev.hard = ev.hard or hard or numbers_differ
+    ev.add(weight)
+    return ts
+
+
+def _people_evidence(a: _Feat, b: _Feat, ev: _Evidence) -> None:
+    """Year and first author."""
     if a.year and b.year:
         gap = abs(a.year - b.year)
         if gap == 0:
-            score += 1.5
-            parts.append("same year")
+            ev.add(1.5, "same year")
         elif gap == 1:
-            score -= 0.5
-            parts.append("year ±1")
+            ev.add(-0.5, "year ±1")
         else:
-            score -= 4.0
-            parts.append(f"years {min(a.year, b.year)}/{max(a.year, b.year)}")
-            hard = True
+            ev.add(-4.0)
+            ev.conflict(f"years {min(a.year, b.year)}/{max(a.year, b.year)}")
     if a.first and b.first:
         if a.first == b.first:
-            score += 2.0
-            parts.append("same first author")
+            ev.add(2.0, "same first author")
         elif _names_similar(a.first, b.first):
-            score += 1.5
-            parts.append("similar first author")
+            ev.add(1.5, "similar first author")
         elif len(a.surnames & b.surnames) >= 2:
-            score += 0.5
-            parts.append("shared authors")
+            ev.add(0.5, "shared authors")
         else:
-            score -= 2.5
-            parts.append("different first author")
+            ev.add(-2.5, "different first author")
+
+
+def _place_evidence(
+    a: _Feat, b: _Feat, venue_ok: bool | None, title_score: float, correction: bool, ev: _Evidence
+) -> None:
+    """Venue, volume and pages: where each record says the paper sits."""
     # Only the first page is compared: last pages vary with "; discussion 748-9" and typos.
     pages_same = bool(a.page_first and a.page_first == b.page_first)
     pages_differ = bool(a.page_first and b.page_first and a.page_first != b.page_first)
@@ -703,56 +740,45 @@ def score_pair(a: _Feat, b: _Feat, shared_dois: frozenset = frozenset()) -> tupl
     if correction:
         pages_same = pages_differ = volume_same = volume_differ = False
     elif (conflict := locator_conflict(a, b, venue_ok)) == PAGES_DIFFER and _abstract_and_paper(
-        a, b, ts
+        a, b, title_score
     ):
         # The benchmarks' ground truth (and review practice) count a meeting abstract and the
         # paper it became, in one journal in one year, as one study.
-        parts.append("abstract and paper in one venue")
+        ev.parts.append("abstract and paper in one venue")
     elif conflict:
         # Two places in one venue are two items (an article and its erratum, one column in two
         # issues, two papers under one title), never two exports of one paper.
-        hard = True
-        parts.append(conflict)
+        ev.conflict(conflict)
     elif venue_ok is False and not (pages_same and volume_same) and (pages_differ or volume_differ):
-        hard = True
-        parts.append("different venues")
-    if (
-        venue_ok is False
-        and a.year
-        and b.year
-        and a.year != b.year
-        and not (pages_same and volume_same)
-    ):
-        # One title at two conferences in two years is two publications (a human may decide);
-        # one volume and page range under two spellings of a journal's name is not.
-        hard = True
-        parts.append("different venues and years")
+        ev.conflict("different venues")
+    if venue_ok is False and a.year and b.year and a.year != b.year:
+        if not (pages_same and volume_same):
+            # One title at two conferences in two years is two publications (a human may
+            # decide); one volume and page range under two spellings of a journal is not.
+            ev.conflict("different venues and years")
     if pages_differ and venue_ok and volume_same and _pages_typo(a.page_first, b.page_first):
         pages_differ = False
         pages_same = True
-    if pages_same and volume_same and (a.translated or b.translated) and ts < 0.85:
-        score += 2.0  # the locator carries the evidence a translated title cannot
     if pages_same and volume_same:
-        score += 5.0 + (1.5 if venue_ok else 0.0)
-        parts.append("same volume and pages" + (" and venue" if venue_ok else ""))
-    else:
-        # Pages and volumes disagree between exports of one paper (supplement numbering,
-        # article numbers, online-first issues): weak evidence against.
-        if pages_same:
-            score += 2.5
-            parts.append("same pages")
-        elif pages_differ:
-            score -= 1.5
-            parts.append("different pages")
-        if volume_differ:
-            score -= 1.0
-            parts.append("different volume")
-        if venue_ok:
-            score += 0.5
-            parts.append("same venue")
-        elif venue_ok is False:
-            score -= 0.5
-    return score, " + ".join(parts), hard
+        if (a.translated or b.translated) and title_score < 0.85:
+            ev.add(2.0)  # the locator carries the evidence a translated title cannot
+        ev.add(
+            5.0 + (1.5 if venue_ok else 0.0),
+            "same volume and pages" + (" and venue" if venue_ok else ""),
+        )
+        return
+    # Pages and volumes disagree between exports of one paper (supplement numbering, article
+    # numbers, online-first issues): weak evidence against.
+    if pages_same:
+        ev.add(2.5, "same pages")
+    elif pages_differ:
+        ev.add(-1.5, "different pages")
+    if volume_differ:
+        ev.add(-1.0, "different volume")
+    if venue_ok:
+        ev.add(0.5, "same venue")
+    elif venue_ok is False:
+        ev.add(-0.5)
 
 
 def _place(f: _Feat) -> tuple:
@@ -949,6 +975,9 @@ def _shared_dois(feats: Sequence[_Feat]) -> frozenset:
     )
 
 
+_Scored = tuple[float, int, int, str]
+
+
 def deduplicate(
     records: Sequence[DedupRecord],
     *,
@@ -966,7 +995,44 @@ def deduplicate(
             cannot.setdefault(index[kb], set()).add(index[ka])
     shared = _shared_dois(feats)
     groups = _Groups(feats, shared)
-    # Records of one existing study start joined.
+    _join_existing_groups(feats, groups)
+    merges: list[ScoredPair] = []
+    active = _join_identical(feats, groups, cannot, shared, auto_threshold, merges)
+    grey: list[_Scored] = []
+    runs: set[tuple[int, int]] = set()
+    compact_pairs = candidate_pairs([feats[i] for i in active], runs)
+    # Identical titles first: once they are grouped, the other blocks' pairs inside one group
+    # need no scoring. Each phase applies its automatic pairs best first.
+    compared = 0
+    for phase in (sorted(runs), sorted(compact_pairs - runs)):
+        pairs = [(active[x], active[y]) for x, y in phase]
+        auto, compared_now = _score_phase(
+            feats, groups, pairs, shared, auto_threshold, candidate_threshold, grey
+        )
+        compared += compared_now
+        for score, i, j, reason in auto:
+            ra, rb = groups.find(i), groups.find(j)
+            if ra == rb:
+                continue
+            why_not = groups.conflict(ra, rb, cannot)
+            if why_not:
+                grey.append((score, i, j, f"{reason} (not merged: {why_not})"))
+                continue
+            groups.union(ra, rb)
+            merges.append(ScoredPair(feats[i].key, feats[j].key, round(score, 2), reason))
+    clusters: dict[int, list[Key]] = {}
+    for i, f in enumerate(feats):
+        clusters.setdefault(groups.find(i), []).append(f.key)
+    return DedupResult(
+        clusters=list(clusters.values()),
+        merges=merges,
+        candidates=_best_candidates(feats, groups, grey, cannot),
+        pairs_compared=compared,
+    )
+
+
+def _join_existing_groups(feats: Sequence[_Feat], groups: _Groups) -> None:
+    """Records of one existing study start joined."""
     first_of_group: dict[Key, int] = {}
     for i, f in enumerate(feats):
         if f.group is None:
@@ -978,11 +1044,19 @@ def deduplicate(
         else:
             first_of_group[f.group] = i
 
-    # Records identical in every compared field (the same export twice, case aside) join at
-    # once, when the record is informative enough to merge with its own copy; only one of
-    # them goes on to blocking and scoring.
-    merges: list[ScoredPair] = []
-    by_signature: dict[tuple, int] = {}
+
+def _join_identical(
+    feats: Sequence[_Feat],
+    groups: _Groups,
+    cannot: dict[int, set[int]],
+    shared: frozenset,
+    auto_threshold: float,
+    merges: list[ScoredPair],
+) -> list[int]:
+    """Records identical in every compared field (the same export twice, case aside) join at
+    once, when the record is informative enough to merge with its own copy; only one of them
+    goes on to blocking and scoring. Returns the indices that do."""
+    by_signature: dict[tuple, tuple[int, float, str]] = {}
     active: list[int] = []
     for i, f in enumerate(feats):
         if f.group is None and i not in cannot:
@@ -999,53 +1073,54 @@ def deduplicate(
             if score >= auto_threshold and not hard:
                 by_signature[signature] = (i, round(score, 2), reason)
         active.append(i)
+    return active
 
-    grey: list[tuple[float, int, int, str]] = []
-    runs: set[tuple[int, int]] = set()
-    compact_pairs = candidate_pairs([feats[i] for i in active], runs)
-    # Identical titles first: once they are grouped, the other blocks' pairs inside one group
-    # need no scoring. Each phase applies its automatic pairs best first.
-    phases = [sorted(runs), sorted(compact_pairs - runs)]
+
+def _score_phase(
+    feats: Sequence[_Feat],
+    groups: _Groups,
+    pairs: list[tuple[int, int]],
+    shared: frozenset,
+    auto_threshold: float,
+    candidate_threshold: float,
+    grey: list[_Scored],
+) -> tuple[list[_Scored], int]:
+    """Score the pairs not settled yet: the automatic ones best first, and how many were
+    scored; grey-zone pairs go to `grey`."""
+    auto: list[_Scored] = []
     compared = 0
-    for phase in phases:
-        auto: list[tuple[float, int, int, str]] = []
-        for x, y in phase:
-            i, j = active[x], active[y]
-            fa, fb = feats[i], feats[j]
-            if fa.group is not None and fb.group is not None:
-                continue  # settled in an earlier run (or by a reviewer)
-            if groups.find(i) == groups.find(j):
-                continue
-            if (
-                fa.title
-                and fb.title
-                and not (fa.page_first and fa.page_first == fb.page_first)
-                and not (fa.doi and fa.doi == fb.doi)
-                and not (fa.pmid and fa.pmid == fb.pmid)
-                and title_similarity(fa.title, fb.title) < 0.7
-            ):
-                # Unrelated titles and nothing else that could lift the pair to the queue
-                # (year and author add at most 3.5 against the title's -5): not worth scoring.
-                continue
-            compared += 1
-            score, reason, hard = score_pair(fa, fb, shared)
-            if score >= auto_threshold and not hard:
-                auto.append((score, i, j, reason))
-            elif score >= candidate_threshold:
-                grey.append((score, i, j, reason))
-        auto.sort(key=lambda t: (-t[0], t[1], t[2]))
-        for score, i, j, reason in auto:
-            ra, rb = groups.find(i), groups.find(j)
-            if ra == rb:
-                continue
-            why_not = groups.conflict(ra, rb, cannot)
-            if why_not:
-                grey.append((score, i, j, f"{reason} (not merged: {why_not})"))
-                continue
-            groups.union(ra, rb)
-            merges.append(ScoredPair(feats[i].key, feats[j].key, round(score, 2), reason))
+    for i, j in pairs:
+        fa, fb = feats[i], feats[j]
+        if fa.group is not None and fb.group is not None:
+            continue  # settled in an earlier run (or by a reviewer)
+        if groups.find(i) == groups.find(j):
+            continue
+        if (
+            fa.title
+            and fb.title
+            and not (fa.page_first and fa.page_first == fb.page_first)
+            and not (fa.doi and fa.doi == fb.doi)
+            and not (fa.pmid and fa.pmid == fb.pmid)
+            and title_similarity(fa.title, fb.title) < 0.7
+        ):
+            # Unrelated titles and nothing else that could lift the pair to the queue (year
+            # and author add at most 3.5 against the title's -5): not worth scoring.
+            continue
+        compared += 1
+        score, reason, hard = score_pair(fa, fb, shared)
+        if score >= auto_threshold and not hard:
+            auto.append((score, i, j, reason))
+        elif score >= candidate_threshold:
+            grey.append((score, i, j, reason))
+    auto.sort(key=lambda t: (-t[0], t[1], t[2]))
+    return auto, compared
 
-    best: dict[tuple[int, int], tuple[float, int, int, str]] = {}
+
+def _best_candidates(
+    feats: Sequence[_Feat], groups: _Groups, grey: list[_Scored], cannot: dict[int, set[int]]
+) -> list[ScoredPair]:
+    """The best grey-zone pair per pair of groups, for a human, best first."""
+    best: dict[tuple[int, int], _Scored] = {}
     for item in grey:
         _, i, j, _ = item
         if j in cannot.get(i, ()):
@@ -1058,19 +1133,10 @@ def deduplicate(
         pair = (ra, rb) if ra < rb else (rb, ra)
         if pair not in best or item[0] > best[pair][0]:
             best[pair] = item
-    candidates = [
+    return [
         ScoredPair(feats[i].key, feats[j].key, round(score, 2), reason)
         for score, i, j, reason in sorted(best.values(), key=lambda t: (-t[0], t[1], t[2]))
     ]
-    clusters: dict[int, list[Key]] = {}
-    for i, f in enumerate(feats):
-        clusters.setdefault(groups.find(i), []).append(f.key)
-    return DedupResult(
-        clusters=list(clusters.values()),
-        merges=merges,
-        candidates=candidates,
-        pairs_compared=compared,
-    )
 
 
 def records_to_compare(

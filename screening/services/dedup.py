@@ -17,7 +17,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from ..domain.dedup import DedupRecord, deduplicate, most_complete, records_to_compare
-from ..models import DuplicateCandidate, Record, Review, Stage, Study, StudyMerge
+from ..models import Decision, DuplicateCandidate, Record, Review, Stage, Study, StudyMerge
 from .audit import audit_event_record
 from .funnel import funnel_schedule
 from .ranking import ranking_schedule_if_due
@@ -71,6 +71,7 @@ SPLIT_REASON = "separated by a reviewer"
 LINKS_AUDITED = 5000
 TASK_NAME = "screening.review_deduplicate"
 STUDIES_PER_TRANSACTION = 2000
+STUDIES_PER_JOIN_TRANSACTION = 200
 # The first key of the (int, int) advisory locks this app takes: "dedup" in ASCII.
 ADVISORY_LOCK_SPACE = 0x6465_6475
 
@@ -104,11 +105,11 @@ def _display_fields(rows: list[dict]) -> dict:
     return fields
 
 
-def _study_is_screened(study: Study, entry: Stage | None) -> bool:
+def _study_is_screened(study: Study, entry: Stage | None, *, decided: bool) -> bool:
     return (
         study.outcome != Study.Outcome.SCREENING
         or (entry is not None and study.current_stage_id != entry.pk)
-        or study.decisions.exists()
+        or decided
     )
 
 
@@ -156,13 +157,7 @@ def review_deduplicate(*, review: Review) -> dict:
         new = [_dedup_record(row) for row in new_rows]
         compared = records_to_compare(new, existing)
         keys = {r.key for r in compared} | {r.key for r in new}
-        refused = [
-            pair
-            for pair in DuplicateCandidate.objects.filter(
-                review=review, status=DuplicateCandidate.Status.NOT_DUPLICATE
-            ).values_list("record_a_id", "record_b_id")
-            if pair[0] in keys and pair[1] in keys
-        ]
+        refused = [pair for pair in _refused_pairs(review) if pair[0] in keys and pair[1] in keys]
         result = deduplicate([*new, *compared], cannot_link=refused)
         group_of = {r.key: r.group for r in compared}
         new_ids = {row["id"] for row in new_rows}
@@ -203,13 +198,28 @@ def review_deduplicate(*, review: Review) -> dict:
                     "new_studies": new_studies,
                     "joined_existing": sum(len(v) for v in joined.values()),
                     "joined_screened_studies": screened_joins,
-                    "automatic_links": len(result.merges),
-                    # Why records were grouped, for provenance (capped: a 100k-record first
-                    # run would otherwise write megabytes into one event).
-                    "links": [[p.a, p.b, p.score, p.reason] for p in result.merges[:LINKS_AUDITED]],
+                    **_links(result.merges),
                 },
             )
         return counts
+
+
+def _links(merges: list) -> dict:
+    """Why records were grouped, for provenance (capped: a 100k-record first run would
+    otherwise write megabytes into one event)."""
+    return {
+        "automatic_links": len(merges),
+        "links": [[p.a, p.b, p.score, p.reason] for p in merges[:LINKS_AUDITED]],
+    }
+
+
+def _refused_pairs(review: Review) -> list[tuple[int, int]]:
+    """Pairs of records a reviewer declared different (or split apart)."""
+    return list(
+        DuplicateCandidate.objects.filter(
+            review=review, status=DuplicateCandidate.Status.NOT_DUPLICATE
+        ).values_list("record_a_id", "record_b_id")
+    )
 
 
 @contextmanager
@@ -264,48 +274,66 @@ def _studies_create(*, review: Review, clusters: list[list[int]], by_id: dict) -
 
 
 def _studies_join(*, review: Review, joined: dict[int, list[int]]) -> tuple[list[int], bool]:
-    """New records into existing studies, one study per transaction under its row lock.
-    Returns the screened studies joined, and whether a study had vanished (merged away)."""
+    """New records into existing studies, a chunk of studies per transaction under their row
+    locks. Returns the screened studies joined, and whether a study had vanished (merged
+    away meanwhile)."""
     entry = Stage.objects.filter(review=review, is_entry=True).first()
     screened_joins: list[int] = []
     vanished = False
-    for study_id in sorted(joined):
-        record_ids = joined[study_id]
+    ids = sorted(joined)
+    for start in range(0, len(ids), STUDIES_PER_JOIN_TRANSACTION):
+        chunk = ids[start : start + STUDIES_PER_JOIN_TRANSACTION]
         with transaction.atomic():
-            study = (
+            studies = list(
                 Study.objects.select_for_update(of=("self",))
                 .select_related("current_stage")
-                .filter(pk=study_id, review=review)
-                .first()
+                .filter(pk__in=chunk, review=review)
+                .order_by("pk")
             )
-            if study is None:
-                vanished = True
-                continue
-            Record.objects.filter(pk__in=record_ids, study__isnull=True).update(study=study)
-            members = list(Record.objects.filter(study=study).values(*RECORD_FIELDS))
-            before = {name: getattr(study, name) for name in STUDY_FIELDS}
-            after = _display_fields(members)
-            changed = {k: v for k, v in after.items() if before[k] != v}
-            if changed:
-                Study.objects.filter(pk=study.pk).update(**changed, updated_at=timezone.now())
-            screened = _study_is_screened(study, entry)
-            if screened:
-                screened_joins.append(study.pk)
-            audit_event_record(
-                review=review,
-                actor=None,
-                action="dedup.records_joined",
-                obj=study,
-                before={"fields": {k: before[k] for k in changed}},
-                after={
-                    "records": record_ids,
-                    "already_screened": screened,
-                    "stage": study.current_stage.key if study.current_stage else None,
-                    "outcome": study.outcome,
-                    "fields": changed,
-                },
+            vanished = vanished or len(studies) < len(chunk)
+            _assign_records([(study.pk, key) for study in studies for key in joined[study.pk]])
+            members: dict[int, list[dict]] = {}
+            for row in Record.objects.filter(study__in=studies).values(*RECORD_FIELDS):
+                members.setdefault(row["study_id"], []).append(row)
+            decided = set(
+                Decision.objects.filter(study__in=studies).values_list("study_id", flat=True)
             )
+            for study in studies:
+                if _study_join_finish(
+                    review=review,
+                    study=study,
+                    members=members[study.pk],
+                    record_ids=joined[study.pk],
+                    screened=_study_is_screened(study, entry, decided=study.pk in decided),
+                ):
+                    screened_joins.append(study.pk)
     return screened_joins, vanished
+
+
+def _study_join_finish(
+    *, review: Review, study: Study, members: list[dict], record_ids: list[int], screened: bool
+) -> bool:
+    """The joined study's display fields from all its records, and the audit event."""
+    before = {name: getattr(study, name) for name in STUDY_FIELDS}
+    after = _display_fields(members)
+    changed = {k: v for k, v in after.items() if before[k] != v}
+    if changed:
+        Study.objects.filter(pk=study.pk).update(**changed, updated_at=timezone.now())
+    audit_event_record(
+        review=review,
+        actor=None,
+        action="dedup.records_joined",
+        obj=study,
+        before={"fields": {k: before[k] for k in changed}},
+        after={
+            "records": record_ids,
+            "already_screened": screened,
+            "stage": study.current_stage.key if study.current_stage else None,
+            "outcome": study.outcome,
+            "fields": changed,
+        },
+    )
+    return screened
 
 
 def _candidates_create(*, review: Review, candidates: list) -> None:
