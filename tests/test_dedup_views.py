@@ -262,3 +262,15 @@ def test_split_answers_with_the_page_the_reviewer_was_on(
     assert Record.objects.filter(study_id=old_study).count() == 1
     after = client_for("viewer").get(url("dedup_merged", review) + f"?q={record.pk}")
     assert "No merged study matches" in after.content.decode()
+
+
+def test_split_with_a_malformed_page_still_splits_and_shows_the_first_page(
+    review, thirty_merged, client_for, htmx_headers
+):
+    record = Record.objects.filter(review=review, title=thirty_merged[3]).last()
+    response = client_for("owner").post(
+        url("dedup_split", review, record_id=record.pk), {"page": "x"}, **htmx_headers
+    )
+    assert response.status_code == 200 and "Page 1 of 2" in response.content.decode()
+    record.refresh_from_db()
+    assert Record.objects.filter(study_id=record.study_id).count() == 1

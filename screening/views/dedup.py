@@ -190,7 +190,9 @@ def _after_merged_change(request, access, *, notice="", error=""):
     """htmx: the list page the reviewer was on, with the outcome; otherwise back to it."""
     form = MergedFilterForm(request.POST)
     if not form.is_valid():
+        # The change is made; a malformed page or search only costs the reviewer their place.
         form = MergedFilterForm({})
+        form.is_valid()
     if request.htmx:
         return _render_merged(
             request, access, form, status=409 if error else 200, notice=notice, error=error
