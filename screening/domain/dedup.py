@@ -334,6 +334,26 @@ def _page_number(page: str) -> int:
 _SUPPLEMENT_PAGE_RE = re.compile(r"\s*[sS]\d")
 
 
+@lru_cache(maxsize=1 << 16)
+def _title_features(title: str, publication_type: str) -> tuple[str, str, bool, str, bool, bool]:
+    """What a title tells, computed once per distinct title: the exports of one paper share
+    it. (notice kind, comparable title, translated, compact, informative, recurring item)"""
+    notice = notice_kind(title, publication_type) if title else ""
+    key = title_key(strip_notes(title)) if title else ""
+    # MEDLINE brackets the English translation of a non-English title; other libraries
+    # translate it otherwise or keep the original.
+    raw_title = title.strip().rstrip(".")
+    translated = raw_title[:1] == "[" and raw_title[-1:] == "]"
+    return (
+        notice,
+        key,
+        translated,
+        key.replace(" ", ""),
+        title_is_informative(key),
+        is_series_item(key, publication_type),
+    )
+
+
 class _Feat:
     __slots__ = (
         "key",
@@ -362,14 +382,14 @@ class _Feat:
 
     def __init__(self, rec: DedupRecord):
         self.key = rec.key
-        self.notice = notice_kind(rec.title, rec.publication_type) if rec.title else ""
-        self.title = title_key(strip_notes(rec.title)) if rec.title else ""
-        # MEDLINE brackets the English translation of a non-English title; other libraries
-        # translate it otherwise or keep the original.
-        raw_title = rec.title.strip().rstrip(".")
-        self.translated = raw_title[:1] == "[" and raw_title[-1:] == "]"
-        self.compact = self.title.replace(" ", "")
-        self.informative = title_is_informative(self.title)
+        (
+            self.notice,
+            self.title,
+            self.translated,
+            self.compact,
+            self.informative,
+            self.series,
+        ) = _title_features(rec.title, rec.publication_type)
         self.year = rec.year or None
         names = [s for s in (surname(a) for a in rec.authors[:6]) if s]
         self.first = names[0] if names else ""
@@ -377,7 +397,6 @@ class _Feat:
         self.venue = venue_tokens(rec.venue)
         self.volume = number_key(rec.volume)
         self.issue = number_key(rec.issue)
-        self.series = is_series_item(self.title, rec.publication_type)
         self.proceedings = is_proceedings(rec.venue, rec.publication_type)
         self.page_first, self.page_last = page_key(rec.pages)
         # The page range as numbers (-1: none), for overlap tests.
