@@ -16,7 +16,15 @@ from itertools import chain
 from typing import BinaryIO
 
 from ..normalise import clean_text, split_glued_authors, split_list
-from .base import EntryProblem, ParsedRecord, ParseError, UnknownColumns, join_pages, make_record
+from .base import (
+    EntryProblem,
+    ParsedRecord,
+    ParseError,
+    UnknownColumns,
+    first,
+    join_pages,
+    make_record,
+)
 
 # Quoted fields of real exports (abstracts, reference lists) exceed csv's 128 KB default.
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -329,7 +337,10 @@ def record_from_row(raw: dict, column_map: ColumnMap, line: int) -> ParsedRecord
         venue=get("venue"),
         volume=get("volume"),
         issue=get("issue"),
-        pages=get("pages") or join_pages(get("start_page"), get("end_page")),
+        # Without pages, an article number (Scopus "Art. No.", as WoS's AR) places the item.
+        pages=get("pages")
+        or join_pages(get("start_page"), get("end_page"))
+        or first(raw.get("Art. No."), raw.get("Article Number")),
         doi=get("doi"),
         pmid=get("pmid"),
         url=get("url"),
