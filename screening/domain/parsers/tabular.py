@@ -22,6 +22,7 @@ from .base import (
     ParsedRecord,
     ParseError,
     UnknownColumns,
+    first,
     join_pages,
     make_record,
 )
@@ -351,7 +352,10 @@ def record_from_row(raw: dict, column_map: ColumnMap, line: int) -> ParsedRecord
         venue=get("venue"),
         volume=get("volume"),
         issue=get("issue"),
-        pages=get("pages") or join_pages(get("start_page"), get("end_page")),
+        # Without pages, an article number (Scopus "Art. No.", as WoS's AR) places the item.
+        pages=get("pages")
+        or join_pages(get("start_page"), get("end_page"))
+        or first(raw.get("Art. No."), raw.get("Article Number")),
         doi=get("doi"),
         pmid=get("pmid"),
         url=get("url"),
