@@ -160,6 +160,9 @@ IMPORT_SWEEP_SECONDS = float(os.environ.get("IMPORT_SWEEP_SECONDS", "15"))
 IMPORT_REQUEUE_SECONDS = int(os.environ.get("IMPORT_REQUEUE_SECONDS", "300"))
 IMPORT_HEARTBEAT_GRACE_SECONDS = int(os.environ.get("IMPORT_HEARTBEAT_GRACE_SECONDS", "10"))
 IMPORT_RUNNING_TIMEOUT_SECONDS = int(os.environ.get("IMPORT_RUNNING_TIMEOUT_SECONDS", "1800"))
+# Records left unassigned this long, with no import of their review still going, get a
+# deduplication run from the sweep (its first send was lost with the broker or a worker).
+DEDUP_SWEEP_AFTER_SECONDS = int(os.environ.get("DEDUP_SWEEP_AFTER_SECONDS", "60"))
 # --- end of the imports block ---
 
 # Celery: Redis in production; a server-less filesystem broker when embedded.

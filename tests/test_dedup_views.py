@@ -183,19 +183,21 @@ def test_status_polls_while_records_wait_and_stops_when_grouped(review, client_f
     assert b"every 2s" not in response.content and b"Reload the queue" in response.content
 
 
-def test_run_enqueues_on_commit(
-    review, client_for, htmx_headers, django_capture_on_commit_callbacks
-):
+def test_run_enqueues_the_deduplication(review, client_for, htmx_headers):
     from unittest import mock
 
     add_batch(review, "ACM", [paper(TRIAL)])
     client = client_for("reviewer")
     assert b"Run deduplication now" in client.get(url("dedup_status", review)).content
-    with mock.patch("screening.services.dedup.current_app.send_task") as send:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(url("dedup_run", review), **htmx_headers)
+    with mock.patch("screening.services.queue.current_app.send_task") as send:
+        response = client.post(url("dedup_run", review), **htmx_headers)
     assert response.status_code == 200 and b"every 2s" in response.content
-    send.assert_called_once_with("screening.review_deduplicate", kwargs={"review_id": review.pk})
+    send.assert_called_once_with(
+        "screening.review_deduplicate",
+        kwargs={"review_id": review.pk},
+        countdown=None,
+        retry=False,
+    )
 
 
 def test_merged_page_marks_records_that_joined_a_screened_study(review, cast, client_for):

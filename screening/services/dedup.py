@@ -8,18 +8,30 @@ no unassigned record and changes nothing (idempotent).
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
-from celery import current_app
+from django.conf import settings
 from django.core import serializers
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from ..domain.dedup import DedupRecord, deduplicate, most_complete, records_to_compare
-from ..models import Decision, DuplicateCandidate, Record, Review, Stage, Study, StudyMerge
+from ..models import (
+    Decision,
+    DuplicateCandidate,
+    ImportBatch,
+    Record,
+    Review,
+    Stage,
+    Study,
+    StudyMerge,
+)
 from .audit import audit_event_record
 from .funnel import funnel_schedule
+from .queue import task_enqueue
 from .ranking import ranking_schedule_if_due
 
 STUDY_FIELDS = (
@@ -76,9 +88,59 @@ STUDIES_PER_JOIN_TRANSACTION = 200
 ADVISORY_LOCK_SPACE = 0x6465_6475
 
 
+def dedup_enqueue(*, review_id: int) -> bool:
+    """Send a deduplication run now; False when the broker is unreachable.
+
+    Nothing is lost then: the review's unassigned records are the durable mark of the work
+    pending, and `dedup_sweep` sends the run once the broker is back.
+    """
+    return task_enqueue(TASK_NAME, kwargs={"review_id": review_id})
+
+
 def dedup_schedule(*, review_id: int) -> None:
     """Enqueue a deduplication run once the current transaction commits."""
-    transaction.on_commit(lambda: current_app.send_task(TASK_NAME, kwargs={"review_id": review_id}))
+    transaction.on_commit(lambda: dedup_enqueue(review_id=review_id))
+
+
+def dedup_sweep() -> int:
+    """Send a run for every review whose records wait for deduplication with none running.
+
+    Records wait when their run was never sent (the broker was down when the import
+    finished or the button was pressed) or was lost with its worker. Records still being
+    imported, or younger than the sweep delay, are left to the run their import sends.
+    """
+    settled_before = timezone.now() - timedelta(seconds=settings.DEDUP_SWEEP_AFTER_SECONDS)
+    importing = ImportBatch.objects.filter(
+        review_id=OuterRef("review_id"),
+        status__in=[ImportBatch.Status.PENDING, ImportBatch.Status.RUNNING],
+    )
+    waiting = (
+        Record.objects.filter(study__isnull=True, created_at__lt=settled_before)
+        .exclude(Exists(importing))
+        .order_by("review_id")
+        .values_list("review_id", flat=True)
+        .distinct()
+    )
+    sent = 0
+    for review_id in waiting:
+        if not _no_run_in_progress(review_id):
+            continue
+        if not dedup_enqueue(review_id=review_id):
+            break  # the broker is still down: the next sweep tries again
+        sent += 1
+    return sent
+
+
+def _no_run_in_progress(review_id: int) -> bool:
+    """True when no deduplication run holds the review's advisory lock (always on SQLite)."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
+        free = cursor.fetchone()[0]
+        if free:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
+    return bool(free)
 
 
 def _dedup_record(row: dict) -> DedupRecord:

@@ -4,6 +4,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from ..models import Review
+from ..services.dedup import dedup_sweep
 from ..services.imports import batches_sweep
 
 
@@ -16,11 +17,13 @@ def ping(review_id: int) -> dict:
 
 @shared_task(name="screening.sweep", ignore_result=True)
 def sweep() -> dict:
-    """Periodic (Celery beat): re-send unsent imports, fail those whose worker died."""
-    return batches_sweep()
+    """Periodic (Celery beat): re-send unsent imports and deduplication runs, fail the
+    imports whose worker died."""
+    return {**batches_sweep(), "dedup_sent": dedup_sweep()}
 
 
 @worker_ready.connect
 def _sweep_on_start(sender, **_kwargs):
     # A worker that starts (again) picks up what waited for it without waiting for beat.
     batches_sweep()
+    dedup_sweep()

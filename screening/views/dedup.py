@@ -16,10 +16,11 @@ from ..selectors import dedup as selectors
 from ..services.dedup import (
     candidate_decide,
     candidate_undo,
-    dedup_schedule,
+    dedup_enqueue,
     record_split,
     study_unmerge,
 )
+from ..services.queue import BROKER_DOWN_MESSAGE
 
 MAX_SKIPPED = 200
 
@@ -230,12 +231,13 @@ def dedup_status(request, slug):
 @login_required
 def dedup_run(request, slug):
     access = review_access(request, slug, Need.WRITE)
-    dedup_schedule(review_id=access.review.pk)
+    queued = dedup_enqueue(review_id=access.review.pk)
     if not request.htmx:
-        messages.info(request, "Deduplication queued.")
+        messages.info(request, "Deduplication queued." if queued else BROKER_DOWN_MESSAGE)
         return redirect("screening:dedup_queue", slug=access.review.slug)
     context = _status_context(access)
     context["queued"] = True
+    context["broker_down_message"] = "" if queued else BROKER_DOWN_MESSAGE
     return render(request, "screening/dedup/_status.html", context)
 
 
