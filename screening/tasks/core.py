@@ -5,6 +5,7 @@ from celery.signals import worker_ready
 
 from ..models import Review
 from ..services.dedup import dedup_sweep
+from ..services.funnel import funnel_sweep
 from ..services.imports import batches_sweep
 
 
@@ -17,9 +18,9 @@ def ping(review_id: int) -> dict:
 
 @shared_task(name="screening.sweep", ignore_result=True)
 def sweep() -> dict:
-    """Periodic (Celery beat): re-send unsent imports and deduplication runs, fail the
-    imports whose worker died."""
-    return {**batches_sweep(), "dedup_sent": dedup_sweep()}
+    """Periodic (Celery beat): re-send unsent imports, deduplication runs and funnel
+    recomputations, fail the imports whose worker died."""
+    return {**batches_sweep(), "dedup_sent": dedup_sweep(), "funnel_sent": funnel_sweep()}
 
 
 @worker_ready.connect
@@ -27,3 +28,4 @@ def _sweep_on_start(sender, **_kwargs):
     # A worker that starts (again) picks up what waited for it without waiting for beat.
     batches_sweep()
     dedup_sweep()
+    funnel_sweep()
