@@ -14,8 +14,8 @@ colleague included at the top of your queue. Such studies are scored out of fold
 trained without their labels), so a queue never reveals another reviewer's verdict on that study.
 
 Concurrency. At most one run per review is pending or running (a partial unique constraint on
-RankingRun; the scheduler claims the slot by inserting). The new priorities are written in one
-transaction, so a reviewer's next-study query sees the whole old order or the whole new one.
+RankingRun; the scheduler claims the slot by inserting). The new priorities are written in short
+chunked transactions (`ranking_priorities_write`), so a reviewer's claim never waits for a write.
 """
 
 from __future__ import annotations
@@ -29,10 +29,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import TextField, Value
+from django.db.models.functions import MD5, Concat
 from django.utils import timezone
 
 from ..domain import metrics as ranking_metrics
 from ..domain import ranking as ranking_domain
+from ..domain import stopping as stopping_domain
 from ..models import Decision, RankingRun, RankingSettings, Resolution, Review, Stage, Study
 from .audit import audit_event_record
 
@@ -42,7 +45,7 @@ RELEVANT_VERDICTS = frozenset({Decision.Verdict.INCLUDE, Decision.Verdict.UNCERT
 # A run left pending or running this long was lost (worker killed, broker flushed); it no longer
 # blocks the review's next training.
 STALE_AFTER = timedelta(minutes=10)
-WRITE_BATCH = 1000
+WRITE_BATCH = 500
 
 
 def ranking_settings_for(*, stage: Stage) -> RankingSettings:
@@ -219,17 +222,28 @@ def _train_and_write(run: RankingRun) -> None:
 
 # The TF-IDF matrix of a stage's corpus changes only when studies arrive or their text changes,
 # while training runs every K decisions: each worker process keeps the last few matrices, keyed
-# by the corpus's study ids and their last modification, so a retrain is a classifier fit only.
+# by the corpus's study ids and a digest of the text each one is judged on. The key must not use
+# `updated_at`: every decision's resolution and routing saves the study, so such a key would
+# rebuild the whole matrix on nearly every retrain during real screening.
 _FEATURE_CACHE: OrderedDict[tuple, tuple[list[int], list[str], object]] = OrderedDict()
 _FEATURE_CACHE_SIZE = 4
+_TEXT_SEPARATOR = "\x1f"
 
 
 def _corpus_features(*, stage: Stage, study_ids: set[int], model_name: str):
     rows = Study.objects.filter(pk__in=study_ids).order_by("pk")
-    stamps = list(rows.values_list("pk", "updated_at"))
-    corpus_ids = [pk for pk, _ in stamps]
+    # The database hashes each study's title and abstract, so a warm retrain reads 32 bytes per
+    # study instead of its whole text.
+    text_hashes = list(
+        rows.annotate(
+            text_md5=MD5(
+                Concat("title", Value(_TEXT_SEPARATOR), "abstract", output_field=TextField())
+            )
+        ).values_list("pk", "text_md5")
+    )
+    corpus_ids = [pk for pk, _ in text_hashes]
     digest = hashlib.sha256(
-        ";".join(f"{pk}:{stamp.isoformat()}" for pk, stamp in stamps).encode()
+        ";".join(f"{pk}:{text_md5}" for pk, text_md5 in text_hashes).encode()
     ).hexdigest()
     key = (stage.pk, model_name, digest)
     cached = _FEATURE_CACHE.get(key)
@@ -248,16 +262,21 @@ def _corpus_features(*, stage: Stage, study_ids: set[int], model_name: str):
 
 
 def ranking_priorities_write(*, priorities: dict[int, float], batch_size: int = WRITE_BATCH) -> int:
-    """Replace the priorities of these studies in one transaction (old order or new, never half).
+    """Write these studies' priorities in chunks of `batch_size`, each in its own short transaction.
 
-    Rows are locked in id order first so two writers cannot deadlock and a reviewer's
-    `SELECT ... ORDER BY priority` (which takes no row lock) reads the committed order only.
+    A reviewer's claim locks the study it takes (SELECT ... FOR UPDATE): a single transaction over
+    ten thousand rows would hold their locks for the whole write and stall every claim behind it.
+    Chunked, the writer holds at most one chunk's rows, for milliseconds, in id order (two writers
+    cannot deadlock). While the write is under way the queue mixes old and new priorities; each
+    study's priority is always a whole value of one training or the next.
     """
     ids = sorted(priorities)
-    with transaction.atomic():
-        list(Study.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
-        rows = [Study(pk=pk, priority=priorities[pk]) for pk in ids]
-        Study.objects.bulk_update(rows, ["priority"], batch_size=batch_size)
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        with transaction.atomic():
+            Study.objects.bulk_update(
+                [Study(pk=pk, priority=priorities[pk]) for pk in chunk], ["priority"]
+            )
     return len(ids)
 
 
@@ -319,14 +338,24 @@ def ranking_simulate(
     seeds: int = 5,
     model_name: str = ranking_domain.DEFAULT_MODEL,
     batch_size: int = 1,
+    stopping: str | None = None,
+    target: float = stopping_domain.DEFAULT_TARGET,
+    confidence: float = stopping_domain.DEFAULT_CONFIDENCE,
+    streak: int = 100,
+    check_every: int = 10,
 ) -> dict:
     """Replay a labelled dataset through the ranking model, one run per seed 1..`seeds`.
 
     Returns the simulate command's JSON (DESIGN.md): per-seed metrics and their medians. Each
     run starts from one random relevant and one random irrelevant record (chosen by the seed),
     and retrains after every `batch_size` records, as the review's worker would after every K
-    decisions. Metrics count the two prior records as screened.
+    decisions. Metrics count the two prior records as screened. With `stopping` ("buscar" or
+    "heuristic") each seed also says where that rule would have stopped the team and the recall
+    reached there: BUSCAR checked after every `check_every` records, the heuristic after
+    `streak` consecutive irrelevant records.
     """
+    if stopping not in (None, "buscar", "heuristic"):
+        raise ValueError(f"unknown stopping rule {stopping!r}; choose buscar or heuristic")
     model = ranking_domain.model_get(model_name)
     data = ranking_domain.labelled_dataset_read(rows, label_column=label_column)
     texts = data.texts
@@ -344,15 +373,23 @@ def ranking_simulate(
             features=features,
         )
         labels_in_order = [data.relevant[i] for i in run.order]
-        per_seed.append(
-            {
-                "seed": seed,
-                **ranking_metrics.summary(labels_in_order),
-                "seconds": round(run.seconds, 2),
-                "trainings": run.trainings,
-                "prior_rows": list(run.priors),
-            }
-        )
+        entry = {
+            "seed": seed,
+            **ranking_metrics.summary(labels_in_order),
+            "seconds": round(run.seconds, 2),
+            "trainings": run.trainings,
+            "prior_rows": list(run.priors),
+        }
+        if stopping is not None:
+            entry["stop"] = _simulated_stop(
+                labels_in_order,
+                rule=stopping,
+                target=target,
+                confidence=confidence,
+                streak=streak,
+                check_every=check_every,
+            )
+        per_seed.append(entry)
     keys = ["wss@95", "wss@100", "recall@10%", "recall@25%", "rrf@10", "seconds"]
     return {
         "dataset": dataset,
@@ -366,4 +403,31 @@ def ranking_simulate(
         "feature_seconds": round(feature_seconds, 2),
         "seeds": per_seed,
         "median": {key: round(statistics.median(s[key] for s in per_seed), 4) for key in keys},
+    }
+
+
+def _simulated_stop(
+    labels_in_order: list[bool],
+    *,
+    rule: str,
+    target: float,
+    confidence: float,
+    streak: int,
+    check_every: int,
+) -> dict:
+    if rule == "buscar":
+        screened = stopping_domain.buscar_stop_index(
+            labels_in_order, target=target, confidence=confidence, check_every=check_every
+        )
+        parameters = {"target": target, "confidence": confidence, "check_every": check_every}
+    else:
+        screened = stopping_domain.heuristic_stop_index(labels_in_order, streak=streak)
+        parameters = {"target": None, "confidence": None, "streak": streak}
+    records = len(labels_in_order)
+    return {
+        "rule": rule,
+        **parameters,
+        "screened": screened,
+        "screened_fraction": round(screened / records, 4),
+        "recall": round(sum(labels_in_order[:screened]) / sum(labels_in_order), 4),
     }
