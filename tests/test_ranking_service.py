@@ -4,7 +4,7 @@ random order, blind mode not leaking a colleague's verdict through the queue."""
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from screening.models import AuditEvent, RankingRun, Stage, Study
@@ -202,18 +202,18 @@ def test_writing_priorities_leaves_unwritten_and_written_studies_claimable(revie
     Study.objects.filter(pk__in=ids).update(priority=1.0)
     second_chunk_started = threading.Event()
     reader_done = threading.Event()
-    original = Study.objects.bulk_update
+    original = ranking_service._priorities_chunk_write
     calls = []
 
-    def pausing_bulk_update(objs, fields, batch_size=None):
-        objs = list(objs)
-        calls.append(len(objs))
+    def pausing_chunk_write(chunk_ids, values):
+        calls.append(len(chunk_ids))
+        original(chunk_ids, values)
         if len(calls) == 2:
+            # The second chunk is written, not committed: its rows are locked now.
             second_chunk_started.set()
             reader_done.wait(timeout=20)
-        return original(objs, fields, batch_size=batch_size)
 
-    monkeypatch.setattr(Study.objects, "bulk_update", pausing_bulk_update)
+    monkeypatch.setattr(ranking_service, "_priorities_chunk_write", pausing_chunk_write)
 
     def writer():
         try:
@@ -240,11 +240,18 @@ def test_writing_priorities_leaves_unwritten_and_written_studies_claimable(revie
                 .filter(pk__in=ids[100:])
                 .values_list("priority", flat=True)
             )
+        try:
+            with transaction.atomic():
+                list(Study.objects.select_for_update(nowait=True).filter(pk__in=ids[50:100]))
+            chunk_locked = False
+        except OperationalError:
+            chunk_locked = True
     finally:
         reader_done.set()
         thread.join(timeout=30)
     assert sorted(written) == [2.0 + i for i in range(50)]  # the first chunk is committed
     assert set(not_yet) == {1.0}
+    assert chunk_locked  # the chunk being written is locked, and only for its transaction
     assert calls == [50, 50, 50, 50]
     after = dict(Study.objects.filter(pk__in=ids).values_list("pk", "priority"))
     assert after == {pk: 2.0 + i for i, pk in enumerate(ids)}

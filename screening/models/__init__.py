@@ -10,7 +10,7 @@ from .quality import (
     QualityAssignment,
     QualityConsensus,
 )
-from .ranking import RankingRun, RankingSettings
+from .ranking import RankingRun, RankingSettings, StageStop
 from .records import DuplicateCandidate, ImportBatch, Record, Study
 from .reports import FunnelSchedule, FunnelSnapshot
 from .reviews import (
@@ -47,6 +47,7 @@ __all__ = [
     "QualityCriterion",
     "RankingRun",
     "RankingSettings",
+    "StageStop",
     "Record",
     "ResearchQuestion",
     "Resolution",

@@ -28,7 +28,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import TextField, Value
 from django.db.models.functions import MD5, Concat
 from django.utils import timezone
@@ -36,8 +37,19 @@ from django.utils import timezone
 from ..domain import metrics as ranking_metrics
 from ..domain import ranking as ranking_domain
 from ..domain import stopping as stopping_domain
-from ..models import Decision, RankingRun, RankingSettings, Resolution, Review, Stage, Study
+from ..models import (
+    Decision,
+    RankingRun,
+    RankingSettings,
+    Resolution,
+    Review,
+    ScreeningClaim,
+    Stage,
+    StageStop,
+    Study,
+)
 from .audit import audit_event_record
+from .funnel import funnel_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -261,6 +273,24 @@ def _corpus_features(*, stage: Stage, study_ids: set[int], model_name: str):
     return corpus_ids, texts, features
 
 
+def _priorities_chunk_write(ids: list[int], values: list[float]) -> None:
+    """One UPDATE for the chunk: on PostgreSQL from two arrays (a CASE per row, as
+    `bulk_update` writes it, costs seconds per thousand rows on a loaded machine)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Study._meta.db_table} AS study SET priority = new.priority "
+                "FROM unnest(%s::bigint[], %s::double precision[]) AS new(id, priority) "
+                "WHERE study.id = new.id",
+                [ids, values],
+            )
+        return
+    Study.objects.bulk_update(
+        [Study(pk=pk, priority=value) for pk, value in zip(ids, values, strict=True)],
+        ["priority"],
+    )
+
+
 def ranking_priorities_write(*, priorities: dict[int, float], batch_size: int = WRITE_BATCH) -> int:
     """Write these studies' priorities in chunks of `batch_size`, each in its own short transaction.
 
@@ -274,9 +304,7 @@ def ranking_priorities_write(*, priorities: dict[int, float], batch_size: int = 
     for start in range(0, len(ids), batch_size):
         chunk = ids[start : start + batch_size]
         with transaction.atomic():
-            Study.objects.bulk_update(
-                [Study(pk=pk, priority=priorities[pk]) for pk in chunk], ["priority"]
-            )
+            _priorities_chunk_write(chunk, [priorities[pk] for pk in chunk])
     return len(ids)
 
 
@@ -431,3 +459,154 @@ def _simulated_stop(
         "screened_fraction": round(screened / records, 4),
         "recall": round(sum(labels_in_order[:screened]) / sum(labels_in_order), 4),
     }
+
+
+def stage_team_labels(*, review: Review, stage: Stage) -> list[bool]:
+    """Relevance of the stage's screened studies in the order they were first screened.
+
+    Blind mode: settled outcomes only (resolutions), in the order they were settled, so nothing
+    computed from it moves with a colleague's pending verdict. Otherwise every decided study, in
+    the order of its first decision, labelled as the model labels it (`stage_labels`).
+    """
+    if review.blind_mode:
+        return [
+            verdict in RELEVANT_VERDICTS
+            for verdict in Resolution.objects.filter(stage=stage)
+            .order_by("created_at", "id")
+            .values_list("verdict", flat=True)
+        ]
+    labels = stage_labels(stage=stage).relevant
+    first_seen: dict[int, None] = {}
+    for study_id in (
+        Decision.objects.filter(stage=stage)
+        .order_by("created_at", "id")
+        .values_list("study_id", flat=True)
+    ):
+        first_seen.setdefault(study_id, None)
+    return [labels[study_id] for study_id in first_seen]
+
+
+def stage_waiting_count(*, stage: Stage) -> int:
+    """Studies still in the stage's queues (not resolved in it)."""
+    return _unscreened(stage).count()
+
+
+def stage_stopping_evaluate(*, review: Review, stage: Stage) -> stopping_domain.BuscarResult:
+    """The BUSCAR stopping rule at this moment, with the stage's target and confidence.
+
+    Screened = the team's labelled studies (`stage_team_labels`); records = those plus every
+    study still waiting in the stage.
+    """
+    settings_row = ranking_settings_for(stage=stage)
+    labels = stage_team_labels(review=review, stage=stage)
+    return stopping_domain.buscar(
+        labels,
+        records=len(labels) + stage_waiting_count(stage=stage),
+        target=settings_row.recall_target,
+        confidence=settings_row.confidence,
+    )
+
+
+def stage_stop_in_force(*, stage: Stage) -> StageStop | None:
+    return StageStop.objects.filter(stage=stage, undone_at__isnull=True).first()
+
+
+def _stop_snapshot(stop: StageStop) -> dict:
+    return {
+        "stage": stop.stage.key,
+        "rule": stop.rule,
+        "recall_target": stop.recall_target,
+        "confidence": stop.confidence,
+        "p_value": stop.p_value,
+        "screened": stop.screened,
+        "relevant_found": stop.relevant_found,
+        "records": stop.records,
+        "recall_estimate": stop.recall_estimate,
+        "recall_lower": stop.recall_lower,
+        "excluded": stop.excluded,
+    }
+
+
+def stage_stop(*, review: Review, stage: Stage, actor) -> StageStop:
+    """Owner: stop the stage because the BUSCAR rule is met (audited, reversible).
+
+    The evidence is computed here, inside the transaction, not taken from the page: a decision
+    recorded since the owner looked is part of it. Studies nobody has decided in the stage leave
+    the queue as excluded automatically; studies with a decision but no resolution yet (a second
+    reviewer or an adjudicator pending) stay, since a reviewer has already judged them. Only the
+    entry stage can stop: PRISMA reports automation exclusions before "records screened".
+    """
+    with transaction.atomic():
+        stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
+        if not stage.is_entry:
+            raise ValidationError(
+                "Only the first screening stage can be stopped on the stopping rule: PRISMA "
+                "reports records excluded by automation before the records screened."
+            )
+        if stage_stop_in_force(stage=stage) is not None:
+            raise ValidationError(f"{stage.name} is already stopped.")
+        evidence = stage_stopping_evaluate(review=review, stage=stage)
+        if not evidence.met:
+            raise ValidationError(
+                f"The stopping rule is not met: the p-value of recall below "
+                f"{evidence.target:.0%} is {evidence.p_value:.3f}, not below "
+                f"{1 - evidence.confidence:.3f}. Keep screening."
+            )
+        remaining = list(
+            _unscreened(stage)
+            .exclude(decisions__stage=stage)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if not remaining:
+            raise ValidationError(f"No study of {stage.name} is left unscreened.")
+        stop = StageStop.objects.create(
+            review=review,
+            stage=stage,
+            rule="buscar",
+            recall_target=evidence.target,
+            confidence=evidence.confidence,
+            p_value=evidence.p_value,
+            screened=evidence.screened,
+            relevant_found=evidence.relevant_found,
+            records=evidence.records,
+            recall_estimate=evidence.recall_estimate,
+            recall_lower=evidence.recall_lower,
+            excluded=len(remaining),
+            stopped_by=actor,
+        )
+        stop.studies.set(remaining)
+        Study.objects.filter(pk__in=remaining, outcome=Study.Outcome.SCREENING).update(
+            outcome=Study.Outcome.EXCLUDED_AUTOMATIC, updated_at=timezone.now()
+        )
+        ScreeningClaim.objects.filter(stage=stage, study_id__in=remaining).delete()
+        audit_event_record(
+            review=review, actor=actor, action="stage.stop", obj=stop, after=_stop_snapshot(stop)
+        )
+        funnel_schedule(review_id=review.pk)
+    return stop
+
+
+def stage_stop_undo(*, review: Review, stage: Stage, actor) -> StageStop:
+    """Owner: undo the stop in force; its studies go back to the stage's queue (audited)."""
+    with transaction.atomic():
+        stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
+        stop = stage_stop_in_force(stage=stage)
+        if stop is None:
+            raise ValidationError(f"{stage.name} is not stopped.")
+        restored = Study.objects.filter(
+            pk__in=stop.studies.values("pk"), outcome=Study.Outcome.EXCLUDED_AUTOMATIC
+        ).update(outcome=Study.Outcome.SCREENING, updated_at=timezone.now())
+        stop.undone_by = actor
+        stop.undone_at = timezone.now()
+        stop.save(update_fields=["undone_by", "undone_at"])
+        audit_event_record(
+            review=review,
+            actor=actor,
+            action="stage.stop_undo",
+            obj=stop,
+            before=_stop_snapshot(stop),
+            after={"restored": restored},
+        )
+        funnel_schedule(review_id=review.pk)
+    return stop
