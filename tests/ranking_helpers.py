@@ -47,3 +47,26 @@ def resolve(study, stage, verdict):
     return Resolution.objects.create(
         review=study.review, study=study, stage=stage, verdict=verdict, method="agreement"
     )
+
+
+def screened_until_met(review, reviewer, *, relevant=40, irrelevant_after=200, unscreened=100):
+    """The entry stage with `relevant` included studies screened first, then `irrelevant_after`
+    excluded ones (each decided and resolved, in that order), and `unscreened` studies waiting.
+    With the defaults the BUSCAR rule (0.95 / 0.95) is met: p = (100 * 99 * 98) /
+    (300 * 299 * 298) = 0.036 on the urn of the last 200 screened."""
+    stage = review.stages.get(is_entry=True)
+    total = relevant + irrelevant_after + unscreened
+    studies = Study.objects.bulk_create(
+        Study(review=review, title=f"Study {i}", abstract="An abstract.", current_stage=stage)
+        for i in range(total)
+    )
+    screened = studies[: relevant + irrelevant_after]
+    verdicts = ["include"] * relevant + ["exclude"] * irrelevant_after
+    for study, verdict in zip(screened, verdicts, strict=True):
+        decide(study, stage, reviewer, verdict)
+        resolve(study, stage, verdict)
+        if verdict == "exclude":
+            study.outcome = Study.Outcome.EXCLUDED
+            study.current_stage = None
+            study.save(update_fields=["outcome", "current_stage"])
+    return stage, studies[relevant + irrelevant_after :]

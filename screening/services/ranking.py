@@ -50,6 +50,7 @@ from ..models import (
 )
 from .audit import audit_event_record
 from .funnel import funnel_schedule
+from .stale import version_check
 
 logger = logging.getLogger(__name__)
 
@@ -316,10 +317,18 @@ def ranking_settings_update(
     queue_order: str,
     retrain_every: int,
     stop_after_irrelevant: int,
+    recall_target: float = stopping_domain.DEFAULT_TARGET,
+    confidence: float = stopping_domain.DEFAULT_CONFIDENCE,
+    seen_version: int | None = None,
+    force: bool = False,
 ) -> RankingSettings:
-    """Owner's choice for a stage: queue order, K and the stopping hint (audited).
+    """Owner's choice for a stage: queue order, K, the stopping hint and the stopping rule's
+    recall target and confidence (audited).
 
-    Switching to prioritised schedules a training right away when the labels allow one.
+    The form carries the settings' version it showed: when another owner (or tab) saved since,
+    `StaleWrite` is raised and nothing is written, unless `force` (then audited as
+    `ranking.settings.overwrite` with the version replaced). Switching to prioritised schedules a
+    training right away when the labels allow one.
     """
     with transaction.atomic():
         stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
@@ -328,12 +337,24 @@ def ranking_settings_update(
             "queue_order": stage.queue_order,
             "retrain_every": row.retrain_every,
             "stop_after_irrelevant": row.stop_after_irrelevant,
+            "recall_target": row.recall_target,
+            "confidence": row.confidence,
         }
         after = {
             "queue_order": queue_order,
             "retrain_every": retrain_every,
             "stop_after_irrelevant": stop_after_irrelevant,
+            "recall_target": recall_target,
+            "confidence": confidence,
         }
+        version_check(
+            stored_version=row.version,
+            seen_version=seen_version,
+            force=force,
+            what=f"The prioritisation settings of {stage.name}",
+            current=", ".join(f"{key} {value}" for key, value in before.items()),
+            at=row.updated_at,
+        )
         if before == after:
             return row
         switched_on = (
@@ -342,16 +363,29 @@ def ranking_settings_update(
         )
         stage.queue_order = queue_order
         stage.save(update_fields=["queue_order"])
+        replaced_version = row.version
         row.retrain_every = retrain_every
         row.stop_after_irrelevant = stop_after_irrelevant
-        row.save(update_fields=["retrain_every", "stop_after_irrelevant", "updated_at"])
+        row.recall_target = recall_target
+        row.confidence = confidence
+        row.version = replaced_version + 1
+        row.save(
+            update_fields=[
+                "retrain_every",
+                "stop_after_irrelevant",
+                "recall_target",
+                "confidence",
+                "version",
+                "updated_at",
+            ]
+        )
         audit_event_record(
             review=review,
             actor=actor,
-            action="ranking.settings",
+            action="ranking.settings.overwrite" if force else "ranking.settings",
             obj=stage,
-            before=before,
-            after=after,
+            before={**before, "version": replaced_version},
+            after={**after, "version": row.version},
         )
         if switched_on:
             ranking_schedule_if_due(review=review, stage=stage, force=True, requested_by=actor)

@@ -1,0 +1,153 @@
+"""Stopping a stage on the BUSCAR rule: evidence stored, remaining studies excluded
+automatically (funnel `excluded_automatic`), audited, reversible; owner only."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.urls import reverse
+
+from screening.models import AuditEvent, RankingSettings, StageStop, Study
+from screening.selectors.reports import funnel_box_rows, funnel_live
+from screening.services import ranking as ranking_service
+
+from .ranking_helpers import decide, screened_until_met
+
+
+def stop_url(review):
+    return reverse("screening:ranking_stop", args=[review.slug])
+
+
+def progress_url(review):
+    return reverse("screening:ranking_progress", args=[review.slug])
+
+
+def test_stop_excludes_the_remaining_studies_with_the_evidence(review, cast):
+    stage, remaining = screened_until_met(review, cast["reviewer"])
+    stop = ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    stored = StageStop.objects.get(pk=stop.pk)
+    assert (stored.rule, stored.recall_target, stored.confidence) == ("buscar", 0.95, 0.95)
+    assert stored.p_value == pytest.approx(100 * 99 * 98 / (300 * 299 * 298))
+    assert (stored.screened, stored.relevant_found, stored.records) == (240, 40, 340)
+    assert stored.excluded == 100 and stored.stopped_by == cast["owner"]
+    assert set(stored.studies.values_list("pk", flat=True)) == {s.pk for s in remaining}
+    assert Study.objects.filter(outcome="excluded_automatic").count() == 100
+    event = AuditEvent.objects.get(action="stage.stop")
+    assert event.after["excluded"] == 100 and event.after["p_value"] == stored.p_value
+    funnel = funnel_live(review=review)
+    assert funnel["excluded_automatic"] == 100
+    assert funnel["records_screened"] == 240
+    assert funnel_box_rows(review=review, box="excluded_automatic").count() == 100
+    assert funnel_box_rows(review=review, box="records_screened").count() == 240
+
+
+def test_undo_puts_the_studies_back_in_the_queue(review, cast):
+    stage, remaining = screened_until_met(review, cast["reviewer"])
+    ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    stop = ranking_service.stage_stop_undo(review=review, stage=stage, actor=cast["owner"])
+    assert StageStop.objects.get(pk=stop.pk).undone_by == cast["owner"]
+    waiting = Study.objects.filter(outcome="screening", current_stage=stage).exclude(
+        resolutions__stage=stage
+    )
+    assert set(waiting.values_list("pk", flat=True)) == {s.pk for s in remaining}
+    assert funnel_live(review=review)["excluded_automatic"] == 0
+    assert funnel_live(review=review)["records_screened"] == 340
+    assert AuditEvent.objects.get(action="stage.stop_undo").after == {"restored": 100}
+    # Stopping again after an undo is allowed (a new stop with fresh evidence).
+    again = ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    assert again.pk != stop.pk and StageStop.objects.filter(undone_at__isnull=True).count() == 1
+
+
+def test_stop_refused_while_the_rule_is_not_met(review, cast):
+    stage, _ = screened_until_met(review, cast["reviewer"], irrelevant_after=50)
+    with pytest.raises(ValidationError, match="not met"):
+        ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    assert not StageStop.objects.exists()
+    assert not Study.objects.filter(outcome="excluded_automatic").exists()
+    assert not AuditEvent.objects.filter(action="stage.stop").exists()
+
+
+def test_a_study_one_reviewer_has_decided_is_not_excluded_automatically(review, cast):
+    stage, remaining = screened_until_met(review, cast["reviewer"])
+    decide(remaining[0], stage, cast["reviewer2"], "include")  # awaiting a second reviewer
+    stop = ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    assert stop.excluded == 99
+    assert Study.objects.get(pk=remaining[0].pk).outcome == "screening"
+
+
+def test_stop_twice_and_undo_without_stop_are_refused(review, cast):
+    stage, _ = screened_until_met(review, cast["reviewer"])
+    with pytest.raises(ValidationError, match="not stopped"):
+        ranking_service.stage_stop_undo(review=review, stage=stage, actor=cast["owner"])
+    ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    with pytest.raises(ValidationError, match="already stopped"):
+        ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    assert StageStop.objects.count() == 1
+
+
+def test_only_the_entry_stage_can_stop(review, cast):
+    screened_until_met(review, cast["reviewer"])
+    abstract = review.stages.get(key="abstract")
+    with pytest.raises(ValidationError, match="first screening stage"):
+        ranking_service.stage_stop(review=review, stage=abstract, actor=cast["owner"])
+
+
+def test_the_stage_target_and_confidence_drive_the_rule(review, cast):
+    stage, _ = screened_until_met(review, cast["reviewer"])
+    RankingSettings.objects.update_or_create(stage=stage, defaults={"confidence": 0.99})
+    with pytest.raises(ValidationError, match="not met"):  # p = 0.036 is not below 0.01
+        ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+
+
+# --- views ------------------------------------------------------------------------------------
+
+
+def test_panel_shows_the_live_criterion(review, cast, client_for):
+    screened_until_met(review, cast["reviewer"])
+    html = client_for("reviewer").get(progress_url(review)).content.decode()
+    assert 'data-testid="stop-screened">240 of 340<' in html
+    assert 'data-testid="stop-relevant">40<' in html
+    assert 'data-testid="stop-p-value">0.0363<' in html
+    assert "met</strong>: the stage may stop" in html
+    assert 'data-testid="stop-stage"' not in html  # only the owner may stop
+    assert (
+        'data-testid="stop-stage"' in client_for("owner").get(progress_url(review)).content.decode()
+    )
+
+
+def test_owner_stops_and_undoes_through_the_panel(review, cast, client_for, htmx_headers):
+    screened_until_met(review, cast["reviewer"])
+    client = client_for("owner")
+    response = client.post(stop_url(review), {"stage": "title"}, **htmx_headers)
+    assert response.status_code == 200
+    assert "100 unscreened studies are excluded" in response.content.decode()
+    assert Study.objects.filter(outcome="excluded_automatic").count() == 100
+    # After a reload, as another member: the stop is shown.
+    other = Client()
+    other.force_login(cast["reviewer"])
+    html = other.get(progress_url(review)).content.decode()
+    assert 'data-testid="stop-in-force"' in html and "by owner" in html
+    assert 'data-testid="stop-screened">240 of 340<' in html  # the excluded still count
+    response = client.post(stop_url(review), {"stage": "title", "undo": "1"}, **htmx_headers)
+    assert response.status_code == 200
+    assert not Study.objects.filter(outcome="excluded_automatic").exists()
+
+
+def test_stop_refused_answers_400_with_the_reason(review, cast, client_for, htmx_headers):
+    screened_until_met(review, cast["reviewer"], irrelevant_after=50)
+    response = client_for("owner").post(stop_url(review), {"stage": "title"}, **htmx_headers)
+    assert response.status_code == 400
+    assert "The stopping rule is not met" in response.content.decode()
+    assert not StageStop.objects.exists()
+
+
+def test_stop_access_and_bad_input(review, cast, client, client_for):
+    screened_until_met(review, cast["reviewer"])
+    response = client.post(stop_url(review), {"stage": "title"})
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert client_for("outsider").post(stop_url(review), {"stage": "title"}).status_code == 404
+    assert client_for("viewer").post(stop_url(review), {"stage": "title"}).status_code == 403
+    assert client_for("reviewer").post(stop_url(review), {"stage": "title"}).status_code == 403
+    assert client_for("owner").get(stop_url(review)).status_code == 405
+    response = client_for("owner").post(stop_url(review), {"stage": "nope"})
+    assert response.status_code == 400 and "no stage" in response.content.decode()
+    assert not StageStop.objects.exists()
