@@ -151,3 +151,19 @@ def test_stop_access_and_bad_input(review, cast, client, client_for):
     response = client_for("owner").post(stop_url(review), {"stage": "nope"})
     assert response.status_code == 400 and "no stage" in response.content.decode()
     assert not StageStop.objects.exists()
+
+
+def test_reports_page_offers_the_methods_sentence_while_the_stop_is_in_force(
+    review, cast, client_for
+):
+    stage, _ = screened_until_met(review, cast["reviewer"])
+    url = reverse("screening:reports_home", args=[review.slug])
+    assert "stopping-methods-sentence" not in client_for("viewer").get(url).content.decode()
+    ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    html = " ".join(client_for("viewer").get(url).content.decode().split())
+    assert "BUSCAR stopping criterion (Callaghan and Mueller-Hansen 2020)" in html
+    assert "after 240 of 340 records had been screened and 40 relevant records found" in html
+    assert "recall was below 0.95 was rejected at a confidence level of 0.95 (p = 0.0363" in html
+    assert "The remaining 100 records were not screened" in html
+    ranking_service.stage_stop_undo(review=review, stage=stage, actor=cast["owner"])
+    assert "stopping-methods-sentence" not in client_for("viewer").get(url).content.decode()

@@ -164,3 +164,12 @@ def ranking_progress_get(*, review: Review, stage: Stage, user) -> RankingProgre
         stop=stop,
         last_stop=StageStop.objects.filter(stage=stage).select_related("stopped_by").first(),
     )
+
+
+def stage_stops_in_force(*, review: Review) -> list[StageStop]:
+    """The stops in force of the review's stages, for the reports page's methods sentence."""
+    return list(
+        StageStop.objects.filter(review=review, undone_at__isnull=True)
+        .select_related("stage", "stopped_by")
+        .order_by("stage__position", "stage_id")
+    )
