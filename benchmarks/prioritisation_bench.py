@@ -20,6 +20,7 @@ Usage (from the repository root, with the project's virtual environment):
     .venv/bin/python benchmarks/prioritisation_bench.py --part table
     DATABASE_URL=postgres://... .venv/bin/python benchmarks/prioritisation_bench.py \
         --part screening-retrain   # retrain timing in a real review during screening
+    .venv/bin/python benchmarks/prioritisation_bench.py --part stopping --seeds 10 --batch-size 10
 
 Results go to benchmarks/out/ (git-ignored); ASReview runs already there are reused, so an
 interrupted run resumes. `--part table` prints the Markdown table for docs/benchmarks.md.
@@ -64,7 +65,9 @@ def read_rows(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def run_ours(name: str, seeds: int, model: str, batch_size: int) -> dict:
+def run_ours(
+    name: str, seeds: int, model: str, batch_size: int, stopping: list[str] | None = None
+) -> dict:
     command = [
         sys.executable,
         str(ROOT / "manage.py"),
@@ -77,6 +80,7 @@ def run_ours(name: str, seeds: int, model: str, batch_size: int) -> dict:
         model,
         "--batch-size",
         str(batch_size),
+        *(stopping or []),
     ]
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
@@ -330,6 +334,43 @@ def run_screening_retrain(n_records: int = 10_000, labelled: int = 1_000, rounds
     }
 
 
+def run_stopping(names: list[str], seeds: int, batch_size: int) -> None:
+    """`simulate --stopping buscar` and `--stopping heuristic` per dataset (issue 13, item 4)."""
+    for name in names:
+        for rule in ("buscar", "heuristic"):
+            options = ["--stopping", rule, "--target", "0.95", "--confidence", "0.95"]
+            report = run_ours(name, seeds, ranking.DEFAULT_MODEL, batch_size, options)
+            (OUT / f"stop_{rule}_{name}.json").write_text(json.dumps(report, indent=1))
+            print(name, rule, "done", flush=True)
+
+
+def stopping_table(names: list[str]) -> str:
+    lines = [
+        "| Dataset (N, relevant) | Rule | Runs with recall >= 0.95 at stop | Recall at stop: "
+        "median (min-max) | Screened at stop: median (min-max) | Work saved: median |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        for rule in ("buscar", "heuristic"):
+            path = OUT / f"stop_{rule}_{name}.json"
+            if not path.exists():
+                continue
+            report = json.loads(path.read_text())
+            stops = [seed["stop"] for seed in report["seeds"]]
+            recalls = [stop["recall"] for stop in stops]
+            fractions = [stop["screened_fraction"] for stop in stops]
+            reached = sum(recall >= 0.95 for recall in recalls)
+            label = "BUSCAR 0.95 / 0.95" if rule == "buscar" else "100 irrelevant in a row"
+            lines.append(
+                f"| {name} ({report['records']:,}, {report['relevant']}) | {label} | "
+                f"{reached} of {len(stops)} | {statistics.median(recalls):.3f} "
+                f"({min(recalls):.3f}-{max(recalls):.3f}) | "
+                f"{statistics.median(fractions):.1%} ({min(fractions):.1%}-{max(fractions):.1%}) "
+                f"| {1 - statistics.median(fractions):.1%} |"
+            )
+    return "\n".join(lines)
+
+
 def table() -> str:
     lines = [
         "| Dataset | Tool | WSS@95 | WSS@100 | Recall@10% | Recall@25% | RRF@10 | s/seed |",
@@ -358,7 +399,17 @@ def table() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--part", choices=["all", "ours", "asreview", "retrain", "screening-retrain", "table"]
+        "--part",
+        choices=[
+            "all",
+            "ours",
+            "asreview",
+            "retrain",
+            "screening-retrain",
+            "stopping",
+            "stopping-table",
+            "table",
+        ],
     )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--model", default=ranking.DEFAULT_MODEL)
@@ -383,6 +434,11 @@ def main() -> None:
         report = run_retrain()
         (OUT / "retrain.json").write_text(json.dumps(report))
         print("retrain", report, flush=True)
+    if part == "stopping":
+        run_stopping(names, args.seeds, args.batch_size)
+    if part in ("stopping", "stopping-table"):
+        print(stopping_table(names))
+        return
     if part == "screening-retrain":
         report = run_screening_retrain()
         (OUT / "screening_retrain.json").write_text(json.dumps(report, indent=1))
