@@ -55,10 +55,13 @@ def screened_until_met(review, reviewer, *, relevant=40, irrelevant_after=200, u
     With the defaults the BUSCAR rule (0.95 / 0.95) is met: p = (100 * 99 * 98) /
     (300 * 299 * 298) = 0.036 on the urn of the last 200 screened."""
     stage = review.stages.get(is_entry=True)
-    total = relevant + irrelevant_after + unscreened
+    rng = random.Random(3)
+    left = [i % 20 == 0 for i in range(unscreened)]  # a few relevant ones are left
+    flags = [True] * relevant + [False] * irrelevant_after + left
+    texts = [study_text(rng, flag) for flag in flags]
     studies = Study.objects.bulk_create(
-        Study(review=review, title=f"Study {i}", abstract="An abstract.", current_stage=stage)
-        for i in range(total)
+        Study(review=review, title=title, abstract=abstract, current_stage=stage)
+        for title, abstract in texts
     )
     screened = studies[: relevant + irrelevant_after]
     verdicts = ["include"] * relevant + ["exclude"] * irrelevant_after

@@ -6,11 +6,11 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from screening.models import AuditEvent, RankingSettings, StageStop, Study
+from screening.models import AuditEvent, AuditSample, RankingSettings, StageStop, Study
 from screening.selectors.reports import funnel_box_rows, funnel_live
 from screening.services import ranking as ranking_service
 
-from .ranking_helpers import decide, screened_until_met
+from .ranking_helpers import decide, resolve, screened_until_met
 
 
 def stop_url(review):
@@ -167,3 +167,75 @@ def test_reports_page_offers_the_methods_sentence_while_the_stop_is_in_force(
     assert "The remaining 100 records were not screened" in html
     ranking_service.stage_stop_undo(review=review, stage=stage, actor=cast["owner"])
     assert "stopping-methods-sentence" not in client_for("viewer").get(url).content.decode()
+
+
+# --- random audit sample ----------------------------------------------------------------------
+
+
+def sample_url(review):
+    return reverse("screening:ranking_audit_sample", args=[review.slug])
+
+
+def test_audit_sample_goes_first_and_keeps_its_place_through_retraining(review, cast):
+    stage, remaining = screened_until_met(review, cast["reviewer"])
+    sample = ranking_service.audit_sample_draw(
+        review=review, stage=stage, actor=cast["owner"], size=10
+    )
+    sampled = set(sample.studies.values_list("pk", flat=True))
+    assert len(sampled) == 10 and sampled <= {s.pk for s in remaining}
+    assert (sample.size, sample.population) == (10, 100)
+    assert AuditEvent.objects.get(action="ranking.audit_sample").after["size"] == 10
+    run = ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
+    assert ranking_service.ranking_run_execute(run_id=run.pk).status == "done"
+    queue = Study.objects.filter(pk__in=[s.pk for s in remaining]).order_by("-priority", "pk")
+    assert set(queue.values_list("pk", flat=True)[:10]) == sampled
+
+
+def test_audit_sample_result_is_part_of_the_stop_evidence(review, cast):
+    stage, _ = screened_until_met(review, cast["reviewer"])
+    sample = ranking_service.audit_sample_draw(
+        review=review, stage=stage, actor=cast["owner"], size=5
+    )
+    first, second = list(sample.studies.all())[:2]
+    for study, verdict in ((first, "include"), (second, "exclude")):
+        decide(study, stage, cast["reviewer"], verdict)
+        resolve(study, stage, verdict)
+    result = ranking_service.audit_sample_result(review=review, stage=stage)
+    assert (result.size, result.screened, result.relevant) == (5, 2, 1)
+    # The late include weakens the evidence (p = 0.104): the owner accepts a lower confidence.
+    RankingSettings.objects.update_or_create(stage=stage, defaults={"confidence": 0.8})
+    stop = ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    stored = StageStop.objects.get(pk=stop.pk)
+    assert (stored.audit_sample_size, stored.audit_sample_screened) == (5, 2)
+    assert stored.audit_sample_relevant == 1
+    assert AuditEvent.objects.get(action="stage.stop").after["audit_sample_relevant"] == 1
+
+
+def test_audit_sample_bad_requests_write_nothing(review, cast):
+    stage, _ = screened_until_met(review, cast["reviewer"])
+    with pytest.raises(ValidationError, match="Only 100 studies"):
+        ranking_service.audit_sample_draw(review=review, stage=stage, actor=cast["owner"], size=101)
+    ranking_service.audit_sample_draw(review=review, stage=stage, actor=cast["owner"], size=3)
+    with pytest.raises(ValidationError, match="already has"):
+        ranking_service.audit_sample_draw(review=review, stage=stage, actor=cast["owner"], size=3)
+    assert AuditSample.objects.count() == 1
+    assert AuditEvent.objects.filter(action="ranking.audit_sample").count() == 1
+
+
+def test_audit_sample_through_the_panel_owner_only(review, cast, client_for, htmx_headers):
+    screened_until_met(review, cast["reviewer"])
+    for role, status in (("outsider", 404), ("viewer", 403), ("reviewer", 403)):
+        response = client_for(role).post(sample_url(review), {"stage": "title", "size": "5"})
+        assert response.status_code == status
+    response = client_for("owner").post(sample_url(review), {"stage": "title", "size": "x"})
+    assert response.status_code == 400 and not AuditSample.objects.exists()
+    response = client_for("owner").post(
+        sample_url(review), {"stage": "title", "size": "5"}, **htmx_headers
+    )
+    assert response.status_code == 200
+    assert "5 of 100 unscreened studies drawn at random" in response.content.decode()
+    html = client_for("owner").get(progress_url(review)).content.decode()
+    assert "0 of 5 sampled studies screened" in html
+    # Reviewers are not shown the sample, so they cannot tell which studies are in it.
+    as_reviewer = client_for("reviewer").get(progress_url(review)).content.decode()
+    assert "sampled studies" not in as_reviewer

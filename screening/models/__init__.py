@@ -10,7 +10,7 @@ from .quality import (
     QualityAssignment,
     QualityConsensus,
 )
-from .ranking import RankingRun, RankingSettings, StageStop
+from .ranking import AuditSample, RankingRun, RankingSettings, StageStop
 from .records import DuplicateCandidate, ImportBatch, Record, Study
 from .reports import FunnelSchedule, FunnelSnapshot
 from .reviews import (
@@ -27,6 +27,7 @@ from .reviews import (
 from .screening import Adjudicator, Decision, FullText, Resolution, ScreeningClaim
 
 __all__ = [
+    "AuditSample",
     "Adjudicator",
     "ScreeningClaim",
     "AuditEvent",

@@ -133,6 +133,9 @@ class StageStop(models.Model):
     recall_lower = models.FloatField(null=True, blank=True)
     studies = models.ManyToManyField("screening.Study", related_name="+", blank=True)
     excluded = models.PositiveIntegerField(help_text="Studies excluded automatically.")
+    audit_sample_size = models.PositiveIntegerField(null=True, blank=True)
+    audit_sample_screened = models.PositiveIntegerField(null=True, blank=True)
+    audit_sample_relevant = models.PositiveIntegerField(null=True, blank=True)
     stopped_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -154,3 +157,29 @@ class StageStop(models.Model):
 
     def __str__(self) -> str:
         return f"stop of {self.stage} ({self.excluded} excluded automatically)"
+
+
+class AuditSample(models.Model):
+    """A random sample of a stage's unscreened studies, drawn at the owner's request, that the
+    team screens like any other study (nobody is told which studies are in it). Its result
+    (relevant studies among those screened) is evidence beside the stopping rule: a random
+    sample, unlike the ranked queue, estimates how many relevant studies are left. The sampled
+    studies go to the front of the queue and keep their place through retrainings. One sample
+    per stage."""
+
+    review = models.ForeignKey(
+        "screening.Review", on_delete=models.CASCADE, related_name="audit_samples"
+    )
+    stage = models.OneToOneField(
+        "screening.Stage", on_delete=models.CASCADE, related_name="audit_sample"
+    )
+    size = models.PositiveIntegerField()
+    population = models.PositiveIntegerField(help_text="Unscreened studies it was drawn from.")
+    studies = models.ManyToManyField("screening.Study", related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"audit sample of {self.size} in {self.stage}"

@@ -14,6 +14,8 @@ from ..domain import stopping as stopping_domain
 from ..models import Decision, RankingRun, RankingSettings, Review, Stage, StageStop
 from ..services.ranking import (
     RELEVANT_VERDICTS,
+    AuditSampleResult,
+    audit_sample_result,
     ranking_settings_for,
     stage_stop_in_force,
     stage_team_labels,
@@ -66,6 +68,7 @@ class RankingProgress:
     active_run: RankingRun | None
     stopping: stopping_domain.BuscarResult  # the BUSCAR rule on the team's figures
     stop: StageStop | None  # the stop in force, if the owner stopped the stage
+    audit_sample: AuditSampleResult | None
     last_stop: StageStop | None  # the latest stop, in force or undone
     width: int = CHART_WIDTH
     height: int = CHART_HEIGHT
@@ -162,6 +165,7 @@ def ranking_progress_get(*, review: Review, stage: Stage, user) -> RankingProgre
         active_run=runs.filter(status__in=RankingRun.ACTIVE).order_by("-created_at").first(),
         stopping=stopping,
         stop=stop,
+        audit_sample=audit_sample_result(review=review, stage=stage),
         last_stop=StageStop.objects.filter(stage=stage).select_related("stopped_by").first(),
     )
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import statistics
 import time
 from collections import OrderedDict
@@ -38,6 +39,7 @@ from ..domain import metrics as ranking_metrics
 from ..domain import ranking as ranking_domain
 from ..domain import stopping as stopping_domain
 from ..models import (
+    AuditSample,
     Decision,
     RankingRun,
     RankingSettings,
@@ -220,7 +222,10 @@ def _train_and_write(run: RankingRun) -> None:
         seed=run.review_id,
     )
     train_seconds = time.perf_counter() - started
-    priorities = {pk: float(scores[row_of[pk]]) for pk in waiting_ids if pk in row_of}
+    sampled = set(AuditSample.objects.filter(stage=stage).values_list("studies", flat=True))
+    priorities = {
+        pk: float(scores[row_of[pk]]) for pk in waiting_ids if pk in row_of and pk not in sampled
+    }
     written = time.perf_counter()
     ranking_priorities_write(priorities=priorities)
     RankingRun.objects.filter(pk=run.pk).update(
@@ -332,7 +337,7 @@ def ranking_settings_update(
     """
     with transaction.atomic():
         stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
-        row = ranking_settings_for(stage=stage)
+        row, created = RankingSettings.objects.get_or_create(stage=stage)
         before = {
             "queue_order": stage.queue_order,
             "retrain_every": row.retrain_every,
@@ -348,7 +353,8 @@ def ranking_settings_update(
             "confidence": confidence,
         }
         version_check(
-            stored_version=row.version,
+            # A row created just now was seen by nobody: it counts as version 0.
+            stored_version=0 if created else row.version,
             seen_version=seen_version,
             force=force,
             what=f"The prioritisation settings of {stage.name}",
@@ -558,6 +564,9 @@ def _stop_snapshot(stop: StageStop) -> dict:
         "recall_estimate": stop.recall_estimate,
         "recall_lower": stop.recall_lower,
         "excluded": stop.excluded,
+        "audit_sample_size": stop.audit_sample_size,
+        "audit_sample_screened": stop.audit_sample_screened,
+        "audit_sample_relevant": stop.audit_sample_relevant,
     }
 
 
@@ -586,14 +595,10 @@ def stage_stop(*, review: Review, stage: Stage, actor) -> StageStop:
                 f"{evidence.target:.0%} is {evidence.p_value:.3f}, not below "
                 f"{1 - evidence.confidence:.3f}. Keep screening."
             )
-        remaining = list(
-            _unscreened(stage)
-            .exclude(decisions__stage=stage)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+        remaining = list(_remaining(stage).order_by("pk").values_list("pk", flat=True))
         if not remaining:
             raise ValidationError(f"No study of {stage.name} is left unscreened.")
+        sample = audit_sample_result(review=review, stage=stage)
         stop = StageStop.objects.create(
             review=review,
             stage=stage,
@@ -608,6 +613,9 @@ def stage_stop(*, review: Review, stage: Stage, actor) -> StageStop:
             recall_lower=evidence.recall_lower,
             excluded=len(remaining),
             stopped_by=actor,
+            audit_sample_size=sample.size if sample else None,
+            audit_sample_screened=sample.screened if sample else None,
+            audit_sample_relevant=sample.relevant if sample else None,
         )
         stop.studies.set(remaining)
         Study.objects.filter(pk__in=remaining, outcome=Study.Outcome.SCREENING).update(
@@ -644,3 +652,82 @@ def stage_stop_undo(*, review: Review, stage: Stage, actor) -> StageStop:
         )
         funnel_schedule(review_id=review.pk)
     return stop
+
+
+AUDIT_PRIORITY = 1e9  # above any decision value of the model: sampled studies come first
+
+
+def _remaining(stage: Stage):
+    """Studies of the stage nobody has decided yet."""
+    return _unscreened(stage).exclude(decisions__stage=stage)
+
+
+def audit_sample_draw(*, review: Review, stage: Stage, actor, size: int) -> AuditSample:
+    """Owner: draw a random sample of `size` of the stage's unscreened studies (audited).
+
+    The sampled studies go to the front of the queue (and stay there through retrainings) so
+    the team screens them next, without being told which they are; their verdicts then estimate
+    how many relevant studies the ranked queue has left. One sample per stage.
+    """
+    with transaction.atomic():
+        stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
+        if AuditSample.objects.filter(stage=stage).exists():
+            raise ValidationError(f"{stage.name} already has its random audit sample.")
+        if stage_stop_in_force(stage=stage) is not None:
+            raise ValidationError(f"{stage.name} is stopped: undo the stop to draw a sample.")
+        population = list(_remaining(stage).order_by("pk").values_list("pk", flat=True))
+        if size < 1:
+            raise ValidationError("The sample needs at least one study.")
+        if size > len(population):
+            raise ValidationError(
+                f"Only {len(population)} studies of {stage.name} are unscreened: the sample "
+                f"cannot hold {size}."
+            )
+        chosen = secrets.SystemRandom().sample(population, size)
+        sample = AuditSample.objects.create(
+            review=review, stage=stage, size=size, population=len(population), requested_by=actor
+        )
+        sample.studies.set(chosen)
+        # Random order within the sample too, so the queue does not reveal the draw order.
+        ranks = {pk: AUDIT_PRIORITY + index for index, pk in enumerate(chosen)}
+        ranking_priorities_write(priorities=ranks)
+        audit_event_record(
+            review=review,
+            actor=actor,
+            action="ranking.audit_sample",
+            obj=sample,
+            after={"stage": stage.key, "size": size, "population": len(population)},
+        )
+    return sample
+
+
+@dataclass(frozen=True)
+class AuditSampleResult:
+    size: int
+    population: int
+    screened: int
+    relevant: int
+
+
+def audit_sample_result(*, review: Review, stage: Stage) -> AuditSampleResult | None:
+    """The stage's audit sample and its result so far (settled outcomes in blind mode)."""
+    sample = AuditSample.objects.filter(stage=stage).first()
+    if sample is None:
+        return None
+    sampled = set(sample.studies.values_list("pk", flat=True))
+    if review.blind_mode:
+        verdicts = dict(
+            Resolution.objects.filter(stage=stage, study_id__in=sampled).values_list(
+                "study_id", "verdict"
+            )
+        )
+        relevant = {pk: verdict in RELEVANT_VERDICTS for pk, verdict in verdicts.items()}
+    else:
+        labels = stage_labels(stage=stage).relevant
+        relevant = {pk: labels[pk] for pk in sampled if pk in labels}
+    return AuditSampleResult(
+        size=sample.size,
+        population=sample.population,
+        screened=len(relevant),
+        relevant=sum(relevant.values()),
+    )

@@ -17,6 +17,7 @@ from ..forms import StyledFormMixin
 from ..models import RankingSettings, Stage
 from ..selectors.ranking import ranking_progress_get, ranking_stages
 from ..services.ranking import (
+    audit_sample_draw,
     ranking_retrain_request,
     ranking_settings_for,
     ranking_settings_update,
@@ -45,6 +46,10 @@ class StageChoiceForm(forms.Form):
 
 class StageStopForm(StageChoiceForm):
     undo = forms.BooleanField(required=False)
+
+
+class AuditSampleForm(StageChoiceForm):
+    size = forms.IntegerField(min_value=1, max_value=100_000)
 
 
 class RankingSettingsForm(StyledFormMixin, forms.Form):
@@ -235,10 +240,7 @@ def ranking_stop(request, slug):
         outcome = " ".join(error.messages)
         status = 400
     if not request.htmx:
-        if status == 200:
-            messages.success(request, outcome)
-        else:
-            messages.error(request, outcome)
+        (messages.success if status == 200 else messages.error)(request, outcome)
         url = reverse("screening:ranking_progress", args=[review.slug])
         return redirect(f"{url}?stage={stage.key}")
     progress = ranking_progress_get(review=review, stage=stage, user=request.user)
@@ -252,9 +254,50 @@ def ranking_stop(request, slug):
     return render(request, "screening/ranking/_progress.html", context, status=status)
 
 
+@require_http_methods(["POST"])
+@login_required
+def ranking_audit_sample(request, slug):
+    """Owner: draw the stage's random audit sample."""
+    access = review_access(request, slug, Need.OWN)
+    review = access.review
+    form = AuditSampleForm(request.POST, review=review)
+    if not form.is_valid():
+        error = " ".join(e for errors in form.errors.values() for e in errors)
+        return render(
+            request, "screening/ranking/_error.html", {"review": review, "error": error}, status=400
+        )
+    stage = form.cleaned_data["stage"]
+    status = 200
+    try:
+        sample = audit_sample_draw(
+            review=review, stage=stage, actor=request.user, size=form.cleaned_data["size"]
+        )
+        outcome = (
+            f"{sample.size} of {sample.population} unscreened studies drawn at random: they are "
+            "next in the queue."
+        )
+    except ValidationError as error:
+        outcome = " ".join(error.messages)
+        status = 400
+    if not request.htmx:
+        (messages.success if status == 200 else messages.error)(request, outcome)
+        url = reverse("screening:ranking_progress", args=[review.slug])
+        return redirect(f"{url}?stage={stage.key}")
+    progress = ranking_progress_get(review=review, stage=stage, user=request.user)
+    context = {
+        "review": review,
+        "access": access,
+        "progress": progress,
+        "sample_outcome": outcome,
+        "sample_failed": status != 200,
+    }
+    return render(request, "screening/ranking/_progress.html", context, status=status)
+
+
 urlpatterns = [
     path("", ranking_progress, name="ranking_progress"),
     path("settings/", ranking_settings, name="ranking_settings"),
     path("retrain/", ranking_retrain, name="ranking_retrain"),
     path("stop/", ranking_stop, name="ranking_stop"),
+    path("audit-sample/", ranking_audit_sample, name="ranking_audit_sample"),
 ]
