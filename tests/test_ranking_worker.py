@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from screening.models import FunnelSnapshot, RankingRun, RankingSettings, StageStop, Study
 from screening.services.ranking import ranking_schedule_if_due
 
-from .ranking_helpers import decide, screened_until_met, studies_make
+from .ranking_helpers import decide, resolve, screened_until_met, studies_make
 
 
 @pytest.mark.worker
@@ -152,3 +152,21 @@ def test_owner_stops_the_stage_on_the_rule_and_undoes_it_in_the_browser(
     page.goto(reverse("screening:reports_home", args=[review.slug]))
     assert "automation tools (n = 0)" in _automation_box(page)
     expect(page.get_by_test_id("stopping-methods-sentence")).to_have_count(0)
+
+
+def test_stopping_figures_update_live_while_the_team_screens(review_and_cast, login_page):
+    """The panel's stopping figures poll: a decision recorded elsewhere shows without a reload."""
+    review, cast = review_and_cast
+    stage, remaining = screened_until_met(review, cast["reviewer"])
+    page = login_page("owner")
+    page.goto(reverse("screening:dashboard", args=[review.slug]))
+    panel = page.get_by_role("region", name="Prioritisation progress")
+    expect(panel.get_by_test_id("stop-screened")).to_have_text("240 of 340")
+    expect(panel.get_by_test_id("stop-stage")).to_be_visible()
+    # Another reviewer includes a study the ranking had left behind: the evidence weakens.
+    decide(remaining[1], stage, cast["reviewer2"], "include")
+    resolve(remaining[1], stage, "include")
+    expect(panel.get_by_test_id("stop-screened")).to_have_text("241 of 340", timeout=45_000)
+    expect(panel.get_by_test_id("stop-relevant")).to_have_text("41")
+    expect(panel.get_by_test_id("stop-criterion")).to_have_text("not met: keep screening")
+    expect(panel.get_by_test_id("stop-stage")).to_have_count(0)
