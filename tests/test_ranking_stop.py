@@ -42,8 +42,10 @@ def test_stop_excludes_the_remaining_studies_with_the_evidence(review, cast):
 
 def test_undo_puts_the_studies_back_in_the_queue(review, cast):
     stage, remaining = screened_until_met(review, cast["reviewer"])
-    ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
-    stop = ranking_service.stage_stop_undo(review=review, stage=stage, actor=cast["owner"])
+    first = ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    stop = ranking_service.stage_stop_undo(
+        review=review, stage=stage, actor=cast["owner"], seen_stop=first.pk
+    )
     assert StageStop.objects.get(pk=stop.pk).undone_by == cast["owner"]
     waiting = Study.objects.filter(outcome="screening", current_stage=stage).exclude(
         resolutions__stage=stage
@@ -127,7 +129,10 @@ def test_owner_stops_and_undoes_through_the_panel(review, cast, client_for, htmx
     html = other.get(progress_url(review)).content.decode()
     assert 'data-testid="stop-in-force"' in html and "by owner" in html
     assert 'data-testid="stop-screened">240 of 340<' in html  # the excluded still count
-    response = client.post(stop_url(review), {"stage": "title", "undo": "1"}, **htmx_headers)
+    stop = StageStop.objects.get()
+    response = client.post(
+        stop_url(review), {"stage": "title", "undo": "1", "version": stop.pk}, **htmx_headers
+    )
     assert response.status_code == 200
     assert not Study.objects.filter(outcome="excluded_automatic").exists()
 
@@ -159,13 +164,15 @@ def test_reports_page_offers_the_methods_sentence_while_the_stop_is_in_force(
     stage, _ = screened_until_met(review, cast["reviewer"])
     url = reverse("screening:reports_home", args=[review.slug])
     assert "stopping-methods-sentence" not in client_for("viewer").get(url).content.decode()
-    ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    stop = ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
     html = " ".join(client_for("viewer").get(url).content.decode().split())
     assert "BUSCAR stopping criterion (Callaghan and Mueller-Hansen 2020)" in html
     assert "after 240 of 340 records had been screened and 40 relevant records found" in html
     assert "recall was below 0.95 was rejected at a confidence level of 0.95 (p = 0.0363" in html
     assert "The remaining 100 records were not screened" in html
-    ranking_service.stage_stop_undo(review=review, stage=stage, actor=cast["owner"])
+    ranking_service.stage_stop_undo(
+        review=review, stage=stage, actor=cast["owner"], seen_stop=stop.pk
+    )
     assert "stopping-methods-sentence" not in client_for("viewer").get(url).content.decode()
 
 
@@ -239,3 +246,25 @@ def test_audit_sample_through_the_panel_owner_only(review, cast, client_for, htm
     # Reviewers are not shown the sample, so they cannot tell which studies are in it.
     as_reviewer = client_for("reviewer").get(progress_url(review)).content.decode()
     assert "sampled studies" not in as_reviewer
+
+
+def test_undo_from_a_stale_page_is_refused_then_applied_on_request(review, cast, client_for):
+    stage, _ = screened_until_met(review, cast["reviewer"])
+    seen = ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    # Another tab undoes that stop and stops the stage again.
+    ranking_service.stage_stop_undo(
+        review=review, stage=stage, actor=cast["owner"], seen_stop=seen.pk
+    )
+    current = ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    client = client_for("owner")
+    data = {"stage": "title", "undo": "1", "version": str(seen.pk)}
+    response = client.post(stop_url(review), data)
+    assert response.status_code == 409
+    assert "changed since you opened it" in response.content.decode()
+    assert StageStop.objects.get(pk=current.pk).undone_at is None
+    assert Study.objects.filter(outcome="excluded_automatic").count() == 100
+    forced = client.post(stop_url(review), {**data, "version": str(current.pk), "force": "1"})
+    assert forced.status_code == 302
+    assert StageStop.objects.get(pk=current.pk).undone_by == cast["owner"]
+    assert not Study.objects.filter(outcome="excluded_automatic").exists()
+    assert AuditEvent.objects.filter(action="stage.stop_undo.overwrite").count() == 1

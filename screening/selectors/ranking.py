@@ -69,7 +69,6 @@ class RankingProgress:
     stopping: stopping_domain.BuscarResult  # the BUSCAR rule on the team's figures
     stop: StageStop | None  # the stop in force, if the owner stopped the stage
     audit_sample: AuditSampleResult | None
-    last_stop: StageStop | None  # the latest stop, in force or undone
     width: int = CHART_WIDTH
     height: int = CHART_HEIGHT
     plot_left: int = CHART_PAD_LEFT
@@ -166,7 +165,6 @@ def ranking_progress_get(*, review: Review, stage: Stage, user) -> RankingProgre
         stopping=stopping,
         stop=stop,
         audit_sample=audit_sample_result(review=review, stage=stage),
-        last_stop=StageStop.objects.filter(stage=stage).select_related("stopped_by").first(),
     )
 
 

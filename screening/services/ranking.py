@@ -548,7 +548,11 @@ def stage_stopping_evaluate(*, review: Review, stage: Stage) -> stopping_domain.
 
 
 def stage_stop_in_force(*, stage: Stage) -> StageStop | None:
-    return StageStop.objects.filter(stage=stage, undone_at__isnull=True).first()
+    return (
+        StageStop.objects.filter(stage=stage, undone_at__isnull=True)
+        .select_related("stopped_by")
+        .first()
+    )
 
 
 def _stop_snapshot(stop: StageStop) -> dict:
@@ -629,13 +633,29 @@ def stage_stop(*, review: Review, stage: Stage, actor) -> StageStop:
     return stop
 
 
-def stage_stop_undo(*, review: Review, stage: Stage, actor) -> StageStop:
-    """Owner: undo the stop in force; its studies go back to the stage's queue (audited)."""
+def stage_stop_undo(
+    *, review: Review, stage: Stage, actor, seen_stop: int | None = None, force: bool = False
+) -> StageStop:
+    """Owner: undo the stop in force; its studies go back to the stage's queue (audited).
+
+    `seen_stop` is the id of the stop the owner's page showed (the undo form's version): when
+    the stage has been stopped again since, undoing would undo a stop they never saw, so
+    `StaleWrite` is raised unless `force`.
+    """
     with transaction.atomic():
         stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
         stop = stage_stop_in_force(stage=stage)
         if stop is None:
             raise ValidationError(f"{stage.name} is not stopped.")
+        version_check(
+            stored_version=stop.pk,
+            seen_version=seen_stop,
+            force=force,
+            what=f"The stop of {stage.name}",
+            current=f"stopped again, {stop.excluded} studies excluded",
+            by=stop.stopped_by.username if stop.stopped_by else "",
+            at=stop.stopped_at,
+        )
         restored = Study.objects.filter(
             pk__in=stop.studies.values("pk"), outcome=Study.Outcome.EXCLUDED_AUTOMATIC
         ).update(outcome=Study.Outcome.SCREENING, updated_at=timezone.now())
@@ -645,7 +665,7 @@ def stage_stop_undo(*, review: Review, stage: Stage, actor) -> StageStop:
         audit_event_record(
             review=review,
             actor=actor,
-            action="stage.stop_undo",
+            action="stage.stop_undo.overwrite" if force else "stage.stop_undo",
             obj=stop,
             before=_stop_snapshot(stop),
             after={"restored": restored},

@@ -46,6 +46,8 @@ class StageChoiceForm(forms.Form):
 
 class StageStopForm(StageChoiceForm):
     undo = forms.BooleanField(required=False)
+    version = forms.IntegerField(required=False, min_value=0)  # undo: the stop the page showed
+    force = forms.BooleanField(required=False)
 
 
 class AuditSampleForm(StageChoiceForm):
@@ -228,7 +230,13 @@ def ranking_stop(request, slug):
     status = 200
     try:
         if undo:
-            stop = stage_stop_undo(review=review, stage=stage, actor=request.user)
+            stop = stage_stop_undo(
+                review=review,
+                stage=stage,
+                actor=request.user,
+                seen_stop=form.cleaned_data["version"],
+                force=form.cleaned_data["force"],
+            )
             outcome = f"Stop undone: {stop.excluded} studies are back in the {stage.name} queue."
         else:
             stop = stage_stop(review=review, stage=stage, actor=request.user)
@@ -236,6 +244,8 @@ def ranking_stop(request, slug):
                 f"{stage.name} stopped: {stop.excluded} unscreened studies are excluded by the "
                 "stopping rule."
             )
+    except StaleWrite as error:
+        return stale_write_response(request, error)
     except ValidationError as error:
         outcome = " ".join(error.messages)
         status = 400
