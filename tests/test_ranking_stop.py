@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from screening.models import AuditEvent, AuditSample, RankingSettings, StageStop, Study
 from screening.selectors.reports import funnel_box_rows, funnel_live
+from screening.services import backup
 from screening.services import ranking as ranking_service
 
 from .ranking_helpers import decide, resolve, screened_until_met
@@ -29,7 +30,7 @@ def test_stop_excludes_the_remaining_studies_with_the_evidence(review, cast):
     assert stored.p_value == pytest.approx(100 * 99 * 98 / (300 * 299 * 298))
     assert (stored.screened, stored.relevant_found, stored.records) == (240, 40, 340)
     assert stored.excluded == 100 and stored.stopped_by == cast["owner"]
-    assert set(stored.studies.values_list("pk", flat=True)) == {s.pk for s in remaining}
+    assert set(stored.study_ids) == {s.pk for s in remaining}
     assert Study.objects.filter(outcome="excluded_automatic").count() == 100
     event = AuditEvent.objects.get(action="stage.stop")
     assert event.after["excluded"] == 100 and event.after["p_value"] == stored.p_value
@@ -188,7 +189,7 @@ def test_audit_sample_goes_first_and_keeps_its_place_through_retraining(review, 
     sample = ranking_service.audit_sample_draw(
         review=review, stage=stage, actor=cast["owner"], size=10
     )
-    sampled = set(sample.studies.values_list("pk", flat=True))
+    sampled = set(AuditSample.objects.get(pk=sample.pk).study_ids)
     assert len(sampled) == 10 and sampled <= {s.pk for s in remaining}
     assert (sample.size, sample.population) == (10, 100)
     assert AuditEvent.objects.get(action="ranking.audit_sample").after["size"] == 10
@@ -203,7 +204,7 @@ def test_audit_sample_result_is_part_of_the_stop_evidence(review, cast):
     sample = ranking_service.audit_sample_draw(
         review=review, stage=stage, actor=cast["owner"], size=5
     )
-    first, second = list(sample.studies.all())[:2]
+    first, second = Study.objects.filter(pk__in=sample.study_ids)[:2]
     for study, verdict in ((first, "include"), (second, "exclude")):
         decide(study, stage, cast["reviewer"], verdict)
         resolve(study, stage, verdict)
@@ -268,3 +269,22 @@ def test_undo_from_a_stale_page_is_refused_then_applied_on_request(review, cast,
     assert StageStop.objects.get(pk=current.pk).undone_by == cast["owner"]
     assert not Study.objects.filter(outcome="excluded_automatic").exists()
     assert AuditEvent.objects.filter(action="stage.stop_undo.overwrite").count() == 1
+
+
+def test_a_restored_backup_keeps_the_stop_and_can_undo_it(review, cast):
+    stage, remaining = screened_until_met(review, cast["reviewer"])
+    ranking_service.audit_sample_draw(review=review, stage=stage, actor=cast["owner"], size=4)
+    ranking_service.stage_stop(review=review, stage=stage, actor=cast["owner"])
+    copy = backup.review_import(data=backup.review_export(review=review), slug="copy")
+    copy_stage = copy.stages.get(is_entry=True)
+    stop = StageStop.objects.get(stage=copy_stage)
+    copied = Study.objects.filter(review=copy, outcome="excluded_automatic")
+    assert copied.count() == 100 and set(stop.study_ids) == set(copied.values_list("pk", flat=True))
+    assert set(AuditSample.objects.get(stage=copy_stage).study_ids) <= set(stop.study_ids)
+    assert funnel_live(review=copy)["excluded_automatic"] == 100
+    ranking_service.stage_stop_undo(
+        review=copy, stage=copy_stage, actor=cast["owner"], seen_stop=stop.pk
+    )
+    assert not Study.objects.filter(review=copy, outcome="excluded_automatic").exists()
+    # The original is untouched.
+    assert Study.objects.filter(review=review, outcome="excluded_automatic").count() == 100

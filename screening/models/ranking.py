@@ -131,7 +131,9 @@ class StageStop(models.Model):
     records = models.PositiveIntegerField(help_text="Studies in the stage, screened or not.")
     recall_estimate = models.FloatField(null=True, blank=True)
     recall_lower = models.FloatField(null=True, blank=True)
-    studies = models.ManyToManyField("screening.Study", related_name="+", blank=True)
+    # Ids of the studies it excluded (a list, as the backup carries id lists; a study deleted
+    # since simply is not restored by an undo).
+    study_ids = models.JSONField(default=list, blank=True)
     excluded = models.PositiveIntegerField(help_text="Studies excluded automatically.")
     audit_sample_size = models.PositiveIntegerField(null=True, blank=True)
     audit_sample_screened = models.PositiveIntegerField(null=True, blank=True)
@@ -175,7 +177,7 @@ class AuditSample(models.Model):
     )
     size = models.PositiveIntegerField()
     population = models.PositiveIntegerField(help_text="Unscreened studies it was drawn from.")
-    studies = models.ManyToManyField("screening.Study", related_name="+")
+    study_ids = models.JSONField(default=list, help_text="Ids of the sampled studies.")
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

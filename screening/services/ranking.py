@@ -222,7 +222,8 @@ def _train_and_write(run: RankingRun) -> None:
         seed=run.review_id,
     )
     train_seconds = time.perf_counter() - started
-    sampled = set(AuditSample.objects.filter(stage=stage).values_list("studies", flat=True))
+    sample = AuditSample.objects.filter(stage=stage).first()
+    sampled = set(sample.study_ids) if sample else set()
     priorities = {
         pk: float(scores[row_of[pk]]) for pk in waiting_ids if pk in row_of and pk not in sampled
     }
@@ -615,13 +616,13 @@ def stage_stop(*, review: Review, stage: Stage, actor) -> StageStop:
             records=evidence.records,
             recall_estimate=evidence.recall_estimate,
             recall_lower=evidence.recall_lower,
+            study_ids=remaining,
             excluded=len(remaining),
             stopped_by=actor,
             audit_sample_size=sample.size if sample else None,
             audit_sample_screened=sample.screened if sample else None,
             audit_sample_relevant=sample.relevant if sample else None,
         )
-        stop.studies.set(remaining)
         Study.objects.filter(pk__in=remaining, outcome=Study.Outcome.SCREENING).update(
             outcome=Study.Outcome.EXCLUDED_AUTOMATIC, updated_at=timezone.now()
         )
@@ -657,7 +658,7 @@ def stage_stop_undo(
             at=stop.stopped_at,
         )
         restored = Study.objects.filter(
-            pk__in=stop.studies.values("pk"), outcome=Study.Outcome.EXCLUDED_AUTOMATIC
+            pk__in=stop.study_ids, outcome=Study.Outcome.EXCLUDED_AUTOMATIC
         ).update(outcome=Study.Outcome.SCREENING, updated_at=timezone.now())
         stop.undone_by = actor
         stop.undone_at = timezone.now()
@@ -705,9 +706,13 @@ def audit_sample_draw(*, review: Review, stage: Stage, actor, size: int) -> Audi
             )
         chosen = secrets.SystemRandom().sample(population, size)
         sample = AuditSample.objects.create(
-            review=review, stage=stage, size=size, population=len(population), requested_by=actor
+            review=review,
+            stage=stage,
+            size=size,
+            population=len(population),
+            study_ids=chosen,
+            requested_by=actor,
         )
-        sample.studies.set(chosen)
         # Random order within the sample too, so the queue does not reveal the draw order.
         ranks = {pk: AUDIT_PRIORITY + index for index, pk in enumerate(chosen)}
         ranking_priorities_write(priorities=ranks)
@@ -734,7 +739,7 @@ def audit_sample_result(*, review: Review, stage: Stage) -> AuditSampleResult | 
     sample = AuditSample.objects.filter(stage=stage).first()
     if sample is None:
         return None
-    sampled = set(sample.studies.values_list("pk", flat=True))
+    sampled = set(sample.study_ids)
     if review.blind_mode:
         verdicts = dict(
             Resolution.objects.filter(stage=stage, study_id__in=sampled).values_list(
