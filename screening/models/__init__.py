@@ -2,6 +2,7 @@
 
 from .audit import AuditEvent
 from .dedup import StudyMerge
+from .prisma_s import PrismaSAnswers
 from .quality import (
     ExtractionAssignment,
     ExtractionField,
@@ -25,10 +26,12 @@ from .reviews import (
     Stage,
 )
 from .screening import Adjudicator, Decision, FullText, Resolution, ScreeningClaim
+from .tokens import ApiToken
 
 __all__ = [
     "AuditSample",
     "Adjudicator",
+    "ApiToken",
     "ScreeningClaim",
     "AuditEvent",
     "Criterion",
@@ -42,6 +45,7 @@ __all__ = [
     "FunnelSnapshot",
     "ImportBatch",
     "Membership",
+    "PrismaSAnswers",
     "QualityAnswer",
     "QualityAssignment",
     "QualityConsensus",
