@@ -112,11 +112,11 @@
   });
 })();
 
-// Validation errors (422) carry a message fragment: show it in place instead of the generic
-// error box.
-document.body.addEventListener("htmx:beforeSwap", function (event) {
-  if (event.detail.xhr.status === 422) {
-    event.detail.shouldSwap = true;
-    event.detail.isError = false;
-  }
+// Quality and extraction home pages: c opens the next study you have not finished.
+document.addEventListener("keydown", function (event) {
+  var tag = event.target.tagName;
+  if (event.key !== "c" || event.ctrlKey || event.metaKey || event.altKey ||
+    tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT") { return; }
+  var link = document.querySelector("[data-continue]");
+  if (link) { window.location.href = link.href; }
 });

@@ -1,5 +1,6 @@
 """Helpers for the quality and extraction tests: the seed's protocol and included studies."""
 
+import html
 import json
 import re
 from pathlib import Path
@@ -44,3 +45,10 @@ def seed_studies(review) -> list[Study]:
         )
         for row in TABLE5
     ]
+
+
+def page_title(body: str) -> str:
+    """The text of a page's <title>, entities decoded."""
+    match = re.search(r"<title>(.*?)</title>", body, re.DOTALL)
+    assert match, "the page has no <title>"
+    return html.unescape(match.group(1))

@@ -15,7 +15,7 @@ from screening.services.extraction import (
     extraction_value_save,
 )
 
-from .quality_helpers import included_study, seed_protocol
+from .quality_helpers import included_study, page_title, seed_protocol
 
 
 def url(name, review, *args):
@@ -276,3 +276,9 @@ def test_csv_cells_cannot_run_formulas(setup, client_for, cast):
     first = dict(zip(rows[0], rows[1], strict=True))
     assert first["Notes"] == "'+1 for MLOps"
     assert first["Sample size"] == "-3"  # numbers stay numbers
+
+
+def test_home_title_is_the_page_title_only(setup, client_for):
+    review, _, _ = setup
+    body = client_for("reviewer").get(url("extraction_home", review)).content.decode()
+    assert page_title(body) == f"Extraction · {review.title} · slrweb"

@@ -9,7 +9,7 @@ from django.urls import reverse
 from screening.models import QualityAnswer, QualityAssignment, QualityConsensus
 from screening.services.quality import quality_answer_record, quality_assessors_assign
 
-from .quality_helpers import included_study, seed_protocol
+from .quality_helpers import included_study, page_title, seed_protocol
 
 
 @pytest.fixture
@@ -274,3 +274,9 @@ def test_study_page_and_summary_fragment(setup, client_for, htmx_headers, cast):
         .content.decode()
     )
     assert "Yes" in owner.split("<tbody>")[1].split("</tr>")[0]
+
+
+def test_home_title_is_the_page_title_only(setup, client_for):
+    review, _ = setup
+    body = client_for("reviewer").get(url("quality_home", review)).content.decode()
+    assert page_title(body) == f"Quality · {review.title} · slrweb"
