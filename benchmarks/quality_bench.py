@@ -87,6 +87,7 @@ def main() -> None:
                         criterion=criterion,
                         assessor=user,
                         answer=answer,
+                        seen_version=0,
                     )
                     latencies.append((time.perf_counter() - start) * 1000)
         flags = ext.extraction_contribution_flags_create(review=review, actor=owner)
@@ -104,6 +105,7 @@ def main() -> None:
                     field=flag,
                     extractor=extractor,
                     raw="yes" if (index + number) % 3 == 0 else "no",
+                    seen_version=0,
                 )
                 save_latencies.append((time.perf_counter() - start) * 1000)
             ext.extraction_complete_set(review=review, study=study, extractor=extractor)
