@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from screening.models import ExtractionValue
+from screening.models import AuditEvent, ExtractionValue
 from screening.services.extraction import (
     extraction_contribution_flags_create,
     extraction_extractors_assign,
@@ -171,3 +171,33 @@ def test_drafts_save_as_you_type_and_on_leaving(transactional_db, review, cast, 
     wait_for_value(page, findings, extractor, "Registries are rare")
     # The bad number cost nothing else: the other values are all still there.
     assert stored(tools, extractor) == ["MLflow", "DVC"]
+
+
+@pytest.mark.browser
+def test_stale_second_tab_cannot_overwrite_a_value(transactional_db, review, cast, login_page):
+    seed_protocol(review)
+    study = included_study(review, title="Two tabs on one study")
+    owner, extractor = cast["owner"], cast["reviewer"]
+    size = extraction_field_create(review=review, actor=owner, label="Sample size", kind="number")
+    extraction_extractors_assign(review=review, study=study, extractors=[extractor], actor=owner)
+    study_url = reverse("screening:extraction_study", args=[review.slug, study.pk])
+    tab_a = login_page("reviewer")
+    tab_a.goto(study_url)
+    tab_b = tab_a.context.new_page()
+    tab_b.goto(study_url)
+    tab_a.fill(f"#mine-{size.pk}", "12")
+    expect(tab_a.locator(f"#mine-status-{size.pk}")).to_contain_text("Saved: 12")
+    tab_b.fill(f"#mine-{size.pk}", "40")
+    stale = tab_b.locator(f"#mine-status-{size.pk} [data-stale-write]")
+    expect(stale).to_contain_text("Now: 12, by reviewer")
+    assert stored(size, extractor) == 12
+    tab_b.click("[data-stale-apply]")
+    expect(tab_b.locator(f"#mine-status-{size.pk}")).to_contain_text("Saved: 40")
+    row = ExtractionValue.objects.get(field=size, extractor=extractor)
+    assert (row.value, row.version) == (40, 2)
+    assert AuditEvent.objects.filter(action="extraction_value.overwrite").count() == 1
+    # Tab B's form now carries the new version: its next edit saves without a conflict.
+    tab_b.fill(f"#mine-{size.pk}", "41")
+    expect(tab_b.locator(f"#mine-status-{size.pk}")).to_contain_text("Saved: 41")
+    tab_a.reload()
+    expect(tab_a.locator(f"#mine-{size.pk}")).to_have_value("41")
