@@ -52,6 +52,18 @@
       sent.set(form, Number(form.dataset.carries || 0));
     }
   });
+  // A refused value is marked invalid on its input(s) until the server accepts one.
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    var status = event.detail.elt;
+    if (!status || !status.classList || !status.classList.contains("extraction-status")) { return; }
+    var form = sheet.querySelector("[data-extraction-field][hx-target='#" + status.id + "']");
+    if (!form) { return; }
+    var invalid = status.dataset.state === "error";
+    form.querySelectorAll("input:not([type=hidden]), textarea").forEach(function (input) {
+      input.classList.toggle("is-invalid", invalid);
+      input.setAttribute("aria-invalid", invalid ? "true" : "false");
+    });
+  });
 
   function flush() {
     edits.forEach(function (count, form) {

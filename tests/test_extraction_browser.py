@@ -163,6 +163,7 @@ def test_drafts_save_as_you_type_and_on_leaving(transactional_db, review, cast, 
     assert stored(tools, extractor) == ["MLflow", "DVC"]
     page.fill(f"#mine-{size.pk}", "twelve")
     expect(page.locator(f"#mine-status-{size.pk}")).to_contain_text("'twelve' is not a number")
+    expect(page.locator(f"#mine-{size.pk}")).to_have_attribute("aria-invalid", "true")
     assert stored(size, extractor) is None
     # Type and leave at once, before the autosave delay: the draft is sent on the way out.
     page.click(f"#mine-{findings.pk}")

@@ -23,7 +23,14 @@ from screening.services.extraction import (
 )
 from screening.services.stale import StaleWrite
 
-from .quality_helpers import THEMES, included_study, seed_protocol, seed_studies
+from .quality_helpers import (
+    THEMES,
+    answer_as_seen,
+    included_study,
+    mark_done,
+    seed_protocol,
+    seed_studies,
+)
 
 Kind = ExtractionField.Kind
 
@@ -324,11 +331,7 @@ def test_seed_theme_counts_from_contribution_flags(protocol, cast):
 
 
 def test_quality_threshold_takes_studies_out_of_extraction(protocol, cast):
-    from screening.services.quality import (
-        quality_answer_record,
-        quality_assessors_assign,
-        quality_settings_update,
-    )
+    from screening.services.quality import quality_assessors_assign, quality_settings_update
 
     weak, strong = included_study(protocol, title="weak"), included_study(protocol, title="strong")
     for study, answer in ((weak, "n"), (strong, "y")):
@@ -336,13 +339,14 @@ def test_quality_threshold_takes_studies_out_of_extraction(protocol, cast):
             review=protocol, study=study, assessors=[cast["reviewer"]], actor=cast["owner"]
         )
         for criterion in protocol.quality_criteria.all():
-            quality_answer_record(
+            answer_as_seen(
                 review=protocol,
                 study=study,
                 criterion=criterion,
                 assessor=cast["reviewer"],
                 answer=answer,
             )
+        mark_done(protocol, study, cast["reviewer"])
     validated = extraction_field_create(
         review=protocol, actor=cast["owner"], label="Validated in industry", kind="yes_no"
     )

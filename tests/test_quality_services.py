@@ -147,7 +147,13 @@ def test_two_assessors_disagreement_needs_owner(protocol, cast):
     assert sheet.status == "disagreement" and sheet.total is None
     qc2 = protocol.quality_criteria.get(code="QC2")
     quality_consensus_record(
-        review=protocol, study=study, criterion=qc2, actor=cast["owner"], answer="n", note="pilot"
+        review=protocol,
+        study=study,
+        criterion=qc2,
+        actor=cast["owner"],
+        answer="n",
+        note="pilot",
+        seen_version=0,
     )
     assert total_of(protocol, study) == 4
     assert AuditEvent.objects.filter(action="quality.consensus").count() == 1
@@ -160,7 +166,9 @@ def test_two_assessors_disagreement_needs_owner(protocol, cast):
     answer_as_seen(
         review=protocol, study=study, criterion=qc2, assessor=cast["reviewer2"], answer="y"
     )
-    quality_consensus_reopen(review=protocol, study=study, criterion=qc2, actor=cast["owner"])
+    quality_consensus_reopen(
+        review=protocol, study=study, criterion=qc2, actor=cast["owner"], seen_version=1
+    )
     assert total_of(protocol, study) == 5
 
 
@@ -218,7 +226,12 @@ def test_only_assigned_assessors_answer(protocol, cast):
             )
     with pytest.raises(PermissionDenied):
         quality_consensus_record(
-            review=protocol, study=study, criterion=criterion, actor=cast["reviewer"], answer="y"
+            review=protocol,
+            study=study,
+            criterion=criterion,
+            actor=cast["reviewer"],
+            answer="y",
+            seen_version=0,
         )
     assert not QualityAnswer.objects.exists()
 
@@ -313,6 +326,7 @@ def test_seed_table5_reproduced_by_two_assessors(protocol, cast):
             criterion=protocol.quality_criteria.get(code=code),
             actor=cast["owner"],
             answer=str(row["scores"][code]),
+            seen_version=0,
         )
     table = quality_table5(review=protocol)
     totals = {row.study.doi: row.total for row in table["rows"]}
@@ -384,6 +398,7 @@ def test_owner_cannot_decide_before_the_reveal(protocol, cast):
             criterion=protocol.quality_criteria.first(),
             actor=cast["owner"],
             answer="y",
+            seen_version=0,
         )
 
 
@@ -425,3 +440,28 @@ def test_stale_tab_cannot_overwrite_a_newer_answer(protocol, cast):
     event = AuditEvent.objects.get(action="quality_answer.overwrite")
     assert event.before == {"answer": "1.00", "justification": "aims stated", "version": 1}
     assert event.after == {"answer": "0", "justification": "", "version": 2}
+
+
+def test_stale_owner_decision_is_refused_with_the_current_consensus(protocol, cast):
+    study = two_assessors(protocol, cast)
+    answer_all(protocol, study, cast["reviewer"], ["y"] * 5)
+    answer_all(protocol, study, cast["reviewer2"], ["y", "n", "y", "y", "y"])
+    mark_done(protocol, study, cast["reviewer"], cast["reviewer2"])
+    qc1, qc2 = protocol.quality_criteria.filter(code__in=["QC1", "QC2"]).order_by("code")
+    owner = {"review": protocol, "study": study, "actor": cast["owner"]}
+    quality_consensus_record(**owner, criterion=qc2, answer="n", seen_version=0)  # tab A
+    with pytest.raises(StaleWrite) as refused:
+        quality_consensus_record(**owner, criterion=qc2, answer="y", seen_version=0)  # tab B
+    assert refused.value.current == "No" and refused.value.by == "owner"
+    with pytest.raises(StaleWrite):
+        quality_consensus_reopen(**owner, criterion=qc2, seen_version=0)
+    assert QualityConsensus.objects.get(study=study, criterion=qc2).answer == 0
+    # The agreement on QC1 was derived after the owner's page loaded (version 0 seen).
+    with pytest.raises(StaleWrite) as refused:
+        quality_consensus_record(**owner, criterion=qc1, answer="n", seen_version=0)
+    assert refused.value.by == "the agreeing assessors"
+    quality_consensus_record(**owner, criterion=qc2, answer="y", seen_version=0, force=True)
+    consensus = QualityConsensus.objects.get(study=study, criterion=qc2)
+    assert (consensus.answer, consensus.version) == (1, 2)
+    event = AuditEvent.objects.get(action="quality_consensus.overwrite")
+    assert event.before["version"] == 1 and event.after["version"] == 2

@@ -472,3 +472,22 @@ def test_stale_quality_answer_gets_409_with_the_current_answer_and_can_apply_any
     assert (stored.answer, stored.version) == (0, 2)
     event = AuditEvent.objects.get(action="quality_answer.overwrite")
     assert event.before["version"] == 1 and event.after["version"] == 2
+
+
+def test_stale_owner_decision_gets_409(setup, client_for, htmx_headers, cast):
+    review, study = setup
+    for user, answers in (("reviewer", "yyyyy"), ("reviewer2", "ynyyy")):
+        for criterion, answer in zip(review.quality_criteria.all(), answers, strict=True):
+            answer_as_seen(
+                review=review, study=study, criterion=criterion, assessor=cast[user], answer=answer
+            )
+    mark_done(review, study, cast["reviewer"], cast["reviewer2"])
+    qc2 = review.quality_criteria.get(code="QC2")
+    target = url("quality_consensus", review, study.pk)
+    client = client_for("owner")
+    decide = {"criterion": qc2.pk, "answer": "n", "version": "0"}
+    assert client.post(target, decide, **htmx_headers).status_code == 200
+    stale = client.post(target, dict(decide, answer="y"), **htmx_headers)
+    assert stale.status_code == 409 and stale["HX-Retarget"] == "#quality-consensus-stale"
+    assert "<strong data-stale-current>No</strong>, by owner" in stale.content.decode()
+    assert QualityConsensus.objects.get(study=study, criterion=qc2).answer == 0

@@ -66,6 +66,39 @@ def _revealed(assignments) -> bool:
     return bool(assignments) and all(a.completed_at for a in assignments)
 
 
+def _consensus_write(
+    *, study: Study, criterion: QualityCriterion, current: QualityConsensus | None, **fields
+) -> QualityConsensus:
+    """Create the consensus row, or update it one version up."""
+    if current is None:
+        return QualityConsensus.objects.create(study=study, criterion=criterion, **fields)
+    for name, value in fields.items():
+        setattr(current, name, value)
+    current.version += 1
+    current.save()
+    return current
+
+
+def _consensus_stale_check(
+    *, review: Review, current: QualityConsensus | None, criterion, seen_version, force
+) -> None:
+    """Refuse an owner's decision based on a consensus that changed since the page showed it."""
+    if current is None:
+        shown, by = "no consensus", ""
+    else:
+        shown = rules.answer_label(review.quality_scale, current.answer)
+        by = current.decided_by.get_username() if current.decided_by else "the agreeing assessors"
+    version_check(
+        stored_version=current.version if current else 0,
+        seen_version=seen_version,
+        force=force,
+        what=f"the consensus on {criterion.code}",
+        current=shown,
+        by=by,
+        at=current.updated_at if current else None,
+    )
+
+
 def _consensus_derive(*, review: Review, study: Study, criterion: QualityCriterion, actor) -> None:
     """Write the agreed answer once every assessor marked the study done and all agree; drop
     an agreement that no longer holds.
@@ -100,14 +133,13 @@ def _consensus_derive(*, review: Review, study: Study, criterion: QualityCriteri
         return
     if current is not None and current.answer == agreed:
         return
-    consensus, _ = QualityConsensus.objects.update_or_create(
+    consensus = _consensus_write(
         study=study,
         criterion=criterion,
-        defaults={
-            "answer": agreed,
-            "method": QualityConsensus.Method.AGREEMENT,
-            "decided_by": None,
-        },
+        current=current,
+        answer=agreed,
+        method=QualityConsensus.Method.AGREEMENT,
+        decided_by=None,
     )
     audit_event_record(
         review=review,
@@ -386,8 +418,14 @@ def quality_consensus_record(
     actor,
     answer: str | Decimal,
     note: str = "",
+    seen_version: int | None,
+    force: bool = False,
 ) -> QualityConsensus:
-    """The owner's consensus answer for one criterion of one study, once it is revealed."""
+    """The owner's consensus answer for one criterion of one study, once it is revealed.
+
+    Refused (StaleWrite) when the consensus changed since the owner's page showed
+    `seen_version`, unless `force`.
+    """
     _require_owner(review=review, user=actor)
     if criterion.review_id != review.pk:
         raise ValidationError("This criterion does not belong to the review.")
@@ -400,48 +438,79 @@ def quality_consensus_record(
         value = rules.answer_parse(review.quality_scale, str(answer))
     except ValueError as error:
         raise ValidationError(str(error)) from None
-    current = QualityConsensus.objects.filter(study=study, criterion=criterion).first()
-    consensus, _ = QualityConsensus.objects.update_or_create(
+    current = (
+        QualityConsensus.objects.select_related("decided_by")
+        .filter(study=study, criterion=criterion)
+        .first()
+    )
+    _consensus_stale_check(
+        review=review, current=current, criterion=criterion, seen_version=seen_version, force=force
+    )
+    before = (
+        None
+        if current is None
+        else {"answer": str(current.answer), "method": current.method, "version": current.version}
+    )
+    consensus = _consensus_write(
         study=study,
         criterion=criterion,
-        defaults={
-            "answer": value,
-            "method": QualityConsensus.Method.ADJUDICATED,
-            "decided_by": actor,
-            "note": note.strip(),
-        },
+        current=current,
+        answer=value,
+        method=QualityConsensus.Method.ADJUDICATED,
+        decided_by=actor,
+        note=note.strip(),
     )
+    after = {
+        "answer": str(value),
+        "criterion": criterion.code,
+        "study": study.pk,
+        "note": note.strip(),
+        "version": consensus.version,
+    }
+    if force and before is not None:
+        audit_event_record(
+            review=review,
+            actor=actor,
+            action="quality_consensus.overwrite",
+            obj=consensus,
+            before=before,
+            after=after,
+        )
     audit_event_record(
         review=review,
         actor=actor,
         action="quality.consensus",
         obj=consensus,
-        before=None
-        if current is None
-        else {"answer": str(current.answer), "method": current.method},
-        after={
-            "answer": str(value),
-            "criterion": criterion.code,
-            "study": study.pk,
-            "note": note.strip(),
-        },
+        before=before,
+        after=after,
     )
     return consensus
 
 
 @transaction.atomic
 def quality_consensus_reopen(
-    *, review: Review, study: Study, criterion: QualityCriterion, actor
+    *,
+    review: Review,
+    study: Study,
+    criterion: QualityCriterion,
+    actor,
+    seen_version: int | None,
+    force: bool = False,
 ) -> None:
     """Withdraw the owner's decision so the assessors' agreement (if any) applies again."""
     _require_owner(review=review, user=actor)
     study = _locked_included_study(review=review, study=study)
-    current = QualityConsensus.objects.filter(
-        study=study, criterion=criterion, method=QualityConsensus.Method.ADJUDICATED
-    ).first()
-    if current is None:
+    current = (
+        QualityConsensus.objects.select_related("decided_by")
+        .filter(study=study, criterion=criterion)
+        .first()
+    )
+    _consensus_stale_check(
+        review=review, current=current, criterion=criterion, seen_version=seen_version, force=force
+    )
+    if current is None or current.method != QualityConsensus.Method.ADJUDICATED:
         return
-    before = {"answer": str(current.answer), "method": current.method}
+    before = {"answer": str(current.answer), "method": current.method, "version": current.version}
     current.delete()
     audit_event_record(
         review=review,

@@ -133,8 +133,6 @@ class AnswerForm(forms.Form):
 
 class ConsensusForm(AnswerForm):
     justification = None
-    version = None
-    force = None
     note = forms.CharField(required=False, max_length=4000)
     action = forms.ChoiceField(choices=[("decide", "decide"), ("reopen", "reopen")], required=False)
 
@@ -359,23 +357,21 @@ def quality_consensus(request, slug, study_id):
     error = ""
     if form.is_valid():
         data = form.cleaned_data
+        decision = {
+            "review": access.review,
+            "study": study,
+            "criterion": data["criterion"],
+            "actor": request.user,
+            "seen_version": data["version"],
+            "force": data["force"],
+        }
         try:
             if data["action"] == "reopen":
-                quality_consensus_reopen(
-                    review=access.review,
-                    study=study,
-                    criterion=data["criterion"],
-                    actor=request.user,
-                )
+                quality_consensus_reopen(**decision)
             else:
-                quality_consensus_record(
-                    review=access.review,
-                    study=study,
-                    criterion=data["criterion"],
-                    actor=request.user,
-                    answer=data["answer"],
-                    note=data["note"],
-                )
+                quality_consensus_record(**decision, answer=data["answer"], note=data["note"])
+        except StaleWrite as stale:
+            return stale_write_response(request, stale, target="#quality-consensus-stale")
         except ValidationError as exc:
             error = " ".join(exc.messages)
     else:
