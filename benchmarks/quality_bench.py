@@ -90,6 +90,9 @@ def main() -> None:
                         seen_version=0,
                     )
                     latencies.append((time.perf_counter() - start) * 1000)
+            # Both assessors mark the study done: the answers are revealed, consensus derived.
+            for user in (first, second):
+                qa.quality_complete_set(review=review, study=study, assessor=user)
         flags = ext.extraction_contribution_flags_create(review=review, actor=owner)
         ext.extraction_extractors_assign_bulk(
             review=review, extractors=[first, second], per_study=1, actor=owner
