@@ -59,8 +59,9 @@ from ..models import (
 )
 
 VERDICTS = ("include", "uncertain", "exclude")
-RECORD_BOXES = {"database_results", "duplicates", "excluded_automatic", "excluded_other"}
+RECORD_BOXES = {"database_results", "duplicates", "excluded_other"}
 STUDY_BOXES = {
+    "excluded_automatic",
     "records_screened",
     "records_excluded",
     "dbr_sought_reports",
@@ -244,6 +245,9 @@ def funnel_counts(*, review: Review) -> FunnelCounts:
         not_retrieved=_not_retrievable(review).filter(study_id__in=sought_studies).count(),
         fulltext_exclusions=_ordered_reasons(exclusions, others),
         quality_excluded=_quality_excluded(review, stages).count(),
+        excluded_automatic=Study.objects.filter(
+            review=review, outcome=Study.Outcome.EXCLUDED_AUTOMATIC
+        ).count(),
     )
 
 
@@ -317,12 +321,14 @@ def funnel_box_rows(*, review: Review, box: str, detail: str | None = None) -> Q
             .select_related("batch__source")
             .order_by("study_id", "id")
         )
-    if box in ("excluded_automatic", "excluded_other"):
+    if box == "excluded_other":
         return records.none()
     sought = _resolutions_routed(review, stages, screening=True, targets=full_text_keys)
     not_retrievable = _not_retrievable(review).values("study_id")
-    if box == "records_screened":
-        pass
+    if box == "excluded_automatic":
+        studies = studies.filter(outcome=Study.Outcome.EXCLUDED_AUTOMATIC)
+    elif box == "records_screened":
+        studies = studies.exclude(outcome=Study.Outcome.EXCLUDED_AUTOMATIC)
     elif box == "records_excluded":
         excluded = _resolutions_routed(review, stages, screening=True, targets={EXCLUDED})
         studies = studies.filter(id__in=excluded.values("study_id"))
