@@ -170,7 +170,9 @@ def test_undo_and_skip(review, client_for, htmx_headers):
     first, second = make_studies(review, 2)
     client = client_for("reviewer")
     client.post(url("screening_decide", review, "title"), {"study": first.pk, "verdict": "exclude"})
-    response = client.post(url("screening_undo", review, "title"), **htmx_headers)
+    response = client.post(
+        url("screening_undo", review, "title"), {"study": first.pk, "version": 1}, **htmx_headers
+    )
     assert response.status_code == 200
     assert f'data-study="{first.pk}"' in response.content.decode()
     assert "Undone" in response.content.decode()

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, Subquery
 
 from ..models import Adjudicator, Decision, Membership, Resolution, Review, Stage, Study
-from ..services.screening import can_adjudicate
+from ..services.screening import can_adjudicate, is_reason_conflict
 
 
 @dataclass(frozen=True)
@@ -143,8 +143,13 @@ def conflicts_pending(*, review: Review, stage: Stage | None = None):
     )
 
 
-def conflicts_for_adjudicator(*, review: Review) -> list[dict]:
-    """Every conflict with all its decisions, reasons and notes (adjudicators only)."""
+def conflicts_for_adjudicator(*, review: Review, user) -> list[dict]:
+    """Every conflict with all its decisions, reasons and notes (adjudicators only).
+
+    `party` marks the conflicts this user took part in, which another adjudicator resolves
+    unless the stage lets parties resolve; `reason_conflict` those where full-text reviewers
+    agree to exclude but name different reasons.
+    """
     studies = list(
         conflicts_pending(review=review).select_related("current_stage").order_by("id")[:200]
     )
@@ -159,7 +164,39 @@ def conflicts_for_adjudicator(*, review: Review) -> list[dict]:
     for decision in decisions:
         if decision.stage_id == stage_of[decision.study_id]:
             by_study.setdefault(decision.study_id, []).append(decision)
-    return [{"study": study, "decisions": by_study.get(study.pk, [])} for study in studies]
+    rows = []
+    for study in studies:
+        mine = by_study.get(study.pk, [])
+        rows.append(
+            {
+                "study": study,
+                "decisions": mine,
+                "party": not study.current_stage.parties_may_resolve
+                and any(d.reviewer_id == user.pk for d in mine),
+                "reason_conflict": is_reason_conflict(stage=study.current_stage, decisions=mine),
+            }
+        )
+    return rows
+
+
+def decision_latest(*, review: Review, stage: Stage, reviewer) -> Decision | None:
+    """The reviewer's most recent decision in the stage: what "Undo" withdraws."""
+    return (
+        Decision.objects.filter(review=review, stage=stage, reviewer=reviewer)
+        .order_by("-created_at", "-id")
+        .only("id", "study_id", "version", "verdict")
+        .first()
+    )
+
+
+def decision_version(*, study: Study, stage: Stage, reviewer) -> int:
+    """The version of the reviewer's decision on a study (0: none), for the decision form."""
+    version = (
+        Decision.objects.filter(study=study, stage=stage, reviewer=reviewer)
+        .values_list("version", flat=True)
+        .first()
+    )
+    return version or 0
 
 
 def decisions_visible(*, review: Review, study: Study, user) -> list[Decision]:
