@@ -173,10 +173,20 @@ def test_decision_unique_and_change_before_resolution(review, cast):
     (study,) = make_studies(review, 1)
     decide(review, study, "title", cast["reviewer"], "include")
     decide(
-        review, study, "title", cast["reviewer"], "uncertain", note="second thoughts", seen_version=1
+        review,
+        study,
+        "title",
+        cast["reviewer"],
+        "uncertain",
+        note="second thoughts",
+        seen_version=1,
     )
     decision = Decision.objects.get(study=study)
-    assert (decision.verdict, decision.note, decision.version) == ("uncertain", "second thoughts", 2)
+    assert (decision.verdict, decision.note, decision.version) == (
+        "uncertain",
+        "second thoughts",
+        2,
+    )
     assert AuditEvent.objects.filter(action="decision.change").count() == 1
 
 

@@ -82,9 +82,7 @@ def _list_context(access, request, *, errors=None, study_error=None) -> dict:
     else:
         # Others only learn how many conflicts wait, and in blind mode not even that: the count
         # would move with another reviewer's pending verdict.
-        context["pending"] = (
-            None if review.blind_mode else conflicts_pending(review=review).count()
-        )
+        context["pending"] = None if review.blind_mode else conflicts_pending(review=review).count()
     if access.is_owner:
         context["adjudicators"] = adjudicator_choices(review=review)
     return context
