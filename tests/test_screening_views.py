@@ -17,7 +17,7 @@ def test_home_lists_stages(review, client_for):
     response = client_for("reviewer").get(url("screening_home", review))
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Title screening" in body and "3 waiting" in body
+    assert "Title screening" in body and "3 needing decisions" in body
 
 
 def test_stage_page_and_fragment(review, client_for, htmx_headers):

@@ -124,7 +124,7 @@ def screening_home(request, slug):
     context = {
         "access": access,
         "review": access.review,
-        "stages": stage_overview(review=access.review),
+        "stages": stage_overview(review=access.review, user=request.user),
     }
     return render(request, "screening/screening/home.html", context)
 
