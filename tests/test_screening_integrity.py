@@ -5,6 +5,8 @@ Every write is checked against the stored rows, through the services and through
 the same user and as another one.
 """
 
+import zlib
+
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
@@ -321,3 +323,43 @@ def test_readded_member_is_not_an_adjudicator_again(review, cast, client_for, ad
     member_add(review=review, actor=cast["owner"], username="reviewer2", role="reviewer")
     assert not Adjudicator.objects.filter(user=cast["reviewer2"]).exists()
     assert_sees_no_conflict_details(client_for("reviewer2"), review, adjudicated_conflict)
+
+
+def test_prisma_counts_the_adjudicated_reason_once_in_every_output(review, cast):
+    """Two full-text reports, each excluded with two reasons by two reviewers: the adjudicator's
+    reason is the one PRISMA counts, in the JSON, CSV, SVG, PDF and the box's study list."""
+    from screening.models import Criterion
+    from screening.selectors import reports
+
+    ec1, _, _ = exclusion_criteria(review)
+    invalid = Criterion.objects.get(review=review, kind=Criterion.Kind.OTHER, code="INVALID-TYPE")
+    first, second = make_studies(review, 2, stage_key="full_text")
+    for study, primary in ((first, ec1), (second, ec1)):
+        decide(review, study, cast["reviewer"], "exclude", key="full_text", reasons=[ec1])
+        decide(review, study, cast["reviewer2"], "exclude", key="full_text", reasons=[invalid])
+        resolve(
+            review,
+            study,
+            cast["owner"],
+            "exclude",
+            key="full_text",
+            reasons=[ec1, invalid],
+            primary_reason=primary,
+        )
+    funnel = reports.funnel_live(review=review)
+    # The old rule ("other" reasons win) would have reported both as invalid publication type.
+    assert funnel["dbr_excluded"] == {"exclusion criteria": 2}
+    csv_text = reports.funnel_prisma_csv(funnel=funnel)
+    assert "exclusion criteria, 2" in csv_text and "invalid publication type" not in csv_text
+    svg = reports.funnel_diagram(funnel=funnel, title=review.title)
+    assert "Exclusion criteria (n = 2)" in svg and "Invalid publication type" not in svg
+    pdf = reports.funnel_diagram(funnel=funnel, title=review.title, fmt="pdf")
+    stream = pdf.split(b"stream\n", 1)[1].split(b"\nendstream", 1)[0]
+    pdf_text = zlib.decompress(stream)
+    assert b"Exclusion criteria \\(n = 2\\)" in pdf_text
+    assert b"Invalid publication type" not in pdf_text
+    listed = reports.funnel_box_rows(review=review, box="dbr_excluded", detail="exclusion criteria")
+    assert set(listed) == {first, second}
+    assert not reports.funnel_box_rows(
+        review=review, box="dbr_excluded", detail="invalid publication type"
+    ).exists()

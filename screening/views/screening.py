@@ -289,9 +289,9 @@ def screening_study(request, slug, study_id):
         "study": study,
         "hide_abstract": hide_abstract,
         "decisions": decisions_visible(review=review, study=study, user=request.user),
-        "resolutions": study.resolutions.select_related("stage", "decided_by").prefetch_related(
-            "reasons"
-        ),
+        "resolutions": study.resolutions.select_related(
+            "stage", "decided_by", "primary_reason"
+        ).prefetch_related("reasons"),
     }
     template = (
         "screening/screening/_study.html" if request.htmx else "screening/screening/study.html"
