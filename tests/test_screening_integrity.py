@@ -143,6 +143,7 @@ def test_stale_decision_view_answers_409_with_the_stored_verdict(review, cast, c
     )
     assert forced.status_code == 200
     assert Decision.objects.get(study=study).verdict == "exclude"
+    assert AuditEvent.objects.get(action="decision.overwrite").before["verdict"] == "include"
     # After a reload the reviewer's own study page shows the stored verdict; blind mode keeps
     # it from another reviewer while the study waits for their decision.
     mine = client.get(url("screening_study", review, study.pk)).content.decode()

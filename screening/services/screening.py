@@ -354,7 +354,6 @@ def decision_record(
             by=decision.reviewer.get_username() if decision else "",
             at=decision.updated_at if decision else None,
         )
-        stale = (seen_version or 0) != (decision.version if decision else 0)
         if decision is not None:
             before = _decision_snapshot(decision)
             decision.verdict = verdict
@@ -362,7 +361,7 @@ def decision_record(
             decision.version = F("version") + 1
             decision.save(update_fields=["verdict", "note", "version", "updated_at"])
             decision.refresh_from_db(fields=["version"])
-            action = "decision.overwrite" if stale else "decision.change"
+            action = "decision.overwrite" if force else "decision.change"
         else:
             others, claimed = _slots_taken(study=locked, stage=stage, reviewer=reviewer, now=now)
             if others + claimed >= stage.reviewers_required:
@@ -378,7 +377,7 @@ def decision_record(
                 verdict=verdict,
                 note=note,
             )
-            action = "decision.overwrite" if stale else "decision.record"
+            action = "decision.overwrite" if force else "decision.record"
         if before is not None or cleaned:
             decision.reasons.set(cleaned)
         ScreeningClaim.objects.filter(study=locked, stage=stage, reviewer=reviewer).delete()
@@ -450,9 +449,7 @@ def decision_undo(
         audit_event_record(
             review=review,
             actor=reviewer,
-            action="decision.undo"
-            if (seen_version or 0) == before["version"]
-            else "decision.overwrite",
+            action="decision.overwrite" if force else "decision.undo",
             object_type="decision",
             object_id=decision_pk,
             before=before,
