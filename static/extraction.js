@@ -7,6 +7,14 @@
   if (!form) { return; }
   var token = form.querySelector("input[name=csrfmiddlewaretoken]");
 
+  // The sheet saves field by field; Enter in a field must not submit it as a whole.
+  form.addEventListener("submit", function (event) { event.preventDefault(); });
+  // "Clear" of a single-choice field unticks its options (its htmx post stores the empty value).
+  form.addEventListener("click", function (event) {
+    var clear = event.target.closest("[data-clear-choice]");
+    if (!clear) { return; }
+    clear.closest("[role=radiogroup]").querySelectorAll("input").forEach(function (input) { input.checked = false; });
+  });
   form.addEventListener("input", function (event) {
     var input = event.target.closest("[data-autosave]");
     if (input) { pending.add(input); }

@@ -26,3 +26,9 @@ document.addEventListener("keydown", function (event) {
     cancel.click();
   }
 });
+
+// A form marked data-confirm asks before it submits (deleting things that hold entered work).
+document.addEventListener("submit", function (event) {
+  var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+  if (message && !window.confirm(message)) { event.preventDefault(); }
+});
