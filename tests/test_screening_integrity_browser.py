@@ -93,3 +93,59 @@ def test_undo_of_a_decision_that_completed_a_conflict_is_refused(
         assert mine.verdict == "include" and mine.version == 1
     finally:
         context.close()
+
+
+def test_stale_conflict_resolution_is_refused_then_applied_on_request(
+    browser, live_server, review, cast
+):
+    from screening.models import Resolution
+    from screening.services.screening import adjudicator_designate, conflict_resolve
+
+    (study,) = make_studies(review, 1)
+    for user, verdict in ((cast["reviewer"], "include"), (cast["owner"], "exclude")):
+        decision_record(
+            review=review, study=study, stage=stage(review), reviewer=user, verdict=verdict
+        )
+    adjudicator_designate(review=review, user=cast["reviewer2"], by=cast["owner"])
+    context, page = logged_in_page(browser, live_server, "reviewer2")
+    try:
+        page.goto(f"/r/{review.slug}/conflicts/")
+        card = page.locator(f"#conflict-{study.pk}")
+        card.get_by_label("Outcome", exact=True).select_option("include")
+        card.get_by_label("Reason for this outcome").fill("Meets IC1 on reading")
+        # Meanwhile another adjudicator (the owner allowed parties) settles it as uncertain.
+        review.stages.filter(key="title").update(parties_may_resolve=True)
+        conflict_resolve(
+            review=review,
+            study=study,
+            stage=stage(review),
+            adjudicator=cast["owner"],
+            verdict="uncertain",
+            note="owner's call",
+            seen_version=0,
+        )
+        card.get_by_role("button", name="Resolve").click()
+        page.wait_for_selector(f"#conflict-stale-{study.pk} [data-stale-write]")
+        assert "uncertain" in page.inner_text(f"#conflict-stale-{study.pk} [data-stale-current]")
+        assert Resolution.objects.get(study=study).verdict == "uncertain"
+        page.wait_for_function(
+            "document.activeElement && document.activeElement.matches('[data-stale-apply]')"
+        )
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f"#conflict-stale-{study.pk}", state="detached")
+        resolution = Resolution.objects.get(study=study)
+        assert (resolution.verdict, resolution.version) == ("include", 2)
+        assert resolution.decided_by == cast["reviewer2"]
+        assert AuditEvent.objects.filter(action="resolution.overwrite").count() == 1
+        study.refresh_from_db()
+        assert study.current_stage.key == "full_text"
+        # The study page, reloaded as the owner, shows the applied outcome.
+        owner_context, owner_page = logged_in_page(browser, live_server, "owner")
+        try:
+            owner_page.goto(f"/r/{review.slug}/screen/studies/{study.pk}/")
+            outcomes = owner_page.inner_text("#study-detail")
+            assert "Include (Adjudicated by reviewer2): Meets IC1 on reading" in outcomes
+        finally:
+            owner_context.close()
+    finally:
+        context.close()
