@@ -601,7 +601,13 @@ def conflict_resolve(
             decided_by=adjudicator,
             note=note,
             version=version,
-            action="resolution.overwrite" if replaced else "resolution.record",
+            action=(
+                "resolution.record"
+                if replaced is None
+                else "resolution.overwrite"
+                if force
+                else "resolution.change"
+            ),
             replaced=replaced,
         )
         _side_effects_on_commit(review=review, stage=stage, resolved=True)
