@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",  # serves the API docs' Swagger UI from our static files (no CDN)
     "screening",
 ]
 
@@ -59,6 +60,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After the messages and htmx middleware: it reads request.htmx and must consume the
+    # messages before MessageMiddleware stores the unread ones for a later page.
+    "screening.middleware.HtmxMessagesMiddleware",
 ]
 
 ROOT_URLCONF = "slrweb.urls"

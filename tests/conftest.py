@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -154,8 +155,20 @@ def browser():
         chromium.close()
 
 
+@pytest.fixture(scope="session")
+def warm_live_server(live_server):
+    """Load the URL configuration once before any browser test times its first page.
+
+    The first request imports every view module (scikit-learn among them); on a loaded machine
+    that alone came close to Playwright's 10 s default timeout.
+    """
+    with urllib.request.urlopen(f"{live_server.url}/accounts/login/", timeout=120) as response:
+        response.read()
+    return live_server
+
+
 @pytest.fixture
-def page(browser, live_server):
+def page(browser, live_server, warm_live_server):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()

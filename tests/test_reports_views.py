@@ -259,10 +259,49 @@ def test_table_downloads(seeded, client_for):
     assert ris.count("ER  - ") == 30
 
 
-def test_funnel_download_without_snapshot_explains(seeded, client_for):
+FUNNEL_NAMES = ["prisma.svg", "prisma.pdf", "funnel.json", "prisma2020.csv"]
+
+
+def test_funnel_download_buttons_are_disabled_with_the_reason_without_snapshot(seeded, client_for):
+    for role in ("owner", "viewer"):
+        html = client_for(role).get(url("reports_home", seeded)).content.decode()
+        for name in FUNNEL_NAMES:
+            assert url("reports_download", seeded, name) not in html, name
+            assert f'data-download="{name}" disabled' in html, name
+        assert 'id="downloads-reason"' in html and "No funnel has been computed" in html
+        # Tables do not need the funnel: they stay links.
+        assert url("reports_download", seeded, "table1.csv") in html
+    assert (
+        "press Recompute" in client_for("owner").get(url("reports_home", seeded)).content.decode()
+    )
+
+
+def test_funnel_download_buttons_are_links_once_a_snapshot_exists(seeded, snapshot, client_for):
+    html = client_for("viewer").get(url("reports_home", seeded)).content.decode()
+    for name in FUNNEL_NAMES:
+        assert url("reports_download", seeded, name) in html, name
+    assert 'id="downloads-reason"' not in html
+
+
+def test_status_poll_that_finds_the_new_snapshot_enables_the_downloads(
+    seeded, snapshot, client_for
+):
+    html = (
+        client_for("owner")
+        .get(url("reports_status", seeded) + "?since=0", HTTP_HX_REQUEST="true")
+        .content.decode()
+    )
+    assert 'id="downloads" hx-swap-oob="true"' in html
+    assert url("reports_download", seeded, "prisma.svg") in html
+
+
+def test_funnel_download_without_snapshot_is_a_page_not_plain_text(seeded, client_for):
     response = client_for("owner").get(url("reports_download", seeded, "prisma.svg"))
+    html = response.content.decode()
     assert response.status_code == 409
-    assert "Recompute" in response.content.decode()
+    assert response["Content-Type"].startswith("text/html")
+    assert "<html" in html and "No funnel has been computed" in html
+    assert url("reports_home", seeded) in html
 
 
 def test_download_unknown_name_access_and_method(seeded, client_for):

@@ -106,6 +106,7 @@ def test_stale_conflict_resolution_is_refused_and_can_be_forced(review, cast):
         actor=cast["owner"],
         stage=stage(review),
         values={"parties_may_resolve": True},
+        seen_version=stage(review).version,
     )
     resolve(review, study, cast["owner"], "exclude", seen_version=0)
     with pytest.raises(StaleWrite) as refused:
@@ -217,6 +218,7 @@ def test_party_to_a_conflict_cannot_resolve_it_unless_the_stage_allows(review, c
         actor=cast["owner"],
         stage=stage(review),
         values={"parties_may_resolve": True},
+        seen_version=stage(review).version,
     )
     assert AuditEvent.objects.filter(
         action="stage_update", after__parties_may_resolve=True

@@ -2,6 +2,7 @@
 
 from .audit import AuditEvent
 from .dedup import StudyMerge
+from .prisma_s import PrismaSAnswers
 from .quality import (
     ExtractionAssignment,
     ExtractionField,
@@ -25,9 +26,11 @@ from .reviews import (
     Stage,
 )
 from .screening import Adjudicator, Decision, FullText, Resolution, ScreeningClaim
+from .tokens import ApiToken
 
 __all__ = [
     "Adjudicator",
+    "ApiToken",
     "ScreeningClaim",
     "AuditEvent",
     "Criterion",
@@ -41,6 +44,7 @@ __all__ = [
     "FunnelSnapshot",
     "ImportBatch",
     "Membership",
+    "PrismaSAnswers",
     "QualityAnswer",
     "QualityAssignment",
     "QualityConsensus",
