@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import (
+    BooleanField,
+    Case,
     Count,
     Exists,
+    F,
     IntegerField,
     Min,
     OuterRef,
@@ -22,6 +25,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 
@@ -127,7 +131,8 @@ def _fulltext_exclusions(review: Review, stages) -> QuerySet[Resolution]:
 def _with_reason(resolutions: QuerySet[Resolution]) -> QuerySet[Resolution]:
     """Each resolution with the one reason the funnel reports it under.
 
-    An "other" reason (invalid type, duplicate...) wins over protocol criteria, the first by
+    The reason the adjudicator picked (`primary_reason`) counts when there is one. Otherwise an
+    "other" reason (invalid type, duplicate...) wins over protocol criteria, the first by
     position; protocol criteria are reported together as "exclusion criteria".
     """
     through = Resolution.reasons.through
@@ -140,7 +145,19 @@ def _with_reason(resolutions: QuerySet[Resolution]) -> QuerySet[Resolution]:
         resolution_id=OuterRef("pk"), criterion__kind=Criterion.Kind.EXCLUSION
     )
     return resolutions.annotate(
-        other_reason=Subquery(first_other), has_criterion=Exists(has_criterion)
+        other_reason=Case(
+            When(primary_reason__kind=Criterion.Kind.OTHER, then=F("primary_reason_id")),
+            When(primary_reason__isnull=False, then=Value(None, output_field=IntegerField())),
+            default=Subquery(first_other),
+            output_field=IntegerField(),
+        ),
+        has_criterion=Case(
+            When(
+                primary_reason__isnull=False, then=Q(primary_reason__kind=Criterion.Kind.EXCLUSION)
+            ),
+            default=Exists(has_criterion),
+            output_field=BooleanField(),
+        ),
     )
 
 

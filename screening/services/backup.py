@@ -161,7 +161,7 @@ TABLES = [
     Table(
         "resolutions",
         Resolution,
-        refs={"study_id": "studies", "stage_id": "stages"},
+        refs={"study_id": "studies", "stage_id": "stages", "primary_reason_id": "criteria"},
         users=("decided_by",),
         by_code={"reasons": "criteria"},
     ),
