@@ -79,7 +79,7 @@ def fulltext_upload_view(request, slug, study_id):
             study=study,
             user=request.user,
             file_name=upload.name,
-            data=upload.read(),
+            upload=upload,
         )
     except ValidationError as exc:
         error = " ".join(exc.messages)
