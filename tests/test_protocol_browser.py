@@ -253,7 +253,7 @@ def test_split_off_message_shows_at_once_and_not_on_the_next_page(transactional_
     page.goto(f"/r/{review.slug}/duplicates/merged/")
     page.evaluate("window.__noReload = 'still here'")
     page.get_by_role("button", name=f"Split record {record.pk} off into its own study").click()
-    message = page.locator("#messages", has_text=f"Record {record.pk} is now study")
+    message = page.locator("main", has_text=f"Record {record.pk} is now study")
     message.wait_for()
     assert page.evaluate("window.__noReload") == "still here"  # shown by the htmx answer
     assert Study.objects.filter(review=review).count() == studies + 1
