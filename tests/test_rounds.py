@@ -17,7 +17,10 @@ from screening.services.rounds import RoundRun, round_open
 from screening.services.screening import decision_record, study_claim_next
 
 from .conftest import SHARED_DATA
-from .imports_helpers import media_root_fixture  # noqa: F401 (fixtures are found by name)
+from .imports_helpers import (  # noqa: F401 (fixtures are found by name)
+    media_root_fixture,
+    sent_tasks_fixture,
+)
 
 RESTORATION = SHARED_DATA / "exports/revtools-restoration"
 PUBMED = RESTORATION / "restoration_pubmed.nbib"  # round 1: 104 records
@@ -214,3 +217,145 @@ def test_decisions_carry_forward_and_only_new_studies_enter_screening(
             review=review, study=study, stage=title, reviewer=cast["reviewer"], verdict="include"
         )
     assert not handed & excluded_ids
+
+
+# ----- pages ---------------------------------------------------------------------------------
+
+
+def round_url(review, number=None):
+    if number is None:
+        return f"/r/{review.slug}/rounds/"
+    return f"/r/{review.slug}/rounds/{number}/"
+
+
+def test_rounds_page_for_members_only(review, client, client_for, round_one):
+    assert client.get(round_url(review)).status_code == 302  # to the login page
+    assert client_for("outsider").get(round_url(review)).status_code == 404
+    viewer_page = client_for("viewer").get(round_url(review))
+    assert viewer_page.status_code == 200
+    assert b"round-open-form" not in viewer_page.content
+    owner_page = client_for("owner").get(round_url(review))
+    assert b"round-open-form" in owner_page.content
+    assert client_for("owner").delete(round_url(review)).status_code == 405
+
+
+def test_owner_opens_a_round_from_the_page(review, cast, client_for, round_one):
+    string, scopus = round_one["string"], round_one["scopus"]
+    pubmed = round_one["pubmed"]
+    form = {
+        "run_on": "2020-06-01",
+        "note": "Update",
+        f"hits_{string.pk}_{pubmed.pk}": "12",
+        # Scopus was never searched in round 1, so the form does not offer it.
+        f"hits_{string.pk}_{scopus.pk}": "286",
+    }
+    assert client_for("reviewer").post(round_url(review), form).status_code == 403
+    response = client_for("owner").post(round_url(review), form)
+    assert response.status_code == 302 and response["Location"] == round_url(review, 2)
+    stored = SearchRound.objects.get(review=review)
+    assert [(r.source, r.hits_reported) for r in stored.runs.all()] == [(pubmed, 12)]
+    # After a reload, as another member, the round is listed with its run.
+    page = client_for("viewer").get(round_url(review))
+    assert b'data-round="2"' in page.content
+
+
+@pytest.mark.parametrize(
+    "form,message",
+    [
+        ({"run_on": "2020-06-01"}, "Give the hits of at least one search"),
+        ({"run_on": "2019-01-01", "hits": "4"}, "a new round&#x27;s searches must be run after"),
+        ({"run_on": "not a date", "hits": "4"}, "Enter a valid date"),
+        ({"run_on": "2020-06-01", "hits": "-1"}, "greater than or equal to 0"),
+    ],
+)
+def test_bad_round_form_says_why_and_saves_nothing(review, client_for, round_one, form, message):
+    data = {"run_on": form["run_on"]}
+    if "hits" in form:
+        data[f"hits_{round_one['string'].pk}_{round_one['pubmed'].pk}"] = form["hits"]
+    response = client_for("owner").post(round_url(review), data)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not SearchRound.objects.exists()
+
+
+def test_round_import_through_the_page_then_the_diff(
+    review, cast, client_for, round_one, sent_tasks
+):
+    search_round = open_round_two(review, cast["owner"], round_one)
+    scopus_run = search_round.runs.get(source=round_one["scopus"])
+    owner = client_for("owner")
+    with SCOPUS.open("rb") as upload:
+        response = owner.post(round_url(review, 2), {"files": upload, "search_run": scopus_run.pk})
+    assert response.status_code == 302
+    batch = scopus_run.batches.get()
+    assert batch.source == round_one["scopus"] and batch.uploaded_by == cast["owner"]
+    waiting = owner.get(round_url(review, 2))
+    assert b'data-unfinished="true"' in waiting.content  # the fragment polls meanwhile
+    batch_run(batch_id=batch.pk)
+    review_deduplicate(review=review)
+    page = client_for("viewer").get(round_url(review, 2)).content.decode()
+    assert 'data-count="records">286<' in page
+    assert 'data-count="new">205 records, 205 new studies' in page
+    assert 'data-count="existing">63<' in page and 'data-count="changed">18<' in page
+    assert 'data-unfinished="false"' in page
+    changed = client_for("viewer").get(round_url(review, 2) + "?show=changed").content.decode()
+    assert changed.count("<tr data-record=") == 18
+    assert "Identifying restoration priorities" in changed  # the earlier record beside it
+
+
+def test_round_import_refuses_a_run_of_another_round(review, cast, client_for, round_one):
+    search_round = open_round_two(review, cast["owner"], round_one)
+    round_one_run = SearchRun.objects.get(review=review, round=None)
+    with SCOPUS.open("rb") as upload:
+        response = client_for("owner").post(
+            round_url(review, search_round.number),
+            {"files": upload, "search_run": round_one_run.pk},
+        )
+    assert response.status_code == 400
+    assert "Choose one of this round" in response.content.decode()
+    assert not Record.objects.filter(batch__search_run__round=search_round).exists()
+    assert review.batches.count() == 1
+    assert client_for("viewer").post(round_url(review, 2), {}).status_code == 403
+    assert client_for("outsider").get(round_url(review, 2)).status_code == 404
+    assert client_for("owner").get(round_url(review, 3)).status_code == 404
+
+
+def test_an_update_with_nothing_new_says_so(review, cast, client_for, round_one, media_root):
+    search_round = open_round_two(review, cast["owner"], round_one)
+    # PubMed's own export again, re-saved: a different file holding the same records.
+    data = PUBMED.read_bytes() + b"\n"
+    batch = batch_create(
+        review=review,
+        source=round_one["pubmed"],
+        uploaded_by=cast["owner"],
+        file_name="pubmed-again.nbib",
+        data=data,
+        search_run=search_round.runs.get(source=round_one["pubmed"]),
+        enqueue=False,
+    )
+    batch_run(batch_id=batch.pk)
+    review_deduplicate(review=review)
+    page = client_for("owner").get(round_url(review, 2)).content.decode()
+    assert "This update brought no new records: all 104 are already in the review" in page
+    assert Study.objects.filter(review=review).count() == 104
+
+
+def test_diff_shows_only_the_decisions_the_member_may_see(
+    review, cast, client_for, round_one, round_two
+):
+    title = stage_get(review=review, key="title")
+    diff = round_diff(review=review, search_round=round_two)
+    record = Record.objects.get(pk=diff.existing[0])
+    study = record.study
+    assert not Decision.objects.filter(study=study).exists()
+    decision_record(
+        review=review, study=study, stage=title, reviewer=cast["reviewer"], verdict="include"
+    )
+    pages = {
+        name: client_for(name).get(round_url(review, 2) + "?show=existing").content.decode()
+        for name in ("reviewer", "reviewer2", "viewer")
+    }
+    row = f'<tr data-record="{record.pk}">'
+    for name, page in pages.items():
+        part = page[page.index(row) :].split("</tr>")[0]
+        assert ("reviewer — Include" in part) == (name == "reviewer"), name

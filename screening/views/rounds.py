@@ -33,16 +33,8 @@ from .imports import MultipleFileField
 DIFF_PAGE_SIZE = 50
 
 
-class RoundOpenForm(StyledFormMixin, forms.Form):
-    """The new round's date and, per search string and source, the hits the library reported
-    (left empty: not re-run in this round)."""
-
-    run_on = forms.DateField(
-        label="Searches run on",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The date the searches were re-run in the libraries.",
-    )
-    note = forms.CharField(max_length=300, required=False, label="Note (optional)")
+class _RoundPairsForm(forms.Form):
+    """Adds a hits field per string and source before StyledFormMixin reads the errors."""
 
     def __init__(self, *args, pairs, **kwargs):
         super().__init__(*args, **kwargs)
@@ -53,11 +45,22 @@ class RoundOpenForm(StyledFormMixin, forms.Form):
                 required=False,
                 label=f"{source.name}: {string.text[:120]}",
             )
-        self.style_fields()
 
     @staticmethod
     def field_name(string, source) -> str:
         return f"hits_{string.pk}_{source.pk}"
+
+
+class RoundOpenForm(StyledFormMixin, _RoundPairsForm):
+    """The new round's date and, per search string and source, the hits the library reported
+    (left empty: not re-run in this round)."""
+
+    run_on = forms.DateField(
+        label="Searches run on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The date the searches were re-run in the libraries.",
+    )
+    note = forms.CharField(max_length=300, required=False, label="Note (optional)")
 
     def rows(self):
         return [self[self.field_name(string, source)] for string, source in self.pairs]
@@ -70,19 +73,17 @@ class RoundOpenForm(StyledFormMixin, forms.Form):
         ]
 
 
-class RoundImportForm(StyledFormMixin, forms.Form):
-    files = MultipleFileField(
-        label="Export files",
-        help_text="The files the libraries gave for this round's searches; the format is "
-        "detected from the content.",
-    )
+class _RoundRunsForm(forms.Form):
+    """Limits the runs to the round's before StyledFormMixin reads the errors."""
+
     search_run = forms.ModelChoiceField(
-        queryset=SearchRun.objects.none(), label="Search run of this round", empty_label=None
-    )
-    format = forms.ChoiceField(
-        required=False,
-        choices=[("", "Detect from the content")] + list(FORMATS.items()),
-        label="Format",
+        queryset=SearchRun.objects.none(),
+        label="Search run of this round",
+        empty_label=None,
+        error_messages={
+            "invalid_choice": "Choose one of this round's search runs: the file must come "
+            "from a source and search string the round re-ran."
+        },
     )
 
     def __init__(self, *args, search_round, **kwargs):
@@ -93,11 +94,19 @@ class RoundImportForm(StyledFormMixin, forms.Form):
         self.fields["search_run"].label_from_instance = lambda run: (
             f"{run.source.name}: {run.search_string.text[:80]}"
         )
-        self.fields["search_run"].error_messages["invalid_choice"] = (
-            "Choose one of this round's search runs: the file must come from a source and "
-            "search string the round re-ran."
-        )
-        self.style_fields()
+
+
+class RoundImportForm(StyledFormMixin, _RoundRunsForm):
+    files = MultipleFileField(
+        label="Export files",
+        help_text="The files the libraries gave for this round's searches; the format is "
+        "detected from the content.",
+    )
+    format = forms.ChoiceField(
+        required=False,
+        choices=[("", "Detect from the content")] + list(FORMATS.items()),
+        label="Format",
+    )
 
 
 def _round_pairs(review):
