@@ -246,14 +246,14 @@ def test_owner_opens_a_round_from_the_page(review, cast, client_for, round_one):
         "run_on": "2020-06-01",
         "note": "Update",
         f"hits_{string.pk}_{pubmed.pk}": "12",
-        # Scopus was never searched in round 1, so the form does not offer it.
         f"hits_{string.pk}_{scopus.pk}": "286",
     }
     assert client_for("reviewer").post(round_url(review), form).status_code == 403
     response = client_for("owner").post(round_url(review), form)
     assert response.status_code == 302 and response["Location"] == round_url(review, 2)
     stored = SearchRound.objects.get(review=review)
-    assert [(r.source, r.hits_reported) for r in stored.runs.all()] == [(pubmed, 12)]
+    runs = stored.runs.order_by("source__name")
+    assert [(r.source, r.hits_reported) for r in runs] == [(pubmed, 12), (scopus, 286)]
     # After a reload, as another member, the round is listed with its run.
     page = client_for("viewer").get(round_url(review))
     assert b'data-round="2"' in page.content

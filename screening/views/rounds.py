@@ -110,12 +110,9 @@ class RoundImportForm(StyledFormMixin, _RoundRunsForm):
 
 
 def _round_pairs(review):
-    """The string x source pairs a round re-runs: those searched before, else every pair."""
-    runs = SearchRun.objects.filter(review=review).select_related("search_string", "source")
-    pairs = {(run.search_string, run.source) for run in runs}
-    if not pairs:
-        pairs = {(s, src) for s in review.search_strings.all() for src in review.sources.all()}
-    return sorted(pairs, key=lambda p: (p[0].position, p[0].pk, p[1].position, p[1].pk))
+    """Every search string in every source of the protocol: the searches a round may re-run."""
+    sources = list(review.sources.all())
+    return [(string, source) for string in review.search_strings.all() for source in sources]
 
 
 @require_http_methods(["GET", "POST"])
