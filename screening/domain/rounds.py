@@ -19,7 +19,9 @@ class RecordText:
 
 # A publisher's copyright line that one library appends to an abstract and another leaves off
 # ("© 2019 Elsevier B.V.", "Copyright (C) 2018 ...", "(c) 2020 The Authors").
-_COPYRIGHT_TAIL_RE = re.compile(r"(?:©|\(c\)\s*\d{4}|\bcopyright\b).{0,120}$", re.I | re.S)
+_COPYRIGHT_TAIL_RE = re.compile(
+    r"(?<=[.!?])\s*(?:©|\(c\)\s*\d{4}|copyright\s*(?:©|\(c\)|\d{4})).{0,120}$", re.I | re.S
+)
 
 
 def abstract_key(abstract: str) -> str:
