@@ -187,6 +187,8 @@ class SearchRunCellForm(StyledFormMixin, forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     note = forms.CharField(required=False, max_length=300)
+    # The date of the run the editor showed: its version is the one the form carries.
+    shown_run_on = forms.DateField(required=False, widget=forms.HiddenInput)
 
 
 class MemberAddForm(StyledFormMixin, forms.Form):
@@ -210,3 +212,7 @@ class ProtocolImportForm(StyledFormMixin, forms.Form):
             return json.loads(upload.read().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise forms.ValidationError(f"This is not a JSON file: {error}") from error
+        except RecursionError as error:
+            raise forms.ValidationError(
+                "This file is nested too deeply to be a protocol file."
+            ) from error

@@ -27,6 +27,29 @@ document.addEventListener("keydown", function (event) {
   }
 });
 
+// Focus after an htmx answer: a form or link marked data-focus-after="sel|sel..." sends the focus
+// to the first focusable match after its section is swapped (not to <body>). Answers with errors
+// (4xx) keep the element they mark autofocus (the first invalid field, "Apply mine anyway").
+document.addEventListener("htmx:beforeRequest", function (event) {
+  var source = event.detail.elt.closest && event.detail.elt.closest("[data-focus-after]");
+  if (source) { event.detail.xhr.slrwebFocusAfter = source.getAttribute("data-focus-after"); }
+});
+document.addEventListener("htmx:afterSettle", function (event) {
+  var xhr = event.detail.xhr;
+  var selectors = xhr && xhr.slrwebFocusAfter;
+  if (!selectors || xhr.status >= 400) { return; }
+  xhr.slrwebFocusAfter = null;
+  var lists = selectors.split("|");
+  for (var i = 0; i < lists.length; i++) {
+    if (!lists[i]) { continue; }
+    var candidates = document.querySelectorAll(lists[i]);
+    for (var j = 0; j < candidates.length; j++) {
+      candidates[j].focus();
+      if (document.activeElement === candidates[j]) { return; }
+    }
+  }
+});
+
 // A form marked data-confirm asks before it submits (deleting things that hold entered work).
 document.addEventListener("submit", function (event) {
   var message = event.target.getAttribute && event.target.getAttribute("data-confirm");

@@ -68,6 +68,10 @@ def full_review(review, cast):
         source=acm,
         run_on=datetime.date(2021, 7, 31),
         hits_reported=5,
+        seen_version=0,
+    )
+    services.review_update(
+        review=review, actor=owner, values={"quality_threshold": Decimal("2.5")}, seen_version=1
     )
     round_open(
         review=review,
@@ -75,7 +79,6 @@ def full_review(review, cast):
         run_on=datetime.date(2022, 7, 31),
         runs=[RoundRun(search_string=string, source=acm, hits_reported=7)],
     )
-    services.review_update(review=review, actor=owner, values={"quality_threshold": Decimal("2.5")})
     batch = ImportBatch.objects.create(
         review=review,
         source=acm,
@@ -450,8 +453,8 @@ def break_snapshot(data):
         (lambda d: d.update(format="csv"), "'format' must be 'slrweb-review'"),
         (lambda d: d.update(version=2), "unsupported version"),
         (break_decision, "refers to studies id 99999"),
-        (break_reason, "unknown code 'EC99'"),
-        (break_verdict, "'year'"),
+        (break_reason, "reasons: names unknown code 'EC99'"),
+        (break_verdict, "records[0].year"),
         (break_snapshot, "study_merges[0]: refers to stages id 99999"),
         (lambda d: d["protocol"].update(members=[]), "no owner"),
         (lambda d: d.update(records="many"), "'records' must be a list"),
@@ -460,6 +463,10 @@ def break_snapshot(data):
 def test_bad_file_leaves_nothing(full_review, mutate, message):
     exported = json.loads(json.dumps(backup.review_export(review=full_review)))
     mutate(exported)
+    assert_refused_leaving_nothing(exported, message)
+
+
+def assert_refused_leaving_nothing(exported: dict, message: str) -> None:
     counts = {model: model.objects.count() for model in backup.covered_models()}
     users = get_user_model().objects.count()
     with pytest.raises(ValidationError) as caught:
@@ -467,6 +474,55 @@ def test_bad_file_leaves_nothing(full_review, mutate, message):
     assert message in caught.value.messages[0]
     assert {model: model.objects.count() for model in backup.covered_models()} == counts
     assert get_user_model().objects.count() == users
+
+
+def deeply_nested(depth: int):
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "mutate,path",
+    [
+        (lambda d: d["decisions"][0].update(verdict="bogus"), "decisions[0].verdict"),
+        (lambda d: d["protocol"]["criteria"][0].update(code="C" * 21), "protocol.criteria[0].code"),
+        (lambda d: d["search_runs"][0].update(hits_reported=-5), "search_runs[0].hits_reported"),
+        (lambda d: d["batches"][0].update(records_read=-1), "batches[0].records_read"),
+        (lambda d: d["protocol"]["criteria"][0].update(text=["a"]), "protocol.criteria[0].text"),
+        (
+            lambda d: d["protocol"]["stages"][0].update(is_entry="yes"),
+            "protocol.stages[0].is_entry",
+        ),
+        (lambda d: d["records"][0].update(doi="1" * 300), "records[0].doi"),
+        (lambda d: d["records"][0].update(raw=deeply_nested(200)), "records[0].raw"),
+        (lambda d: d["decisions"][0].update(reasons="EC1"), "decisions[0].reasons"),
+        (
+            lambda d: d["protocol"]["review"].update(quality_scale="bogus"),
+            "protocol.review.quality_scale",
+        ),
+        (lambda d: d["studies"][0].update(outcome="lost"), "studies[0].outcome"),
+        (
+            lambda d: d["protocol"]["stages"][1].update(reviewers_required=0),
+            "protocol.stages[1].reviewers_required",
+        ),
+        (lambda d: d["quality_answers"][0].update(answer="7"), "quality_answers[0].answer"),
+    ],
+)
+def test_restore_refuses_an_invalid_value_with_its_json_path(full_review, mutate, path):
+    exported = json.loads(json.dumps(backup.review_export(review=full_review)))
+    # The last row of a table in the file is refused under its own index, whatever its id.
+    exported["decisions"].reverse()
+    mutate(exported)
+    assert_refused_leaving_nothing(exported, path)
+
+
+def test_restore_command_refuses_deeply_nested_json_without_a_traceback(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CommandError, match="nested too deeply"):
+        call_command("import_review", str(path), stdout=io.StringIO())
 
 
 def test_existing_slug_is_refused(full_review):

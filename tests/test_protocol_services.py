@@ -38,8 +38,12 @@ def test_every_list_creates_updates_moves_deletes_with_audit(review, cast, key, 
     order = [item.pk for item in spec.queryset(review)]
     assert order.index(second.pk) < order.index(first.pk)
     updated = {**values, spec.unique: f"{values[spec.unique]}-new"}
-    services.protocol_item_update(review=review, actor=owner, spec=spec, item=first, values=updated)
-    services.protocol_item_delete(review=review, actor=owner, spec=spec, item=second)
+    services.protocol_item_update(
+        review=review, actor=owner, spec=spec, item=first, values=updated, seen_version=1
+    )
+    services.protocol_item_delete(
+        review=review, actor=owner, spec=spec, item=second, seen_version=1
+    )
     positions = [item.position for item in spec.queryset(review)]
     assert positions == list(range(len(positions)))
     actions = set(
@@ -66,6 +70,7 @@ def test_update_without_change_is_not_audited(review, cast):
         spec=LISTS["inclusion"],
         item=ic1,
         values={"code": "IC1", "text": "a"},
+        seen_version=1,
     )
     assert not AuditEvent.objects.filter(action="criterion_update").exists()
 
@@ -83,8 +88,8 @@ def test_search_run_set_updates_in_place_and_refuses_other_reviews(review, cast)
     string = add(review, owner, "search-strings", text="x")
     day = datetime.date(2021, 7, 31)
     kwargs = dict(review=review, actor=owner, search_string=string, source=source, run_on=day)
-    services.search_run_set(hits_reported=5, **kwargs)
-    run = services.search_run_set(hits_reported=6, **kwargs)
+    services.search_run_set(hits_reported=5, seen_version=0, **kwargs)
+    run = services.search_run_set(hits_reported=6, seen_version=1, **kwargs)
     assert SearchRun.objects.get().pk == run.pk and run.hits_reported == 6
     event = AuditEvent.objects.filter(action="search_run_set").first()
     assert (event.before["hits_reported"], event.after["hits_reported"]) == (5, 6)
@@ -97,6 +102,7 @@ def test_search_run_set_updates_in_place_and_refuses_other_reviews(review, cast)
             source=source,
             run_on=day,
             hits_reported=1,
+            seen_version=0,
         )
 
 
@@ -114,7 +120,11 @@ def test_stage_update_refuses_a_backward_route(review, cast):
     abstract = review.stages.get(key="abstract")
     with pytest.raises(ValidationError, match="later stage"):
         services.stage_update(
-            review=review, actor=cast["owner"], stage=abstract, values={"route_include": "title"}
+            review=review,
+            actor=cast["owner"],
+            stage=abstract,
+            values={"route_include": "title"},
+            seen_version=1,
         )
     assert Stage.objects.get(pk=abstract.pk).route_include == "full_text"
 
@@ -123,13 +133,13 @@ def test_team_keeps_an_owner(review, cast):
     owner = Membership.objects.get(review=review, user=cast["owner"])
     with pytest.raises(ValidationError):
         services.member_remove(review=review, actor=cast["owner"], membership=owner)
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError, match="at least one owner"):
         services.member_update(
-            review=review, actor=cast["owner"], membership=owner, role="viewer", can_import=True
+            review=review, actor=cast["owner"], membership=owner, role="viewer", can_import=False
         )
     services.member_add(review=review, actor=cast["owner"], username="outsider", role="owner")
     services.member_update(
-        review=review, actor=cast["owner"], membership=owner, role="viewer", can_import=True
+        review=review, actor=cast["owner"], membership=owner, role="viewer", can_import=False
     )
     owner.refresh_from_db()
     assert owner.role == "viewer"

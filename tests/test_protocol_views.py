@@ -49,6 +49,7 @@ def seeded(review, cast):
         source=acm,
         run_on=None,
         hits_reported=7,
+        seen_version=0,
     )
     return review
 
@@ -260,7 +261,7 @@ def test_edit_form_fragment_then_update(seeded, client_for, htmx_headers):
     assert f'name="edit-{ic1.pk}-text"' in form.content.decode()
     response = client.post(
         url("protocol_item", seeded, "inclusion", ic1.pk),
-        {f"edit-{ic1.pk}-code": "IC1", f"edit-{ic1.pk}-text": "Reworded"},
+        {f"edit-{ic1.pk}-code": "IC1", f"edit-{ic1.pk}-text": "Reworded", "version": "1"},
         **htmx_headers,
     )
     assert response.status_code == 200 and "Reworded" in response.content.decode()
@@ -320,7 +321,7 @@ def test_move_bad_direction(seeded, client_for, htmx_headers):
 def test_delete_renumbers_and_audits(seeded, client_for, htmx_headers):
     ic1 = criterion(seeded, "IC1")
     response = client_for("owner").post(
-        url("protocol_item_delete", seeded, "inclusion", ic1.pk), **htmx_headers
+        url("protocol_item_delete", seeded, "inclusion", ic1.pk), {"version": "1"}, **htmx_headers
     )
     assert response.status_code == 200 and "IC1" not in response.content.decode()
     assert criterion(seeded, "IC2").position == 0
@@ -340,7 +341,7 @@ def test_delete_refused_when_criterion_is_a_decision_reason(seeded, client_for, 
     )
     decision.reasons.add(ec1)
     response = client_for("owner").post(
-        url("protocol_item_delete", seeded, "exclusion", ec1.pk), **htmx_headers
+        url("protocol_item_delete", seeded, "exclusion", ec1.pk), {"version": "1"}, **htmx_headers
     )
     assert response.status_code == 422
     assert "cannot be deleted" in response.content.decode()
@@ -379,15 +380,23 @@ def test_settings_display_and_edit_fragments(seeded, client_for, htmx_headers):
 def test_settings_update_audits_changed_fields(seeded, client_for, htmx_headers):
     response = client_for("owner").post(
         url("protocol_settings", seeded, "quality"),
-        {"quality-quality_scale": "yes_partly_no", "quality-quality_threshold": "2.5"},
+        {
+            "quality-quality_scale": "yes_partly_no",
+            "quality-quality_threshold": "2.5",
+            "version": "1",
+        },
         **htmx_headers,
     )
     assert response.status_code == 200
     seeded.refresh_from_db()
     assert seeded.quality_scale == "yes_partly_no" and str(seeded.quality_threshold) == "2.50"
     event = AuditEvent.objects.get(action="review_update")
-    assert event.before == {"quality_scale": "yes_no", "quality_threshold": None}
-    assert event.after == {"quality_scale": "yes_partly_no", "quality_threshold": "2.50"}
+    assert event.before == {"quality_scale": "yes_no", "quality_threshold": None, "version": 1}
+    assert event.after == {
+        "quality_scale": "yes_partly_no",
+        "quality_threshold": "2.50",
+        "version": 2,
+    }
 
 
 @pytest.mark.parametrize(
@@ -422,7 +431,11 @@ def test_unknown_settings_section_is_404(seeded, client_for):
 
 
 def screening_data(mode, blind=True):
-    data = {"screening-screening_mode": mode, "screening-highlight_include_terms": "MLOps"}
+    data = {
+        "screening-screening_mode": mode,
+        "screening-highlight_include_terms": "MLOps",
+        "version": "1",
+    }
     if blind:
         data["screening-blind_mode"] = "on"
     return data
@@ -487,7 +500,9 @@ def stage_data(stage, **changes):
     data.update(changes)
     if stage.reasons_required:
         data.setdefault("reasons_required", "on")
-    return {f"stage-{stage.pk}-{key}": value for key, value in data.items()}
+    return {f"stage-{stage.pk}-{key}": value for key, value in data.items()} | {
+        "version": str(stage.version)
+    }
 
 
 def test_stage_edit_form_offers_only_later_stages(seeded, client_for, htmx_headers):
@@ -565,7 +580,7 @@ def test_cell_cleared_removes_the_run(seeded, client_for, htmx_headers):
     acm = Source.objects.get(review=seeded, name="ACM")
     client_for("owner").post(
         url("protocol_search_cell", seeded, string.pk, acm.pk),
-        {"cell-hits_reported": ""},
+        {"cell-hits_reported": "", "version": "1"},
         **htmx_headers,
     )
     assert not SearchRun.objects.exists()
@@ -747,6 +762,54 @@ def test_import_bad_file_changes_nothing(seeded, client_for, htmx_headers, mutat
     assert not AuditEvent.objects.filter(action="protocol_import").exists()
 
 
+def _nested(depth: int):
+    value: dict = {}
+    for _ in range(depth):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "mutate,path",
+    [
+        (lambda d: d["protocol"]["criteria"][0].update(kind="bogus"), "protocol.criteria[0].kind"),
+        (lambda d: d["protocol"]["criteria"][1].update(code="C" * 21), "protocol.criteria[1].code"),
+        (lambda d: d["search_runs"][0].update(hits_reported=-7), "search_runs[0].hits_reported"),
+        (
+            lambda d: d["protocol"]["stages"][0].update(consensus_rule="loudest"),
+            "protocol.stages[0].consensus_rule",
+        ),
+        (
+            lambda d: d["protocol"]["review"].update(screening_mode=_nested(50)),
+            "protocol.review.screening_mode",
+        ),
+    ],
+)
+def test_protocol_import_refuses_an_invalid_value_with_its_json_path(
+    seeded, client_for, htmx_headers, mutate, path
+):
+    client = client_for("owner")
+    data = json.loads(client.get(url("protocol_export", seeded)).content)
+    mutate(data)
+    before = json.loads(client.get(url("protocol_export", seeded)).content)
+    response = client.post(url("protocol_import", seeded), {"file": upload(data)}, **htmx_headers)
+    assert response.status_code == 422
+    assert path in unescape(response.content.decode())
+    assert json.loads(client.get(url("protocol_export", seeded)).content) == before
+
+
+def test_protocol_import_of_deeply_nested_json_is_refused_not_a_500(
+    seeded, client_for, htmx_headers
+):
+    deep = io.BytesIO(b"[" * 100_000 + b"]" * 100_000)
+    deep.name = "deep.json"
+    response = client_for("owner").post(
+        url("protocol_import", seeded), {"file": deep}, **htmx_headers
+    )
+    assert response.status_code == 422
+    assert "nested too deeply" in response.content.decode()
+
+
 def test_import_refused_once_records_exist(seeded, client_for, htmx_headers):
     from screening.models import ImportBatch
 
@@ -779,3 +842,70 @@ def test_editors_are_not_served_to_viewers(seeded, client_for, htmx_headers):
         assert client_for("viewer").get(editor, **htmx_headers).status_code == 403
         assert client_for("outsider").get(editor, **htmx_headers).status_code == 404
         assert client_for("owner").get(editor, **htmx_headers).status_code == 200
+
+
+def test_research_question_heading_count_follows_htmx_adds_and_deletes(seeded, client_for):
+    """The counted heading outside the list's fragment is updated out of band (bug 11)."""
+    client = client_for("owner")
+    headers = {"HTTP_HX_REQUEST": "true"}
+    added = client.post(
+        url("protocol_list", seeded, "research-questions"),
+        {
+            "new-research-questions-code": "RQ2",
+            "new-research-questions-text": "How?",
+            "new-research-questions-theme": "",
+        },
+        **headers,
+    ).content.decode()
+    assert '<small id="count-research-questions"' in added
+    assert 'hx-swap-oob="true">(2)</small>' in added
+    rq2 = ResearchQuestion.objects.get(review=seeded, code="RQ2")
+    deleted = client.post(
+        url("protocol_item_delete", seeded, "research-questions", rq2.pk),
+        {"version": "1"},
+        **headers,
+    ).content.decode()
+    assert 'hx-swap-oob="true">(1)</small>' in deleted
+    page = client_for("viewer").get(url("protocol_detail", seeded)).content.decode()
+    assert 'id="count-research-questions" class="text-body-secondary fw-normal">(1)' in page
+    assert page.count('id="count-research-questions"') == 1
+
+
+def test_viewer_is_not_offered_may_import(seeded, client_for, cast):
+    viewer = Membership.objects.get(review=seeded, user=cast["viewer"])
+    reviewer = Membership.objects.get(review=seeded, user=cast["reviewer"])
+    html = client_for("owner").get(url("protocol_detail", seeded)).content.decode()
+    assert f'name="m{reviewer.pk}-can_import"' in html
+    assert f'name="m{viewer.pk}-can_import"' not in html
+
+
+def test_server_refuses_may_import_for_a_viewer(seeded, client_for, htmx_headers, cast):
+    reviewer = Membership.objects.get(review=seeded, user=cast["reviewer"])
+    response = client_for("owner").post(
+        url("protocol_member", seeded, reviewer.pk),
+        {f"m{reviewer.pk}-role": "viewer", f"m{reviewer.pk}-can_import": "on"},
+        **htmx_headers,
+    )
+    assert response.status_code == 422
+    assert "cannot be a viewer who may import" in unescape(response.content.decode())
+    reviewer.refresh_from_db()
+    assert (reviewer.role, reviewer.can_import) == ("reviewer", True)
+    assert not AuditEvent.objects.filter(action="member_update").exists()
+    # Demoted without "may import": stored, and the viewer's row offers no import right.
+    client_for("owner").post(
+        url("protocol_member", seeded, reviewer.pk),
+        {f"m{reviewer.pk}-role": "viewer"},
+        **htmx_headers,
+    )
+    reviewer.refresh_from_db()
+    assert (reviewer.role, reviewer.can_import) == ("viewer", False)
+    page = client_for("owner").get(url("protocol_detail", seeded)).content.decode()
+    assert f'name="m{reviewer.pk}-can_import"' not in page
+
+
+def test_member_added_as_viewer_may_not_import(seeded, client_for, htmx_headers, cast):
+    client_for("owner").post(
+        url("protocol_team", seeded), {"username": "outsider", "role": "viewer"}, **htmx_headers
+    )
+    membership = Membership.objects.get(review=seeded, user=cast["outsider"])
+    assert (membership.role, membership.can_import) == ("viewer", False)

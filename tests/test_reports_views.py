@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from screening.models import AuditEvent, FunnelSnapshot
 from screening.services import funnel as funnel_service
+from screening.services import queue as queue_service
 
 from .reports_helpers import assert_seed_funnel, seeded_module  # noqa: F401
 
@@ -44,7 +45,7 @@ def snapshot(seeded):
 
 @pytest.fixture
 def no_broker():
-    with mock.patch.object(funnel_service.current_app, "send_task") as send:
+    with mock.patch.object(queue_service.current_app, "send_task") as send:
         yield send
 
 
@@ -106,7 +107,11 @@ def test_recompute_enqueues_and_answers_with_a_polling_fragment(
     assert response.status_code == 200
     assert 'hx-trigger="every 1s"' in html and "Computing the funnel" in html
     assert no_broker.call_count == 1
-    assert no_broker.call_args.kwargs == {"kwargs": {"review_id": seeded.pk}, "countdown": 0}
+    assert no_broker.call_args.kwargs == {
+        "kwargs": {"review_id": seeded.pk},
+        "countdown": 0,
+        "retry": False,
+    }
     assert not FunnelSnapshot.objects.filter(review=seeded).exists()
     assert AuditEvent.objects.filter(review=seeded, action="funnel.request").exists()
 
@@ -259,10 +264,49 @@ def test_table_downloads(seeded, client_for):
     assert ris.count("ER  - ") == 30
 
 
-def test_funnel_download_without_snapshot_explains(seeded, client_for):
+FUNNEL_NAMES = ["prisma.svg", "prisma.pdf", "funnel.json", "prisma2020.csv"]
+
+
+def test_funnel_download_buttons_are_disabled_with_the_reason_without_snapshot(seeded, client_for):
+    for role in ("owner", "viewer"):
+        html = client_for(role).get(url("reports_home", seeded)).content.decode()
+        for name in FUNNEL_NAMES:
+            assert url("reports_download", seeded, name) not in html, name
+            assert f'data-download="{name}" disabled' in html, name
+        assert 'id="downloads-reason"' in html and "No funnel has been computed" in html
+        # Tables do not need the funnel: they stay links.
+        assert url("reports_download", seeded, "table1.csv") in html
+    assert (
+        "press Recompute" in client_for("owner").get(url("reports_home", seeded)).content.decode()
+    )
+
+
+def test_funnel_download_buttons_are_links_once_a_snapshot_exists(seeded, snapshot, client_for):
+    html = client_for("viewer").get(url("reports_home", seeded)).content.decode()
+    for name in FUNNEL_NAMES:
+        assert url("reports_download", seeded, name) in html, name
+    assert 'id="downloads-reason"' not in html
+
+
+def test_status_poll_that_finds_the_new_snapshot_enables_the_downloads(
+    seeded, snapshot, client_for
+):
+    html = (
+        client_for("owner")
+        .get(url("reports_status", seeded) + "?since=0", HTTP_HX_REQUEST="true")
+        .content.decode()
+    )
+    assert 'id="downloads" hx-swap-oob="true"' in html
+    assert url("reports_download", seeded, "prisma.svg") in html
+
+
+def test_funnel_download_without_snapshot_is_a_page_not_plain_text(seeded, client_for):
     response = client_for("owner").get(url("reports_download", seeded, "prisma.svg"))
+    html = response.content.decode()
     assert response.status_code == 409
-    assert "Recompute" in response.content.decode()
+    assert response["Content-Type"].startswith("text/html")
+    assert "<html" in html and "No funnel has been computed" in html
+    assert url("reports_home", seeded) in html
 
 
 def test_download_unknown_name_access_and_method(seeded, client_for):

@@ -65,6 +65,7 @@ def round_one(review, cast, media_root):
         source=pubmed,
         run_on=datetime.date(2019, 6, 1),
         hits_reported=104,
+        seen_version=0,
     )
     import_into(review, owner, run, PUBMED)
     shared = _dois(PUBMED, r"^LID - (\S+) \[doi\]") & _dois(SCOPUS, r"^DO  - (\S+)")

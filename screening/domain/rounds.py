@@ -3,7 +3,7 @@
 import re
 from dataclasses import dataclass
 
-from .dedup_normalise import doi_key, fold, title_key
+from .normalise import fold, normalise_doi, title_key
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def abstract_key(abstract: str) -> str:
 
 # Field -> the comparable form of its value: case, punctuation, markup and DOI prefixes are how
 # exports differ, not what a reviewer needs told.
-_COMPARED = (("title", title_key), ("abstract", abstract_key), ("doi", doi_key))
+_COMPARED = (("title", title_key), ("abstract", abstract_key), ("doi", normalise_doi))
 
 
 def record_changes(new: RecordText, earlier: RecordText) -> tuple[str, ...]:

@@ -42,6 +42,7 @@ class Review(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
 
     class Meta:
         ordering = ["title"]
@@ -82,6 +83,7 @@ class ResearchQuestion(models.Model):
     text = models.TextField()
     theme = models.CharField(max_length=200, blank=True)
     position = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
 
     class Meta:
         ordering = ["position", "id"]
@@ -110,6 +112,7 @@ class Criterion(models.Model):
     code = models.CharField(max_length=20)
     text = models.TextField()
     position = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
 
     class Meta:
         ordering = ["kind", "position", "id"]
@@ -126,6 +129,7 @@ class QualityCriterion(models.Model):
     code = models.CharField(max_length=20)
     text = models.TextField()
     position = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
 
     class Meta:
         ordering = ["position", "id"]
@@ -143,6 +147,7 @@ class Source(models.Model):
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="sources")
     name = models.CharField(max_length=120)
     position = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
 
     class Meta:
         ordering = ["position", "name"]
@@ -158,6 +163,7 @@ class SearchString(models.Model):
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="search_strings")
     text = models.TextField()
     position = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
 
     class Meta:
         ordering = ["position", "id"]
@@ -187,6 +193,7 @@ class SearchRun(models.Model):
         blank=True,
         related_name="runs",
     )
+    version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
 
     class Meta:
         ordering = ["search_string__position", "source__position", "run_on"]
@@ -246,6 +253,7 @@ class Stage(models.Model):
     queue_order = models.CharField(
         max_length=20, choices=QueueOrder.choices, default=QueueOrder.PRIORITISED
     )
+    version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
 
     class Meta:
         ordering = ["position", "id"]

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.core.validators import URLValidator
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -247,8 +249,9 @@ TABLE_BY_MODEL_NAME = {table.model._meta.model_name: table for table in TABLES}
 TABLE_BY_LABEL = {table.model._meta.label_lower: table for table in TABLES}
 NOT_CARRIED_LABELS = {item.model._meta.label_lower for item in NOT_CARRIED}
 # Settings of the review itself that belong to the protocol (everything but identity and
-# bookkeeping), copied by name.
-REVIEW_SKIP = {"id", "slug", "created_by", "created_at", "updated_at"}
+# bookkeeping), copied by name. The version counts edits of this database's row: a restore or
+# a protocol import is one more edit, never a step back to the file's number.
+REVIEW_SKIP = {"id", "slug", "created_by", "created_at", "updated_at", "version"}
 USER_FIELDS = ("username", "email", "first_name", "last_name")
 
 
@@ -535,32 +538,84 @@ class BackupRefused(Exception):
     """A problem in the file, with the place it was found."""
 
 
+def table_path(table: Table) -> str:
+    """Where a table's rows sit in the file, as a JSON path (`protocol.criteria`)."""
+    return f"{PROTOCOL}.{table.key}" if table.section == PROTOCOL else table.key
+
+
 def section_rows(data: dict, table: Table) -> list:
     holder = data.get(PROTOCOL, {}) if table.section == PROTOCOL else data
     if not isinstance(holder, dict):
         raise BackupRefused(f"'{PROTOCOL}' must be an object")
     rows = holder.get(table.key, [])
     if not isinstance(rows, list):
-        where = f"{PROTOCOL}.{table.key}" if table.section == PROTOCOL else table.key
-        raise BackupRefused(f"'{where}' must be a list")
+        raise BackupRefused(f"'{table_path(table)}' must be a list")
     return rows
 
 
+# A JSON value nested deeper than this is refused: no row the app writes comes close (a merge
+# snapshot is 5 levels), and deeper ones would make later reads recurse without end.
+MAX_JSON_DEPTH = 32
+# The JSON types a field's value may have in the file (bool is not a number here).
+_JSON_TYPES: list[tuple[tuple[type[models.Field], ...], tuple[type, ...], str]] = [
+    ((models.BooleanField,), (bool,), "true or false"),
+    ((models.IntegerField,), (int,), "a whole number"),
+    ((models.FloatField,), (int, float), "a number"),
+    ((models.DecimalField,), (int, float, str), "a number"),
+    ((models.DateField, models.TimeField), (str,), "a date as text"),
+    ((models.CharField, models.TextField, models.FileField), (str,), "text"),
+]
+
+
+def _json_depth_check(value, where: str) -> None:
+    """Refuse a JSON value nested deeper than MAX_JSON_DEPTH (iteratively: no recursion)."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if not isinstance(item, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise BackupRefused(f"{where}: nested deeper than {MAX_JSON_DEPTH} levels")
+        children = item.values() if isinstance(item, dict) else item
+        pending.extend((child, depth + 1) for child in children)
+
+
 def _python_value(model_field: models.Field, value, where: str):
+    """The file's value for a field, checked like the model would: type, choices and limits.
+
+    `where` is the JSON path of the value (`decisions[3].verdict`), named in every refusal.
+    """
     if value is None:
         if model_field.null:
             return None
         if model_field.has_default():
             return model_field.get_default()
-        raise BackupRefused(f"{where}: '{model_field.name}' may not be empty")
+        raise BackupRefused(f"{where}: may not be empty")
+    if isinstance(model_field, models.JSONField):
+        _json_depth_check(value, where)
+        return value
+    for field_types, json_types, described in _JSON_TYPES:
+        if isinstance(model_field, field_types):
+            wrong_bool = isinstance(value, bool) and bool not in json_types
+            if wrong_bool or not isinstance(value, json_types):
+                raise BackupRefused(f"{where}: must be {described}, not {json.dumps(value)[:80]}")
+            break
     try:
-        if isinstance(model_field, models.JSONField):
-            return value
-        if isinstance(model_field, models.FileField):
-            return str(value)
-        return model_field.to_python(value)
+        python = str(value) if isinstance(model_field, models.FileField) else value
+        python = model_field.to_python(python)
+        if model_field.choices is not None and not (
+            model_field.blank and python in model_field.empty_values
+        ):
+            allowed = [str(key) for key, _ in model_field.flatchoices]
+            if str(python) not in allowed:
+                raise BackupRefused(f"{where}: {python!r} is not one of {', '.join(allowed)}")
+        # Limits (length, range, digits, slug); not URL syntax, which imports never enforced.
+        for validator in model_field.validators:
+            if not isinstance(validator, URLValidator) and python not in model_field.empty_values:
+                validator(python)
     except ValidationError as error:
-        raise BackupRefused(f"{where}: '{model_field.name}': {' '.join(error.messages)}") from error
+        raise BackupRefused(f"{where}: {' '.join(error.messages)}") from error
+    return python
 
 
 def _is_auto(model_field: models.Field) -> bool:
@@ -588,6 +643,10 @@ def _insert_as_given(model: type[models.Model], objects: list, batch_size: int =
             obj._state.adding = False
             obj._state.db = queryset.db
     return objects
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _Loader:
@@ -629,11 +688,16 @@ class _Loader:
         plain = _plain_fields(table)
         auto_times = [f for f in plain if isinstance(f, models.DateField) and _is_auto(f)]
         objects, m2m, seen = [], [], set()
-        rows = sorted(rows, key=lambda r: r.get("id") if isinstance(r, dict) else 0)
         for index, row in enumerate(rows):
-            where = f"{table.key}[{index}]"
-            if not isinstance(row, dict) or not isinstance(row.get("id"), int):
-                raise BackupRefused(f"{where}: each row must be an object with an integer 'id'")
+            if not isinstance(row, dict) or not _is_id(row.get("id")):
+                raise BackupRefused(
+                    f"{table_path(table)}[{index}]: each row must be an object with an integer 'id'"
+                )
+        # Rows go in in id order; refusals name each row's place in the file.
+        places = {id(row): index for index, row in enumerate(rows)}
+        rows = sorted(rows, key=lambda r: r["id"])
+        for row in rows:
+            where = f"{table_path(table)}[{places[id(row)]}]"
             if row["id"] in seen:
                 raise BackupRefused(f"{where}: id {row['id']} appears twice")
             seen.add(row["id"])
@@ -641,7 +705,7 @@ class _Loader:
             for model_field in plain:
                 if model_field.name in row:
                     values[model_field.attname] = _python_value(
-                        model_field, row[model_field.name], where
+                        model_field, row[model_field.name], f"{where}.{model_field.name}"
                     )
             for attname, target in table.refs.items():
                 name = attname.removesuffix("_id")
@@ -649,21 +713,21 @@ class _Loader:
                 if old is None:
                     values[attname] = None
                     continue
-                new = self.ids.get(target, {}).get(old)
+                new = self.ids.get(target, {}).get(old) if _is_id(old) else None
                 if new is None:
                     raise BackupRefused(
-                        f"{where}: '{name}' refers to {target} id {old}, not in the file"
+                        f"{where}.{name}: refers to {target} id {old!r}, not in the file"
                     )
                 values[attname] = new
             for name in table.users:
-                values[name] = self.user(row.get(name), where)
+                values[name] = self.user(row.get(name), f"{where}.{name}")
             for name, target in table.id_fields.items():
                 if row.get(name) is not None:
                     values[name] = self.located(where, self.id_for, target, row[name], "own")
             for name, target in table.id_lists.items():
                 ids = row.get(name) or []
                 if not isinstance(ids, list):
-                    raise BackupRefused(f"{where}: '{name}' must be a list of ids")
+                    raise BackupRefused(f"{where}.{name}: must be a list of ids")
                 values[name] = [
                     new for new in (self.id_for(target, i, "opt") for i in ids) if new is not None
                 ]
@@ -672,7 +736,14 @@ class _Loader:
             if table.model is AuditEvent:
                 values["object_id"] = self.audit_object_id(row)
             objects.append(table.model(**values))
+            for name in table.by_code:
+                codes = row.get(name) or []
+                if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+                    raise BackupRefused(f"{where}.{name}: must be a list of codes")
             m2m.append({name: row.get(name) or [] for name in table.by_code})
+        self.check_constraints(
+            table, objects, [f"{table_path(table)}[{places[id(r)]}]" for r in rows]
+        )
         now = timezone.now()
         for obj in objects:
             for model_field in auto_times:
@@ -681,10 +752,29 @@ class _Loader:
         created = _insert_as_given(table.model, objects)
         for row, obj in zip(rows, created, strict=True):
             mapping[row["id"]] = obj.pk
+        wheres = [f"{table_path(table)}[{places[id(row)]}]" for row in rows]
         for name, target in table.by_code.items():
-            self.load_by_code(table, name, target, created, m2m)
+            self.load_by_code(table, name, target, created, m2m, wheres)
         if table.snapshot:
-            self.load_snapshots(table, rows, created)
+            self.load_snapshots(table, rows, created, wheres)
+
+    @staticmethod
+    def check_constraints(table: Table, objects: list, wheres: list) -> None:
+        """Refuse a row breaking one of the model's check constraints, naming its path.
+
+        PostgreSQL would refuse it too, but only as an error about the whole table.
+        """
+        checks = [c for c in table.model._meta.constraints if isinstance(c, models.CheckConstraint)]
+        for constraint in checks:
+            names = sorted(constraint.condition.referenced_base_fields)
+            for obj, where in zip(objects, wheres, strict=True):
+                try:
+                    constraint.validate(table.model, obj)
+                except ValidationError as error:
+                    place = f"{where}.{names[0]}" if len(names) == 1 else where
+                    raise BackupRefused(
+                        f"{place}: breaks the rule {constraint.name} ({' '.join(error.messages)})"
+                    ) from error
 
     def id_for(self, table_key: str, old, how: str):
         """The new id of a row of the file (see `IdFor`); absorbed rows get a reserved id."""
@@ -705,14 +795,13 @@ class _Loader:
         except BackupRefused as error:
             raise BackupRefused(f"{where}: {error}") from error
 
-    def load_snapshots(self, table: Table, rows: list, created: list) -> None:
+    def load_snapshots(self, table: Table, rows: list, created: list, wheres: list) -> None:
         """Rewrite merge snapshots once every row they may name has its new id.
 
         Rows a snapshot holds that are alive in the file (an undone merge) map to their new ids;
         absorbed rows get ids reserved from their tables, so an unmerge recreates them there.
         """
-        for index, (row, obj) in enumerate(zip(rows, created, strict=True)):
-            where = f"{table.key}[{index}]"
+        for row, obj, where in zip(rows, created, wheres, strict=True):
             snapshot = row.get(table.snapshot)
             if snapshot is None:
                 continue
@@ -731,19 +820,17 @@ class _Loader:
             )
             table.model._base_manager.filter(pk=obj.pk).update(**{table.snapshot: converted})
 
-    def load_by_code(self, table, name, target, created, m2m) -> None:
+    def load_by_code(self, table, name, target, created, m2m, wheres) -> None:
         target_model = TABLE_BY_KEY[target].model
         by_code = {obj.code: obj.pk for obj in target_model.objects.filter(review=self.review)}
         through = getattr(table.model, name).through
         source_column = f"{table.model._meta.model_name}_id"
         target_column = f"{target_model._meta.model_name}_id"
         links = []
-        for index, (obj, values) in enumerate(zip(created, m2m, strict=True)):
+        for obj, values, where in zip(created, m2m, wheres, strict=True):
             for code in values[name]:
                 if code not in by_code:
-                    raise BackupRefused(
-                        f"{table.key}[{index}]: '{name}' names unknown code {code!r}"
-                    )
+                    raise BackupRefused(f"{where}.{name}: names unknown code {code!r}")
                 links.append(through(**{source_column: obj.pk, target_column: by_code[code]}))
         through.objects.bulk_create(links)
 
@@ -776,12 +863,17 @@ def review_settings_apply(*, review: Review, settings: dict) -> None:
     for model_field in Review._meta.concrete_fields:
         if model_field.name in REVIEW_SKIP or model_field.name not in settings:
             continue
-        value = _python_value(model_field, settings[model_field.name], f"{PROTOCOL}.review")
+        where = f"{PROTOCOL}.review.{model_field.name}"
+        value = _python_value(model_field, settings[model_field.name], where)
         setattr(review, model_field.attname, value)
     try:
         review.full_clean(exclude=["slug", "created_by"])
     except ValidationError as error:
-        raise BackupRefused(f"{PROTOCOL}.review: {'; '.join(error.messages)}") from error
+        problems = [
+            f"{PROTOCOL}.review.{name}: {' '.join(messages)}"
+            for name, messages in error.message_dict.items()
+        ]
+        raise BackupRefused("; ".join(problems)) from error
     review.save()
 
 

@@ -18,6 +18,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 
 from ..models import (
+    AuditEvent,
     Criterion,
     Decision,
     Membership,
@@ -34,6 +35,7 @@ from ..models import (
 from . import backup
 from .audit import audit_event_record
 from .reviews import stages_default
+from .stale import version_check
 
 PROTOCOL_FORMAT = "slrweb-protocol"
 
@@ -83,7 +85,12 @@ class OrderedList:
     def snapshot(self, item: models.Model) -> dict:
         data = {name: getattr(item, name) for name in ("id", *self.filters, *self.fields)}
         data["position"] = item.position
+        data["version"] = item.version
         return data
+
+    def describe(self, item: models.Model) -> str:
+        """The item as a reader sees it, e.g. "IC1: Studies on MLOps"."""
+        return ": ".join(str(getattr(item, name)) for name in self.fields if getattr(item, name))
 
 
 ORDERED_LISTS: dict[str, OrderedList] = {
@@ -175,6 +182,53 @@ def _unique_clash(spec: OrderedList, review: Review, value, exclude_pk=None) -> 
     return None
 
 
+def _stale_check(
+    *, review: Review, obj: models.Model, seen_version: int | None, force: bool, what: str, current
+) -> bool:
+    """Refuse a write based on an older version of `obj` (see `services.stale`).
+
+    Returns whether this is a forced write (the user was shown the newer version in the 409
+    answer and chose to apply theirs anyway): the caller audits it as `<noun>.overwrite`.
+    `current` renders the stored value only when needed.
+    """
+    if force:
+        return True
+    if (seen_version or 0) != obj.version:
+        last = (
+            AuditEvent.objects.filter(
+                review=review, object_type=obj._meta.model_name, object_id=str(obj.pk)
+            )
+            .select_related("actor")
+            .first()
+        )
+        version_check(
+            stored_version=obj.version,
+            seen_version=seen_version,
+            force=False,
+            what=what,
+            current=current(),
+            by=last.actor.get_username() if last and last.actor else "",
+            at=last.created_at if last else None,
+        )
+    return False
+
+
+def _save_audited(
+    *, review: Review, actor, obj, noun: str, verb: str, forced: bool, before, snapshot
+) -> None:
+    """Store an edited row one version up, audited as `<noun>_<verb>` (forced: `.overwrite`)."""
+    obj.version += 1
+    obj.save()
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action=f"{noun}.overwrite" if forced else f"{noun}_{verb}",
+        obj=obj,
+        before=before,
+        after=snapshot(obj),
+    )
+
+
 @transaction.atomic
 def protocol_item_create(*, review: Review, actor, spec: OrderedList, values: dict):
     """Append an item at the end of its list."""
@@ -204,40 +258,83 @@ def protocol_item_create(*, review: Review, actor, spec: OrderedList, values: di
     return item
 
 
+def _item_stale_check(
+    *, review: Review, spec: OrderedList, item, seen_version: int | None, force: bool
+) -> bool:
+    return _stale_check(
+        review=review,
+        obj=item,
+        seen_version=seen_version,
+        force=force,
+        what=f"the {spec.item_label} {getattr(item, spec.unique)}",
+        current=lambda: spec.describe(item),
+    )
+
+
 @transaction.atomic
-def protocol_item_update(*, review: Review, actor, spec: OrderedList, item, values: dict):
+def protocol_item_update(
+    *,
+    review: Review,
+    actor,
+    spec: OrderedList,
+    item,
+    values: dict,
+    seen_version: int | None,
+    force: bool = False,
+):
+    """Change an item; refused (`StaleWrite`) when it changed since the user opened it."""
     item = spec.queryset(review).select_for_update().get(pk=item.pk)
+    overwrite = _item_stale_check(
+        review=review, spec=spec, item=item, seen_version=seen_version, force=force
+    )
     values = {name: values[name] for name in spec.fields}
     error = _unique_clash(spec, review, values[spec.unique], exclude_pk=item.pk)
     if error:
         raise error
     before = spec.snapshot(item)
+    if {name: getattr(item, name) for name in values} == values and not overwrite:
+        return item
     for name, value in values.items():
         setattr(item, name, value)
-    item.save(update_fields=list(values))
-    after = spec.snapshot(item)
-    if after != before:
-        audit_event_record(
-            review=review,
-            actor=actor,
-            action=f"{spec.noun}_update",
-            obj=item,
-            before=before,
-            after=after,
-        )
+    _save_audited(
+        review=review,
+        actor=actor,
+        obj=item,
+        noun=spec.noun,
+        verb="update",
+        forced=overwrite,
+        before=before,
+        snapshot=spec.snapshot,
+    )
     return item
 
 
 @transaction.atomic
-def protocol_item_delete(*, review: Review, actor, spec: OrderedList, item) -> None:
+def protocol_item_delete(
+    *,
+    review: Review,
+    actor,
+    spec: OrderedList,
+    item,
+    seen_version: int | None,
+    force: bool = False,
+) -> None:
+    """Delete an item; refused when it is in use, or changed since the user saw it."""
     item = spec.queryset(review).select_for_update().get(pk=item.pk)
+    overwrite = _item_stale_check(
+        review=review, spec=spec, item=item, seen_version=seen_version, force=force
+    )
     if spec.in_use is not None:
         message = spec.in_use(item)
         if message:
             raise ValidationError(message)
-    before = spec.snapshot(item)
     audit_event_record(
-        review=review, actor=actor, action=f"{spec.noun}_delete", obj=item, before=before
+        review=review,
+        actor=actor,
+        action=f"{spec.noun}.overwrite" if overwrite else f"{spec.noun}_delete",
+        obj=item,
+        before=spec.snapshot(item),
+        after={"deleted": True} if overwrite else None,
     )
     item.delete()
     _renumber(list(spec.queryset(review)))
@@ -300,12 +397,39 @@ def _review_snapshot(review: Review, names) -> dict:
     }
 
 
+def _review_describe(review: Review, names) -> str:
+    """The stored values of these settings, as the protocol page shows them."""
+    parts = []
+    for name in names:
+        model_field = Review._meta.get_field(name)
+        value = getattr(review, name)
+        if model_field.choices:
+            value = getattr(review, f"get_{name}_display")()
+        elif isinstance(value, bool):
+            value = "on" if value else "off"
+        elif value in (None, ""):
+            value = "none"
+        parts.append(f"{model_field.verbose_name}: {value}")
+    return "; ".join(parts)
+
+
 @transaction.atomic
-def review_update(*, review: Review, actor, values: dict) -> Review:
+def review_update(
+    *, review: Review, actor, values: dict, seen_version: int | None, force: bool = False
+) -> Review:
     """Change review-level protocol settings. A new screening mode rebuilds the stages, which
-    is only allowed while no decision exists."""
+    is only allowed while no decision exists. Refused (`StaleWrite`) when the review's settings
+    changed since the user opened the form."""
     review = Review.objects.select_for_update().get(pk=review.pk)
     names = [name for name in values if name in {n for v in REVIEW_SETTINGS.values() for n in v}]
+    overwrite = _stale_check(
+        review=review,
+        obj=review,
+        seen_version=seen_version,
+        force=force,
+        what="the review's settings",
+        current=lambda: _review_describe(review, names),
+    )
     before = _review_snapshot(review, names)
     mode_changed = "screening_mode" in values and values["screening_mode"] != review.screening_mode
     for name in names:
@@ -317,14 +441,16 @@ def review_update(*, review: Review, actor, values: dict) -> Review:
         stages_rebuild(review=review, actor=actor)
     after = _review_snapshot(review, names)
     changed = [name for name in names if before[name] != after[name]]
-    if changed:
+    if changed or overwrite:
+        Review.objects.filter(pk=review.pk).update(version=models.F("version") + 1)
+        review.refresh_from_db(fields=["version"])
         audit_event_record(
             review=review,
             actor=actor,
-            action="review_update",
+            action="review.overwrite" if overwrite else "review_update",
             obj=review,
-            before={name: before[name] for name in changed},
-            after={name: after[name] for name in changed},
+            before={**{name: before[name] for name in changed}, "version": review.version - 1},
+            after={**{name: after[name] for name in changed}, "version": review.version},
         )
     return review
 
@@ -371,7 +497,17 @@ ROUTES = ("route_include", "route_uncertain", "route_exclude")
 
 
 def _stage_snapshot(stage: Stage) -> dict:
-    return {name: getattr(stage, name) for name in ("id", "key", "kind", *STAGE_FIELDS)}
+    return {name: getattr(stage, name) for name in ("id", "key", "kind", *STAGE_FIELDS, "version")}
+
+
+def _stage_describe(stage: Stage) -> str:
+    return (
+        f"{stage.name}: {stage.reviewers_required} reviewer(s), "
+        f"{stage.get_consensus_rule_display()}, reasons "
+        f"{'required' if stage.reasons_required else 'optional'}, "
+        f"{stage.get_queue_order_display()}; include -> {stage.route_include}, "
+        f"uncertain -> {stage.route_uncertain}, exclude -> {stage.route_exclude}"
+    )
 
 
 def stage_route_choices(*, stage: Stage, stages: list[Stage]) -> list[tuple[str, str]]:
@@ -400,8 +536,25 @@ def stages_check(stages: list) -> list[str]:
 
 
 @transaction.atomic
-def stage_update(*, review: Review, actor, stage: Stage, values: dict) -> Stage:
+def stage_update(
+    *,
+    review: Review,
+    actor,
+    stage: Stage,
+    values: dict,
+    seen_version: int | None,
+    force: bool = False,
+) -> Stage:
+    """Change a stage's settings; refused (`StaleWrite`) when it changed since the user saw it."""
     stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
+    overwrite = _stale_check(
+        review=review,
+        obj=stage,
+        seen_version=seen_version,
+        force=force,
+        what=f"the settings of {stage.name}",
+        current=lambda: _stage_describe(stage),
+    )
     before = _stage_snapshot(stage)
     for name in STAGE_FIELDS:
         if name in values:
@@ -410,12 +563,18 @@ def stage_update(*, review: Review, actor, stage: Stage, values: dict) -> Stage:
     problems = stages_check(stages)
     if problems:
         raise ValidationError(problems)
-    stage.save()
-    after = _stage_snapshot(stage)
-    if after != before:
-        audit_event_record(
-            review=review, actor=actor, action="stage_update", obj=stage, before=before, after=after
-        )
+    if _stage_snapshot(stage) == before and not overwrite:
+        return stage
+    _save_audited(
+        review=review,
+        actor=actor,
+        obj=stage,
+        noun="stage",
+        verb="update",
+        forced=overwrite,
+        before=before,
+        snapshot=_stage_snapshot,
+    )
     return stage
 
 
@@ -430,6 +589,7 @@ def _run_snapshot(run: SearchRun) -> dict:
         "run_on": run.run_on.isoformat() if run.run_on else None,
         "hits_reported": run.hits_reported,
         "note": run.note,
+        "version": run.version,
     }
 
 
@@ -443,8 +603,13 @@ def search_run_set(
     run_on: datetime.date | None,
     hits_reported: int | None,
     note: str = "",
+    seen_version: int | None,
+    force: bool = False,
 ) -> SearchRun | None:
-    """Set the hits a library reported for a string on a date; None removes that run."""
+    """Set the hits a library reported for a string on a date; None removes that run.
+
+    `seen_version` is the version of that run the user saw (0: none); a run written since is
+    not overwritten unless `force` (`StaleWrite`)."""
     if search_string.review_id != review.pk or source.review_id != review.pk:
         raise ValidationError("The search string and the source must belong to this review.")
     if hits_reported is not None and hits_reported < 0:
@@ -454,6 +619,21 @@ def search_run_set(
         .filter(search_string=search_string, source=source, run_on=run_on)
         .first()
     )
+    where = f"the hits of this search string in {source.name}" + (
+        f" on {run_on.isoformat()}" if run_on else ""
+    )
+    overwrite = _stale_check(
+        review=review,
+        obj=run or SearchRun(version=0),
+        seen_version=seen_version,
+        force=force,
+        what=where,
+        current=lambda: (
+            f"{run.hits_reported:,} hits" + (f" ({run.note})" if run.note else "")
+            if run
+            else "no run recorded"
+        ),
+    )
     before = _run_snapshot(run) if run else None
     if hits_reported is None:
         if run is None:
@@ -461,20 +641,33 @@ def search_run_set(
         if run.batches.exists():
             raise ValidationError("Records were imported for this run; it cannot be removed.")
         audit_event_record(
-            review=review, actor=actor, action="search_run_delete", obj=run, before=before
+            review=review,
+            actor=actor,
+            action="search_run.overwrite" if overwrite else "search_run_delete",
+            obj=run,
+            before=before,
+            after={"deleted": True} if overwrite else None,
         )
         run.delete()
         return None
     if run is None:
-        run = SearchRun(review=review, search_string=search_string, source=source, run_on=run_on)
+        run = SearchRun(
+            review=review, search_string=search_string, source=source, run_on=run_on, version=0
+        )
+    elif (run.hits_reported, run.note) == (hits_reported, note) and not overwrite:
+        return run
     run.hits_reported = hits_reported
     run.note = note
-    run.save()
-    after = _run_snapshot(run)
-    if after != before:
-        audit_event_record(
-            review=review, actor=actor, action="search_run_set", obj=run, before=before, after=after
-        )
+    _save_audited(
+        review=review,
+        actor=actor,
+        obj=run,
+        noun="search_run",
+        verb="set",
+        forced=overwrite,
+        before=before,
+        snapshot=_run_snapshot,
+    )
     return run
 
 
@@ -504,7 +697,9 @@ def member_add(*, review: Review, actor, username: str, role: str) -> Membership
         raise ValidationError({"username": f"No active user named {username!r}."})
     if Membership.objects.filter(review=review, user=user).exists():
         raise ValidationError({"username": f"{username} is already in the team."})
-    membership = Membership.objects.create(review=review, user=user, role=role)
+    membership = Membership.objects.create(
+        review=review, user=user, role=role, can_import=role != Membership.Role.VIEWER
+    )
     audit_event_record(
         review=review,
         actor=actor,
@@ -522,6 +717,11 @@ def member_update(
     # Lock the owners so two owners demoting each other at once cannot leave none.
     list(Membership.objects.select_for_update().filter(review=review, role=Membership.Role.OWNER))
     membership = Membership.objects.select_related("user").get(pk=membership.pk, review=review)
+    if role == Membership.Role.VIEWER and can_import:
+        raise ValidationError(
+            f"{membership.user.get_username()} cannot be a viewer who may import: viewers only "
+            "read. Untick “may import”, or make them a reviewer."
+        )
     if (
         membership.role == Membership.Role.OWNER
         and role != Membership.Role.OWNER
@@ -595,6 +795,7 @@ def protocol_import(*, review: Review, actor, data) -> Review:
                     model.objects.filter(review=review).delete()
                 Criterion.objects.filter(review=review).delete()
                 ResearchQuestion.objects.filter(review=review).delete()
+                review.version += 1  # forms opened before the import are stale
                 backup.review_settings_apply(review=review, settings=data["protocol"]["review"])
                 backup.tables_load(
                     review=review, data=data, tables=backup.PROTOCOL_TABLES, create_users=False
@@ -692,6 +893,7 @@ def _demo_review_create(*, seed: dict, owner) -> Review:
                 source=sources[source_name],
                 run_on=DEMO_RUN_DATE,
                 hits_reported=hits,
+                seen_version=0,
                 **values,
             )
     return review

@@ -33,6 +33,8 @@ from ..selectors.protocol import (
     team_members,
 )
 from ..services import protocol as services
+from ..services.stale import StaleWrite
+from .stale import stale_guard, stale_write_response
 
 INVALID = 422
 # Lists whose changes reshape Table 1: the page's Table 1 reloads itself on this event.
@@ -60,14 +62,32 @@ def _autofocus(form):
     return form
 
 
+def _focus_first_error(section: dict) -> None:
+    """A re-shown invalid form opens with the cursor in its first invalid field."""
+    for key in ("form", "edit_form"):
+        form = section.get(key)
+        if form is None or not form.is_bound or not form.errors:
+            continue
+        names = [name for name in form.fields if name in form.errors] or list(form.fields)
+        form.fields[names[0]].widget.attrs["autofocus"] = True
+        return
+
+
 def _errors(error: ValidationError) -> list[str]:
     return error.messages
+
+
+def _stale(request, error: StaleWrite, slot: str):
+    """The 409 answer, shown in the section's message slot so the user's form stays open."""
+    return stale_write_response(request, error, target=f"#stale-{slot}")
 
 
 # ----- section contexts ------------------------------------------------------------------
 
 
-def _list_section(access, spec, *, form=None, edit_id=None, edit_form=None, error=None) -> dict:
+def _list_section(
+    access, spec, *, form=None, edit_id=None, edit_form=None, edit_version=None, error=None
+) -> dict:
     form_class = protocol_item_form_class(spec)
     items = list(spec.queryset(access.review))
     return {
@@ -79,20 +99,23 @@ def _list_section(access, spec, *, form=None, edit_id=None, edit_form=None, erro
         "form": form or form_class(review=access.review, spec=spec, prefix=f"new-{spec.key}"),
         "edit_id": edit_id,
         "edit_form": edit_form,
+        # The version the editor was opened with (kept through a re-shown invalid form).
+        "edit_version": edit_version,
         "error": error,
     }
 
 
-def _settings_section(access, name, *, form=None, error=None) -> dict:
+def _settings_section(access, name, *, form=None, version=None, error=None) -> dict:
     return {
         "template": "screening/protocol/_settings.html",
         "name": name,
         "form": form,
+        "version": access.review.version if version is None else version,
         "error": error,
     }
 
 
-def _stages_section(access, *, edit_id=None, edit_form=None, error=None) -> dict:
+def _stages_section(access, *, edit_id=None, edit_form=None, edit_version=None, error=None) -> dict:
     stages = list(access.review.stages.all())
     names = {stage.key: stage.name for stage in stages}
     names.update({Stage.INCLUDED: "Included", Stage.EXCLUDED: "Excluded"})
@@ -110,16 +133,18 @@ def _stages_section(access, *, edit_id=None, edit_form=None, error=None) -> dict
         ],
         "edit_id": edit_id,
         "edit_form": edit_form,
+        "edit_version": edit_version,
         "error": error,
     }
 
 
-def _searches_section(access, *, cell=None, form=None, error=None) -> dict:
+def _searches_section(access, *, cell=None, form=None, version=0, error=None) -> dict:
     return {
         "template": "screening/protocol/_searches.html",
         "table1": search_run_matrix(review=access.review),
         "cell": cell,
         "form": form,
+        "version": version,  # of the run the cell editor shows (0: none)
         "error": error,
     }
 
@@ -187,6 +212,8 @@ def _render_page(request, access, status=200, **overrides):
 
 def _respond(request, access, key: str, section: dict, *, status=200, anchor=""):
     """The section's fragment for htmx, else the page (or a redirect after a saved post)."""
+    if status == INVALID:
+        _focus_first_error(section)
     if request.htmx:
         return render(request, section["template"], _context(access, section), status=status)
     if request.method == "POST" and status < 400:
@@ -252,9 +279,9 @@ def protocol_item(request, slug, list_key, pk):
         form = _autofocus(
             form_class(instance=item, review=access.review, spec=spec, prefix=f"edit-{pk}")
         )
-        return _respond(
-            request, access, key, _list_section(access, spec, edit_id=pk, edit_form=form)
-        )
+        section = _list_section(access, spec, edit_id=pk, edit_form=form, edit_version=item.version)
+        return _respond(request, access, key, section)
+    seen_version, force = stale_guard(request)
     form = form_class(
         request.POST, instance=item, review=access.review, spec=spec, prefix=f"edit-{pk}"
     )
@@ -266,11 +293,15 @@ def protocol_item(request, slug, list_key, pk):
                 spec=spec,
                 item=item,
                 values=form.cleaned_data,
+                seen_version=seen_version,
+                force=force,
             )
+        except StaleWrite as error:
+            return _stale(request, error, f"list-{spec.key}")
         except ValidationError as error:
             form.add_error(None, error)
     if form.errors:
-        section = _list_section(access, spec, edit_id=pk, edit_form=form)
+        section = _list_section(access, spec, edit_id=pk, edit_form=form, edit_version=seen_version)
         return _respond(request, access, key, section, status=INVALID)
     return _list_changed(request, access, spec)
 
@@ -282,10 +313,18 @@ def protocol_item_delete(request, slug, list_key, pk):
     access = review_access(request, slug, Need.OWN)
     item = get_object_or_404(spec.queryset(access.review), pk=pk)
     key = _list_key(spec)
+    seen_version, force = stale_guard(request)
     try:
         services.protocol_item_delete(
-            review=access.review, actor=request.user, spec=spec, item=item
+            review=access.review,
+            actor=request.user,
+            spec=spec,
+            item=item,
+            seen_version=seen_version,
+            force=force,
         )
+    except StaleWrite as error:
+        return _stale(request, error, f"list-{spec.key}")
     except ValidationError as error:
         section = _list_section(access, spec, error=_errors(error))
         return _respond(request, access, key, section, status=INVALID)
@@ -331,18 +370,25 @@ def protocol_settings(request, slug, section):
         form = _autofocus(form_class(instance=access.review, prefix=section))
         return _respond(request, access, section, _settings_section(access, section, form=form))
     mode_before = access.review.screening_mode
+    seen_version, force = stale_guard(request)
     form = form_class(request.POST, instance=access.review, prefix=section)
     if form.is_valid():
         try:
             services.review_update(
-                review=access.review, actor=request.user, values=form.cleaned_data
+                review=access.review,
+                actor=request.user,
+                values=form.cleaned_data,
+                seen_version=seen_version,
+                force=force,
             )
+        except StaleWrite as error:
+            return _stale(request, error, section)
         except ValidationError as error:
             form.add_error(None, error)
     if form.errors:
         # The form wrote its values onto the review object; show the stored ones elsewhere.
         access.review.refresh_from_db()
-        section_ctx = _settings_section(access, section, form=form)
+        section_ctx = _settings_section(access, section, form=form, version=seen_version or 0)
         return _respond(request, access, section, section_ctx, status=INVALID)
     access.review.refresh_from_db()
     if access.review.screening_mode != mode_before and request.htmx:
@@ -380,18 +426,28 @@ def protocol_stage(request, slug, pk):
     stage = get_object_or_404(Stage, review=access.review, pk=pk)
     if request.method == "GET":
         form = _autofocus(_stage_form(access, stage))
-        section = _stages_section(access, edit_id=pk, edit_form=form)
+        section = _stages_section(access, edit_id=pk, edit_form=form, edit_version=stage.version)
         return _respond(request, access, "stages", section)
+    seen_version, force = stale_guard(request)
     form = _stage_form(access, stage, request.POST)
     if form.is_valid():
         try:
             services.stage_update(
-                review=access.review, actor=request.user, stage=stage, values=form.cleaned_data
+                review=access.review,
+                actor=request.user,
+                stage=stage,
+                values=form.cleaned_data,
+                seen_version=seen_version,
+                force=force,
             )
+        except StaleWrite as error:
+            return _stale(request, error, "stages")
         except ValidationError as error:
             form.add_error(None, error)
     if form.errors:
-        section = _stages_section(access, edit_id=pk, edit_form=form)
+        section = _stages_section(
+            access, edit_id=pk, edit_form=form, edit_version=seen_version or 0
+        )
         return _respond(request, access, "stages", section, status=INVALID)
     return _respond(request, access, "stages", _stages_section(access))
 
@@ -417,30 +473,41 @@ def protocol_search_cell(request, slug, string_id, source_id):
     if request.method == "GET":
         run = search_run_latest(review=access.review, search_string=search_string, source=source)
         initial = (
-            {"hits_reported": run.hits_reported, "run_on": run.run_on, "note": run.note}
+            {
+                "hits_reported": run.hits_reported,
+                "run_on": run.run_on,
+                "shown_run_on": run.run_on,
+                "note": run.note,
+            }
             if run
             else {"run_on": None}
         )
         form = _autofocus(SearchRunCellForm(initial=initial, prefix="cell"))
-        return _respond(
-            request, access, "searches", _searches_section(access, cell=cell, form=form)
-        )
+        section = _searches_section(access, cell=cell, form=form, version=run.version if run else 0)
+        return _respond(request, access, "searches", section)
+    seen_version, force = stale_guard(request)
     form = SearchRunCellForm(request.POST, prefix="cell")
     if form.is_valid():
+        data = form.cleaned_data
         try:
             services.search_run_set(
                 review=access.review,
                 actor=request.user,
                 search_string=search_string,
                 source=source,
-                run_on=form.cleaned_data["run_on"],
-                hits_reported=form.cleaned_data["hits_reported"],
-                note=form.cleaned_data["note"],
+                run_on=data["run_on"],
+                hits_reported=data["hits_reported"],
+                note=data["note"],
+                # The version is that of the run shown; another date is a run not seen yet.
+                seen_version=seen_version if data["run_on"] == data["shown_run_on"] else 0,
+                force=force,
             )
+        except StaleWrite as error:
+            return _stale(request, error, "searches")
         except ValidationError as error:
             form.add_error(None, error)
     if form.errors:
-        section = _searches_section(access, cell=cell, form=form)
+        section = _searches_section(access, cell=cell, form=form, version=seen_version or 0)
         return _respond(request, access, "searches", section, status=INVALID)
     return _respond(request, access, "searches", _searches_section(access))
 

@@ -41,3 +41,14 @@ def stale_write_response(
     if request.htmx and target:
         response = retarget(reswap(response, "innerHTML"), target)
     return response
+
+
+def stale_guard(request: HttpRequest) -> tuple[int | None, bool]:
+    """The version a posted form was rendered with and whether to apply it anyway.
+
+    Both come unprefixed (`version`, `force`), as `_stale_write.html` re-posts them. A missing or
+    malformed version is None, which never overwrites an existing row (see `version_check`).
+    """
+    raw = request.POST.get("version", "")
+    seen_version = int(raw) if raw.isdigit() else None
+    return seen_version, request.POST.get("force") == "1"

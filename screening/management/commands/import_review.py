@@ -29,6 +29,8 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {file}: {error.strerror}") from error
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise CommandError(f"{file} is not a JSON file: {error}") from error
+        except RecursionError as error:
+            raise CommandError(f"{file} is nested too deeply to be a backup.") from error
         try:
             review = review_import(data=data, slug=slug)
         except ValidationError as error:
