@@ -78,6 +78,7 @@ def full_review(review, cast):
         user=owner,
         run_on=datetime.date(2022, 7, 31),
         runs=[RoundRun(search_string=string, source=acm, hits_reported=7)],
+        seen_version=0,
     )
     batch = ImportBatch.objects.create(
         review=review,

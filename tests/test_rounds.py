@@ -93,6 +93,7 @@ def open_round_two(review, owner, round_one):
             ),
         ],
         note="One-year update",
+        seen_version=0,
     )
 
 
@@ -137,7 +138,7 @@ def test_bad_round_is_refused_and_leaves_nothing(review, cast, round_one, run_on
     pubmed = RoundRun(search_string=string, source=source, hits_reported=3)
     given = {"none": [], "pubmed": [pubmed], "twice": [pubmed, pubmed]}[runs]
     with pytest.raises(ValidationError, match=message):
-        round_open(review=review, user=cast["owner"], run_on=run_on, runs=given)
+        round_open(review=review, user=cast["owner"], run_on=run_on, runs=given, seen_version=0)
     assert not SearchRound.objects.exists()
     assert SearchRun.objects.filter(review=review).count() == 1
     assert not AuditEvent.objects.filter(action="search_round.open").exists()
@@ -152,8 +153,27 @@ def test_round_numbers_follow_each_other(review, cast, round_one):
         runs=[
             RoundRun(search_string=round_one["string"], source=round_one["pubmed"], hits_reported=1)
         ],
+        seen_version=1,
     )
     assert (second.number, third.number) == (2, 3)
+
+
+def test_a_round_opened_meanwhile_is_not_opened_twice(review, cast, client_for, round_one):
+    """Two owners' tabs both showing "open round 2": the second post is refused (409) with the
+    round the first opened; applying it anyway opens round 3 and says so in the audit."""
+    string, pubmed = round_one["string"], round_one["pubmed"]
+    form = {"version": "0", "run_on": "2020-06-01", f"hits_{string.pk}_{pubmed.pk}": "9"}
+    owner = client_for("owner")
+    assert owner.post(round_url(review), form).status_code == 302
+    stale = owner.post(round_url(review), {**form, "run_on": "2020-07-01"})
+    assert stale.status_code == 409
+    assert "round 2 was opened on" in stale.content.decode()
+    assert SearchRound.objects.filter(review=review).count() == 1
+    forced = owner.post(round_url(review), {**form, "run_on": "2020-07-01", "force": "1"})
+    assert forced.status_code == 302
+    assert list(review.search_rounds.values_list("number", flat=True)) == [2, 3]
+    event = AuditEvent.objects.get(action="search_round.overwrite")
+    assert (event.before, event.after) == ({"version": 1, "seen_version": 0}, {"number": 3})
 
 
 def test_round_two_diff_of_real_overlapping_exports(review, round_two):
@@ -244,6 +264,7 @@ def test_owner_opens_a_round_from_the_page(review, cast, client_for, round_one):
     string, scopus = round_one["string"], round_one["scopus"]
     pubmed = round_one["pubmed"]
     form = {
+        "version": "0",
         "run_on": "2020-06-01",
         "note": "Update",
         f"hits_{string.pk}_{pubmed.pk}": "12",

@@ -9,6 +9,7 @@ from django.db.models import Max
 
 from ..models import Review, SearchRound, SearchRun, SearchString, Source
 from .audit import audit_event_record
+from .stale import version_check
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,14 @@ def round_open(
     user,
     run_on: datetime.date,
     runs: list[RoundRun],
+    seen_version: int | None,
+    force: bool = False,
     note: str = "",
 ) -> SearchRound:
     """Open the review's next search round with one search run per string and source.
+
+    `seen_version` is how many rounds the user saw opened (0: only round 1): if another owner
+    opened one since, StaleWrite is raised (unless `force`) so one update is not opened twice.
 
     Raises ValidationError (nothing saved) when no run is given, a string or source belongs to
     another review, a count is negative, the date is in the future or not after every earlier
@@ -60,7 +66,22 @@ def round_open(
                     f"“{run.search_string.text[:60]}” was last run in {run.source.name} on "
                     f"{last:%Y-%m-%d}: a new round's searches must be run after that."
                 )
-        latest = review.search_rounds.aggregate(latest=Max("number"))["latest"] or 1
+        previous = review.search_rounds.select_related("opened_by").order_by("number").last()
+        opened = review.search_rounds.count()
+        version_check(
+            stored_version=opened,
+            seen_version=seen_version,
+            force=force,
+            what="Opening a new search round",
+            current=(
+                f"round {previous.number} was opened on {previous.opened_at:%Y-%m-%d}"
+                if previous
+                else "no update has been opened"
+            ),
+            by=previous.opened_by.username if previous and previous.opened_by else "",
+            at=previous.opened_at if previous else None,
+        )
+        latest = previous.number if previous else 1
         search_round = SearchRound.objects.create(
             review=review, number=latest + 1, opened_by=user, note=note
         )
@@ -77,6 +98,15 @@ def round_open(
                 for run in runs
             ]
         )
+        if force and (seen_version or 0) != opened:
+            audit_event_record(
+                review=review,
+                actor=user,
+                action="search_round.overwrite",
+                obj=search_round,
+                before={"version": opened, "seen_version": seen_version},
+                after={"number": search_round.number},
+            )
         audit_event_record(
             review=review,
             actor=user,

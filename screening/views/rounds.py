@@ -28,7 +28,9 @@ from ..selectors.rounds import (
 )
 from ..services.imports import batch_create
 from ..services.rounds import RoundRun, round_open
+from ..services.stale import StaleWrite
 from .imports import MultipleFileField
+from .stale import stale_guard, stale_write_response
 
 DIFF_PAGE_SIZE = 50
 
@@ -129,14 +131,19 @@ def round_list(request, slug):
     review = access.review
     form = RoundOpenForm(request.POST, pairs=_round_pairs(review))
     if form.is_valid():
+        seen_version, force = stale_guard(request)
         try:
             search_round = round_open(
                 review=review,
                 user=request.user,
                 run_on=form.cleaned_data["run_on"],
                 runs=form.runs(),
+                seen_version=seen_version,
+                force=force,
                 note=form.cleaned_data["note"],
             )
+        except StaleWrite as error:
+            return stale_write_response(request, error)
         except ValidationError as error:
             form.add_error(None, error)
         else:
@@ -150,6 +157,7 @@ def _list_page(request, access, form, status=200):
         "access": access,
         "review": access.review,
         "rounds": rounds_list(review=access.review),
+        "rounds_version": access.review.search_rounds.count(),
         "form": form,
     }
     return render(request, "screening/rounds/list.html", context, status=status)
