@@ -41,6 +41,7 @@ from screening.models import (
 from screening.services import backup
 from screening.services import protocol as services
 from screening.services.dedup import studies_merge, study_unmerge
+from screening.services.rounds import RoundRun, round_open
 
 
 @pytest.fixture
@@ -71,6 +72,13 @@ def full_review(review, cast):
     )
     services.review_update(
         review=review, actor=owner, values={"quality_threshold": Decimal("2.5")}, seen_version=1
+    )
+    round_open(
+        review=review,
+        user=owner,
+        run_on=datetime.date(2022, 7, 31),
+        runs=[RoundRun(search_string=string, source=acm, hits_reported=7)],
+        seen_version=0,
     )
     batch = ImportBatch.objects.create(
         review=review,
@@ -413,7 +421,13 @@ def test_restore_under_another_slug_reuses_existing_users(full_review, cast):
     assert get_user_model().objects.count() == users
     assert copy.memberships.get(user=cast["owner"]).role == "owner"
     assert Study.objects.filter(review=copy).count() == 2  # the third one is merged
-    assert SearchRun.objects.get(review=copy).hits_reported == 5
+    assert SearchRun.objects.get(review=copy, round=None).hits_reported == 5
+    update = SearchRun.objects.get(review=copy, round__number=2)
+    assert (update.round.review, update.round.opened_by, update.hits_reported) == (
+        copy,
+        cast["owner"],
+        7,
+    )
     assert cast["owner"].is_active
 
 

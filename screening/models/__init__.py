@@ -25,6 +25,7 @@ from .reviews import (
     Source,
     Stage,
 )
+from .rounds import SearchRound
 from .screening import Adjudicator, Decision, FullText, Resolution, ScreeningClaim
 from .tokens import ApiToken
 
@@ -57,6 +58,7 @@ __all__ = [
     "ResearchQuestion",
     "Resolution",
     "Review",
+    "SearchRound",
     "SearchRun",
     "SearchString",
     "Source",

@@ -184,6 +184,15 @@ class SearchRun(models.Model):
     run_on = models.DateField(null=True, blank=True)
     hits_reported = models.PositiveIntegerField()
     note = models.CharField(max_length=300, blank=True)
+    # Empty for the review's original searches (round 1): a review that never opened an update
+    # needs no round rows, and its runs, backups and funnel stay exactly as they were.
+    round = models.ForeignKey(
+        "screening.SearchRound",
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="runs",
+    )
     version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
 
     class Meta:

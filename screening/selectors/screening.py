@@ -246,31 +246,44 @@ def decision_version(*, study: Study, stage: Stage, reviewer) -> int:
 
 
 def decisions_visible(*, review: Review, study: Study, user) -> list[Decision]:
-    """The decisions on a study that this user may see.
+    """The decisions on a study that this user may see (see `decisions_visible_by_study`)."""
+    return decisions_visible_by_study(review=review, study_ids=[study.pk], user=user).get(
+        study.pk, []
+    )
+
+
+def decisions_visible_by_study(
+    *, review: Review, study_ids: list[int], user
+) -> dict[int, list[Decision]]:
+    """The decisions on these studies that this user may see, by study id.
 
     Blind mode: another reviewer's decision shows only once the study's stage is resolved,
     or, to an adjudicator, once all the stage's decisions are in and disagree.
     """
     decisions = list(
-        Decision.objects.filter(review=review, study=study)
+        Decision.objects.filter(review=review, study_id__in=study_ids)
         .select_related("reviewer", "stage")
         .prefetch_related("reasons")
-        .order_by("stage__position", "reviewer__username")
+        .order_by("study_id", "stage__position", "reviewer__username")
     )
-    if not review.blind_mode:
-        return decisions
-    resolved = set(Resolution.objects.filter(study=study).values_list("stage_id", flat=True))
-    adjudicator = can_adjudicate(review=review, user=user)
-    counts: dict[int, int] = {}
+    if review.blind_mode:
+        resolved = set(
+            Resolution.objects.filter(study_id__in=study_ids).values_list("study_id", "stage_id")
+        )
+        adjudicator = can_adjudicate(review=review, user=user)
+        counts = Counter((d.study_id, d.stage_id) for d in decisions)
+
+        def visible(decision: Decision) -> bool:
+            key = (decision.study_id, decision.stage_id)
+            if decision.reviewer_id == user.pk or key in resolved:
+                return True
+            return adjudicator and counts[key] >= decision.stage.reviewers_required
+
+        decisions = [d for d in decisions if visible(d)]
+    by_study: dict[int, list[Decision]] = {}
     for decision in decisions:
-        counts[decision.stage_id] = counts.get(decision.stage_id, 0) + 1
-
-    def visible(decision: Decision) -> bool:
-        if decision.reviewer_id == user.pk or decision.stage_id in resolved:
-            return True
-        return adjudicator and counts[decision.stage_id] >= decision.stage.reviewers_required
-
-    return [d for d in decisions if visible(d)]
+        by_study.setdefault(decision.study_id, []).append(decision)
+    return by_study
 
 
 def adjudicator_choices(*, review: Review) -> dict:

@@ -64,6 +64,7 @@ from ..models import (
     Resolution,
     Review,
     ScreeningClaim,
+    SearchRound,
     SearchRun,
     SearchString,
     Source,
@@ -114,10 +115,15 @@ PROTOCOL_TABLES = [
     Table("research_questions", ResearchQuestion, PROTOCOL),
     Table("search_strings", SearchString, PROTOCOL),
     Table("sources", Source),
+    Table("search_rounds", SearchRound, users=("opened_by",)),
     Table(
         "search_runs",
         SearchRun,
-        refs={"search_string_id": "search_strings", "source_id": "sources"},
+        refs={
+            "search_string_id": "search_strings",
+            "source_id": "sources",
+            "round_id": "search_rounds",
+        },
     ),
 ]
 TABLES = [

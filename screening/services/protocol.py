@@ -25,6 +25,7 @@ from ..models import (
     QualityCriterion,
     ResearchQuestion,
     Review,
+    SearchRound,
     SearchRun,
     SearchString,
     Source,
@@ -788,7 +789,14 @@ def protocol_import(*, review: Review, actor, data) -> Review:
             try:
                 backup.header_check(data, PROTOCOL_FORMAT)
                 before = protocol_export(review=review)
-                for model in (SearchRun, SearchString, Source, Stage, QualityCriterion):
+                for model in (
+                    SearchRun,
+                    SearchRound,
+                    SearchString,
+                    Source,
+                    Stage,
+                    QualityCriterion,
+                ):
                     model.objects.filter(review=review).delete()
                 Criterion.objects.filter(review=review).delete()
                 ResearchQuestion.objects.filter(review=review).delete()

@@ -1,0 +1,130 @@
+"""Search rounds: the owner opens a search update, whose runs the imports then fill."""
+
+import datetime
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+
+from ..models import Review, SearchRound, SearchRun, SearchString, Source
+from .audit import audit_event_record
+from .stale import version_check
+
+
+@dataclass(frozen=True)
+class RoundRun:
+    """One search string re-run in one source for the new round, with the library's count."""
+
+    search_string: SearchString
+    source: Source
+    hits_reported: int
+
+
+def round_open(
+    *,
+    review: Review,
+    user,
+    run_on: datetime.date,
+    runs: list[RoundRun],
+    seen_version: int | None,
+    force: bool = False,
+    note: str = "",
+) -> SearchRound:
+    """Open the review's next search round with one search run per string and source.
+
+    `seen_version` is how many rounds the user saw opened (0: only round 1): if another owner
+    opened one since, StaleWrite is raised (unless `force`) so one update is not opened twice.
+
+    Raises ValidationError (nothing saved) when no run is given, a string or source belongs to
+    another review, a count is negative, the date is in the future or not after every earlier
+    run of that string in that source, or a string is listed twice for one source.
+    """
+    if not runs:
+        raise ValidationError("Give the hits of at least one search re-run in this round.")
+    if run_on > datetime.date.today():
+        raise ValidationError("The searches of a round cannot be run in the future.")
+    pairs = [(run.search_string.pk, run.source.pk) for run in runs]
+    if len(set(pairs)) != len(pairs):
+        raise ValidationError("Each search string is run once per source in a round.")
+    for run in runs:
+        if run.search_string.review_id != review.pk or run.source.review_id != review.pk:
+            raise ValidationError("The search strings and sources must belong to this review.")
+        if run.hits_reported < 0:
+            raise ValidationError("Hits cannot be negative.")
+    with transaction.atomic():
+        # The review's row lock serialises two owners opening a round at once.
+        review = Review.objects.select_for_update().get(pk=review.pk)
+        for run in runs:
+            last = (
+                SearchRun.objects.filter(search_string=run.search_string, source=run.source)
+                .exclude(run_on=None)
+                .aggregate(last=Max("run_on"))["last"]
+            )
+            if last is not None and run_on <= last:
+                raise ValidationError(
+                    f"“{run.search_string.text[:60]}” was last run in {run.source.name} on "
+                    f"{last:%Y-%m-%d}: a new round's searches must be run after that."
+                )
+        previous = review.search_rounds.select_related("opened_by").order_by("number").last()
+        opened = review.search_rounds.count()
+        version_check(
+            stored_version=opened,
+            seen_version=seen_version,
+            force=force,
+            what="Opening a new search round",
+            current=(
+                f"round {previous.number} was opened on {previous.opened_at:%Y-%m-%d}"
+                if previous
+                else "no update has been opened"
+            ),
+            by=previous.opened_by.username if previous and previous.opened_by else "",
+            at=previous.opened_at if previous else None,
+        )
+        latest = previous.number if previous else 1
+        search_round = SearchRound.objects.create(
+            review=review, number=latest + 1, opened_by=user, note=note
+        )
+        created = SearchRun.objects.bulk_create(
+            [
+                SearchRun(
+                    review=review,
+                    search_string=run.search_string,
+                    source=run.source,
+                    run_on=run_on,
+                    hits_reported=run.hits_reported,
+                    round=search_round,
+                )
+                for run in runs
+            ]
+        )
+        if force and (seen_version or 0) != opened:
+            audit_event_record(
+                review=review,
+                actor=user,
+                action="search_round.overwrite",
+                obj=search_round,
+                before={"version": opened, "seen_version": seen_version},
+                after={"number": search_round.number},
+            )
+        audit_event_record(
+            review=review,
+            actor=user,
+            action="search_round.open",
+            obj=search_round,
+            after={
+                "number": search_round.number,
+                "run_on": run_on.isoformat(),
+                "note": note,
+                "runs": [
+                    {
+                        "id": created_run.pk,
+                        "search_string": created_run.search_string.text,
+                        "source": created_run.source.name,
+                        "hits_reported": created_run.hits_reported,
+                    }
+                    for created_run in created
+                ],
+            },
+        )
+    return search_round
