@@ -236,6 +236,8 @@ IMPORT_RUNNING_TIMEOUT_SECONDS = int(os.environ.get("IMPORT_RUNNING_TIMEOUT_SECO
 # Records left unassigned this long, with no import of their review still going, get a
 # deduplication run from the sweep (its first send was lost with the broker or a worker).
 DEDUP_SWEEP_AFTER_SECONDS = int(os.environ.get("DEDUP_SWEEP_AFTER_SECONDS", "60"))
+# An upload over the request cap is refused unread, CSRF token included: say so, not "expired".
+CSRF_FAILURE_VIEW = "screening.views.errors.csrf_failure"
 # --- end of the imports block ---
 
 # Celery: Redis in production; a server-less filesystem broker when embedded.

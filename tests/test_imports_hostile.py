@@ -221,3 +221,29 @@ def test_uploaded_file_is_hashed_while_streamed_and_stored_whole(review, client_
     assert batch.size_bytes == len(data)
     with batch.file.open("rb") as stored:
         assert stored.read() == data
+
+
+def test_plain_form_over_the_body_cap_is_told_its_size_not_an_expired_form(
+    review, cast, media_root, settings
+):
+    from django.test import Client
+
+    settings.UPLOAD_MAX_REQUEST_BYTES = 2**20
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(cast["owner"])
+    target = reverse("screening:import_list", kwargs={"slug": review.slug})
+    client.get(target)  # sets the CSRF cookie, as the page does
+    data = b"TY  - JOUR\nTI  - x\nER  - \n" * 80_000
+    response = client.post(
+        target,
+        {
+            "files": [SimpleUploadedFile("big.ris", data)],
+            "new_source": "Scopus",
+            "csrfmiddlewaretoken": client.cookies["csrftoken"].value,
+        },
+    )
+    body = response.content.decode()
+    assert response.status_code == 413
+    assert "more than the 1.0 MB one request may carry" in body
+    assert "expired" not in body
+    assert_nothing_stored(media_root)
