@@ -22,4 +22,5 @@ urlpatterns = [
     path("r/<slug:slug>/reports/", include("screening.views.reports")),
     path("r/<slug:slug>/ranking/", include("screening.views.ranking")),
     path("r/<slug:slug>/prisma-s/", include("screening.views.prisma_s")),
+    path("r/<slug:slug>/studies/", include("screening.views.studies")),
 ]
