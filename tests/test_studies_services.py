@@ -21,6 +21,7 @@ from screening.selectors.study_list import (
     studies_listed,
     tags_visible,
 )
+from screening.services.backup import review_export, review_import
 from screening.services.notes import (
     note_add,
     note_delete,
@@ -313,3 +314,30 @@ def test_bulk_tagging_refuses_foreign_studies_and_writes_nothing(review, cast, c
         == 0
     )
     assert AuditEvent.objects.get(action="tag.apply").after["studies"] == [s.pk for s in corpus]
+
+
+def test_backup_carries_notes_and_tags_with_their_authors(review, cast, corpus):
+    first = corpus[0]
+    note_add(review=review, study=first, author=cast["reviewer"], text="Check the replication")
+    shared = tag_create(
+        review=review, user=cast["owner"], name="seminal", colour="#ff0000", private=False
+    )
+    mine = tag_create(
+        review=review, user=cast["reviewer"], name="to read", colour="#00ff00", private=True
+    )
+    study_tags_apply(review=review, tag_id=shared.pk, study_ids=[first.pk], user=cast["owner"])
+    study_tags_apply(review=review, tag_id=mine.pk, study_ids=[first.pk], user=cast["reviewer"])
+    restored = review_import(data=review_export(review=review), slug="copy")
+    copied = restored.studies.get(title=first.title)
+    note = StudyNote.objects.get(study=copied)
+    assert (note.author, note.text, note.stage.review) == (
+        cast["reviewer"],
+        "Check the replication",
+        restored,
+    )
+    assert {
+        (t.tag.name, t.tag.owner, t.tag.colour) for t in StudyTag.objects.filter(study=copied)
+    } == {
+        ("seminal", None, "#ff0000"),
+        ("to read", cast["reviewer"], "#00ff00"),
+    }
