@@ -13,6 +13,7 @@ from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Cast, Coalesce
 
+from ..domain.normalise import normalise_doi
 from ..models import (
     Decision,
     Record,
@@ -71,12 +72,14 @@ def studies_search(studies: QuerySet[Study], text: str) -> QuerySet[Study]:
     (the embedded SQLite default) every word must appear somewhere, case-insensitively.
     """
     text = text.strip()
-    doi = text.lower().removeprefix("https://doi.org/").removeprefix("doi:").strip()
+    # A DOI (with or without its resolver prefix) also finds the study by its stored DOI.
+    by_doi = Q(doi=doi) if (doi := normalise_doi(text)) else Q(pk__in=[])
     if connection.vendor == "postgresql":
         query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
-        return studies.annotate(
-            search=study_search_vector(), rank=SearchRank(study_search_vector(), query)
-        ).filter(Q(search=query) | Q(doi__iexact=doi))
+        vector = study_search_vector()  # served by the GIN index study_search_gin
+        return studies.annotate(search=vector, rank=SearchRank(vector, query)).filter(
+            Q(search=query) | by_doi
+        )
     matches = Q()
     for word in text.split():
         matches &= (
@@ -85,7 +88,7 @@ def studies_search(studies: QuerySet[Study], text: str) -> QuerySet[Study]:
             | Q(authors__icontains=word)
             | Q(doi__icontains=word)
         )
-    return studies.filter(matches | Q(doi__iexact=doi)).annotate(rank=Value(0.0))
+    return studies.filter(matches | by_doi).annotate(rank=Value(0.0))
 
 
 def studies_listed(*, review: Review, user, filters: StudyFilters) -> QuerySet[Study]:
