@@ -87,8 +87,12 @@ def main() -> None:
                         criterion=criterion,
                         assessor=user,
                         answer=answer,
+                        seen_version=0,
                     )
                     latencies.append((time.perf_counter() - start) * 1000)
+            # Both assessors mark the study done: the answers are revealed, consensus derived.
+            for user in (first, second):
+                qa.quality_complete_set(review=review, study=study, assessor=user)
         flags = ext.extraction_contribution_flags_create(review=review, actor=owner)
         ext.extraction_extractors_assign_bulk(
             review=review, extractors=[first, second], per_study=1, actor=owner
@@ -104,6 +108,7 @@ def main() -> None:
                     field=flag,
                     extractor=extractor,
                     raw="yes" if (index + number) % 3 == 0 else "no",
+                    seen_version=0,
                 )
                 save_latencies.append((time.perf_counter() - start) * 1000)
             ext.extraction_complete_set(review=review, study=study, extractor=extractor)

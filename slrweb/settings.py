@@ -133,11 +133,37 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "screening:review_list"
 LOGOUT_REDIRECT_URL = "login"
 
-# Upload limits: exports may be large; the import limit is checked by the import service.
+# --- Uploads, import limits and import jobs (owned by the imports area; keep in one block) ---
+# Every uploaded file streams to an anonymous temporary file in chunks while its sha256 is
+# computed (screening/uploads.py); a file past UPLOAD_MAX_FILE_BYTES is dropped as it
+# arrives, a request whose declared length passes UPLOAD_MAX_REQUEST_BYTES is not read.
 IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", str(200 * 1024 * 1024)))
 FULLTEXT_MAX_BYTES = int(os.environ.get("FULLTEXT_MAX_BYTES", str(50 * 1024 * 1024)))
+UPLOAD_MAX_FILE_BYTES = max(IMPORT_MAX_BYTES, FULLTEXT_MAX_BYTES)
+UPLOAD_MAX_REQUEST_BYTES = int(
+    os.environ.get("UPLOAD_MAX_REQUEST_BYTES", str(2 * UPLOAD_MAX_FILE_BYTES))
+)
+FILE_UPLOAD_HANDLERS = ["screening.uploads.StreamingUploadHandler"]
+FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Workbooks: unpacked size and rows read (zip bombs and runaway sheets are refused in words).
+IMPORT_XLSX_MAX_UNPACKED_BYTES = int(
+    os.environ.get("IMPORT_XLSX_MAX_UNPACKED_BYTES", str(200 * 1024 * 1024))
+)
+IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "200000"))
+# Import jobs (screening.sweep, run by Celery beat every IMPORT_SWEEP_SECONDS): a pending
+# import never handed to the broker, or handed over longer than IMPORT_REQUEUE_SECONDS ago,
+# is sent again; a running import whose worker is gone (PostgreSQL: its advisory lock is
+# free) and silent for IMPORT_HEARTBEAT_GRACE_SECONDS is marked failed. SQLite cannot see
+# the lock, so there the heartbeat alone decides after IMPORT_RUNNING_TIMEOUT_SECONDS.
+IMPORT_SWEEP_SECONDS = float(os.environ.get("IMPORT_SWEEP_SECONDS", "15"))
+IMPORT_REQUEUE_SECONDS = int(os.environ.get("IMPORT_REQUEUE_SECONDS", "300"))
+IMPORT_HEARTBEAT_GRACE_SECONDS = int(os.environ.get("IMPORT_HEARTBEAT_GRACE_SECONDS", "10"))
+IMPORT_RUNNING_TIMEOUT_SECONDS = int(os.environ.get("IMPORT_RUNNING_TIMEOUT_SECONDS", "1800"))
+# Records left unassigned this long, with no import of their review still going, get a
+# deduplication run from the sweep (its first send was lost with the broker or a worker).
+DEDUP_SWEEP_AFTER_SECONDS = int(os.environ.get("DEDUP_SWEEP_AFTER_SECONDS", "60"))
+# --- end of the imports block ---
 
 # Celery: Redis in production; a server-less filesystem broker when embedded.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")

@@ -1,47 +1,77 @@
-// Extraction drafts: every input posts itself as you type (htmx). This keeps track of inputs
-// whose last change has not reached the server yet and sends them when the page is left, so
-// nothing typed is lost on navigation.
+// Extraction drafts: each field is its own form that htmx posts as you type (its value and the
+// version it last saw, nothing else). "Saved" only ever comes from the server's answer: a field
+// edited since its last answer says so until the next answer arrives. Fields whose last edit
+// has not reached the server are sent when the page is left, so nothing typed is lost.
 (function () {
-  var pending = new Set();
-  var form = document.querySelector("[data-extraction-form]");
-  if (!form) { return; }
-  var token = form.querySelector("input[name=csrfmiddlewaretoken]");
+  var sheet = document.querySelector("[data-extraction-sheet]");
+  if (!sheet) { return; }
+  // Per form: how many edits were made, and how many the last answered request carried.
+  var edits = new Map();
+  var sent = new Map();
 
-  // The sheet saves field by field; Enter in a field must not submit it as a whole.
-  form.addEventListener("submit", function (event) { event.preventDefault(); });
-  // "Clear" of a single-choice field unticks its options (its htmx post stores the empty value).
-  form.addEventListener("click", function (event) {
-    var clear = event.target.closest("[data-clear-choice]");
-    if (!clear) { return; }
-    clear.closest("[role=radiogroup]").querySelectorAll("input").forEach(function (input) { input.checked = false; });
-  });
-  form.addEventListener("input", function (event) {
-    var input = event.target.closest("[data-autosave]");
-    if (input) { pending.add(input); }
-  });
-  document.body.addEventListener("htmx:afterRequest", function (event) {
-    var elt = event.detail.elt;
-    if (elt && event.detail.successful) { pending.delete(elt); }
-  });
-
-  function payload(input) {
-    var data = new FormData();
-    data.append("csrfmiddlewaretoken", token ? token.value : "");
-    if (input.type === "checkbox") {
-      input.closest("fieldset").querySelectorAll("input[type=checkbox]:checked").forEach(function (box) {
-        data.append("value", box.value);
-      });
-    } else {
-      data.append("value", input.value);
-    }
-    return data;
+  function statusOf(form) {
+    return document.getElementById(form.getAttribute("hx-target").slice(1));
   }
 
-  function flush() {
-    pending.forEach(function (input) {
-      navigator.sendBeacon(input.getAttribute("hx-post"), payload(input));
+  function pending(form) {
+    return (edits.get(form) || 0) > (sent.get(form) || 0);
+  }
+
+  function edited(form) {
+    edits.set(form, (edits.get(form) || 0) + 1);
+    var status = statusOf(form);
+    if (status && !status.querySelector("[data-stale-write]")) {
+      status.dataset.state = "pending";
+      status.textContent = "Not saved yet…";
+    }
+  }
+
+  sheet.addEventListener("input", function (event) {
+    var form = event.target.closest("[data-extraction-field]");
+    if (form) { edited(form); }
+  });
+
+  // "Clear" empties a single choice: no radio checked, and the form saves that.
+  sheet.addEventListener("click", function (event) {
+    var clear = event.target.closest("[data-extraction-clear]");
+    if (!clear) { return; }
+    var form = clear.closest("[data-extraction-field]");
+    form.querySelectorAll("input[type=radio]").forEach(function (radio) { radio.checked = false; });
+    edited(form);
+    form.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+
+  // The edits a request carries are those made before it left.
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt;
+    if (edits.has(form)) { form.dataset.carries = String(edits.get(form)); }
+  });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    if (edits.has(form) && event.detail.successful) {
+      sent.set(form, Number(form.dataset.carries || 0));
+    }
+  });
+  // A refused value is marked invalid on its input(s) until the server accepts one.
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    var status = event.detail.elt;
+    if (!status || !status.classList || !status.classList.contains("extraction-status")) { return; }
+    var form = sheet.querySelector("[data-extraction-field][hx-target='#" + status.id + "']");
+    if (!form) { return; }
+    var invalid = status.dataset.state === "error";
+    form.querySelectorAll("input:not([type=hidden]), textarea").forEach(function (input) {
+      input.classList.toggle("is-invalid", invalid);
+      input.setAttribute("aria-invalid", invalid ? "true" : "false");
     });
-    pending.clear();
+  });
+
+  function flush() {
+    edits.forEach(function (count, form) {
+      if (pending(form)) {
+        navigator.sendBeacon(form.action, new FormData(form));
+        sent.set(form, count);
+      }
+    });
   }
   window.addEventListener("pagehide", flush);
   document.addEventListener("visibilitychange", function () {
@@ -52,11 +82,3 @@
     button.addEventListener("click", flush);
   });
 })();
-
-// Validation errors (422) carry a message fragment: show it in place.
-document.body.addEventListener("htmx:beforeSwap", function (event) {
-  if (event.detail.xhr.status === 422) {
-    event.detail.shouldSwap = true;
-    event.detail.isError = false;
-  }
-});

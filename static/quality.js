@@ -94,6 +94,13 @@
     while (queuedKeys.length && !saving) { handle(queuedKeys.shift()); }
   }
 
+  // A justification typed since its last save is not saved until the server says so.
+  sheet.addEventListener("input", function (event) {
+    var box = event.target.closest("[data-qc-justification]");
+    var status = box && document.querySelector(box.dataset.qcSaved);
+    if (status) { status.textContent = "Not saved yet…"; }
+  });
+
   // A failed request swaps nothing: accept keys again.
   document.body.addEventListener("htmx:sendError", settled);
   document.body.addEventListener("htmx:responseError", settled);
@@ -101,9 +108,15 @@
   // After an answer is saved the row is swapped in: keep it current, or move on when the
   // answer was given by key.
   document.body.addEventListener("htmx:afterSettle", function (event) {
-    // The out-of-band summary settles too: react to the row's own swap only.
+    // The out-of-band summary settles too: react to swaps in the sheet only.
     var row = event.detail.elt;
-    if (!row || !row.matches || !row.matches("[data-qc-row]") || !sheet.contains(row)) { return; }
+    if (!row || !row.matches || !sheet.contains(row)) { return; }
+    if (!row.matches("[data-qc-row]")) {
+      // A part of a row (a stale-write message, a justification's status): stay put.
+      advance = false;
+      settled();
+      return;
+    }
     var index = rows().indexOf(row);
     var ok = row.querySelector("[aria-pressed=true]") && !row.querySelector("[role=alert]");
     select(advance && ok ? index + 1 : index);
@@ -111,12 +124,3 @@
     settled();
   });
 })();
-
-// Validation errors (422) carry a message fragment: show it in place instead of the generic
-// error box.
-document.body.addEventListener("htmx:beforeSwap", function (event) {
-  if (event.detail.xhr.status === 422) {
-    event.detail.shouldSwap = true;
-    event.detail.isError = false;
-  }
-});

@@ -30,7 +30,6 @@ def media_root_fixture(settings, tmp_path):
 @pytest.fixture(name="sent_tasks")
 def sent_tasks_fixture(monkeypatch):
     sent = SentTasks()
-    monkeypatch.setattr("screening.services.imports.current_app", sent)
-    # The import queues deduplication through the dedup service's own scheduler.
-    monkeypatch.setattr("screening.services.dedup.current_app", sent)
+    # Every service sends its tasks through the one queue helper (deduplication included).
+    monkeypatch.setattr("screening.services.queue.current_app", sent)
     return sent

@@ -1,5 +1,6 @@
 """Helpers for the quality and extraction tests: the seed's protocol and included studies."""
 
+import html
 import json
 import re
 from pathlib import Path
@@ -44,3 +45,29 @@ def seed_studies(review) -> list[Study]:
         )
         for row in TABLE5
     ]
+
+
+def page_title(body: str) -> str:
+    """The text of a page's <title>, entities decoded."""
+    match = re.search(r"<title>(.*?)</title>", body, re.DOTALL)
+    assert match, "the page has no <title>"
+    return html.unescape(match.group(1))
+
+
+def answer_as_seen(**kwargs):
+    """`quality_answer_record` as a freshly loaded sheet calls it: with the stored version."""
+    from screening.models import QualityAnswer
+    from screening.services.quality import quality_answer_record
+
+    current = QualityAnswer.objects.filter(
+        study=kwargs["study"], criterion=kwargs["criterion"], assessor=kwargs["assessor"]
+    ).first()
+    return quality_answer_record(**kwargs, seen_version=current.version if current else 0)
+
+
+def mark_done(review, study, *assessors) -> None:
+    """Each assessor marks the study done (the last one reveals the answers)."""
+    from screening.services.quality import quality_complete_set
+
+    for assessor in assessors:
+        quality_complete_set(review=review, study=study, assessor=assessor)

@@ -8,10 +8,11 @@ from screening.domain.dedup import (
     candidate_pairs,
     deduplicate,
     most_complete,
+    records_to_compare,
     title_similarity,
 )
-from screening.domain.dedup_normalise import (
-    doi_key,
+from screening.domain.normalise import (
+    normalise_doi,
     page_key,
     surname,
     title_key,
@@ -216,7 +217,7 @@ def test_normalisation_helpers():
     assert page_key("73-6") == ("73", "76")
     assert page_key("e8-e9") == ("8", "9")
     assert surname("Smith, J.") == surname("J. Smith") == surname("Smith JA") == "smith"
-    assert doi_key("https://dx.doi.org/10.1000/ABC.") == "10.1000/abc"
+    assert normalise_doi("https://dx.doi.org/10.1000/ABC.") == "10.1000/abc"
     assert title_key("[Clinical research on X in China]. [Chinese]") == title_key(
         "Clinical research on X in China"
     )
@@ -270,3 +271,23 @@ def test_most_complete_display_fields():
 @pytest.mark.parametrize("title", ["", "   "])
 def test_blank_titles_do_not_crash(title):
     assert len(deduplicate([rec(1, title=title), rec(2, title=title)]).clusters) == 2
+
+
+def test_records_to_compare_keeps_only_the_studies_near_a_new_record():
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda sigma".split()
+    existing = [
+        DedupRecord(
+            key=f"e{i}",
+            title=f"{words[i % 12]} {words[(i // 12) % 12]} cohort number {i} of a registry",
+            year=2000 + i % 20,
+            authors=(f"Author{i}, A.",),
+            group=f"s{i}",
+        )
+        for i in range(600)
+    ]
+    existing += [rec("old-1", group="trial"), rec("old-2", group="trial", year=2013)]
+    compared = records_to_compare([rec("new", title=TITLE.upper())], existing)
+    keys = {r.key for r in compared}
+    # Every record of the matching study, and a few title neighbours; not the review.
+    assert {"old-1", "old-2"} <= keys
+    assert len(keys) < 30

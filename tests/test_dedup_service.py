@@ -7,6 +7,7 @@ from io import StringIO
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connections
 
 from screening.models import (
     AuditEvent,
@@ -19,6 +20,7 @@ from screening.models import (
     Study,
     StudyMerge,
 )
+from screening.services import dedup as dedup_service
 from screening.services.dedup import (
     candidate_decide,
     candidate_undo,
@@ -253,3 +255,50 @@ def test_task_runs_through_the_real_worker(celery_worker, review_and_cast):
     result = app.send_task(TASK_NAME, kwargs={"review_id": review.pk})
     assert result.get(timeout=60) == {"records": 5, "studies": 3, "merged": 2, "candidates": 0}
     assert Study.objects.filter(review=review).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_locks_neither_the_review_nor_its_studies_while_it_scores(
+    review_and_cast, monkeypatch
+):
+    """Screening writes to the review's studies while a run scores: nothing may be locked."""
+    review, _ = review_and_cast
+    first_import(review)
+    review_deduplicate(review=review)
+    later = add_batch(review, "Scopus", [paper(TRIAL, doi="10.1056/NEJMoa1208981")])
+    locked_elsewhere = []
+    scoring = dedup_service.deduplicate
+
+    def score_while_another_connection_locks(*args, **kwargs):
+        other = connections.create_connection("default")
+        try:
+            with other.cursor() as cursor:
+                for table in ("screening_review", "screening_study"):
+                    key = "id" if table == "screening_review" else "review_id"
+                    # NOWAIT: raises at once if the run holds any of these rows.
+                    cursor.execute(
+                        f"SELECT id FROM {table} WHERE {key} = %s FOR UPDATE NOWAIT", [review.pk]
+                    )
+                    locked_elsewhere.append((table, len(cursor.fetchall())))
+        finally:
+            other.close()
+        return scoring(*args, **kwargs)
+
+    monkeypatch.setattr(dedup_service, "deduplicate", score_while_another_connection_locks)
+    counts = review_deduplicate(review=review)
+    assert locked_elsewhere == [("screening_review", 1), ("screening_study", 3)]
+    assert counts["studies"] == 3
+    trial = Record.objects.get(pk=later[0].pk).study
+    assert trial is not None and trial.records.count() == 3
+
+
+def test_an_incremental_run_scores_the_new_records_against_their_blocks_only(review):
+    first_import(review)
+    review_deduplicate(review=review)
+    add_batch(review, "Scopus", [paper(APHASIA, authors=["Breitenstein, C."], year=2017)])
+    review_deduplicate(review=review)
+    run = AuditEvent.objects.filter(review=review, action="dedup.run").latest("id")
+    assert run.after["new_records"] == 1
+    # The aphasia study (one record) and its neighbours by title; never the whole review.
+    assert 1 <= run.after["compared_existing"] <= 5
+    assert run.after["joined_existing"] == 1

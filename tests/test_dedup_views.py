@@ -183,19 +183,21 @@ def test_status_polls_while_records_wait_and_stops_when_grouped(review, client_f
     assert b"every 2s" not in response.content and b"Reload the queue" in response.content
 
 
-def test_run_enqueues_on_commit(
-    review, client_for, htmx_headers, django_capture_on_commit_callbacks
-):
+def test_run_enqueues_the_deduplication(review, client_for, htmx_headers):
     from unittest import mock
 
     add_batch(review, "ACM", [paper(TRIAL)])
     client = client_for("reviewer")
     assert b"Run deduplication now" in client.get(url("dedup_status", review)).content
-    with mock.patch("screening.services.dedup.current_app.send_task") as send:
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(url("dedup_run", review), **htmx_headers)
+    with mock.patch("screening.services.queue.current_app.send_task") as send:
+        response = client.post(url("dedup_run", review), **htmx_headers)
     assert response.status_code == 200 and b"every 2s" in response.content
-    send.assert_called_once_with("screening.review_deduplicate", kwargs={"review_id": review.pk})
+    send.assert_called_once_with(
+        "screening.review_deduplicate",
+        kwargs={"review_id": review.pk},
+        countdown=None,
+        retry=False,
+    )
 
 
 def test_merged_page_marks_records_that_joined_a_screened_study(review, cast, client_for):
@@ -215,3 +217,62 @@ def test_merged_page_marks_records_that_joined_a_screened_study(review, cast, cl
     review_deduplicate(review=review)
     html = client_for("viewer").get(url("dedup_merged", review)).content.decode()
     assert html.count("joined after screening began") == 1
+
+
+@pytest.fixture
+def thirty_merged(review):
+    """30 studies of two records each (one per library), numbered titles."""
+    titles = [
+        f"Registry cohort {n:02d} of eculizumab in atypical uraemic syndrome" for n in range(30)
+    ]
+    add_batch(review, "ACM", [paper(t, doi=f"10.1000/c{n}") for n, t in enumerate(titles)])
+    add_batch(review, "IEEE", [paper(t, doi=f"10.1000/c{n}") for n, t in enumerate(titles)])
+    review_deduplicate(review=review)
+    return titles
+
+
+def test_merged_page_pages_and_searches(review, thirty_merged, client_for, htmx_headers):
+    client = client_for("viewer")
+    first = client.get(url("dedup_merged", review)).content.decode()
+    assert "30 studies with several records" in first
+    assert first.count("<article") == 25 and "Page 1 of 2" in first
+    second = client.get(url("dedup_merged", review) + "?page=2", **htmx_headers)
+    assert second.content.decode().count("<article") == 5
+    found = client.get(url("dedup_merged", review) + "?q=cohort+07").content.decode()
+    assert found.count("<article") == 1 and "cohort 07" in found
+    record = Record.objects.filter(review=review, title=thirty_merged[12]).first()
+    by_record = client.get(url("dedup_merged", review) + f"?q={record.pk}").content.decode()
+    assert by_record.count("<article") == 1 and f"Study {record.study_id}:" in by_record
+    assert client.get(url("dedup_merged", review) + "?page=0").status_code == 400
+
+
+def test_split_answers_with_the_page_the_reviewer_was_on(
+    review, thirty_merged, client_for, htmx_headers
+):
+    record = Record.objects.filter(review=review, title=thirty_merged[27]).last()
+    old_study = record.study_id
+    response = client_for("owner").post(
+        url("dedup_split", review, record_id=record.pk), {"page": "2"}, **htmx_headers
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.startswith('<div id="dedup-merged">') and "is now study" in html
+    assert "29 studies with several records" in html and "Page 2 of 2" in html
+    # Stored: the record has its own study, and another user sees the list without it.
+    record.refresh_from_db()
+    assert record.study_id != old_study
+    assert Record.objects.filter(study_id=old_study).count() == 1
+    after = client_for("viewer").get(url("dedup_merged", review) + f"?q={record.pk}")
+    assert "No merged study matches" in after.content.decode()
+
+
+def test_split_with_a_malformed_page_still_splits_and_shows_the_first_page(
+    review, thirty_merged, client_for, htmx_headers
+):
+    record = Record.objects.filter(review=review, title=thirty_merged[3]).last()
+    response = client_for("owner").post(
+        url("dedup_split", review, record_id=record.pk), {"page": "x"}, **htmx_headers
+    )
+    assert response.status_code == 200 and "Page 1 of 2" in response.content.decode()
+    record.refresh_from_db()
+    assert Record.objects.filter(study_id=record.study_id).count() == 1

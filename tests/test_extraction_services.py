@@ -21,8 +21,16 @@ from screening.services.extraction import (
     extraction_reconcile,
     extraction_value_save,
 )
+from screening.services.stale import StaleWrite
 
-from .quality_helpers import THEMES, included_study, seed_protocol, seed_studies
+from .quality_helpers import (
+    THEMES,
+    answer_as_seen,
+    included_study,
+    mark_done,
+    seed_protocol,
+    seed_studies,
+)
 
 Kind = ExtractionField.Kind
 
@@ -132,15 +140,30 @@ def test_one_extractor_value_becomes_reconciled_when_done(protocol, cast):
         review=protocol, study=study, extractors=[cast["reviewer"]], actor=cast["owner"]
     )
     extraction_value_save(
-        review=protocol, study=study, field=field, extractor=cast["reviewer"], raw="1"
+        review=protocol,
+        study=study,
+        field=field,
+        extractor=cast["reviewer"],
+        raw="1",
+        seen_version=0,
     )
     extraction_value_save(
-        review=protocol, study=study, field=field, extractor=cast["reviewer"], raw="12"
+        review=protocol,
+        study=study,
+        field=field,
+        extractor=cast["reviewer"],
+        raw="12",
+        seen_version=1,
     )
     assert reconciled(study, field) == "missing"  # a draft until marked done
     with pytest.raises(ValidationError, match="not a number"):
         extraction_value_save(
-            review=protocol, study=study, field=field, extractor=cast["reviewer"], raw="twelve"
+            review=protocol,
+            study=study,
+            field=field,
+            extractor=cast["reviewer"],
+            raw="twelve",
+            seen_version=0,
         )
     assert ExtractionValue.objects.get(study=study, extractor=cast["reviewer"]).value == 12
     extraction_complete_set(review=protocol, study=study, extractor=cast["reviewer"])
@@ -175,31 +198,58 @@ def test_two_extractors_differ_and_owner_reconciles(protocol, cast):
         ("reviewer2", "Case study", ["MLflow", "TFX"]),
     ):
         extraction_value_save(
-            review=protocol, study=study, field=method, extractor=cast[user], raw=method_value
+            review=protocol,
+            study=study,
+            field=method,
+            extractor=cast[user],
+            raw=method_value,
+            seen_version=0,
         )
         extraction_value_save(
-            review=protocol, study=study, field=tools, extractor=cast[user], raw=tools_value
+            review=protocol,
+            study=study,
+            field=tools,
+            extractor=cast[user],
+            raw=tools_value,
+            seen_version=0,
         )
         extraction_complete_set(review=protocol, study=study, extractor=cast[user])
-    sheet = extraction_study_sheet(review=protocol, study=study, user=cast["owner"])
+    sheet = extraction_study_sheet(review=protocol, study=study, user=cast["owner"], is_owner=True)
     cells = {c.field.key: c for c in sheet["row"].cells}
     assert cells["method"].differs and not cells["tools"].differs
     assert reconciled(study, tools) == ["MLflow", "TFX"]
     assert reconciled(study, method) == "missing" and sheet["row"].status == "differences"
     with pytest.raises(PermissionDenied):
         extraction_reconcile(
-            review=protocol, study=study, field=method, actor=cast["reviewer"], raw="Survey"
+            review=protocol,
+            study=study,
+            field=method,
+            actor=cast["reviewer"],
+            raw="Survey",
+            seen_version=0,
         )
     with pytest.raises(ValidationError, match="not one of the choices"):
         extraction_reconcile(
-            review=protocol, study=study, field=method, actor=cast["owner"], raw="Essay"
+            review=protocol,
+            study=study,
+            field=method,
+            actor=cast["owner"],
+            raw="Essay",
+            seen_version=0,
         )
     extraction_reconcile(
-        review=protocol, study=study, field=method, actor=cast["owner"], raw="Case study"
+        review=protocol,
+        study=study,
+        field=method,
+        actor=cast["owner"],
+        raw="Case study",
+        seen_version=0,
     )
     assert reconciled(study, method) == "Case study"
     assert (
-        extraction_study_sheet(review=protocol, study=study, user=cast["owner"])["row"].status
+        extraction_study_sheet(review=protocol, study=study, user=cast["owner"], is_owner=True)[
+            "row"
+        ].status
         == "reconciled"
     )
     assert AuditEvent.objects.filter(action="extraction.reconcile").count() == 1
@@ -218,7 +268,12 @@ def test_only_assigned_extractors_write(protocol, cast):
     for user in ("reviewer2", "owner", "viewer", "outsider"):
         with pytest.raises(PermissionDenied):
             extraction_value_save(
-                review=protocol, study=study, field=field, extractor=cast[user], raw="x"
+                review=protocol,
+                study=study,
+                field=field,
+                extractor=cast[user],
+                raw="x",
+                seen_version=0,
             )
     with pytest.raises(ValidationError, match="only reviewers and owners"):
         extraction_extractors_assign(
@@ -262,6 +317,7 @@ def test_seed_theme_counts_from_contribution_flags(protocol, cast):
                 field=flags[code],
                 extractor=extractor,
                 raw="yes" if rule(index) else "no",
+                seen_version=0,
             )
         extraction_complete_set(review=protocol, study=study, extractor=extractor)
     synthesis = extraction_synthesis(review=protocol)
@@ -275,11 +331,7 @@ def test_seed_theme_counts_from_contribution_flags(protocol, cast):
 
 
 def test_quality_threshold_takes_studies_out_of_extraction(protocol, cast):
-    from screening.services.quality import (
-        quality_answer_record,
-        quality_assessors_assign,
-        quality_settings_update,
-    )
+    from screening.services.quality import quality_assessors_assign, quality_settings_update
 
     weak, strong = included_study(protocol, title="weak"), included_study(protocol, title="strong")
     for study, answer in ((weak, "n"), (strong, "y")):
@@ -287,13 +339,14 @@ def test_quality_threshold_takes_studies_out_of_extraction(protocol, cast):
             review=protocol, study=study, assessors=[cast["reviewer"]], actor=cast["owner"]
         )
         for criterion in protocol.quality_criteria.all():
-            quality_answer_record(
+            answer_as_seen(
                 review=protocol,
                 study=study,
                 criterion=criterion,
                 assessor=cast["reviewer"],
                 answer=answer,
             )
+        mark_done(protocol, study, cast["reviewer"])
     validated = extraction_field_create(
         review=protocol, actor=cast["owner"], label="Validated in industry", kind="yes_no"
     )
@@ -304,7 +357,12 @@ def test_quality_threshold_takes_studies_out_of_extraction(protocol, cast):
     )
     assert assigned == 1 and not weak.extraction_assignments.exists()
     extraction_value_save(
-        review=protocol, study=strong, field=validated, extractor=cast["reviewer"], raw="yes"
+        review=protocol,
+        study=strong,
+        field=validated,
+        extractor=cast["reviewer"],
+        raw="yes",
+        seen_version=0,
     )
     extraction_complete_set(review=protocol, study=strong, extractor=cast["reviewer"])
     synthesis = extraction_synthesis(review=protocol)
@@ -321,3 +379,78 @@ def test_deleting_a_question_or_the_review_keeps_working_with_flags(protocol, ca
     assert len(extraction_synthesis(review=protocol)["themes"]) == 4
     protocol.delete()
     assert not ExtractionField.objects.exists()
+
+
+# Stale writes: two tabs of the same person, one of them showing an older version.
+
+
+def test_stale_tab_cannot_overwrite_a_newer_value(protocol, cast):
+    study = included_study(protocol)
+    field = extraction_field_create(
+        review=protocol, actor=cast["owner"], label="Sample size", kind="number"
+    )
+    extraction_extractors_assign(
+        review=protocol, study=study, extractors=[cast["reviewer"]], actor=cast["owner"]
+    )
+    mine = {"review": protocol, "study": study, "field": field, "extractor": cast["reviewer"]}
+    extraction_value_save(**mine, raw="12", seen_version=0)  # tab A
+    with pytest.raises(StaleWrite) as refused:
+        extraction_value_save(**mine, raw="40", seen_version=0)  # tab B saw no value
+    assert refused.value.current == "12" and refused.value.current_version == 1
+    assert refused.value.by == "reviewer" and refused.value.at is not None
+    row = ExtractionValue.objects.get(study=study, field=field, extractor=cast["reviewer"])
+    assert (row.value, row.version) == (12, 1)
+    # The same value again is no conflict, and a form without a version never overwrites.
+    assert extraction_value_save(**mine, raw="12", seen_version=0).version == 1
+    with pytest.raises(StaleWrite):
+        extraction_value_save(**mine, raw="40", seen_version=None)
+    assert not AuditEvent.objects.filter(action="extraction_value.overwrite").exists()
+
+
+def test_applying_a_stale_value_anyway_is_audited_with_the_replaced_version(protocol, cast):
+    study = included_study(protocol)
+    field = extraction_field_create(
+        review=protocol, actor=cast["owner"], label="Sample size", kind="number"
+    )
+    extraction_extractors_assign(
+        review=protocol, study=study, extractors=[cast["reviewer"]], actor=cast["owner"]
+    )
+    mine = {"review": protocol, "study": study, "field": field, "extractor": cast["reviewer"]}
+    extraction_value_save(**mine, raw="12", seen_version=0)
+    saved = extraction_value_save(**mine, raw="40", seen_version=0, force=True)
+    assert (saved.value, saved.version) == (40, 2)
+    event = AuditEvent.objects.get(action="extraction_value.overwrite")
+    assert event.actor == cast["reviewer"]
+    assert event.before == {"value": 12, "version": 1}
+    assert event.after == {"value": 40, "version": 2}
+
+
+def test_stale_reconciliation_is_refused_with_who_decided(protocol, cast):
+    study = included_study(protocol)
+    field = extraction_field_create(
+        review=protocol, actor=cast["owner"], label="Sample size", kind="number"
+    )
+    extraction_extractors_assign(
+        review=protocol, study=study, extractors=[cast["reviewer"]], actor=cast["owner"]
+    )
+    extraction_value_save(
+        review=protocol,
+        study=study,
+        field=field,
+        extractor=cast["reviewer"],
+        raw="12",
+        seen_version=0,
+    )
+    extraction_complete_set(review=protocol, study=study, extractor=cast["reviewer"])
+    derived = ExtractionValue.objects.get(study=study, field=field, extractor=None)
+    assert (derived.value, derived.version) == (12, 1)
+    owner = {"review": protocol, "study": study, "field": field, "actor": cast["owner"]}
+    # The owner's page was opened before the extractor marked the study done.
+    with pytest.raises(StaleWrite) as refused:
+        extraction_reconcile(**owner, raw="13", seen_version=0)
+    assert refused.value.current == "12" and refused.value.by == "the agreeing extractors"
+    extraction_reconcile(**owner, raw="13", seen_version=1)
+    with pytest.raises(StaleWrite) as refused:
+        extraction_reconcile(**owner, raw="14", seen_version=1)
+    assert refused.value.current == "13" and refused.value.by == "owner"
+    assert reconciled(study, field) == 13

@@ -6,7 +6,7 @@ import io
 import pytest
 from django.urls import reverse
 
-from screening.models import ExtractionField, ExtractionValue
+from screening.models import AuditEvent, ExtractionField, ExtractionValue
 from screening.services.extraction import (
     extraction_complete_set,
     extraction_contribution_flags_create,
@@ -15,7 +15,7 @@ from screening.services.extraction import (
     extraction_value_save,
 )
 
-from .quality_helpers import included_study, seed_protocol
+from .quality_helpers import included_study, page_title, seed_protocol
 
 
 def url(name, review, *args):
@@ -139,7 +139,7 @@ def test_done_and_reconcile_views(setup, client_for, htmx_headers, cast):
     size = fields["size"]
     for user, value in (("reviewer", "12"), ("reviewer2", "14")):
         extraction_value_save(
-            review=review, study=study, field=size, extractor=cast[user], raw=value
+            review=review, study=study, field=size, extractor=cast[user], raw=value, seen_version=0
         )
     done = url("extraction_done", review, study.pk)
     assert client_for("viewer").post(done).status_code == 403
@@ -171,6 +171,7 @@ def test_synthesis_click_through_and_csv(setup, client_for, cast):
                 field=rq1,
                 extractor=cast[user],
                 raw="yes" if s == study else "no",
+                seen_version=0,
             )
             extraction_value_save(
                 review=review,
@@ -178,6 +179,7 @@ def test_synthesis_click_through_and_csv(setup, client_for, cast):
                 field=fields["tools"],
                 extractor=cast[user],
                 raw=["MLflow", "TFX, the extended"],
+                seen_version=0,
             )
             extraction_complete_set(review=review, study=s, extractor=cast[user])
     client = client_for("viewer")
@@ -255,10 +257,20 @@ def test_csv_cells_cannot_run_formulas(setup, client_for, cast):
     )
     notes = extraction_field_create(review=review, actor=cast["owner"], label="Notes", kind="text")
     extraction_value_save(
-        review=review, study=study, field=notes, extractor=cast["reviewer"], raw="+1 for MLOps"
+        review=review,
+        study=study,
+        field=notes,
+        extractor=cast["reviewer"],
+        raw="+1 for MLOps",
+        seen_version=0,
     )
     extraction_value_save(
-        review=review, study=study, field=fields["size"], extractor=cast["reviewer"], raw="-3"
+        review=review,
+        study=study,
+        field=fields["size"],
+        extractor=cast["reviewer"],
+        raw="-3",
+        seen_version=0,
     )
     extraction_complete_set(review=review, study=study, extractor=cast["reviewer"])
     for name in ("extraction_csv", "quality_table_csv"):
@@ -276,3 +288,118 @@ def test_csv_cells_cannot_run_formulas(setup, client_for, cast):
     first = dict(zip(rows[0], rows[1], strict=True))
     assert first["Notes"] == "'+1 for MLOps"
     assert first["Sample size"] == "-3"  # numbers stay numbers
+
+
+def test_home_title_is_the_page_title_only(setup, client_for):
+    review, _, _ = setup
+    body = client_for("reviewer").get(url("extraction_home", review)).content.decode()
+    assert page_title(body) == f"Extraction · {review.title} · slrweb"
+
+
+def test_autosave_refuses_several_values_for_one_field_and_stores_nothing(
+    setup, client_for, htmx_headers, cast
+):
+    """What the old page sent: every `value` input of the sheet to one field's address."""
+    review, study, fields = setup
+    size = fields["size"]
+    target = url("extraction_value", review, study.pk, size.pk)
+    response = client_for("reviewer").post(
+        target, {"value": ["yes", "no", "12"], "version": "0"}, **htmx_headers
+    )
+    assert response.status_code == 400
+    assert "takes one value but 3 were sent" in response.content.decode()
+    assert not ExtractionValue.objects.filter(field=size).exists()
+
+
+def test_autosave_answer_shows_the_stored_value_and_the_next_version(
+    setup, client_for, htmx_headers, cast
+):
+    review, study, fields = setup
+    size = fields["size"]
+    target = url("extraction_value", review, study.pk, size.pk)
+    response = client_for("reviewer").post(
+        target, {"value": "12,5", "version": "0"}, **htmx_headers
+    )
+    body = response.content.decode()
+    assert response.status_code == 200 and "Saved: 12.5" in body
+    assert f'id="mine-version-{size.pk}" value="1" hx-swap-oob="true"' in body
+    row = ExtractionValue.objects.get(field=size, extractor=cast["reviewer"])
+    assert (row.value, row.version) == (12.5, 1)
+    # After a reload the field's form carries the stored value and its version.
+    page = client_for("reviewer").get(url("extraction_study", review, study.pk)).content.decode()
+    assert f'id="mine-{size.pk}" name="value" value="12.5"' in page
+    assert f'id="mine-version-{size.pk}" value="1"' in page
+
+
+def test_stale_tab_gets_409_with_the_current_value_and_can_apply_anyway(
+    setup, client_for, htmx_headers, cast
+):
+    review, study, fields = setup
+    size = fields["size"]
+    target = url("extraction_value", review, study.pk, size.pk)
+    client = client_for("reviewer")
+    assert client.post(target, {"value": "12", "version": "0"}, **htmx_headers).status_code == 200
+    stale = client.post(target, {"value": "40", "version": "0"}, **htmx_headers)
+    body = stale.content.decode()
+    assert stale.status_code == 409
+    assert "Not saved" in body and "<strong data-stale-current>12</strong>, by reviewer" in body
+    assert stale["HX-Retarget"] == f"#mine-status-{size.pk}"
+    assert ExtractionValue.objects.get(field=size, extractor=cast["reviewer"]).value == 12
+    # "Apply mine anyway" posts the echoed value with the current version, forced.
+    forced = client.post(target, {"value": "40", "version": "1", "force": "1"}, **htmx_headers)
+    assert forced.status_code == 200 and "Saved: 40" in forced.content.decode()
+    row = ExtractionValue.objects.get(field=size, extractor=cast["reviewer"])
+    assert (row.value, row.version) == (40, 2)
+    assert AuditEvent.objects.filter(action="extraction_value.overwrite").count() == 1
+
+
+def test_stale_reconciliation_gets_409(setup, client_for, htmx_headers, cast):
+    review, study, fields = setup
+    size = fields["size"]
+    target = url("extraction_reconcile", review, study.pk, size.pk)
+    client = client_for("owner")
+    assert client.post(target, {"value": "12", "version": "0"}, **htmx_headers).status_code == 200
+    stale = client.post(target, {"value": "14", "version": "0"}, **htmx_headers)
+    assert stale.status_code == 409 and stale["HX-Retarget"] == f"#reconcile-stale-{size.pk}"
+    assert ExtractionValue.objects.get(field=size, extractor=None).value == 12
+
+
+def test_blind_owner_who_extracts_sees_no_other_values_until_all_done(
+    setup, client_for, htmx_headers, cast
+):
+    review, study, fields = setup
+    size = fields["size"]
+    extraction_extractors_assign(
+        review=review,
+        study=study,
+        extractors=[cast["owner"], cast["reviewer"]],
+        actor=cast["owner"],
+    )
+    extraction_value_save(
+        review=review,
+        study=study,
+        field=size,
+        extractor=cast["reviewer"],
+        raw="4711",
+        seen_version=0,
+    )
+    client = client_for("owner")
+    page = client.get(url("extraction_study", review, study.pk)).content.decode()
+    assert "4711" not in page and "stay hidden" in page
+    fragment = client.get(
+        url("extraction_study", review, study.pk),
+        HTTP_HX_TARGET="extraction-reconcile",
+        **htmx_headers,
+    ).content.decode()
+    assert "4711" not in fragment
+    # The reconcile answer (a fragment of its own) hides them too.
+    answer = client.post(
+        url("extraction_reconcile", review, study.pk, size.pk),
+        {"value": "1", "version": "0"},
+        **htmx_headers,
+    ).content.decode()
+    assert "4711" not in answer and "table-danger" not in answer
+    extraction_complete_set(review=review, study=study, extractor=cast["owner"])
+    extraction_complete_set(review=review, study=study, extractor=cast["reviewer"])
+    page = client.get(url("extraction_study", review, study.pk)).content.decode()
+    assert "4711" in page

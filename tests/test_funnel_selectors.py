@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import xml.etree.ElementTree as ET
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -14,6 +15,7 @@ from django.utils import timezone
 from screening.models import FunnelSchedule, FunnelSnapshot, QualityConsensus, QualityCriterion
 from screening.selectors import reports as selectors
 from screening.services import funnel as funnel_service
+from screening.services import queue as queue_service
 
 from .reports_helpers import assert_seed_funnel, seeded_module  # noqa: F401
 
@@ -202,7 +204,7 @@ def test_command_unknown_review(db):
 
 
 def test_schedule_is_debounced_to_one_pending_task(review, django_capture_on_commit_callbacks):
-    with mock.patch.object(funnel_service.current_app, "send_task") as send:
+    with mock.patch.object(queue_service.current_app, "send_task") as send:
         with django_capture_on_commit_callbacks(execute=True):
             for _ in range(5):
                 funnel_service.funnel_schedule(review_id=review.pk)
@@ -220,7 +222,7 @@ def test_schedule_is_debounced_to_one_pending_task(review, django_capture_on_com
 
 
 def test_lost_task_is_sent_again_after_a_while(review, django_capture_on_commit_callbacks):
-    with mock.patch.object(funnel_service.current_app, "send_task") as send:
+    with mock.patch.object(queue_service.current_app, "send_task") as send:
         with django_capture_on_commit_callbacks(execute=True):
             funnel_service.funnel_schedule(review_id=review.pk)
         FunnelSchedule.objects.filter(review=review).update(
@@ -235,7 +237,7 @@ def test_status_reports_computing_until_a_newer_snapshot(
     review, django_capture_on_commit_callbacks
 ):
     assert selectors.funnel_status(review=review).computing is False
-    with mock.patch.object(funnel_service.current_app, "send_task"):
+    with mock.patch.object(queue_service.current_app, "send_task"):
         with django_capture_on_commit_callbacks(execute=True):
             funnel_service.funnel_request(review=review, user=None)
     assert selectors.funnel_status(review=review).computing is True
@@ -253,12 +255,34 @@ def test_broker_outage_does_not_fail_the_change_and_retries_later(
     from kombu.exceptions import OperationalError
 
     with mock.patch.object(
-        funnel_service.current_app, "send_task", side_effect=OperationalError("down")
+        queue_service.current_app, "send_task", side_effect=OperationalError("down")
     ):
         with django_capture_on_commit_callbacks(execute=True):
             funnel_service.funnel_schedule(review_id=review.pk)
     assert FunnelSchedule.objects.get(review=review).pending_since is None
-    with mock.patch.object(funnel_service.current_app, "send_task") as send:
+    with mock.patch.object(queue_service.current_app, "send_task") as send:
         with django_capture_on_commit_callbacks(execute=True):
             funnel_service.funnel_schedule(review_id=review.pk)
     assert send.call_count == 1
+
+
+def test_sweep_sends_a_request_the_broker_lost(review, django_capture_on_commit_callbacks):
+    from kombu.exceptions import OperationalError
+
+    with mock.patch.object(
+        queue_service.current_app, "send_task", side_effect=OperationalError("down")
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            funnel_service.funnel_schedule(review_id=review.pk)
+        FunnelSchedule.objects.filter(review=review).update(
+            requested_at=timezone.now() - timedelta(minutes=1)
+        )
+        assert funnel_service.funnel_sweep() == 0  # still down: kept for the next sweep
+    with mock.patch.object(queue_service.current_app, "send_task") as send:
+        assert funnel_service.funnel_sweep() == 1
+        assert funnel_service.funnel_sweep() == 0  # pending now: not sent twice
+    assert send.call_args.kwargs["kwargs"] == {"review_id": review.pk}
+    funnel_service.funnel_refresh(review_id=review.pk)
+    with mock.patch.object(queue_service.current_app, "send_task") as send:
+        assert funnel_service.funnel_sweep() == 0  # the snapshot is newer than the request
+    assert send.call_count == 0

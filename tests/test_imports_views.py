@@ -74,8 +74,10 @@ def test_list_fragment_for_htmx(review, client_for, htmx_headers):
 
 def test_viewer_sees_the_list_without_upload_form(review, client_for):
     response = client_for("viewer").get(url("import_list", review))
+    body = response.content.decode()
     assert response.status_code == 200
-    assert 'id="upload-form"' not in response.content.decode()
+    assert 'id="upload-form"' not in body
+    assert "As a viewer you can follow the imports but not upload exports" in body
 
 
 def test_upload_stores_and_enqueues_then_redirects(
@@ -159,10 +161,13 @@ def test_upload_access(review, client, client_for):
 
 def test_reviewer_without_import_right_is_refused(review, client_for, cast):
     review.memberships.filter(user=cast["reviewer"]).update(can_import=False)
-    response = client_for("reviewer").post(
-        url("import_list", review), {"files": [upload()], "new_source": "X"}
-    )
+    client = client_for("reviewer")
+    response = client.post(url("import_list", review), {"files": [upload()], "new_source": "X"})
     assert response.status_code == 403
+    assert ImportBatch.objects.count() == 0
+    page = client.get(url("import_list", review)).content.decode()
+    assert 'id="upload-form"' not in page
+    assert "An owner has not allowed you to upload exports to this review" in page
 
 
 # --- import_detail / import_progress -----------------------------------------------------------
@@ -241,7 +246,9 @@ def test_retry_of_a_done_import_is_refused(review, client_for, done_batch, htmx_
     response = client_for("owner").post(
         url("import_retry", review, batch_id=done_batch.pk), **htmx_headers
     )
-    assert response.status_code == 200 and "<html" not in response.content.decode()
+    body = response.content.decode()
+    assert response.status_code == 400 and "<html" not in body
+    assert "Only a failed import can be retried." in body and 'id="import-refusal"' in body
     assert ImportBatch.objects.get(pk=done_batch.pk).status == "done"
 
 

@@ -1,102 +1,35 @@
-"""Normalisation of bibliographic fields: whitespace, DOI, year, LaTeX accents, authors.
+"""Normalisation of bibliographic fields, the one module for it (pure Python, no Django).
 
-Pure Python (no Django): the parsers and the deduplication code share these helpers.
+The parsers store what these functions make of a file's fields (clean text, DOI, PMID, year,
+LaTeX turned into Unicode), and duplicate detection compares what they make of titles, authors,
+venues, pages and volumes: case, accents, any script, punctuation, HTML and LaTeX debris,
+language tags such as "[Chinese]", "Smith, J." against "J. Smith" against "Smith J", "73-6"
+against "73-76", "Nat Rev Nephrol" against "Nature Reviews Nephrology".
+
+Maintained libraries do the hard parts: pylatexenc reads LaTeX, anyascii transliterates every
+script (Cyrillic, Greek, CJK...) to ASCII, and Unicode NFKC folds compatibility forms
+(ligatures, full-width letters) first.
 """
 
 import html
 import re
 import unicodedata
+from functools import lru_cache
+
+from anyascii import anyascii
+from pylatexenc.latex2text import LatexNodes2Text
 
 _DOI_PREFIX = re.compile(
-    r"^(?:doi:\s*|https?://(?:dx\.)?doi\.org/|https?://doi\.[a-z]+\.org/|doi\.org/)", re.I
+    r"^(?:doi:\s*|doi\s+|https?://(?:dx\.)?doi\.org/|https?://doi\.[a-z]+\.org/|doi\.org/)", re.I
 )
 _DOI_CORE = re.compile(r"10\.\d{4,9}/\S+", re.I)
 _DOI_TRAILING = " .,;)]}>\"'"
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d|21\d\d)(?!\d)")
 _PMID = re.compile(r"^\d{1,9}$")
-
-# Accent commands of LaTeX and the Unicode combining mark each one adds to its letter.
-_LATEX_ACCENTS = {
-    "`": "\u0300",
-    "'": "\u0301",
-    "^": "\u0302",
-    "~": "\u0303",
-    "=": "\u0304",
-    "u": "\u0306",
-    ".": "\u0307",
-    '"': "\u0308",
-    "r": "\u030a",
-    "H": "\u030b",
-    "v": "\u030c",
-    "d": "\u0323",
-    "c": "\u0327",
-    "k": "\u0328",
-    "b": "\u0331",
-}
-_LATEX_SYMBOLS = {
-    "ss": "ß",
-    "ae": "æ",
-    "AE": "Æ",
-    "oe": "œ",
-    "OE": "Œ",
-    "aa": "å",
-    "AA": "Å",
-    "o": "ø",
-    "O": "Ø",
-    "l": "ł",
-    "L": "Ł",
-    "i": "ı",
-    "j": "ȷ",
-    "textendash": "–",
-    "textemdash": "—",
-    "textquoteright": "’",
-    "textquoteleft": "‘",
-    "textquotedblleft": "“",
-    "textquotedblright": "”",
-    "textregistered": "®",
-    "texttrademark": "™",
-    "textcopyright": "©",
-    "textdegree": "°",
-    "textmu": "µ",
-    "textbackslash": "\\",
-    "dag": "†",
-    "S": "§",
-    "P": "¶",
-    "pounds": "£",
-    "euro": "€",
-    "alpha": "α",
-    "beta": "β",
-    "gamma": "γ",
-    "delta": "δ",
-    "epsilon": "ε",
-    "kappa": "κ",
-    "lambda": "λ",
-    "mu": "μ",
-    "pi": "π",
-    "sigma": "σ",
-    "tau": "τ",
-    "theta": "θ",
-    "chi": "χ",
-    "omega": "ω",
-    "Delta": "Δ",
-    "Omega": "Ω",
-    "times": "×",
-    "pm": "±",
-    "leq": "≤",
-    "geq": "≥",
-    "le": "≤",
-    "ge": "≥",
-    "approx": "≈",
-    "cdot": "·",
-    "ldots": "…",
-    "dots": "…",
-}
-# \'{e}, \'e, {\'e}, \"{\i}: an accent command, then its letter braced or bare.
-_ACCENT_RE = re.compile(
-    r"\\([`'^~=.\"]|[uvHrdckb](?![A-Za-z]))\s*(?:\{\s*(\\?[A-Za-z])\s*\}|(\\?[A-Za-z]))"
-)
-_SYMBOL_RE = re.compile(r"\\([A-Za-z]+)(?![A-Za-z])\s?(?:\{\})?")
-_ESCAPED = re.compile(r"\\([&%$#_{}])")
+# A "%" not escaped by a backslash starts a comment in LaTeX, but in an exported title it is a
+# per cent sign ("50% of ..."): escaped before pylatexenc reads the text.
+_BARE_PERCENT = re.compile(r"(?<!\\)%")
+_LATEX = LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
 
 
 def clean_text(value) -> str:
@@ -114,39 +47,14 @@ def clean_text(value) -> str:
 
 
 def latex_to_unicode(value: str) -> str:
-    """Turn LaTeX accents and common symbols into Unicode and drop grouping braces.
+    """LaTeX accents, symbols, dashes and inline maths as Unicode text; braces dropped.
 
     BibTeX titles arrive as `{\\"U}ber {B}ayesian` and ScienceDirect writes `\\textendash`;
     reviewers must read, search and deduplicate the plain text.
     """
     if "\\" not in value and "{" not in value and "$" not in value:
         return value
-
-    def accent(match: re.Match) -> str:
-        letter = match.group(2) or match.group(3)
-        if letter.startswith("\\"):
-            # \'\i is an accented i: the dotless form exists only to carry the accent.
-            letter = {"i": "i", "j": "j"}.get(letter[1:]) or _LATEX_SYMBOLS.get(
-                letter[1:], letter[1:]
-            )
-        return unicodedata.normalize("NFC", letter + _LATEX_ACCENTS[match.group(1)])
-
-    value = _ACCENT_RE.sub(accent, value)
-
-    def symbol(match: re.Match) -> str:
-        name = match.group(1)
-        if name in _LATEX_SYMBOLS:
-            return _LATEX_SYMBOLS[name]
-        # Formatting commands (\emph, \textit, \mathrm...) wrap text that must stay.
-        return ""
-
-    value = _SYMBOL_RE.sub(symbol, value)
-    value = _ESCAPED.sub(r"\1", value)
-    value = value.replace("{", "").replace("}", "")
-    value = value.replace("---", "—").replace("--", "–").replace("~", " ")
-    # Inline maths such as $\alpha$-helix: keep the content, drop the delimiters.
-    value = re.sub(r"\$([^$]*)\$", r"\1", value)
-    return value
+    return clean_text(_LATEX.latex_to_text(_BARE_PERCENT.sub(r"\\%", value)))
 
 
 def normalise_doi(value) -> str:
@@ -154,7 +62,8 @@ def normalise_doi(value) -> str:
     text = clean_text(value)
     if not text:
         return ""
-    text = html.unescape(text)
+    if "&" in text:
+        text = html.unescape(text)
     text = _DOI_PREFIX.sub("", text)
     # Scopus URLs carry the DOI percent-encoded ("10.1016%2fj.x"); the slash is what matters.
     text = text.replace("%2f", "/").replace("%2F", "/")
@@ -175,11 +84,13 @@ def normalise_year(value) -> int | None:
 
 
 def normalise_pmid(value) -> str:
+    """The PubMed identifier's digits ("PMID: 123 [Indexed for MEDLINE]" gives "123"), or ""."""
     text = clean_text(value)
     if text.lower().startswith("pmid:"):
         text = text[5:].strip()
     text = text.split()[0] if text else ""
-    return text if _PMID.match(text) and text != "0" else ""
+    text = text.lstrip("0")
+    return text if _PMID.match(text) else ""
 
 
 def split_list(value, separators: str = ";") -> list[str]:
@@ -220,8 +131,153 @@ def split_glued_authors(value: str) -> list[str]:
     return [name for name in names if name]
 
 
-def fold_for_match(value: str) -> str:
-    """Lowercase ASCII letters and digits only: a loose key for comparing titles."""
-    text = unicodedata.normalize("NFKD", value or "")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return re.sub(r"[^a-z0-9]", "", text.lower())
+_TAG_RE = re.compile(r"<[^>]{0,40}>")
+_NON_ALNUM_RE = re.compile(r"[^0-9a-z]+")
+# Ideographic and syllabic scripts write words without spaces; each character is transliterated
+# as its own word so that titles in these scripts compare word by word like any other.
+_CJK_RE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]")
+# A short bracketed group at the end of a title is a database annotation ("[Chinese]",
+# "[Abstract]", "[letter]"), not part of the title.
+_TRAILING_TAG_RE = re.compile(r"\s*[\[(][^\])]{1,40}[\])]\s*\.?\s*$")
+_FIRST_NUMBER_RE = re.compile(r"[a-z]*\d+")
+_DIGITS_RE = re.compile(r"\d+")
+
+
+def fold(text: str) -> str:
+    """Lowercase ASCII words separated by single spaces, from text in any script: markup,
+    LaTeX, accents and punctuation gone, other scripts transliterated."""
+    if not text:
+        return ""
+    if "<" in text:
+        text = _TAG_RE.sub(" ", text)
+    if "&" in text:
+        text = html.unescape(text)
+    if "\\" in text or "$" in text:
+        text = latex_to_unicode(text)
+    elif "{" in text:
+        text = text.replace("{", "").replace("}", "")
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        if _CJK_RE.search(text):
+            text = _CJK_RE.sub(lambda m: f" {anyascii(m.group(0))} ", text)
+        text = anyascii(text)
+    return _NON_ALNUM_RE.sub(" ", text.lower()).strip()
+
+
+def title_key(title: str) -> str:
+    """The comparable form of a title: annotations stripped, folded."""
+    title = (title or "").strip()
+    if not title:
+        return ""
+    stripped = _TRAILING_TAG_RE.sub("", title)
+    if len(stripped) >= 10:
+        title = stripped
+    if len(title) > 2 and title[0] == "[" and title.rstrip(".").endswith("]"):
+        # MEDLINE brackets a whole title that was translated into English.
+        title = title.rstrip(".")[1:-1]
+    return fold(title)
+
+
+@lru_cache(maxsize=1 << 16)
+def surname(author: str) -> str:
+    """Folded surname of one author written as "Smith, J.", "J. Smith" or "Smith J"."""
+    author = (author or "").strip()
+    if not author:
+        return ""
+    if "," in author:
+        return fold(author.split(",", 1)[0])
+    words = fold(author).split()
+    if not words:
+        return ""
+    if len(words) == 1:
+        return words[0]
+    last = words[-1]
+    raw_last = author.split()[-1].strip(".")
+    # MEDLINE style "Smith JA": the last word is upper-case initials, the surname comes first.
+    if len(raw_last) <= 3 and raw_last.isupper():
+        return " ".join(words[:-1])
+    if len(last) == 1:
+        return " ".join(w for w in words if len(w) > 1) or last
+    return last
+
+
+def split_authors(authors: str) -> list[str]:
+    """Split a BibTeX-style author string ("A and B and C") or a "; "-joined list."""
+    if not authors:
+        return []
+    parts = re.split(r"\s+and\s+|;\s*", authors)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def page_key(pages: str) -> tuple[str, str]:
+    """(first page, last page) with the last page expanded: "73-6" gives ("73", "76")."""
+    pages = (pages or "").strip().lower()
+    if not pages:
+        return "", ""
+    numbers = _FIRST_NUMBER_RE.findall(pages)
+    if not numbers:
+        return "", ""
+    # Letter prefixes ("S12", "e3", "c37") are kept by some databases and dropped by others.
+    first = numbers[0].lstrip("abcdefghijklmnopqrstuvwxyz").lstrip("0") or "0"
+    if len(numbers) < 2:
+        return first, ""
+    last = numbers[1].lstrip("abcdefghijklmnopqrstuvwxyz").lstrip("0") or "0"
+    if last.isdigit() and first.isdigit() and len(last) < len(first):
+        last = first[: len(first) - len(last)] + last
+    return first, last
+
+
+def number_key(value) -> str:
+    """The first number of a volume or issue ("Vol. 07" gives "7", "6016 LNCS" gives "6016")."""
+    if value is None:
+        return ""
+    found = _DIGITS_RE.search(str(value))
+    if not found:
+        return ""
+    return found.group(0).lstrip("0") or "0"
+
+
+_VENUE_STOP = frozenset({"the", "of", "and", "for", "in", "on", "de", "la", "et", "a", "an"})
+
+
+@lru_cache(maxsize=1 << 14)
+def venue_tokens(venue: str) -> tuple[str, ...]:
+    return tuple(t for t in fold(venue).split() if t not in _VENUE_STOP)
+
+
+def venues_compatible(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """True when one venue reads as an abbreviation of the other (or they are the same).
+
+    Each word of the shorter form must begin a word of the longer one, in order:
+    "nat rev nephrol" fits "nature reviews nephrology".
+    """
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    if sum(map(len, a)) > sum(map(len, b)):
+        a, b = b, a
+    j = 0
+    matched = 0
+    for token in a:
+        while j < len(b) and not _abbreviates(token, b[j]):
+            j += 1
+        if j == len(b):
+            break
+        matched += 1
+        j += 1
+    return matched == len(a) and matched >= min(len(b), 2) * 0.6
+
+
+def _abbreviates(short: str, word: str) -> bool:
+    """ "nephrol" abbreviates "nephrology", "dtsch" abbreviates "deutsche"."""
+    if word.startswith(short):
+        return True
+    if not short or short[0] != word[0] or len(short) > len(word):
+        return False
+    pos = 0
+    for ch in short:
+        pos = word.find(ch, pos) + 1
+        if pos == 0:
+            return False
+    return True

@@ -33,6 +33,12 @@ class QualityAssignment(Assignment):
     assessor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="quality_assignments"
     )
+    completed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when the assessor marks the study done; once every assessor has, the "
+        "answers are revealed to each other and the consensus is derived.",
+    )
 
     class Meta:
         ordering = ["study", "slot"]
@@ -60,6 +66,11 @@ class QualityAnswer(models.Model):
     )
     answer = models.DecimalField(max_digits=4, decimal_places=2)
     justification = models.TextField(blank=True)
+    # Changing an answer after the assessors saw each other's answers is a revision: the answer
+    # given blind is kept (agreement statistics use it) and the change is shown and audited.
+    answer_at_reveal = models.DecimalField(max_digits=4, decimal_places=2, null=True, blank=True)
+    revised_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -70,6 +81,10 @@ class QualityAnswer(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(answer__in=ANSWER_VALUES), name="quality_answer_on_scale"
+            ),
+            models.CheckConstraint(
+                condition=Q(answer_at_reveal__isnull=True) | Q(answer_at_reveal__in=ANSWER_VALUES),
+                name="quality_answer_at_reveal_on_scale",
             ),
         ]
 
@@ -100,6 +115,7 @@ class QualityConsensus(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
     note = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -213,6 +229,7 @@ class ExtractionValue(models.Model):
         blank=True,
         related_name="+",
     )
+    version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

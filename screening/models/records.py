@@ -54,6 +54,17 @@ class ImportBatch(models.Model):
     attempts = models.PositiveSmallIntegerField(
         default=0, help_text="How many times a worker started importing this file."
     )
+    queued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the import task was last handed to the broker (empty: not yet; the "
+        "periodic sweep sends it).",
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of the worker importing this file.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -61,6 +72,7 @@ class ImportBatch(models.Model):
             models.UniqueConstraint(fields=["review", "sha256"], name="batch_unique_file"),
             models.CheckConstraint(condition=Q(progress__lte=100), name="batch_progress_max"),
         ]
+        indexes = [models.Index(fields=["status", "queued_at"], name="batch_sweep")]
 
     def __str__(self) -> str:
         return self.original_name

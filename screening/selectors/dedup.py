@@ -4,7 +4,8 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from itertools import combinations
 
-from django.db.models import Count, F, Min, Prefetch
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q
 
 from ..models import DuplicateCandidate, Record, Review, Source, Study, StudyMerge
 
@@ -111,14 +112,38 @@ def last_decided(*, review: Review, user) -> DuplicateCandidate | None:
     )
 
 
-def merged_studies(*, review: Review):
-    """Studies holding more than one record, with their records and their undoable merges."""
-    return (
-        Study.objects.filter(review=review)
-        .annotate(n_records=Count("records", distinct=True))
+MERGED_PAGE_SIZE = 25
+
+
+def merged_studies_page(*, review: Review, query: str = "", page: int = 1) -> Page:
+    """One page of the studies holding more than one record, with their records and undoable
+    merges; `query` finds a study by its number or by words of its own or its records' titles,
+    DOIs or sources."""
+    several = (
+        Record.objects.filter(review=review, study__isnull=False)
+        .values("study_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .values("study_id")
+    )
+    studies = Study.objects.filter(review=review, pk__in=several)
+    if query:
+        matching_records = Record.objects.filter(study=OuterRef("pk")).filter(
+            Q(title__icontains=query)
+            | Q(doi__icontains=query)
+            | Q(batch__source__name__iexact=query)
+        )
+        match = Q(title__icontains=query) | Q(doi__icontains=query) | Exists(matching_records)
+        if query.isdigit():
+            match |= Q(pk=int(query)) | Q(records__pk=int(query))
+        studies = studies.filter(match).distinct()
+    paginator = Paginator(studies.order_by("id"), MERGED_PAGE_SIZE)
+    found = paginator.get_page(page)
+    ids = [study.pk for study in found.object_list]
+    found.object_list = list(
+        Study.objects.filter(pk__in=ids)
         # Records created after the study's first decision joined it while it was screened.
         .annotate(screening_began=Min("decisions__created_at"))
-        .filter(n_records__gt=1)
         .select_related("current_stage")
         .prefetch_related(
             Prefetch(
@@ -133,8 +158,9 @@ def merged_studies(*, review: Review):
                 to_attr="active_merges",
             ),
         )
-        .order_by("-n_records", "id")
+        .order_by("id")
     )
+    return found
 
 
 @dataclass(frozen=True)

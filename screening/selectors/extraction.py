@@ -42,6 +42,7 @@ class FieldCell:
     entries: list = field(default_factory=list)  # (extractor, value or None, entered?)
     mine: object = None
     mine_entered: bool = False
+    mine_version: int = 0  # the version of the user's own value (0: none stored yet)
     reconciled: ExtractionValue | None = None
 
     @property
@@ -58,6 +59,10 @@ class FieldCell:
     @property
     def mine_display(self) -> str:
         return values.value_display(self.mine)
+
+    @property
+    def reconciled_version(self) -> int:
+        return self.reconciled.version if self.reconciled else 0
 
     @property
     def reconciled_display(self) -> str:
@@ -118,6 +123,7 @@ def _extraction_rows(*, review: Review, studies: list[Study], user=None) -> list
                 cell.entries.append((a.extractor, value, entry is not None))
                 if user is not None and a.extractor_id == user.pk:
                     cell.mine, cell.mine_entered = value, entry is not None
+                    cell.mine_version = entry.version if entry else 0
             cells.append(cell)
         rows.append(StudyExtraction(study=study, assignments=assignments[study.pk], cells=cells))
     return rows
@@ -153,7 +159,12 @@ def extraction_overview(*, review: Review, user, status: str = "") -> dict:
     }
 
 
-def extraction_study_sheet(*, review: Review, study: Study, user) -> dict:
+def extraction_study_sheet(*, review: Review, study: Study, user, is_owner: bool) -> dict:
+    """The user's own form and, unless blind mode hides them, every extractor's values.
+
+    In blind mode an extractor sees nobody else's values until every extractor has marked the
+    study done; an owner who does not extract this study sees them to reconcile.
+    """
     row = _extraction_rows(review=review, studies=[study], user=user)[0]
     groups: dict[int | None, dict] = {}
     for cell in row.cells:
@@ -161,7 +172,13 @@ def extraction_study_sheet(*, review: Review, study: Study, user) -> dict:
         key = rq.pk if rq else None
         groups.setdefault(key, {"research_question": rq, "cells": []})["cells"].append(cell)
     mine = next((a for a in row.assignments if a.extractor_id == user.pk), None)
-    return {"row": row, "groups": list(groups.values()), "my_assignment": mine}
+    shows_others = not review.blind_mode or row.all_done or (is_owner and mine is None)
+    return {
+        "row": row,
+        "groups": list(groups.values()),
+        "my_assignment": mine,
+        "shows_others": shows_others,
+    }
 
 
 def extraction_cell(*, review: Review, study: Study, field: ExtractionField, user) -> FieldCell:

@@ -86,6 +86,7 @@ class CriterionCell:
     answers: list = field(default_factory=list)  # (assessor, QualityAnswer | None) per slot
     mine: object = None
     consensus: object = None
+    revealed: bool = False  # every assessor marked the study done
 
     @property
     def complete(self) -> bool:
@@ -94,7 +95,7 @@ class CriterionCell:
     @property
     def disagreement(self) -> bool:
         values = {a.answer for _, a in self.answers if a is not None}
-        return self.complete and len(values) > 1
+        return self.revealed and self.complete and len(values) > 1
 
     @property
     def open_disagreement(self) -> bool:
@@ -107,10 +108,17 @@ class StudyQuality:
     assignments: list
     cells: list
     criteria_count: int
+    # Blind mode before the reveal: the answers of everyone but the viewing user are left out
+    # (None) of `cells`, so no page, fragment, count, colour or export can show them.
+    masked: bool = False
 
     @property
     def assessors(self) -> list:
         return [a.assessor for a in self.assignments]
+
+    @property
+    def revealed(self) -> bool:
+        return bool(self.assignments) and all(a.completed_at for a in self.assignments)
 
     @property
     def total(self) -> Decimal | None:
@@ -132,6 +140,9 @@ class StudyQuality:
             1 for c in self.cells for who, a in c.answers if who.pk == user_id and a is not None
         )
 
+    def assignment_of(self, user_id: int):
+        return next((a for a in self.assignments if a.assessor_id == user_id), None)
+
     @property
     def status(self) -> str:
         if not self.assignments:
@@ -152,6 +163,7 @@ STATUS_LABELS = {
 
 
 def _quality_rows(*, review: Review, studies: list[Study], user=None) -> list[StudyQuality]:
+    """The studies' answers and consensus as `user` may see them (None: as nobody's own)."""
     criteria = list(review.quality_criteria.all())
     study_ids = [s.pk for s in studies]
     assignments = defaultdict(list)
@@ -171,25 +183,29 @@ def _quality_rows(*, review: Review, studies: list[Study], user=None) -> list[St
     }
     rows = []
     for study in studies:
-        cells = []
+        row = StudyQuality(
+            study=study,
+            assignments=assignments[study.pk],
+            cells=[],
+            criteria_count=len(criteria),
+        )
+        row.masked = review.blind_mode and not row.revealed
         for criterion in criteria:
             cell = CriterionCell(
-                criterion=criterion, consensus=consensus.get((study.pk, criterion.pk))
+                criterion=criterion,
+                consensus=consensus.get((study.pk, criterion.pk)),
+                revealed=row.revealed,
             )
-            for assignment in assignments[study.pk]:
+            for assignment in row.assignments:
                 answer = answers.get((study.pk, criterion.pk, assignment.assessor_id))
+                mine = user is not None and assignment.assessor_id == user.pk
+                if row.masked and not mine:
+                    answer = None
                 cell.answers.append((assignment.assessor, answer))
-                if user is not None and assignment.assessor_id == user.pk:
+                if mine:
                     cell.mine = answer
-            cells.append(cell)
-        rows.append(
-            StudyQuality(
-                study=study,
-                assignments=assignments[study.pk],
-                cells=cells,
-                criteria_count=len(criteria),
-            )
-        )
+            row.cells.append(cell)
+        rows.append(row)
     return rows
 
 
@@ -201,16 +217,15 @@ def quality_overview(*, review: Review, user, status: str = "") -> dict:
     counts = defaultdict(int)
     for row in rows:
         counts[row.status] += 1
-    mine = [r for r in rows if any(a.assessor_id == user.pk for a in r.assignments)]
+    mine = [r for r in rows if r.assignment_of(user.pk) is not None]
+    unfinished = [r for r in mine if not r.assignment_of(user.pk).completed_at]
     if status:
         rows = [r for r in rows if r.status == status]
     return {
         "rows": rows,
         "mine": mine,
-        "mine_left": sum(1 for r in mine if r.answered_by(user.pk) < r.criteria_count),
-        "mine_next": next(
-            (r.study for r in mine if r.answered_by(user.pk) < r.criteria_count), None
-        ),
+        "mine_left": len(unfinished),
+        "mine_next": unfinished[0].study if unfinished else None,
         "counts": [(key, label, counts[key]) for key, label in STATUS_LABELS.items()],
         "total_studies": sum(counts.values()),
         "excluded": list(quality_excluded_studies(review=review)),
@@ -241,6 +256,11 @@ def quality_study_neighbours(*, review: Review, study: Study, user) -> dict:
 SORT_KEYS = ("study", "year", "total")
 
 
+def _blind_answer(answer: QualityAnswer) -> Decimal:
+    """The answer as given before the assessors saw each other's (a revision comes later)."""
+    return answer.answer if answer.answer_at_reveal is None else answer.answer_at_reveal
+
+
 def quality_table5(*, review: Review, sort: str = "study", descending: bool = False) -> dict:
     """Table 5: studies x criteria with consensus answers, totals, averages and kappa."""
     criteria = list(review.quality_criteria.all())
@@ -266,10 +286,14 @@ def quality_table5(*, review: Review, sort: str = "study", descending: bool = Fa
     for index, criterion in enumerate(criteria):
         values = [r.cells[index].consensus.answer for r in rows if r.cells[index].consensus]
         averages.append(sum(values) / len(values) if values else None)
+        # The answers given blind, over the studies whose assessors both marked them done.
         pairs = [
-            (r.cells[index].answers[0][1].answer, r.cells[index].answers[1][1].answer)
+            (
+                _blind_answer(r.cells[index].answers[0][1]),
+                _blind_answer(r.cells[index].answers[1][1]),
+            )
             for r in rows
-            if len(r.cells[index].answers) == 2 and r.cells[index].complete
+            if len(r.cells[index].answers) == 2 and r.revealed and r.cells[index].complete
         ]
         kappa = rules.cohen_kappa(pairs)
         agreement.append(

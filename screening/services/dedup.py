@@ -1,24 +1,37 @@
 """Deduplication: records into studies, the grey-zone queue, manual merges and their undoing.
 
-`review_deduplicate` is what the Celery task and `manage.py dedup` run. It holds a row lock on
-the review for its transaction, so two runs for one review never interleave; a second run finds
+`review_deduplicate` is what the Celery task and `manage.py dedup` run. Two runs for one review
+take turns on an advisory lock (no row is locked while records are scored); a second run finds
 no unassigned record and changes nothing (idempotent).
 """
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 
-from celery import current_app
-from django.contrib.admin.utils import NestedObjects
+from django.conf import settings
 from django.core import serializers
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, router, transaction
+from django.db import connection, models, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from ..domain.dedup import DedupRecord, deduplicate, most_complete
-from ..models import DuplicateCandidate, Record, Review, Stage, Study, StudyMerge
+from ..domain.dedup import DedupRecord, deduplicate, most_complete, records_to_compare
+from ..models import (
+    Decision,
+    DuplicateCandidate,
+    ImportBatch,
+    Record,
+    Review,
+    Stage,
+    Study,
+    StudyMerge,
+)
 from .audit import audit_event_record
 from .funnel import funnel_schedule
+from .queue import task_enqueue
 from .ranking import ranking_schedule_if_due
 
 STUDY_FIELDS = (
@@ -31,6 +44,21 @@ STUDY_FIELDS = (
     "pmid",
     "url",
     "keywords",
+    "publication_type",
+)
+# What duplicate detection reads of a record (the display fields come from RECORD_FIELDS).
+DEDUP_FIELDS = (
+    "id",
+    "study_id",
+    "title",
+    "authors",
+    "year",
+    "venue",
+    "volume",
+    "issue",
+    "pages",
+    "doi",
+    "pmid",
     "publication_type",
 )
 RECORD_FIELDS = (
@@ -54,11 +82,65 @@ URL_MAX = Study._meta.get_field("url").max_length
 SPLIT_REASON = "separated by a reviewer"
 LINKS_AUDITED = 5000
 TASK_NAME = "screening.review_deduplicate"
+STUDIES_PER_TRANSACTION = 2000
+STUDIES_PER_JOIN_TRANSACTION = 200
+# The first key of the (int, int) advisory locks this app takes: "dedup" in ASCII.
+ADVISORY_LOCK_SPACE = 0x6465_6475
+
+
+def dedup_enqueue(*, review_id: int) -> bool:
+    """Send a deduplication run now; False when the broker is unreachable.
+
+    Nothing is lost then: the review's unassigned records are the durable mark of the work
+    pending, and `dedup_sweep` sends the run once the broker is back.
+    """
+    return task_enqueue(TASK_NAME, kwargs={"review_id": review_id})
 
 
 def dedup_schedule(*, review_id: int) -> None:
     """Enqueue a deduplication run once the current transaction commits."""
-    transaction.on_commit(lambda: current_app.send_task(TASK_NAME, kwargs={"review_id": review_id}))
+    transaction.on_commit(lambda: dedup_enqueue(review_id=review_id))
+
+
+def dedup_sweep() -> int:
+    """Send a run for every review whose records wait for deduplication with none running.
+
+    Records wait when their run was never sent (the broker was down when the import
+    finished or the button was pressed) or was lost with its worker. Records still being
+    imported, or younger than the sweep delay, are left to the run their import sends.
+    """
+    settled_before = timezone.now() - timedelta(seconds=settings.DEDUP_SWEEP_AFTER_SECONDS)
+    importing = ImportBatch.objects.filter(
+        review_id=OuterRef("review_id"),
+        status__in=[ImportBatch.Status.PENDING, ImportBatch.Status.RUNNING],
+    )
+    waiting = (
+        Record.objects.filter(study__isnull=True, created_at__lt=settled_before)
+        .exclude(Exists(importing))
+        .order_by("review_id")
+        .values_list("review_id", flat=True)
+        .distinct()
+    )
+    sent = 0
+    for review_id in waiting:
+        if not _no_run_in_progress(review_id):
+            continue
+        if not dedup_enqueue(review_id=review_id):
+            break  # the broker is still down: the next sweep tries again
+        sent += 1
+    return sent
+
+
+def _no_run_in_progress(review_id: int) -> bool:
+    """True when no deduplication run holds the review's advisory lock (always on SQLite)."""
+    if connection.vendor != "postgresql":
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
+        free = cursor.fetchone()[0]
+        if free:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
+    return bool(free)
 
 
 def _dedup_record(row: dict) -> DedupRecord:
@@ -85,11 +167,11 @@ def _display_fields(rows: list[dict]) -> dict:
     return fields
 
 
-def _study_is_screened(study: Study, entry: Stage | None) -> bool:
+def _study_is_screened(study: Study, entry: Stage | None, *, decided: bool) -> bool:
     return (
         study.outcome != Study.Outcome.SCREENING
         or (entry is not None and study.current_stage_id != entry.pk)
-        or study.decisions.exists()
+        or decided
     )
 
 
@@ -110,86 +192,215 @@ def dedup_counts(*, review: Review) -> dict:
 def review_deduplicate(*, review: Review) -> dict:
     """Group the review's unassigned records into existing or new studies; queue the doubts.
 
-    Existing studies (screened or not) take part as groups: a new record joins one when the
-    evidence is strong, and its screening goes on where it was. Pairs a reviewer declared
+    Only the new records are scored, against the existing studies that share a block with
+    them. Existing studies (screened or not) take part as groups: a new record joins one when
+    the evidence is strong, and its screening goes on where it was. Pairs a reviewer declared
     different are never merged again.
+
+    Nothing is locked while records are read and scored; the writes are short transactions
+    (a chunk of new studies, one existing study at a time), so screening never waits for a
+    run. Runs for one review take turns (`_one_run_at_a_time`). A run stopped half-way has
+    written whole studies only; the next run groups the records it left.
     """
-    with transaction.atomic():
-        review = Review.objects.select_for_update().get(pk=review.pk)
-        rows = list(Record.objects.filter(review=review).order_by("id").values(*RECORD_FIELDS))
-        new_ids = {row["id"] for row in rows if row["study_id"] is None}
-        if not new_ids:
-            counts = dedup_counts(review=review)
-            return counts
-        refused = DuplicateCandidate.objects.filter(
-            review=review, status=DuplicateCandidate.Status.NOT_DUPLICATE
-        ).values_list("record_a_id", "record_b_id")
-        result = deduplicate([_dedup_record(row) for row in rows], cannot_link=list(refused))
-        by_id = {row["id"]: row for row in rows}
-        entry = Stage.objects.filter(review=review, is_entry=True).first()
+    with _one_run_at_a_time(review.pk):
+        new_rows = list(
+            Record.objects.filter(review=review, study__isnull=True)
+            .order_by("id")
+            .values(*RECORD_FIELDS)
+        )
+        if not new_rows:
+            return dedup_counts(review=review)
+        existing = [
+            _dedup_record(row)
+            for row in Record.objects.filter(review=review, study__isnull=False)
+            .order_by("id")
+            .values(*DEDUP_FIELDS)
+        ]
+        new = [_dedup_record(row) for row in new_rows]
+        compared = records_to_compare(new, existing)
+        keys = {r.key for r in compared} | {r.key for r in new}
+        refused = [pair for pair in _refused_pairs(review) if pair[0] in keys and pair[1] in keys]
+        result = deduplicate([*new, *compared], cannot_link=refused)
+        group_of = {r.key: r.group for r in compared}
+        new_ids = {row["id"] for row in new_rows}
 
         joined: dict[int, list[int]] = {}
         new_clusters: list[list[int]] = []
         for cluster in result.clusters:
-            fresh = [key for key in cluster if key in new_ids]
+            fresh = sorted(key for key in cluster if key in new_ids)
             if not fresh:
                 continue
-            existing = {by_id[key]["study_id"] for key in cluster} - {None}
-            if existing:
+            existing_studies = {group_of.get(key) for key in cluster} - {None}
+            if existing_studies:
                 # The domain never joins two existing studies, so there is exactly one.
-                joined.setdefault(existing.pop(), []).extend(fresh)
+                joined.setdefault(existing_studies.pop(), []).extend(fresh)
             else:
-                new_clusters.append(sorted(cluster))
+                new_clusters.append(fresh)
 
-        studies = Study.objects.bulk_create(
-            [
-                Study(
-                    review=review,
-                    current_stage=entry,
-                    outcome=Study.Outcome.SCREENING,
-                    **_display_fields([by_id[k] for k in cluster]),
-                )
-                for cluster in new_clusters
-            ],
-            batch_size=1000,
-        )
-        _assign_records(
-            [
-                (study.pk, key)
-                for study, cluster in zip(studies, new_clusters, strict=True)
-                for key in cluster
-            ]
-        )
-
-        screened_joins = []
-        for study in Study.objects.filter(pk__in=joined).select_related("current_stage"):
-            record_ids = joined[study.pk]
-            Record.objects.filter(pk__in=record_ids, study__isnull=True).update(study=study)
-            members = list(Record.objects.filter(study=study).values(*RECORD_FIELDS))
-            before = {name: getattr(study, name) for name in STUDY_FIELDS}
-            after = _display_fields(members)
-            changed = {k: v for k, v in after.items() if before[k] != v}
-            if changed:
-                Study.objects.filter(pk=study.pk).update(**changed, updated_at=timezone.now())
-            screened = _study_is_screened(study, entry)
-            if screened:
-                screened_joins.append(study.pk)
+        by_id = {row["id"]: row for row in new_rows}
+        new_studies = _studies_create(review=review, clusters=new_clusters, by_id=by_id)
+        screened_joins, vanished = _studies_join(review=review, joined=joined)
+        _candidates_create(review=review, candidates=result.candidates)
+        with transaction.atomic():
+            counts = dedup_counts(review=review)
+            _downstream_refresh(review=review, new_studies=new_studies > 0)
+            if vanished:
+                # A study merged away while this run scored: its records wait for the next run.
+                dedup_schedule(review_id=review.pk)
             audit_event_record(
                 review=review,
                 actor=None,
-                action="dedup.records_joined",
-                obj=study,
-                before={"fields": {k: before[k] for k in changed}},
+                action="dedup.run",
+                object_type="review",
+                object_id=review.pk,
                 after={
-                    "records": record_ids,
-                    "already_screened": screened,
-                    "stage": study.current_stage.key if study.current_stage else None,
-                    "outcome": study.outcome,
-                    "fields": changed,
+                    **counts,
+                    "new_records": len(new_rows),
+                    "compared_existing": len(compared),
+                    "new_studies": new_studies,
+                    "joined_existing": sum(len(v) for v in joined.values()),
+                    "joined_screened_studies": screened_joins,
+                    **_links(result.merges),
                 },
             )
+        return counts
 
-        reasons = {(min(p.a, p.b), max(p.a, p.b)): p for p in result.candidates}
+
+def _links(merges: list) -> dict:
+    """Why records were grouped, for provenance (capped: a 100k-record first run would
+    otherwise write megabytes into one event)."""
+    return {
+        "automatic_links": len(merges),
+        "links": [[p.a, p.b, p.score, p.reason] for p in merges[:LINKS_AUDITED]],
+    }
+
+
+def _refused_pairs(review: Review) -> list[tuple[int, int]]:
+    """Pairs of records a reviewer declared different (or split apart)."""
+    return list(
+        DuplicateCandidate.objects.filter(
+            review=review, status=DuplicateCandidate.Status.NOT_DUPLICATE
+        ).values_list("record_a_id", "record_b_id")
+    )
+
+
+@contextmanager
+def _one_run_at_a_time(review_id: int) -> Iterator[None]:
+    """Runs for one review take turns on a PostgreSQL advisory lock, which locks no row: a
+    second run waits, then finds only what the first one left. (SQLite, the embedded
+    default, runs one writer at a time anyway.)"""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
+
+
+def _studies_create(*, review: Review, clusters: list[list[int]], by_id: dict) -> int:
+    """New studies at the entry stage, a chunk per transaction, each with its records."""
+    entry = Stage.objects.filter(review=review, is_entry=True).first()
+    created = 0
+    for start in range(0, len(clusters), STUDIES_PER_TRANSACTION):
+        chunk = clusters[start : start + STUDIES_PER_TRANSACTION]
+        with transaction.atomic():
+            studies = Study.objects.bulk_create(
+                [
+                    Study(
+                        review=review,
+                        current_stage=entry,
+                        outcome=Study.Outcome.SCREENING,
+                        **_display_fields([by_id[k] for k in cluster]),
+                    )
+                    for cluster in chunk
+                ],
+                batch_size=1000,
+            )
+            _assign_records(
+                [
+                    (study.pk, key)
+                    for study, cluster in zip(studies, chunk, strict=True)
+                    for key in cluster
+                ]
+            )
+            # A record deleted (or grouped) meanwhile leaves no empty study behind.
+            empty = Study.objects.filter(
+                pk__in=[study.pk for study in studies], records__isnull=True
+            )
+            created += len(studies) - empty.delete()[1].get(Study._meta.label, 0)
+    return created
+
+
+def _studies_join(*, review: Review, joined: dict[int, list[int]]) -> tuple[list[int], bool]:
+    """New records into existing studies, a chunk of studies per transaction under their row
+    locks. Returns the screened studies joined, and whether a study had vanished (merged
+    away meanwhile)."""
+    entry = Stage.objects.filter(review=review, is_entry=True).first()
+    screened_joins: list[int] = []
+    vanished = False
+    ids = sorted(joined)
+    for start in range(0, len(ids), STUDIES_PER_JOIN_TRANSACTION):
+        chunk = ids[start : start + STUDIES_PER_JOIN_TRANSACTION]
+        with transaction.atomic():
+            studies = list(
+                Study.objects.select_for_update(of=("self",))
+                .select_related("current_stage")
+                .filter(pk__in=chunk, review=review)
+                .order_by("pk")
+            )
+            vanished = vanished or len(studies) < len(chunk)
+            _assign_records([(study.pk, key) for study in studies for key in joined[study.pk]])
+            members: dict[int, list[dict]] = {}
+            for row in Record.objects.filter(study__in=studies).values(*RECORD_FIELDS):
+                members.setdefault(row["study_id"], []).append(row)
+            decided = set(
+                Decision.objects.filter(study__in=studies).values_list("study_id", flat=True)
+            )
+            for study in studies:
+                if _study_join_finish(
+                    review=review,
+                    study=study,
+                    members=members[study.pk],
+                    record_ids=joined[study.pk],
+                    screened=_study_is_screened(study, entry, decided=study.pk in decided),
+                ):
+                    screened_joins.append(study.pk)
+    return screened_joins, vanished
+
+
+def _study_join_finish(
+    *, review: Review, study: Study, members: list[dict], record_ids: list[int], screened: bool
+) -> bool:
+    """The joined study's display fields from all its records, and the audit event."""
+    before = {name: getattr(study, name) for name in STUDY_FIELDS}
+    after = _display_fields(members)
+    changed = {k: v for k, v in after.items() if before[k] != v}
+    if changed:
+        Study.objects.filter(pk=study.pk).update(**changed, updated_at=timezone.now())
+    audit_event_record(
+        review=review,
+        actor=None,
+        action="dedup.records_joined",
+        obj=study,
+        before={"fields": {k: before[k] for k in changed}},
+        after={
+            "records": record_ids,
+            "already_screened": screened,
+            "stage": study.current_stage.key if study.current_stage else None,
+            "outcome": study.outcome,
+            "fields": changed,
+        },
+    )
+    return screened
+
+
+def _candidates_create(*, review: Review, candidates: list) -> None:
+    pairs = {(min(p.a, p.b), max(p.a, p.b)): p for p in candidates}
+    with transaction.atomic():
         DuplicateCandidate.objects.bulk_create(
             [
                 DuplicateCandidate(
@@ -199,32 +410,11 @@ def review_deduplicate(*, review: Review) -> dict:
                     score=pair.score,
                     reason=pair.reason[:300],
                 )
-                for (a, b), pair in reasons.items()
+                for (a, b), pair in pairs.items()
             ],
             ignore_conflicts=True,
             batch_size=1000,
         )
-        counts = dedup_counts(review=review)
-        _downstream_refresh(review=review, new_studies=bool(studies))
-        audit_event_record(
-            review=review,
-            actor=None,
-            action="dedup.run",
-            object_type="review",
-            object_id=review.pk,
-            after={
-                **counts,
-                "new_records": len(new_ids),
-                "new_studies": len(studies),
-                "joined_existing": sum(len(v) for v in joined.values()),
-                "joined_screened_studies": screened_joins,
-                "automatic_links": len(result.merges),
-                # Why records were grouped, for provenance (capped: a 100k-record first run
-                # would otherwise write megabytes into one event).
-                "links": [[p.a, p.b, p.score, p.reason] for p in result.merges[:LINKS_AUDITED]],
-            },
-        )
-        return counts
 
 
 def _downstream_refresh(*, review: Review, new_studies: bool) -> None:
@@ -248,17 +438,26 @@ def _assign_records(pairs: list[tuple[int, int]]) -> None:
 
 
 def _snapshot(study: Study) -> list:
-    """The study and everything that cascades from it, serialised for an exact restore."""
-    using = router.db_for_write(Study)
-    collector = NestedObjects(using=using)
-    collector.collect([study])
-    objects = [study]
-    for model, instances in collector.data.items():
-        # Many-to-many rows are saved with the row that owns them.
-        if model is Study or model._meta.auto_created:
+    """The study and every row that cascades from it, serialised for an exact restore."""
+    return serializers.serialize("python", [study, *_cascading_rows(Study, [study.pk])])
+
+
+def _cascading_rows(model: type[models.Model], pks: list) -> list[models.Model]:
+    """Rows that deleting `model` rows `pks` would delete with them, parents before children,
+    found through the public `_meta.related_objects` API. Many-to-many rows are serialised with
+    the row that owns them, so auto-created through tables are skipped."""
+    rows: list[models.Model] = []
+    for relation in model._meta.related_objects:
+        related = relation.related_model
+        if relation.on_delete is not models.CASCADE or related._meta.auto_created:
             continue
-        objects.extend(sorted(instances, key=lambda obj: obj.pk))
-    return serializers.serialize("python", objects)
+        children = list(
+            related._base_manager.filter(**{f"{relation.field.name}__in": pks}).order_by("pk")
+        )
+        if children:
+            rows.extend(children)
+            rows.extend(_cascading_rows(related, [child.pk for child in children]))
+    return rows
 
 
 def _progress(study: Study) -> tuple:

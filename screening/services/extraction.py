@@ -24,6 +24,7 @@ from .quality import (
     _round_robin_assign,
     _writers,
 )
+from .stale import version_check
 
 Kind = ExtractionField.Kind
 
@@ -237,16 +238,17 @@ def _reconcile_derive(*, review: Review, study: Study, field: ExtractionField, a
         return
     if current is not None and values.values_equal(current.value, agreed):
         return
-    reconciled, _ = ExtractionValue.objects.update_or_create(
-        study=study, field=field, extractor=None, defaults={"value": agreed, "reconciled_by": None}
-    )
-    audit_event_record(
+    _value_write(
         review=review,
+        current=current,
         actor=actor,
         action="extraction.reconcile_agree",
-        obj=reconciled,
-        before=None if current is None else {"value": current.value},
-        after={"value": agreed, "field": field.key, "study": study.pk},
+        force=False,
+        study=study,
+        field=field,
+        extractor=None,
+        value=agreed,
+        reconciled_by=None,
     )
 
 
@@ -267,11 +269,80 @@ def _clean(field: ExtractionField, raw):
         raise ValidationError(str(error)) from None
 
 
+def _stale_check(
+    *, current: ExtractionValue | None, field: ExtractionField, what: str, seen_version, force
+) -> None:
+    """Refuse a write based on a value that changed since the user saw it (see stale.py)."""
+    if current is None:
+        by = ""
+    elif current.extractor_id is not None:
+        by = current.extractor.get_username()
+    elif current.reconciled_by_id is not None:
+        by = current.reconciled_by.get_username()
+    else:
+        by = "the agreeing extractors"
+    version_check(
+        stored_version=current.version if current else 0,
+        seen_version=seen_version,
+        force=force,
+        what=f"{what} of “{field.label}”",
+        current=values.value_display(current.value) if current else "not filled in",
+        by=by,
+        at=current.updated_at if current else None,
+    )
+
+
+def _value_write(
+    *, review: Review, current: ExtractionValue | None, actor, action: str, force: bool, **row
+) -> ExtractionValue:
+    """Create or update a value row one version up, audited as `action`; a forced overwrite of
+    a newer value is audited as such too, with the version it replaced."""
+    before = None if current is None else {"value": current.value, "version": current.version}
+    if current is None:
+        saved = ExtractionValue.objects.create(**row)
+    else:
+        for name, value in row.items():
+            setattr(current, name, value)
+        current.version += 1
+        current.save()
+        saved = current
+    after = {"value": saved.value, "version": saved.version}
+    if force and before is not None:
+        audit_event_record(
+            review=review,
+            actor=actor,
+            action="extraction_value.overwrite",
+            obj=saved,
+            before=before,
+            after=after,
+        )
+    audit_event_record(
+        review=review,
+        actor=actor,
+        action=action,
+        obj=saved,
+        before=before,
+        after=dict(after, field=row["field"].key, study=row["study"].pk),
+    )
+    return saved
+
+
 @transaction.atomic
 def extraction_value_save(
-    *, review: Review, study: Study, field: ExtractionField, extractor, raw
+    *,
+    review: Review,
+    study: Study,
+    field: ExtractionField,
+    extractor,
+    raw,
+    seen_version: int | None,
+    force: bool = False,
 ) -> ExtractionValue:
-    """Save an assigned extractor's value (drafts save as they type); validated per kind."""
+    """Save an assigned extractor's value (drafts save as they type); validated per kind.
+
+    `seen_version` is the version of the value the extractor's page showed: a value changed
+    since (in another tab) is not overwritten unless `force` (StaleWrite).
+    """
     _field_of(review=review, field=field)
     study = _locked_included_study(review=review, study=study)
     assignment = ExtractionAssignment.objects.filter(study=study, extractor=extractor).first()
@@ -280,19 +351,26 @@ def extraction_value_save(
     if _role(review=review, user=extractor) is None:
         raise PermissionDenied("You are no longer a member of this review.")
     value = _clean(field, raw)
-    current = ExtractionValue.objects.filter(study=study, field=field, extractor=extractor).first()
+    current = (
+        ExtractionValue.objects.select_related("extractor")
+        .filter(study=study, field=field, extractor=extractor)
+        .first()
+    )
     if current is not None and values.values_equal(current.value, value):
         return current
-    saved, _ = ExtractionValue.objects.update_or_create(
-        study=study, field=field, extractor=extractor, defaults={"value": value}
+    _stale_check(
+        current=current, field=field, what="your value", seen_version=seen_version, force=force
     )
-    audit_event_record(
+    saved = _value_write(
         review=review,
+        current=current,
         actor=extractor,
         action="extraction.value",
-        obj=saved,
-        before=None if current is None else {"value": current.value},
-        after={"value": value, "field": field.key, "study": study.pk},
+        force=force,
+        study=study,
+        field=field,
+        extractor=extractor,
+        value=value,
     )
     _reconcile_derive(review=review, study=study, field=field, actor=extractor)
     return saved
@@ -322,23 +400,41 @@ def extraction_complete_set(
 
 @transaction.atomic
 def extraction_reconcile(
-    *, review: Review, study: Study, field: ExtractionField, actor, raw
+    *,
+    review: Review,
+    study: Study,
+    field: ExtractionField,
+    actor,
+    raw,
+    seen_version: int | None,
+    force: bool = False,
 ) -> ExtractionValue:
-    """The owner's reconciled value of a field for a study."""
+    """The owner's reconciled value of a field for a study (refused when stale, see above)."""
     _require_owner(review=review, user=actor)
     _field_of(review=review, field=field)
     study = _locked_included_study(review=review, study=study)
     value = _clean(field, raw)
-    current = ExtractionValue.objects.filter(study=study, field=field, extractor=None).first()
-    reconciled, _ = ExtractionValue.objects.update_or_create(
-        study=study, field=field, extractor=None, defaults={"value": value, "reconciled_by": actor}
+    current = (
+        ExtractionValue.objects.select_related("reconciled_by")
+        .filter(study=study, field=field, extractor=None)
+        .first()
     )
-    audit_event_record(
+    _stale_check(
+        current=current,
+        field=field,
+        what="the reconciled value",
+        seen_version=seen_version,
+        force=force,
+    )
+    return _value_write(
         review=review,
+        current=current,
         actor=actor,
         action="extraction.reconcile",
-        obj=reconciled,
-        before=None if current is None else {"value": current.value},
-        after={"value": value, "field": field.key, "study": study.pk},
+        force=force,
+        study=study,
+        field=field,
+        extractor=None,
+        value=value,
+        reconciled_by=actor,
     )
-    return reconciled

@@ -7,21 +7,18 @@ a web request.
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 
-from celery import current_app
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.db.models import Max, Q
 from django.utils import timezone
-from kombu.exceptions import OperationalError
 
 from ..domain.funnel import funnel_from_counts
 from ..models import FunnelSchedule, FunnelSnapshot, Review
 from ..selectors.reports import funnel_counts
 from .audit import audit_event_record
-
-logger = logging.getLogger(__name__)
+from .queue import task_enqueue
 
 TASK_NAME = "screening.funnel_refresh"
 # A queued task older than this is presumed lost (broker flushed, worker killed before ack)
@@ -63,17 +60,47 @@ def _enqueue(review_id: int, *, countdown: float) -> None:
             if send:
                 schedule.pending_since = now
             schedule.save(update_fields=["requested_at", "pending_since"])
-    if not send:
-        return
-    try:
-        current_app.send_task(TASK_NAME, kwargs={"review_id": review_id}, countdown=countdown)
-    except OperationalError:
-        # The broker is down: the change that asked is already committed and must not fail
-        # for a report. Clear the mark so the next change (or the button) tries again.
-        FunnelSchedule.objects.filter(review_id=review_id).update(pending_since=None)
-        logger.warning(
-            "Funnel recomputation of review %s not queued: broker unreachable", review_id
-        )
+    if send:
+        _send(review_id, countdown=countdown)
+
+
+def _send(review_id: int, *, countdown: float) -> bool:
+    """Send the task marked pending; on a broker outage clear the mark and answer False.
+
+    The change that asked is already committed and must not fail for a report; its
+    `requested_at` keeps the request, which the next change, the button or `funnel_sweep`
+    sends.
+    """
+    if task_enqueue(TASK_NAME, kwargs={"review_id": review_id}, countdown=countdown):
+        return True
+    FunnelSchedule.objects.filter(review_id=review_id).update(pending_since=None)
+    return False
+
+
+def funnel_sweep() -> int:
+    """Send a recomputation for every review whose request was never sent (broker down).
+
+    A request waits when it is newer than the review's latest snapshot and no task is pending;
+    requests younger than the debounce delay are left to the task their change scheduled.
+    """
+    settled_before = timezone.now() - timedelta(seconds=_debounce_seconds())
+    waiting = (
+        FunnelSchedule.objects.filter(pending_since__isnull=True, requested_at__lt=settled_before)
+        .annotate(latest=Max("review__funnel_snapshots__computed_at"))
+        .filter(Q(latest__isnull=True) | Q(latest__lt=models.F("requested_at")))
+        .values_list("review_id", flat=True)
+    )
+    sent = 0
+    for review_id in waiting:
+        claimed = FunnelSchedule.objects.filter(
+            review_id=review_id, pending_since__isnull=True
+        ).update(pending_since=timezone.now())
+        if not claimed:
+            continue  # a change sent one meanwhile
+        if not _send(review_id, countdown=0):
+            break  # the broker is still down: the next sweep tries again
+        sent += 1
+    return sent
 
 
 def funnel_schedule(*, review_id: int, countdown: float | None = None) -> None:

@@ -12,19 +12,21 @@ either waits for nothing (the lock died with the killed worker's connection) or 
 """
 
 import hashlib
+import io
 import json
 import logging
 import re
 import time
 import unicodedata
-import zipfile
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import BinaryIO
 
-from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
@@ -33,6 +35,7 @@ from django.db import (
     connections,
     transaction,
 )
+from django.db.models import Q
 from django.utils import timezone
 
 from ..domain import parsers
@@ -42,6 +45,7 @@ from ..selectors.imports import RUN_CREATED_BY_IMPORT
 from .audit import audit_event_record
 from .dedup import dedup_schedule
 from .funnel import funnel_schedule
+from .queue import task_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -53,16 +57,22 @@ _BATCH_TABLE = ImportBatch._meta.db_table
 # Advisory lock namespace (first key) for "this batch is being imported".
 _LOCK_NAMESPACE = 0x51A1
 
-_FIELD_LIMITS = {
-    "volume": 60,
-    "issue": 60,
-    "pages": 60,
-    "doi": 255,
-    "pmid": 32,
-    "publication_type": 100,
-    "language": 60,
-    "source_record_id": 200,
-}
+_HASH_CHUNK = 1 << 20
+# Record columns filled from the parsed entry as they are (the parsers cut each to its limit).
+_TEXT_COLUMNS = (
+    "title",
+    "abstract",
+    "venue",
+    "volume",
+    "issue",
+    "pages",
+    "doi",
+    "pmid",
+    "url",
+    "publication_type",
+    "language",
+    "source_record_id",
+)
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]")
 _EXTENSIONS = {
     "ris": ".ris",
@@ -129,17 +139,42 @@ def _human_size(size: int) -> str:
     return f"{size} bytes"
 
 
-def file_check(*, data: bytes, file_name: str, format: str | None = None) -> str:
-    """The export's format key, or ValidationError saying why the file cannot be imported."""
+def _stream(data: bytes | BinaryIO) -> BinaryIO:
+    """A seekable binary stream over an upload (a file on disk) or bytes (tests, scripts)."""
+    return io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+
+
+def _digest_and_size(stream: BinaryIO) -> tuple[str, int]:
+    """sha256 and size of the stream, read in chunks; an upload that the streaming upload
+    handler already hashed while writing it to disk is not read again."""
+    known = getattr(stream, "sha256", None)
+    if known:
+        return known, stream.size
+    digest = hashlib.sha256()
+    size = 0
+    stream.seek(0)
+    while chunk := stream.read(_HASH_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    stream.seek(0)
+    return digest.hexdigest(), size
+
+
+def file_check(*, stream: BinaryIO, size: int, file_name: str, format: str | None = None) -> str:
+    """The export's format key, or ValidationError saying why the file cannot be imported.
+
+    Reads only the head of the file (and, for a workbook, its ZIP directory).
+    """
     limit = settings.IMPORT_MAX_BYTES
-    if len(data) > limit:
+    if size > limit:
         raise ValidationError(
-            f"{file_name} is {_human_size(len(data))}; the import limit is {_human_size(limit)}."
+            f"{file_name} is {_human_size(size)}; the import limit is {_human_size(limit)}."
         )
-    # isspace() does not copy the data (strip() would: 270 MB more for a large export).
-    if not data or data.isspace():
+    stream.seek(0)
+    head = stream.read(parsers.HEAD_BYTES)
+    stream.seek(0)
+    if not head or (size <= len(head) and head.isspace()):
         raise ValidationError(f"{file_name} is empty.")
-    head = data[: parsers.HEAD_BYTES]
     kind = parsers.binary_kind(head)
     if kind:
         raise ValidationError(
@@ -161,46 +196,13 @@ def file_check(*, data: bytes, file_name: str, format: str | None = None) -> str
             + ", ".join(parsers.FORMATS.values())
             + "."
         )
-    if fmt == "xlsx":
-        try:
-            with zipfile.ZipFile(_BytesReader(data)) as archive:
-                if not any(n.startswith("xl/") for n in archive.namelist()):
-                    raise ValidationError(f"{file_name} is a ZIP archive, not an Excel workbook.")
-        except zipfile.BadZipFile as error:
-            raise ValidationError(
-                f"{file_name} is a damaged or truncated Excel workbook ({error})."
-            ) from error
-    return fmt
-
-
-class _BytesReader:
-    """A seekable read-only view of bytes (io.BytesIO would copy a 200 MB upload)."""
-
-    def __init__(self, data: bytes):
-        self._view = memoryview(data)
-        self._pos = 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = (
-            len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+    try:
+        parsers.check_container(
+            stream, fmt, max_unpacked_bytes=settings.IMPORT_XLSX_MAX_UNPACKED_BYTES
         )
-        chunk = self._view[self._pos : end].tobytes()
-        self._pos = end
-        return chunk
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: len(self._view)}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
+    except ParseError as error:
+        raise ValidationError(f"{file_name} was refused: {error}.") from error
+    return fmt
 
 
 def source_resolve(*, review: Review, name: str, actor=None) -> Source:
@@ -231,15 +233,17 @@ def batch_create(
     source: Source,
     uploaded_by,
     file_name: str,
-    data: bytes,
+    data: bytes | BinaryIO,
     search_run: SearchRun | None = None,
     format: str | None = None,
     enqueue: bool = True,
 ) -> ImportBatch:
     """Validate and store one export file; the import runs in a worker after commit.
 
-    Raises ValidationError (nothing saved) for an empty, binary, oversized, unsupported or
-    oddly named file, a source or search run of another review, or a file already imported.
+    `data` is the file's bytes or a seekable binary file (an upload the streaming handler
+    wrote to disk); it is stored in chunks, never read whole. Raises ValidationError
+    (nothing saved) for an empty, binary, hostile, oversized, unsupported or oddly named
+    file, a source or search run of another review, or a file already imported.
     """
     name = file_name_check(file_name)
     if source.review_id != review.id:
@@ -248,8 +252,9 @@ def batch_create(
         search_run.review_id != review.id or search_run.source_id != source.id
     ):
         raise ValidationError("The search run must be one of this review's runs in that source.")
-    fmt = file_check(data=data, file_name=name, format=format)
-    digest = hashlib.sha256(data).hexdigest()
+    stream = _stream(data)
+    digest, size = _digest_and_size(stream)
+    fmt = file_check(stream=stream, size=size, file_name=name, format=format)
     duplicate = ImportBatch.objects.filter(review=review, sha256=digest).first()
     if duplicate is not None:
         raise ValidationError(_duplicate_message(duplicate))
@@ -262,12 +267,14 @@ def batch_create(
                 search_run=search_run,
                 uploaded_by=uploaded_by,
                 original_name=name,
-                size_bytes=len(data),
+                size_bytes=size,
                 sha256=digest,
                 format=fmt,
             )
-            # Stored under a generated name: the user's name is only displayed.
-            batch.file.save(f"{digest[:20]}{_EXTENSIONS[fmt]}", ContentFile(data), save=False)
+            # Stored under a generated name (the user's name is only displayed), copied in
+            # chunks by the storage.
+            stream.seek(0)
+            batch.file.save(f"{digest[:20]}{_EXTENSIONS[fmt]}", File(stream), save=False)
             batch.save()
             audit_event_record(
                 review=review,
@@ -279,7 +286,7 @@ def batch_create(
                     "source": source.name,
                     "format": fmt,
                     "sha256": digest,
-                    "bytes": len(data),
+                    "bytes": size,
                     "search_run": search_run.pk if search_run else None,
                 },
             )
@@ -294,6 +301,13 @@ def batch_create(
         if duplicate is None:
             raise
         raise ValidationError(_duplicate_message(duplicate)) from error
+    except DatabaseError:
+        # Nothing half-written: the file stored for a row that was not saved goes too.
+        if batch is not None and batch.file:
+            batch.file.delete(save=False)
+        raise
+    if enqueue:
+        batch.refresh_from_db(fields=["queued_at"])
     return batch
 
 
@@ -307,8 +321,15 @@ def _duplicate_message(batch: ImportBatch) -> str:
     )
 
 
-def batch_enqueue(*, batch_id: int) -> None:
-    current_app.send_task(IMPORT_TASK, kwargs={"batch_id": batch_id})
+def batch_enqueue(*, batch_id: int) -> bool:
+    """Hand the import to the broker and note when; False if the broker is unreachable (the
+    batch stays pending with no `queued_at`, and the periodic sweep sends it later)."""
+    if not task_enqueue(IMPORT_TASK, kwargs={"batch_id": batch_id}):
+        return False
+    ImportBatch.objects.filter(pk=batch_id, status=ImportBatch.Status.PENDING).update(
+        queued_at=timezone.now()
+    )
+    return True
 
 
 # --- running an import --------------------------------------------------------------------
@@ -336,10 +357,12 @@ class _ProgressChannel:
             return cursor.rowcount
 
     def claim(self) -> None:
+        now = timezone.now()
         self.execute(
             "UPDATE " + _BATCH_TABLE + " SET status = %s, progress = 0, error = '', "
-            "started_at = %s, attempts = attempts + 1 WHERE id = %s AND status <> %s",
-            [ImportBatch.Status.RUNNING, timezone.now(), self.batch_id, ImportBatch.Status.DONE],
+            "started_at = %s, heartbeat_at = %s, attempts = attempts + 1 "
+            "WHERE id = %s AND status <> %s",
+            [ImportBatch.Status.RUNNING, now, now, self.batch_id, ImportBatch.Status.DONE],
         )
 
     def progress(self, percent: int, records: int, force: bool = False) -> None:
@@ -348,9 +371,15 @@ class _ProgressChannel:
             return
         self.last = now
         self.execute(
-            "UPDATE " + _BATCH_TABLE + " SET progress = %s, records_read = %s "
+            "UPDATE " + _BATCH_TABLE + " SET progress = %s, records_read = %s, heartbeat_at = %s "
             "WHERE id = %s AND status = %s",
-            [min(99, max(0, percent)), records, self.batch_id, ImportBatch.Status.RUNNING],
+            [
+                min(99, max(0, percent)),
+                records,
+                timezone.now(),
+                self.batch_id,
+                ImportBatch.Status.RUNNING,
+            ],
         )
 
     def close(self) -> None:
@@ -435,22 +464,18 @@ def _text(value: str) -> str:
 
 
 def _row(batch: ImportBatch, position: int, item: ParsedRecord) -> dict:
-    """The Record column values of one parsed entry, clipped to the column sizes."""
+    """The Record column values of one parsed entry (already cut to the column sizes)."""
     row = {
         "review_id": batch.review_id,
         "batch_id": batch.pk,
         "position": position,
-        "title": _text(item.title),
-        "abstract": _text(item.abstract),
         "authors": item.authors,
         "year": item.year if item.year and 0 < item.year < 32768 else None,
-        "venue": _text(item.venue),
-        "url": _text(item.url),
         "keywords": item.keywords,
         "raw": item.raw,
     }
-    for name, limit in _FIELD_LIMITS.items():
-        row[name] = _text(getattr(item, name))[:limit]
+    for name in _TEXT_COLUMNS:
+        row[name] = _text(getattr(item, name))
     return row
 
 
@@ -467,7 +492,13 @@ def _import(batch: ImportBatch, channel: _ProgressChannel) -> _Tally:
     with batch.file.open("rb") as stored:
         # The underlying buffered file: the text layer needs read1(), progress needs tell().
         handle = getattr(stored.file, "file", stored.file)
-        entries = parsers.iter_entries(handle, batch.format, column_map=batch.column_map or None)
+        entries = parsers.iter_entries(
+            handle,
+            batch.format,
+            column_map=batch.column_map or None,
+            max_unpacked_bytes=settings.IMPORT_XLSX_MAX_UNPACKED_BYTES,
+            max_rows=settings.IMPORT_MAX_ROWS,
+        )
         # Close the parser before the file, even when an insert fails half-way.
         with closing(entries):
             return _consume(batch, channel, handle, entries)
@@ -651,11 +682,16 @@ def batch_run(*, batch_id: int) -> ImportBatch | None:
         except _AlreadyDone:
             return ImportBatch.objects.get(pk=batch.pk)
         except UnknownColumns as error:
+            reason = (
+                f"The column mapping does not fit this file: {error}."
+                if batch.column_map
+                else "The columns of this table match no known export: map them to fields, "
+                "then run the import again."
+            )
             return _fail(
                 batch,
                 channel,
-                "The columns of this table match no known export: map them to fields, then "
-                "run the import again.",
+                reason,
                 report={"needs_mapping": True, "columns": error.columns, "format": batch.format},
             )
         except ParseError as error:
@@ -725,7 +761,7 @@ def batch_retry(*, batch: ImportBatch, user) -> ImportBatch:
     """Queue a failed import again (after a worker crash or a database failure)."""
     with transaction.atomic():
         updated = ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.FAILED).update(
-            status=ImportBatch.Status.PENDING, progress=0, error=""
+            status=ImportBatch.Status.PENDING, progress=0, error="", queued_at=None
         )
         if not updated:
             raise ValidationError("Only a failed import can be retried.")
@@ -758,7 +794,11 @@ def batch_mapping_set(*, batch: ImportBatch, mapping: dict[str, str], user) -> I
             raise ValidationError(f"These columns are not in the file: {missing}.")
     with transaction.atomic():
         ImportBatch.objects.filter(pk=batch.pk).update(
-            column_map=cleaned, status=ImportBatch.Status.PENDING, progress=0, error=""
+            column_map=cleaned,
+            status=ImportBatch.Status.PENDING,
+            progress=0,
+            error="",
+            queued_at=None,
         )
         audit_event_record(
             review=batch.review,
@@ -772,6 +812,114 @@ def batch_mapping_set(*, batch: ImportBatch, mapping: dict[str, str], user) -> I
         transaction.on_commit(lambda: batch_enqueue(batch_id=batch_id))
     batch.refresh_from_db()
     return batch
+
+
+def batch_delete(*, batch: ImportBatch, user) -> None:
+    """Delete an import that holds no records (failed, or still waiting for a worker, e.g.
+    while the broker is down) and its stored file, audited; the same file can then be
+    uploaded again. A task sent for it before finds nothing and ends."""
+    deletable = [ImportBatch.Status.FAILED, ImportBatch.Status.PENDING]
+    with transaction.atomic():
+        locked = (
+            ImportBatch.objects.select_for_update()
+            .filter(pk=batch.pk, status__in=deletable)
+            .first()
+        )
+        if locked is None or not _advisory_lock(batch.pk):
+            raise ValidationError(
+                "Only a failed or waiting import can be deleted: a finished one holds records "
+                "and a running one is being imported (if its worker died, it is marked failed "
+                "within a minute)."
+            )
+        audit_event_record(
+            review=batch.review,
+            actor=user,
+            action="import.delete",
+            obj=locked,
+            before={
+                "file": locked.original_name,
+                "status": locked.status,
+                "sha256": locked.sha256,
+                "error": locked.error[:500],
+            },
+        )
+        stored = locked.file.name
+        locked.delete()
+        transaction.on_commit(lambda: default_storage.delete(stored) if stored else None)
+
+
+# --- the periodic sweep: lost workers and unsent tasks ----------------------------------------
+
+
+WORKER_LOST_MESSAGE = (
+    "The worker importing this file stopped (killed, restarted or cut off from the database) "
+    "at {progress} %; nothing of the file was kept. Retry the import, or delete it."
+)
+
+
+def batches_sweep() -> dict:
+    """Re-send imports whose task never reached the broker (or was lost with it), and fail
+    the imports whose worker died, so that every batch can finish or be undone.
+
+    A running import on PostgreSQL holds an advisory lock for its whole transaction: a batch
+    marked running whose lock is free and whose last heartbeat is older than the grace
+    period has no worker left. Elsewhere (SQLite) the heartbeat alone decides, with a longer
+    timeout because the worker cannot write it while its import transaction is open.
+    """
+    now = timezone.now()
+    requeue_before = now - timedelta(seconds=settings.IMPORT_REQUEUE_SECONDS)
+    unsent = (
+        ImportBatch.objects.filter(status=ImportBatch.Status.PENDING)
+        .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=requeue_before))
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
+    requeued = 0
+    for batch_id in unsent:
+        if not batch_enqueue(batch_id=batch_id):
+            break  # the broker is still down: the next sweep tries again
+        requeued += 1
+    grace = (
+        settings.IMPORT_HEARTBEAT_GRACE_SECONDS
+        if connection.vendor == "postgresql"
+        else settings.IMPORT_RUNNING_TIMEOUT_SECONDS
+    )
+    silent_since = now - timedelta(seconds=grace)
+    silent = ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=silent_since) | Q(heartbeat_at__isnull=True, started_at__lt=silent_since)
+    )
+    failed = sum(_fail_if_worker_lost(batch_id) for batch_id in silent.values_list("pk", flat=True))
+    return {"requeued": requeued, "failed": failed}
+
+
+def _fail_if_worker_lost(batch_id: int) -> bool:
+    with transaction.atomic():
+        if not _advisory_lock(batch_id):
+            return False  # a worker is importing it right now
+        batch = (
+            ImportBatch.objects.select_for_update()
+            .select_related("review")
+            .filter(pk=batch_id, status=ImportBatch.Status.RUNNING)
+            .first()
+        )
+        if batch is None:
+            return False
+        reason = WORKER_LOST_MESSAGE.format(progress=batch.progress)
+        ImportBatch.objects.filter(pk=batch_id).update(
+            status=ImportBatch.Status.FAILED,
+            error=reason,
+            progress=0,
+            records_read=0,
+            finished_at=timezone.now(),
+        )
+        audit_event_record(
+            review=batch.review,
+            actor=None,
+            action="import.worker_lost",
+            obj=batch,
+            after={"file": batch.original_name, "progress": batch.progress},
+        )
+    return True
 
 
 def batch_result(

@@ -5,6 +5,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
+from django.utils import timezone
 
 from ..domain import quality as rules
 from ..models import (
@@ -17,6 +18,7 @@ from ..models import (
     Study,
 )
 from .audit import audit_event_record
+from .stale import version_check
 
 WRITER_ROLES = (Membership.Role.OWNER, Membership.Role.REVIEWER)
 
@@ -59,20 +61,59 @@ def _writers(*, review: Review, users, per_study: bool = True) -> list:
     return users
 
 
-def _consensus_derive(*, review: Review, study: Study, criterion: QualityCriterion, actor) -> None:
-    """Write the agreed answer when every assigned assessor agrees; drop a stale agreement.
+def _revealed(assignments) -> bool:
+    """Every assessor of the study marked it done: their answers are shown to each other."""
+    return bool(assignments) and all(a.completed_at for a in assignments)
 
-    An owner's adjudicated answer stays until the owner changes it.
-    """
-    assessors = list(
-        QualityAssignment.objects.filter(study=study).values_list("assessor_id", flat=True)
+
+def _consensus_write(
+    *, study: Study, criterion: QualityCriterion, current: QualityConsensus | None, **fields
+) -> QualityConsensus:
+    """Create the consensus row, or update it one version up."""
+    if current is None:
+        return QualityConsensus.objects.create(study=study, criterion=criterion, **fields)
+    for name, value in fields.items():
+        setattr(current, name, value)
+    current.version += 1
+    current.save()
+    return current
+
+
+def _consensus_stale_check(
+    *, review: Review, current: QualityConsensus | None, criterion, seen_version, force
+) -> None:
+    """Refuse an owner's decision based on a consensus that changed since the page showed it."""
+    if current is None:
+        shown, by = "no consensus", ""
+    else:
+        shown = rules.answer_label(review.quality_scale, current.answer)
+        by = current.decided_by.get_username() if current.decided_by else "the agreeing assessors"
+    version_check(
+        stored_version=current.version if current else 0,
+        seen_version=seen_version,
+        force=force,
+        what=f"the consensus on {criterion.code}",
+        current=shown,
+        by=by,
+        at=current.updated_at if current else None,
     )
+
+
+def _consensus_derive(*, review: Review, study: Study, criterion: QualityCriterion, actor) -> None:
+    """Write the agreed answer once every assessor marked the study done and all agree; drop
+    an agreement that no longer holds.
+
+    Nothing is derived before that: an agreement (or its absence) would tell a blind assessor
+    the other's answer. An owner's adjudicated answer stays until the owner changes it.
+    """
+    assignments = list(QualityAssignment.objects.filter(study=study))
+    assessors = [a.assessor_id for a in assignments]
     answers = list(
         QualityAnswer.objects.filter(
             study=study, criterion=criterion, assessor_id__in=assessors
         ).values_list("answer", flat=True)
     )
-    agreed = rules.consensus_of(answers, len(assessors))
+    agreed = rules.consensus_of(answers, len(assessors)) if _revealed(assignments) else None
     current = QualityConsensus.objects.filter(study=study, criterion=criterion).first()
     if current is not None and current.method == QualityConsensus.Method.ADJUDICATED:
         return
@@ -92,14 +133,13 @@ def _consensus_derive(*, review: Review, study: Study, criterion: QualityCriteri
         return
     if current is not None and current.answer == agreed:
         return
-    consensus, _ = QualityConsensus.objects.update_or_create(
+    consensus = _consensus_write(
         study=study,
         criterion=criterion,
-        defaults={
-            "answer": agreed,
-            "method": QualityConsensus.Method.AGREEMENT,
-            "decided_by": None,
-        },
+        current=current,
+        answer=agreed,
+        method=QualityConsensus.Method.AGREEMENT,
+        decided_by=None,
     )
     audit_event_record(
         review=review,
@@ -127,12 +167,21 @@ def quality_assessors_assign(
     _require_owner(review=review, user=actor)
     study = _locked_included_study(review=review, study=study)
     assessors = _writers(review=review, users=assessors)
-    before = list(
-        QualityAssignment.objects.filter(study=study).values_list("assessor__username", flat=True)
-    )
+    current = {
+        a.assessor_id: a
+        for a in QualityAssignment.objects.filter(study=study).select_related("assessor")
+    }
+    before = [a.assessor.get_username() for a in current.values()]
     QualityAssignment.objects.filter(study=study).delete()
     created = [
-        QualityAssignment.objects.create(study=study, assessor=user, slot=slot, assigned_by=actor)
+        QualityAssignment.objects.create(
+            study=study,
+            assessor=user,
+            slot=slot,
+            assigned_by=actor,
+            # Someone kept on the study keeps their "done" mark.
+            completed_at=current[user.pk].completed_at if user.pk in current else None,
+        )
         for slot, user in enumerate(assessors, start=1)
     ]
     _consensus_derive_all(review=review, study=study, actor=actor)
@@ -215,12 +264,21 @@ def quality_answer_record(
     assessor,
     answer: str | Decimal,
     justification: str = "",
+    seen_version: int | None,
+    force: bool = False,
 ) -> QualityAnswer:
-    """Store (or change) an assigned assessor's answer and re-derive the consensus."""
+    """Store (or change) an assigned assessor's answer and re-derive the consensus.
+
+    `seen_version` is the version of the answer the assessor's page showed: an answer changed
+    since (in another tab) is not overwritten unless `force` (StaleWrite). Once every assessor
+    marked the study done the answers are revealed, and a changed answer is a revision: the
+    answer given blind is kept beside it, and the change is audited as a revision.
+    """
     if criterion.review_id != review.pk:
         raise ValidationError("This criterion does not belong to the review.")
     study = _locked_included_study(review=review, study=study)
-    if not QualityAssignment.objects.filter(study=study, assessor=assessor).exists():
+    assignments = list(QualityAssignment.objects.filter(study=study))
+    if not any(a.assessor_id == assessor.pk for a in assignments):
         raise PermissionDenied("You are not assigned to assess this study.")
     if _role(review=review, user=assessor) not in WRITER_ROLES:
         raise PermissionDenied("Your role in this review does not allow assessing.")
@@ -232,29 +290,123 @@ def quality_answer_record(
     current = QualityAnswer.objects.filter(
         study=study, criterion=criterion, assessor=assessor
     ).first()
+    if current is not None and (current.answer, current.justification) == (value, justification):
+        return current
+    shown = "not answered"
+    if current is not None:
+        shown = rules.answer_label(review.quality_scale, current.answer)
+        if current.justification:
+            shown = f"{shown} “{current.justification}”"
+    version_check(
+        stored_version=current.version if current else 0,
+        seen_version=seen_version,
+        force=force,
+        what=f"your answer to {criterion.code}",
+        current=shown,
+        by=assessor.get_username() if current else "",
+        at=current.updated_at if current else None,
+    )
     before = (
         None
         if current is None
-        else {"answer": str(current.answer), "justification": current.justification}
+        else {
+            "answer": str(current.answer),
+            "justification": current.justification,
+            "version": current.version,
+        }
     )
-    record, _ = QualityAnswer.objects.update_or_create(
-        study=study,
-        criterion=criterion,
-        assessor=assessor,
-        defaults={"answer": value, "justification": justification},
-    )
-    after = {"answer": str(value), "justification": justification}
-    if before != after:
+    revision = current is not None and current.answer != value and _revealed(assignments)
+    if current is None:
+        record = QualityAnswer.objects.create(
+            study=study,
+            criterion=criterion,
+            assessor=assessor,
+            answer=value,
+            justification=justification,
+        )
+    else:
+        record = current
+        if revision:
+            if record.answer_at_reveal is None:
+                record.answer_at_reveal = record.answer
+            record.revised_at = timezone.now()
+        record.answer, record.justification = value, justification
+        record.version += 1
+        record.save()
+    after = {"answer": str(value), "justification": justification, "version": record.version}
+    if force and before is not None:
         audit_event_record(
             review=review,
             actor=assessor,
-            action="quality.answer",
+            action="quality_answer.overwrite",
             obj=record,
             before=before,
-            after=dict(after, criterion=criterion.code, study=study.pk),
+            after=after,
         )
+    audit_event_record(
+        review=review,
+        actor=assessor,
+        action="quality.answer_revise" if revision else "quality.answer",
+        obj=record,
+        before=before,
+        after=dict(after, criterion=criterion.code, study=study.pk),
+    )
     _consensus_derive(review=review, study=study, criterion=criterion, actor=assessor)
     return record
+
+
+@transaction.atomic
+def quality_complete_set(
+    *, review: Review, study: Study, assessor, done: bool = True
+) -> QualityAssignment:
+    """Mark (or unmark) the assessor's work on a study done.
+
+    When the last assessor marks it done the answers are revealed to each other and the
+    consensus is derived. A revealed assessment cannot be un-marked (the answers have been
+    seen); a later change is a revision of an answer.
+    """
+    study = _locked_included_study(review=review, study=study)
+    assignments = list(QualityAssignment.objects.filter(study=study))
+    mine = next((a for a in assignments if a.assessor_id == assessor.pk), None)
+    if mine is None:
+        raise PermissionDenied("You are not assigned to assess this study.")
+    if _role(review=review, user=assessor) not in WRITER_ROLES:
+        raise PermissionDenied("Your role in this review does not allow assessing.")
+    if bool(mine.completed_at) == done:
+        return mine
+    if not done and _revealed(assignments):
+        raise ValidationError(
+            "Every assessor has marked this study done and the answers are revealed: change an "
+            "answer directly; the change is recorded as a revision."
+        )
+    if done:
+        answered = set(
+            QualityAnswer.objects.filter(study=study, assessor=assessor).values_list(
+                "criterion_id", flat=True
+            )
+        )
+        missing = [c.code for c in review.quality_criteria.all() if c.pk not in answered]
+        if missing:
+            raise ValidationError(f"Answer every criterion first: {', '.join(missing)} missing.")
+    mine.completed_at = timezone.now() if done else None
+    mine.save(update_fields=["completed_at"])
+    audit_event_record(
+        review=review,
+        actor=assessor,
+        action="quality.complete" if done else "quality.reopen",
+        obj=mine,
+        after={"study": study.pk, "done": done},
+    )
+    if done and _revealed(assignments):
+        audit_event_record(
+            review=review,
+            actor=assessor,
+            action="quality.reveal",
+            obj=study,
+            after={"assessors": len(assignments)},
+        )
+    _consensus_derive_all(review=review, study=study, actor=assessor)
+    return mine
 
 
 @transaction.atomic
@@ -266,58 +418,99 @@ def quality_consensus_record(
     actor,
     answer: str | Decimal,
     note: str = "",
+    seen_version: int | None,
+    force: bool = False,
 ) -> QualityConsensus:
-    """The owner's consensus answer for one criterion of one study."""
+    """The owner's consensus answer for one criterion of one study, once it is revealed.
+
+    Refused (StaleWrite) when the consensus changed since the owner's page showed
+    `seen_version`, unless `force`.
+    """
     _require_owner(review=review, user=actor)
     if criterion.review_id != review.pk:
         raise ValidationError("This criterion does not belong to the review.")
     study = _locked_included_study(review=review, study=study)
+    if not _revealed(list(QualityAssignment.objects.filter(study=study))):
+        raise ValidationError(
+            "The assessors have not all marked this study done yet: their answers are not final."
+        )
     try:
         value = rules.answer_parse(review.quality_scale, str(answer))
     except ValueError as error:
         raise ValidationError(str(error)) from None
-    current = QualityConsensus.objects.filter(study=study, criterion=criterion).first()
-    consensus, _ = QualityConsensus.objects.update_or_create(
+    current = (
+        QualityConsensus.objects.select_related("decided_by")
+        .filter(study=study, criterion=criterion)
+        .first()
+    )
+    _consensus_stale_check(
+        review=review, current=current, criterion=criterion, seen_version=seen_version, force=force
+    )
+    before = (
+        None
+        if current is None
+        else {"answer": str(current.answer), "method": current.method, "version": current.version}
+    )
+    consensus = _consensus_write(
         study=study,
         criterion=criterion,
-        defaults={
-            "answer": value,
-            "method": QualityConsensus.Method.ADJUDICATED,
-            "decided_by": actor,
-            "note": note.strip(),
-        },
+        current=current,
+        answer=value,
+        method=QualityConsensus.Method.ADJUDICATED,
+        decided_by=actor,
+        note=note.strip(),
     )
+    after = {
+        "answer": str(value),
+        "criterion": criterion.code,
+        "study": study.pk,
+        "note": note.strip(),
+        "version": consensus.version,
+    }
+    if force and before is not None:
+        audit_event_record(
+            review=review,
+            actor=actor,
+            action="quality_consensus.overwrite",
+            obj=consensus,
+            before=before,
+            after=after,
+        )
     audit_event_record(
         review=review,
         actor=actor,
         action="quality.consensus",
         obj=consensus,
-        before=None
-        if current is None
-        else {"answer": str(current.answer), "method": current.method},
-        after={
-            "answer": str(value),
-            "criterion": criterion.code,
-            "study": study.pk,
-            "note": note.strip(),
-        },
+        before=before,
+        after=after,
     )
     return consensus
 
 
 @transaction.atomic
 def quality_consensus_reopen(
-    *, review: Review, study: Study, criterion: QualityCriterion, actor
+    *,
+    review: Review,
+    study: Study,
+    criterion: QualityCriterion,
+    actor,
+    seen_version: int | None,
+    force: bool = False,
 ) -> None:
     """Withdraw the owner's decision so the assessors' agreement (if any) applies again."""
     _require_owner(review=review, user=actor)
     study = _locked_included_study(review=review, study=study)
-    current = QualityConsensus.objects.filter(
-        study=study, criterion=criterion, method=QualityConsensus.Method.ADJUDICATED
-    ).first()
-    if current is None:
+    current = (
+        QualityConsensus.objects.select_related("decided_by")
+        .filter(study=study, criterion=criterion)
+        .first()
+    )
+    _consensus_stale_check(
+        review=review, current=current, criterion=criterion, seen_version=seen_version, force=force
+    )
+    if current is None or current.method != QualityConsensus.Method.ADJUDICATED:
         return
-    before = {"answer": str(current.answer), "method": current.method}
+    before = {"answer": str(current.answer), "method": current.method, "version": current.version}
     current.delete()
     audit_event_record(
         review=review,

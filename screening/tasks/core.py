@@ -1,8 +1,12 @@
 """Thin Celery wrappers: load by primary key, call a service, retry. Idempotent."""
 
 from celery import shared_task
+from celery.signals import worker_ready
 
 from ..models import Review
+from ..services.dedup import dedup_sweep
+from ..services.funnel import funnel_sweep
+from ..services.imports import batches_sweep
 
 
 @shared_task(name="screening.ping")
@@ -10,3 +14,18 @@ def ping(review_id: int) -> dict:
     """A round trip through the worker and the database (used by health checks and tests)."""
     review = Review.objects.filter(pk=review_id).values("slug", "title").first()
     return {"review": review}
+
+
+@shared_task(name="screening.sweep", ignore_result=True)
+def sweep() -> dict:
+    """Periodic (Celery beat): re-send unsent imports, deduplication runs and funnel
+    recomputations, fail the imports whose worker died."""
+    return {**batches_sweep(), "dedup_sent": dedup_sweep(), "funnel_sent": funnel_sweep()}
+
+
+@worker_ready.connect
+def _sweep_on_start(sender, **_kwargs):
+    # A worker that starts (again) picks up what waited for it without waiting for beat.
+    batches_sweep()
+    dedup_sweep()
+    funnel_sweep()

@@ -1,5 +1,5 @@
-"""Deduplication task: thin, by primary key; the service's row lock on the review keeps runs
-for one review one at a time, and a second run finds nothing left to do."""
+"""Deduplication task: thin, by primary key; the service's advisory lock keeps runs for one
+review one at a time, and a second run finds nothing left to do."""
 
 from celery import shared_task
 from django.db import OperationalError

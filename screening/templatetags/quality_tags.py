@@ -43,6 +43,13 @@ def qc_answered(row, user_id: int) -> int:
 
 
 @register.filter
+def qc_marked_done(row, user_id: int) -> bool:
+    """Whether this assessor has marked the study done."""
+    assignment = row.assignment_of(user_id)
+    return bool(assignment and assignment.completed_at)
+
+
+@register.filter
 def as_inputs(value) -> list[str]:
     """A stored value as the list of form values that would submit it again."""
     form_value = values.value_as_input(value)

@@ -6,7 +6,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
@@ -15,10 +16,11 @@ from ..selectors import dedup as selectors
 from ..services.dedup import (
     candidate_decide,
     candidate_undo,
-    dedup_schedule,
+    dedup_enqueue,
     record_split,
     study_unmerge,
 )
+from ..services.queue import BROKER_DOWN_MESSAGE
 
 MAX_SKIPPED = 200
 
@@ -115,12 +117,28 @@ def dedup_undo(request, slug):
     return _render_pair(request, access, candidate=shown)
 
 
+class MergedFilterForm(forms.Form):
+    """Search and page of the merged-studies list (also posted back by unmerge and split, so
+    the list answers with the page the reviewer was on)."""
+
+    q = forms.CharField(required=False, max_length=200, strip=True)
+    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+
 @require_GET
 @login_required
 def dedup_merged(request, slug):
     access = review_access(request, slug, Need.READ)
-    template = "screening/dedup/_merged.html" if request.htmx else "screening/dedup/merged.html"
-    return render(request, template, _merged_context(access))
+    form = MergedFilterForm(request.GET)
+    if not form.is_valid():
+        return _render_merged(
+            request,
+            access,
+            MergedFilterForm(),
+            status=400,
+            error="The search or page number is not valid.",
+        )
+    return _render_merged(request, access, form)
 
 
 @require_POST
@@ -130,10 +148,11 @@ def dedup_unmerge(request, slug, merge_id):
     merge = get_object_or_404(StudyMerge, pk=merge_id, review=access.review)
     try:
         study = study_unmerge(review=access.review, merge=merge, user=request.user)
-        messages.success(request, f"Study {study.pk} restored with its screening state.")
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    return _after_merged_change(request, access)
+        return _after_merged_change(request, access, error=" ".join(error.messages))
+    return _after_merged_change(
+        request, access, notice=f"Study {study.pk} restored with its screening state."
+    )
 
 
 @require_POST
@@ -143,27 +162,49 @@ def dedup_split(request, slug, record_id):
     record = get_object_or_404(Record, pk=record_id, review=access.review, study__isnull=False)
     try:
         study = record_split(review=access.review, record=record, user=request.user)
-        messages.success(
-            request, f"Record {record.pk} is now study {study.pk}, at the entry stage."
-        )
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    return _after_merged_change(request, access)
+        return _after_merged_change(request, access, error=" ".join(error.messages))
+    return _after_merged_change(
+        request, access, notice=f"Record {record.pk} is now study {study.pk}, at the entry stage."
+    )
 
 
-def _merged_context(access) -> dict:
-    return {
+def _render_merged(request, access, form, *, status=200, notice="", error=""):
+    cleaned = form.cleaned_data if form.is_bound else {}
+    query = cleaned.get("q") or ""
+    page = cleaned.get("page") or 1
+    context = {
         "review": access.review,
         "access": access,
-        "studies": selectors.merged_studies(review=access.review),
-        "overview": selectors.source_overview(review=access.review),
+        "query": query,
+        "page": selectors.merged_studies_page(review=access.review, query=query, page=page),
+        "notice": notice,
+        "error": error,
     }
-
-
-def _after_merged_change(request, access):
     if request.htmx:
-        return render(request, "screening/dedup/_merged.html", _merged_context(access))
-    return redirect("screening:dedup_merged", slug=access.review.slug)
+        return render(request, "screening/dedup/_merged.html", context, status=status)
+    context["overview"] = selectors.source_overview(review=access.review)
+    return render(request, "screening/dedup/merged.html", context, status=status)
+
+
+def _after_merged_change(request, access, *, notice="", error=""):
+    """htmx: the list page the reviewer was on, with the outcome; otherwise back to it."""
+    form = MergedFilterForm(request.POST)
+    if not form.is_valid():
+        # The change is made; a malformed page or search only costs the reviewer their place.
+        form = MergedFilterForm({})
+        form.is_valid()
+    if request.htmx:
+        return _render_merged(
+            request, access, form, status=409 if error else 200, notice=notice, error=error
+        )
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    target = reverse("screening:dedup_merged", kwargs={"slug": access.review.slug})
+    params = {k: v for k, v in form.cleaned_data.items() if v}
+    return redirect(f"{target}?{urlencode(params)}" if params else target)
 
 
 def _status_context(access) -> dict:
@@ -190,12 +231,13 @@ def dedup_status(request, slug):
 @login_required
 def dedup_run(request, slug):
     access = review_access(request, slug, Need.WRITE)
-    dedup_schedule(review_id=access.review.pk)
+    queued = dedup_enqueue(review_id=access.review.pk)
     if not request.htmx:
-        messages.info(request, "Deduplication queued.")
+        messages.info(request, "Deduplication queued." if queued else BROKER_DOWN_MESSAGE)
         return redirect("screening:dedup_queue", slug=access.review.slug)
     context = _status_context(access)
     context["queued"] = True
+    context["broker_down_message"] = "" if queued else BROKER_DOWN_MESSAGE
     return render(request, "screening/dedup/_status.html", context)
 
 

@@ -34,7 +34,9 @@ from ..services.extraction import (
     extraction_reconcile,
     extraction_value_save,
 )
+from ..services.stale import StaleWrite
 from .quality import PeopleField, PeopleForm, User, _errors, csv_response
+from .stale import stale_write_response
 
 
 class ReviewQuestionsForm(forms.Form):
@@ -118,10 +120,33 @@ def _field_or_404(review, field_id):
     return field
 
 
-def _raw(request, field):
-    if field.kind == ExtractionField.Kind.MULTI_CHOICE:
-        return request.POST.getlist("value")
-    return request.POST.get("value", "")
+class ValueForm(forms.Form):
+    """One field's value as its own form posts it, with the version the page showed.
+
+    Only a multiple-choice field sends several `value`s; several for any other field mean the
+    request mixed up fields, and nothing is saved rather than one of them at random.
+    """
+
+    version = forms.IntegerField(required=False, min_value=0)
+    force = forms.BooleanField(required=False)
+
+    def __init__(self, data, *, field: ExtractionField):
+        super().__init__(data)
+        self.extraction_field = field
+
+    def clean(self):
+        data = super().clean()
+        raw = self.data.getlist("value")
+        if self.extraction_field.kind == ExtractionField.Kind.MULTI_CHOICE:
+            data["raw"] = raw
+        elif len(raw) > 1:
+            raise forms.ValidationError(
+                f"“{self.extraction_field.label}” takes one value but {len(raw)} were sent; "
+                "nothing was saved. Reload the page and try again."
+            )
+        else:
+            data["raw"] = raw[0] if raw else ""
+        return data
 
 
 @require_GET
@@ -239,12 +264,18 @@ def extraction_assign(request, slug, study_id):
     return redirect("screening:extraction_study", slug=slug, study_id=study.pk)
 
 
+def _sheet(request, access, study) -> dict:
+    return extraction_study_sheet(
+        review=access.review, study=study, user=request.user, is_owner=access.is_owner
+    )
+
+
 @require_GET
 @login_required
 def extraction_study(request, slug, study_id):
     access = review_access(request, slug)
     study = _study_or_404(access.review, study_id)
-    sheet = extraction_study_sheet(review=access.review, study=study, user=request.user)
+    sheet = _sheet(request, access, study)
     context = {
         "access": access,
         "review": access.review,
@@ -263,26 +294,41 @@ def extraction_study(request, slug, study_id):
 @require_POST
 @login_required
 def extraction_value(request, slug, study_id, field_id):
-    """Autosave one draft value; answers with the field's save status (422 with the message)."""
+    """Autosave one field's draft value; answers with that field's save status.
+
+    The status shows the value the server stored (or why it stored nothing: 400/422), and the
+    field's new version travels out of band into the field's form for its next save.
+    """
     access = review_access(request, slug, Need.WRITE)
     study = _study_or_404(access.review, study_id)
     field = _field_or_404(access.review, field_id)
-    error = ""
-    try:
-        extraction_value_save(
-            review=access.review,
-            study=study,
-            field=field,
-            extractor=request.user,
-            raw=_raw(request, field),
-        )
-    except ValidationError as exc:
-        error = " ".join(exc.messages)
+    form = ValueForm(request.POST, field=field)
+    error, status = "", 200
+    if not form.is_valid():
+        error, status = _errors(form), 400
+    else:
+        try:
+            extraction_value_save(
+                review=access.review,
+                study=study,
+                field=field,
+                extractor=request.user,
+                raw=form.cleaned_data["raw"],
+                seen_version=form.cleaned_data["version"],
+                force=form.cleaned_data["force"],
+            )
+        except StaleWrite as stale:
+            return stale_write_response(request, stale, target=f"#mine-status-{field.pk}")
+        except ValidationError as exc:
+            error, status = f"{field.label}: {' '.join(exc.messages)}", 422
+    if not request.htmx:
+        # Without JavaScript the field's form posts natively: back to the sheet.
+        if error:
+            messages.error(request, error)
+        return redirect("screening:extraction_study", slug=slug, study_id=study.pk)
     cell = extraction_cell(review=access.review, study=study, field=field, user=request.user)
     context = {"review": access.review, "study": study, "cell": cell, "error": error}
-    return render(
-        request, "screening/extraction/_status.html", context, status=422 if error else 200
-    )
+    return render(request, "screening/extraction/_value_response.html", context, status=status)
 
 
 @require_POST
@@ -304,32 +350,39 @@ def extraction_reconcile_value(request, slug, study_id, field_id):
     access = review_access(request, slug, Need.OWN)
     study = _study_or_404(access.review, study_id)
     field = _field_or_404(access.review, field_id)
-    error = ""
-    try:
-        extraction_reconcile(
-            review=access.review,
-            study=study,
-            field=field,
-            actor=request.user,
-            raw=_raw(request, field),
-        )
-    except ValidationError as exc:
-        error = " ".join(exc.messages)
+    form = ValueForm(request.POST, field=field)
+    error, status = "", 200
+    if not form.is_valid():
+        error, status = _errors(form), 400
+    else:
+        try:
+            extraction_reconcile(
+                review=access.review,
+                study=study,
+                field=field,
+                actor=request.user,
+                raw=form.cleaned_data["raw"],
+                seen_version=form.cleaned_data["version"],
+                force=form.cleaned_data["force"],
+            )
+        except StaleWrite as stale:
+            return stale_write_response(request, stale, target=f"#reconcile-stale-{field.pk}")
+        except ValidationError as exc:
+            error, status = " ".join(exc.messages), 422
     if not request.htmx:
         if error:
             messages.error(request, error)
         return redirect("screening:extraction_study", slug=slug, study_id=study.pk)
-    cell = extraction_cell(review=access.review, study=study, field=field, user=request.user)
+    sheet = _sheet(request, access, study)
     context = {
         "access": access,
         "review": access.review,
         "study": study,
-        "cell": cell,
+        "sheet": sheet,
+        "cell": next(c for c in sheet["row"].cells if c.field.pk == field.pk),
         "error": error,
     }
-    return render(
-        request, "screening/extraction/_reconcile_row.html", context, status=422 if error else 200
-    )
+    return render(request, "screening/extraction/_reconcile_row.html", context, status=status)
 
 
 @require_GET

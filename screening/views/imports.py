@@ -24,10 +24,16 @@ from ..selectors.imports import (
 from ..services.imports import (
     MAPPABLE_FIELDS,
     batch_create,
+    batch_delete,
     batch_mapping_set,
     batch_retry,
     source_resolve,
 )
+from ..services.queue import BROKER_DOWN_MESSAGE
+from ..uploads import upload_refusals
+
+# Sent with the progress fragment of a finished import: the Table 1 reconciliation listens.
+IMPORT_FINISHED_EVENT = "import-finished"
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -61,6 +67,7 @@ class _ReviewChoicesForm(forms.Form):
 
 class UploadForm(StyledFormMixin, _ReviewChoicesForm):
     files = MultipleFileField(
+        required=False,
         label="Export files",
         help_text="One or more files: RIS, BibTeX, CSV/TSV/XLSX, MEDLINE (.nbib), Web of Science "
         "plain text, EndNote XML or tagged text, ProQuest text. The format is detected from the "
@@ -114,7 +121,10 @@ class ColumnMapForm(StyledFormMixin, forms.Form):
 def _import_access(request, slug):
     access = review_access(request, slug, Need.WRITE)
     if not access.can_import:
-        raise PermissionDenied("You may not import files into this review.")
+        raise PermissionDenied(
+            "Only the review's owners, and reviewers an owner allowed to import, may upload "
+            "or manage export files; ask an owner to allow it on the Team page."
+        )
     return access
 
 
@@ -151,41 +161,50 @@ def import_list(request, slug):
     access = _import_access(request, slug)
     review = access.review
     form = UploadForm(request.POST, request.FILES, review=review)
-    created, refused = [], []
+    # Files the upload handler dropped as they arrived (too large) are refused like the rest.
+    refused = list(upload_refusals(request))
+    created = []
     if form.is_valid():
+        uploads = [upload for upload in form.cleaned_data["files"] if upload]
+        if not uploads and not refused:
+            form.add_error("files", "Choose at least one export file.")
         try:
             source = form.cleaned_data["source"] or source_resolve(
                 review=review, name=form.cleaned_data["new_source"], actor=request.user
             )
         except ValidationError as error:
             form.add_error("new_source", error)
-        else:
-            for upload in form.cleaned_data["files"]:
-                try:
-                    created.append(
-                        batch_create(
-                            review=review,
-                            source=source,
-                            uploaded_by=request.user,
-                            file_name=upload.name,
-                            data=upload.read(),
-                            search_run=form.cleaned_data["search_run"],
-                            format=form.cleaned_data["format"] or None,
-                        )
+            uploads = []
+        for upload in uploads:
+            try:
+                created.append(
+                    batch_create(
+                        review=review,
+                        source=source,
+                        uploaded_by=request.user,
+                        file_name=upload.name,
+                        data=upload,
+                        search_run=form.cleaned_data["search_run"],
+                        format=form.cleaned_data["format"] or None,
                     )
-                except ValidationError as error:
-                    refused.append(f"{upload.name}: {' '.join(error.messages)}")
+                )
+            except ValidationError as error:
+                refused.append(f"{upload.name}: {' '.join(error.messages)}")
     for message in refused:
         form.add_error(None, message)
+    unsent = [batch for batch in created if batch.queued_at is None]
     if created and not refused and not request.htmx:
         messages.success(
             request,
             f"{len(created)} file{'s' if len(created) != 1 else ''} queued for import.",
         )
+        if unsent:
+            messages.warning(request, BROKER_DOWN_MESSAGE)
         return redirect("screening:import_list", slug=review.slug)
     status = 200 if created else 400
     context = _list_context(access, form if not created or refused else UploadForm(review=review))
     context["created"] = created
+    context["broker_down"] = BROKER_DOWN_MESSAGE if unsent else ""
     template = (
         "screening/imports/_workspace.html" if request.htmx else "screening/imports/list.html"
     )
@@ -217,9 +236,13 @@ def import_progress(request, slug, batch_id):
     """The polling fragment: it carries hx-trigger only while the import is unfinished."""
     access = review_access(request, slug)
     batch = _batch_or_404(access.review, batch_id)
-    return render(
+    response = render(
         request, "screening/imports/_progress.html", {"batch": batch, "review": access.review}
     )
+    if batch.status in {ImportBatch.Status.DONE, ImportBatch.Status.FAILED}:
+        # The poll that sees the end tells the page, so Table 1 refreshes with the row.
+        response["HX-Trigger"] = IMPORT_FINISHED_EVENT
+    return response
 
 
 @require_POST
@@ -227,15 +250,45 @@ def import_progress(request, slug, batch_id):
 def import_retry(request, slug, batch_id):
     access = _import_access(request, slug)
     batch = _batch_or_404(access.review, batch_id)
+    context = {"batch": batch, "review": access.review, "access": access}
     try:
         batch = batch_retry(batch=batch, user=request.user)
     except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
+        context["refusal"] = " ".join(error.messages)
+        status = 400
+    else:
+        context["batch"] = batch
+        context["broker_down"] = BROKER_DOWN_MESSAGE if batch.queued_at is None else ""
+        status = 200
     if request.htmx:
-        return render(
-            request, "screening/imports/_progress.html", {"batch": batch, "review": access.review}
-        )
+        return render(request, "screening/imports/_report.html", context, status=status)
+    if status == 400:
+        messages.error(request, context["refusal"])
+    elif context["broker_down"]:
+        messages.warning(request, context["broker_down"])
     return redirect("screening:import_detail", slug=access.review.slug, batch_id=batch.pk)
+
+
+@require_POST
+@login_required
+def import_delete(request, slug, batch_id):
+    """Delete a failed import and its stored file (the same file may then be uploaded again)."""
+    access = _import_access(request, slug)
+    batch = _batch_or_404(access.review, batch_id)
+    try:
+        batch_delete(batch=batch, user=request.user)
+    except ValidationError as error:
+        context = {"batch": batch, "review": access.review, "access": access}
+        context["refusal"] = " ".join(error.messages)
+        if request.htmx:
+            return render(request, "screening/imports/_report.html", context, status=400)
+        messages.error(request, context["refusal"])
+        return redirect("screening:import_detail", slug=access.review.slug, batch_id=batch.pk)
+    messages.success(request, f"The import of {batch.original_name} was deleted.")
+    url = reverse("screening:import_list", kwargs={"slug": access.review.slug})
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
 
 
 @require_http_methods(["GET", "POST"])
@@ -294,4 +347,5 @@ urlpatterns = [
     path("<int:batch_id>/progress/", import_progress, name="import_progress"),
     path("<int:batch_id>/retry/", import_retry, name="import_retry"),
     path("<int:batch_id>/columns/", import_columns, name="import_columns"),
+    path("<int:batch_id>/delete/", import_delete, name="import_delete"),
 ]

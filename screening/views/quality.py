@@ -31,10 +31,13 @@ from ..services.quality import (
     quality_answer_record,
     quality_assessors_assign,
     quality_assessors_assign_bulk,
+    quality_complete_set,
     quality_consensus_record,
     quality_consensus_reopen,
     quality_settings_update,
 )
+from ..services.stale import StaleWrite
+from .stale import stale_write_response
 
 User = get_user_model()
 
@@ -109,6 +112,8 @@ class AnswerForm(forms.Form):
     criterion = forms.ModelChoiceField(queryset=QualityCriterion.objects.none())
     answer = forms.ChoiceField()
     justification = forms.CharField(required=False, max_length=4000)
+    version = forms.IntegerField(required=False, min_value=0)
+    force = forms.BooleanField(required=False)
 
     def __init__(self, *args, review: Review, **kwargs):
         super().__init__(*args, **kwargs)
@@ -150,16 +155,15 @@ def _study_or_404(review, study_id):
 
 def _sheet_context(request, access, study, **extra) -> dict:
     sheet = quality_study_sheet(review=access.review, study=study, user=request.user)
-    assigned = any(a.assessor_id == request.user.pk for a in sheet.assignments)
+    my_assignment = sheet.assignment_of(request.user.pk)
     return {
         "access": access,
         "review": access.review,
         "study": study,
         "sheet": sheet,
-        "assigned": assigned,
+        "assigned": my_assignment is not None,
+        "my_assignment": my_assignment,
         "options": quality_scale_options(review=access.review),
-        # Blind mode hides the other assessor's answers from assessors; owners always see.
-        "show_all": access.is_owner or not access.review.blind_mode,
         "total_label": None if sheet.total is None else f"{sheet.total.normalize():f}",
         **extra,
     }
@@ -281,15 +285,26 @@ def quality_answer(request, slug, study_id):
     form = AnswerForm(request.POST, review=access.review)
     error = ""
     if form.is_valid():
+        data = form.cleaned_data
         try:
             quality_answer_record(
                 review=access.review,
                 study=study,
-                criterion=form.cleaned_data["criterion"],
+                criterion=data["criterion"],
                 assessor=request.user,
-                answer=form.cleaned_data["answer"],
-                justification=form.cleaned_data["justification"],
+                answer=data["answer"],
+                justification=data["justification"],
+                seen_version=data["version"],
+                force=data["force"],
             )
+        except StaleWrite as stale:
+            response = stale_write_response(
+                request, stale, target=f"#qc-stale-{data['criterion'].pk}"
+            )
+            # The justification's autosave selects its status line from the answer; the
+            # stale message must come through whole.
+            response["HX-Reselect"] = "[data-stale-write]"
+            return response
         except ValidationError as exc:
             error = " ".join(exc.messages)
     else:
@@ -314,6 +329,27 @@ def quality_answer(request, slug, study_id):
 
 @require_POST
 @login_required
+def quality_done(request, slug, study_id):
+    """Mark the assessor's work on a study done (or reopen it before the answers are revealed)."""
+    access = review_access(request, slug, Need.WRITE)
+    study = _study_or_404(access.review, study_id)
+    done = request.POST.get("done", "1") != "0"
+    try:
+        quality_complete_set(review=access.review, study=study, assessor=request.user, done=done)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            "Marked done: the answers are revealed once every assessor has marked the study done."
+            if done
+            else "Reopened: your answers stay hidden from the other assessor.",
+        )
+    return redirect("screening:quality_study", slug=slug, study_id=study.pk)
+
+
+@require_POST
+@login_required
 def quality_consensus(request, slug, study_id):
     access = review_access(request, slug, Need.OWN)
     study = _study_or_404(access.review, study_id)
@@ -321,23 +357,21 @@ def quality_consensus(request, slug, study_id):
     error = ""
     if form.is_valid():
         data = form.cleaned_data
+        decision = {
+            "review": access.review,
+            "study": study,
+            "criterion": data["criterion"],
+            "actor": request.user,
+            "seen_version": data["version"],
+            "force": data["force"],
+        }
         try:
             if data["action"] == "reopen":
-                quality_consensus_reopen(
-                    review=access.review,
-                    study=study,
-                    criterion=data["criterion"],
-                    actor=request.user,
-                )
+                quality_consensus_reopen(**decision)
             else:
-                quality_consensus_record(
-                    review=access.review,
-                    study=study,
-                    criterion=data["criterion"],
-                    actor=request.user,
-                    answer=data["answer"],
-                    note=data["note"],
-                )
+                quality_consensus_record(**decision, answer=data["answer"], note=data["note"])
+        except StaleWrite as stale:
+            return stale_write_response(request, stale, target="#quality-consensus-stale")
         except ValidationError as exc:
             error = " ".join(exc.messages)
     else:
@@ -398,5 +432,6 @@ urlpatterns = [
     path("study/<int:study_id>/", quality_study, name="quality_study"),
     path("study/<int:study_id>/assessors/", quality_assign, name="quality_assign"),
     path("study/<int:study_id>/answer/", quality_answer, name="quality_answer"),
+    path("study/<int:study_id>/done/", quality_done, name="quality_done"),
     path("study/<int:study_id>/consensus/", quality_consensus, name="quality_consensus"),
 ]

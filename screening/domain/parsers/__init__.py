@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from . import bibtex, endnote_tagged, endnote_xml, medline, proquest, ris, tabular, wos
-from .base import EntryProblem, ParsedRecord, ParseError, UnknownColumns
+from .base import EntryProblem, HostileFile, ParsedRecord, ParseError, UnknownColumns
 from .detect import FORMATS, HEAD_BYTES, binary_kind, detect_format
 from .textio import open_text, sniff_encoding
 
@@ -23,15 +23,51 @@ TEXT_PARSERS = {
 TABULAR = {"csv", "tsv", "xlsx"}
 
 
+def check_container(
+    binary: BinaryIO, fmt: str, *, max_unpacked_bytes: int = tabular.XLSX_MAX_UNPACKED_BYTES
+) -> None:
+    """Refuse, before the file is stored, what the format's container makes dangerous: a
+    workbook that unpacks past the bound, an XML file that declares or fetches entities.
+    Raises ParseError (HostileFile for a file built to exhaust the reader)."""
+    start = binary.tell()
+    try:
+        if fmt == "xlsx":
+            tabular.check_workbook_archive(binary, max_unpacked_bytes=max_unpacked_bytes)
+        elif fmt == "endnote_xml":
+            endnote_xml.check_head(binary.read(HEAD_BYTES))
+    finally:
+        binary.seek(start)
+
+
 def iter_entries(
-    binary: BinaryIO, fmt: str, *, column_map: dict[str, str] | None = None
+    binary: BinaryIO,
+    fmt: str,
+    *,
+    column_map: dict[str, str] | None = None,
+    max_unpacked_bytes: int = tabular.XLSX_MAX_UNPACKED_BYTES,
+    max_rows: int = tabular.XLSX_MAX_ROWS,
 ) -> Iterator[ParsedRecord | EntryProblem]:
-    """Parse a seekable binary stream positioned at its start, in the given format."""
+    """Parse a seekable binary stream positioned at its start, in the given format.
+
+    A record with a field cut to its limit is followed by a warning saying what was cut.
+    """
+    for item in _entries(binary, fmt, column_map, max_unpacked_bytes, max_rows):
+        yield item
+        if isinstance(item, ParsedRecord) and item.truncated:
+            yield EntryProblem(item.line, "; ".join(item.truncated), "warning")
+
+
+def _entries(binary, fmt, column_map, max_unpacked_bytes, max_rows):
     if fmt == "endnote_xml":
         yield from endnote_xml.parse(binary)
         return
     if fmt == "xlsx":
-        yield from tabular.parse_xlsx(binary, column_map=column_map)
+        yield from tabular.parse_xlsx(
+            binary,
+            column_map=column_map,
+            max_unpacked_bytes=max_unpacked_bytes,
+            max_rows=max_rows,
+        )
         return
     encoding = sniff_encoding(binary)
     text = open_text(binary, encoding)
@@ -71,10 +107,12 @@ __all__ = [
     "FORMATS",
     "HEAD_BYTES",
     "EntryProblem",
+    "HostileFile",
     "ParseError",
     "ParsedRecord",
     "UnknownColumns",
     "binary_kind",
+    "check_container",
     "detect_format",
     "iter_entries",
     "read_columns",

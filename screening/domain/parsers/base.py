@@ -4,6 +4,8 @@ Parsers are generators over a text stream (or, for XLSX, a binary stream): one e
 yielded and forgotten, so a 100,000-record export never sits in memory as parsed objects.
 """
 
+import html
+import re
 from dataclasses import dataclass, field
 
 from ..normalise import (
@@ -12,6 +14,40 @@ from ..normalise import (
     normalise_pmid,
     normalise_year,
 )
+
+# The longest value kept per field (characters). Real exports stay far below these; a longer
+# value is cut and the cut reported in the file's report. The short ones are the columns'
+# own sizes.
+FIELD_LIMITS = {
+    "title": 2_000,
+    "abstract": 30_000,
+    "venue": 1_000,
+    "volume": 60,
+    "issue": 60,
+    "pages": 60,
+    "doi": 255,
+    "pmid": 32,
+    "url": 2_000,
+    "publication_type": 100,
+    "language": 60,
+    "source_record_id": 200,
+}
+AUTHOR_LIMIT = 300
+AUTHORS_MAX = 5_000
+KEYWORD_LIMIT = 200
+KEYWORDS_MAX = 500
+# Each value of `raw` (the entry as the file gave it, kept for the backup).
+RAW_VALUE_LIMIT = 50_000
+# HTML character references that some exports (Scopus, IEEE) leave in titles and abstracts:
+# only complete ones (with the semicolon), so "R&D" or "AT&T" stay as they are.
+_CHARREF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+def decode_entities(text: str) -> str:
+    """Decode HTML character references once ("1&lt;p" -> "1<p"; "&amp;lt;" -> "&lt;")."""
+    if "&" not in text:
+        return text
+    return _CHARREF.sub(lambda match: html.unescape(match.group(0)), text)
 
 
 class ParseError(ValueError):
@@ -24,6 +60,11 @@ class ParseError(ValueError):
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+class HostileFile(ParseError):
+    """The file is built to exhaust the reader (entity expansion, external entities, a zip
+    bomb): refused before it is read further."""
 
 
 class UnknownColumns(ParseError):
@@ -64,6 +105,8 @@ class ParsedRecord:
     language: str = ""
     source_record_id: str = ""
     raw: dict = field(default_factory=dict)
+    # What was cut to FIELD_LIMITS, in words for the report ("title: 52,000,000 -> 2,000").
+    truncated: list[str] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
@@ -122,32 +165,69 @@ def make_record(
     source_record_id="",
 ) -> ParsedRecord:
     """Build a ParsedRecord, cleaning each field the same way for every format."""
-    keyword_list: list[str] = []
-    seen: set[str] = set()
-    for keyword in keywords:
-        text = clean_text(keyword)
-        if text and text.lower() not in seen:
-            seen.add(text.lower())
-            keyword_list.append(text)
+    cuts: list[str] = []
+
+    def text(name: str, value, limit: int | None = None) -> str:
+        cleaned = decode_entities(clean_text(value))
+        limit = limit or FIELD_LIMITS[name]
+        if len(cleaned) > limit:
+            cuts.append(f"{name} cut from {len(cleaned):,} to {limit:,} characters")
+            return cleaned[:limit]
+        return cleaned
+
+    def items(name: str, values, limit: int, most: int) -> list[str]:
+        values = list(values)
+        kept: list[str] = []
+        seen: set[str] = set()
+        for value in values:
+            if len(kept) >= most:
+                cuts.append(f"only the first {most:,} {name}s of {len(values):,} kept")
+                break
+            item = text(f"one of the {name}s", value, limit)
+            if item and item.lower() not in seen:
+                seen.add(item.lower())
+                kept.append(item)
+        return kept
+
+    author_list = items("author", authors, AUTHOR_LIMIT, AUTHORS_MAX)
+    keyword_list = items("keyword", keywords, KEYWORD_LIMIT, KEYWORDS_MAX)
+    url_text = clean_text(url)
     return ParsedRecord(
         line=line,
-        title=clean_text(title),
-        abstract=clean_text(abstract),
-        authors=[a for a in (clean_text(a) for a in authors) if a],
+        title=text("title", title),
+        abstract=text("abstract", abstract),
+        authors=author_list,
         year=year if isinstance(year, int) else normalise_year(year),
-        venue=clean_text(venue),
-        volume=clean_text(volume),
-        issue=clean_text(issue),
-        pages=clean_text(pages),
-        doi=normalise_doi(doi),
+        venue=text("venue", venue),
+        volume=text("volume", volume),
+        issue=text("issue", issue),
+        pages=text("pages", pages),
+        doi=normalise_doi(doi)[: FIELD_LIMITS["doi"]],
         pmid=normalise_pmid(pmid),
-        url=clean_text(url).split(" ")[0] if clean_text(url) else "",
+        url=text("url", url_text.split(" ")[0]) if url_text else "",
         keywords=keyword_list,
-        publication_type=clean_text(publication_type),
-        language=clean_text(language),
-        source_record_id=clean_text(source_record_id),
-        raw=raw,
+        publication_type=text("publication_type", publication_type),
+        language=text("language", language),
+        source_record_id=text("source_record_id", source_record_id),
+        raw=_capped_raw(raw, cuts),
+        truncated=cuts,
     )
+
+
+def _capped_raw(raw: dict, cuts: list[str]) -> dict:
+    """`raw` with each text value cut to RAW_VALUE_LIMIT (lists item by item)."""
+    for key, value in raw.items():
+        if isinstance(value, str) and len(value) > RAW_VALUE_LIMIT:
+            raw[key] = value[:RAW_VALUE_LIMIT]
+            cuts.append(f"original field {str(key)[:40]!r} cut to {RAW_VALUE_LIMIT:,} characters")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, str) and len(item) > RAW_VALUE_LIMIT:
+                    value[index] = item[:RAW_VALUE_LIMIT]
+                    cuts.append(
+                        f"original field {str(key)[:40]!r} cut to {RAW_VALUE_LIMIT:,} characters"
+                    )
+    return raw
 
 
 def add_raw(raw: dict, key: str, value: str) -> None:

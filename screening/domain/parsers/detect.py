@@ -3,7 +3,7 @@ MEDLINE, WoS plain text named .ris, RIS named .txt."""
 
 import re
 
-from .textio import decode_head
+from .textio import decode_head, wide_encoding
 
 FORMATS = {
     "ris": "RIS",
@@ -51,6 +51,8 @@ def binary_kind(head: bytes) -> str | None:
             return description
     if head.startswith(b"PK\x03\x04"):
         return None  # a ZIP: XLSX is one (checked by the caller)
+    if wide_encoding(head):
+        return None  # UTF-16/UTF-32 text: its NUL bytes are half of every character
     sample = head[:8192]
     if b"\x00" in sample:
         return "a binary file"
@@ -87,15 +89,20 @@ def detect_format(head: bytes, file_name: str = "") -> str | None:
         return "proquest"
     if len(_REFER.findall(text)) >= 2:
         return "endnote_tagged"
-    if _looks_tabular(text):
+    if _looks_tabular(text, cut=len(head) >= HEAD_BYTES):
         return "csv"
     if name.endswith(".ris") and _RIS_ER.search(text):
         return "ris"
     return None
 
 
-def _looks_tabular(text: str) -> bool:
+def _looks_tabular(text: str, cut: bool = False) -> bool:
     lines = [line for line in text.splitlines()[:30] if line.strip()]
+    if cut and len(lines) <= 30:
+        # The head ends inside a row (a very long first record): judge by the complete lines.
+        lines = lines[:-1]
+        if len(lines) == 1:
+            return any(lines[0].count(delimiter) >= 2 for delimiter in (",", ";"))
     if len(lines) < 2:
         return False
     for delimiter in (",", ";"):

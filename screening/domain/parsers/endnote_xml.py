@@ -1,10 +1,18 @@
-"""EndNote XML libraries: one <record> element at a time (iterparse, then cleared)."""
+"""EndNote XML libraries: one <record> element at a time (iterparse, then cleared).
+
+Read through defusedxml: a file that declares entities (a "billion laughs" or quadratic
+blow-up) or refers to external ones is refused as it is met, whatever the system's libexpat
+would allow. EndNote never writes either.
+"""
 
 from collections.abc import Iterator
 from typing import BinaryIO
 from xml.etree import ElementTree
 
-from .base import EntryProblem, ParsedRecord, ParseError, add_raw, first, make_record
+from defusedxml import EntitiesForbidden, ExternalReferenceForbidden
+from defusedxml.ElementTree import iterparse
+
+from .base import EntryProblem, HostileFile, ParsedRecord, ParseError, add_raw, first, make_record
 
 
 def _text(element) -> str:
@@ -61,7 +69,14 @@ def parse(binary: BinaryIO) -> Iterator[ParsedRecord | EntryProblem]:
     position = 0
     stack: list = []
     try:
-        for event, element in ElementTree.iterparse(binary, events=("start", "end")):
+        events = iterparse(
+            binary,
+            events=("start", "end"),
+            forbid_dtd=False,
+            forbid_entities=True,
+            forbid_external=True,
+        )
+        for event, element in events:
             if event == "start":
                 stack.append(element)
                 continue
@@ -73,6 +88,8 @@ def parse(binary: BinaryIO) -> Iterator[ParsedRecord | EntryProblem]:
             # Drop the parsed record from its parent: the library may hold 100,000 of them.
             if stack:
                 stack[-1].remove(element)
+    except (EntitiesForbidden, ExternalReferenceForbidden) as error:
+        raise _refusal(error) from error
     except ElementTree.ParseError as error:
         line, column = error.position
         raise ParseError(
@@ -80,3 +97,30 @@ def parse(binary: BinaryIO) -> Iterator[ParsedRecord | EntryProblem]:
             f"(after {position} complete records)",
             line,
         ) from error
+
+
+def _refusal(error: EntitiesForbidden | ExternalReferenceForbidden) -> HostileFile:
+    if error.sysid or error.pubid:
+        return HostileFile(
+            f"the XML refers to an outside file or address ({error.sysid or error.pubid}), "
+            "which EndNote never writes and slrweb never fetches; the file was not read"
+        )
+    return HostileFile(
+        f"the XML declares its own entity {error.name!r} (<!ENTITY ...>), which EndNote "
+        "never writes and which can expand to gigabytes (a 'billion laughs' or quadratic "
+        "blow-up file); the file was not read"
+    )
+
+
+def check_head(head: bytes) -> None:
+    """Raise HostileFile if the first bytes declare or reference entities (the DTD comes
+    first, so the head shows it); a head cut mid-element is no error here."""
+    import io
+
+    try:
+        for _item in parse(io.BytesIO(head)):
+            pass
+    except HostileFile:
+        raise
+    except ParseError:
+        return

@@ -16,12 +16,31 @@ from itertools import chain
 from typing import BinaryIO
 
 from ..normalise import clean_text, split_glued_authors, split_list
-from .base import EntryProblem, ParsedRecord, ParseError, UnknownColumns, join_pages, make_record
+from .base import (
+    EntryProblem,
+    HostileFile,
+    ParsedRecord,
+    ParseError,
+    UnknownColumns,
+    first,
+    join_pages,
+    make_record,
+)
 
-# Quoted fields of real exports (abstracts, reference lists) exceed csv's 128 KB default.
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+# Quoted fields of real exports (abstracts, reference lists) exceed csv's 128 KB default; a
+# cell beyond this bound is no bibliographic field, and refusing it keeps memory bounded.
+MAX_CELL_CHARS = 10_000_000
+csv.field_size_limit(min(sys.maxsize, MAX_CELL_CHARS))
 
 HEADER_SCAN_ROWS = 30
+# Workbooks: the most data a sheet may unpack to, how many rows and columns are read.
+XLSX_MAX_UNPACKED_BYTES = 200 * 1024 * 1024
+XLSX_MAX_ROWS = 200_000
+XLSX_MAX_COLUMNS = 500
+# A member that unpacks to more than this many times its packed size and past the bound
+# below is a zip bomb, not a spreadsheet (real sheets pack 5-30 times).
+_BOMB_RATIO = 200
+_BOMB_MIN_BYTES = 20 * 1024 * 1024
 FIELDS = (
     "title",
     "abstract",
@@ -250,7 +269,11 @@ def resolve_columns(header: list[str], user_map: dict[str, str] | None = None) -
         }
         missing = [c for cols in columns.values() for c in cols if c not in header]
         if missing:
-            raise ParseError(f"the column mapping names columns not in the file: {missing}")
+            raise UnknownColumns(
+                f"the column mapping names columns not in the file ({', '.join(missing)}); "
+                "map the columns again",
+                columns=list(header),
+            )
         return ColumnMap(source="mapped by hand", columns=columns, author_split="auto")
     source, overrides, author_split = "generic table", {}, "auto"
     for name, signature, source_overrides, splitter in KNOWN_SOURCES:
@@ -329,7 +352,10 @@ def record_from_row(raw: dict, column_map: ColumnMap, line: int) -> ParsedRecord
         venue=get("venue"),
         volume=get("volume"),
         issue=get("issue"),
-        pages=get("pages") or join_pages(get("start_page"), get("end_page")),
+        # Without pages, an article number (Scopus "Art. No.", as WoS's AR) places the item.
+        pages=get("pages")
+        or join_pages(get("start_page"), get("end_page"))
+        or first(raw.get("Art. No."), raw.get("Article Number")),
         doi=get("doi"),
         pmid=get("pmid"),
         url=get("url"),
@@ -404,6 +430,21 @@ def _find_header(rows: list[list[str]]) -> int | None:
     return None
 
 
+def _likeliest_delimiter(line: str) -> str:
+    counts = {candidate: line.count(candidate) for candidate in (",", ";", "\t")}
+    return max(counts, key=counts.get)
+
+
+def _csv_error(error: csv.Error, line: int) -> ParseError:
+    if "field larger than field limit" in str(error):
+        return ParseError(
+            f"a cell holds more than {MAX_CELL_CHARS:,} characters, far more than any "
+            "bibliographic field (a broken quote or not an export); the file was not imported",
+            line,
+        )
+    return ParseError(f"not valid CSV: {error}", line)
+
+
 def parse_text(
     lines: Iterable[str],
     *,
@@ -429,21 +470,22 @@ def parse_text(
         if best is not None:
             break
     if best is None:
+        # No known title column: the first line is the header, split by the delimiter it
+        # holds most of, both when listing the columns to map and when reading with a map.
+        chosen = delimiter or _likeliest_delimiter(head[0])
         if not column_map:
-            counts = {d: head[0].count(d) for d in (",", ";", "\t")}
-            chosen = delimiter or max(counts, key=counts.get)
             header_cells = next(csv.reader([head[0]], delimiter=chosen), [])
             raise UnknownColumns(
                 "no title column recognised; map the columns to fields",
                 columns=_unique_header(header_cells),
             )
-        best = (0, delimiter or ",", 0)
+        best = (0, chosen, 0)
     header_index, chosen, _ = best
     reader = csv.reader(chain(head[header_index:], iterator), delimiter=chosen)
     try:
         header = _unique_header(next(reader))
     except csv.Error as error:
-        raise ParseError(f"the header row is not valid CSV: {error}", header_index + 1) from error
+        raise _csv_error(error, header_index + 1) from error
 
     def rows() -> Iterator[tuple[int, list]]:
         while True:
@@ -454,27 +496,73 @@ def parse_text(
             except StopIteration:
                 return
             except csv.Error as error:
-                raise ParseError(f"not valid CSV: {error}", start) from error
+                raise _csv_error(error, start) from error
             yield start, cells
 
     yield from _rows_to_records(header, rows(), column_map)
 
 
+def check_workbook_archive(
+    binary: BinaryIO, *, max_unpacked_bytes: int = XLSX_MAX_UNPACKED_BYTES
+) -> None:
+    """Refuse a workbook whose ZIP members would unpack past the bound (a zip bomb), before
+    anything is decompressed; zipfile never unpacks a member past its declared size, so the
+    declared sizes are a real bound."""
+    from zipfile import BadZipFile, ZipFile
+
+    start = binary.tell()
+    try:
+        with ZipFile(binary) as archive:
+            members = archive.infolist()
+    except BadZipFile as error:
+        raise ParseError(f"it is a damaged or truncated Excel workbook ({error})") from error
+    finally:
+        binary.seek(start)
+    if not any(member.filename.startswith("xl/") for member in members):
+        raise ParseError("it is a ZIP archive, not an Excel workbook")
+    unpacked = sum(member.file_size for member in members)
+    for member in members:
+        ratio = member.file_size / max(1, member.compress_size)
+        if member.file_size > _BOMB_MIN_BYTES and ratio > _BOMB_RATIO:
+            raise HostileFile(
+                f"its part {member.filename[:60]!r} would unpack from "
+                f"{member.compress_size:,} to {member.file_size:,} bytes ({ratio:,.0f} times): "
+                "a ZIP bomb, not a spreadsheet; it was not opened"
+            )
+    if unpacked > max_unpacked_bytes:
+        raise ParseError(
+            f"the workbook unpacks to {unpacked / 2**20:,.0f} MB, over the limit of "
+            f"{max_unpacked_bytes / 2**20:,.0f} MB; save it as CSV or split the export"
+        )
+
+
 def parse_xlsx(
-    binary: BinaryIO, *, column_map: dict[str, str] | None = None
+    binary: BinaryIO,
+    *,
+    column_map: dict[str, str] | None = None,
+    max_unpacked_bytes: int = XLSX_MAX_UNPACKED_BYTES,
+    max_rows: int = XLSX_MAX_ROWS,
 ) -> Iterator[ParsedRecord | EntryProblem]:
-    """The first worksheet of an XLSX workbook, read row by row (openpyxl read-only mode)."""
+    """The first worksheet of an XLSX workbook, read row by row (openpyxl read-only mode).
+
+    openpyxl reads the sheet's XML through defusedxml (checked here, not assumed), and the
+    archive is checked for its unpacked size before any part of it is decompressed.
+    """
     from zipfile import BadZipFile
 
     import openpyxl
 
+    if not openpyxl.DEFUSEDXML:
+        raise ParseError("workbooks are only read with defusedxml installed")
+    check_workbook_archive(binary, max_unpacked_bytes=max_unpacked_bytes)
     try:
         workbook = openpyxl.load_workbook(binary, read_only=True, data_only=True)
     except (BadZipFile, KeyError, OSError, ValueError) as error:
         raise ParseError(f"not a readable XLSX workbook: {error}") from error
     try:
         sheet = workbook.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
+        width = min(sheet.max_column or XLSX_MAX_COLUMNS, XLSX_MAX_COLUMNS)
+        rows = sheet.iter_rows(values_only=True, max_col=width)
         head: list[list[str]] = []
         for row in rows:
             head.append([_cell(c) for c in row])
@@ -499,6 +587,12 @@ def parse_xlsx(
             for offset, cells in enumerate(head[header_index + 1 :], start=header_index + 2):
                 yield offset, cells
             for offset, row in enumerate(rows, start=len(head) + 1):
+                if offset > max_rows:
+                    raise ParseError(
+                        f"the sheet has more than {max_rows:,} rows, more than any single "
+                        "export; split it into several files",
+                        offset,
+                    )
                 yield offset, [_cell(c) for c in row]
 
         def trimmed() -> Iterator[tuple[int, list]]:

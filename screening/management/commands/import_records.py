@@ -51,24 +51,26 @@ class Command(BaseCommand):
         for file_arg in files:
             path = Path(file_arg)
             try:
-                data = path.read_bytes()
+                export = path.open("rb")
             except OSError as error:
                 results.append(_refused(path.name, f"cannot read {file_arg}: {error.strerror}"))
                 continue
-            try:
-                batch = batch_create(
-                    review=review_obj,
-                    source=source_obj,
-                    uploaded_by=None,
-                    file_name=path.name,
-                    data=data,
-                    search_run=run,
-                    format=format,
-                    enqueue=False,
-                )
-            except ValidationError as error:
-                results.append(_refused(path.name, _message(error)))
-                continue
+            # Streamed like a browser upload: hashed and stored in chunks, never read whole.
+            with export:
+                try:
+                    batch = batch_create(
+                        review=review_obj,
+                        source=source_obj,
+                        uploaded_by=None,
+                        file_name=path.name,
+                        data=export,
+                        search_run=run,
+                        format=format,
+                        enqueue=False,
+                    )
+                except ValidationError as error:
+                    results.append(_refused(path.name, _message(error)))
+                    continue
             batch = batch_run(batch_id=batch.pk)
             results.append(batch_result(batch))
         total = sum(item["records"] for item in results if item["status"] == "done")
