@@ -32,7 +32,7 @@ def search_index_drop(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('screening', '0003_protocol_versions'),
+        ('screening', '0005_quality'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
