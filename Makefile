@@ -8,17 +8,19 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 DEPLOY_ENV := DEBUG=0 SECRET_KEY=check-deploy-$$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n') \
 	ALLOWED_HOSTS=slrweb.example.org DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: install run test lint
+.PHONY: install run test lint lock test-production test-embedded
 
-$(VENV)/.installed: pyproject.toml
+# The locked versions (requirements.lock) as constraints, the same the image installs.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --constraint requirements.lock -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
 
+# Production settings on 127.0.0.1:8000: gunicorn, DEBUG off, a worker with beat.
 run: install
 	scripts/run-embedded
 
@@ -26,9 +28,28 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Pin every dependency anew from pyproject.toml's bounds, in a throwaway virtualenv.
+lock:
+	rm -rf $(VENV)-lock
+	$(PYTHON) -m venv $(VENV)-lock
+	$(VENV)-lock/bin/pip install --quiet '.[test]'
+	{ sed -n '1,2p' requirements.lock; $(VENV)-lock/bin/pip freeze --exclude-editable \
+		| grep -v '^slrweb @'; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+	rm -rf $(VENV)-lock
+
+# The end-to-end browser runs against a served slrweb (tests/test_production_e2e.py).
+test-production: install
+	scripts/ci-production
+
+test-embedded: install
+	scripts/ci-embedded
+
 test: install lint
 	scripts/services-up
 	scripts/browser-deps
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py makemigrations --check --dry-run
 	$(DEPLOY_ENV) $(PY) manage.py check --deploy --fail-level WARNING
 	DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) $(PY) -m pytest $(PYTEST_ARGS)
+	scripts/ci-embedded
+	scripts/ci-production

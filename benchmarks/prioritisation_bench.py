@@ -18,6 +18,9 @@ Usage (from the repository root, with the project's virtual environment):
     .venv/bin/python benchmarks/prioritisation_bench.py --part asreview   # minutes per seed
     .venv/bin/python benchmarks/prioritisation_bench.py --part retrain
     .venv/bin/python benchmarks/prioritisation_bench.py --part table
+    DATABASE_URL=postgres://... .venv/bin/python benchmarks/prioritisation_bench.py \
+        --part screening-retrain   # retrain timing in a real review during screening
+    .venv/bin/python benchmarks/prioritisation_bench.py --part stopping --seeds 10 --batch-size 10
 
 Results go to benchmarks/out/ (git-ignored); ASReview runs already there are reused, so an
 interrupted run resumes. `--part table` prints the Markdown table for docs/benchmarks.md.
@@ -62,7 +65,9 @@ def read_rows(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def run_ours(name: str, seeds: int, model: str, batch_size: int) -> dict:
+def run_ours(
+    name: str, seeds: int, model: str, batch_size: int, stopping: list[str] | None = None
+) -> dict:
     command = [
         sys.executable,
         str(ROOT / "manage.py"),
@@ -75,6 +80,7 @@ def run_ours(name: str, seeds: int, model: str, batch_size: int) -> dict:
         model,
         "--batch-size",
         str(batch_size),
+        *(stopping or []),
     ]
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
@@ -224,6 +230,147 @@ def run_retrain(n_records: int = 10_000, labelled: int = 1_000, repeats: int = 3
     }
 
 
+def run_screening_retrain(n_records: int = 10_000, labelled: int = 1_000, rounds: int = 6) -> dict:
+    """Time the worker's retrain in a real review while screening goes on (issue 13, item 6).
+
+    A review in DATABASE_URL gets `n_records` studies with real titles and abstracts (rows of the
+    two datasets drawn with replacement) in a prioritised, one-reviewer title stage, `labelled` of
+    them already decided and resolved. Then, `rounds` times: the service trains and writes the
+    priorities of every waiting study (`ranking_run_execute`, as the Celery task does), and a
+    reviewer claims and decides 10 studies through the screening services, each decision
+    resolving and routing its study (which saves the study, as real screening does). The first
+    training builds the TF-IDF matrix; the later ones must reuse it.
+    """
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slrweb.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from screening.models import Decision, RankingRun, Resolution, Review, Stage, Study
+    from screening.services import ranking as ranking_service
+    from screening.services.reviews import review_create, user_get_or_create
+    from screening.services.screening import decision_record, study_claim_next
+
+    call_command("migrate", verbosity=0)
+    texts: list[tuple[str, str]] = []
+    relevant: list[bool] = []
+    for name in DATASETS:
+        data = ranking.labelled_dataset_read(read_rows(name), label_column="label_included")
+        texts += list(zip(data.titles, data.abstracts, strict=True))
+        relevant += data.relevant
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(texts), size=n_records, replace=True)
+    slug = "bench-ranking-retrain"
+    Review.objects.filter(slug=slug).delete()
+    owner, _ = user_get_or_create(username="bench-owner")
+    review = review_create(slug=slug, title="Retrain benchmark", owner=owner)
+    stage = Stage.objects.get(review=review, is_entry=True)
+    stage.queue_order = Stage.QueueOrder.PRIORITISED
+    stage.reviewers_required = 1
+    stage.save(update_fields=["queue_order", "reviewers_required"])
+    studies = Study.objects.bulk_create(
+        Study(review=review, title=texts[i][0], abstract=texts[i][1], current_stage=stage)
+        for i in picks
+    )
+    truth = {study.pk: relevant[i] for study, i in zip(studies, picks, strict=True)}
+    decided = studies[:labelled]
+    Decision.objects.bulk_create(
+        Decision(
+            review=review,
+            study=study,
+            stage=stage,
+            reviewer=owner,
+            verdict="include" if truth[study.pk] else "exclude",
+        )
+        for study in decided
+    )
+    Resolution.objects.bulk_create(
+        Resolution(
+            review=review,
+            study=study,
+            stage=stage,
+            verdict="include" if truth[study.pk] else "exclude",
+            method="agreement",
+        )
+        for study in decided
+    )
+    runs = []
+    for _ in range(rounds):
+        RankingRun.objects.filter(review=review, status__in=RankingRun.ACTIVE).delete()
+        run = ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
+        wall, cpu = time.perf_counter(), time.process_time()
+        run = ranking_service.ranking_run_execute(run_id=run.pk)
+        runs.append(
+            {
+                "status": run.status,
+                "scored": run.scored,
+                "train_s": run.train_seconds,
+                "write_s": run.write_seconds,
+                "wall_s": round(time.perf_counter() - wall, 3),
+                "cpu_s": round(time.process_time() - cpu, 3),
+            }
+        )
+        print("retrain during screening", runs[-1], flush=True)
+        for _ in range(10):
+            study = study_claim_next(review=review, stage=stage, reviewer=owner)
+            decision_record(
+                review=review,
+                study=study,
+                stage=stage,
+                reviewer=owner,
+                verdict="include" if truth[study.pk] else "exclude",
+            )
+    Review.objects.filter(pk=review.pk).delete()
+    warm = runs[1:]
+    return {
+        "records": n_records,
+        "labelled_at_start": labelled,
+        "decisions_between_retrains": 10,
+        "first": runs[0],
+        "later": warm,
+        "later_wall_s_max": max(r["wall_s"] for r in warm),
+        "later_wall_s_median": statistics.median(r["wall_s"] for r in warm),
+    }
+
+
+def run_stopping(names: list[str], seeds: int, batch_size: int) -> None:
+    """`simulate --stopping buscar` and `--stopping heuristic` per dataset (issue 13, item 4)."""
+    for name in names:
+        for rule in ("buscar", "heuristic"):
+            options = ["--stopping", rule, "--target", "0.95", "--confidence", "0.95"]
+            report = run_ours(name, seeds, ranking.DEFAULT_MODEL, batch_size, options)
+            (OUT / f"stop_{rule}_{name}.json").write_text(json.dumps(report, indent=1))
+            print(name, rule, "done", flush=True)
+
+
+def stopping_table(names: list[str]) -> str:
+    lines = [
+        "| Dataset (N, relevant) | Rule | Runs with recall >= 0.95 at stop | Recall at stop: "
+        "median (min-max) | Screened at stop: median (min-max) | Work saved: median |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        for rule in ("buscar", "heuristic"):
+            path = OUT / f"stop_{rule}_{name}.json"
+            if not path.exists():
+                continue
+            report = json.loads(path.read_text())
+            stops = [seed["stop"] for seed in report["seeds"]]
+            recalls = [stop["recall"] for stop in stops]
+            fractions = [stop["screened_fraction"] for stop in stops]
+            reached = sum(recall >= 0.95 for recall in recalls)
+            label = "BUSCAR 0.95 / 0.95" if rule == "buscar" else "100 irrelevant in a row"
+            lines.append(
+                f"| {name} ({report['records']:,}, {report['relevant']}) | {label} | "
+                f"{reached} of {len(stops)} | {statistics.median(recalls):.3f} "
+                f"({min(recalls):.3f}-{max(recalls):.3f}) | "
+                f"{statistics.median(fractions):.1%} ({min(fractions):.1%}-{max(fractions):.1%}) "
+                f"| {1 - statistics.median(fractions):.1%} |"
+            )
+    return "\n".join(lines)
+
+
 def table() -> str:
     lines = [
         "| Dataset | Tool | WSS@95 | WSS@100 | Recall@10% | Recall@25% | RRF@10 | s/seed |",
@@ -251,7 +398,19 @@ def table() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=["all", "ours", "asreview", "retrain", "table"])
+    parser.add_argument(
+        "--part",
+        choices=[
+            "all",
+            "ours",
+            "asreview",
+            "retrain",
+            "screening-retrain",
+            "stopping",
+            "stopping-table",
+            "table",
+        ],
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--model", default=ranking.DEFAULT_MODEL)
     parser.add_argument("--batch-size", type=int, default=1)
@@ -275,6 +434,16 @@ def main() -> None:
         report = run_retrain()
         (OUT / "retrain.json").write_text(json.dumps(report))
         print("retrain", report, flush=True)
+    if part == "stopping":
+        run_stopping(names, args.seeds, args.batch_size)
+    if part in ("stopping", "stopping-table"):
+        print(stopping_table(names))
+        return
+    if part == "screening-retrain":
+        report = run_screening_retrain()
+        (OUT / "screening_retrain.json").write_text(json.dumps(report, indent=1))
+        print("screening retrain", report, flush=True)
+        return
     print(table())
 
 

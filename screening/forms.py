@@ -149,6 +149,7 @@ class StageForm(StyledFormMixin, forms.ModelForm):
             "consensus_rule",
             "reasons_required",
             "queue_order",
+            "parties_may_resolve",
             "route_include",
             "route_uncertain",
             "route_exclude",

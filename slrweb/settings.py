@@ -3,10 +3,12 @@
 With nothing set, slrweb runs embedded: SQLite in ./var and a Celery worker on kombu's
 filesystem transport, so long work never runs inside a web request even on a laptop.
 Production sets DATABASE_URL (PostgreSQL) and CELERY_BROKER_URL (Redis), DEBUG=0,
-SECRET_KEY and ALLOWED_HOSTS.
+SECRET_KEY and ALLOWED_HOSTS. `make run` serves the embedded default with DEBUG off too (see
+scripts/run-embedded): only the Django development server and the test suite run with DEBUG on.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -47,6 +49,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "ninja",  # serves the API docs' Swagger UI from our static files (no CDN)
+    "axes",
+    "csp",
     "screening",
 ]
 
@@ -63,6 +67,9 @@ MIDDLEWARE = [
     # After the messages and htmx middleware: it reads request.htmx and must consume the
     # messages before MessageMiddleware stores the unread ones for a later page.
     "screening.middleware.HtmxMessagesMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into its own answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "slrweb.urls"
@@ -101,9 +108,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+AUTHENTICATION_BACKENDS = [
+    # django-axes refuses logins while an account or an address is locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# The policy is shown on every form that sets a password (the validators' help texts).
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -128,6 +145,62 @@ STORAGES = {
 }
 # Uploaded exports and full-text PDFs: private, never served as static files.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one account, or
+# from one address, further attempts are refused for AXES_COOLOFF_TIME, even with the right
+# password. Behind the compose proxy (BEHIND_PROXY=1) the client's address is the one Caddy put
+# in X-Forwarded-For (it discards what clients send); otherwise the connection's own address,
+# so a client cannot pick the address it is counted under.
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_ORDER = "right-most"
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if env_bool("BEHIND_PROXY", False) else ("REMOTE_ADDR",)
+)
+
+# Sessions end after SESSION_IDLE_MINUTES without a request (each request renews the expiry);
+# "Log out everywhere" on the account page deletes every session of the account.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_MINUTES", "120")) * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# Password reset mails: printed on the console unless an SMTP server is configured.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "slrweb <slrweb@localhost>")
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
+
+# Content-Security-Policy: scripts only from our own static files (no inline scripts or event
+# handlers); inline style attributes stay allowed. django-csp, as Django 5.2 has none of its own.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "screening:review_list"
@@ -183,7 +256,11 @@ if CELERY_BROKER_URL == "filesystem://":
     CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 else:
     CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "slrweb")
+# Two queues so a long import never holds up a funnel refresh: `heavy` (import, dedup, ranking)
+# and `light` (everything else); slrweb.celery.route_task decides. A process whose default
+# queue is set to another name (the test fixture's private queue) sends every task there.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "light")
+CELERY_TASK_ROUTES = ("slrweb.celery.route_task",)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -193,15 +270,18 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 if not DEBUG:
+    # HTTPS ends at the reverse proxy, which says so in X-Forwarded-Proto. Only a server bound
+    # to the loopback interface (the embedded `make run`) turns SECURE_SSL_REDIRECT off, and
+    # then its cookies cannot be marked secure either: the browser talks plain HTTP to it.
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # The container health check asks the web process directly, over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    SESSION_COOKIE_SECURE = SECURE_SSL_REDIRECT
+    CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_CONTENT_TYPE_NOSNIFF = True
-    X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {
     "version": 1,

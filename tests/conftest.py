@@ -169,7 +169,11 @@ def warm_live_server(live_server):
 
 @pytest.fixture
 def page(browser, live_server, warm_live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    # page.wait_for_function evaluates its string in the page, which the Content-Security-Policy
+    # (no 'unsafe-eval') forbids; tests/test_production_e2e.py browses with the policy enforced.
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}, bypass_csp=True
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page

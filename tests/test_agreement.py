@@ -92,3 +92,64 @@ def test_fleiss_rejects_uneven_rows():
 def test_raw_agreement():
     assert raw_agreement([["a", "a"], ["a", "b"], ["b", "b", "b"], ["c"]]) == pytest.approx(2 / 3)
     assert raw_agreement([]) is None
+
+
+# One implementation, checked against scikit-learn and the undefined case ---------------------
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cohen_kappa_matches_sklearn(seed):
+    metrics = pytest.importorskip("sklearn.metrics")
+    import random
+
+    generator = random.Random(seed)
+    labels = ["include", "uncertain", "exclude"]
+    pairs = [(generator.choice(labels), generator.choice(labels)) for _ in range(60)]
+    # Mostly agreeing raters too, so kappa is not always near 0.
+    pairs += [(label, label) for label in generator.choices(labels, k=40)]
+    ours = cohen_kappa(pairs).kappa
+    theirs = metrics.cohen_kappa_score([a for a, _ in pairs], [b for _, b in pairs])
+    assert ours == pytest.approx(theirs, abs=1e-12)
+
+
+def test_cohen_kappa_matches_sklearn_on_the_wikipedia_table():
+    metrics = pytest.importorskip("sklearn.metrics")
+    pairs = pairs_from_2x2(20, 5, 10, 15)
+    theirs = metrics.cohen_kappa_score([a for a, _ in pairs], [b for _, b in pairs])
+    assert cohen_kappa(pairs).kappa == pytest.approx(theirs) == pytest.approx(0.4)
+
+
+def test_undefined_kappa_says_why_and_has_no_strength():
+    from screening.domain.agreement import CHANCE_IS_ONE, NO_SUBJECTS
+
+    everyone_yes = cohen_kappa([(1, 1)] * 12)
+    assert everyone_yes.kappa is None and everyone_yes.observed == 1.0
+    assert everyone_yes.undefined_reason == CHANCE_IS_ONE
+    assert everyone_yes.strength == ""
+    assert cohen_kappa([]).undefined_reason == NO_SUBJECTS
+    assert fleiss_kappa([[2, 0], [2, 0]]).undefined_reason == CHANCE_IS_ONE
+
+
+@pytest.mark.parametrize(
+    "kappa,strength",
+    [
+        (-0.1, "poor"),
+        (0.0, "slight"),
+        (0.2, "slight"),
+        (0.4, "fair"),
+        (0.41, "moderate"),
+        (0.8, "substantial"),
+        (0.81, "almost perfect"),
+        (1.0, "almost perfect"),
+    ],
+)
+def test_landis_koch_strength(kappa, strength):
+    from screening.domain.agreement import Agreement
+
+    assert Agreement(10, 0.5, 0.5, kappa).strength == strength
+
+
+def test_quality_domain_has_no_second_kappa():
+    from screening.domain import quality
+
+    assert not hasattr(quality, "cohen_kappa") and not hasattr(quality, "kappa_label")

@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -23,7 +24,11 @@ def _settings(settings, tmp_path):
 def test_upload_stores_privately(review, cast, settings):
     (study,) = make_studies(review, 1, stage_key="full_text")
     full_text = fulltext_upload(
-        review=review, study=study, user=cast["reviewer"], file_name="paper.pdf", data=PDF
+        review=review,
+        study=study,
+        user=cast["reviewer"],
+        file_name="paper.pdf",
+        upload=ContentFile(PDF),
     )
     assert full_text.status == "uploaded" and full_text.original_name == "paper.pdf"
     stored = settings.MEDIA_ROOT / full_text.file.name
@@ -43,14 +48,26 @@ def test_upload_stores_privately(review, cast, settings):
 def test_upload_refusals(review, cast, data, message):
     (study,) = make_studies(review, 1, stage_key="full_text")
     with pytest.raises(ValidationError, match=message):
-        fulltext_upload(review=review, study=study, user=cast["reviewer"], file_name="x", data=data)
+        fulltext_upload(
+            review=review,
+            study=study,
+            user=cast["reviewer"],
+            file_name="x",
+            upload=ContentFile(data),
+        )
     assert not FullText.objects.exists()
 
 
 def test_upload_only_at_full_text(review, cast):
     (study,) = make_studies(review, 1)
     with pytest.raises(ValidationError, match="full-text stage"):
-        fulltext_upload(review=review, study=study, user=cast["reviewer"], file_name="x", data=PDF)
+        fulltext_upload(
+            review=review,
+            study=study,
+            user=cast["reviewer"],
+            file_name="x",
+            upload=ContentFile(PDF),
+        )
 
 
 def test_not_retrievable_counts_apart_and_upload_brings_back(review, cast):
@@ -63,7 +80,13 @@ def test_not_retrievable_counts_apart_and_upload_brings_back(review, cast):
     study.refresh_from_db()
     assert study.outcome == "not_retrieved"
     assert AuditEvent.objects.filter(action="fulltext.not_retrievable").exists()
-    fulltext_upload(review=review, study=study, user=cast["reviewer"], file_name="a.pdf", data=PDF)
+    fulltext_upload(
+        review=review,
+        study=study,
+        user=cast["reviewer"],
+        file_name="a.pdf",
+        upload=ContentFile(PDF),
+    )
     study.refresh_from_db()
     assert study.outcome == "screening"
 
@@ -131,3 +154,34 @@ def test_not_retrievable_view(review, client_for, htmx_headers):
     study.refresh_from_db()
     assert study.outcome == "not_retrieved"
     assert "Not in any library" in client_for("viewer").get(list_url(review)).content.decode()
+
+
+def test_a_large_pdf_is_copied_to_storage_in_chunks_not_read_whole(
+    review, cast, tmp_path, settings
+):
+    import tracemalloc
+
+    from django.core.files import File
+
+    settings.FULLTEXT_MAX_BYTES = 50 * 1024 * 1024
+    (study,) = make_studies(review, 1, stage_key="full_text")
+    big = tmp_path / "big.pdf"
+    with big.open("wb") as handle:
+        handle.write(PDF)
+        handle.write(b"0" * (30 * 1024 * 1024))
+    with big.open("rb") as handle:
+        tracemalloc.start()
+        try:
+            full_text = fulltext_upload(
+                review=review,
+                study=study,
+                user=cast["reviewer"],
+                file_name="big.pdf",
+                upload=File(handle, name="big.pdf"),
+            )
+            _current, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 5 * 1024 * 1024  # a 30 MB file never sits in memory
+    stored = FullText.objects.get(pk=full_text.pk)
+    assert stored.file.size == big.stat().st_size

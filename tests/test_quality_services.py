@@ -62,16 +62,6 @@ def test_answer_parse_follows_the_scale():
         rules.answer_parse("yes_no", "p")
 
 
-def test_cohen_kappa_known_values():
-    # Textbook example: 20 yes/yes, 5 yes/no, 10 no/yes, 15 no/no -> kappa 0.4.
-    pairs = [(1, 1)] * 20 + [(1, 0)] * 5 + [(0, 1)] * 10 + [(0, 0)] * 15
-    assert rules.cohen_kappa(pairs) == pytest.approx(0.4)
-    assert rules.cohen_kappa([(1, 1), (1, 1)]) == 1.0
-    assert rules.cohen_kappa([(1, 0), (0, 1)]) == pytest.approx(-1.0)
-    assert rules.cohen_kappa([]) is None
-    assert rules.kappa_label(0.4) == "fair"
-
-
 def test_round_robin_spreads_evenly_and_counts_existing_load():
     plan = rules.round_robin([1, 2, 3, 4], [10, 20, 30], 2)
     assert plan == {1: [10, 20], 2: [10, 30], 3: [20, 30], 4: [10, 20]}

@@ -4,7 +4,8 @@ random order, blind mode not leaking a colleague's verdict through the queue."""
 import threading
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 
 from screening.models import AuditEvent, RankingRun, Stage, Study
 from screening.services import ranking as ranking_service
@@ -117,6 +118,7 @@ def test_random_order_available_and_audited(review, cast, stage):
         queue_order=Stage.QueueOrder.PRIORITISED,
         retrain_every=5,
         stop_after_irrelevant=50,
+        seen_version=ranking_service.ranking_settings_for(stage=stage).version,
     )
     assert RankingRun.objects.filter(stage=stage, status="pending").count() == 1
 
@@ -143,32 +145,83 @@ def test_blind_queue_does_not_reveal_a_colleagues_pending_include(review, cast, 
     resolve(target, stage, "include")  # once resolved it leaves the queue: no priority written
 
 
+def _train_counting_feature_builds(review, stage, monkeypatch):
+    builds = []
+    original = ranking_service.ranking_domain.features_build
+
+    def counting(texts, *, model):
+        builds.append(len(texts))
+        return original(texts, model=model)
+
+    monkeypatch.setattr(ranking_service.ranking_domain, "features_build", counting)
+
+    def train():
+        RankingRun.objects.filter(status__in=RankingRun.ACTIVE).delete()
+        run = ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
+        assert ranking_service.ranking_run_execute(run_id=run.pk).status == "done"
+
+    return builds, train
+
+
+def test_retrain_reuses_features_when_a_resolution_touches_studies(
+    review, cast, stage, monkeypatch
+):
+    ranking_service._FEATURE_CACHE.clear()
+    studies = studies_make(review, relevant=6, irrelevant=30)
+    label_some(studies, stage, cast["reviewer"], 12)
+    builds, train = _train_counting_feature_builds(review, stage, monkeypatch)
+    train()
+    assert len(builds) == 1
+    # A resolution and its routing save the study (updated_at moves), its text does not change.
+    resolve(studies[0], stage, "include" if studies[0].truth else "exclude")
+    Study.objects.filter(pk__in=[s.pk for s in studies]).update(updated_at=timezone.now())
+    for study in studies[:3]:
+        Study.objects.get(pk=study.pk).save()
+    train()
+    assert len(builds) == 1  # the cached TF-IDF matrix served the second training
+
+
+def test_retrain_rebuilds_features_when_a_text_changes(review, cast, stage, monkeypatch):
+    ranking_service._FEATURE_CACHE.clear()
+    studies = studies_make(review, relevant=6, irrelevant=30)
+    label_some(studies, stage, cast["reviewer"], 12)
+    builds, train = _train_counting_feature_builds(review, stage, monkeypatch)
+    train()
+    changed = Study.objects.get(pk=studies[20].pk)
+    changed.abstract += " continuous delivery"
+    changed.save()
+    train()
+    assert len(builds) == 2
+
+
 @pytest.mark.django_db(transaction=True)
-def test_new_order_replaces_the_old_atomically_for_a_concurrent_reader(review, monkeypatch):
+def test_writing_priorities_leaves_unwritten_and_written_studies_claimable(review, monkeypatch):
+    """A reviewer's claim (SELECT ... FOR UPDATE) never waits for a whole priority write: the
+    writer holds row locks only for the chunk it is writing, in a short transaction."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks (FOR UPDATE NOWAIT) need PostgreSQL")
     studies = studies_make(review, relevant=10, irrelevant=190)
-    ids = [s.pk for s in studies]
+    ids = sorted(s.pk for s in studies)
     Study.objects.filter(pk__in=ids).update(priority=1.0)
-    half_written = threading.Event()
+    second_chunk_started = threading.Event()
     reader_done = threading.Event()
-    original = Study.objects.bulk_update
+    original = ranking_service._priorities_chunk_write
     calls = []
 
-    def slow_bulk_update(objs, fields, batch_size=None):
-        objs = list(objs)
-        middle = len(objs) // 2
-        original(objs[:middle], fields, batch_size=batch_size)
-        calls.append(middle)
-        half_written.set()
-        reader_done.wait(timeout=20)
-        return original(objs[middle:], fields, batch_size=batch_size)
+    def pausing_chunk_write(chunk_ids, values):
+        calls.append(len(chunk_ids))
+        original(chunk_ids, values)
+        if len(calls) == 2:
+            # The second chunk is written, not committed: its rows are locked now.
+            second_chunk_started.set()
+            reader_done.wait(timeout=20)
 
-    monkeypatch.setattr(Study.objects, "bulk_update", slow_bulk_update)
-    errors = []
+    monkeypatch.setattr(ranking_service, "_priorities_chunk_write", pausing_chunk_write)
 
     def writer():
         try:
             ranking_service.ranking_priorities_write(
-                priorities={pk: 2.0 + i for i, pk in enumerate(ids)}, batch_size=25
+                priorities={pk: 2.0 + i for i, pk in enumerate(ids)}, batch_size=50
             )
         finally:
             connection.close()
@@ -176,19 +229,32 @@ def test_new_order_replaces_the_old_atomically_for_a_concurrent_reader(review, m
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        assert half_written.wait(timeout=20)
-        # This thread has its own database connection: a reviewer's next-study query.
-        during = set(Study.objects.filter(pk__in=ids).values_list("priority", flat=True))
-        next_study = (
-            Study.objects.filter(pk__in=ids)
-            .order_by("-priority", "pk")
-            .values_list("pk", flat=True)
-        )[0]
+        assert second_chunk_started.wait(timeout=20)
+        # This thread has its own connection: a reviewer claiming a study with NOWAIT would fail
+        # on any row the writer still holds.
+        with transaction.atomic():
+            written = list(
+                Study.objects.select_for_update(nowait=True)
+                .filter(pk__in=ids[:50])
+                .values_list("priority", flat=True)
+            )
+            not_yet = list(
+                Study.objects.select_for_update(nowait=True)
+                .filter(pk__in=ids[100:])
+                .values_list("priority", flat=True)
+            )
+        try:
+            with transaction.atomic():
+                list(Study.objects.select_for_update(nowait=True).filter(pk__in=ids[50:100]))
+            chunk_locked = False
+        except OperationalError:
+            chunk_locked = True
     finally:
         reader_done.set()
         thread.join(timeout=30)
-    assert not errors and calls == [100]
-    assert during == {1.0}  # the old order, whole
-    assert next_study == min(ids)
+    assert sorted(written) == [2.0 + i for i in range(50)]  # the first chunk is committed
+    assert set(not_yet) == {1.0}
+    assert chunk_locked  # the chunk being written is locked, and only for its transaction
+    assert calls == [50, 50, 50, 50]
     after = dict(Study.objects.filter(pk__in=ids).values_list("pk", "priority"))
-    assert after == {pk: 2.0 + i for i, pk in enumerate(ids)}  # the new order, whole
+    assert after == {pk: 2.0 + i for i, pk in enumerate(ids)}

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from screening.models import AuditEvent, RankingSettings, Stage
@@ -119,6 +120,9 @@ def post_settings(client, review, **overrides):
         "queue_order": "random",
         "retrain_every": "25",
         "stop_after_irrelevant": "150",
+        "recall_target": "0.9",
+        "confidence": "0.99",
+        "version": "1",
     }
     data.update(overrides)
     return client.post(settings_url(review), data)
@@ -136,7 +140,12 @@ def test_settings_page_and_save(review, stage, client_for):
     assert stage.queue_order == Stage.QueueOrder.RANDOM
     row = RankingSettings.objects.get(stage=stage)
     assert (row.retrain_every, row.stop_after_irrelevant) == (25, 150)
+    assert (row.recall_target, row.confidence, row.version) == (0.9, 0.99, 2)
     assert AuditEvent.objects.filter(action="ranking.settings").count() == 1
+    # After a reload the form shows what was stored, with the new version.
+    html = client.get(settings_url(review)).content.decode()
+    assert 'name="recall_target" value="0.9"' in html and 'name="confidence" value="0.99"' in html
+    assert 'name="version" value="2"' in html
 
 
 def test_settings_fragment_for_htmx(review, stage, client_for, htmx_headers):
@@ -148,6 +157,9 @@ def test_settings_fragment_for_htmx(review, stage, client_for, htmx_headers):
             "queue_order": "random",
             "retrain_every": "5",
             "stop_after_irrelevant": "0",
+            "recall_target": "0.95",
+            "confidence": "0.95",
+            "version": "1",
         },
         **htmx_headers,
     )
@@ -165,6 +177,8 @@ def test_settings_fragment_for_htmx(review, stage, client_for, htmx_headers):
         ({"retrain_every": "many"}, "Enter a whole number"),
         ({"queue_order": "alphabetical"}, "Select a valid choice"),
         ({"stop_after_irrelevant": "-3"}, "greater than or equal to 0"),
+        ({"recall_target": "1"}, "less than or equal to 0.999"),
+        ({"confidence": "0.2"}, "greater than or equal to 0.5"),
     ],
 )
 def test_settings_bad_input_saves_nothing(review, stage, client_for, overrides, message):
@@ -175,6 +189,27 @@ def test_settings_bad_input_saves_nothing(review, stage, client_for, overrides, 
     assert stage.queue_order == "prioritised"
     assert not RankingSettings.objects.filter(stage=stage, retrain_every=25).exists()
     assert not AuditEvent.objects.filter(action="ranking.settings").exists()
+
+
+def test_stale_settings_are_refused_then_applied_on_request(review, stage, client_for, cast):
+    first = Client()
+    first.force_login(cast["owner"])
+    second = Client()
+    second.force_login(cast["owner"])
+    first.get(settings_url(review))  # both tabs show version 1
+    assert post_settings(first, review, retrain_every="30").status_code == 302
+    stale = post_settings(second, review, retrain_every="40")
+    assert stale.status_code == 409
+    html = stale.content.decode()
+    assert "changed since you opened it" in html and "retrain_every 30" in html
+    row = RankingSettings.objects.get(stage=stage)
+    assert (row.retrain_every, row.version) == (30, 2)
+    forced = post_settings(second, review, retrain_every="40", version="2", force="1")
+    assert forced.status_code == 302
+    row.refresh_from_db()
+    assert (row.retrain_every, row.version) == (40, 3)
+    event = AuditEvent.objects.get(action="ranking.settings.overwrite")
+    assert event.before["retrain_every"] == 30 and event.before["version"] == 2
 
 
 def test_settings_bad_stage(review, client_for):

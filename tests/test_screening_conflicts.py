@@ -52,6 +52,8 @@ def test_owner_sees_all_decisions(review, conflict, client_for, htmx_headers):
 
 @pytest.mark.parametrize("who", ["reviewer", "reviewer2", "viewer"])
 def test_non_adjudicators_see_only_a_count(review, conflict, client_for, htmx_headers, who):
+    review.blind_mode = False
+    review.save()
     for headers in ({}, htmx_headers):
         response = client_for(who).get(list_url(review), **headers)
         assert response.status_code == 200

@@ -163,12 +163,30 @@ def test_consensus_rules_in_service(
     assert conflicts_pending(review=review).exists() is conflict
 
 
+def undo(review, study, user, version=1, **kw):
+    return decision_undo(
+        review=review, stage=stage(review), reviewer=user, study=study, seen_version=version, **kw
+    )
+
+
 def test_decision_unique_and_change_before_resolution(review, cast):
     (study,) = make_studies(review, 1)
     decide(review, study, "title", cast["reviewer"], "include")
-    decide(review, study, "title", cast["reviewer"], "uncertain", note="second thoughts")
+    decide(
+        review,
+        study,
+        "title",
+        cast["reviewer"],
+        "uncertain",
+        note="second thoughts",
+        seen_version=1,
+    )
     decision = Decision.objects.get(study=study)
-    assert (decision.verdict, decision.note) == ("uncertain", "second thoughts")
+    assert (decision.verdict, decision.note, decision.version) == (
+        "uncertain",
+        "second thoughts",
+        2,
+    )
     assert AuditEvent.objects.filter(action="decision.change").count() == 1
 
 
@@ -206,11 +224,11 @@ def test_reasons_rules(review, cast):
     decide(review, early, "title", cast["reviewer"], "exclude")
 
 
-def test_agreed_exclusion_keeps_the_union_of_reasons(review, cast):
+def test_agreed_exclusion_before_full_text_keeps_the_union_of_reasons(review, cast):
     ec1, ec2, _ = exclusion_criteria(review)
-    (study,) = make_studies(review, 1, stage_key="full_text")
-    decide(review, study, "full_text", cast["reviewer"], "exclude", reasons=[ec1])
-    decide(review, study, "full_text", cast["reviewer2"], "exclude", reasons=[ec2])
+    (study,) = make_studies(review, 1, stage_key="abstract")
+    decide(review, study, "abstract", cast["reviewer"], "exclude", reasons=[ec1])
+    decide(review, study, "abstract", cast["reviewer2"], "exclude", reasons=[ec2])
     resolution = Resolution.objects.get(study=study)
     assert {c.code for c in resolution.reasons.all()} == {"EC1", "EC2"}
 
@@ -219,7 +237,7 @@ def test_undo_pending_decision_gives_the_study_back(review, cast):
     studies = make_studies(review, 2)
     decide(review, studies[0], "title", cast["reviewer"], "include")
     decide(review, studies[1], "title", cast["reviewer"], "exclude")
-    undone = decision_undo(review=review, stage=stage(review), reviewer=cast["reviewer"])
+    undone = undo(review, studies[1], cast["reviewer"])
     assert undone.study_id == studies[1].pk and undone.verdict == "exclude"
     assert list(Decision.objects.values_list("study_id", flat=True)) == [studies[0].pk]
     assert (
@@ -228,7 +246,8 @@ def test_undo_pending_decision_gives_the_study_back(review, cast):
     )
     event = AuditEvent.objects.get(action="decision.undo")
     assert event.before["verdict"] == "exclude"
-    assert decision_undo(review=review, stage=stage(review), reviewer=cast["reviewer2"]) is None
+    with pytest.raises(ValidationError, match="no decision"):
+        undo(review, studies[0], cast["reviewer2"], version=0)
 
 
 def test_undo_withdraws_an_agreement_that_moved_the_study(review, cast):
@@ -237,7 +256,7 @@ def test_undo_withdraws_an_agreement_that_moved_the_study(review, cast):
     decide(review, study, "title", cast["reviewer2"], "include")
     study.refresh_from_db()
     assert study.current_stage.key == "full_text"
-    decision_undo(review=review, stage=stage(review), reviewer=cast["reviewer2"])
+    undo(review, study, cast["reviewer2"])
     study.refresh_from_db()
     assert study.current_stage.key == "title" and study.outcome == "screening"
     assert not Resolution.objects.exists()
@@ -250,7 +269,7 @@ def test_undo_refused_once_next_stage_started_or_adjudicated(review, cast):
     decide(review, study, "title", cast["reviewer2"], "include")
     decide(review, study, "full_text", cast["reviewer"], "include")
     with pytest.raises(ValidationError, match="next stage"):
-        decision_undo(review=review, stage=stage(review), reviewer=cast["reviewer2"])
+        undo(review, study, cast["reviewer2"])
     (other,) = make_studies(review, 1)
     decide(review, other, "title", cast["reviewer"], "include")
     decide(review, other, "title", cast["reviewer2"], "exclude")
@@ -263,7 +282,7 @@ def test_undo_refused_once_next_stage_started_or_adjudicated(review, cast):
         note="off topic",
     )
     with pytest.raises(ValidationError, match="adjudicator"):
-        decision_undo(review=review, stage=stage(review), reviewer=cast["reviewer2"])
+        undo(review, other, cast["reviewer2"])
     assert Decision.objects.filter(study=other).count() == 2
 
 

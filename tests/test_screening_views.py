@@ -17,7 +17,7 @@ def test_home_lists_stages(review, client_for):
     response = client_for("reviewer").get(url("screening_home", review))
     assert response.status_code == 200
     body = response.content.decode()
-    assert "Title screening" in body and "3 waiting" in body
+    assert "Title screening" in body and "3 needing decisions" in body
 
 
 def test_stage_page_and_fragment(review, client_for, htmx_headers):
@@ -170,7 +170,9 @@ def test_undo_and_skip(review, client_for, htmx_headers):
     first, second = make_studies(review, 2)
     client = client_for("reviewer")
     client.post(url("screening_decide", review, "title"), {"study": first.pk, "verdict": "exclude"})
-    response = client.post(url("screening_undo", review, "title"), **htmx_headers)
+    response = client.post(
+        url("screening_undo", review, "title"), {"study": first.pk, "version": 1}, **htmx_headers
+    )
     assert response.status_code == 200
     assert f'data-study="{first.pk}"' in response.content.decode()
     assert "Undone" in response.content.decode()

@@ -57,3 +57,35 @@ def test_simulate_in_batches_states_it():
 def test_simulate_refuses_bad_input(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("simulate", *args, stdout=StringIO())
+
+
+@pytest.mark.parametrize("rule", ["buscar", "heuristic"])
+def test_simulate_reports_where_a_stopping_rule_stops(rule):
+    report = simulate(
+        "--dataset", str(DATASET), "--seeds", "1", "--limit", "200", "--batch-size", "10",
+        "--stopping", rule, "--target", "0.9", "--confidence", "0.8", "--streak", "40",
+    )  # fmt: skip
+    stop = report["seeds"][0]["stop"]
+    assert {"rule", "target", "confidence", "screened", "screened_fraction", "recall"} <= set(stop)
+    assert stop["rule"] == rule
+    assert 0 < stop["screened"] <= 200
+    assert stop["screened_fraction"] == round(stop["screened"] / 200, 4)
+    assert 0 < stop["recall"] <= 1
+    if rule == "buscar":
+        assert (stop["target"], stop["confidence"]) == (0.9, 0.8)
+    else:
+        assert stop["streak"] == 40
+
+
+def test_simulate_without_stopping_reports_no_stop():
+    report = simulate("--dataset", str(DATASET), "--seeds", "1", "--limit", "120")
+    assert "stop" not in report["seeds"][0]
+
+
+@pytest.mark.parametrize("option", [["--target", "1.5"], ["--confidence", "0"]])
+def test_simulate_refuses_bad_stopping_parameters(option):
+    with pytest.raises(CommandError, match="between 0 and 1"):
+        call_command(
+            "simulate", "--dataset", str(DATASET), "--seeds", "1", "--limit", "60",
+            "--stopping", "buscar", *option, stdout=StringIO(),
+        )  # fmt: skip

@@ -1,11 +1,15 @@
 """Inter-rater agreement: raw agreement, Cohen's kappa (2 raters), Fleiss' kappa (n raters).
 
-Pure functions over plain values; the dashboard selector feeds them stored decisions.
+The one implementation of these statistics: the screening dashboard feeds them stored
+decisions, Table 5 the quality assessors' answers. Pure functions over plain values.
 """
 
 from collections import Counter
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+
+NO_SUBJECTS = "no study was rated by both"
+CHANCE_IS_ONE = "every rating is in one category, so chance agreement is 1"
 
 
 @dataclass(frozen=True)
@@ -14,6 +18,25 @@ class Agreement:
     observed: float | None  # raw (observed) agreement
     expected: float | None  # agreement expected by chance
     kappa: float | None  # None when undefined (no subjects, or chance agreement is 1)
+
+    @property
+    def undefined_reason(self) -> str:
+        """Why kappa is undefined ("" when it is defined), for "-" and its explanation."""
+        if self.kappa is not None:
+            return ""
+        return NO_SUBJECTS if self.subjects == 0 else CHANCE_IS_ONE
+
+    @property
+    def strength(self) -> str:
+        """Landis and Koch's (1977) wording for kappa; "" when kappa is undefined."""
+        if self.kappa is None:
+            return ""
+        if self.kappa < 0:
+            return "poor"
+        for upper, label in ((0.20, "slight"), (0.40, "fair"), (0.60, "moderate")):
+            if self.kappa <= upper:
+                return label
+        return "substantial" if self.kappa <= 0.80 else "almost perfect"
 
 
 def cohen_kappa(pairs: Sequence[tuple[Hashable, Hashable]]) -> Agreement:
@@ -67,7 +90,9 @@ def raw_agreement(ratings: Sequence[Sequence[Hashable]]) -> float | None:
 
 
 def _kappa(observed: float, expected: float) -> float | None:
-    if expected >= 1:
-        # Every rating in one category: chance explains all agreement and kappa is undefined.
+    # Floating sums of shares can land a hair off 1.0; compare with a tolerance.
+    if expected >= 1 - 1e-12:
+        # Every rating in one category: chance explains all agreement and kappa is undefined
+        # (not 1, even though the raters never disagreed).
         return None
     return (observed - expected) / (1 - expected)

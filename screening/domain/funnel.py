@@ -135,7 +135,7 @@ def funnel_from_counts(counts: FunnelCounts) -> dict:
         "excluded_automatic": counts.excluded_automatic,
         "excluded_other": counts.excluded_other,
         "records_awaiting_deduplication": database_results - counts.records_deduplicated,
-        "records_screened": counts.studies,
+        "records_screened": counts.studies - counts.excluded_automatic,
         "records_excluded": records_excluded,
         "dbr_sought_reports": sought,
         "dbr_notretrieved_reports": counts.not_retrieved,

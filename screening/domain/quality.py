@@ -1,10 +1,11 @@
-"""Quality assessment arithmetic: answer scales, consensus, totals, threshold, kappa, rotas.
+"""Quality assessment arithmetic: answer scales, consensus, totals, threshold, rotas.
+
+Agreement between assessors (kappa) is `screening.domain.agreement`, shared with screening.
 
 Pure Python: no Django, no project imports.
 """
 
-from collections import Counter
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -80,40 +81,6 @@ def total_of(consensus: Iterable[Decimal | None], criteria: int) -> Decimal | No
 def below_threshold(total: Decimal | None, threshold: Decimal | None) -> bool:
     """A study is excluded only when the threshold is on and its complete total is below it."""
     return threshold is not None and total is not None and total < threshold
-
-
-def cohen_kappa(pairs: Sequence[tuple[Hashable, Hashable]]) -> float | None:
-    """Cohen's kappa of two raters over the items both rated; None when it is undefined.
-
-    With perfect agreement on a single category the chance agreement is 1 and kappa is
-    undefined; it is reported as 1.0 there because the raters never disagreed.
-    """
-    n = len(pairs)
-    if n == 0:
-        return None
-    observed = sum(1 for a, b in pairs if a == b) / n
-    first = Counter(a for a, _ in pairs)
-    second = Counter(b for _, b in pairs)
-    expected = sum(first[c] * second[c] for c in first.keys() | second.keys()) / (n * n)
-    if expected == 1:
-        return 1.0 if observed == 1 else None
-    return (observed - expected) / (1 - expected)
-
-
-def kappa_label(kappa: float | None) -> str:
-    """Landis and Koch's (1977) wording for a kappa value."""
-    if kappa is None:
-        return "not enough data"
-    for limit, label in (
-        (0.0, "poor"),
-        (0.20, "slight"),
-        (0.40, "fair"),
-        (0.60, "moderate"),
-        (0.80, "substantial"),
-    ):
-        if kappa <= limit:
-            return label
-    return "almost perfect"
 
 
 def round_robin(

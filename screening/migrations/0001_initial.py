@@ -9,7 +9,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,720 +17,1812 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ImportBatch',
+            name="ImportBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('file', models.FileField(max_length=300, upload_to='imports/%Y/%m/')),
-                ('original_name', models.CharField(max_length=255)),
-                ('size_bytes', models.BigIntegerField(default=0)),
-                ('sha256', models.CharField(max_length=64)),
-                ('format', models.CharField(blank=True, max_length=20)),
-                ('status', models.CharField(choices=[('pending', 'Waiting for a worker'), ('running', 'Importing'), ('done', 'Done'), ('failed', 'Failed')], default='pending', max_length=20)),
-                ('progress', models.PositiveSmallIntegerField(default=0)),
-                ('records_read', models.PositiveIntegerField(default=0)),
-                ('with_title', models.PositiveIntegerField(default=0)),
-                ('with_abstract', models.PositiveIntegerField(default=0)),
-                ('skipped', models.PositiveIntegerField(default=0)),
-                ('report', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('column_map', models.JSONField(blank=True, default=dict, help_text="Field -> column header chosen by a person for a table whose columns are unknown (empty: the importer's own map).")),
-                ('attempts', models.PositiveSmallIntegerField(default=0, help_text='How many times a worker started importing this file.')),
-                ('uploaded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("file", models.FileField(max_length=300, upload_to="imports/%Y/%m/")),
+                ("original_name", models.CharField(max_length=255)),
+                ("size_bytes", models.BigIntegerField(default=0)),
+                ("sha256", models.CharField(max_length=64)),
+                ("format", models.CharField(blank=True, max_length=20)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting for a worker"),
+                            ("running", "Importing"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("progress", models.PositiveSmallIntegerField(default=0)),
+                ("records_read", models.PositiveIntegerField(default=0)),
+                ("with_title", models.PositiveIntegerField(default=0)),
+                ("with_abstract", models.PositiveIntegerField(default=0)),
+                ("skipped", models.PositiveIntegerField(default=0)),
+                ("report", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "column_map",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="Field -> column header chosen by a person for a table whose columns are unknown (empty: the importer's own map).",
+                    ),
+                ),
+                (
+                    "attempts",
+                    models.PositiveSmallIntegerField(
+                        default=0, help_text="How many times a worker started importing this file."
+                    ),
+                ),
+                (
+                    "uploaded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Review',
+            name="Review",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('title', models.CharField(max_length=300)),
-                ('objectives', models.TextField(blank=True)),
-                ('screening_mode', models.CharField(choices=[('staged', 'Title, then abstract, then full text'), ('combined', 'Title and abstract together, then full text')], default='staged', max_length=20)),
-                ('blind_mode', models.BooleanField(default=True, help_text="Hide each reviewer's decisions from the others until resolved.")),
-                ('quality_scale', models.CharField(choices=[('yes_no', 'Yes = 1, No = 0'), ('yes_partly_no', 'Yes = 1, Partly = 0.5, No = 0')], default='yes_no', max_length=20)),
-                ('quality_threshold', models.DecimalField(blank=True, decimal_places=2, help_text='Exclude studies whose total quality score is below this (empty: off).', max_digits=5, null=True)),
-                ('highlight_include_terms', models.TextField(blank=True, help_text='Terms highlighted in green while screening, one per line.')),
-                ('highlight_exclude_terms', models.TextField(blank=True, help_text='Terms highlighted in red while screening, one per line.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                ("title", models.CharField(max_length=300)),
+                ("objectives", models.TextField(blank=True)),
+                (
+                    "screening_mode",
+                    models.CharField(
+                        choices=[
+                            ("staged", "Title, then abstract, then full text"),
+                            ("combined", "Title and abstract together, then full text"),
+                        ],
+                        default="staged",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "blind_mode",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Hide each reviewer's decisions from the others until resolved.",
+                    ),
+                ),
+                (
+                    "quality_scale",
+                    models.CharField(
+                        choices=[
+                            ("yes_no", "Yes = 1, No = 0"),
+                            ("yes_partly_no", "Yes = 1, Partly = 0.5, No = 0"),
+                        ],
+                        default="yes_no",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "quality_threshold",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        help_text="Exclude studies whose total quality score is below this (empty: off).",
+                        max_digits=5,
+                        null=True,
+                    ),
+                ),
+                (
+                    "highlight_include_terms",
+                    models.TextField(
+                        blank=True,
+                        help_text="Terms highlighted in green while screening, one per line.",
+                    ),
+                ),
+                (
+                    "highlight_exclude_terms",
+                    models.TextField(
+                        blank=True,
+                        help_text="Terms highlighted in red while screening, one per line.",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['title'],
+                "ordering": ["title"],
             },
         ),
         migrations.CreateModel(
-            name='ResearchQuestion',
+            name="ResearchQuestion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=20)),
-                ('text', models.TextField()),
-                ('theme', models.CharField(blank=True, max_length=200)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='research_questions', to='screening.review')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=20)),
+                ("text", models.TextField()),
+                ("theme", models.CharField(blank=True, max_length=200)),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="research_questions",
+                        to="screening.review",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Record',
+            name="Record",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(help_text='Index of the entry in its file, from 1.')),
-                ('title', models.TextField(blank=True)),
-                ('abstract', models.TextField(blank=True)),
-                ('authors', models.JSONField(blank=True, default=list)),
-                ('year', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('venue', models.TextField(blank=True)),
-                ('volume', models.CharField(blank=True, max_length=60)),
-                ('issue', models.CharField(blank=True, max_length=60)),
-                ('pages', models.CharField(blank=True, max_length=60)),
-                ('doi', models.CharField(blank=True, max_length=255)),
-                ('pmid', models.CharField(blank=True, max_length=32)),
-                ('url', models.TextField(blank=True)),
-                ('keywords', models.JSONField(blank=True, default=list)),
-                ('publication_type', models.CharField(blank=True, max_length=100)),
-                ('language', models.CharField(blank=True, max_length=60)),
-                ('source_record_id', models.CharField(blank=True, max_length=200)),
-                ('raw', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('batch', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='records', to='screening.importbatch')),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='records', to='screening.review')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "position",
+                    models.PositiveIntegerField(
+                        help_text="Index of the entry in its file, from 1."
+                    ),
+                ),
+                ("title", models.TextField(blank=True)),
+                ("abstract", models.TextField(blank=True)),
+                ("authors", models.JSONField(blank=True, default=list)),
+                ("year", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("venue", models.TextField(blank=True)),
+                ("volume", models.CharField(blank=True, max_length=60)),
+                ("issue", models.CharField(blank=True, max_length=60)),
+                ("pages", models.CharField(blank=True, max_length=60)),
+                ("doi", models.CharField(blank=True, max_length=255)),
+                ("pmid", models.CharField(blank=True, max_length=32)),
+                ("url", models.TextField(blank=True)),
+                ("keywords", models.JSONField(blank=True, default=list)),
+                ("publication_type", models.CharField(blank=True, max_length=100)),
+                ("language", models.CharField(blank=True, max_length=60)),
+                ("source_record_id", models.CharField(blank=True, max_length=200)),
+                ("raw", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="records",
+                        to="screening.importbatch",
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="records",
+                        to="screening.review",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['batch', 'position'],
+                "ordering": ["batch", "position"],
             },
         ),
         migrations.CreateModel(
-            name='QualityCriterion',
+            name="QualityCriterion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=20)),
-                ('text', models.TextField()),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quality_criteria', to='screening.review')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.CharField(max_length=20)),
+                ("text", models.TextField()),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quality_criteria",
+                        to="screening.review",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'id'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('owner', 'Owner'), ('reviewer', 'Reviewer'), ('viewer', 'Viewer')], default='reviewer', max_length=20)),
-                ('can_import', models.BooleanField(default=True, help_text='Reviewers may upload search exports (owners always can).')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='screening.review')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("owner", "Owner"),
+                            ("reviewer", "Reviewer"),
+                            ("viewer", "Viewer"),
+                        ],
+                        default="reviewer",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "can_import",
+                    models.BooleanField(
+                        default=True,
+                        help_text="Reviewers may upload search exports (owners always can).",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="screening.review",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['review', 'user__username'],
-            },
-        ),
-        migrations.AddField(
-            model_name='importbatch',
-            name='review',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='batches', to='screening.review'),
-        ),
-        migrations.CreateModel(
-            name='FunnelSnapshot',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('computed_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('data', models.JSONField()),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='funnel_snapshots', to='screening.review')),
-            ],
-            options={
-                'ordering': ['-computed_at', '-id'],
-                'get_latest_by': 'computed_at',
-            },
-        ),
-        migrations.CreateModel(
-            name='FunnelSchedule',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('requested_at', models.DateTimeField()),
-                ('pending_since', models.DateTimeField(blank=True, null=True)),
-                ('review', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='funnel_schedule', to='screening.review')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='ExtractionField',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=60)),
-                ('label', models.CharField(max_length=200)),
-                ('kind', models.CharField(choices=[('text', 'Short text'), ('long_text', 'Long text'), ('number', 'Number'), ('choice', 'Single choice'), ('multi_choice', 'Multiple choice'), ('yes_no', 'Yes / no')], max_length=20)),
-                ('choices', models.JSONField(blank=True, default=list)),
-                ('help_text', models.TextField(blank=True)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('is_contribution', models.BooleanField(default=False, help_text="A yes/no flag 'contributes to this research question': counted per theme.")),
-                ('research_question', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='extraction_fields', to='screening.researchquestion')),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='extraction_fields', to='screening.review')),
-            ],
-            options={
-                'ordering': ['position', 'id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='DuplicateCandidate',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('score', models.FloatField()),
-                ('reason', models.CharField(max_length=300)),
-                ('status', models.CharField(choices=[('pending', 'Awaiting a decision'), ('duplicate', 'Duplicate'), ('not_duplicate', 'Not a duplicate')], default='pending', max_length=20)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('record_a', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='screening.record')),
-                ('record_b', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='screening.record')),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='duplicate_candidates', to='screening.review')),
-            ],
-            options={
-                'ordering': ['-score', 'id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='Criterion',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('inclusion', 'Inclusion'), ('exclusion', 'Exclusion'), ('other', 'Other exclusion reason')], max_length=20)),
-                ('code', models.CharField(max_length=20)),
-                ('text', models.TextField()),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='criteria', to='screening.review')),
-            ],
-            options={
-                'ordering': ['kind', 'position', 'id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='AuditEvent',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('action', models.CharField(max_length=80)),
-                ('object_type', models.CharField(max_length=60)),
-                ('object_id', models.CharField(blank=True, max_length=64)),
-                ('before', models.JSONField(blank=True, null=True)),
-                ('after', models.JSONField(blank=True, null=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(null=True, on_delete=django.db.models.deletion.CASCADE, related_name='audit_events', to='screening.review')),
-            ],
-            options={
-                'ordering': ['-created_at', '-id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='Adjudicator',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('designated_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='adjudicators', to='screening.review')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='SearchRun',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('run_on', models.DateField(blank=True, null=True)),
-                ('hits_reported', models.PositiveIntegerField()),
-                ('note', models.CharField(blank=True, max_length=300)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='search_runs', to='screening.review')),
-            ],
-            options={
-                'ordering': ['search_string__position', 'source__position', 'run_on'],
-            },
-        ),
-        migrations.AddField(
-            model_name='importbatch',
-            name='search_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='batches', to='screening.searchrun'),
-        ),
-        migrations.CreateModel(
-            name='SearchString',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('text', models.TextField()),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='search_strings', to='screening.review')),
-            ],
-            options={
-                'ordering': ['position', 'id'],
-            },
-        ),
-        migrations.AddField(
-            model_name='searchrun',
-            name='search_string',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='screening.searchstring'),
-        ),
-        migrations.CreateModel(
-            name='Source',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sources', to='screening.review')),
-            ],
-            options={
-                'ordering': ['position', 'name'],
-            },
-        ),
-        migrations.AddField(
-            model_name='searchrun',
-            name='source',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='screening.source'),
-        ),
-        migrations.AddField(
-            model_name='importbatch',
-            name='source',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='batches', to='screening.source'),
-        ),
-        migrations.CreateModel(
-            name='Stage',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.SlugField(max_length=40)),
-                ('name', models.CharField(max_length=80)),
-                ('kind', models.CharField(choices=[('title', 'Title'), ('abstract', 'Abstract'), ('title_abstract', 'Title and abstract'), ('full_text', 'Full text')], max_length=20)),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('reviewers_required', models.PositiveSmallIntegerField(default=2)),
-                ('consensus_rule', models.CharField(choices=[('unanimous', 'Unanimous (disagreements go to conflicts)'), ('liberal', 'Any include forwards the study'), ('majority', 'Majority decides (ties go to conflicts)')], default='unanimous', max_length=20)),
-                ('reasons_required', models.BooleanField(default=False, help_text='An exclusion must name at least one reason.')),
-                ('route_include', models.CharField(max_length=40)),
-                ('route_uncertain', models.CharField(max_length=40)),
-                ('route_exclude', models.CharField(default='excluded', max_length=40)),
-                ('is_entry', models.BooleanField(default=False, help_text='New studies start in this stage.')),
-                ('queue_order', models.CharField(choices=[('prioritised', 'Most likely relevant first (active learning)'), ('random', 'Random order')], default='prioritised', max_length=20)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stages', to='screening.review')),
-            ],
-            options={
-                'ordering': ['position', 'id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='RankingSettings',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('retrain_every', models.PositiveSmallIntegerField(default=10, help_text='Retrain the model after this many new decisions (1-500).')),
-                ('stop_after_irrelevant', models.PositiveIntegerField(default=100, help_text='Suggest stopping after this many consecutive irrelevant decisions (0 = off).')),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('stage', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='ranking_settings', to='screening.stage')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='RankingRun',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('pending', 'Waiting for a worker'), ('running', 'Training'), ('done', 'Done'), ('skipped', 'Skipped (not enough labels)'), ('failed', 'Failed')], default='pending', max_length=20)),
-                ('model_name', models.CharField(blank=True, max_length=40)),
-                ('decisions_seen', models.PositiveIntegerField(default=0, help_text='Decisions in the stage when this run was scheduled.')),
-                ('labelled', models.PositiveIntegerField(default=0)),
-                ('relevant', models.PositiveIntegerField(default=0)),
-                ('scored', models.PositiveIntegerField(default=0, help_text='Unscreened studies given a priority.')),
-                ('train_seconds', models.FloatField(blank=True, null=True)),
-                ('write_seconds', models.FloatField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ranking_runs', to='screening.review')),
-                ('stage', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='screening.stage')),
-            ],
-            options={
-                'ordering': ['-created_at', '-id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='Study',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.TextField(blank=True)),
-                ('abstract', models.TextField(blank=True)),
-                ('authors', models.JSONField(blank=True, default=list)),
-                ('year', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('venue', models.TextField(blank=True)),
-                ('doi', models.CharField(blank=True, max_length=255)),
-                ('pmid', models.CharField(blank=True, max_length=32)),
-                ('url', models.URLField(blank=True, max_length=1000)),
-                ('keywords', models.JSONField(blank=True, default=list)),
-                ('publication_type', models.CharField(blank=True, max_length=100)),
-                ('outcome', models.CharField(choices=[('screening', 'In screening'), ('included', 'Included'), ('excluded', 'Excluded'), ('not_retrieved', 'Full text not retrievable')], default='screening', max_length=20)),
-                ('priority', models.FloatField(blank=True, help_text="Predicted relevance for its current stage's queue (higher first); written by the ranking task.", null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('current_stage', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='studies_waiting', to='screening.stage')),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='studies', to='screening.review')),
-            ],
-            options={
-                'verbose_name_plural': 'studies',
-                'ordering': ['id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='ScreeningClaim',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('claimed_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField()),
-                ('skipped', models.BooleanField(default=False)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='screening.review')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='screening_claims', to=settings.AUTH_USER_MODEL)),
-                ('stage', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='claims', to='screening.stage')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='claims', to='screening.study')),
-            ],
-            options={
-                'ordering': ['claimed_at', 'id'],
-            },
-        ),
-        migrations.CreateModel(
-            name='Resolution',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('verdict', models.CharField(choices=[('include', 'Include'), ('uncertain', 'Uncertain'), ('exclude', 'Exclude')], max_length=20)),
-                ('method', models.CharField(choices=[('agreement', 'Reviewers agreed'), ('adjudication', 'Adjudicated')], max_length=20)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('reasons', models.ManyToManyField(blank=True, related_name='resolutions', to='screening.criterion')),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='screening.review')),
-                ('stage', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='resolutions', to='screening.stage')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='resolutions', to='screening.study')),
-            ],
-            options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["review", "user__username"],
             },
         ),
         migrations.AddField(
-            model_name='record',
-            name='study',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='records', to='screening.study'),
+            model_name="importbatch",
+            name="review",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="batches",
+                to="screening.review",
+            ),
         ),
         migrations.CreateModel(
-            name='QualityConsensus',
+            name="FunnelSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('answer', models.DecimalField(decimal_places=2, max_digits=4)),
-                ('method', models.CharField(choices=[('agreement', 'Assessors agreed'), ('adjudicated', 'Decided by the owner')], default='agreement', max_length=20)),
-                ('note', models.TextField(blank=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('decided_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('criterion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='consensus', to='screening.qualitycriterion')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quality_consensus', to='screening.study')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='QualityAssignment',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slot', models.PositiveSmallIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('assessor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='quality_assignments', to=settings.AUTH_USER_MODEL)),
-                ('assigned_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quality_assignments', to='screening.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("computed_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("data", models.JSONField()),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="funnel_snapshots",
+                        to="screening.review",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['study', 'slot'],
+                "ordering": ["-computed_at", "-id"],
+                "get_latest_by": "computed_at",
             },
         ),
         migrations.CreateModel(
-            name='QualityAnswer',
+            name="FunnelSchedule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('answer', models.DecimalField(decimal_places=2, max_digits=4)),
-                ('justification', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('assessor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='quality_answers', to=settings.AUTH_USER_MODEL)),
-                ('criterion', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='answers', to='screening.qualitycriterion')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quality_answers', to='screening.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("requested_at", models.DateTimeField()),
+                ("pending_since", models.DateTimeField(blank=True, null=True)),
+                (
+                    "review",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="funnel_schedule",
+                        to="screening.review",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='FullText',
+            name="ExtractionField",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('uploaded', 'PDF uploaded'), ('not_retrievable', 'Not retrievable')], max_length=20)),
-                ('file', models.FileField(blank=True, max_length=300, upload_to='fulltexts/%Y/%m/')),
-                ('original_name', models.CharField(blank=True, max_length=255)),
-                ('reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('recorded_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('study', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='full_text', to='screening.study')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='ExtractionValue',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.JSONField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('extractor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='extraction_values', to=settings.AUTH_USER_MODEL)),
-                ('field', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='values', to='screening.extractionfield')),
-                ('reconciled_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='extraction_values', to='screening.study')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='ExtractionAssignment',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slot', models.PositiveSmallIntegerField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('completed_at', models.DateTimeField(blank=True, help_text='Set when the extractor marks the study done.', null=True)),
-                ('assigned_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('extractor', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='extraction_assignments', to=settings.AUTH_USER_MODEL)),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='extraction_assignments', to='screening.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.SlugField(max_length=60)),
+                ("label", models.CharField(max_length=200)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("text", "Short text"),
+                            ("long_text", "Long text"),
+                            ("number", "Number"),
+                            ("choice", "Single choice"),
+                            ("multi_choice", "Multiple choice"),
+                            ("yes_no", "Yes / no"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("choices", models.JSONField(blank=True, default=list)),
+                ("help_text", models.TextField(blank=True)),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "is_contribution",
+                    models.BooleanField(
+                        default=False,
+                        help_text="A yes/no flag 'contributes to this research question': counted per theme.",
+                    ),
+                ),
+                (
+                    "research_question",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="extraction_fields",
+                        to="screening.researchquestion",
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="extraction_fields",
+                        to="screening.review",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['study', 'slot'],
+                "ordering": ["position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Decision',
+            name="DuplicateCandidate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('verdict', models.CharField(choices=[('include', 'Include'), ('uncertain', 'Uncertain'), ('exclude', 'Exclude')], max_length=20)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('reasons', models.ManyToManyField(blank=True, related_name='decisions', to='screening.criterion')),
-                ('reviewer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='decisions', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='screening.review')),
-                ('stage', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='decisions', to='screening.stage')),
-                ('study', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='decisions', to='screening.study')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("score", models.FloatField()),
+                ("reason", models.CharField(max_length=300)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Awaiting a decision"),
+                            ("duplicate", "Duplicate"),
+                            ("not_duplicate", "Not a duplicate"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "record_a",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="screening.record",
+                    ),
+                ),
+                (
+                    "record_b",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="screening.record",
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="duplicate_candidates",
+                        to="screening.review",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["-score", "id"],
             },
         ),
         migrations.CreateModel(
-            name='StudyMerge',
+            name="Criterion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('absorbed_study_id', models.PositiveBigIntegerField()),
-                ('absorbed_title', models.TextField(blank=True)),
-                ('method', models.CharField(choices=[('manual', 'Decided by a reviewer')], default='manual', max_length=20)),
-                ('record_ids', models.JSONField(default=list)),
-                ('snapshot', models.JSONField(default=dict)),
-                ('merged_at', models.DateTimeField(auto_now_add=True)),
-                ('undone_at', models.DateTimeField(blank=True, null=True)),
-                ('candidate', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='merges', to='screening.duplicatecandidate')),
-                ('kept', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='merges_received', to='screening.study')),
-                ('merged_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('review', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='screening.review')),
-                ('undone_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("inclusion", "Inclusion"),
+                            ("exclusion", "Exclusion"),
+                            ("other", "Other exclusion reason"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("code", models.CharField(max_length=20)),
+                ("text", models.TextField()),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="criteria",
+                        to="screening.review",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-merged_at', '-id'],
+                "ordering": ["kind", "position", "id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="AuditEvent",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("action", models.CharField(max_length=80)),
+                ("object_type", models.CharField(max_length=60)),
+                ("object_id", models.CharField(blank=True, max_length=64)),
+                ("before", models.JSONField(blank=True, null=True)),
+                ("after", models.JSONField(blank=True, null=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="audit_events",
+                        to="screening.review",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-created_at", "-id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="Adjudicator",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "designated_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="adjudicators",
+                        to="screening.review",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="SearchRun",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("run_on", models.DateField(blank=True, null=True)),
+                ("hits_reported", models.PositiveIntegerField()),
+                ("note", models.CharField(blank=True, max_length=300)),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="search_runs",
+                        to="screening.review",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["search_string__position", "source__position", "run_on"],
+            },
+        ),
+        migrations.AddField(
+            model_name="importbatch",
+            name="search_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="batches",
+                to="screening.searchrun",
+            ),
+        ),
+        migrations.CreateModel(
+            name="SearchString",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("text", models.TextField()),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="search_strings",
+                        to="screening.review",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["position", "id"],
+            },
+        ),
+        migrations.AddField(
+            model_name="searchrun",
+            name="search_string",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="runs",
+                to="screening.searchstring",
+            ),
+        ),
+        migrations.CreateModel(
+            name="Source",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sources",
+                        to="screening.review",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["position", "name"],
+            },
+        ),
+        migrations.AddField(
+            model_name="searchrun",
+            name="source",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="runs",
+                to="screening.source",
+            ),
+        ),
+        migrations.AddField(
+            model_name="importbatch",
+            name="source",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.RESTRICT,
+                related_name="batches",
+                to="screening.source",
+            ),
+        ),
+        migrations.CreateModel(
+            name="Stage",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.SlugField(max_length=40)),
+                ("name", models.CharField(max_length=80)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("title", "Title"),
+                            ("abstract", "Abstract"),
+                            ("title_abstract", "Title and abstract"),
+                            ("full_text", "Full text"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                ("reviewers_required", models.PositiveSmallIntegerField(default=2)),
+                (
+                    "consensus_rule",
+                    models.CharField(
+                        choices=[
+                            ("unanimous", "Unanimous (disagreements go to conflicts)"),
+                            ("liberal", "Any include forwards the study"),
+                            ("majority", "Majority decides (ties go to conflicts)"),
+                        ],
+                        default="unanimous",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "reasons_required",
+                    models.BooleanField(
+                        default=False, help_text="An exclusion must name at least one reason."
+                    ),
+                ),
+                ("route_include", models.CharField(max_length=40)),
+                ("route_uncertain", models.CharField(max_length=40)),
+                ("route_exclude", models.CharField(default="excluded", max_length=40)),
+                (
+                    "is_entry",
+                    models.BooleanField(
+                        default=False, help_text="New studies start in this stage."
+                    ),
+                ),
+                (
+                    "queue_order",
+                    models.CharField(
+                        choices=[
+                            ("prioritised", "Most likely relevant first (active learning)"),
+                            ("random", "Random order"),
+                        ],
+                        default="prioritised",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="stages",
+                        to="screening.review",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["position", "id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="RankingSettings",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "retrain_every",
+                    models.PositiveSmallIntegerField(
+                        default=10,
+                        help_text="Retrain the model after this many new decisions (1-500).",
+                    ),
+                ),
+                (
+                    "stop_after_irrelevant",
+                    models.PositiveIntegerField(
+                        default=100,
+                        help_text="Suggest stopping after this many consecutive irrelevant decisions (0 = off).",
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "stage",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ranking_settings",
+                        to="screening.stage",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="RankingRun",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Waiting for a worker"),
+                            ("running", "Training"),
+                            ("done", "Done"),
+                            ("skipped", "Skipped (not enough labels)"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("model_name", models.CharField(blank=True, max_length=40)),
+                (
+                    "decisions_seen",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Decisions in the stage when this run was scheduled."
+                    ),
+                ),
+                ("labelled", models.PositiveIntegerField(default=0)),
+                ("relevant", models.PositiveIntegerField(default=0)),
+                (
+                    "scored",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Unscreened studies given a priority."
+                    ),
+                ),
+                ("train_seconds", models.FloatField(blank=True, null=True)),
+                ("write_seconds", models.FloatField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ranking_runs",
+                        to="screening.review",
+                    ),
+                ),
+                (
+                    "stage",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="screening.stage",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-created_at", "-id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="Study",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("title", models.TextField(blank=True)),
+                ("abstract", models.TextField(blank=True)),
+                ("authors", models.JSONField(blank=True, default=list)),
+                ("year", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("venue", models.TextField(blank=True)),
+                ("doi", models.CharField(blank=True, max_length=255)),
+                ("pmid", models.CharField(blank=True, max_length=32)),
+                ("url", models.URLField(blank=True, max_length=1000)),
+                ("keywords", models.JSONField(blank=True, default=list)),
+                ("publication_type", models.CharField(blank=True, max_length=100)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("screening", "In screening"),
+                            ("included", "Included"),
+                            ("excluded", "Excluded"),
+                            ("not_retrieved", "Full text not retrievable"),
+                        ],
+                        default="screening",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "priority",
+                    models.FloatField(
+                        blank=True,
+                        help_text="Predicted relevance for its current stage's queue (higher first); written by the ranking task.",
+                        null=True,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "current_stage",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="studies_waiting",
+                        to="screening.stage",
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="studies",
+                        to="screening.review",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name_plural": "studies",
+                "ordering": ["id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="ScreeningClaim",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("claimed_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField()),
+                ("skipped", models.BooleanField(default=False)),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="screening.review",
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="screening_claims",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "stage",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="claims",
+                        to="screening.stage",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="claims",
+                        to="screening.study",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["claimed_at", "id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="Resolution",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "verdict",
+                    models.CharField(
+                        choices=[
+                            ("include", "Include"),
+                            ("uncertain", "Uncertain"),
+                            ("exclude", "Exclude"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("agreement", "Reviewers agreed"),
+                            ("adjudication", "Adjudicated"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "reasons",
+                    models.ManyToManyField(
+                        blank=True, related_name="resolutions", to="screening.criterion"
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="screening.review",
+                    ),
+                ),
+                (
+                    "stage",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="resolutions",
+                        to="screening.stage",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="resolutions",
+                        to="screening.study",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["created_at", "id"],
+            },
+        ),
+        migrations.AddField(
+            model_name="record",
+            name="study",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="records",
+                to="screening.study",
+            ),
+        ),
+        migrations.CreateModel(
+            name="QualityConsensus",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("answer", models.DecimalField(decimal_places=2, max_digits=4)),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[
+                            ("agreement", "Assessors agreed"),
+                            ("adjudicated", "Decided by the owner"),
+                        ],
+                        default="agreement",
+                        max_length=20,
+                    ),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "criterion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="consensus",
+                        to="screening.qualitycriterion",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quality_consensus",
+                        to="screening.study",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="QualityAssignment",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slot", models.PositiveSmallIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "assessor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="quality_assignments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "assigned_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quality_assignments",
+                        to="screening.study",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["study", "slot"],
+            },
+        ),
+        migrations.CreateModel(
+            name="QualityAnswer",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("answer", models.DecimalField(decimal_places=2, max_digits=4)),
+                ("justification", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "assessor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="quality_answers",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "criterion",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="answers",
+                        to="screening.qualitycriterion",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quality_answers",
+                        to="screening.study",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="FullText",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("uploaded", "PDF uploaded"),
+                            ("not_retrievable", "Not retrievable"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "file",
+                    models.FileField(blank=True, max_length=300, upload_to="fulltexts/%Y/%m/"),
+                ),
+                ("original_name", models.CharField(blank=True, max_length=255)),
+                ("reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "study",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="full_text",
+                        to="screening.study",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="ExtractionValue",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("value", models.JSONField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "extractor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="extraction_values",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "field",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="values",
+                        to="screening.extractionfield",
+                    ),
+                ),
+                (
+                    "reconciled_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="extraction_values",
+                        to="screening.study",
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="ExtractionAssignment",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slot", models.PositiveSmallIntegerField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "completed_at",
+                    models.DateTimeField(
+                        blank=True,
+                        help_text="Set when the extractor marks the study done.",
+                        null=True,
+                    ),
+                ),
+                (
+                    "assigned_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "extractor",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="extraction_assignments",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="extraction_assignments",
+                        to="screening.study",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["study", "slot"],
+            },
+        ),
+        migrations.CreateModel(
+            name="Decision",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "verdict",
+                    models.CharField(
+                        choices=[
+                            ("include", "Include"),
+                            ("uncertain", "Uncertain"),
+                            ("exclude", "Exclude"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "reasons",
+                    models.ManyToManyField(
+                        blank=True, related_name="decisions", to="screening.criterion"
+                    ),
+                ),
+                (
+                    "reviewer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="decisions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="screening.review",
+                    ),
+                ),
+                (
+                    "stage",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="decisions",
+                        to="screening.stage",
+                    ),
+                ),
+                (
+                    "study",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="decisions",
+                        to="screening.study",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["created_at", "id"],
+            },
+        ),
+        migrations.CreateModel(
+            name="StudyMerge",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("absorbed_study_id", models.PositiveBigIntegerField()),
+                ("absorbed_title", models.TextField(blank=True)),
+                (
+                    "method",
+                    models.CharField(
+                        choices=[("manual", "Decided by a reviewer")],
+                        default="manual",
+                        max_length=20,
+                    ),
+                ),
+                ("record_ids", models.JSONField(default=list)),
+                ("snapshot", models.JSONField(default=dict)),
+                ("merged_at", models.DateTimeField(auto_now_add=True)),
+                ("undone_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "candidate",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="merges",
+                        to="screening.duplicatecandidate",
+                    ),
+                ),
+                (
+                    "kept",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="merges_received",
+                        to="screening.study",
+                    ),
+                ),
+                (
+                    "merged_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "review",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="screening.review",
+                    ),
+                ),
+                (
+                    "undone_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-merged_at", "-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='researchquestion',
-            constraint=models.UniqueConstraint(fields=('review', 'code'), name='rq_unique_code'),
+            model_name="researchquestion",
+            constraint=models.UniqueConstraint(fields=("review", "code"), name="rq_unique_code"),
         ),
         migrations.AddConstraint(
-            model_name='qualitycriterion',
-            constraint=models.UniqueConstraint(fields=('review', 'code'), name='qc_unique_code'),
+            model_name="qualitycriterion",
+            constraint=models.UniqueConstraint(fields=("review", "code"), name="qc_unique_code"),
         ),
         migrations.AddConstraint(
-            model_name='membership',
-            constraint=models.UniqueConstraint(fields=('review', 'user'), name='membership_unique_user'),
+            model_name="membership",
+            constraint=models.UniqueConstraint(
+                fields=("review", "user"), name="membership_unique_user"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='extractionfield',
-            constraint=models.UniqueConstraint(fields=('review', 'key'), name='extraction_field_unique_key'),
+            model_name="extractionfield",
+            constraint=models.UniqueConstraint(
+                fields=("review", "key"), name="extraction_field_unique_key"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='extractionfield',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_contribution', True)), fields=('research_question',), name='extraction_one_contribution_flag'),
+            model_name="extractionfield",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_contribution", True)),
+                fields=("research_question",),
+                name="extraction_one_contribution_flag",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='extractionfield',
-            constraint=models.CheckConstraint(condition=models.Q(('is_contribution', False), ('kind', 'yes_no'), _connector='OR'), name='extraction_contribution_is_yes_no'),
+            model_name="extractionfield",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("is_contribution", False), ("kind", "yes_no"), _connector="OR"),
+                name="extraction_contribution_is_yes_no",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='duplicatecandidate',
-            constraint=models.UniqueConstraint(fields=('record_a', 'record_b'), name='candidate_unique_pair'),
+            model_name="duplicatecandidate",
+            constraint=models.UniqueConstraint(
+                fields=("record_a", "record_b"), name="candidate_unique_pair"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='duplicatecandidate',
-            constraint=models.CheckConstraint(condition=models.Q(('record_a__lt', models.F('record_b'))), name='candidate_ordered_pair'),
+            model_name="duplicatecandidate",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("record_a__lt", models.F("record_b"))),
+                name="candidate_ordered_pair",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='criterion',
-            constraint=models.UniqueConstraint(fields=('review', 'code'), name='criterion_unique_code'),
+            model_name="criterion",
+            constraint=models.UniqueConstraint(
+                fields=("review", "code"), name="criterion_unique_code"
+            ),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['review', 'object_type', 'object_id'], name='screening_a_review__b12bcf_idx'),
+            model_name="auditevent",
+            index=models.Index(
+                fields=["review", "object_type", "object_id"], name="screening_a_review__b12bcf_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='adjudicator',
-            constraint=models.UniqueConstraint(fields=('review', 'user'), name='adjudicator_unique_user'),
+            model_name="adjudicator",
+            constraint=models.UniqueConstraint(
+                fields=("review", "user"), name="adjudicator_unique_user"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='searchstring',
-            constraint=models.UniqueConstraint(fields=('review', 'text'), name='search_string_unique_text'),
+            model_name="searchstring",
+            constraint=models.UniqueConstraint(
+                fields=("review", "text"), name="search_string_unique_text"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='source',
-            constraint=models.UniqueConstraint(fields=('review', 'name'), name='source_unique_name'),
+            model_name="source",
+            constraint=models.UniqueConstraint(
+                fields=("review", "name"), name="source_unique_name"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='searchrun',
-            constraint=models.UniqueConstraint(fields=('search_string', 'source', 'run_on'), name='search_run_unique', nulls_distinct=False),
+            model_name="searchrun",
+            constraint=models.UniqueConstraint(
+                fields=("search_string", "source", "run_on"),
+                name="search_run_unique",
+                nulls_distinct=False,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='importbatch',
-            constraint=models.UniqueConstraint(fields=('review', 'sha256'), name='batch_unique_file'),
+            model_name="importbatch",
+            constraint=models.UniqueConstraint(
+                fields=("review", "sha256"), name="batch_unique_file"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='importbatch',
-            constraint=models.CheckConstraint(condition=models.Q(('progress__lte', 100)), name='batch_progress_max'),
+            model_name="importbatch",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("progress__lte", 100)), name="batch_progress_max"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stage',
-            constraint=models.UniqueConstraint(fields=('review', 'key'), name='stage_unique_key'),
+            model_name="stage",
+            constraint=models.UniqueConstraint(fields=("review", "key"), name="stage_unique_key"),
         ),
         migrations.AddConstraint(
-            model_name='stage',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_entry', True)), fields=('review',), name='stage_one_entry'),
+            model_name="stage",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("is_entry", True)), fields=("review",), name="stage_one_entry"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='stage',
-            constraint=models.CheckConstraint(condition=models.Q(('reviewers_required__gte', 1)), name='stage_reviewers_positive'),
+            model_name="stage",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reviewers_required__gte", 1)), name="stage_reviewers_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rankingsettings',
-            constraint=models.CheckConstraint(condition=models.Q(('retrain_every__gte', 1), ('retrain_every__lte', 500)), name='ranking_settings_k_range'),
+            model_name="rankingsettings",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("retrain_every__gte", 1), ("retrain_every__lte", 500)),
+                name="ranking_settings_k_range",
+            ),
         ),
         migrations.AddIndex(
-            model_name='rankingrun',
-            index=models.Index(fields=['stage', 'status', '-created_at'], name='screening_r_stage_i_b66dab_idx'),
+            model_name="rankingrun",
+            index=models.Index(
+                fields=["stage", "status", "-created_at"], name="screening_r_stage_i_b66dab_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rankingrun',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['pending', 'running'])), fields=('review',), name='ranking_run_one_active_per_review'),
+            model_name="rankingrun",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["pending", "running"])),
+                fields=("review",),
+                name="ranking_run_one_active_per_review",
+            ),
         ),
         migrations.AddIndex(
-            model_name='study',
-            index=models.Index(fields=['review', 'current_stage', 'outcome'], name='screening_s_review__cc3f2a_idx'),
+            model_name="study",
+            index=models.Index(
+                fields=["review", "current_stage", "outcome"], name="screening_s_review__cc3f2a_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='study',
-            index=models.Index(fields=['review', 'doi'], name='screening_s_review__4f48a3_idx'),
+            model_name="study",
+            index=models.Index(fields=["review", "doi"], name="screening_s_review__4f48a3_idx"),
         ),
         migrations.AddIndex(
-            model_name='study',
-            index=models.Index(fields=['current_stage', 'outcome', '-priority', 'id'], name='study_queue_order'),
+            model_name="study",
+            index=models.Index(
+                fields=["current_stage", "outcome", "-priority", "id"], name="study_queue_order"
+            ),
         ),
         migrations.AddIndex(
-            model_name='study',
-            index=models.Index(models.F('current_stage'), models.F('outcome'), django.db.models.functions.math.Mod(django.db.models.expressions.CombinedExpression(models.F('id'), '*', models.Value(2654435761)), 4294967291, output_field=models.BigIntegerField()), models.F('id'), name='study_queue_shuffle'),
+            model_name="study",
+            index=models.Index(
+                models.F("current_stage"),
+                models.F("outcome"),
+                django.db.models.functions.math.Mod(
+                    django.db.models.expressions.CombinedExpression(
+                        models.F("id"), "*", models.Value(2654435761)
+                    ),
+                    4294967291,
+                    output_field=models.BigIntegerField(),
+                ),
+                models.F("id"),
+                name="study_queue_shuffle",
+            ),
         ),
         migrations.AddIndex(
-            model_name='screeningclaim',
-            index=models.Index(fields=['stage', 'reviewer', 'skipped', 'expires_at'], name='screening_s_stage_i_1c686e_idx'),
+            model_name="screeningclaim",
+            index=models.Index(
+                fields=["stage", "reviewer", "skipped", "expires_at"],
+                name="screening_s_stage_i_1c686e_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='screeningclaim',
-            index=models.Index(fields=['study', 'stage', 'expires_at'], name='screening_s_study_i_92d884_idx'),
+            model_name="screeningclaim",
+            index=models.Index(
+                fields=["study", "stage", "expires_at"], name="screening_s_study_i_92d884_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='screeningclaim',
-            constraint=models.UniqueConstraint(fields=('study', 'stage', 'reviewer'), name='claim_unique_reviewer'),
+            model_name="screeningclaim",
+            constraint=models.UniqueConstraint(
+                fields=("study", "stage", "reviewer"), name="claim_unique_reviewer"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='screeningclaim',
-            constraint=models.CheckConstraint(condition=models.Q(('expires_at__gte', models.F('claimed_at'))), name='claim_expires_after_claim'),
+            model_name="screeningclaim",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("expires_at__gte", models.F("claimed_at"))),
+                name="claim_expires_after_claim",
+            ),
         ),
         migrations.AddIndex(
-            model_name='resolution',
-            index=models.Index(fields=['review', 'stage', 'verdict'], name='screening_r_review__c64d78_idx'),
+            model_name="resolution",
+            index=models.Index(
+                fields=["review", "stage", "verdict"], name="screening_r_review__c64d78_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='resolution',
-            constraint=models.UniqueConstraint(fields=('study', 'stage'), name='resolution_unique_stage'),
+            model_name="resolution",
+            constraint=models.UniqueConstraint(
+                fields=("study", "stage"), name="resolution_unique_stage"
+            ),
         ),
         migrations.AddIndex(
-            model_name='record',
-            index=models.Index(fields=['review', 'doi'], name='screening_r_review__61f4ff_idx'),
+            model_name="record",
+            index=models.Index(fields=["review", "doi"], name="screening_r_review__61f4ff_idx"),
         ),
         migrations.AddIndex(
-            model_name='record',
-            index=models.Index(fields=['review', 'study'], name='screening_r_review__71fc9c_idx'),
+            model_name="record",
+            index=models.Index(fields=["review", "study"], name="screening_r_review__71fc9c_idx"),
         ),
         migrations.AddConstraint(
-            model_name='record',
-            constraint=models.UniqueConstraint(fields=('batch', 'position'), name='record_unique_position'),
+            model_name="record",
+            constraint=models.UniqueConstraint(
+                fields=("batch", "position"), name="record_unique_position"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='qualityconsensus',
-            constraint=models.UniqueConstraint(fields=('study', 'criterion'), name='quality_consensus_unique'),
+            model_name="qualityconsensus",
+            constraint=models.UniqueConstraint(
+                fields=("study", "criterion"), name="quality_consensus_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='qualityconsensus',
-            constraint=models.CheckConstraint(condition=models.Q(('answer__in', [Decimal('0'), Decimal('0.5'), Decimal('1')])), name='quality_consensus_on_scale'),
+            model_name="qualityconsensus",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("answer__in", [Decimal("0"), Decimal("0.5"), Decimal("1")])),
+                name="quality_consensus_on_scale",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='qualityassignment',
-            constraint=models.UniqueConstraint(fields=('study', 'assessor'), name='quality_assign_unique'),
+            model_name="qualityassignment",
+            constraint=models.UniqueConstraint(
+                fields=("study", "assessor"), name="quality_assign_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='qualityassignment',
-            constraint=models.UniqueConstraint(fields=('study', 'slot'), name='quality_assign_slot_unique'),
+            model_name="qualityassignment",
+            constraint=models.UniqueConstraint(
+                fields=("study", "slot"), name="quality_assign_slot_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='qualityassignment',
-            constraint=models.CheckConstraint(condition=models.Q(('slot__in', [1, 2])), name='quality_assign_slot'),
+            model_name="qualityassignment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("slot__in", [1, 2])), name="quality_assign_slot"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='qualityanswer',
-            constraint=models.UniqueConstraint(fields=('study', 'criterion', 'assessor'), name='quality_answer_unique'),
+            model_name="qualityanswer",
+            constraint=models.UniqueConstraint(
+                fields=("study", "criterion", "assessor"), name="quality_answer_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='qualityanswer',
-            constraint=models.CheckConstraint(condition=models.Q(('answer__in', [Decimal('0'), Decimal('0.5'), Decimal('1')])), name='quality_answer_on_scale'),
+            model_name="qualityanswer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("answer__in", [Decimal("0"), Decimal("0.5"), Decimal("1")])),
+                name="quality_answer_on_scale",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='extractionvalue',
-            constraint=models.UniqueConstraint(fields=('study', 'field', 'extractor'), name='extraction_value_unique', nulls_distinct=False),
+            model_name="extractionvalue",
+            constraint=models.UniqueConstraint(
+                fields=("study", "field", "extractor"),
+                name="extraction_value_unique",
+                nulls_distinct=False,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='extractionassignment',
-            constraint=models.UniqueConstraint(fields=('study', 'extractor'), name='extraction_assign_unique'),
+            model_name="extractionassignment",
+            constraint=models.UniqueConstraint(
+                fields=("study", "extractor"), name="extraction_assign_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='extractionassignment',
-            constraint=models.UniqueConstraint(fields=('study', 'slot'), name='extraction_assign_slot_unique'),
+            model_name="extractionassignment",
+            constraint=models.UniqueConstraint(
+                fields=("study", "slot"), name="extraction_assign_slot_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='extractionassignment',
-            constraint=models.CheckConstraint(condition=models.Q(('slot__in', [1, 2])), name='extraction_assign_slot'),
+            model_name="extractionassignment",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("slot__in", [1, 2])), name="extraction_assign_slot"
+            ),
         ),
         migrations.AddIndex(
-            model_name='decision',
-            index=models.Index(fields=['review', 'stage', 'reviewer'], name='screening_d_review__6d9985_idx'),
+            model_name="decision",
+            index=models.Index(
+                fields=["review", "stage", "reviewer"], name="screening_d_review__6d9985_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='decision',
-            constraint=models.UniqueConstraint(fields=('study', 'stage', 'reviewer'), name='decision_unique_reviewer'),
+            model_name="decision",
+            constraint=models.UniqueConstraint(
+                fields=("study", "stage", "reviewer"), name="decision_unique_reviewer"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='studymerge',
-            constraint=models.UniqueConstraint(condition=models.Q(('undone_at__isnull', True)), fields=('review', 'absorbed_study_id'), name='study_merge_one_active'),
+            model_name="studymerge",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("undone_at__isnull", True)),
+                fields=("review", "absorbed_study_id"),
+                name="study_merge_one_active",
+            ),
         ),
     ]

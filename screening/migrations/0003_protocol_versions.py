@@ -4,50 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('screening', '0002_living'),
+        ("screening", "0002_living"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='criterion',
-            name='version',
+            model_name="criterion",
+            name="version",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='qualitycriterion',
-            name='version',
+            model_name="qualitycriterion",
+            name="version",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='researchquestion',
-            name='version',
+            model_name="researchquestion",
+            name="version",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='review',
-            name='version',
+            model_name="review",
+            name="version",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='searchrun',
-            name='version',
+            model_name="searchrun",
+            name="version",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='searchstring',
-            name='version',
+            model_name="searchstring",
+            name="version",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='source',
-            name='version',
+            model_name="source",
+            name="version",
             field=models.PositiveIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='stage',
-            name='version',
+            model_name="stage",
+            name="version",
             field=models.PositiveIntegerField(default=1),
         ),
     ]

@@ -12,7 +12,7 @@ from .quality import (
     QualityAssignment,
     QualityConsensus,
 )
-from .ranking import RankingRun, RankingSettings
+from .ranking import AuditSample, RankingRun, RankingSettings, StageStop
 from .records import DuplicateCandidate, ImportBatch, Record, Study
 from .reports import FunnelSchedule, FunnelSnapshot
 from .reviews import (
@@ -30,6 +30,7 @@ from .screening import Adjudicator, Decision, FullText, Resolution, ScreeningCla
 from .tokens import ApiToken
 
 __all__ = [
+    "AuditSample",
     "Adjudicator",
     "ApiToken",
     "ScreeningClaim",
@@ -52,6 +53,7 @@ __all__ = [
     "QualityCriterion",
     "RankingRun",
     "RankingSettings",
+    "StageStop",
     "Record",
     "ResearchQuestion",
     "Resolution",

@@ -9,6 +9,9 @@ class RankingSettings(models.Model):
     `retrain_every` is K: a training is scheduled after every K new decisions in the stage.
     `stop_after_irrelevant` is the stopping hint: the progress panel flags when that many
     consecutive irrelevant decisions have been made since the last include (0 = no hint).
+    `recall_target` and `confidence` parameterise the BUSCAR stopping rule
+    (`screening.domain.stopping`): the stage may be stopped once "recall < target" is rejected
+    at that confidence. `version` grows with every write (stale forms are refused).
     """
 
     stage = models.OneToOneField(
@@ -21,6 +24,13 @@ class RankingSettings(models.Model):
         default=100,
         help_text="Suggest stopping after this many consecutive irrelevant decisions (0 = off).",
     )
+    recall_target = models.FloatField(
+        default=0.95, help_text="Stopping rule: the recall the team wants to reach (0.5-0.999)."
+    )
+    confidence = models.FloatField(
+        default=0.95, help_text="Stopping rule: confidence that the target is reached (0.5-0.999)."
+    )
+    version = models.PositiveIntegerField(default=1)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -28,6 +38,14 @@ class RankingSettings(models.Model):
             models.CheckConstraint(
                 condition=Q(retrain_every__gte=1) & Q(retrain_every__lte=500),
                 name="ranking_settings_k_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(recall_target__gte=0.5) & Q(recall_target__lte=0.999),
+                name="ranking_settings_target_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0.5) & Q(confidence__lte=0.999),
+                name="ranking_settings_confidence_range",
             ),
         ]
 
@@ -89,3 +107,81 @@ class RankingRun(models.Model):
 
     def __str__(self) -> str:
         return f"ranking run {self.pk} of {self.stage} ({self.status})"
+
+
+class StageStop(models.Model):
+    """The owner stopped a stage's screening because a stopping rule was met.
+
+    The studies still unscreened then (no decision in the stage) leave the queue as excluded by
+    an automation tool (PRISMA 2020's "records marked as ineligible by automation tools"); the
+    evidence is what the rule said at that moment. Undoing it puts them back in the queue; the
+    row stays, with who undid it and when. At most one stop of a stage is in force.
+    """
+
+    review = models.ForeignKey(
+        "screening.Review", on_delete=models.CASCADE, related_name="stage_stops"
+    )
+    stage = models.ForeignKey("screening.Stage", on_delete=models.CASCADE, related_name="stops")
+    rule = models.CharField(max_length=20, default="buscar")
+    recall_target = models.FloatField()
+    confidence = models.FloatField()
+    p_value = models.FloatField()
+    screened = models.PositiveIntegerField(help_text="Studies screened when the stage stopped.")
+    relevant_found = models.PositiveIntegerField()
+    records = models.PositiveIntegerField(help_text="Studies in the stage, screened or not.")
+    recall_estimate = models.FloatField(null=True, blank=True)
+    recall_lower = models.FloatField(null=True, blank=True)
+    # Ids of the studies it excluded (a list, as the backup carries id lists; a study deleted
+    # since simply is not restored by an undo).
+    study_ids = models.JSONField(default=list, blank=True)
+    excluded = models.PositiveIntegerField(help_text="Studies excluded automatically.")
+    audit_sample_size = models.PositiveIntegerField(null=True, blank=True)
+    audit_sample_screened = models.PositiveIntegerField(null=True, blank=True)
+    audit_sample_relevant = models.PositiveIntegerField(null=True, blank=True)
+    stopped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    stopped_at = models.DateTimeField(auto_now_add=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-stopped_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stage"],
+                condition=Q(undone_at__isnull=True),
+                name="stage_stop_one_in_force",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"stop of {self.stage} ({self.excluded} excluded automatically)"
+
+
+class AuditSample(models.Model):
+    """A random sample of a stage's unscreened studies, drawn at the owner's request, that the
+    team screens like any other study (nobody is told which studies are in it). Its result
+    (relevant studies among those screened) is evidence beside the stopping rule: a random
+    sample, unlike the ranked queue, estimates how many relevant studies are left. The sampled
+    studies go to the front of the queue and keep their place through retrainings. One sample
+    per stage."""
+
+    review = models.ForeignKey(
+        "screening.Review", on_delete=models.CASCADE, related_name="audit_samples"
+    )
+    stage = models.OneToOneField(
+        "screening.Stage", on_delete=models.CASCADE, related_name="audit_sample"
+    )
+    size = models.PositiveIntegerField()
+    population = models.PositiveIntegerField(help_text="Unscreened studies it was drawn from.")
+    study_ids = models.JSONField(default=list, help_text="Ids of the sampled studies.")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"audit sample of {self.size} in {self.stage}"

@@ -98,6 +98,8 @@ class Study(models.Model):
         INCLUDED = "included", "Included"
         EXCLUDED = "excluded", "Excluded"
         NOT_RETRIEVED = "not_retrieved", "Full text not retrievable"
+        # Left unscreened when the owner stopped the stage on a stopping rule (StageStop).
+        EXCLUDED_AUTOMATIC = "excluded_automatic", "Excluded by a stopping rule"
 
     review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="studies")
     title = models.TextField(blank=True)

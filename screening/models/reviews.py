@@ -244,6 +244,12 @@ class Stage(models.Model):
     queue_order = models.CharField(
         max_length=20, choices=QueueOrder.choices, default=QueueOrder.PRIORITISED
     )
+    parties_may_resolve = models.BooleanField(
+        "Parties may resolve their own conflicts",
+        default=False,
+        help_text="An adjudicator may resolve a conflict they took part in (off: someone else "
+        "settles it).",
+    )
     version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
 
     class Meta:

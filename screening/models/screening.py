@@ -22,6 +22,8 @@ class Decision(models.Model):
     verdict = models.CharField(max_length=20, choices=Verdict.choices)
     reasons = models.ManyToManyField("screening.Criterion", blank=True, related_name="decisions")
     note = models.TextField(blank=True)
+    # Incremented on every change: a form carries the version it showed (stale writes).
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -57,10 +59,20 @@ class Resolution(models.Model):
     verdict = models.CharField(max_length=20, choices=Verdict.choices)
     method = models.CharField(max_length=20, choices=Method.choices)
     reasons = models.ManyToManyField("screening.Criterion", blank=True, related_name="resolutions")
+    # The one reason an exclusion is reported under (PRISMA counts one per excluded report);
+    # the other `reasons` are kept as secondary. Empty on outcomes recorded before it existed.
+    primary_reason = models.ForeignKey(
+        "screening.Criterion",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="primary_for_resolutions",
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     note = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -4,11 +4,11 @@ from collections import defaultdict
 from itertools import combinations
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count
 
 from ..domain.agreement import cohen_kappa, fleiss_kappa, fleiss_table, raw_agreement
-from ..models import Criterion, Decision, Resolution, Review
-from .screening import stage_overview
+from ..models import Criterion, Decision, Review
+from .screening import outcomes_visible, stage_overview
 
 VERDICTS = list(Decision.Verdict.values)
 
@@ -35,15 +35,13 @@ def reviewer_progress(*, review: Review) -> list[dict]:
 
 
 def _ratings(*, review: Review, stage) -> dict[int, list[tuple[int, str, set[int]]]]:
-    """Per study: (reviewer, verdict, reason ids) of the stage's decisions.
+    """Per study with two or more decisions: (reviewer, verdict, reason ids) of each.
 
-    In blind mode only resolved studies count, so the figures never reveal a pending verdict.
+    Every double-screened study counts from its second decision on, conflicts included (leaving
+    out the pending conflicts would leave out exactly the disagreements). In blind mode only
+    those who see conflicts see these figures (`outcomes_visible`).
     """
     decisions = Decision.objects.filter(review=review, stage=stage)
-    if review.blind_mode:
-        decisions = decisions.filter(
-            Exists(Resolution.objects.filter(study=OuterRef("study"), stage=stage))
-        )
     reasons: dict[int, set[int]] = defaultdict(set)
     for decision_id, criterion_id in Decision.reasons.through.objects.filter(
         decision__in=decisions
@@ -118,10 +116,12 @@ def agreement_by_stage(*, review: Review) -> list[dict]:
     return result
 
 
-def dashboard_data(*, review: Review) -> dict:
+def dashboard_data(*, review: Review, user) -> dict:
+    visible = outcomes_visible(review=review, user=user)
     return {
-        "stages": stage_overview(review=review),
+        "stages": stage_overview(review=review, user=user),
+        "outcomes_visible": visible,
         "reviewers": reviewer_progress(review=review),
-        "agreement": agreement_by_stage(review=review),
+        "agreement": agreement_by_stage(review=review) if visible else [],
         "stage_names": [stage.name for stage in review.stages.all()],
     }

@@ -8,6 +8,7 @@ from django.db.models import Count, DecimalField, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
 from ..domain import quality as rules
+from ..domain.agreement import cohen_kappa
 from ..domain.extraction import spreadsheet_text
 from ..models import (
     Membership,
@@ -295,14 +296,15 @@ def quality_table5(*, review: Review, sort: str = "study", descending: bool = Fa
             for r in rows
             if len(r.cells[index].answers) == 2 and r.revealed and r.cells[index].complete
         ]
-        kappa = rules.cohen_kappa(pairs)
+        kappa = cohen_kappa(pairs)
         agreement.append(
             {
                 "criterion": criterion,
                 "pairs": len(pairs),
                 "agreed": sum(1 for a, b in pairs if a == b),
-                "kappa": kappa,
-                "label": rules.kappa_label(kappa),
+                "kappa": kappa.kappa,
+                "label": kappa.strength,
+                "undefined_reason": kappa.undefined_reason,
             }
         )
     totals = [r.total for r in rows if r.total is not None]

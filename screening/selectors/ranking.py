@@ -1,4 +1,4 @@
-"""Reads for the prioritisation panel: recall curve, streaks, stopping hint, last training.
+"""Reads for the prioritisation panel: recall curve, streaks, stopping rule, last training.
 
 Blind mode. Nothing here exposes a per-study label. The team-level curve and counts come from
 resolutions only (the settled outcomes every member may see) when the review is blind, and from
@@ -10,8 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..domain import metrics as ranking_metrics
-from ..models import Decision, RankingRun, RankingSettings, Resolution, Review, Stage, Study
-from ..services.ranking import RELEVANT_VERDICTS, ranking_settings_for, stage_labels
+from ..domain import stopping as stopping_domain
+from ..models import Decision, RankingRun, RankingSettings, Review, Stage, StageStop
+from ..services.ranking import (
+    RELEVANT_VERDICTS,
+    AuditSampleResult,
+    audit_sample_result,
+    ranking_settings_for,
+    stage_stop_in_force,
+    stage_team_labels,
+    stage_waiting_count,
+)
 
 CHART_WIDTH = 480
 CHART_HEIGHT = 200
@@ -57,6 +66,9 @@ class RankingProgress:
     hint_reached_mine: bool
     last_run: RankingRun | None
     active_run: RankingRun | None
+    stopping: stopping_domain.BuscarResult  # the BUSCAR rule on the team's figures
+    stop: StageStop | None  # the stop in force, if the owner stopped the stage
+    audit_sample: AuditSampleResult | None
     width: int = CHART_WIDTH
     height: int = CHART_HEIGHT
     plot_left: int = CHART_PAD_LEFT
@@ -108,36 +120,15 @@ def ranking_stages(*, review: Review) -> list[Stage]:
 
 def ranking_progress_get(*, review: Review, stage: Stage, user) -> RankingProgress:
     settings_row = ranking_settings_for(stage=stage)
-    if review.blind_mode:
-        team_source = "resolutions"
-        team_labels = [
-            verdict in RELEVANT_VERDICTS
-            for verdict in Resolution.objects.filter(stage=stage)
-            .order_by("created_at", "id")
-            .values_list("verdict", flat=True)
-        ]
-    else:
-        team_source = "decisions"
-        labels = stage_labels(stage=stage).relevant
-        first_seen: dict[int, None] = {}
-        for study_id in (
-            Decision.objects.filter(stage=stage)
-            .order_by("created_at", "id")
-            .values_list("study_id", flat=True)
-        ):
-            first_seen.setdefault(study_id, None)
-        team_labels = [labels[study_id] for study_id in first_seen]
+    team_source = "resolutions" if review.blind_mode else "decisions"
+    team_labels = stage_team_labels(review=review, stage=stage)
     my_labels = [
         verdict in RELEVANT_VERDICTS
         for verdict in Decision.objects.filter(stage=stage, reviewer=user)
         .order_by("created_at", "id")
         .values_list("verdict", flat=True)
     ]
-    waiting = (
-        Study.objects.filter(review=review, current_stage=stage, outcome=Study.Outcome.SCREENING)
-        .exclude(resolutions__stage=stage)
-        .count()
-    )
+    waiting = stage_waiting_count(stage=stage)
     screened_team = len(team_labels)
     total = max(screened_team + waiting, len(my_labels), 1)
     y_max = max(sum(team_labels), sum(my_labels), 1)
@@ -145,6 +136,14 @@ def ranking_progress_get(*, review: Review, stage: Stage, user) -> RankingProgre
     team = _curve(team_labels, total, y_max)
     mine = _curve(my_labels, total, y_max)
     runs = RankingRun.objects.filter(stage=stage)
+    stop = stage_stop_in_force(stage=stage)
+    stopping = stopping_domain.buscar(
+        team_labels,
+        # Studies a stop excluded automatically were never screened: they still count.
+        records=screened_team + waiting + (stop.excluded if stop else 0),
+        target=settings_row.recall_target,
+        confidence=settings_row.confidence,
+    )
     return RankingProgress(
         review=review,
         stage=stage,
@@ -163,4 +162,16 @@ def ranking_progress_get(*, review: Review, stage: Stage, user) -> RankingProgre
         hint_reached_mine=bool(hint) and mine.screened > 0 and mine.streak >= hint,
         last_run=runs.filter(status=RankingRun.Status.DONE).order_by("-finished_at").first(),
         active_run=runs.filter(status__in=RankingRun.ACTIVE).order_by("-created_at").first(),
+        stopping=stopping,
+        stop=stop,
+        audit_sample=audit_sample_result(review=review, stage=stage),
+    )
+
+
+def stage_stops_in_force(*, review: Review) -> list[StageStop]:
+    """The stops in force of the review's stages, for the reports page's methods sentence."""
+    return list(
+        StageStop.objects.filter(review=review, undone_at__isnull=True)
+        .select_related("stage", "stopped_by")
+        .order_by("stage__position", "stage_id")
     )

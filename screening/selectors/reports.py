@@ -12,8 +12,11 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import (
+    BooleanField,
+    Case,
     Count,
     Exists,
+    F,
     IntegerField,
     Min,
     OuterRef,
@@ -22,6 +25,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 
@@ -59,8 +63,9 @@ from ..models import (
 )
 
 VERDICTS = ("include", "uncertain", "exclude")
-RECORD_BOXES = {"database_results", "duplicates", "excluded_automatic", "excluded_other"}
+RECORD_BOXES = {"database_results", "duplicates", "excluded_other"}
 STUDY_BOXES = {
+    "excluded_automatic",
     "records_screened",
     "records_excluded",
     "dbr_sought_reports",
@@ -126,7 +131,8 @@ def _fulltext_exclusions(review: Review, stages) -> QuerySet[Resolution]:
 def _with_reason(resolutions: QuerySet[Resolution]) -> QuerySet[Resolution]:
     """Each resolution with the one reason the funnel reports it under.
 
-    An "other" reason (invalid type, duplicate...) wins over protocol criteria, the first by
+    The reason the adjudicator picked (`primary_reason`) counts when there is one. Otherwise an
+    "other" reason (invalid type, duplicate...) wins over protocol criteria, the first by
     position; protocol criteria are reported together as "exclusion criteria".
     """
     through = Resolution.reasons.through
@@ -139,7 +145,19 @@ def _with_reason(resolutions: QuerySet[Resolution]) -> QuerySet[Resolution]:
         resolution_id=OuterRef("pk"), criterion__kind=Criterion.Kind.EXCLUSION
     )
     return resolutions.annotate(
-        other_reason=Subquery(first_other), has_criterion=Exists(has_criterion)
+        other_reason=Case(
+            When(primary_reason__kind=Criterion.Kind.OTHER, then=F("primary_reason_id")),
+            When(primary_reason__isnull=False, then=Value(None, output_field=IntegerField())),
+            default=Subquery(first_other),
+            output_field=IntegerField(),
+        ),
+        has_criterion=Case(
+            When(
+                primary_reason__isnull=False, then=Q(primary_reason__kind=Criterion.Kind.EXCLUSION)
+            ),
+            default=Exists(has_criterion),
+            output_field=BooleanField(),
+        ),
     )
 
 
@@ -244,6 +262,9 @@ def funnel_counts(*, review: Review) -> FunnelCounts:
         not_retrieved=_not_retrievable(review).filter(study_id__in=sought_studies).count(),
         fulltext_exclusions=_ordered_reasons(exclusions, others),
         quality_excluded=_quality_excluded(review, stages).count(),
+        excluded_automatic=Study.objects.filter(
+            review=review, outcome=Study.Outcome.EXCLUDED_AUTOMATIC
+        ).count(),
     )
 
 
@@ -317,12 +338,14 @@ def funnel_box_rows(*, review: Review, box: str, detail: str | None = None) -> Q
             .select_related("batch__source")
             .order_by("study_id", "id")
         )
-    if box in ("excluded_automatic", "excluded_other"):
+    if box == "excluded_other":
         return records.none()
     sought = _resolutions_routed(review, stages, screening=True, targets=full_text_keys)
     not_retrievable = _not_retrievable(review).values("study_id")
-    if box == "records_screened":
-        pass
+    if box == "excluded_automatic":
+        studies = studies.filter(outcome=Study.Outcome.EXCLUDED_AUTOMATIC)
+    elif box == "records_screened":
+        studies = studies.exclude(outcome=Study.Outcome.EXCLUDED_AUTOMATIC)
     elif box == "records_excluded":
         excluded = _resolutions_routed(review, stages, screening=True, targets={EXCLUDED})
         studies = studies.filter(id__in=excluded.values("study_id"))

@@ -8,7 +8,7 @@ from django.core.cache import cache
 from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, Subquery
 
 from ..models import Adjudicator, Decision, Membership, Resolution, Review, Stage, Study
-from ..services.screening import can_adjudicate
+from ..services.screening import can_adjudicate, is_reason_conflict
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,42 @@ def _scalar_count(queryset) -> Subquery:
 PROGRESS_SECONDS = 10
 
 
-def screening_progress(*, review: Review, stage: Stage, reviewer) -> dict:
-    """Mine (exact), the team's decisions and the studies remaining in a stage.
+def _decisions_at_current_stage():
+    return _scalar_count(
+        Decision.objects.filter(study=OuterRef("pk"), stage=OuterRef("current_stage"))
+    )
 
-    Counting a stage of 100,000 studies scans them all, so the team-wide figures are recounted
-    from the stored rows at most every few seconds per process instead of on every study.
+
+def _needing_decisions(*, review: Review):
+    """Studies still short of their stage's required decisions.
+
+    Unlike "waiting in the stage" this count moves the same way whatever the verdicts are, so
+    it is safe to show in blind mode: a study in conflict and one resolved by agreement both
+    leave it when their last decision comes in.
+    """
+    return (
+        Study.objects.filter(review=review, outcome=Study.Outcome.SCREENING)
+        .alias(decided=_decisions_at_current_stage())
+        .filter(decided__lt=F("current_stage__reviewers_required"))
+    )
+
+
+def outcomes_visible(*, review: Review, user) -> bool:
+    """Whether this user may see conflicts, outcome counts and agreement figures.
+
+    In blind mode they move with other reviewers' pending verdicts (a conflict count that
+    rises after my decision tells me the other reviewer disagreed), so only those who resolve
+    conflicts see them.
+    """
+    return not review.blind_mode or can_adjudicate(review=review, user=user)
+
+
+def screening_progress(*, review: Review, stage: Stage, reviewer) -> dict:
+    """Mine (exact), the team's decisions and the studies still needing decisions in a stage.
+
+    "Remaining" counts studies short of their required decisions, which moves the same way
+    whatever the verdicts (blind mode). Counting a stage of 100,000 studies scans them all, so
+    the team-wide figures are recounted at most every few seconds per process.
     """
     key = f"screening:progress:{stage.pk}"
     shared = cache.get(key)
@@ -84,9 +115,7 @@ def screening_progress(*, review: Review, stage: Stage, reviewer) -> dict:
             .annotate(
                 team=_scalar_count(Decision.objects.filter(review=review, stage=OuterRef("pk"))),
                 remaining=_scalar_count(
-                    Study.objects.filter(
-                        current_stage=OuterRef("pk"), outcome=Study.Outcome.SCREENING
-                    )
+                    _needing_decisions(review=review).filter(current_stage=OuterRef("pk"))
                 ),
             )
             .values("team", "remaining")
@@ -97,16 +126,34 @@ def screening_progress(*, review: Review, stage: Stage, reviewer) -> dict:
     return {"mine": mine, **shared}
 
 
-def stage_overview(*, review: Review) -> list[dict]:
-    """Each stage with its waiting studies, decisions and resolutions by verdict."""
+def stage_overview(*, review: Review, user) -> list[dict]:
+    """Each stage with its studies needing decisions, decisions, and (when the user may see
+    them, see `outcomes_visible`) studies waiting, resolutions by verdict and conflicts."""
     stages = list(review.stages.all())
+    needing = dict(
+        _needing_decisions(review=review)
+        .values_list("current_stage")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    decided = dict(
+        Decision.objects.filter(review=review).values_list("stage").annotate(n=Count("id"))
+    )
+    rows = [
+        {
+            "stage": stage,
+            "needing": needing.get(stage.pk, 0),
+            "decisions": decided.get(stage.pk, 0),
+            "outcomes_visible": False,
+        }
+        for stage in stages
+    ]
+    if not outcomes_visible(review=review, user=user):
+        return rows
     waiting = dict(
         Study.objects.filter(review=review, outcome=Study.Outcome.SCREENING)
         .values_list("current_stage")
         .annotate(n=Count("id"))
-    )
-    decided = dict(
-        Decision.objects.filter(review=review).values_list("stage").annotate(n=Count("id"))
     )
     resolved: dict[int, dict[str, int]] = {}
     for stage_id, verdict, n in (
@@ -118,17 +165,16 @@ def stage_overview(*, review: Review) -> list[dict]:
     # One row per conflict (they are few); grouping again over the annotated count would
     # multiply the joined rows.
     conflicts = Counter(conflicts_pending(review=review).values_list("current_stage", flat=True))
-    return [
-        {
-            "stage": stage,
-            "waiting": waiting.get(stage.pk, 0),
-            "decisions": decided.get(stage.pk, 0),
-            "resolved": resolved.get(stage.pk, {}),
-            "resolved_total": sum(resolved.get(stage.pk, {}).values()),
-            "conflicts": conflicts.get(stage.pk, 0),
-        }
-        for stage in stages
-    ]
+    for row in rows:
+        pk = row["stage"].pk
+        row.update(
+            outcomes_visible=True,
+            waiting=waiting.get(pk, 0),
+            resolved=resolved.get(pk, {}),
+            resolved_total=sum(resolved.get(pk, {}).values()),
+            conflicts=conflicts.get(pk, 0),
+        )
+    return rows
 
 
 def conflicts_pending(*, review: Review, stage: Stage | None = None):
@@ -143,8 +189,13 @@ def conflicts_pending(*, review: Review, stage: Stage | None = None):
     )
 
 
-def conflicts_for_adjudicator(*, review: Review) -> list[dict]:
-    """Every conflict with all its decisions, reasons and notes (adjudicators only)."""
+def conflicts_for_adjudicator(*, review: Review, user) -> list[dict]:
+    """Every conflict with all its decisions, reasons and notes (adjudicators only).
+
+    `party` marks the conflicts this user took part in, which another adjudicator resolves
+    unless the stage lets parties resolve; `reason_conflict` those where full-text reviewers
+    agree to exclude but name different reasons.
+    """
     studies = list(
         conflicts_pending(review=review).select_related("current_stage").order_by("id")[:200]
     )
@@ -159,7 +210,39 @@ def conflicts_for_adjudicator(*, review: Review) -> list[dict]:
     for decision in decisions:
         if decision.stage_id == stage_of[decision.study_id]:
             by_study.setdefault(decision.study_id, []).append(decision)
-    return [{"study": study, "decisions": by_study.get(study.pk, [])} for study in studies]
+    rows = []
+    for study in studies:
+        mine = by_study.get(study.pk, [])
+        rows.append(
+            {
+                "study": study,
+                "decisions": mine,
+                "party": not study.current_stage.parties_may_resolve
+                and any(d.reviewer_id == user.pk for d in mine),
+                "reason_conflict": is_reason_conflict(stage=study.current_stage, decisions=mine),
+            }
+        )
+    return rows
+
+
+def decision_latest(*, review: Review, stage: Stage, reviewer) -> Decision | None:
+    """The reviewer's most recent decision in the stage: what "Undo" withdraws."""
+    return (
+        Decision.objects.filter(review=review, stage=stage, reviewer=reviewer)
+        .order_by("-created_at", "-id")
+        .only("id", "study_id", "version", "verdict")
+        .first()
+    )
+
+
+def decision_version(*, study: Study, stage: Stage, reviewer) -> int:
+    """The version of the reviewer's decision on a study (0: none), for the decision form."""
+    version = (
+        Decision.objects.filter(study=study, stage=stage, reviewer=reviewer)
+        .values_list("version", flat=True)
+        .first()
+    )
+    return version or 0
 
 
 def decisions_visible(*, review: Review, study: Study, user) -> list[Decision]:

@@ -40,6 +40,7 @@ from ..models import (
     Adjudicator,
     ApiToken,
     AuditEvent,
+    AuditSample,
     Criterion,
     Decision,
     DuplicateCandidate,
@@ -67,6 +68,7 @@ from ..models import (
     SearchString,
     Source,
     Stage,
+    StageStop,
     Study,
     StudyMerge,
     StudyNote,
@@ -162,7 +164,7 @@ TABLES = [
     Table(
         "resolutions",
         Resolution,
-        refs={"study_id": "studies", "stage_id": "stages"},
+        refs={"study_id": "studies", "stage_id": "stages", "primary_reason_id": "criteria"},
         users=("decided_by",),
         by_code={"reasons": "criteria"},
     ),
@@ -248,6 +250,22 @@ TABLES = [
         id_fields={"absorbed_study_id": "studies"},
         id_lists={"record_ids": "records"},
         snapshot="snapshot",
+    ),
+    # A stage stopped on the stopping rule: its evidence and the studies it excluded, so the
+    # stop can still be undone after a restore; and the stage's random audit sample.
+    Table(
+        "stage_stops",
+        StageStop,
+        refs={"stage_id": "stages"},
+        users=("stopped_by", "undone_by"),
+        id_lists={"study_ids": "studies"},
+    ),
+    Table(
+        "audit_samples",
+        AuditSample,
+        refs={"stage_id": "stages"},
+        users=("requested_by",),
+        id_lists={"study_ids": "studies"},
     ),
     Table("audit_events", AuditEvent, users=("actor",), as_is=("object_id",)),
 ]

@@ -4,7 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 
@@ -12,6 +12,8 @@ from ..models import FullText, Membership, Review, ScreeningClaim, Stage, Study
 from .audit import audit_event_record
 
 PDF_MAGIC = b"%PDF-"
+# Some writers put blank lines before the header: look this far for it.
+PDF_HEAD_BYTES = 1024
 
 
 def _check_member_writer(*, review: Review, user) -> None:
@@ -40,23 +42,33 @@ def _lock_full_text_study(*, review: Review, study: Study) -> Study:
     return locked
 
 
-def fulltext_upload(*, review: Review, study: Study, user, file_name: str, data: bytes) -> FullText:
-    """Store a study's PDF privately; a study marked not retrievable returns to screening."""
+def fulltext_upload(
+    *, review: Review, study: Study, user, file_name: str, upload: File
+) -> FullText:
+    """Store a study's PDF privately; a study marked not retrievable returns to screening.
+
+    `upload` is a file (an upload streamed to disk, or a `ContentFile`): it is checked from its
+    first bytes and copied to storage in chunks, never read into memory whole.
+    """
     _check_member_writer(review=review, user=user)
     limit = settings.FULLTEXT_MAX_BYTES
-    if not data:
+    size = upload.size or 0
+    if not size:
         raise ValidationError("The file is empty.")
-    if len(data) > limit:
+    if size > limit:
         raise ValidationError(
-            f"The file is {len(data) / 1_048_576:.1f} MB; the limit is {limit / 1_048_576:.0f} MB."
+            f"The file is {size / 1_048_576:.1f} MB; the limit is {limit / 1_048_576:.0f} MB."
         )
-    if not data.lstrip(b"\r\n\t ")[:5].startswith(PDF_MAGIC):
+    upload.seek(0)
+    head = upload.read(PDF_HEAD_BYTES)
+    upload.seek(0)
+    if not head.lstrip(b"\r\n\t ")[:5].startswith(PDF_MAGIC):
         raise ValidationError("This is not a PDF file (it does not start with %PDF-).")
     original = (file_name or "full-text.pdf").replace("/", "_").replace("\\", "_")[-200:]
     path = f"fulltexts/{review.pk}/{study.pk}-{uuid.uuid4().hex}.pdf"
     with transaction.atomic():
         locked = _lock_full_text_study(review=review, study=study)
-        stored = default_storage.save(path, ContentFile(data))
+        stored = default_storage.save(path, upload)
         full_text = FullText.objects.filter(study=locked).first()
         before = None
         old_file = ""
@@ -80,7 +92,7 @@ def fulltext_upload(*, review: Review, study: Study, user, file_name: str, data:
             action="fulltext.upload",
             obj=full_text,
             before=before,
-            after={"study": locked.pk, "file": original, "bytes": len(data)},
+            after={"study": locked.pk, "file": original, "bytes": size},
         )
         if old_file and old_file != stored:
             transaction.on_commit(lambda: default_storage.delete(old_file))

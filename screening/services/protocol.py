@@ -34,6 +34,7 @@ from ..models import (
 from . import backup
 from .audit import audit_event_record
 from .reviews import stages_default
+from .screening import adjudicator_revoke
 from .stale import version_check
 
 PROTOCOL_FORMAT = "slrweb-protocol"
@@ -488,6 +489,7 @@ STAGE_FIELDS = (
     "consensus_rule",
     "reasons_required",
     "queue_order",
+    "parties_may_resolve",
     "route_include",
     "route_uncertain",
     "route_exclude",
@@ -731,6 +733,8 @@ def member_update(
     membership.role = role
     membership.can_import = can_import
     membership.save(update_fields=["role", "can_import"])
+    if role == Membership.Role.VIEWER:
+        adjudicator_revoke(review=review, user=membership.user, by=actor, why="demoted to viewer")
     after = _member_snapshot(membership)
     if after != before:
         audit_event_record(
@@ -757,6 +761,7 @@ def member_remove(*, review: Review, actor, membership: Membership) -> None:
         obj=membership,
         before=_member_snapshot(membership),
     )
+    adjudicator_revoke(review=review, user=membership.user, by=actor, why="removed from the team")
     membership.delete()
 
 

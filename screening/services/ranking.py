@@ -14,27 +14,45 @@ colleague included at the top of your queue. Such studies are scored out of fold
 trained without their labels), so a queue never reveals another reviewer's verdict on that study.
 
 Concurrency. At most one run per review is pending or running (a partial unique constraint on
-RankingRun; the scheduler claims the slot by inserting). The new priorities are written in one
-transaction, so a reviewer's next-study query sees the whole old order or the whole new one.
+RankingRun; the scheduler claims the slot by inserting). The new priorities are written in short
+chunked transactions (`ranking_priorities_write`), so a reviewer's claim never waits for a write.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import statistics
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import TextField, Value
+from django.db.models.functions import MD5, Concat
 from django.utils import timezone
 
 from ..domain import metrics as ranking_metrics
 from ..domain import ranking as ranking_domain
-from ..models import Decision, RankingRun, RankingSettings, Resolution, Review, Stage, Study
+from ..domain import stopping as stopping_domain
+from ..models import (
+    AuditSample,
+    Decision,
+    RankingRun,
+    RankingSettings,
+    Resolution,
+    Review,
+    ScreeningClaim,
+    Stage,
+    StageStop,
+    Study,
+)
 from .audit import audit_event_record
+from .funnel import funnel_schedule
+from .stale import version_check
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +60,7 @@ RELEVANT_VERDICTS = frozenset({Decision.Verdict.INCLUDE, Decision.Verdict.UNCERT
 # A run left pending or running this long was lost (worker killed, broker flushed); it no longer
 # blocks the review's next training.
 STALE_AFTER = timedelta(minutes=10)
-WRITE_BATCH = 1000
+WRITE_BATCH = 500
 
 
 def ranking_settings_for(*, stage: Stage) -> RankingSettings:
@@ -204,7 +222,11 @@ def _train_and_write(run: RankingRun) -> None:
         seed=run.review_id,
     )
     train_seconds = time.perf_counter() - started
-    priorities = {pk: float(scores[row_of[pk]]) for pk in waiting_ids if pk in row_of}
+    sample = AuditSample.objects.filter(stage=stage).first()
+    sampled = set(sample.study_ids) if sample else set()
+    priorities = {
+        pk: float(scores[row_of[pk]]) for pk in waiting_ids if pk in row_of and pk not in sampled
+    }
     written = time.perf_counter()
     ranking_priorities_write(priorities=priorities)
     RankingRun.objects.filter(pk=run.pk).update(
@@ -219,17 +241,28 @@ def _train_and_write(run: RankingRun) -> None:
 
 # The TF-IDF matrix of a stage's corpus changes only when studies arrive or their text changes,
 # while training runs every K decisions: each worker process keeps the last few matrices, keyed
-# by the corpus's study ids and their last modification, so a retrain is a classifier fit only.
+# by the corpus's study ids and a digest of the text each one is judged on. The key must not use
+# `updated_at`: every decision's resolution and routing saves the study, so such a key would
+# rebuild the whole matrix on nearly every retrain during real screening.
 _FEATURE_CACHE: OrderedDict[tuple, tuple[list[int], list[str], object]] = OrderedDict()
 _FEATURE_CACHE_SIZE = 4
+_TEXT_SEPARATOR = "\x1f"
 
 
 def _corpus_features(*, stage: Stage, study_ids: set[int], model_name: str):
     rows = Study.objects.filter(pk__in=study_ids).order_by("pk")
-    stamps = list(rows.values_list("pk", "updated_at"))
-    corpus_ids = [pk for pk, _ in stamps]
+    # The database hashes each study's title and abstract, so a warm retrain reads 32 bytes per
+    # study instead of its whole text.
+    text_hashes = list(
+        rows.annotate(
+            text_md5=MD5(
+                Concat("title", Value(_TEXT_SEPARATOR), "abstract", output_field=TextField())
+            )
+        ).values_list("pk", "text_md5")
+    )
+    corpus_ids = [pk for pk, _ in text_hashes]
     digest = hashlib.sha256(
-        ";".join(f"{pk}:{stamp.isoformat()}" for pk, stamp in stamps).encode()
+        ";".join(f"{pk}:{text_md5}" for pk, text_md5 in text_hashes).encode()
     ).hexdigest()
     key = (stage.pk, model_name, digest)
     cached = _FEATURE_CACHE.get(key)
@@ -247,17 +280,38 @@ def _corpus_features(*, stage: Stage, study_ids: set[int], model_name: str):
     return corpus_ids, texts, features
 
 
-def ranking_priorities_write(*, priorities: dict[int, float], batch_size: int = WRITE_BATCH) -> int:
-    """Replace the priorities of these studies in one transaction (old order or new, never half).
+def _priorities_chunk_write(ids: list[int], values: list[float]) -> None:
+    """One UPDATE for the chunk: on PostgreSQL from two arrays (a CASE per row, as
+    `bulk_update` writes it, costs seconds per thousand rows on a loaded machine)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Study._meta.db_table} AS study SET priority = new.priority "
+                "FROM unnest(%s::bigint[], %s::double precision[]) AS new(id, priority) "
+                "WHERE study.id = new.id",
+                [ids, values],
+            )
+        return
+    Study.objects.bulk_update(
+        [Study(pk=pk, priority=value) for pk, value in zip(ids, values, strict=True)],
+        ["priority"],
+    )
 
-    Rows are locked in id order first so two writers cannot deadlock and a reviewer's
-    `SELECT ... ORDER BY priority` (which takes no row lock) reads the committed order only.
+
+def ranking_priorities_write(*, priorities: dict[int, float], batch_size: int = WRITE_BATCH) -> int:
+    """Write these studies' priorities in chunks of `batch_size`, each in its own short transaction.
+
+    A reviewer's claim locks the study it takes (SELECT ... FOR UPDATE): a single transaction over
+    ten thousand rows would hold their locks for the whole write and stall every claim behind it.
+    Chunked, the writer holds at most one chunk's rows, for milliseconds, in id order (two writers
+    cannot deadlock). While the write is under way the queue mixes old and new priorities; each
+    study's priority is always a whole value of one training or the next.
     """
     ids = sorted(priorities)
-    with transaction.atomic():
-        list(Study.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
-        rows = [Study(pk=pk, priority=priorities[pk]) for pk in ids]
-        Study.objects.bulk_update(rows, ["priority"], batch_size=batch_size)
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        with transaction.atomic():
+            _priorities_chunk_write(chunk, [priorities[pk] for pk in chunk])
     return len(ids)
 
 
@@ -269,24 +323,45 @@ def ranking_settings_update(
     queue_order: str,
     retrain_every: int,
     stop_after_irrelevant: int,
+    recall_target: float = stopping_domain.DEFAULT_TARGET,
+    confidence: float = stopping_domain.DEFAULT_CONFIDENCE,
+    seen_version: int | None = None,
+    force: bool = False,
 ) -> RankingSettings:
-    """Owner's choice for a stage: queue order, K and the stopping hint (audited).
+    """Owner's choice for a stage: queue order, K, the stopping hint and the stopping rule's
+    recall target and confidence (audited).
 
-    Switching to prioritised schedules a training right away when the labels allow one.
+    The form carries the settings' version it showed: when another owner (or tab) saved since,
+    `StaleWrite` is raised and nothing is written, unless `force` (then audited as
+    `ranking.settings.overwrite` with the version replaced). Switching to prioritised schedules a
+    training right away when the labels allow one.
     """
     with transaction.atomic():
         stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
-        row = ranking_settings_for(stage=stage)
+        row, created = RankingSettings.objects.get_or_create(stage=stage)
         before = {
             "queue_order": stage.queue_order,
             "retrain_every": row.retrain_every,
             "stop_after_irrelevant": row.stop_after_irrelevant,
+            "recall_target": row.recall_target,
+            "confidence": row.confidence,
         }
         after = {
             "queue_order": queue_order,
             "retrain_every": retrain_every,
             "stop_after_irrelevant": stop_after_irrelevant,
+            "recall_target": recall_target,
+            "confidence": confidence,
         }
+        version_check(
+            # A row created just now was seen by nobody: it counts as version 0.
+            stored_version=0 if created else row.version,
+            seen_version=seen_version,
+            force=force,
+            what=f"The prioritisation settings of {stage.name}",
+            current=", ".join(f"{key} {value}" for key, value in before.items()),
+            at=row.updated_at,
+        )
         if before == after:
             return row
         switched_on = (
@@ -295,16 +370,29 @@ def ranking_settings_update(
         )
         stage.queue_order = queue_order
         stage.save(update_fields=["queue_order"])
+        replaced_version = row.version
         row.retrain_every = retrain_every
         row.stop_after_irrelevant = stop_after_irrelevant
-        row.save(update_fields=["retrain_every", "stop_after_irrelevant", "updated_at"])
+        row.recall_target = recall_target
+        row.confidence = confidence
+        row.version = replaced_version + 1
+        row.save(
+            update_fields=[
+                "retrain_every",
+                "stop_after_irrelevant",
+                "recall_target",
+                "confidence",
+                "version",
+                "updated_at",
+            ]
+        )
         audit_event_record(
             review=review,
             actor=actor,
-            action="ranking.settings",
+            action="ranking.settings.overwrite" if force else "ranking.settings",
             obj=stage,
-            before=before,
-            after=after,
+            before={**before, "version": replaced_version},
+            after={**after, "version": row.version},
         )
         if switched_on:
             ranking_schedule_if_due(review=review, stage=stage, force=True, requested_by=actor)
@@ -319,14 +407,24 @@ def ranking_simulate(
     seeds: int = 5,
     model_name: str = ranking_domain.DEFAULT_MODEL,
     batch_size: int = 1,
+    stopping: str | None = None,
+    target: float = stopping_domain.DEFAULT_TARGET,
+    confidence: float = stopping_domain.DEFAULT_CONFIDENCE,
+    streak: int = 100,
+    check_every: int = 10,
 ) -> dict:
     """Replay a labelled dataset through the ranking model, one run per seed 1..`seeds`.
 
     Returns the simulate command's JSON (DESIGN.md): per-seed metrics and their medians. Each
     run starts from one random relevant and one random irrelevant record (chosen by the seed),
     and retrains after every `batch_size` records, as the review's worker would after every K
-    decisions. Metrics count the two prior records as screened.
+    decisions. Metrics count the two prior records as screened. With `stopping` ("buscar" or
+    "heuristic") each seed also says where that rule would have stopped the team and the recall
+    reached there: BUSCAR checked after every `check_every` records, the heuristic after
+    `streak` consecutive irrelevant records.
     """
+    if stopping not in (None, "buscar", "heuristic"):
+        raise ValueError(f"unknown stopping rule {stopping!r}; choose buscar or heuristic")
     model = ranking_domain.model_get(model_name)
     data = ranking_domain.labelled_dataset_read(rows, label_column=label_column)
     texts = data.texts
@@ -344,15 +442,23 @@ def ranking_simulate(
             features=features,
         )
         labels_in_order = [data.relevant[i] for i in run.order]
-        per_seed.append(
-            {
-                "seed": seed,
-                **ranking_metrics.summary(labels_in_order),
-                "seconds": round(run.seconds, 2),
-                "trainings": run.trainings,
-                "prior_rows": list(run.priors),
-            }
-        )
+        entry = {
+            "seed": seed,
+            **ranking_metrics.summary(labels_in_order),
+            "seconds": round(run.seconds, 2),
+            "trainings": run.trainings,
+            "prior_rows": list(run.priors),
+        }
+        if stopping is not None:
+            entry["stop"] = _simulated_stop(
+                labels_in_order,
+                rule=stopping,
+                target=target,
+                confidence=confidence,
+                streak=streak,
+                check_every=check_every,
+            )
+        per_seed.append(entry)
     keys = ["wss@95", "wss@100", "recall@10%", "recall@25%", "rrf@10", "seconds"]
     return {
         "dataset": dataset,
@@ -367,3 +473,286 @@ def ranking_simulate(
         "seeds": per_seed,
         "median": {key: round(statistics.median(s[key] for s in per_seed), 4) for key in keys},
     }
+
+
+def _simulated_stop(
+    labels_in_order: list[bool],
+    *,
+    rule: str,
+    target: float,
+    confidence: float,
+    streak: int,
+    check_every: int,
+) -> dict:
+    if rule == "buscar":
+        screened = stopping_domain.buscar_stop_index(
+            labels_in_order, target=target, confidence=confidence, check_every=check_every
+        )
+        parameters = {"target": target, "confidence": confidence, "check_every": check_every}
+    else:
+        screened = stopping_domain.heuristic_stop_index(labels_in_order, streak=streak)
+        parameters = {"target": None, "confidence": None, "streak": streak}
+    records = len(labels_in_order)
+    return {
+        "rule": rule,
+        **parameters,
+        "screened": screened,
+        "screened_fraction": round(screened / records, 4),
+        "recall": round(sum(labels_in_order[:screened]) / sum(labels_in_order), 4),
+    }
+
+
+def stage_team_labels(*, review: Review, stage: Stage) -> list[bool]:
+    """Relevance of the stage's screened studies in the order they were first screened.
+
+    Blind mode: settled outcomes only (resolutions), in the order they were settled, so nothing
+    computed from it moves with a colleague's pending verdict. Otherwise every decided study, in
+    the order of its first decision, labelled as the model labels it (`stage_labels`).
+    """
+    if review.blind_mode:
+        return [
+            verdict in RELEVANT_VERDICTS
+            for verdict in Resolution.objects.filter(stage=stage)
+            .order_by("created_at", "id")
+            .values_list("verdict", flat=True)
+        ]
+    labels = stage_labels(stage=stage).relevant
+    first_seen: dict[int, None] = {}
+    for study_id in (
+        Decision.objects.filter(stage=stage)
+        .order_by("created_at", "id")
+        .values_list("study_id", flat=True)
+    ):
+        first_seen.setdefault(study_id, None)
+    return [labels[study_id] for study_id in first_seen]
+
+
+def stage_waiting_count(*, stage: Stage) -> int:
+    """Studies still in the stage's queues (not resolved in it)."""
+    return _unscreened(stage).count()
+
+
+def stage_stopping_evaluate(*, review: Review, stage: Stage) -> stopping_domain.BuscarResult:
+    """The BUSCAR stopping rule at this moment, with the stage's target and confidence.
+
+    Screened = the team's labelled studies (`stage_team_labels`); records = those plus every
+    study still waiting in the stage.
+    """
+    settings_row = ranking_settings_for(stage=stage)
+    labels = stage_team_labels(review=review, stage=stage)
+    return stopping_domain.buscar(
+        labels,
+        records=len(labels) + stage_waiting_count(stage=stage),
+        target=settings_row.recall_target,
+        confidence=settings_row.confidence,
+    )
+
+
+def stage_stop_in_force(*, stage: Stage) -> StageStop | None:
+    return (
+        StageStop.objects.filter(stage=stage, undone_at__isnull=True)
+        .select_related("stopped_by")
+        .first()
+    )
+
+
+def _stop_snapshot(stop: StageStop) -> dict:
+    return {
+        "stage": stop.stage.key,
+        "rule": stop.rule,
+        "recall_target": stop.recall_target,
+        "confidence": stop.confidence,
+        "p_value": stop.p_value,
+        "screened": stop.screened,
+        "relevant_found": stop.relevant_found,
+        "records": stop.records,
+        "recall_estimate": stop.recall_estimate,
+        "recall_lower": stop.recall_lower,
+        "excluded": stop.excluded,
+        "audit_sample_size": stop.audit_sample_size,
+        "audit_sample_screened": stop.audit_sample_screened,
+        "audit_sample_relevant": stop.audit_sample_relevant,
+    }
+
+
+def stage_stop(*, review: Review, stage: Stage, actor) -> StageStop:
+    """Owner: stop the stage because the BUSCAR rule is met (audited, reversible).
+
+    The evidence is computed here, inside the transaction, not taken from the page: a decision
+    recorded since the owner looked is part of it. Studies nobody has decided in the stage leave
+    the queue as excluded automatically; studies with a decision but no resolution yet (a second
+    reviewer or an adjudicator pending) stay, since a reviewer has already judged them. Only the
+    entry stage can stop: PRISMA reports automation exclusions before "records screened".
+    """
+    with transaction.atomic():
+        stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
+        if not stage.is_entry:
+            raise ValidationError(
+                "Only the first screening stage can be stopped on the stopping rule: PRISMA "
+                "reports records excluded by automation before the records screened."
+            )
+        if stage_stop_in_force(stage=stage) is not None:
+            raise ValidationError(f"{stage.name} is already stopped.")
+        evidence = stage_stopping_evaluate(review=review, stage=stage)
+        if not evidence.met:
+            raise ValidationError(
+                f"The stopping rule is not met: the p-value of recall below "
+                f"{evidence.target:.0%} is {evidence.p_value:.3f}, not below "
+                f"{1 - evidence.confidence:.3f}. Keep screening."
+            )
+        remaining = list(_remaining(stage).order_by("pk").values_list("pk", flat=True))
+        if not remaining:
+            raise ValidationError(f"No study of {stage.name} is left unscreened.")
+        sample = audit_sample_result(review=review, stage=stage)
+        stop = StageStop.objects.create(
+            review=review,
+            stage=stage,
+            rule="buscar",
+            recall_target=evidence.target,
+            confidence=evidence.confidence,
+            p_value=evidence.p_value,
+            screened=evidence.screened,
+            relevant_found=evidence.relevant_found,
+            records=evidence.records,
+            recall_estimate=evidence.recall_estimate,
+            recall_lower=evidence.recall_lower,
+            study_ids=remaining,
+            excluded=len(remaining),
+            stopped_by=actor,
+            audit_sample_size=sample.size if sample else None,
+            audit_sample_screened=sample.screened if sample else None,
+            audit_sample_relevant=sample.relevant if sample else None,
+        )
+        Study.objects.filter(pk__in=remaining, outcome=Study.Outcome.SCREENING).update(
+            outcome=Study.Outcome.EXCLUDED_AUTOMATIC, updated_at=timezone.now()
+        )
+        ScreeningClaim.objects.filter(stage=stage, study_id__in=remaining).delete()
+        audit_event_record(
+            review=review, actor=actor, action="stage.stop", obj=stop, after=_stop_snapshot(stop)
+        )
+        funnel_schedule(review_id=review.pk)
+    return stop
+
+
+def stage_stop_undo(
+    *, review: Review, stage: Stage, actor, seen_stop: int | None = None, force: bool = False
+) -> StageStop:
+    """Owner: undo the stop in force; its studies go back to the stage's queue (audited).
+
+    `seen_stop` is the id of the stop the owner's page showed (the undo form's version): when
+    the stage has been stopped again since, undoing would undo a stop they never saw, so
+    `StaleWrite` is raised unless `force`.
+    """
+    with transaction.atomic():
+        stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
+        stop = stage_stop_in_force(stage=stage)
+        if stop is None:
+            raise ValidationError(f"{stage.name} is not stopped.")
+        version_check(
+            stored_version=stop.pk,
+            seen_version=seen_stop,
+            force=force,
+            what=f"The stop of {stage.name}",
+            current=f"stopped again, {stop.excluded} studies excluded",
+            by=stop.stopped_by.username if stop.stopped_by else "",
+            at=stop.stopped_at,
+        )
+        restored = Study.objects.filter(
+            pk__in=stop.study_ids, outcome=Study.Outcome.EXCLUDED_AUTOMATIC
+        ).update(outcome=Study.Outcome.SCREENING, updated_at=timezone.now())
+        stop.undone_by = actor
+        stop.undone_at = timezone.now()
+        stop.save(update_fields=["undone_by", "undone_at"])
+        audit_event_record(
+            review=review,
+            actor=actor,
+            action="stage.stop_undo.overwrite" if force else "stage.stop_undo",
+            obj=stop,
+            before=_stop_snapshot(stop),
+            after={"restored": restored},
+        )
+        funnel_schedule(review_id=review.pk)
+    return stop
+
+
+AUDIT_PRIORITY = 1e9  # above any decision value of the model: sampled studies come first
+
+
+def _remaining(stage: Stage):
+    """Studies of the stage nobody has decided yet."""
+    return _unscreened(stage).exclude(decisions__stage=stage)
+
+
+def audit_sample_draw(*, review: Review, stage: Stage, actor, size: int) -> AuditSample:
+    """Owner: draw a random sample of `size` of the stage's unscreened studies (audited).
+
+    The sampled studies go to the front of the queue (and stay there through retrainings) so
+    the team screens them next, without being told which they are; their verdicts then estimate
+    how many relevant studies the ranked queue has left. One sample per stage.
+    """
+    with transaction.atomic():
+        stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
+        if AuditSample.objects.filter(stage=stage).exists():
+            raise ValidationError(f"{stage.name} already has its random audit sample.")
+        if stage_stop_in_force(stage=stage) is not None:
+            raise ValidationError(f"{stage.name} is stopped: undo the stop to draw a sample.")
+        population = list(_remaining(stage).order_by("pk").values_list("pk", flat=True))
+        if size < 1:
+            raise ValidationError("The sample needs at least one study.")
+        if size > len(population):
+            raise ValidationError(
+                f"Only {len(population)} studies of {stage.name} are unscreened: the sample "
+                f"cannot hold {size}."
+            )
+        chosen = secrets.SystemRandom().sample(population, size)
+        sample = AuditSample.objects.create(
+            review=review,
+            stage=stage,
+            size=size,
+            population=len(population),
+            study_ids=chosen,
+            requested_by=actor,
+        )
+        # Random order within the sample too, so the queue does not reveal the draw order.
+        ranks = {pk: AUDIT_PRIORITY + index for index, pk in enumerate(chosen)}
+        ranking_priorities_write(priorities=ranks)
+        audit_event_record(
+            review=review,
+            actor=actor,
+            action="ranking.audit_sample",
+            obj=sample,
+            after={"stage": stage.key, "size": size, "population": len(population)},
+        )
+    return sample
+
+
+@dataclass(frozen=True)
+class AuditSampleResult:
+    size: int
+    population: int
+    screened: int
+    relevant: int
+
+
+def audit_sample_result(*, review: Review, stage: Stage) -> AuditSampleResult | None:
+    """The stage's audit sample and its result so far (settled outcomes in blind mode)."""
+    sample = AuditSample.objects.filter(stage=stage).first()
+    if sample is None:
+        return None
+    sampled = set(sample.study_ids)
+    if review.blind_mode:
+        verdicts = dict(
+            Resolution.objects.filter(stage=stage, study_id__in=sampled).values_list(
+                "study_id", "verdict"
+            )
+        )
+        relevant = {pk: verdict in RELEVANT_VERDICTS for pk, verdict in verdicts.items()}
+    else:
+        labels = stage_labels(stage=stage).relevant
+        relevant = {pk: labels[pk] for pk in sampled if pk in labels}
+    return AuditSampleResult(
+        size=sample.size,
+        population=sample.population,
+        screened=len(relevant),
+        relevant=sum(relevant.values()),
+    )

@@ -31,6 +31,7 @@ from ..models import (
 from ..models.records import STUDY_SHUFFLE_KEY, STUDY_SHUFFLE_MODULUS
 from . import funnel, ranking
 from .audit import audit_event_record
+from .stale import version_check
 
 VERDICTS = set(Decision.Verdict.values)
 # Spreads the reviewers' starting points over the shuffled ring.
@@ -42,14 +43,23 @@ def claim_ttl() -> timedelta:
 
 
 def can_adjudicate(*, review: Review, user) -> bool:
-    """Owners, and the members the owner designated, resolve conflicts."""
+    """Owners, and the reviewers the owner designated, resolve conflicts.
+
+    The designation is read together with the member's current role: a member demoted to
+    viewer or removed has lost it (`adjudicator_revoke` also deletes it, so re-adding the
+    member does not bring it back).
+    """
     if not getattr(user, "is_authenticated", False):
         return False
-    if Membership.objects.filter(review=review, user=user, role=Membership.Role.OWNER).exists():
+    membership = Membership.objects.filter(review=review, user=user).first()
+    if membership is None:
+        return False
+    if membership.role == Membership.Role.OWNER:
         return True
-    return Adjudicator.objects.filter(
-        review=review, user=user, user__memberships__review=review
-    ).exists()
+    return (
+        membership.role == Membership.Role.REVIEWER
+        and Adjudicator.objects.filter(review=review, user=user).exists()
+    )
 
 
 def reasons_allowed(*, stage: Stage) -> list[Criterion]:
@@ -165,7 +175,28 @@ def _decision_snapshot(decision: Decision, reasons: Iterable[Criterion] | None =
         "verdict": decision.verdict,
         "reasons": [c.code for c in reasons],
         "note": decision.note,
+        "version": decision.version,
     }
+
+
+def _decision_label(decision: Decision) -> str:
+    """A decision as its reviewer reads it: "exclude (EC1, EC2)"."""
+    codes = [c.code for c in decision.reasons.all()]
+    label = Decision.Verdict(decision.verdict).label.lower()
+    return f"{label} ({', '.join(codes)})" if codes else label
+
+
+def _in_conflict(*, study: Study, stage: Stage) -> bool:
+    """The stage's required decisions are in, disagree, and no one has settled them yet."""
+    return (
+        Decision.objects.filter(study=study, stage=stage).count() >= stage.reviewers_required
+        and not Resolution.objects.filter(study=study, stage=stage).exists()
+    )
+
+
+FINAL_IN_CONFLICT = (
+    "Your decision on this study is final: the reviewers disagree and an adjudicator settles it."
+)
 
 
 def _side_effects_on_commit(*, review: Review, stage: Stage, resolved: bool) -> None:
@@ -183,8 +214,12 @@ def _apply_resolution(
     verdict: str,
     method: str,
     reasons: Iterable[Criterion],
+    primary_reason: Criterion | None = None,
     decided_by=None,
     note: str = "",
+    version: int = 1,
+    action: str = "resolution.record",
+    replaced: dict | None = None,
 ) -> Resolution:
     try:
         destination = route(_routes(stage), verdict)
@@ -197,11 +232,13 @@ def _apply_resolution(
         stage=stage,
         verdict=verdict,
         method=method,
+        primary_reason=primary_reason,
         decided_by=decided_by,
         note=note,
+        version=version,
     )
     resolution.reasons.set(reasons)
-    before = {"stage": stage.key, "outcome": study.outcome}
+    before = replaced or {"stage": stage.key, "outcome": study.outcome}
     if destination.is_terminal:
         # The study keeps the stage it left from, so lists can say where it was decided.
         study.outcome = destination.outcome
@@ -212,7 +249,7 @@ def _apply_resolution(
     audit_event_record(
         review=review,
         actor=decided_by,
-        action="resolution.record",
+        action=action,
         obj=resolution,
         before=before,
         after={
@@ -221,7 +258,9 @@ def _apply_resolution(
             "verdict": verdict,
             "method": method,
             "reasons": [c.code for c in reasons],
+            "primary_reason": primary_reason.code if primary_reason else None,
             "note": note,
+            "version": version,
             "next_stage": destination.stage_key,
             "outcome": study.outcome,
         },
@@ -239,7 +278,11 @@ def _settle(*, review: Review, study: Study, stage: Stage) -> Resolution | None:
         return None  # a conflict: it waits in the conflicts queue
     reasons: dict[int, Criterion] = {}
     if verdict == Decision.Verdict.EXCLUDE:
-        for decision in decisions:
+        excluding = [d for d in decisions if d.verdict == Decision.Verdict.EXCLUDE]
+        if stage.kind == Stage.Kind.FULL_TEXT and _reasons_differ(excluding):
+            # PRISMA reports one reason per excluded report: the adjudicator picks it.
+            return None
+        for decision in excluding:
             for reason in decision.reasons.all():
                 reasons[reason.pk] = reason
     return _apply_resolution(
@@ -252,10 +295,37 @@ def _settle(*, review: Review, study: Study, stage: Stage) -> Resolution | None:
     )
 
 
+def _reasons_differ(decisions: list[Decision]) -> bool:
+    return len({frozenset(r.pk for r in d.reasons.all()) for d in decisions}) > 1
+
+
+def is_reason_conflict(*, stage: Stage, decisions: list[Decision]) -> bool:
+    """Full-text reviewers agree to exclude but name different reasons (a conflict)."""
+    return (
+        stage.kind == Stage.Kind.FULL_TEXT
+        and len(decisions) >= 2
+        and all(d.verdict == Decision.Verdict.EXCLUDE for d in decisions)
+        and _reasons_differ(decisions)
+    )
+
+
 def decision_record(
-    *, review: Review, study: Study, stage: Stage, reviewer, verdict: str, reasons=(), note=""
+    *,
+    review: Review,
+    study: Study,
+    stage: Stage,
+    reviewer,
+    verdict: str,
+    reasons=(),
+    note="",
+    seen_version: int | None = None,
+    force: bool = False,
 ) -> Decision:
     """Record (or, before the stage is resolved, change) a reviewer's verdict on a study.
+
+    `seen_version` is the version of this reviewer's decision the form showed (0: none); a
+    decision changed since (another tab) is refused with `StaleWrite` unless `force`. A
+    decision in a conflict is final: the adjudicator settles the study.
 
     When the stage's required decisions are in, the consensus rule either resolves the study
     and routes it, or leaves it in the conflicts queue.
@@ -268,13 +338,30 @@ def decision_record(
     with transaction.atomic():
         locked = _lock_study(study.pk)
         _check_open(study=locked, stage=stage)
-        decision = Decision.objects.filter(study=locked, stage=stage, reviewer=reviewer).first()
+        decision = (
+            Decision.objects.filter(study=locked, stage=stage, reviewer=reviewer)
+            .select_related("reviewer")
+            .first()
+        )
+        if decision is not None and _in_conflict(study=locked, stage=stage):
+            raise ValidationError(FINAL_IN_CONFLICT)
+        version_check(
+            stored_version=decision.version if decision else 0,
+            seen_version=seen_version,
+            force=force,
+            what="your decision on this study",
+            current=_decision_label(decision) if decision else "no decision (it was undone)",
+            by=decision.reviewer.get_username() if decision else "",
+            at=decision.updated_at if decision else None,
+        )
         if decision is not None:
             before = _decision_snapshot(decision)
             decision.verdict = verdict
             decision.note = note
-            decision.save(update_fields=["verdict", "note", "updated_at"])
-            action = "decision.change"
+            decision.version = F("version") + 1
+            decision.save(update_fields=["verdict", "note", "version", "updated_at"])
+            decision.refresh_from_db(fields=["version"])
+            action = "decision.overwrite" if force else "decision.change"
         else:
             others, claimed = _slots_taken(study=locked, stage=stage, reviewer=reviewer, now=now)
             if others + claimed >= stage.reviewers_required:
@@ -290,7 +377,7 @@ def decision_record(
                 verdict=verdict,
                 note=note,
             )
-            action = "decision.record"
+            action = "decision.overwrite" if force else "decision.record"
         if before is not None or cleaned:
             decision.reasons.set(cleaned)
         ScreeningClaim.objects.filter(study=locked, stage=stage, reviewer=reviewer).delete()
@@ -310,50 +397,72 @@ def decision_record(
     return decision
 
 
-def decision_undo(*, review: Review, stage: Stage, reviewer) -> Decision | None:
-    """Withdraw the reviewer's latest decision in the stage and hand the study back to them.
+def decision_undo(
+    *,
+    review: Review,
+    stage: Stage,
+    reviewer,
+    study: Study,
+    seen_version: int | None = None,
+    force: bool = False,
+) -> Decision:
+    """Withdraw the reviewer's decision on `study` and hand the study back to them.
 
-    A resolution reached by agreement is withdrawn with it while the study has not been
-    screened further; an adjudicated outcome stands (the adjudicator changes it).
+    The undo form names the decision it showed and its version; a decision changed or undone
+    since (another tab) is refused with `StaleWrite` unless `force`. A decision in a conflict is
+    final (the adjudicator settles it). A resolution reached by agreement is withdrawn with it
+    while the study has not been screened further; an adjudicated outcome stands.
     """
+    _check_scope(review=review, study=study, stage=stage)
     with transaction.atomic():
-        latest = (
-            Decision.objects.filter(review=review, stage=stage, reviewer=reviewer)
-            .order_by("-created_at", "-id")
+        locked = _lock_study(study.pk)
+        decision = (
+            Decision.objects.select_for_update(of=("self",))
+            .select_related("reviewer")
+            .filter(study=locked, stage=stage, reviewer=reviewer)
             .first()
         )
-        if latest is None:
-            return None
-        study = _lock_study(latest.study_id)
-        decision = Decision.objects.select_for_update().filter(pk=latest.pk).first()
+        version_check(
+            stored_version=decision.version if decision else 0,
+            seen_version=seen_version,
+            force=force,
+            what="your decision on this study",
+            current=_decision_label(decision) if decision else "no decision (already undone)",
+            by=decision.reviewer.get_username() if decision else "",
+            at=decision.updated_at if decision else None,
+        )
         if decision is None:
-            return None
-        resolution = Resolution.objects.filter(study=study, stage=stage).first()
+            raise ValidationError("You have no decision on this study to undo.")
+        if _in_conflict(study=locked, stage=stage):
+            raise ValidationError(FINAL_IN_CONFLICT)
+        resolution = Resolution.objects.filter(study=locked, stage=stage).first()
         if resolution is not None:
-            _resolution_withdraw(review=review, study=study, stage=stage, resolution=resolution)
-        elif study.outcome != Study.Outcome.SCREENING or study.current_stage_id != stage.pk:
+            _resolution_withdraw(review=review, study=locked, stage=stage, resolution=resolution)
+        elif locked.outcome != Study.Outcome.SCREENING or locked.current_stage_id != stage.pk:
             raise ValidationError("This study has left the stage; its decision can't be undone.")
         before = _decision_snapshot(decision)
         decision_pk = decision.pk
         decision.delete()
         _claim_upsert(
-            review=review, study=study, stage=stage, reviewer=reviewer, now=timezone.now()
+            review=review, study=locked, stage=stage, reviewer=reviewer, now=timezone.now()
         )
         audit_event_record(
             review=review,
             actor=reviewer,
-            action="decision.undo",
+            action="decision.overwrite" if force else "decision.undo",
             object_type="decision",
             object_id=decision_pk,
             before=before,
         )
         _side_effects_on_commit(review=review, stage=stage, resolved=resolution is not None)
-    decision.study = study
+    decision.study = locked
     return decision
 
 
-def _resolution_withdraw(*, review, study: Study, stage: Stage, resolution: Resolution) -> None:
-    if resolution.method != Resolution.Method.AGREEMENT:
+def _resolution_withdraw(
+    *, review, study: Study, stage: Stage, resolution: Resolution, adjudicated_too: bool = False
+) -> None:
+    if resolution.method != Resolution.Method.AGREEMENT and not adjudicated_too:
         raise ValidationError(
             "An adjudicator settled this study; ask them to change the outcome instead."
         )
@@ -385,22 +494,97 @@ def _resolution_withdraw(*, review, study: Study, stage: Stage, resolution: Reso
     )
 
 
+def _resolution_label(resolution: Resolution) -> str:
+    codes = [c.code for c in resolution.reasons.all()]
+    label = Resolution.Verdict(resolution.verdict).label.lower()
+    if codes:
+        label += f" ({', '.join(codes)})"
+    return f"{label}, {resolution.get_method_display().lower()}"
+
+
+def _primary_reason(*, stage: Stage, reasons: list[Criterion], primary) -> Criterion | None:
+    """The reason an adjudicated exclusion counts under: chosen, or the only one given."""
+    if not reasons:
+        return None
+    if primary is not None:
+        chosen = {c.pk: c for c in reasons}.get(getattr(primary, "pk", primary))
+        if chosen is None:
+            raise ValidationError("The reason that counts must be one of the reasons chosen.")
+        return chosen
+    if len(reasons) == 1:
+        return reasons[0]
+    if stage.kind == Stage.Kind.FULL_TEXT:
+        raise ValidationError("Choose the reason that counts (PRISMA reports one per report).")
+    return None
+
+
 def conflict_resolve(
-    *, review: Review, study: Study, stage: Stage, adjudicator, verdict: str, reasons=(), note=""
+    *,
+    review: Review,
+    study: Study,
+    stage: Stage,
+    adjudicator,
+    verdict: str,
+    reasons=(),
+    primary_reason=None,
+    note="",
+    seen_version: int | None = None,
+    force: bool = False,
 ) -> Resolution:
-    """Settle a study whose decisions disagree; the adjudicator must give a reason."""
+    """Settle a study whose decisions disagree; the adjudicator must give a reason.
+
+    `seen_version` is the version of the stage's outcome the form showed (0: none yet); an
+    outcome recorded since (another adjudicator, another tab) is refused with `StaleWrite`
+    unless `force`, which replaces it (audited) while the study has not moved further on. A
+    party to the conflict resolves it only when the stage allows it.
+    """
     _check_scope(review=review, study=study, stage=stage)
     if not can_adjudicate(review=review, user=adjudicator):
         raise PermissionDenied("Only the owner or a designated adjudicator resolves conflicts.")
+    if (
+        not stage.parties_may_resolve
+        and Decision.objects.filter(study=study, stage=stage, reviewer=adjudicator).exists()
+    ):
+        raise PermissionDenied(
+            "You took part in this conflict: another adjudicator resolves it "
+            "(the owner can allow parties to resolve in the stage settings)."
+        )
     cleaned = _clean_reasons(stage=stage, verdict=verdict, reasons=reasons)
+    primary = _primary_reason(stage=stage, reasons=cleaned, primary=primary_reason)
     note = (note or "").strip()
     if not note:
         raise ValidationError("Give the reason for this outcome.")
     with transaction.atomic():
         locked = _lock_study(study.pk)
+        existing = (
+            Resolution.objects.filter(study=locked, stage=stage)
+            .select_related("decided_by")
+            .first()
+        )
+        version_check(
+            stored_version=existing.version if existing else 0,
+            seen_version=seen_version,
+            force=force,
+            what="the outcome of this conflict",
+            current=_resolution_label(existing) if existing else "unresolved",
+            by=existing.decided_by.get_username() if existing and existing.decided_by else "",
+            at=existing.created_at if existing else None,
+        )
+        replaced = None
+        version = 1
+        if existing is not None:
+            replaced = {
+                "verdict": existing.verdict,
+                "method": existing.method,
+                "reasons": [c.code for c in existing.reasons.all()],
+                "decided_by": existing.decided_by_id,
+                "version": existing.version,
+            }
+            version = existing.version + 1
+            _resolution_withdraw(
+                review=review, study=locked, stage=stage, resolution=existing, adjudicated_too=True
+            )
         _check_open(study=locked, stage=stage)
-        if Resolution.objects.filter(study=locked, stage=stage).exists():
-            raise ValidationError("This study is already resolved in this stage.")
         verdicts = list(
             Decision.objects.filter(study=locked, stage=stage).values_list("verdict", flat=True)
         )
@@ -413,8 +597,18 @@ def conflict_resolve(
             verdict=verdict,
             method=Resolution.Method.ADJUDICATION,
             reasons=cleaned,
+            primary_reason=primary,
             decided_by=adjudicator,
             note=note,
+            version=version,
+            action=(
+                "resolution.record"
+                if replaced is None
+                else "resolution.overwrite"
+                if force
+                else "resolution.change"
+            ),
+            replaced=replaced,
         )
         _side_effects_on_commit(review=review, stage=stage, resolved=True)
     study.refresh_from_db(fields=["current_stage", "outcome"])
@@ -560,6 +754,15 @@ def adjudicator_designate(*, review: Review, user, by) -> Adjudicator:
 def adjudicator_remove(*, review: Review, user, by) -> None:
     if not Membership.objects.filter(review=review, user=by, role=Membership.Role.OWNER).exists():
         raise PermissionDenied("Only the review's owner removes adjudicators.")
+    adjudicator_revoke(review=review, user=user, by=by, why="removed by the owner")
+
+
+def adjudicator_revoke(*, review: Review, user, by, why: str) -> None:
+    """End a member's adjudicator rights (call inside the caller's transaction).
+
+    The team services call it when a member is demoted to viewer or removed, so the rights
+    go with the role and re-adding the member does not bring them back.
+    """
     deleted, _ = Adjudicator.objects.filter(review=review, user=user).delete()
     if deleted:
         audit_event_record(
@@ -569,6 +772,7 @@ def adjudicator_remove(*, review: Review, user, by) -> None:
             object_type="adjudicator",
             object_id=user.pk,
             before={"user": user.get_username()},
+            after={"why": why},
         )
 
 

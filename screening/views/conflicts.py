@@ -15,6 +15,7 @@ from ..selectors.screening import (
     adjudicator_choices,
     conflicts_for_adjudicator,
     conflicts_pending,
+    stage_get,
 )
 from ..services.screening import (
     adjudicator_designate,
@@ -23,21 +24,34 @@ from ..services.screening import (
     conflict_resolve,
     reasons_allowed,
 )
+from ..services.stale import StaleWrite
+from .stale import stale_write_response
 
 
 class ResolveForm(forms.Form):
     verdict = forms.ChoiceField(choices=Decision.Verdict.choices)
     reasons = forms.TypedMultipleChoiceField(coerce=int, required=False)
+    primary_reason = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     note = forms.CharField(max_length=4000, label="Reason for this outcome")
+    # The version of the stage's outcome the form showed (0: unresolved), and "apply anyway".
+    version = forms.IntegerField(min_value=0, required=False)
+    force = forms.BooleanField(required=False)
+    # The stage the conflict was shown in: the study may have moved on since.
+    stage = forms.SlugField(required=False)
 
     def __init__(self, *args, reasons=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["reasons"].choices = [(c.pk, c.code) for c in reasons]
+        self.fields["primary_reason"].choices = [("", "")] + [(c.pk, c.code) for c in reasons]
 
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("verdict") != Decision.Verdict.EXCLUDE:
             cleaned["reasons"] = []
+            cleaned["primary_reason"] = None
+        elif cleaned.get("primary_reason") is not None:
+            # The reason that counts is one of the outcome's reasons even if left unticked.
+            cleaned["reasons"] = sorted({*cleaned.get("reasons", []), cleaned["primary_reason"]})
         return cleaned
 
 
@@ -57,7 +71,7 @@ def _list_context(access, request, *, errors=None, study_error=None) -> dict:
         "study_error": study_error,
     }
     if adjudicates:
-        rows = conflicts_for_adjudicator(review=review)
+        rows = conflicts_for_adjudicator(review=review, user=request.user)
         reasons_by_stage: dict[int, list] = {}
         for row in rows:
             stage = row["study"].current_stage
@@ -66,8 +80,9 @@ def _list_context(access, request, *, errors=None, study_error=None) -> dict:
             row["reasons"] = reasons_by_stage[stage.pk]
         context["rows"] = rows
     else:
-        # Others only learn how many conflicts wait: the decisions stay blind.
-        context["pending"] = conflicts_pending(review=review).count()
+        # Others only learn how many conflicts wait, and in blind mode not even that: the count
+        # would move with another reviewer's pending verdict.
+        context["pending"] = None if review.blind_mode else conflicts_pending(review=review).count()
     if access.is_owner:
         context["adjudicators"] = adjudicator_choices(review=review)
     return context
@@ -95,7 +110,7 @@ def conflict_resolve_view(request, slug, study_id):
     study = get_object_or_404(
         Study.objects.select_related("current_stage"), pk=study_id, review=review
     )
-    stage = study.current_stage
+    stage = stage_get(review=review, key=request.POST.get("stage", "")) or study.current_stage
     form = ResolveForm(request.POST, reasons=reasons_allowed(stage=stage) if stage else [])
     error = None
     if stage is None:
@@ -109,8 +124,16 @@ def conflict_resolve_view(request, slug, study_id):
                 adjudicator=request.user,
                 verdict=form.cleaned_data["verdict"],
                 reasons=form.cleaned_data["reasons"],
+                primary_reason=form.cleaned_data["primary_reason"],
                 note=form.cleaned_data["note"],
+                seen_version=form.cleaned_data["version"],
+                force=form.cleaned_data["force"],
             )
+        except StaleWrite as stale:
+            return stale_write_response(request, stale, target=f"#conflict-stale-{study.pk}")
+        except PermissionDenied as exc:
+            context = _list_context(access, request, study_error=(study.pk, str(exc)))
+            return _render(request, context, status=403)
         except ValidationError as exc:
             error = " ".join(exc.messages)
         else:

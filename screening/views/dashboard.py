@@ -22,7 +22,11 @@ class BlindModeForm(forms.Form):
 @login_required
 def dashboard(request, slug):
     access = review_access(request, slug)
-    context = {"access": access, "review": access.review, **dashboard_data(review=access.review)}
+    context = {
+        "access": access,
+        "review": access.review,
+        **dashboard_data(review=access.review, user=request.user),
+    }
     template = (
         "screening/dashboard/_content.html"
         if request.htmx

@@ -79,7 +79,7 @@ def fulltext_upload_view(request, slug, study_id):
             study=study,
             user=request.user,
             file_name=upload.name,
-            data=upload.read(),
+            upload=upload,
         )
     except ValidationError as exc:
         error = " ".join(exc.messages)
@@ -122,7 +122,8 @@ def fulltext_download(request, slug, study_id):
         full_text.file.open("rb"),
         content_type="application/pdf",
         as_attachment=False,
-        filename=full_text.original_name or f"study-{study_id}.pdf",
+        # Our own name, never the uploaded one (which may end in .html or carry quotes).
+        filename=f"{access.review.slug}-study-{study_id}.pdf",
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"

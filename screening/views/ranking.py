@@ -1,4 +1,5 @@
-"""Prioritisation: the progress panel (recall curve, stopping hint) and the owner's settings.
+"""Prioritisation: the progress panel (recall curve, stopping rule), the owner's settings and
+stopping a stage on the stopping rule (and undoing it).
 
 `ranking_progress` is a fragment for the screening dashboard (hx-get) and a page of its own.
 """
@@ -6,6 +7,7 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -15,10 +17,15 @@ from ..forms import StyledFormMixin
 from ..models import RankingSettings, Stage
 from ..selectors.ranking import ranking_progress_get, ranking_stages
 from ..services.ranking import (
+    audit_sample_draw,
     ranking_retrain_request,
     ranking_settings_for,
     ranking_settings_update,
+    stage_stop,
+    stage_stop_undo,
 )
+from ..services.stale import StaleWrite
+from .stale import stale_write_response
 
 
 class StageChoiceForm(forms.Form):
@@ -35,6 +42,16 @@ class StageChoiceForm(forms.Form):
         if stage is None:
             raise forms.ValidationError(f"This review has no stage {key!r}.")
         return stage
+
+
+class StageStopForm(StageChoiceForm):
+    undo = forms.BooleanField(required=False)
+    version = forms.IntegerField(required=False, min_value=0)  # undo: the stop the page showed
+    force = forms.BooleanField(required=False)
+
+
+class AuditSampleForm(StageChoiceForm):
+    size = forms.IntegerField(min_value=1, max_value=100_000)
 
 
 class RankingSettingsForm(StyledFormMixin, forms.Form):
@@ -56,6 +73,24 @@ class RankingSettingsForm(StyledFormMixin, forms.Form):
         help_text="Show a hint to consider stopping after this many irrelevant decisions in a "
         "row (0 = no hint). Nothing is excluded automatically.",
     )
+    recall_target = forms.FloatField(
+        label="Stopping rule: recall target",
+        min_value=0.5,
+        max_value=0.999,
+        help_text="The share of relevant studies the team wants to find (BUSCAR, Callaghan and "
+        "Mueller-Hansen 2020). 0.95 is the usual choice.",
+        widget=forms.NumberInput(attrs={"step": "0.001"}),
+    )
+    confidence = forms.FloatField(
+        label="Stopping rule: confidence",
+        min_value=0.5,
+        max_value=0.999,
+        help_text="How sure the test must be that the target is reached before the stage may "
+        "stop (0.95: a 5 % risk of stopping below the target).",
+        widget=forms.NumberInput(attrs={"step": "0.001"}),
+    )
+    version = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+    force = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
 
 def _stage_or_error(review, data):
@@ -102,9 +137,18 @@ def ranking_settings(request, slug):
     if request.method == "POST":
         form = RankingSettingsForm(request.POST)
         if form.is_valid():
-            ranking_settings_update(
-                review=review, stage=stage, actor=request.user, **form.cleaned_data
-            )
+            values = dict(form.cleaned_data)
+            try:
+                ranking_settings_update(
+                    review=review,
+                    stage=stage,
+                    actor=request.user,
+                    seen_version=values.pop("version"),
+                    force=values.pop("force"),
+                    **values,
+                )
+            except StaleWrite as error:
+                return stale_write_response(request, error)
             if not request.htmx:
                 messages.success(request, f"Prioritisation settings of {stage.name} saved.")
                 url = reverse("screening:ranking_settings", args=[review.slug])
@@ -163,11 +207,107 @@ def _initial(stage: Stage, row: RankingSettings) -> dict:
         "queue_order": stage.queue_order,
         "retrain_every": row.retrain_every,
         "stop_after_irrelevant": row.stop_after_irrelevant,
+        "recall_target": row.recall_target,
+        "confidence": row.confidence,
+        "version": row.version,
     }
+
+
+@require_http_methods(["POST"])
+@login_required
+def ranking_stop(request, slug):
+    """Owner: stop the stage on the stopping rule, or undo the stop in force (`undo=1`)."""
+    access = review_access(request, slug, Need.OWN)
+    review = access.review
+    form = StageStopForm(request.POST, review=review)
+    if not form.is_valid():
+        error = " ".join(e for errors in form.errors.values() for e in errors)
+        return render(
+            request, "screening/ranking/_error.html", {"review": review, "error": error}, status=400
+        )
+    stage = form.cleaned_data["stage"]
+    undo = form.cleaned_data["undo"]
+    status = 200
+    try:
+        if undo:
+            stop = stage_stop_undo(
+                review=review,
+                stage=stage,
+                actor=request.user,
+                seen_stop=form.cleaned_data["version"],
+                force=form.cleaned_data["force"],
+            )
+            outcome = f"Stop undone: {stop.excluded} studies are back in the {stage.name} queue."
+        else:
+            stop = stage_stop(review=review, stage=stage, actor=request.user)
+            outcome = (
+                f"{stage.name} stopped: {stop.excluded} unscreened studies are excluded by the "
+                "stopping rule."
+            )
+    except StaleWrite as error:
+        return stale_write_response(request, error)
+    except ValidationError as error:
+        outcome = " ".join(error.messages)
+        status = 400
+    if not request.htmx:
+        (messages.success if status == 200 else messages.error)(request, outcome)
+        url = reverse("screening:ranking_progress", args=[review.slug])
+        return redirect(f"{url}?stage={stage.key}")
+    progress = ranking_progress_get(review=review, stage=stage, user=request.user)
+    context = {
+        "review": review,
+        "access": access,
+        "progress": progress,
+        "stop_outcome": outcome,
+        "stop_failed": status != 200,
+    }
+    return render(request, "screening/ranking/_progress.html", context, status=status)
+
+
+@require_http_methods(["POST"])
+@login_required
+def ranking_audit_sample(request, slug):
+    """Owner: draw the stage's random audit sample."""
+    access = review_access(request, slug, Need.OWN)
+    review = access.review
+    form = AuditSampleForm(request.POST, review=review)
+    if not form.is_valid():
+        error = " ".join(e for errors in form.errors.values() for e in errors)
+        return render(
+            request, "screening/ranking/_error.html", {"review": review, "error": error}, status=400
+        )
+    stage = form.cleaned_data["stage"]
+    status = 200
+    try:
+        sample = audit_sample_draw(
+            review=review, stage=stage, actor=request.user, size=form.cleaned_data["size"]
+        )
+        outcome = (
+            f"{sample.size} of {sample.population} unscreened studies drawn at random: they are "
+            "next in the queue."
+        )
+    except ValidationError as error:
+        outcome = " ".join(error.messages)
+        status = 400
+    if not request.htmx:
+        (messages.success if status == 200 else messages.error)(request, outcome)
+        url = reverse("screening:ranking_progress", args=[review.slug])
+        return redirect(f"{url}?stage={stage.key}")
+    progress = ranking_progress_get(review=review, stage=stage, user=request.user)
+    context = {
+        "review": review,
+        "access": access,
+        "progress": progress,
+        "sample_outcome": outcome,
+        "sample_failed": status != 200,
+    }
+    return render(request, "screening/ranking/_progress.html", context, status=status)
 
 
 urlpatterns = [
     path("", ranking_progress, name="ranking_progress"),
     path("settings/", ranking_settings, name="ranking_settings"),
     path("retrain/", ranking_retrain, name="ranking_retrain"),
+    path("stop/", ranking_stop, name="ranking_stop"),
+    path("audit-sample/", ranking_audit_sample, name="ranking_audit_sample"),
 ]

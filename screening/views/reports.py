@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
 from ..selectors import reports as selectors
+from ..selectors.ranking import stage_stops_in_force
 from ..services.funnel import funnel_request
 
 PAGE_SIZE = 50
@@ -104,6 +105,7 @@ def reports_home(request, slug):
         figure2=selectors.figure2_svg(review=review),
         overlap=selectors.source_overlap(review=review),
         included_count=selectors.included_studies(review=review).count(),
+        stage_stops=stage_stops_in_force(review=review),
     )
     template = "screening/reports/_body.html" if request.htmx else "screening/reports/home.html"
     return render(request, template, context)

@@ -11,6 +11,8 @@ from django.views.decorators.http import require_GET, require_POST
 from ..access import Need, review_access
 from ..models import Decision, Stage, Study
 from ..selectors.screening import (
+    decision_latest,
+    decision_version,
     decisions_visible,
     highlight_segments,
     highlight_terms,
@@ -25,12 +27,25 @@ from ..services.screening import (
     study_claim_next,
     study_skip,
 )
+from ..services.stale import StaleWrite
+from .stale import stale_write_response
 
 PANEL = "screening/screening/_panel.html"
 PAGE = "screening/screening/stage.html"
 
 
-class DecisionForm(forms.Form):
+# Where a stale decision's 409 message goes: the panel's message slot (see _panel.html).
+STALE_TARGET = "#screen-stale"
+
+
+class VersionedForm(forms.Form):
+    """The version of the reviewer's decision the form showed, and "apply mine anyway"."""
+
+    version = forms.IntegerField(min_value=0, required=False)
+    force = forms.BooleanField(required=False)
+
+
+class DecisionForm(VersionedForm):
     study = forms.IntegerField(widget=forms.HiddenInput)
     verdict = forms.ChoiceField(choices=Decision.Verdict.choices)
     reasons = forms.TypedMultipleChoiceField(coerce=int, required=False)
@@ -50,6 +65,10 @@ class DecisionForm(forms.Form):
 
 class StudyForm(forms.Form):
     study = forms.IntegerField()
+
+
+class UndoForm(StudyForm, VersionedForm):
+    pass
 
 
 def _stage_or_404(review, stage_key) -> Stage:
@@ -85,6 +104,8 @@ def _panel_context(
             for index, c in enumerate(reasons, start=1)
         ],
         "progress": screening_progress(review=review, stage=stage, reviewer=user),
+        "undoable": decision_latest(review=review, stage=stage, reviewer=user),
+        "study_version": decision_version(study=study, stage=stage, reviewer=user) if study else 0,
         "message": message,
         "error": error,
         "note": form.data.get("note", "") if form is not None and form.is_bound else "",
@@ -103,7 +124,7 @@ def screening_home(request, slug):
     context = {
         "access": access,
         "review": access.review,
-        "stages": stage_overview(review=access.review),
+        "stages": stage_overview(review=access.review, user=request.user),
     }
     return render(request, "screening/screening/home.html", context)
 
@@ -139,7 +160,11 @@ def screening_decide(request, slug, stage_key):
                 verdict=form.cleaned_data["verdict"],
                 reasons=form.cleaned_data["reasons"],
                 note=form.cleaned_data["note"],
+                seen_version=form.cleaned_data["version"],
+                force=form.cleaned_data["force"],
             )
+        except StaleWrite as stale:
+            return stale_write_response(request, stale, target=STALE_TARGET)
         except ValidationError as error:
             error_text = " ".join(error.messages)
         else:
@@ -210,18 +235,31 @@ def screening_undo(request, slug, stage_key):
     access = review_access(request, slug, Need.WRITE)
     review = access.review
     stage = _stage_or_404(review, stage_key)
+    form = UndoForm(request.POST)
     error = message = ""
-    try:
-        undone = decision_undo(review=review, stage=stage, reviewer=request.user)
-    except ValidationError as exc:
-        undone = None
-        error = " ".join(exc.messages)
+    undone = None
+    if not form.is_valid():
+        error = "Nothing to undo in this stage."
+    else:
+        study = get_object_or_404(Study, pk=form.cleaned_data["study"], review=review)
+        try:
+            undone = decision_undo(
+                review=review,
+                stage=stage,
+                reviewer=request.user,
+                study=study,
+                seen_version=form.cleaned_data["version"],
+                force=form.cleaned_data["force"],
+            )
+        except StaleWrite as stale:
+            return stale_write_response(request, stale, target=STALE_TARGET)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
     if undone is not None:
         label = Decision.Verdict(undone.verdict).label.lower()
         message = f"Undone: your {label} on this study. Decide again."
         study = undone.study
     else:
-        error = error or "Nothing to undo in this stage."
         study = study_claim_next(review=review, stage=stage, reviewer=request.user)
     if not request.htmx and not error:
         return redirect("screening:screening_stage", slug=review.slug, stage_key=stage.key)
@@ -251,9 +289,9 @@ def screening_study(request, slug, study_id):
         "study": study,
         "hide_abstract": hide_abstract,
         "decisions": decisions_visible(review=review, study=study, user=request.user),
-        "resolutions": study.resolutions.select_related("stage", "decided_by").prefetch_related(
-            "reasons"
-        ),
+        "resolutions": study.resolutions.select_related(
+            "stage", "decided_by", "primary_reason"
+        ).prefetch_related("reasons"),
     }
     template = (
         "screening/screening/_study.html" if request.htmx else "screening/screening/study.html"

@@ -14,7 +14,8 @@ class Command(BaseCommand):
     help = (
         "Replay a labelled CSV dataset (ASReview style: title, abstract, a 0/1 label column) "
         "through the prioritisation model and print WSS@95, WSS@100, recall at 10 %% and 25 %%, "
-        "RRF@10 and seconds per seed and their median, as JSON."
+        "RRF@10 and seconds per seed and their median, as JSON; with --stopping, where that rule "
+        "stops each run and the recall reached there."
     )
 
     def add_arguments(self, parser):
@@ -29,10 +30,39 @@ class Command(BaseCommand):
             help="Records screened between two trainings (1 = retrain after every record).",
         )
         parser.add_argument(
+            "--stopping",
+            choices=("buscar", "heuristic"),
+            help="Also report where this stopping rule stops each run, and the recall there.",
+        )
+        parser.add_argument("--target", type=float, default=0.95, help="BUSCAR recall target.")
+        parser.add_argument(
+            "--confidence", type=float, default=0.95, help="BUSCAR confidence level."
+        )
+        parser.add_argument(
+            "--streak",
+            type=int,
+            default=100,
+            help="Heuristic: stop after this many consecutive irrelevant records.",
+        )
+        parser.add_argument(
             "--limit", type=int, default=0, help="Use only the first N rows of the file (0 = all)."
         )
 
-    def handle(self, *args, dataset, label_column, seeds, model, batch_size, limit, **options):
+    def handle(
+        self,
+        *args,
+        dataset,
+        label_column,
+        seeds,
+        model,
+        batch_size,
+        limit,
+        stopping,
+        target,
+        confidence,
+        streak,
+        **options,
+    ):
         if seeds < 1:
             raise CommandError("--seeds must be at least 1.")
         if batch_size < 1:
@@ -56,6 +86,10 @@ class Command(BaseCommand):
                 seeds=seeds,
                 model_name=model,
                 batch_size=batch_size,
+                stopping=stopping,
+                target=target,
+                confidence=confidence,
+                streak=streak,
             )
         except ValueError as error:
             raise CommandError(str(error)) from error
