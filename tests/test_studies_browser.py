@@ -2,6 +2,7 @@
 reviewer sees before and after the study is resolved (blind mode); owner's bulk tagging."""
 
 import pytest
+from playwright.sync_api import expect
 
 from screening.models import StudyNote, StudyTag
 from screening.services.notes import tag_create
@@ -45,11 +46,11 @@ def test_reviewer_searches_filters_tags_and_notes_blind_to_the_other(
         assert page.locator("[data-study]").count() == 4
         page.fill("#id_q", "drift")
         page.press("#id_q", "Enter")
-        page.wait_for_function("document.querySelectorAll('[data-study]').length === 2")
+        expect(page.locator("[data-study]")).to_have_count(2)
         assert "q=drift" in page.url  # the search is in the address: reload keeps it
         page.fill("#id_year", "2022")
         page.press("#id_year", "Enter")
-        page.wait_for_function("document.querySelectorAll('[data-study]').length === 1")
+        expect(page.locator("[data-study]")).to_have_count(1)
         page.click(f'[data-study="{target.pk}"] a')
         page.wait_for_url(f"**/studies/{target.pk}/")
         # Tag it and add a note, both swapped in without a reload.
@@ -108,7 +109,7 @@ def test_owner_bulk_tags_selected_studies(browser, live_server, review, cast, co
     context, page = logged_in_page(browser, live_server, "owner")
     try:
         page.goto(f"/r/{review.slug}/studies/?q=drift")
-        page.wait_for_function("document.querySelectorAll('[data-study]').length === 2")
+        expect(page.locator("[data-study]")).to_have_count(2)
         page.check(f'[data-study="{corpus[0].pk}"] input[type=checkbox]')
         page.check(f'[data-study="{corpus[2].pk}"] input[type=checkbox]')
         page.select_option("#bulk-tag-select", str(seminal.pk))

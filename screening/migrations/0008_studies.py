@@ -32,7 +32,7 @@ def search_index_drop(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('screening', '0005_quality'),
+        ('screening', '0007_screening'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
