@@ -243,3 +243,24 @@ def test_tags_page_creates_a_review_tag_and_reviewer_gets_a_private_one(client_f
     assert response.status_code == 422
     assert Tag.objects.count() == 2
     assert "later" not in client_for("owner").get(url).content.decode()
+
+
+def test_tag_delete_by_owner_or_private_owner_only(client_for, review, cast, studies):
+    shared = tag_create(
+        review=review, user=cast["owner"], name="seminal", colour="#ff0000", private=False
+    )
+    mine = tag_create(
+        review=review, user=cast["reviewer"], name="later", colour="#00ff00", private=True
+    )
+
+    def delete(tag):
+        return reverse("screening:tag_delete", args=[review.slug, tag.pk])
+
+    assert client_for("reviewer").post(delete(shared)).status_code == 403
+    assert client_for("owner").post(delete(mine)).status_code == 404
+    assert client_for("viewer").post(delete(shared)).status_code == 403
+    assert Tag.objects.count() == 2
+    assert client_for("reviewer").post(delete(mine)).status_code == 302
+    assert client_for("owner").post(delete(shared)).status_code == 302
+    assert not Tag.objects.exists()
+    assert AuditEvent.objects.filter(action="tag.delete").count() == 2
