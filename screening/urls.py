@@ -23,4 +23,5 @@ urlpatterns = [
     path("r/<slug:slug>/ranking/", include("screening.views.ranking")),
     path("r/<slug:slug>/prisma-s/", include("screening.views.prisma_s")),
     path("r/<slug:slug>/rounds/", include("screening.views.rounds")),
+    path("r/<slug:slug>/studies/", include("screening.views.studies")),
 ]

@@ -2,6 +2,7 @@
 
 from .audit import AuditEvent
 from .dedup import StudyMerge
+from .notes import StudyNote, StudyTag, Tag
 from .prisma_s import PrismaSAnswers
 from .quality import (
     ExtractionAssignment,
@@ -65,4 +66,7 @@ __all__ = [
     "Stage",
     "Study",
     "StudyMerge",
+    "StudyNote",
+    "StudyTag",
+    "Tag",
 ]

@@ -72,6 +72,9 @@ from ..models import (
     StageStop,
     Study,
     StudyMerge,
+    StudyNote,
+    StudyTag,
+    Tag,
 )
 
 FORMAT = "slrweb-review"
@@ -216,6 +219,21 @@ TABLES = [
         ExtractionAssignment,
         refs={"study_id": "studies"},
         users=("extractor", "assigned_by"),
+        review_path="study__review",
+    ),
+    Table("tags", Tag, users=("owner",)),
+    Table(
+        "study_tags",
+        StudyTag,
+        refs={"study_id": "studies", "tag_id": "tags"},
+        users=("added_by",),
+        review_path="study__review",
+    ),
+    Table(
+        "study_notes",
+        StudyNote,
+        refs={"study_id": "studies", "stage_id": "stages"},
+        users=("author",),
         review_path="study__review",
     ),
     Table("funnel_snapshots", FunnelSnapshot),

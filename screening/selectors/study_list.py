@@ -1,0 +1,214 @@
+"""Reads for the studies page and the study page: search, filters, notes and tags a member may see.
+
+Blind mode rules: a filter on verdicts only ever looks at the caller's own decisions; another
+reviewer's note stays hidden until the study is resolved at the stage it was written in (an
+adjudicator sees it once all that stage's decisions are in, as decisions on the conflicts page).
+"""
+
+from dataclasses import dataclass
+
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, TextField, Value
+from django.db.models.functions import Cast, Coalesce
+
+from ..domain.normalise import normalise_doi
+from ..models import (
+    Decision,
+    Record,
+    Resolution,
+    Review,
+    Stage,
+    Study,
+    StudyMerge,
+    StudyNote,
+    StudyTag,
+    Tag,
+)
+from ..services.screening import can_adjudicate
+from .screening import decisions_visible
+
+PAGE_SIZE = 50
+SEARCH_CONFIG = "english"
+# Sort keys offered on the page -> ordering; "relevance" only means something with a search.
+SORTS = {
+    "relevance": None,
+    "id": ("id",),
+    "title": ("title", "id"),
+    "year_desc": (F("year").desc(nulls_last=True), "id"),
+    "year_asc": (F("year").asc(nulls_last=True), "id"),
+    "priority": (F("priority").desc(nulls_last=True), "id"),
+}
+MY_VERDICT_NONE = "none"
+
+
+@dataclass(frozen=True)
+class StudyFilters:
+    search: str = ""
+    stage: Stage | None = None
+    status: str = ""
+    source_id: int | None = None
+    year: int | None = None
+    tag: Tag | None = None
+    my_verdict: str = ""  # a Verdict value, MY_VERDICT_NONE, or "" for any
+    sort: str = "relevance"
+
+
+def study_search_vector() -> SearchVector:
+    """The weighted document searched: title, DOI, authors, abstract."""
+    return (
+        SearchVector("title", weight="A", config=SEARCH_CONFIG)
+        + SearchVector("doi", weight="A", config=SEARCH_CONFIG)
+        + SearchVector(Cast("authors", TextField()), weight="B", config=SEARCH_CONFIG)
+        + SearchVector("abstract", weight="C", config=SEARCH_CONFIG)
+    )
+
+
+def studies_search(studies: QuerySet[Study], text: str) -> QuerySet[Study]:
+    """Studies matching `text` in title, abstract, authors or DOI, annotated with `rank`.
+
+    PostgreSQL: full-text search (stemmed, web-search syntax: quotes, OR, -word). Elsewhere
+    (the embedded SQLite default) every word must appear somewhere, case-insensitively.
+    """
+    text = text.strip()
+    # A DOI (with or without its resolver prefix) also finds the study by its stored DOI.
+    by_doi = Q(doi=doi) if (doi := normalise_doi(text)) else Q(pk__in=[])
+    if connection.vendor == "postgresql":
+        query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
+        vector = study_search_vector()  # served by the GIN index study_search_gin
+        return studies.annotate(search=vector, rank=SearchRank(vector, query)).filter(
+            Q(search=query) | by_doi
+        )
+    matches = Q()
+    for word in text.split():
+        matches &= (
+            Q(title__icontains=word)
+            | Q(abstract__icontains=word)
+            | Q(authors__icontains=word)
+            | Q(doi__icontains=word)
+        )
+    return studies.filter(matches | by_doi).annotate(rank=Value(0.0))
+
+
+def studies_listed(*, review: Review, user, filters: StudyFilters) -> QuerySet[Study]:
+    """The review's studies matching the filters, in the chosen order."""
+    studies = Study.objects.filter(review=review).select_related("current_stage")
+    if filters.search:
+        studies = studies_search(studies, filters.search)
+    if filters.stage is not None:
+        studies = studies.filter(current_stage=filters.stage)
+    if filters.status:
+        studies = studies.filter(outcome=filters.status)
+    if filters.year is not None:
+        studies = studies.filter(year=filters.year)
+    if filters.source_id is not None:
+        studies = studies.filter(
+            Exists(Record.objects.filter(study=OuterRef("pk"), batch__source_id=filters.source_id))
+        )
+    if filters.tag is not None:
+        studies = studies.filter(
+            Exists(StudyTag.objects.filter(study=OuterRef("pk"), tag=filters.tag))
+        )
+    if filters.my_verdict:
+        mine = Decision.objects.filter(study=OuterRef("pk"), reviewer=user)
+        if filters.my_verdict == MY_VERDICT_NONE:
+            studies = studies.filter(~Exists(mine))
+        else:
+            studies = studies.filter(Exists(mine.filter(verdict=filters.my_verdict)))
+    ordering = SORTS.get(filters.sort)
+    if ordering is None:
+        ordering = (F("rank").desc(), "id") if filters.search else ("id",)
+    return studies.order_by(*ordering)
+
+
+def tags_visible(*, review: Review, user) -> QuerySet[Tag]:
+    """The review's tags and the user's own private tags (never another reviewer's)."""
+    return Tag.objects.filter(Q(owner__isnull=True) | Q(owner=user), review=review).order_by(
+        F("owner").asc(nulls_first=True), "name", "id"
+    )
+
+
+def notes_visible(*, review: Review, user) -> QuerySet[StudyNote]:
+    """Notes of the review's studies that the user may read (see the module's blind rules)."""
+    notes = StudyNote.objects.filter(study__review=review)
+    if not review.blind_mode:
+        return notes
+    resolved = Resolution.objects.filter(study=OuterRef("study"), stage=OuterRef("stage"))
+    visible = Q(author=user) | Q(stage__isnull=True) | Q(Exists(resolved))
+    if can_adjudicate(review=review, user=user):
+        stage_decisions = (
+            Decision.objects.filter(study=OuterRef("study"), stage=OuterRef("stage"))
+            .order_by()
+            .values("study")
+            .annotate(n=Count("id"))
+            .values("n")
+        )
+        notes = notes.annotate(stage_decisions=Coalesce(Subquery(stage_decisions), 0))
+        visible |= Q(stage_decisions__gte=F("stage__reviewers_required"))
+    return notes.filter(visible)
+
+
+def study_page_rows(*, review: Review, user, page: Page) -> list[dict]:
+    """Each listed study with the tags and the number of notes the user may see."""
+    ids = [study.pk for study in page.object_list]
+    tags_by_study: dict[int, list[Tag]] = {}
+    visible_tags = tags_visible(review=review, user=user)
+    for applied in (
+        StudyTag.objects.filter(study_id__in=ids, tag__in=visible_tags)
+        .select_related("tag")
+        .order_by("tag__name")
+    ):
+        tags_by_study.setdefault(applied.study_id, []).append(applied.tag)
+    note_counts = dict(
+        notes_visible(review=review, user=user)
+        .filter(study_id__in=ids)
+        .values("study_id")
+        .annotate(n=Count("id", distinct=True))
+        .values_list("study_id", "n")
+    )
+    return [
+        {
+            "study": study,
+            "tags": tags_by_study.get(study.pk, []),
+            "notes": note_counts.get(study.pk, 0),
+        }
+        for study in page.object_list
+    ]
+
+
+def studies_page(studies: QuerySet[Study], number: str | int | None) -> Page:
+    return Paginator(studies, PAGE_SIZE).get_page(number)
+
+
+def study_detail(*, review: Review, study: Study, user) -> dict:
+    """Everything the study page shows, each part already filtered for the user."""
+    records = list(
+        Record.objects.filter(study=study)
+        .select_related("batch__source", "batch__search_run__search_string", "batch__uploaded_by")
+        .order_by("batch__source__position", "batch_id", "position")
+    )
+    visible_tags = tags_visible(review=review, user=user)
+    applied = list(
+        StudyTag.objects.filter(study=study, tag__in=visible_tags).select_related("tag", "added_by")
+    )
+    applied_ids = {item.tag_id for item in applied}
+    notes = (
+        notes_visible(review=review, user=user)
+        .filter(study=study)
+        .select_related("author", "stage")
+        .order_by("created_at", "id")
+    )
+    return {
+        "records": records,
+        "sources": sorted({record.batch.source.name for record in records}),
+        "merges": StudyMerge.objects.filter(kept=study).select_related("merged_by", "undone_by"),
+        "decisions": decisions_visible(review=review, study=study, user=user),
+        "resolutions": study.resolutions.select_related("stage", "decided_by").prefetch_related(
+            "reasons"
+        ),
+        "applied_tags": applied,
+        "available_tags": [tag for tag in visible_tags if tag.pk not in applied_ids],
+        "notes": list(notes),
+        "full_text": getattr(study, "full_text", None),
+    }
