@@ -157,7 +157,11 @@ def test_undefined_kappa_is_a_dash_with_its_reason_on_the_dashboard(review, cast
 
 
 def test_undefined_kappa_is_a_dash_with_its_reason_in_table5(review, cast, client_for):
-    from screening.services.quality import quality_answer_record, quality_assessors_assign_bulk
+    from screening.services.quality import (
+        quality_answer_record,
+        quality_assessors_assign_bulk,
+        quality_complete_set,
+    )
 
     seed_protocol(review)
     studies = [included_study(review, title=f"Included {i}") for i in range(3)]
@@ -171,8 +175,16 @@ def test_undefined_kappa_is_a_dash_with_its_reason_in_table5(review, cast, clien
         for criterion in review.quality_criteria.all():
             for who in ("reviewer", "reviewer2"):
                 quality_answer_record(
-                    review=review, study=study, criterion=criterion, assessor=cast[who], answer="y"
+                    review=review,
+                    study=study,
+                    criterion=criterion,
+                    assessor=cast[who],
+                    answer="y",
+                    seen_version=0,
                 )
+        # Table 5 counts revealed studies only: both assessors mark each study done.
+        for who in ("reviewer", "reviewer2"):
+            quality_complete_set(review=review, study=study, assessor=cast[who])
     body = client_for("owner").get(url("quality_table", review)).content.decode()
     kappa_section = body[body.index('id="kappa-heading"') :]
     assert "almost perfect" not in kappa_section
