@@ -135,7 +135,8 @@ def celery_worker(transactional_db, celery_queue, settings):
 
 @pytest.fixture(scope="session")
 def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api as playwright_api
+
     if not Path("/usr/bin/chromium").exists():
         pytest.fail("Chromium is missing: apt-get install -y chromium")
     with playwright_api.sync_playwright() as playwright:

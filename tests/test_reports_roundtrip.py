@@ -19,7 +19,8 @@ def seeded(seeded_module, db):  # noqa: F811 (the imported fixture, requested by
 
 @pytest.mark.parametrize("fmt,file_name", [("ris", "included.ris"), ("bib", "included.bib")])
 def test_export_reimports_with_the_same_fields(seeded, fmt, file_name):
-    imports = pytest.importorskip("screening.services.imports")
+    from screening.services import imports
+
     review, cast = seeded
     from screening.services.reviews import review_create
 

@@ -78,10 +78,8 @@ def ris_text(entries: list[dict]) -> bytes:
 
 @pytest.mark.django_db
 def test_seed_review_through_the_services_reproduces_the_papers_funnel(review, cast):
-    imports = pytest.importorskip("screening.services.imports")
-    dedup = pytest.importorskip("screening.services.dedup")
-    screening = pytest.importorskip("screening.services.screening")
-    fulltext = pytest.importorskip("screening.services.fulltext")
+    from screening.services import dedup, fulltext, imports, screening
+
     rng = random.Random(1905)
     reported = SEED["selection_funnel_reported"]
     setup = protocol_setup(review)
