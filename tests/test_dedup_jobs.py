@@ -1,6 +1,5 @@
 """A deduplication run asked for while the broker is down is answered, kept and sent later."""
 
-import time
 from datetime import timedelta
 
 from celery import Celery
@@ -13,16 +12,7 @@ from screening.services.queue import BROKER_DOWN_MESSAGE
 
 from .dedup_helpers import APHASIA, STROKE, TRIAL, add_batch, paper
 from .factories import review_with_cast
-
-
-def wait_until(condition, timeout: float = 60, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
+from .waiting import wait_until
 
 
 def _records_waiting(review, *, minutes_ago: int = 5) -> list[Record]:

@@ -25,18 +25,9 @@ from .imports_helpers import (  # noqa: F401 (fixtures are found by name)
     SCOPUS_RIS_RECORDS,
     media_root_fixture,
 )
+from .waiting import wait_until
 
 pytestmark = [pytest.mark.usefixtures("media_root"), pytest.mark.worker]
-
-
-def wait_until(condition, timeout: float = 60, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def test_worker_killed_mid_import_ends_in_a_failed_batch_to_retry_or_delete(

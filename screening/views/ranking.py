@@ -213,6 +213,32 @@ def _initial(stage: Stage, row: RankingSettings) -> dict:
     }
 
 
+def _form_refused(request, review, form):
+    error = " ".join(e for errors in form.errors.values() for e in errors)
+    return render(
+        request, "screening/ranking/_error.html", {"review": review, "error": error}, status=400
+    )
+
+
+def _owner_action_answer(request, access, stage, outcome: str, *, status: int, kind: str):
+    """The stage's progress panel with the action's outcome (`kind` names the template's slot),
+    or, without htmx, a message and the progress page."""
+    review = access.review
+    if not request.htmx:
+        (messages.success if status == 200 else messages.error)(request, outcome)
+        url = reverse("screening:ranking_progress", args=[review.slug])
+        return redirect(f"{url}?stage={stage.key}")
+    progress = ranking_progress_get(review=review, stage=stage, user=request.user)
+    context = {
+        "review": review,
+        "access": access,
+        "progress": progress,
+        f"{kind}_outcome": outcome,
+        f"{kind}_failed": status != 200,
+    }
+    return render(request, "screening/ranking/_progress.html", context, status=status)
+
+
 @require_http_methods(["POST"])
 @login_required
 def ranking_stop(request, slug):
@@ -221,10 +247,7 @@ def ranking_stop(request, slug):
     review = access.review
     form = StageStopForm(request.POST, review=review)
     if not form.is_valid():
-        error = " ".join(e for errors in form.errors.values() for e in errors)
-        return render(
-            request, "screening/ranking/_error.html", {"review": review, "error": error}, status=400
-        )
+        return _form_refused(request, review, form)
     stage = form.cleaned_data["stage"]
     undo = form.cleaned_data["undo"]
     status = 200
@@ -249,19 +272,7 @@ def ranking_stop(request, slug):
     except ValidationError as error:
         outcome = " ".join(error.messages)
         status = 400
-    if not request.htmx:
-        (messages.success if status == 200 else messages.error)(request, outcome)
-        url = reverse("screening:ranking_progress", args=[review.slug])
-        return redirect(f"{url}?stage={stage.key}")
-    progress = ranking_progress_get(review=review, stage=stage, user=request.user)
-    context = {
-        "review": review,
-        "access": access,
-        "progress": progress,
-        "stop_outcome": outcome,
-        "stop_failed": status != 200,
-    }
-    return render(request, "screening/ranking/_progress.html", context, status=status)
+    return _owner_action_answer(request, access, stage, outcome, status=status, kind="stop")
 
 
 @require_http_methods(["POST"])
@@ -272,10 +283,7 @@ def ranking_audit_sample(request, slug):
     review = access.review
     form = AuditSampleForm(request.POST, review=review)
     if not form.is_valid():
-        error = " ".join(e for errors in form.errors.values() for e in errors)
-        return render(
-            request, "screening/ranking/_error.html", {"review": review, "error": error}, status=400
-        )
+        return _form_refused(request, review, form)
     stage = form.cleaned_data["stage"]
     status = 200
     try:
@@ -289,19 +297,7 @@ def ranking_audit_sample(request, slug):
     except ValidationError as error:
         outcome = " ".join(error.messages)
         status = 400
-    if not request.htmx:
-        (messages.success if status == 200 else messages.error)(request, outcome)
-        url = reverse("screening:ranking_progress", args=[review.slug])
-        return redirect(f"{url}?stage={stage.key}")
-    progress = ranking_progress_get(review=review, stage=stage, user=request.user)
-    context = {
-        "review": review,
-        "access": access,
-        "progress": progress,
-        "sample_outcome": outcome,
-        "sample_failed": status != 200,
-    }
-    return render(request, "screening/ranking/_progress.html", context, status=status)
+    return _owner_action_answer(request, access, stage, outcome, status=status, kind="sample")
 
 
 urlpatterns = [
