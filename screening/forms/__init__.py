@@ -1,8 +1,11 @@
+"""Forms. Shared pieces (StyledFormMixin) and the protocol and review forms live here; each
+area's own forms live beside it in screening/forms/<area>.py, never inside a view module."""
+
 import json
 
 from django import forms
 
-from .models import Membership, Review, Stage
+from ..models import Membership, Review, Stage
 
 
 class StyledFormMixin:
