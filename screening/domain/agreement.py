@@ -76,7 +76,9 @@ def fleiss_kappa(table: Sequence[Sequence[int]]) -> Agreement:
     return Agreement(subjects, observed, expected, _kappa(observed, expected))
 
 
-def fleiss_table(ratings: Sequence[Sequence[Hashable]], categories: Sequence[Hashable]):
+def fleiss_table(
+    ratings: Sequence[Sequence[Hashable]], categories: Sequence[Hashable]
+) -> list[list[int]]:
     """Turn per-subject label lists into the count table `fleiss_kappa` reads."""
     return [[Counter(labels)[c] for c in categories] for labels in ratings]
 

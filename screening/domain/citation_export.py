@@ -258,7 +258,7 @@ def to_csv(citations: Sequence[Citation]) -> str:
     return buffer.getvalue()
 
 
-def rows_to_csv(rows: Iterable[Sequence]) -> str:
+def rows_to_csv(rows: Iterable[Sequence[object]]) -> str:
     """Any table as CSV (text cells defused against formula injection)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

@@ -34,9 +34,10 @@ that do not: an incremental run re-examines nothing that was settled before.
 """
 
 import re
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
@@ -409,7 +410,7 @@ class _Feat:
         self.pmid = normalise_pmid(rec.pmid)
         self.group = rec.group
 
-    def signature(self) -> tuple:
+    def signature(self) -> tuple[Hashable, ...]:
         return (
             self.title,
             self.year,
@@ -633,7 +634,9 @@ class _Refused(Exception):
     """A pair that is two items whatever else agrees: no merge, not even a queue entry."""
 
 
-def score_pair(a: _Feat, b: _Feat, shared_dois: frozenset = frozenset()) -> tuple[float, str, bool]:
+def score_pair(
+    a: _Feat, b: _Feat, shared_dois: frozenset[str] = frozenset()
+) -> tuple[float, str, bool]:
     """(score, reason, hard_conflict). A hard conflict can never merge automatically."""
     ev = _Evidence()
     correction = False
@@ -660,7 +663,7 @@ def score_pair(a: _Feat, b: _Feat, shared_dois: frozenset = frozenset()) -> tupl
     return ev.score, " + ".join(ev.parts), ev.hard
 
 
-def _identifier_evidence(a: _Feat, b: _Feat, shared_dois: frozenset, ev: _Evidence) -> bool:
+def _identifier_evidence(a: _Feat, b: _Feat, shared_dois: frozenset[str], ev: _Evidence) -> bool:
     """DOI and PMID; True when one of them is the same."""
     id_match = False
     if a.doi and b.doi and a.doi not in shared_dois and b.doi not in shared_dois:
@@ -800,7 +803,7 @@ def _place_evidence(
         ev.add(-0.5)
 
 
-def _place(f: _Feat) -> tuple:
+def _place(f: _Feat) -> tuple[Hashable, ...]:
     return (
         f.venue,
         f.volume,
@@ -818,7 +821,7 @@ def _place(f: _Feat) -> tuple:
 class _Groups:
     """Union-find whose roots carry what the chaining guard needs."""
 
-    def __init__(self, feats: Sequence[_Feat], shared_dois: frozenset):
+    def __init__(self, feats: Sequence[_Feat], shared_dois: frozenset[str]) -> None:
         n = len(feats)
         self.parent = list(range(n))
         self.size = [1] * n
@@ -926,7 +929,9 @@ def _window_pairs(order: list[int], window: int, out: set[tuple[int, int]]) -> N
             out.add((i, j) if i < j else (j, i))
 
 
-def _block_pairs(blocks: dict, feats: Sequence[_Feat], out: set[tuple[int, int]]) -> None:
+def _block_pairs(
+    blocks: dict[tuple[Hashable, ...], list[int]], feats: Sequence[_Feat], out: set[tuple[int, int]]
+) -> None:
     for members in blocks.values():
         if len(members) < 2:
             continue
@@ -962,7 +967,7 @@ def candidate_pairs(
         runs.update(pairs)
     _window_pairs(sorted(heads, key=lambda i: feats[i].compact), WINDOW, pairs)
     _window_pairs(sorted(heads, key=lambda i: feats[i].compact[::-1]), WINDOW, pairs)
-    blocks: dict[tuple, list[int]] = {}
+    blocks: dict[tuple[Hashable, ...], list[int]] = {}
     for i, f in enumerate(feats):
         if f.doi:
             blocks.setdefault(("doi", f.doi), []).append(i)
@@ -980,7 +985,7 @@ def candidate_pairs(
     return pairs
 
 
-def _shared_dois(feats: Sequence[_Feat]) -> frozenset:
+def _shared_dois(feats: Sequence[_Feat]) -> frozenset[str]:
     titles_by_doi: dict[str, set[str]] = {}
     for f in feats:
         if f.doi:
@@ -1068,14 +1073,14 @@ def _join_identical(
     feats: Sequence[_Feat],
     groups: _Groups,
     cannot: dict[int, set[int]],
-    shared: frozenset,
+    shared: frozenset[str],
     auto_threshold: float,
     merges: list[ScoredPair],
 ) -> list[int]:
     """Records identical in every compared field (the same export twice, case aside) join at
     once, when the record is informative enough to merge with its own copy; only one of them
     goes on to blocking and scoring. Returns the indices that do."""
-    by_signature: dict[tuple, tuple[int, float, str]] = {}
+    by_signature: dict[tuple[Hashable, ...], tuple[int, float, str]] = {}
     active: list[int] = []
     for i, f in enumerate(feats):
         if f.group is None and i not in cannot:
@@ -1099,7 +1104,7 @@ def _score_phase(
     feats: Sequence[_Feat],
     groups: _Groups,
     pairs: list[tuple[int, int]],
-    shared: frozenset,
+    shared: frozenset[str],
     auto_threshold: float,
     candidate_threshold: float,
     grey: list[_Scored],
@@ -1176,7 +1181,7 @@ def records_to_compare(
     return [r for r in existing if (r.group if r.group is not None else r.key) in touched]
 
 
-def most_complete(records: Sequence[dict]) -> dict:
+def most_complete(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """A study's display fields from its records: the most complete value of each field.
 
     The longest title and abstract, the longest author list, the year most records give, a DOI
@@ -1186,12 +1191,12 @@ def most_complete(records: Sequence[dict]) -> dict:
         return {}
 
     def longest(name: str) -> str:
-        return max((r.get(name) or "" for r in records), key=len)
+        return max((str(r.get(name) or "") for r in records), key=len)
 
     def first(name: str) -> str:
-        return next((r.get(name) for r in records if r.get(name)), "")
+        return next((str(r[name]) for r in records if r.get(name)), "")
 
-    years = [r.get("year") for r in records if r.get("year")]
+    years: list[int] = [r["year"] for r in records if r.get("year")]
     year = max(sorted(set(years)), key=years.count) if years else None
     keywords: list[str] = []
     seen: set[str] = set()

@@ -18,6 +18,9 @@ KINDS = (TEXT, LONG_TEXT, NUMBER, CHOICE, MULTI_CHOICE, YES_NO)
 TEXT_MAX = {TEXT: 500, LONG_TEXT: 20_000}
 MULTI_SEPARATOR = "; "
 
+# A stored (JSON) value, as described above.
+Value = str | int | float | bool | list[str] | None
+
 
 class ValueInvalid(ValueError):
     """The raw input does not fit the field; the message is meant for the user."""
@@ -33,7 +36,7 @@ def choices_parse(raw: str) -> list[str]:
     return seen
 
 
-def value_clean(kind: str, raw: str | Sequence[str] | None, choices: Sequence[str] = ()):
+def value_clean(kind: str, raw: str | Sequence[str] | None, choices: Sequence[str] = ()) -> Value:
     """Turn form input into the stored value, or raise ValueInvalid with a clear message."""
     if kind not in KINDS:
         raise ValueInvalid(f"Unknown field kind {kind!r}.")
@@ -74,7 +77,7 @@ def value_clean(kind: str, raw: str | Sequence[str] | None, choices: Sequence[st
     raise ValueInvalid("Answer yes or no.")
 
 
-def values_equal(a, b) -> bool:
+def values_equal(a: object, b: object) -> bool:
     if isinstance(a, list) and isinstance(b, list):
         return sorted(a) == sorted(b)
     if isinstance(a, str) and isinstance(b, str):
@@ -84,11 +87,11 @@ def values_equal(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
-def is_number(value) -> bool:
+def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def value_display(value) -> str:
+def value_display(value: object) -> str:
     """How a stored value reads in a table or a CSV cell."""
     if value is None:
         return ""
@@ -99,7 +102,7 @@ def value_display(value) -> str:
     return str(value)
 
 
-def value_as_input(value) -> str | list[str]:
+def value_as_input(value: object) -> str | list[str]:
     """The value as a form field would send it back (so a draft round-trips)."""
     if value is None:
         return ""

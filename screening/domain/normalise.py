@@ -32,7 +32,7 @@ _BARE_PERCENT = re.compile(r"(?<!\\)%")
 _LATEX = LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
 
 
-def clean_text(value) -> str:
+def clean_text(value: object) -> str:
     """Collapse runs of whitespace (bare CRs and line breaks included) and trim."""
     if value is None:
         return ""
@@ -57,7 +57,7 @@ def latex_to_unicode(value: str) -> str:
     return clean_text(_LATEX.latex_to_text(_BARE_PERCENT.sub(r"\\%", value)))
 
 
-def normalise_doi(value) -> str:
+def normalise_doi(value: object) -> str:
     """Lowercase DOI without resolver prefix ("https://doi.org/", "doi:"), or "" if none."""
     text = clean_text(value)
     if not text:
@@ -74,7 +74,7 @@ def normalise_doi(value) -> str:
     return doi.lower()[:255]
 
 
-def normalise_year(value) -> int | None:
+def normalise_year(value: object) -> int | None:
     """The first plausible four-digit year in a date field ("2019//", "1 Jan.-Feb. 2019")."""
     text = clean_text(value)
     if not text:
@@ -83,7 +83,7 @@ def normalise_year(value) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def normalise_pmid(value) -> str:
+def normalise_pmid(value: object) -> str:
     """The PubMed identifier's digits ("PMID: 123 [Indexed for MEDLINE]" gives "123"), or ""."""
     text = clean_text(value)
     if text.lower().startswith("pmid:"):
@@ -93,7 +93,7 @@ def normalise_pmid(value) -> str:
     return text if _PMID.match(text) else ""
 
 
-def split_list(value, separators: str = ";") -> list[str]:
+def split_list(value: object, separators: str = ";") -> list[str]:
     """Split a delimited cell into trimmed, non-empty items, keeping their order."""
     text = clean_text(value)
     if not text:
@@ -227,7 +227,7 @@ def page_key(pages: str) -> tuple[str, str]:
     return first, last
 
 
-def number_key(value) -> str:
+def number_key(value: object) -> str:
     """The first number of a volume or issue ("Vol. 07" gives "7", "6016 LNCS" gives "6016")."""
     if value is None:
         return ""

@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 DERIVED = "derived"
 ENTERED = "entered"
@@ -168,7 +169,7 @@ class PrismaSItem:
     text: str
     source: str  # derived | entered | missing
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"number": self.number, "item": self.item, "text": self.text, "source": self.source}
 
 

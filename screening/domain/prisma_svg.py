@@ -14,6 +14,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from .funnel import box_total
@@ -85,6 +86,10 @@ def count(n: int) -> str:
     return f"(n = {n:,})"
 
 
+# url(box, detail): the drill-down address of a box, or of one line of it.
+BoxUrl = Callable[[str, str | None], str]
+
+
 @dataclass(frozen=True)
 class Line:
     text: str
@@ -133,7 +138,9 @@ def _wrapped(entries: list[Line], width: float) -> list[Line]:
     return out
 
 
-def _box(key, x, w, entries, *, link=None, label="") -> Box:
+def _box(
+    key: str, x: float, w: float, entries: list[Line], *, link: str | None = None, label: str = ""
+) -> Box:
     lines = _wrapped(entries, w - 2 * PADDING)
     return Box(
         key=key,
@@ -148,7 +155,10 @@ def _box(key, x, w, entries, *, link=None, label="") -> Box:
 
 
 def layout(
-    funnel: Mapping, *, title: str = "", url: Callable[[str, str | None], str] | None = None
+    funnel: Mapping[str, Any],
+    *,
+    title: str = "",
+    url: BoxUrl | None = None,
 ) -> Layout:
     """Place every box of the diagram for `funnel` (the JSON of screening.domain.funnel).
 
@@ -305,7 +315,7 @@ def layout(
     y = top + header.h + 22
     boxes: list[Box] = []
     arrows: list[tuple[float, float, float, float]] = []
-    phase_spans: list[list] = []
+    phase_spans: list[tuple[str, float, float]] = []  # label, top, bottom
     previous_main: Box | None = None
     for phase_label, main, side in rows:
         row_h = max(main.h, side.h if side else 0)
@@ -322,9 +332,9 @@ def layout(
                 (main.x + main.w / 2, previous_main.y + previous_main.h, main.x + main.w / 2, y)
             )
         if phase_spans and phase_spans[-1][0] == phase_label:
-            phase_spans[-1][2] = y + row_h
+            phase_spans[-1] = (phase_label, phase_spans[-1][1], y + row_h)
         else:
-            phase_spans.append([phase_label, y, y + row_h])
+            phase_spans.append((phase_label, y, y + row_h))
         previous_main = main
         y += row_h + ROW_GAP
     phases = [Phase(label, start, end - start) for label, start, end in phase_spans]
@@ -416,7 +426,10 @@ def render_svg(diagram: Layout) -> str:
 
 
 def prisma_svg(
-    funnel: Mapping, *, title: str = "", url: Callable[[str, str | None], str] | None = None
+    funnel: Mapping[str, Any],
+    *,
+    title: str = "",
+    url: BoxUrl | None = None,
 ) -> str:
     return render_svg(layout(funnel, title=title, url=url))
 
@@ -446,11 +459,13 @@ def render_pdf(diagram: Layout) -> bytes:
     def flip(y: float) -> float:
         return h - y
 
-    def rect(x, y, rw, rh, fill):
+    def rect(x: float, y: float, rw: float, rh: float, fill: str) -> None:
         ops.append(f"{_hex_rgb(fill)} rg {_hex_rgb(STROKE)} RG 1 w")
         ops.append(f"{x:.1f} {flip(y + rh):.1f} {rw:.1f} {rh:.1f} re B")
 
-    def text(x, y, content, *, bold=False, matrix=None):
+    def text(
+        x: float, y: float, content: str, *, bold: bool = False, matrix: str | None = None
+    ) -> None:
         font = "F2" if bold else "F1"
         ops.append("0 0 0 rg BT")
         ops.append(f"/{font} {FONT_SIZE} Tf")
@@ -551,6 +566,9 @@ def render_pdf(diagram: Layout) -> bytes:
 
 
 def prisma_pdf(
-    funnel: Mapping, *, title: str = "", url: Callable[[str, str | None], str] | None = None
+    funnel: Mapping[str, Any],
+    *,
+    title: str = "",
+    url: BoxUrl | None = None,
 ) -> bytes:
     return render_pdf(layout(funnel, title=title, url=url))

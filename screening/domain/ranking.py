@@ -48,7 +48,7 @@ class RankingModel:
     min_df: int = 2
     max_df: float = 0.95
     regularisation: float = 1.0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 MODELS: dict[str, RankingModel] = {
@@ -139,7 +139,7 @@ def features_build(texts: Sequence[str], *, model: RankingModel) -> sparse.csr_m
     return sparse.csr_matrix(matrix)
 
 
-def _classifier(model: RankingModel, seed: int):
+def _classifier(model: RankingModel, seed: int) -> LinearSVC | LogisticRegression | ComplementNB:
     if model.classifier == "svm":
         return LinearSVC(
             C=model.regularisation, class_weight="balanced", random_state=seed, dual=True
@@ -155,8 +155,8 @@ def _classifier(model: RankingModel, seed: int):
 
 def scores_predict(
     features: sparse.csr_matrix,
-    labelled: Sequence[int],
-    labels: Sequence[bool],
+    labelled: Sequence[int] | np.ndarray,
+    labels: Sequence[bool] | np.ndarray,
     *,
     model: RankingModel,
     seed: int = 0,
@@ -175,8 +175,8 @@ def scores_predict(
     clf.fit(features[np.asarray(labelled)], y)
     if model.classifier == "nb":
         log_proba = clf.predict_log_proba(features)
-        return log_proba[:, 1] - log_proba[:, 0]
-    return clf.decision_function(features).astype(np.float64)
+        return np.asarray(log_proba[:, 1] - log_proba[:, 0], dtype=np.float64)
+    return np.asarray(clf.decision_function(features), dtype=np.float64)
 
 
 def order_by_score(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -208,7 +208,7 @@ class SimulationRun:
     seconds: float
 
 
-def prior_pick(relevant: Sequence[bool], seed: int) -> tuple[int, int]:
+def prior_pick(relevant: Sequence[bool] | np.ndarray, seed: int) -> tuple[int, int]:
     """One random relevant and one random irrelevant record, reproducible from `seed`."""
     rng = np.random.default_rng(seed)
     flags = np.asarray(relevant, dtype=bool)
@@ -301,17 +301,18 @@ def labelled_dataset_read(
         raise ValueError("the dataset has no rows")
     columns = {name.strip().lower(): name for name in rows[0] if name is not None}
 
-    def find(candidates: Sequence[str], what: str, required: bool) -> str | None:
-        for candidate in candidates:
-            if candidate in columns:
-                return columns[candidate]
-        if required:
-            raise ValueError(f"no {what} column (looked for {', '.join(candidates)})")
-        return None
+    def find(candidates: Sequence[str]) -> str | None:
+        return next((columns[c] for c in candidates if c in columns), None)
 
-    label = find((label_column.strip().lower(),), f"label ({label_column})", True)
-    title_col = find(TITLE_COLUMNS, "title", True)
-    abstract_col = find(ABSTRACT_COLUMNS, "abstract", False)
+    def require(candidates: Sequence[str], what: str) -> str:
+        found = find(candidates)
+        if found is None:
+            raise ValueError(f"no {what} column (looked for {', '.join(candidates)})")
+        return found
+
+    label = require((label_column.strip().lower(),), f"label ({label_column})")
+    title_col = require(TITLE_COLUMNS, "title")
+    abstract_col = find(ABSTRACT_COLUMNS)
     titles: list[str] = []
     abstracts: list[str] = []
     relevant: list[bool] = []

@@ -68,7 +68,9 @@ def _check(*, target: float, confidence: float, screened: int, records: int) -> 
         raise ValueError("more records screened than there are records")
 
 
-def _p_value_for_total(urn_found: np.ndarray, relevant_found: int, records: int, total: int):
+def _p_value_for_total(
+    urn_found: np.ndarray, relevant_found: int, records: int, total: int
+) -> float:
     """p-value of "there are `total` relevant records in all" (see the module docstring)."""
     screened = len(urn_found)
     urn_sizes = np.arange(1, screened + 1)

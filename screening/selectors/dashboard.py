@@ -1,19 +1,23 @@
 """Dashboard reads: progress per stage and reviewer, agreement computed from stored decisions."""
 
 from collections import defaultdict
+from collections.abc import Hashable, Mapping, Sequence
 from itertools import combinations
+from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db.models import Count
 
 from ..domain.agreement import cohen_kappa, fleiss_kappa, fleiss_table, raw_agreement
-from ..models import Criterion, Decision, Review
+from ..domain.agreement import Agreement
+from ..models import Criterion, Decision, Review, Stage
 from .screening import outcomes_visible, stage_overview
 
 VERDICTS = list(Decision.Verdict.values)
 
 
-def reviewer_progress(*, review: Review) -> list[dict]:
+def reviewer_progress(*, review: Review) -> list[dict[str, Any]]:
     """Decisions per reviewer and stage (counts only: no verdicts, so nothing leaks)."""
     stages = list(review.stages.all())
     counts: dict[str, dict[int, int]] = defaultdict(dict)
@@ -34,7 +38,7 @@ def reviewer_progress(*, review: Review) -> list[dict]:
     ]
 
 
-def _ratings(*, review: Review, stage) -> dict[int, list[tuple[int, str, set[int]]]]:
+def _ratings(*, review: Review, stage: Stage) -> dict[int, list[tuple[int, str, set[int]]]]:
     """Per study with two or more decisions: (reviewer, verdict, reason ids) of each.
 
     Every double-screened study counts from its second decision on, conflicts included (leaving
@@ -55,18 +59,20 @@ def _ratings(*, review: Review, stage) -> dict[int, list[tuple[int, str, set[int
     return {study: rows for study, rows in by_study.items() if len(rows) >= 2}
 
 
-def _summary(labels_by_study: dict[int, list[tuple[int, object]]], categories) -> dict:
+def _summary(
+    labels_by_study: Mapping[int, Sequence[tuple[int, Hashable]]], categories: Sequence[Hashable]
+) -> dict[str, Any]:
     """Raw agreement, Fleiss' kappa and (for each reviewer pair) Cohen's kappa of labels."""
     ratings = [[label for _, label in rows] for rows in labels_by_study.values()]
     # Fleiss needs the same number of ratings per study: use the most common count.
-    sizes = defaultdict(int)
+    sizes: dict[int, int] = defaultdict(int)
     for labels in ratings:
         sizes[len(labels)] += 1
-    fleiss = None
+    fleiss: Agreement | None = None
     if sizes:
         n = max(sizes, key=lambda size: (sizes[size], size))
         fleiss = fleiss_kappa(fleiss_table([r for r in ratings if len(r) == n], categories))
-    pairs: dict[tuple[int, int], list[tuple[object, object]]] = defaultdict(list)
+    pairs: dict[tuple[int, int], list[tuple[Hashable, Hashable]]] = defaultdict(list)
     for rows in labels_by_study.values():
         for (a, label_a), (b, label_b) in combinations(sorted(rows, key=lambda r: r[0]), 2):
             pairs[(a, b)].append((label_a, label_b))
@@ -78,13 +84,13 @@ def _summary(labels_by_study: dict[int, list[tuple[int, object]]], categories) -
     }
 
 
-def agreement_by_stage(*, review: Review) -> list[dict]:
+def agreement_by_stage(*, review: Review) -> list[dict[str, Any]]:
     """Agreement per stage on verdicts, and per exclusion criterion (cited or not)."""
     users = dict(
         get_user_model().objects.filter(memberships__review=review).values_list("pk", "username")
     )
     criteria = list(Criterion.objects.filter(review=review).exclude(kind=Criterion.Kind.INCLUSION))
-    result = []
+    result: list[dict[str, Any]] = []
     for stage in review.stages.all():
         ratings = _ratings(review=review, stage=stage)
         verdicts = {
@@ -92,7 +98,7 @@ def agreement_by_stage(*, review: Review) -> list[dict]:
             for study, rows in ratings.items()
         }
         overall = _summary(verdicts, VERDICTS)
-        per_criterion = []
+        per_criterion: list[dict[str, Any]] = []
         for criterion in criteria:
             cited = {
                 study: [(reviewer, criterion.pk in reasons) for reviewer, _, reasons in rows]
@@ -116,7 +122,7 @@ def agreement_by_stage(*, review: Review) -> list[dict]:
     return result
 
 
-def dashboard_data(*, review: Review, user) -> dict:
+def dashboard_data(*, review: Review, user: User) -> dict[str, Any]:
     visible = outcomes_visible(review=review, user=user)
     return {
         "stages": stage_overview(review=review, user=user),

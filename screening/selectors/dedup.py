@@ -3,9 +3,11 @@
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from itertools import combinations
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q
+from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, QuerySet
 
 from ..models import DuplicateCandidate, Record, Review, Source, Study, StudyMerge
 
@@ -19,8 +21,8 @@ class Token:
 @dataclass(frozen=True)
 class FieldRow:
     label: str
-    a: list
-    b: list
+    a: list[Token]
+    b: list[Token]
     same: bool
 
 
@@ -61,7 +63,7 @@ def _fields(record: Record) -> list[tuple[str, str]]:
 
 
 def candidate_rows(candidate: DuplicateCandidate) -> list[FieldRow]:
-    rows = []
+    rows: list[FieldRow] = []
     for (label, a), (_, b) in zip(
         _fields(candidate.record_a), _fields(candidate.record_b), strict=True
     ):
@@ -72,7 +74,7 @@ def candidate_rows(candidate: DuplicateCandidate) -> list[FieldRow]:
     return rows
 
 
-def _pending(review: Review):
+def _pending(review: Review) -> QuerySet[DuplicateCandidate]:
     # A pair whose records already share a study (merged through another pair) needs no one.
     return (
         DuplicateCandidate.objects.filter(review=review, status=DuplicateCandidate.Status.PENDING)
@@ -103,7 +105,7 @@ def pending_count(*, review: Review) -> int:
     return _pending(review).count()
 
 
-def last_decided(*, review: Review, user) -> DuplicateCandidate | None:
+def last_decided(*, review: Review, user: User) -> DuplicateCandidate | None:
     return (
         DuplicateCandidate.objects.filter(review=review, decided_by=user)
         .exclude(status=DuplicateCandidate.Status.PENDING)
@@ -115,7 +117,7 @@ def last_decided(*, review: Review, user) -> DuplicateCandidate | None:
 MERGED_PAGE_SIZE = 25
 
 
-def merged_studies_page(*, review: Review, query: str = "", page: int = 1) -> Page:
+def merged_studies_page(*, review: Review, query: str = "", page: int = 1) -> Page[Study]:
     """One page of the studies holding more than one record, with their records and undoable
     merges; `query` finds a study by its number or by words of its own or its records' titles,
     DOIs or sources."""
@@ -133,10 +135,10 @@ def merged_studies_page(*, review: Review, query: str = "", page: int = 1) -> Pa
             | Q(doi__icontains=query)
             | Q(batch__source__name__iexact=query)
         )
-        match = Q(title__icontains=query) | Q(doi__icontains=query) | Exists(matching_records)
+        match = Q(title__icontains=query) | Q(doi__icontains=query)
         if query.isdigit():
             match |= Q(pk=int(query)) | Q(records__pk=int(query))
-        studies = studies.filter(match).distinct()
+        studies = studies.filter(match | Exists(matching_records)).distinct()
     paginator = Paginator(studies.order_by("id"), MERGED_PAGE_SIZE)
     found = paginator.get_page(page)
     ids = [study.pk for study in found.object_list]
@@ -165,8 +167,8 @@ def merged_studies_page(*, review: Review, query: str = "", page: int = 1) -> Pa
 
 @dataclass(frozen=True)
 class SourceOverview:
-    sources: list  # [{"name", "records", "studies"}]
-    matrix: list  # rows: {"name", "cells": [n or None on the diagonal]}
+    sources: list[dict[str, Any]]  # [{"name", "records", "studies"}]
+    matrix: list[dict[str, Any]]  # rows: {"name", "cells": [n or None on the diagonal]}
 
 
 def source_overview(*, review: Review) -> SourceOverview:
@@ -183,10 +185,10 @@ def source_overview(*, review: Review) -> SourceOverview:
     ids = sorted(names, key=lambda pk: names[pk].lower())
     studies_per_source = dict.fromkeys(ids, 0)
     shared: dict[tuple[int, int], int] = {}
-    for sources in per_study.values():
-        for source_id in sources:
+    for study_sources in per_study.values():
+        for source_id in study_sources:
             studies_per_source[source_id] = studies_per_source.get(source_id, 0) + 1
-        for a, b in combinations(sorted(sources), 2):
+        for a, b in combinations(sorted(study_sources), 2):
             shared[(a, b)] = shared.get((a, b), 0) + 1
     sources = [
         {

@@ -1,8 +1,11 @@
 """Reads of data extraction: the form per study, differences, the table, synthesis counts."""
 
+import dataclasses
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
@@ -25,12 +28,12 @@ def extraction_fields(*, review: Review) -> list[ExtractionField]:
     )
 
 
-def extraction_fields_grouped(*, review: Review) -> list[dict]:
+def extraction_fields_grouped(*, review: Review) -> list[dict[str, Any]]:
     """Fields grouped by research question, questions in protocol order, general ones last."""
-    groups: dict[int | None, dict] = {}
+    groups: dict[int | None, dict[str, Any]] = {}
     for rq in review.research_questions.all():
         groups[rq.pk] = {"research_question": rq, "fields": []}
-    general = {"research_question": None, "fields": []}
+    general: dict[str, Any] = {"research_question": None, "fields": []}
     for f in extraction_fields(review=review):
         groups.get(f.research_question_id, general)["fields"].append(f)
     return [*groups.values(), general]
@@ -39,7 +42,8 @@ def extraction_fields_grouped(*, review: Review) -> list[dict]:
 @dataclass
 class FieldCell:
     field: ExtractionField
-    entries: list = field(default_factory=list)  # (extractor, value or None, entered?)
+    # (extractor, value or None, entered?)
+    entries: list[tuple[User, object, bool]] = dataclasses.field(default_factory=list)
     mine: object = None
     mine_entered: bool = False
     mine_version: int = 0  # the version of the user's own value (0: none stored yet)
@@ -53,7 +57,7 @@ class FieldCell:
         return any(not values.values_equal(first, v) for _, v, _ in self.entries[1:])
 
     @property
-    def mine_input(self):
+    def mine_input(self) -> str | list[str]:
         return values.value_as_input(self.mine)
 
     @property
@@ -72,8 +76,8 @@ class FieldCell:
 @dataclass
 class StudyExtraction:
     study: Study
-    assignments: list
-    cells: list
+    assignments: list[ExtractionAssignment]
+    cells: list[FieldCell]
 
     @property
     def all_done(self) -> bool:
@@ -102,19 +106,21 @@ STATUS_LABELS = {
 }
 
 
-def _extraction_rows(*, review: Review, studies: list[Study], user=None) -> list[StudyExtraction]:
+def _extraction_rows(
+    *, review: Review, studies: list[Study], user: User | None = None
+) -> list[StudyExtraction]:
     fields = extraction_fields(review=review)
     ids = [s.pk for s in studies]
-    assignments = defaultdict(list)
+    assignments: dict[int, list[ExtractionAssignment]] = defaultdict(list)
     for a in ExtractionAssignment.objects.filter(study_id__in=ids).select_related("extractor"):
         assignments[a.study_id].append(a)
     stored = {
         (v.study_id, v.field_id, v.extractor_id): v
         for v in ExtractionValue.objects.filter(study_id__in=ids, field__review=review)
     }
-    rows = []
+    rows: list[StudyExtraction] = []
     for study in studies:
-        cells = []
+        cells: list[FieldCell] = []
         for f in fields:
             cell = FieldCell(field=f, reconciled=stored.get((study.pk, f.pk, None)))
             for a in assignments[study.pk]:
@@ -129,7 +135,7 @@ def _extraction_rows(*, review: Review, studies: list[Study], user=None) -> list
     return rows
 
 
-def extraction_overview(*, review: Review, user, status: str = "") -> dict:
+def extraction_overview(*, review: Review, user: User, status: str = "") -> dict[str, Any]:
     rows = _extraction_rows(review=review, studies=list(quality_retained_studies(review=review)))
     counts = Counter(r.status for r in rows)
     mine = [r for r in rows if any(a.extractor_id == user.pk for a in r.assignments)]
@@ -159,14 +165,16 @@ def extraction_overview(*, review: Review, user, status: str = "") -> dict:
     }
 
 
-def extraction_study_sheet(*, review: Review, study: Study, user, is_owner: bool) -> dict:
+def extraction_study_sheet(
+    *, review: Review, study: Study, user: User, is_owner: bool
+) -> dict[str, Any]:
     """The user's own form and, unless blind mode hides them, every extractor's values.
 
     In blind mode an extractor sees nobody else's values until every extractor has marked the
     study done; an owner who does not extract this study sees them to reconcile.
     """
     row = _extraction_rows(review=review, studies=[study], user=user)[0]
-    groups: dict[int | None, dict] = {}
+    groups: dict[int | None, dict[str, Any]] = {}
     for cell in row.cells:
         rq = cell.field.research_question
         key = rq.pk if rq else None
@@ -181,7 +189,9 @@ def extraction_study_sheet(*, review: Review, study: Study, user, is_owner: bool
     }
 
 
-def extraction_cell(*, review: Review, study: Study, field: ExtractionField, user) -> FieldCell:
+def extraction_cell(
+    *, review: Review, study: Study, field: ExtractionField, user: User
+) -> FieldCell:
     row = _extraction_rows(review=review, studies=[study], user=user)[0]
     return next(c for c in row.cells if c.field.pk == field.pk)
 
@@ -190,7 +200,7 @@ def extraction_field_get(*, review: Review, field_id: int) -> ExtractionField | 
     return ExtractionField.objects.filter(review=review, pk=field_id).first()
 
 
-def extraction_table(*, review: Review) -> dict:
+def extraction_table(*, review: Review) -> dict[str, Any]:
     """One row per included study, one column per field, reconciled values."""
     fields = extraction_fields(review=review)
     studies = list(quality_retained_studies(review=review))
@@ -217,19 +227,19 @@ def _reconciled(*, review: Review, field: ExtractionField) -> QuerySet[Extractio
     )
 
 
-def extraction_synthesis(*, review: Review) -> dict:
+def extraction_synthesis(*, review: Review) -> dict[str, Any]:
     """Studies per research question (from 'contributes to' flags), per choice, per year."""
     included = quality_retained_studies(review=review)
     flags = {
         f.research_question_id: f
         for f in ExtractionField.objects.filter(review=review, is_contribution=True)
     }
-    themes = []
+    themes: list[dict[str, Any]] = []
     for rq in review.research_questions.all():
         flag = flags.get(rq.pk)
         count = _reconciled(review=review, field=flag).filter(value=True).count() if flag else None
         themes.append({"research_question": rq, "field": flag, "count": count})
-    choice_fields = []
+    choice_fields: list[dict[str, Any]] = []
     Kind = ExtractionField.Kind
     for f in (
         ExtractionField.objects.filter(
@@ -238,7 +248,7 @@ def extraction_synthesis(*, review: Review) -> dict:
         .exclude(is_contribution=True)
         .select_related("research_question")
     ):
-        counter: Counter = Counter()
+        counter: Counter[object] = Counter()
         for value in _reconciled(review=review, field=f).values_list("value", flat=True):
             for choice in value if isinstance(value, list) else [value]:
                 if choice is not None:
@@ -300,7 +310,7 @@ def extraction_studies_filter(
     return studies
 
 
-def extraction_csv_rows(*, review: Review) -> list[list]:
+def extraction_csv_rows(*, review: Review) -> list[list[object]]:
     """The whole extraction table for a spreadsheet: one row per study, one column per field.
 
     Reconciled values only; multi-choice joined with "; "; text cells made formula-safe.
@@ -311,7 +321,7 @@ def extraction_csv_rows(*, review: Review) -> list[list]:
         rq = f.research_question
         header = f"{rq.code}: {f.label}" if rq and not f.is_contribution else f.label
         headers.append(f"{header} ({f.key})" if header in headers else header)
-    rows = [["Study ID", "Title", "Authors", "Year", "DOI", *headers]]
+    rows: list[list[object]] = [["Study ID", "Title", "Authors", "Year", "DOI", *headers]]
     for row in table["rows"]:
         study = row["study"]
         authors = study.authors if isinstance(study.authors, list) else []

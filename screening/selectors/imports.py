@@ -1,5 +1,7 @@
 """Reads for the imports pages: the batch list, one batch's report, Table 1 reconciliation."""
 
+from typing import Any
+
 from django.db.models import Count, QuerySet, Sum
 
 from ..models import ImportBatch, Record, Review, SearchRun
@@ -30,14 +32,14 @@ def batches_active(*, review: Review) -> bool:
     ).exists()
 
 
-def _difference(hits: int | None, imported: int) -> dict:
+def _difference(hits: int | None, imported: int) -> dict[str, Any]:
     if hits is None:
         return {"value": None, "state": "not_recorded"}
     diff = imported - hits
     return {"value": diff, "state": "match" if diff == 0 else ("more" if diff > 0 else "fewer")}
 
 
-def import_reconciliation(*, review: Review) -> dict:
+def import_reconciliation(*, review: Review) -> dict[str, Any]:
     """Table 1 beside what was imported: per search run and per source, hits vs records.
 
     Only finished imports count. A run created by an import without a reported hit count
@@ -48,13 +50,15 @@ def import_reconciliation(*, review: Review) -> dict:
         row["search_run_id"]: row
         for row in done.filter(search_run__isnull=False)
         .values("search_run_id")
-        .annotate(records=Sum("records_read"), files=Count("id"))
+        .annotate(records_sum=Sum("records_read"), files=Count("id"))
     }
     per_source = {
         row["source_id"]: row
-        for row in done.values("source_id").annotate(records=Sum("records_read"), files=Count("id"))
+        for row in done.values("source_id").annotate(
+            records_sum=Sum("records_read"), files=Count("id")
+        )
     }
-    runs = []
+    runs: list[dict[str, Any]] = []
     hits_by_source: dict[int, int | None] = {}
     for run in SearchRun.objects.filter(review=review).select_related("search_string", "source"):
         hits = (
@@ -62,7 +66,7 @@ def import_reconciliation(*, review: Review) -> dict:
             if run.hits_reported == 0 and run.note == RUN_CREATED_BY_IMPORT
             else (run.hits_reported)
         )
-        imported = (per_run.get(run.id) or {}).get("records") or 0
+        imported = (per_run.get(run.id) or {}).get("records_sum") or 0
         runs.append(
             {
                 "run": run,
@@ -74,11 +78,11 @@ def import_reconciliation(*, review: Review) -> dict:
         )
         if hits is not None:
             hits_by_source[run.source_id] = (hits_by_source.get(run.source_id) or 0) + hits
-    sources = []
+    sources: list[dict[str, Any]] = []
     for source in review.sources.all():
         row = per_source.get(source.id) or {}
         hits = hits_by_source.get(source.id)
-        imported = row.get("records") or 0
+        imported = row.get("records_sum") or 0
         sources.append(
             {
                 "source": source,

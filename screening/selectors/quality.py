@@ -1,9 +1,13 @@
 """Reads of quality assessment: overview, per-study sheet, Table 5, agreement, threshold."""
 
+from __future__ import annotations
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from django.contrib.auth.models import User
 from django.db.models import Count, DecimalField, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce
 
@@ -15,9 +19,22 @@ from ..models import (
     QualityAnswer,
     QualityAssignment,
     QualityConsensus,
+    QualityCriterion,
     Review,
     Study,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+
+class QualityScores(TypedDict):
+    """What `quality_scored_studies` adds to each study."""
+
+    consensus_count: int
+    quality_total: Decimal
+
 
 WRITER_ROLES = (Membership.Role.OWNER, Membership.Role.REVIEWER)
 
@@ -40,7 +57,7 @@ def quality_assessor_candidates(*, review: Review) -> QuerySet[Membership]:
     )
 
 
-def quality_scored_studies(*, review: Review) -> QuerySet[Study]:
+def quality_scored_studies(*, review: Review) -> QuerySet[WithAnnotations[Study, QualityScores]]:
     """Included studies with `consensus_count` and `quality_total` (sum of consensus answers)."""
     return quality_included_studies(review=review).annotate(
         consensus_count=Count("quality_consensus", distinct=True),
@@ -83,15 +100,21 @@ def quality_retained_studies(*, review: Review) -> QuerySet[Study]:
 
 @dataclass
 class CriterionCell:
-    criterion: object
-    answers: list = field(default_factory=list)  # (assessor, QualityAnswer | None) per slot
-    mine: object = None
-    consensus: object = None
+    criterion: QualityCriterion
+    # (assessor, QualityAnswer | None) per slot
+    answers: list[tuple[User, QualityAnswer | None]] = field(default_factory=list)
+    mine: QualityAnswer | None = None
+    consensus: QualityConsensus | None = None
     revealed: bool = False  # every assessor marked the study done
 
     @property
     def complete(self) -> bool:
         return bool(self.answers) and all(a is not None for _, a in self.answers)
+
+    @property
+    def given(self) -> list[QualityAnswer]:
+        """The answers given so far, in slot order."""
+        return [a for _, a in self.answers if a is not None]
 
     @property
     def disagreement(self) -> bool:
@@ -106,15 +129,15 @@ class CriterionCell:
 @dataclass
 class StudyQuality:
     study: Study
-    assignments: list
-    cells: list
+    assignments: list[QualityAssignment]
+    cells: list[CriterionCell]
     criteria_count: int
     # Blind mode before the reveal: the answers of everyone but the viewing user are left out
     # (None) of `cells`, so no page, fragment, count, colour or export can show them.
     masked: bool = False
 
     @property
-    def assessors(self) -> list:
+    def assessors(self) -> list[User]:
         return [a.assessor for a in self.assignments]
 
     @property
@@ -141,7 +164,7 @@ class StudyQuality:
             1 for c in self.cells for who, a in c.answers if who.pk == user_id and a is not None
         )
 
-    def assignment_of(self, user_id: int):
+    def assignment_of(self, user_id: int) -> QualityAssignment | None:
         return next((a for a in self.assignments if a.assessor_id == user_id), None)
 
     @property
@@ -163,11 +186,13 @@ STATUS_LABELS = {
 }
 
 
-def _quality_rows(*, review: Review, studies: list[Study], user=None) -> list[StudyQuality]:
+def _quality_rows(
+    *, review: Review, studies: list[Study], user: User | None = None
+) -> list[StudyQuality]:
     """The studies' answers and consensus as `user` may see them (None: as nobody's own)."""
     criteria = list(review.quality_criteria.all())
     study_ids = [s.pk for s in studies]
-    assignments = defaultdict(list)
+    assignments: dict[int, list[QualityAssignment]] = defaultdict(list)
     for assignment in QualityAssignment.objects.filter(study_id__in=study_ids).select_related(
         "assessor"
     ):
@@ -182,7 +207,7 @@ def _quality_rows(*, review: Review, studies: list[Study], user=None) -> list[St
             "decided_by"
         )
     }
-    rows = []
+    rows: list[StudyQuality] = []
     for study in studies:
         row = StudyQuality(
             study=study,
@@ -210,16 +235,17 @@ def _quality_rows(*, review: Review, studies: list[Study], user=None) -> list[St
     return rows
 
 
-def quality_overview(*, review: Review, user, status: str = "") -> dict:
+def quality_overview(*, review: Review, user: User, status: str = "") -> dict[str, Any]:
     """Every included study with its assessors, progress, disagreements and total."""
     rows = _quality_rows(
         review=review, studies=list(quality_included_studies(review=review)), user=user
     )
-    counts = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
     for row in rows:
         counts[row.status] += 1
-    mine = [r for r in rows if r.assignment_of(user.pk) is not None]
-    unfinished = [r for r in mine if not r.assignment_of(user.pk).completed_at]
+    own = [(r, a) for r in rows if (a := r.assignment_of(user.pk)) is not None]
+    mine = [r for r, _ in own]
+    unfinished = [r for r, a in own if not a.completed_at]
     if status:
         rows = [r for r in rows if r.status == status]
     return {
@@ -233,7 +259,7 @@ def quality_overview(*, review: Review, user, status: str = "") -> dict:
     }
 
 
-def quality_study_sheet(*, review: Review, study: Study, user) -> StudyQuality:
+def quality_study_sheet(*, review: Review, study: Study, user: User) -> StudyQuality:
     return _quality_rows(review=review, studies=[study], user=user)[0]
 
 
@@ -241,7 +267,9 @@ def quality_study_get(*, review: Review, study_id: int) -> Study | None:
     return quality_included_studies(review=review).filter(pk=study_id).first()
 
 
-def quality_study_neighbours(*, review: Review, study: Study, user) -> dict:
+def quality_study_neighbours(
+    *, review: Review, study: Study, user: User
+) -> dict[str, Study | None]:
     """Previous and next study for keyboard navigation: among the user's own studies when
     they assess any, otherwise (owners, viewers) among all included studies."""
     studies = quality_included_studies(review=review)
@@ -262,13 +290,16 @@ def _blind_answer(answer: QualityAnswer) -> Decimal:
     return answer.answer if answer.answer_at_reveal is None else answer.answer_at_reveal
 
 
-def quality_table5(*, review: Review, sort: str = "study", descending: bool = False) -> dict:
+def quality_table5(
+    *, review: Review, sort: str = "study", descending: bool = False
+) -> dict[str, Any]:
     """Table 5: studies x criteria with consensus answers, totals, averages and kappa."""
     criteria = list(review.quality_criteria.all())
     rows = _quality_rows(review=review, studies=list(quality_included_studies(review=review)))
     codes = [c.code for c in criteria]
 
-    def sort_key(row: StudyQuality):
+    def sort_key(row: StudyQuality) -> tuple[bool, Any, int]:
+        value: Any
         if sort in codes:
             consensus = row.cells[codes.index(sort)].consensus
             value = consensus.answer if consensus else None
@@ -282,19 +313,17 @@ def quality_table5(*, review: Review, sort: str = "study", descending: bool = Fa
         return (value is None) != descending, value if value is not None else 0, row.study.pk
 
     rows.sort(key=sort_key, reverse=descending)
-    averages = []
-    agreement = []
+    averages: list[Decimal | None] = []
+    agreement: list[dict[str, Any]] = []
     for index, criterion in enumerate(criteria):
-        values = [r.cells[index].consensus.answer for r in rows if r.cells[index].consensus]
-        averages.append(sum(values) / len(values) if values else None)
+        values = [c.answer for r in rows if (c := r.cells[index].consensus)]
+        averages.append(sum(values, Decimal(0)) / len(values) if values else None)
         # The answers given blind, over the studies whose assessors both marked them done.
+        cells = [r.cells[index] for r in rows if r.revealed]
         pairs = [
-            (
-                _blind_answer(r.cells[index].answers[0][1]),
-                _blind_answer(r.cells[index].answers[1][1]),
-            )
-            for r in rows
-            if len(r.cells[index].answers) == 2 and r.revealed and r.cells[index].complete
+            (_blind_answer(c.given[0]), _blind_answer(c.given[1]))
+            for c in cells
+            if len(c.answers) == 2 and c.complete
         ]
         kappa = cohen_kappa(pairs)
         agreement.append(
@@ -322,16 +351,18 @@ def quality_table5(*, review: Review, sort: str = "study", descending: bool = Fa
     }
 
 
-def _score(value) -> str:
+def _score(value: Decimal | None) -> str:
     return "" if value is None else f"{value.normalize():f}"
 
 
 def quality_table5_csv_rows(
     *, review: Review, sort: str = "study", descending: bool = False
-) -> list[list]:
+) -> list[list[object]]:
     """Table 5 as spreadsheet rows: a header, then one row per study (consensus answers)."""
     table = quality_table5(review=review, sort=sort, descending=descending)
-    rows = [["Study", "Year", "DOI", *(c.code for c in table["criteria"]), "Total", "Assessors"]]
+    rows: list[list[object]] = [
+        ["Study", "Year", "DOI", *(c.code for c in table["criteria"]), "Total", "Assessors"]
+    ]
     for row in table["rows"]:
         rows.append(
             [

@@ -8,7 +8,10 @@ always has as many entries as the box says.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import connection
 from django.db.models import (
@@ -45,7 +48,7 @@ from ..domain.funnel import (
     prisma_csv_rows,
     reason_label,
 )
-from ..domain.prisma_svg import prisma_pdf, prisma_svg
+from ..domain.prisma_svg import BoxUrl, prisma_pdf, prisma_svg
 from ..models import (
     Criterion,
     FullText,
@@ -61,6 +64,23 @@ from ..models import (
     Stage,
     Study,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class FunnelReason(TypedDict):
+    """What `_with_reason` adds to each resolution."""
+
+    other_reason: int | None
+    has_criterion: bool
+
+
+class Libraries(TypedDict):
+    """What `overlap_studies` adds to each study."""
+
+    libraries: int
+
 
 VERDICTS = ("include", "uncertain", "exclude")
 RECORD_BOXES = {"database_results", "duplicates", "excluded_other"}
@@ -110,7 +130,9 @@ def _routes(stages: list[Stage], *, screening: bool, target_keys: set[str]) -> Q
     return condition
 
 
-def _resolutions_routed(review: Review, stages, *, screening: bool, targets: set[str]):
+def _resolutions_routed(
+    review: Review, stages: list[Stage], *, screening: bool, targets: set[str]
+) -> QuerySet[Resolution]:
     condition = _routes(stages, screening=screening, target_keys=targets)
     if condition is None:
         return Resolution.objects.none()
@@ -121,14 +143,16 @@ def _not_retrievable(review: Review) -> QuerySet[FullText]:
     return FullText.objects.filter(study__review=review, status=FullText.Status.NOT_RETRIEVABLE)
 
 
-def _fulltext_exclusions(review: Review, stages) -> QuerySet[Resolution]:
+def _fulltext_exclusions(review: Review, stages: list[Stage]) -> QuerySet[Resolution]:
     """Full-text resolutions that exclude, not counting studies whose text was not retrieved."""
     return _resolutions_routed(review, stages, screening=False, targets={EXCLUDED}).exclude(
         study_id__in=_not_retrievable(review).values("study_id")
     )
 
 
-def _with_reason(resolutions: QuerySet[Resolution]) -> QuerySet[Resolution]:
+def _with_reason(
+    resolutions: QuerySet[Resolution],
+) -> QuerySet[WithAnnotations[Resolution, FunnelReason]]:
     """Each resolution with the one reason the funnel reports it under.
 
     The reason the adjudicator picked (`primary_reason`) counts when there is one. Otherwise an
@@ -161,7 +185,7 @@ def _with_reason(resolutions: QuerySet[Resolution]) -> QuerySet[Resolution]:
     )
 
 
-def _quality_excluded(review: Review, stages) -> QuerySet[Study]:
+def _quality_excluded(review: Review, stages: list[Stage]) -> QuerySet[Study]:
     """Included studies whose complete quality score is below the review's threshold."""
     if review.quality_threshold is None:
         return Study.objects.none()
@@ -276,7 +300,7 @@ def _ordered_reasons(exclusions: dict[str, int], others: dict[int, str]) -> dict
     return ordered
 
 
-def funnel_live(*, review: Review) -> dict:
+def funnel_live(*, review: Review) -> dict[str, Any]:
     """The funnel computed now (for the worker and the command line, not for requests)."""
     return funnel_from_counts(funnel_counts(review=review))
 
@@ -285,7 +309,7 @@ def funnel_latest(*, review: Review) -> FunnelSnapshot | None:
     return FunnelSnapshot.objects.filter(review=review).order_by("-computed_at", "-id").first()
 
 
-def snapshot_funnel(*, review: Review, snapshot: FunnelSnapshot) -> dict:
+def snapshot_funnel(*, review: Review, snapshot: FunnelSnapshot) -> dict[str, Any]:
     """A stored funnel with its sources and reasons back in reading order."""
     sources = review.sources.order_by("position", "name").values_list("name", flat=True)
     return funnel_ordered(snapshot.data, sources=list(sources))
@@ -294,7 +318,7 @@ def snapshot_funnel(*, review: Review, snapshot: FunnelSnapshot) -> dict:
 @dataclass(frozen=True)
 class FunnelStatus:
     snapshot: FunnelSnapshot | None
-    requested_at: object | None
+    requested_at: datetime | None
 
     @property
     def computing(self) -> bool:
@@ -315,7 +339,9 @@ def funnel_status(*, review: Review) -> FunnelStatus:
 # Drill-down ------------------------------------------------------------------------------------
 
 
-def funnel_box_rows(*, review: Review, box: str, detail: str | None = None) -> QuerySet:
+def funnel_box_rows(
+    *, review: Review, box: str, detail: str | None = None
+) -> QuerySet[Record] | QuerySet[Study]:
     """The records or studies behind one funnel number (`detail`: a source or a reason)."""
     stages = list(review.stages.all())
     full_text_keys = {s.key for s in stages if s.kind == FULL_TEXT_KIND}
@@ -364,7 +390,9 @@ def funnel_box_rows(*, review: Review, box: str, detail: str | None = None) -> Q
     return studies.select_related("current_stage").order_by("id")
 
 
-def _excluded_for_reason(review, stages, studies, detail):
+def _excluded_for_reason(
+    review: Review, stages: list[Stage], studies: QuerySet[Study], detail: str | None
+) -> QuerySet[Study]:
     if detail == QUALITY_LABEL:
         return studies.filter(id__in=_quality_excluded(review, stages).values("id"))
     resolutions = _with_reason(_fulltext_exclusions(review, stages))
@@ -399,7 +427,7 @@ def included_studies(*, review: Review) -> QuerySet[Study]:
     )
 
 
-def study_sources(*, study_ids) -> dict[int, list[str]]:
+def study_sources(*, study_ids: Iterable[int]) -> dict[int, list[str]]:
     """Source names per study for a page of studies (one query)."""
     out: dict[int, list[str]] = defaultdict(list)
     for study_id, name in (
@@ -415,7 +443,7 @@ def study_sources(*, study_ids) -> dict[int, list[str]]:
 # The paper's tables ----------------------------------------------------------------------------
 
 
-def table1(*, review: Review) -> dict:
+def table1(*, review: Review) -> dict[str, Any]:
     """Table 1: search strings x sources, the hits each library reported and the records imported.
 
     Records of batches not tied to a search run are counted in an "other imports" row.
@@ -434,9 +462,9 @@ def table1(*, review: Review) -> dict:
         .values("batch__search_run__search_string_id", "batch__source_id")
         .annotate(n=Count("id"))
     }
-    rows = []
+    rows: list[dict[str, Any]] = []
     for string in strings:
-        cells = [
+        cells: list[dict[str, Any]] = [
             {
                 "reported": reported.get((string.id, source.id)),
                 "imported": imported.get((string.id, source.id), 0),
@@ -477,26 +505,26 @@ def table1(*, review: Review) -> dict:
     }
 
 
-def table1_rows(*, review: Review) -> list[list]:
+def table1_rows(*, review: Review) -> list[list[object]]:
     data = table1(review=review)
-    header = ["search_string"]
+    header: list[object] = ["search_string"]
     for name in data["sources"]:
         header += [f"{name} reported", f"{name} imported"]
     header += ["total reported", "total imported"]
     rows = [header]
     for row in data["rows"]:
-        line = [row["string"]]
+        line: list[object] = [row["string"]]
         for cell in row["cells"]:
             line += ["" if cell["reported"] is None else cell["reported"], cell["imported"]]
         rows.append([*line, row["reported"], row["imported"]])
-    total = ["Total"]
+    total: list[object] = ["Total"]
     for cell in data["totals"]:
         total += [cell["reported"], cell["imported"]]
     rows.append([*total, data["reported"], data["imported"]])
     return rows
 
 
-def included_per_year(*, review: Review) -> dict:
+def included_per_year(*, review: Review) -> dict[str, Any]:
     """Figure 2: included studies per publication year and library (a study counts once in
     each library that found it)."""
     sources = list(review.sources.order_by("position", "name").values_list("name", flat=True))
@@ -509,11 +537,11 @@ def included_per_year(*, review: Review) -> dict:
     return {"sources": sources, "counts": counts}
 
 
-def included_per_year_rows(*, review: Review) -> list[list]:
+def included_per_year_rows(*, review: Review) -> list[list[object]]:
     data = included_per_year(review=review)
     sources = data["sources"]
     years = sorted({year for year, _ in data["counts"]}, key=lambda y: (y is None, y or 0))
-    rows = [["year", *sources]]
+    rows: list[list[object]] = [["year", *sources]]
     for year in years:
         rows.append(
             ["" if year is None else year, *(data["counts"].get((year, s), 0) for s in sources)]
@@ -525,7 +553,7 @@ def included_per_year_rows(*, review: Review) -> list[list]:
 MAX_OVERLAP_SOURCES = 62
 
 
-def source_overlap(*, review: Review) -> dict:
+def source_overlap(*, review: Review) -> dict[str, Any]:
     """Studies found by more than one library: pairwise overlap and libraries-per-study.
 
     One grouped query: each study gets the bit mask of the libraries that found it (a sum of
@@ -568,7 +596,7 @@ def source_overlap(*, review: Review) -> dict:
     }
 
 
-def overlap_studies(*, review: Review) -> QuerySet[Study]:
+def overlap_studies(*, review: Review) -> QuerySet[WithAnnotations[Study, Libraries]]:
     return (
         Study.objects.filter(review=review)
         .annotate(libraries=Count("records__batch__source", distinct=True))
@@ -577,10 +605,10 @@ def overlap_studies(*, review: Review) -> QuerySet[Study]:
     )
 
 
-def source_overlap_rows(*, review: Review) -> list[list]:
+def source_overlap_rows(*, review: Review) -> list[list[object]]:
     studies = list(overlap_studies(review=review).values("id", "title", "year", "doi", "libraries"))
     names = study_sources(study_ids=[s["id"] for s in studies])
-    rows = [["study_id", "title", "year", "doi", "libraries", "sources"]]
+    rows: list[list[object]] = [["study_id", "title", "year", "doi", "libraries", "sources"]]
     for s in studies:
         rows.append(
             [
@@ -599,7 +627,7 @@ def included_citations(*, review: Review) -> list[Citation]:
     """The included studies as citations, with volume/issue/pages from their records."""
     studies = list(included_studies(review=review))
     ids = [s.id for s in studies]
-    details: dict[int, dict] = defaultdict(dict)
+    details: dict[int, dict[str, str]] = defaultdict(dict)
     for study_id, volume, issue, pages in (
         Record.objects.filter(study_id__in=ids)
         .order_by("study_id", "id")
@@ -639,14 +667,16 @@ def sources_for_review(*, review: Review) -> QuerySet[Source]:
 # Rendered artefacts (views reach the domain's writers through here) ----------------------------
 
 
-def funnel_diagram(*, funnel: dict, title: str, url=None, fmt: str = "svg") -> str | bytes:
+def funnel_diagram(
+    *, funnel: Mapping[str, Any], title: str, url: BoxUrl | None = None, fmt: str = "svg"
+) -> str | bytes:
     """The PRISMA diagram of a funnel as SVG text or PDF bytes."""
     if fmt == "pdf":
         return prisma_pdf(funnel, title=title, url=url)
     return prisma_svg(funnel, title=title, url=url)
 
 
-def funnel_prisma_csv(*, funnel: dict, urls: dict[str, str] | None = None) -> str:
+def funnel_prisma_csv(*, funnel: Mapping[str, Any], urls: dict[str, str] | None = None) -> str:
     return rows_to_csv(prisma_csv_rows(funnel, urls=urls))
 
 
@@ -662,5 +692,5 @@ def included_export(*, review: Review, fmt: str) -> str:
     return writer(citations)
 
 
-def table_csv(rows: list[list]) -> str:
+def table_csv(rows: Sequence[Sequence[object]]) -> str:
     return rows_to_csv(rows)

@@ -57,7 +57,13 @@ def iter_entries(
             yield EntryProblem(item.line, "; ".join(item.truncated), "warning")
 
 
-def _entries(binary, fmt, column_map, max_unpacked_bytes, max_rows):
+def _entries(
+    binary: BinaryIO,
+    fmt: str,
+    column_map: dict[str, str] | None,
+    max_unpacked_bytes: int,
+    max_rows: int,
+) -> Iterator[ParsedRecord | EntryProblem]:
     if fmt == "endnote_xml":
         yield from endnote_xml.parse(binary)
         return

@@ -6,7 +6,9 @@ yielded and forgotten, so a 100,000-record export never sits in memory as parsed
 
 import html
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..normalise import (
     clean_text,
@@ -38,6 +40,9 @@ KEYWORD_LIMIT = 200
 KEYWORDS_MAX = 500
 # Each value of `raw` (the entry as the file gave it, kept for the backup).
 RAW_VALUE_LIMIT = 50_000
+
+# A record's original fields as the file has them (a repeated tag keeps a list).
+RawFields = dict[str, Any]
 # HTML character references that some exports (Scopus, IEEE) leave in titles and abstracts:
 # only complete ones (with the semicolon), so "R&D" or "AT&T" stay as they are.
 _CHARREF = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -104,7 +109,7 @@ class ParsedRecord:
     publication_type: str = ""
     language: str = ""
     source_record_id: str = ""
-    raw: dict = field(default_factory=dict)
+    raw: RawFields = field(default_factory=dict)
     # What was cut to FIELD_LIMITS, in words for the report ("title: 52,000,000 -> 2,000").
     truncated: list[str] = field(default_factory=list)
 
@@ -113,7 +118,7 @@ class ParsedRecord:
         return not (self.title or self.abstract or self.doi or self.authors or self.pmid)
 
 
-def first(*values) -> str:
+def first(*values: object) -> str:
     """The first non-blank value, cleaned; lists contribute their first non-blank item."""
     for value in values:
         if isinstance(value, list):
@@ -128,7 +133,7 @@ def first(*values) -> str:
     return ""
 
 
-def as_list(value) -> list[str]:
+def as_list(value: object) -> list[str]:
     if value is None:
         return []
     if isinstance(value, list):
@@ -147,27 +152,27 @@ def join_pages(start: str, end: str) -> str:
 def make_record(
     *,
     line: int,
-    raw: dict,
-    title="",
-    abstract="",
-    authors=(),
-    year=None,
-    venue="",
-    volume="",
-    issue="",
-    pages="",
-    doi="",
-    pmid="",
-    url="",
-    keywords=(),
-    publication_type="",
-    language="",
-    source_record_id="",
+    raw: RawFields,
+    title: object = "",
+    abstract: object = "",
+    authors: Iterable[object] = (),
+    year: object = None,
+    venue: object = "",
+    volume: object = "",
+    issue: object = "",
+    pages: object = "",
+    doi: object = "",
+    pmid: object = "",
+    url: object = "",
+    keywords: Iterable[object] = (),
+    publication_type: object = "",
+    language: object = "",
+    source_record_id: object = "",
 ) -> ParsedRecord:
     """Build a ParsedRecord, cleaning each field the same way for every format."""
     cuts: list[str] = []
 
-    def text(name: str, value, limit: int | None = None) -> str:
+    def text(name: str, value: object, limit: int | None = None) -> str:
         cleaned = decode_entities(clean_text(value))
         limit = limit or FIELD_LIMITS[name]
         if len(cleaned) > limit:
@@ -175,8 +180,8 @@ def make_record(
             return cleaned[:limit]
         return cleaned
 
-    def items(name: str, values, limit: int, most: int) -> list[str]:
-        values = list(values)
+    def items(name: str, given: Iterable[object], limit: int, most: int) -> list[str]:
+        values = list(given)
         kept: list[str] = []
         seen: set[str] = set()
         for value in values:
@@ -214,7 +219,7 @@ def make_record(
     )
 
 
-def _capped_raw(raw: dict, cuts: list[str]) -> dict:
+def _capped_raw(raw: RawFields, cuts: list[str]) -> RawFields:
     """`raw` with each text value cut to RAW_VALUE_LIMIT (lists item by item)."""
     for key, value in raw.items():
         if isinstance(value, str) and len(value) > RAW_VALUE_LIMIT:
@@ -230,7 +235,7 @@ def _capped_raw(raw: dict, cuts: list[str]) -> dict:
     return raw
 
 
-def add_raw(raw: dict, key: str, value: str) -> None:
+def add_raw(raw: RawFields, key: str, value: str) -> None:
     """Keep a repeated tag as a list, a single one as a string (the file's own shape)."""
     if key in raw:
         existing = raw[key]

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from ..normalise import latex_to_unicode, split_list
-from .base import EntryProblem, ParsedRecord, ParseError, add_raw, first, make_record
+from .base import EntryProblem, ParsedRecord, ParseError, RawFields, add_raw, first, make_record
 
 _ENTRY_START = re.compile(r"@\s*([A-Za-z][\w-]*)\s*([{(])")
 # A new entry at the start of a line while the previous one is still open: that one is broken.
@@ -145,10 +145,10 @@ def _split_key(body: str) -> tuple[str, str]:
     return head.strip(), body[match.start() + 1 :]
 
 
-def record_from_bibtex(raw: dict, line: int) -> ParsedRecord:
+def record_from_bibtex(raw: RawFields, line: int) -> ParsedRecord:
     fields = {k.lower(): v for k, v in raw.items() if not k.startswith("ENTRY")}
 
-    def get(*names):
+    def get(*names: str) -> str:
         return first(*(latex_value(fields.get(name)) for name in names))
 
     authors: list[str] = []
@@ -183,13 +183,13 @@ def record_from_bibtex(raw: dict, line: int) -> ParsedRecord:
     )
 
 
-def as_values(value) -> list[str]:
+def as_values(value: str | list[str] | None) -> list[str]:
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def latex_value(value):
+def latex_value(value: str | list[str] | None) -> str | list[str] | None:
     if isinstance(value, list):
         return [latex_to_unicode(v) for v in value]
     return latex_to_unicode(value) if value else value
@@ -209,7 +209,7 @@ def _entry(
             return EntryProblem(line, f"@string definition not understood: {error}")
         return None
     key, rest = _split_key(body)
-    raw: dict = {"ENTRYTYPE": kind, "ID": key}
+    raw: RawFields = {"ENTRYTYPE": kind, "ID": key}
     try:
         for name, value in _Body(rest, macros).fields():
             add_raw(raw, name, value)

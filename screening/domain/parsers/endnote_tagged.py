@@ -6,12 +6,12 @@ Not every record has a %0 type line (AIS eLibrary), so a blank line is the only 
 import re
 from collections.abc import Iterable, Iterator
 
-from .base import EntryProblem, ParsedRecord, add_raw, first, make_record
+from .base import EntryProblem, ParsedRecord, RawFields, add_raw, first, make_record
 
 _TAG = re.compile(r"^%(\S)\s?(.*)$")
 
 
-def record_from_refer(raw: dict, line: int) -> ParsedRecord:
+def record_from_refer(raw: RawFields, line: int) -> ParsedRecord:
     def values(tag: str) -> list[str]:
         value = raw.get(tag)
         if value is None:
@@ -42,7 +42,7 @@ def record_from_refer(raw: dict, line: int) -> ParsedRecord:
 
 
 def parse(lines: Iterable[str]) -> Iterator[ParsedRecord | EntryProblem]:
-    raw: dict | None = None
+    raw: RawFields | None = None
     start_line = 0
     last_tag: str | None = None
     for line_no, line in enumerate(lines, start=1):

@@ -8,19 +8,29 @@ would allow. EndNote never writes either.
 from collections.abc import Iterator
 from typing import BinaryIO
 from xml.etree import ElementTree
+from xml.etree.ElementTree import Element
 
 from defusedxml import EntitiesForbidden, ExternalReferenceForbidden
 from defusedxml.ElementTree import iterparse
 
-from .base import EntryProblem, HostileFile, ParsedRecord, ParseError, add_raw, first, make_record
+from .base import (
+    EntryProblem,
+    HostileFile,
+    ParsedRecord,
+    ParseError,
+    RawFields,
+    add_raw,
+    first,
+    make_record,
+)
 
 
-def _text(element) -> str:
+def _text(element: Element | None) -> str:
     # EndNote wraps text in <style> runs; a value is the concatenation of its runs.
     return "".join(element.itertext()) if element is not None else ""
 
 
-def _flatten(element, prefix: str, raw: dict) -> None:
+def _flatten(element: Element, prefix: str, raw: RawFields) -> None:
     children = [child for child in element if child.tag != "style"]
     if not children:
         text = _text(element).strip()
@@ -31,8 +41,8 @@ def _flatten(element, prefix: str, raw: dict) -> None:
         _flatten(child, f"{prefix}/{child.tag}" if prefix else child.tag, raw)
 
 
-def record_from_element(record, position: int) -> ParsedRecord:
-    raw: dict = {}
+def record_from_element(record: Element, position: int) -> ParsedRecord:
+    raw: RawFields = {}
     for child in record:
         _flatten(child, child.tag, raw)
     ref_type = record.find("ref-type")
@@ -67,7 +77,7 @@ def record_from_element(record, position: int) -> ParsedRecord:
 
 def parse(binary: BinaryIO) -> Iterator[ParsedRecord | EntryProblem]:
     position = 0
-    stack: list = []
+    stack: list[Element] = []
     try:
         events = iterparse(
             binary,
@@ -100,7 +110,8 @@ def parse(binary: BinaryIO) -> Iterator[ParsedRecord | EntryProblem]:
 
 
 def _refusal(error: EntitiesForbidden | ExternalReferenceForbidden) -> HostileFile:
-    if error.sysid or error.pubid:
+    # An external reference always names its target; an entity declaration may not.
+    if isinstance(error, ExternalReferenceForbidden) or error.sysid or error.pubid:
         return HostileFile(
             f"the XML refers to an outside file or address ({error.sysid or error.pubid}), "
             "which EndNote never writes and slrweb never fetches; the file was not read"

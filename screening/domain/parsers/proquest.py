@@ -4,7 +4,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from ..normalise import split_list
-from .base import EntryProblem, ParsedRecord, add_raw, first, make_record
+from .base import EntryProblem, ParsedRecord, RawFields, add_raw, first, make_record
 
 _DOCUMENT = re.compile(r"^Document (\d+) of (\d+)\s*$")
 _FIELD = re.compile(r"^([A-Z][A-Za-z/ &().-]{1,45}):\s?(.*)$")
@@ -73,7 +73,7 @@ KNOWN_FIELDS = {
 }
 
 
-def record_from_proquest(raw: dict, line: int) -> ParsedRecord:
+def record_from_proquest(raw: RawFields, line: int) -> ParsedRecord:
     keywords = split_list(first(raw.get("Identifier / keyword"), raw.get("Keywords")), ",;")
     authors = raw.get("Author") or []
     if not isinstance(authors, list):
@@ -101,7 +101,7 @@ def record_from_proquest(raw: dict, line: int) -> ParsedRecord:
 
 
 def parse(lines: Iterable[str]) -> Iterator[ParsedRecord | EntryProblem]:
-    raw: dict | None = None
+    raw: RawFields | None = None
     start_line = 0
     field: str | None = None
     for line_no, line in enumerate(lines, start=1):

@@ -10,7 +10,16 @@ import re
 from collections.abc import Iterable, Iterator
 
 from ..normalise import normalise_doi
-from .base import EntryProblem, ParsedRecord, ParseError, add_raw, first, join_pages, make_record
+from .base import (
+    EntryProblem,
+    ParsedRecord,
+    ParseError,
+    RawFields,
+    add_raw,
+    first,
+    join_pages,
+    make_record,
+)
 
 # "TY  - JOUR", "ER  -", "TY - JOUR" (one space: some writers), "AU  -Smith" (no space).
 _TAG = re.compile(r"^([A-Z][A-Z0-9])\s{1,2}-(?:\s(.*)|(\S.*))?$")
@@ -24,18 +33,18 @@ URL_TAGS = ("UR", "L1", "L2", "LK")
 BOOK_TYPES = {"BOOK", "EBOOK", "EDBOOK"}
 
 
-def _value_list(raw: dict, tag: str) -> list[str]:
+def _value_list(raw: RawFields, tag: str) -> list[str]:
     value = raw.get(tag)
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def record_from_ris(raw: dict, line: int) -> ParsedRecord:
+def record_from_ris(raw: RawFields, line: int) -> ParsedRecord:
     """Map a RIS entry (tag -> value or list of values) onto the normalised fields."""
     ty = first(raw.get("TY")).upper()
     title = first(*(raw.get(tag) for tag in TITLE_TAGS))
-    venue_tags = VENUE_TAGS
+    venue_tags: tuple[str, ...] = VENUE_TAGS
     if not title and ty in BOOK_TYPES:
         title = first(raw.get("BT"))
         venue_tags = tuple(t for t in VENUE_TAGS if t != "BT")
@@ -84,10 +93,10 @@ def record_from_ris(raw: dict, line: int) -> ParsedRecord:
 
 
 def parse(lines: Iterable[str]) -> Iterator[ParsedRecord | EntryProblem]:
-    raw: dict | None = None
+    raw: RawFields | None = None
     # A record closed by ER is held until the next TY: Ovid writes tags after ER ("NL  -")
     # that still belong to it.
-    closed: dict | None = None
+    closed: RawFields | None = None
     closed_line = 0
     start_line = 0
     last_tag: str | None = None
@@ -104,13 +113,14 @@ def parse(lines: Iterable[str]) -> Iterator[ParsedRecord | EntryProblem]:
             and text[:1].isupper()
             and (text[1:2].isupper() or text[1:2].isdigit())
         ):
-            tag, value, match = text[:2], text[5:].strip(), True
+            tag, value, matched = text[:2], text[5:].strip(), True
         else:
             match = _TAG.match(text.lstrip())
+            matched = match is not None
             if match:
                 tag = match.group(1)
                 value = (match.group(2) or match.group(3) or "").strip()
-        if match:
+        if matched:
             if tag == "TY":
                 if closed is not None:
                     yield record_from_ris(closed, closed_line)

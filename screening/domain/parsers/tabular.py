@@ -21,6 +21,7 @@ from .base import (
     HostileFile,
     ParsedRecord,
     ParseError,
+    RawFields,
     UnknownColumns,
     first,
     join_pages,
@@ -250,7 +251,7 @@ KNOWN_SOURCES: list[tuple[str, set[str], dict[str, tuple[str, ...]], str]] = [
 ]
 
 
-def _norm_header(name) -> str:
+def _norm_header(name: object) -> str:
     return clean_text(str(name) if name is not None else "").replace("\ufeff", "").lower()
 
 
@@ -262,19 +263,19 @@ def resolve_columns(header: list[str], user_map: dict[str, str] | None = None) -
     for original, norm in zip(header, normalised, strict=True):
         by_norm.setdefault(norm, original)
     if user_map:
-        columns = {
+        mapped: dict[str, tuple[str, ...]] = {
             name: (by_norm.get(_norm_header(column), column),)
             for name, column in user_map.items()
             if name in FIELDS and column
         }
-        missing = [c for cols in columns.values() for c in cols if c not in header]
+        missing = [c for cols in mapped.values() for c in cols if c not in header]
         if missing:
             raise UnknownColumns(
                 f"the column mapping names columns not in the file ({', '.join(missing)}); "
                 "map the columns again",
                 columns=list(header),
             )
-        return ColumnMap(source="mapped by hand", columns=columns, author_split="auto")
+        return ColumnMap(source="mapped by hand", columns=mapped, author_split="auto")
     source, overrides, author_split = "generic table", {}, "auto"
     for name, signature, source_overrides, splitter in KNOWN_SOURCES:
         if signature <= present:
@@ -320,7 +321,7 @@ def _split_authors(cell: str, mode: str) -> list[str]:
     return [text]
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     if value is None:
         return ""
     text = str(value) if not isinstance(value, str) else value
@@ -330,7 +331,7 @@ def _cell(value) -> str:
     return text
 
 
-def record_from_row(raw: dict, column_map: ColumnMap, line: int) -> ParsedRecord:
+def record_from_row(raw: RawFields, column_map: ColumnMap, line: int) -> ParsedRecord:
     def get(name: str) -> str:
         for column in column_map.columns.get(name, ()):
             text = clean_text(raw.get(column))
@@ -367,7 +368,8 @@ def record_from_row(raw: dict, column_map: ColumnMap, line: int) -> ParsedRecord
 
 
 def _unique_header(cells: list[str]) -> list[str]:
-    header, seen = [], {}
+    header: list[str] = []
+    seen: dict[str, int] = {}
     for index, cell in enumerate(cells):
         name = clean_text(cell).replace("\ufeff", "") or f"column {index + 1}"
         if name in seen:
@@ -381,7 +383,7 @@ def _unique_header(cells: list[str]) -> list[str]:
 
 def _rows_to_records(
     header: list[str],
-    rows: Iterable[tuple[int, list]],
+    rows: Iterable[tuple[int, list[str]]],
     user_map: dict[str, str] | None,
 ) -> Iterator[ParsedRecord | EntryProblem]:
     column_map = resolve_columns(header, user_map)
@@ -406,7 +408,7 @@ def _rows_to_records(
                     "kept in raw as _extra",
                     "warning",
                 )
-        raw = dict(zip(header, cells, strict=False))
+        raw: RawFields = dict(zip(header, cells, strict=False))
         if len(cells) > width:
             raw["_extra"] = cells[width:]
         filled = [c for c in cells if c.strip()]
@@ -432,7 +434,7 @@ def _find_header(rows: list[list[str]]) -> int | None:
 
 def _likeliest_delimiter(line: str) -> str:
     counts = {candidate: line.count(candidate) for candidate in (",", ";", "\t")}
-    return max(counts, key=counts.get)
+    return max(counts, key=counts.__getitem__)
 
 
 def _csv_error(error: csv.Error, line: int) -> ParseError:
@@ -487,7 +489,7 @@ def parse_text(
     except csv.Error as error:
         raise _csv_error(error, header_index + 1) from error
 
-    def rows() -> Iterator[tuple[int, list]]:
+    def rows() -> Iterator[tuple[int, list[str]]]:
         while True:
             # A row starts on the line after the previous row ended (quoted fields span lines).
             start = header_index + reader.line_num + 1
@@ -583,7 +585,7 @@ def parse_xlsx(
             header_cells = header_cells[:-1]
         header = _unique_header(header_cells)
 
-        def numbered() -> Iterator[tuple[int, list]]:
+        def numbered() -> Iterator[tuple[int, list[str]]]:
             for offset, cells in enumerate(head[header_index + 1 :], start=header_index + 2):
                 yield offset, cells
             for offset, row in enumerate(rows, start=len(head) + 1):
@@ -595,7 +597,7 @@ def parse_xlsx(
                     )
                 yield offset, [_cell(c) for c in row]
 
-        def trimmed() -> Iterator[tuple[int, list]]:
+        def trimmed() -> Iterator[tuple[int, list[str]]]:
             for line, cells in numbered():
                 # openpyxl pads rows to the sheet's width; empty trailing cells are not data.
                 while len(cells) > len(header) and not clean_text(cells[-1]):

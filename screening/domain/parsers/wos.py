@@ -4,21 +4,30 @@ PT starts a record and ER ends it. Zoological Record and other WoS databases use
 import re
 from collections.abc import Iterable, Iterator
 
-from .base import EntryProblem, ParsedRecord, ParseError, add_raw, first, join_pages, make_record
+from .base import (
+    EntryProblem,
+    ParsedRecord,
+    ParseError,
+    RawFields,
+    add_raw,
+    first,
+    join_pages,
+    make_record,
+)
 
 _TAG = re.compile(r"^([A-Z][A-Z0-9])(?: (.*))?$")
 # Fields whose continuation lines are separate items rather than a wrapped sentence.
 _LIST_TAGS = {"AU", "AF", "BA", "BF", "CR", "C1", "C3", "ED", "RI", "OI", "EM", "CA", "GP"}
 
 
-def record_from_wos(raw: dict, line: int) -> ParsedRecord:
+def record_from_wos(raw: RawFields, line: int) -> ParsedRecord:
     def values(tag: str) -> list[str]:
         value = raw.get(tag)
         if value is None:
             return []
         return value if isinstance(value, list) else [value]
 
-    keywords = []
+    keywords: list[str] = []
     for tag in ("DE", "ID"):
         for value in values(tag):
             keywords.extend(part for part in value.split(";"))
@@ -44,7 +53,7 @@ def record_from_wos(raw: dict, line: int) -> ParsedRecord:
 
 
 def parse(lines: Iterable[str]) -> Iterator[ParsedRecord | EntryProblem]:
-    raw: dict | None = None
+    raw: RawFields | None = None
     start_line = 0
     last_tag: str | None = None
     line_no = 0
