@@ -9,8 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db.models import Count
 
-from ..domain.agreement import cohen_kappa, fleiss_kappa, fleiss_table, raw_agreement
-from ..domain.agreement import Agreement
+from ..domain.agreement import Agreement, cohen_kappa, fleiss_kappa, fleiss_table, raw_agreement
 from ..models import Criterion, Decision, Review, Stage
 from .screening import outcomes_visible, stage_overview
 

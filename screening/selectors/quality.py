@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
 
-
 class QualityScores(TypedDict):
     """What `quality_scored_studies` adds to each study."""
 

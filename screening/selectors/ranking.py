@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
+
 from ..domain import metrics as ranking_metrics
 from ..domain import stopping as stopping_domain
 from ..models import Decision, RankingRun, RankingSettings, Review, Stage, StageStop
@@ -118,7 +120,7 @@ def ranking_stages(*, review: Review) -> list[Stage]:
     return list(review.stages.order_by("position", "id"))
 
 
-def ranking_progress_get(*, review: Review, stage: Stage, user) -> RankingProgress:
+def ranking_progress_get(*, review: Review, stage: Stage, user: User) -> RankingProgress:
     settings_row = ranking_settings_for(stage=stage)
     team_source = "resolutions" if review.blind_mode else "decisions"
     team_labels = stage_team_labels(review=review, stage=stage)

@@ -1,7 +1,9 @@
 """Search rounds: the review's rounds and the diff of one round against the earlier ones."""
 
 from dataclasses import dataclass, field
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import Count, Q
 
 from ..domain.rounds import RecordText, earlier_counterpart, record_changes
@@ -12,7 +14,7 @@ FIRST_ROUND = 1
 DIFF_KINDS = ("new", "existing", "changed")
 
 
-def rounds_list(*, review: Review) -> list[dict]:
+def rounds_list(*, review: Review) -> list[dict[str, Any]]:
     """Round 1 (the original searches, runs without a round) and every opened round, each with
     its runs and how many records were imported into them."""
     runs = list(
@@ -21,7 +23,7 @@ def rounds_list(*, review: Review) -> list[dict]:
         .annotate(records=Count("batches__records"))
     )
     opened = list(review.search_rounds.select_related("opened_by"))
-    rounds = [{"number": FIRST_ROUND, "round": None, "runs": []}]
+    rounds: list[dict[str, Any]] = [{"number": FIRST_ROUND, "round": None, "runs": []}]
     rounds += [{"number": r.number, "round": r, "runs": []} for r in opened]
     by_number = {entry["number"]: entry for entry in rounds}
     for run in runs:
@@ -45,7 +47,7 @@ def _earlier_than(number: int) -> Q:
     return Q(batch__search_run__round__isnull=True) | Q(batch__search_run__round__number__lt=number)
 
 
-def _text(row: dict) -> RecordText:
+def _text(row: dict[str, Any]) -> RecordText:
     return RecordText(
         key=row["id"],
         source_id=row["batch__source_id"],
@@ -68,7 +70,9 @@ class RoundDiff:
     new_studies: int = 0
 
     def ids(self, kind: str) -> list[int]:
-        return list(self.changed) if kind == "changed" else getattr(self, kind)
+        if kind == "changed":
+            return list(self.changed)
+        return {"new": self.new, "existing": self.existing}[kind]
 
 
 def round_diff(*, review: Review, search_round: SearchRound) -> RoundDiff:
@@ -82,7 +86,7 @@ def round_diff(*, review: Review, search_round: SearchRound) -> RoundDiff:
     )
     diff = RoundDiff(records=len(rows))
     study_ids = {row["study_id"] for row in rows if row["study_id"] is not None}
-    earlier_by_study: dict[int, list[dict]] = {}
+    earlier_by_study: dict[int, list[dict[str, Any]]] = {}
     for row in (
         Record.objects.filter(study_id__in=study_ids)
         .filter(_earlier_than(search_round.number))
@@ -90,7 +94,7 @@ def round_diff(*, review: Review, search_round: SearchRound) -> RoundDiff:
         .values(*columns)
     ):
         earlier_by_study.setdefault(row["study_id"], []).append(row)
-    new_studies = set()
+    new_studies: set[int] = set()
     for row in rows:
         if row["study_id"] is None:
             diff.pending += 1
@@ -111,7 +115,9 @@ def round_diff(*, review: Review, search_round: SearchRound) -> RoundDiff:
     return diff
 
 
-def round_diff_rows(*, review: Review, diff: RoundDiff, record_ids: list[int], user) -> list[dict]:
+def round_diff_rows(
+    *, review: Review, diff: RoundDiff, record_ids: list[int], user: User
+) -> list[dict[str, Any]]:
     """One page of a diff kind: each record with its study, the earlier record it was compared
     with, what changed, and the study's decisions this user may see (blind rules hold)."""
     records = {
@@ -126,15 +132,16 @@ def round_diff_rows(*, review: Review, diff: RoundDiff, record_ids: list[int], u
             pk__in=[diff.earlier[i] for i in record_ids if i in diff.earlier]
         ).select_related("batch__source")
     }
-    studies = [records[i].study_id for i in record_ids]
+    studies = [study_id for i in record_ids if (study_id := records[i].study_id) is not None]
     decisions = decisions_visible_by_study(review=review, study_ids=studies, user=user)
     return [
         {
             "record": records[i],
             "study": records[i].study,
-            "earlier": earlier.get(diff.earlier.get(i)),
+            "earlier": earlier.get(diff.earlier[i]) if i in diff.earlier else None,
             "changes": diff.changed.get(i, ()),
-            "decisions": decisions.get(records[i].study_id, []),
+            "decisions": decisions.get(study_id, []) if study_id is not None else [],
         }
         for i in record_ids
+        for study_id in [records[i].study_id]
     ]

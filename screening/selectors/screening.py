@@ -3,9 +3,22 @@
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, Subquery
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 
 from ..models import Adjudicator, Decision, Membership, Resolution, Review, Stage, Study
 from ..services.screening import can_adjudicate, is_reason_conflict
@@ -31,7 +44,7 @@ def highlight_segments(text: str, *, include: list[str], exclude: list[str]) -> 
     """
     if not text:
         return []
-    kinds = {}
+    kinds: dict[str, str] = {}
     for term in exclude:
         kinds.setdefault(term.casefold(), "exclude")
     for term in include:
@@ -59,7 +72,7 @@ def stage_get(*, review: Review, key: str) -> Stage | None:
     return Stage.objects.filter(review=review, key=key).first()
 
 
-def _scalar_count(queryset) -> Subquery:
+def _scalar_count(queryset: QuerySet[Model]) -> Subquery:
     """`(SELECT COUNT(*) FROM ...)` as an expression: a plain Func, so no GROUP BY is added."""
     return Subquery(
         queryset.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"),
@@ -70,13 +83,13 @@ def _scalar_count(queryset) -> Subquery:
 PROGRESS_SECONDS = 10
 
 
-def _decisions_at_current_stage():
+def _decisions_at_current_stage() -> Subquery:
     return _scalar_count(
         Decision.objects.filter(study=OuterRef("pk"), stage=OuterRef("current_stage"))
     )
 
 
-def _needing_decisions(*, review: Review):
+def _needing_decisions(*, review: Review) -> QuerySet[Study]:
     """Studies still short of their stage's required decisions.
 
     Unlike "waiting in the stage" this count moves the same way whatever the verdicts are, so
@@ -90,7 +103,7 @@ def _needing_decisions(*, review: Review):
     )
 
 
-def outcomes_visible(*, review: Review, user) -> bool:
+def outcomes_visible(*, review: Review, user: User) -> bool:
     """Whether this user may see conflicts, outcome counts and agreement figures.
 
     In blind mode they move with other reviewers' pending verdicts (a conflict count that
@@ -100,7 +113,7 @@ def outcomes_visible(*, review: Review, user) -> bool:
     return not review.blind_mode or can_adjudicate(review=review, user=user)
 
 
-def screening_progress(*, review: Review, stage: Stage, reviewer) -> dict:
+def screening_progress(*, review: Review, stage: Stage, reviewer: User) -> dict[str, Any]:
     """Mine (exact), the team's decisions and the studies still needing decisions in a stage.
 
     "Remaining" counts studies short of their required decisions, which moves the same way
@@ -126,7 +139,7 @@ def screening_progress(*, review: Review, stage: Stage, reviewer) -> dict:
     return {"mine": mine, **shared}
 
 
-def stage_overview(*, review: Review, user) -> list[dict]:
+def stage_overview(*, review: Review, user: User) -> list[dict[str, Any]]:
     """Each stage with its studies needing decisions, decisions, and (when the user may see
     them, see `outcomes_visible`) studies waiting, resolutions by verdict and conflicts."""
     stages = list(review.stages.all())
@@ -139,7 +152,7 @@ def stage_overview(*, review: Review, user) -> list[dict]:
     decided = dict(
         Decision.objects.filter(review=review).values_list("stage").annotate(n=Count("id"))
     )
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "stage": stage,
             "needing": needing.get(stage.pk, 0),
@@ -177,7 +190,7 @@ def stage_overview(*, review: Review, user) -> list[dict]:
     return rows
 
 
-def conflicts_pending(*, review: Review, stage: Stage | None = None):
+def conflicts_pending(*, review: Review, stage: Stage | None = None) -> QuerySet[Study]:
     """Studies whose required decisions are in but disagree (derived, never a stored flag)."""
     queryset = Study.objects.filter(review=review, outcome=Study.Outcome.SCREENING).annotate(
         n_decisions=Count("decisions", filter=Q(decisions__stage=F("current_stage")))
@@ -189,7 +202,7 @@ def conflicts_pending(*, review: Review, stage: Stage | None = None):
     )
 
 
-def conflicts_for_adjudicator(*, review: Review, user) -> list[dict]:
+def conflicts_for_adjudicator(*, review: Review, user: User) -> list[dict[str, Any]]:
     """Every conflict with all its decisions, reasons and notes (adjudicators only).
 
     `party` marks the conflicts this user took part in, which another adjudicator resolves
@@ -210,22 +223,25 @@ def conflicts_for_adjudicator(*, review: Review, user) -> list[dict]:
     for decision in decisions:
         if decision.stage_id == stage_of[decision.study_id]:
             by_study.setdefault(decision.study_id, []).append(decision)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for study in studies:
+        stage = study.current_stage
+        if stage is None:  # a conflict is always at a stage (conflicts_pending)
+            continue
         mine = by_study.get(study.pk, [])
         rows.append(
             {
                 "study": study,
                 "decisions": mine,
-                "party": not study.current_stage.parties_may_resolve
+                "party": not stage.parties_may_resolve
                 and any(d.reviewer_id == user.pk for d in mine),
-                "reason_conflict": is_reason_conflict(stage=study.current_stage, decisions=mine),
+                "reason_conflict": is_reason_conflict(stage=stage, decisions=mine),
             }
         )
     return rows
 
 
-def decision_latest(*, review: Review, stage: Stage, reviewer) -> Decision | None:
+def decision_latest(*, review: Review, stage: Stage, reviewer: User) -> Decision | None:
     """The reviewer's most recent decision in the stage: what "Undo" withdraws."""
     return (
         Decision.objects.filter(review=review, stage=stage, reviewer=reviewer)
@@ -235,7 +251,7 @@ def decision_latest(*, review: Review, stage: Stage, reviewer) -> Decision | Non
     )
 
 
-def decision_version(*, study: Study, stage: Stage, reviewer) -> int:
+def decision_version(*, study: Study, stage: Stage, reviewer: User) -> int:
     """The version of the reviewer's decision on a study (0: none), for the decision form."""
     version = (
         Decision.objects.filter(study=study, stage=stage, reviewer=reviewer)
@@ -245,7 +261,7 @@ def decision_version(*, study: Study, stage: Stage, reviewer) -> int:
     return version or 0
 
 
-def decisions_visible(*, review: Review, study: Study, user) -> list[Decision]:
+def decisions_visible(*, review: Review, study: Study, user: User) -> list[Decision]:
     """The decisions on a study that this user may see (see `decisions_visible_by_study`)."""
     return decisions_visible_by_study(review=review, study_ids=[study.pk], user=user).get(
         study.pk, []
@@ -253,7 +269,7 @@ def decisions_visible(*, review: Review, study: Study, user) -> list[Decision]:
 
 
 def decisions_visible_by_study(
-    *, review: Review, study_ids: list[int], user
+    *, review: Review, study_ids: list[int], user: User
 ) -> dict[int, list[Decision]]:
     """The decisions on these studies that this user may see, by study id.
 
@@ -286,7 +302,7 @@ def decisions_visible_by_study(
     return by_study
 
 
-def adjudicator_choices(*, review: Review) -> dict:
+def adjudicator_choices(*, review: Review) -> dict[str, Any]:
     members = Membership.objects.filter(
         review=review, role__in=[Membership.Role.OWNER, Membership.Role.REVIEWER]
     ).select_related("user")
@@ -297,7 +313,7 @@ def adjudicator_choices(*, review: Review) -> dict:
     }
 
 
-def fulltext_studies(*, review: Review):
+def fulltext_studies(*, review: Review) -> QuerySet[Study]:
     """Studies waiting at a full-text stage, and those whose full text was not retrievable."""
     return (
         Study.objects.filter(
@@ -310,7 +326,7 @@ def fulltext_studies(*, review: Review):
     )
 
 
-def fulltext_counts(*, review: Review) -> dict:
+def fulltext_counts(*, review: Review) -> dict[str, int]:
     studies = Study.objects.filter(review=review, current_stage__kind=Stage.Kind.FULL_TEXT)
     return {
         "waiting": studies.filter(outcome=Study.Outcome.SCREENING).count(),

@@ -1,5 +1,6 @@
 """Reads of a review's studies and of the decisions a member may see, for the API."""
 
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 
 from ..models import Decision, Resolution, Review, Study
@@ -28,7 +29,7 @@ def studies_filtered(
     return studies.order_by("id")
 
 
-def decisions_own(*, review: Review, user) -> QuerySet[Decision]:
+def decisions_own(*, review: Review, user: User) -> QuerySet[Decision]:
     """The user's own decisions: never anybody else's, whatever the blind mode."""
     return (
         Decision.objects.filter(review=review, reviewer=user)

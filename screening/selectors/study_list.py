@@ -6,11 +6,14 @@ adjudicator sees it once all that stage's decisions are in, as decisions on the 
 """
 
 from dataclasses import dataclass
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, TextField, Value
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Cast, Coalesce
 
 from ..domain.normalise import normalise_doi
@@ -55,7 +58,7 @@ class StudyFilters:
     sort: str = "relevance"
 
 
-def study_search_vector() -> SearchVector:
+def study_search_vector() -> CombinedExpression:
     """The weighted document searched: title, DOI, authors, abstract."""
     return (
         SearchVector("title", weight="A", config=SEARCH_CONFIG)
@@ -91,7 +94,7 @@ def studies_search(studies: QuerySet[Study], text: str) -> QuerySet[Study]:
     return studies.filter(matches | by_doi).annotate(rank=Value(0.0))
 
 
-def studies_listed(*, review: Review, user, filters: StudyFilters) -> QuerySet[Study]:
+def studies_listed(*, review: Review, user: User, filters: StudyFilters) -> QuerySet[Study]:
     """The review's studies matching the filters, in the chosen order."""
     studies = Study.objects.filter(review=review).select_related("current_stage")
     if filters.search:
@@ -122,14 +125,14 @@ def studies_listed(*, review: Review, user, filters: StudyFilters) -> QuerySet[S
     return studies.order_by(*ordering)
 
 
-def tags_visible(*, review: Review, user) -> QuerySet[Tag]:
+def tags_visible(*, review: Review, user: User) -> QuerySet[Tag]:
     """The review's tags and the user's own private tags (never another reviewer's)."""
     return Tag.objects.filter(Q(owner__isnull=True) | Q(owner=user), review=review).order_by(
         F("owner").asc(nulls_first=True), "name", "id"
     )
 
 
-def notes_visible(*, review: Review, user) -> QuerySet[StudyNote]:
+def notes_visible(*, review: Review, user: User) -> QuerySet[StudyNote]:
     """Notes of the review's studies that the user may read (see the module's blind rules)."""
     notes = StudyNote.objects.filter(study__review=review)
     if not review.blind_mode:
@@ -149,7 +152,7 @@ def notes_visible(*, review: Review, user) -> QuerySet[StudyNote]:
     return notes.filter(visible)
 
 
-def study_page_rows(*, review: Review, user, page: Page) -> list[dict]:
+def study_page_rows(*, review: Review, user: User, page: Page[Study]) -> list[dict[str, Any]]:
     """Each listed study with the tags and the number of notes the user may see."""
     ids = [study.pk for study in page.object_list]
     tags_by_study: dict[int, list[Tag]] = {}
@@ -177,11 +180,11 @@ def study_page_rows(*, review: Review, user, page: Page) -> list[dict]:
     ]
 
 
-def studies_page(studies: QuerySet[Study], number: str | int | None) -> Page:
+def studies_page(studies: QuerySet[Study], number: str | int | None) -> Page[Study]:
     return Paginator(studies, PAGE_SIZE).get_page(number)
 
 
-def study_detail(*, review: Review, study: Study, user) -> dict:
+def study_detail(*, review: Review, study: Study, user: User) -> dict[str, Any]:
     """Everything the study page shows, each part already filtered for the user."""
     records = list(
         Record.objects.filter(study=study)
