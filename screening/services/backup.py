@@ -28,8 +28,10 @@ import decimal
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import URLValidator
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
@@ -333,12 +335,23 @@ def declared_models() -> set[type[models.Model]]:
 
 # How an id is looked up: "ref" must be a row of the backup, "own" is a row's own id (a row of
 # the backup, or one a snapshot holds: a new id is reserved for it), "opt" is dropped if absent.
-IdFor = Callable[[str, object, str], object]
+IdFor = Callable[[str, Any, str], Any]
+# How a user is written: a username for an id (export), an id for a username (restore).
+UserFor = Callable[[Any], Any]
+# A row, a section or the whole file, as JSON.
+JsonObject = dict[str, Any]
+_T = TypeVar("_T")
 
 
 def extra_ids_convert(
-    table: Table, fields: dict, *, id_for: IdFor, user_for: Callable, review_id, where: str
-) -> dict:
+    table: Table,
+    fields: JsonObject,
+    *,
+    id_for: IdFor,
+    user_for: UserFor,
+    review_id: int | None,
+    where: str,
+) -> JsonObject:
     """`fields` with the id fields, id lists and snapshot of `table` passed through id_for."""
     fields = dict(fields)
     for name, target in table.id_fields.items():
@@ -363,8 +376,8 @@ def extra_ids_convert(
 
 
 def snapshot_convert(
-    snapshot: dict, *, id_for: IdFor, user_for: Callable, review_id, where: str
-) -> dict:
+    snapshot: JsonObject, *, id_for: IdFor, user_for: UserFor, review_id: int | None, where: str
+) -> JsonObject:
     """A copy of a merge snapshot with its ids and users converted; rows not carried dropped.
 
     The absorbed rows are Django's "python" serialisation: {"model", "pk", "fields"}, foreign
@@ -373,14 +386,14 @@ def snapshot_convert(
     absorbed = snapshot.get("absorbed") or []
     if not isinstance(absorbed, list):
         raise BackupRefused(f"{where}: the merge snapshot's 'absorbed' must be a list")
-    objects = []
+    objects: list[JsonObject] = []
     for item in absorbed:
         if not isinstance(item, dict) or not isinstance(item.get("fields"), dict):
             raise BackupRefused(f"{where}: the merge snapshot holds a malformed row")
         label = item.get("model")
         if label in NOT_CARRIED_LABELS:
             continue
-        table = TABLE_BY_LABEL.get(label)
+        table = TABLE_BY_LABEL.get(label) if isinstance(label, str) else None
         if table is None:
             raise BackupRefused(f"{where}: the merge snapshot holds rows of unknown {label!r}")
         fields = dict(item["fields"])
@@ -401,7 +414,7 @@ def snapshot_convert(
     return {**snapshot, "absorbed": objects}
 
 
-def _same_id(table_key: str, old, how: str):
+def _same_id(table_key: str, old: Any, how: str) -> Any:
     return old
 
 
@@ -411,7 +424,7 @@ def _reserve_id(model: type[models.Model]) -> int:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [db_table])
-            return cursor.fetchone()[0]
+            return int(cursor.fetchone()[0])
         if connection.vendor == "sqlite":
             # Django's SQLite tables are AUTOINCREMENT: ids come from sqlite_sequence.
             quoted = connection.ops.quote_name(db_table)
@@ -428,14 +441,14 @@ def _reserve_id(model: type[models.Model]) -> int:
                 cursor.execute(
                     "INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [db_table, new]
                 )
-            return new
+            return int(new)
     raise BackupRefused(f"merge history cannot be restored on {connection.vendor}")
 
 
 # ----- writing ---------------------------------------------------------------------------
 
 
-def json_value(model_field: models.Field, value):
+def json_value(model_field: models.Field[Any, Any], value: Any) -> Any:
     if value is None:
         return None
     if isinstance(model_field, models.FileField):
@@ -447,7 +460,7 @@ def json_value(model_field: models.Field, value):
     return value
 
 
-def _plain_fields(table: Table) -> list[models.Field]:
+def _plain_fields(table: Table) -> list[models.Field[Any, Any]]:
     """Concrete fields copied as they are (not the id, the review, refs or users)."""
     names = (
         set(table.refs)
@@ -464,7 +477,7 @@ def _plain_fields(table: Table) -> list[models.Field]:
     ]
 
 
-def _review_settings_dump(review: Review) -> dict:
+def _review_settings_dump(review: Review) -> JsonObject:
     return {
         f.name: json_value(f, f.value_from_object(review))
         for f in Review._meta.concrete_fields
@@ -472,8 +485,8 @@ def _review_settings_dump(review: Review) -> dict:
     }
 
 
-def _username_for(cache: dict) -> Callable:
-    def username(user_id):
+def _username_for(cache: dict[int, str | None]) -> UserFor:
+    def username(user_id: int | None) -> str | None:
         if user_id is None:
             return None
         if user_id not in cache:
@@ -484,8 +497,8 @@ def _username_for(cache: dict) -> Callable:
     return username
 
 
-def _row_dump(table: Table, obj: models.Model, usernames: dict) -> dict:
-    row = {"id": obj.pk}
+def _row_dump(table: Table, obj: models.Model, usernames: dict[int, str | None]) -> JsonObject:
+    row: JsonObject = {"id": obj.pk}
     for model_field in _plain_fields(table):
         row[model_field.name] = json_value(model_field, model_field.value_from_object(obj))
     for attname in table.refs:
@@ -510,7 +523,7 @@ def _row_dump(table: Table, obj: models.Model, usernames: dict) -> dict:
 
 
 def _rows(table: Table, review: Review) -> Iterable[models.Model]:
-    queryset = table.model.objects.filter(**{table.review_path: review}).order_by("pk")
+    queryset = table.model._default_manager.filter(**{table.review_path: review}).order_by("pk")
     if table.only is not None:
         queryset = queryset.filter(table.only)
     if table.users:
@@ -520,20 +533,20 @@ def _rows(table: Table, review: Review) -> Iterable[models.Model]:
     return queryset
 
 
-def tables_dump(*, review: Review, tables: list[Table]) -> dict:
+def tables_dump(*, review: Review, tables: list[Table]) -> JsonObject:
     """Rows of the given tables, placed under `protocol` or at the top level."""
-    data: dict = {PROTOCOL: {"review": _review_settings_dump(review)}}
-    usernames: dict = {}
+    data: JsonObject = {PROTOCOL: {"review": _review_settings_dump(review)}}
+    usernames: dict[int, str | None] = {}
     for table in tables:
         rows = [_row_dump(table, obj, usernames) for obj in _rows(table, review)]
         (data[PROTOCOL] if table.section == PROTOCOL else data)[table.key] = rows
     return data
 
 
-def _users_dump(data: dict, tables: list[Table]) -> list[dict]:
+def _users_dump(data: JsonObject, tables: list[Table]) -> list[JsonObject]:
     usernames: set[str] = set()
 
-    def seen(username):
+    def seen(username: str | None) -> str | None:
         if username:
             usernames.add(username)
         return username
@@ -549,10 +562,10 @@ def _users_dump(data: dict, tables: list[Table]) -> list[dict]:
     return [{name: getattr(user, name) for name in USER_FIELDS} for user in users]
 
 
-def review_export(*, review: Review) -> dict:
+def review_export(*, review: Review) -> JsonObject:
     """Everything stored for a review, as plain JSON (uploaded file bytes excepted)."""
     review = Review.objects.get(pk=review.pk)  # the stored settings, not a caller's stale copy
-    data = {
+    data: JsonObject = {
         "format": FORMAT,
         "version": VERSION,
         "slug": review.slug,
@@ -579,7 +592,7 @@ def table_path(table: Table) -> str:
     return f"{PROTOCOL}.{table.key}" if table.section == PROTOCOL else table.key
 
 
-def section_rows(data: dict, table: Table) -> list:
+def section_rows(data: JsonObject, table: Table) -> list[Any]:
     holder = data.get(PROTOCOL, {}) if table.section == PROTOCOL else data
     if not isinstance(holder, dict):
         raise BackupRefused(f"'{PROTOCOL}' must be an object")
@@ -593,7 +606,7 @@ def section_rows(data: dict, table: Table) -> list:
 # snapshot is 5 levels), and deeper ones would make later reads recurse without end.
 MAX_JSON_DEPTH = 32
 # The JSON types a field's value may have in the file (bool is not a number here).
-_JSON_TYPES: list[tuple[tuple[type[models.Field], ...], tuple[type, ...], str]] = [
+_JSON_TYPES: list[tuple[tuple[type[models.Field[Any, Any]], ...], tuple[type, ...], str]] = [
     ((models.BooleanField,), (bool,), "true or false"),
     ((models.IntegerField,), (int,), "a whole number"),
     ((models.FloatField,), (int, float), "a number"),
@@ -603,9 +616,9 @@ _JSON_TYPES: list[tuple[tuple[type[models.Field], ...], tuple[type, ...], str]] 
 ]
 
 
-def _json_depth_check(value, where: str) -> None:
+def _json_depth_check(value: object, where: str) -> None:
     """Refuse a JSON value nested deeper than MAX_JSON_DEPTH (iteratively: no recursion)."""
-    pending = [(value, 1)]
+    pending: list[tuple[object, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
         if not isinstance(item, dict | list):
@@ -616,7 +629,7 @@ def _json_depth_check(value, where: str) -> None:
         pending.extend((child, depth + 1) for child in children)
 
 
-def _python_value(model_field: models.Field, value, where: str):
+def _python_value(model_field: models.Field[Any, Any], value: Any, where: str) -> Any:
     """The file's value for a field, checked like the model would: type, choices and limits.
 
     `where` is the JSON path of the value (`decisions[3].verdict`), named in every refusal.
@@ -654,13 +667,15 @@ def _python_value(model_field: models.Field, value, where: str):
     return python
 
 
-def _is_auto(model_field: models.Field) -> bool:
+def _is_auto(model_field: models.Field[Any, Any]) -> bool:
     return bool(
         getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False)
     )
 
 
-def _insert_as_given(model: type[models.Model], objects: list, batch_size: int = 500) -> list:
+def _insert_as_given(
+    model: type[models.Model], objects: list[models.Model], batch_size: int = 500
+) -> list[models.Model]:
     """`bulk_create` that keeps the values set on `auto_now` / `auto_now_add` fields.
 
     bulk_create stamps "now" on those fields; a restore must keep the stored moments. A raw
@@ -671,7 +686,8 @@ def _insert_as_given(model: type[models.Model], objects: list, batch_size: int =
     queryset = model._base_manager.all()
     for start in range(0, len(objects), batch_size):
         batch = objects[start : start + batch_size]
-        returned = queryset._insert(
+        # QuerySet._insert is private: not in django-stubs.
+        returned = queryset._insert(  # type: ignore[attr-defined]
             batch, fields=fields, returning_fields=model._meta.db_returning_fields, raw=True
         )
         for obj, values in zip(batch, returned, strict=True):
@@ -681,22 +697,22 @@ def _insert_as_given(model: type[models.Model], objects: list, batch_size: int =
     return objects
 
 
-def _is_id(value) -> bool:
+def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _Loader:
-    def __init__(self, *, review: Review, data: dict, create_users: bool):
+    def __init__(self, *, review: Review, data: JsonObject, create_users: bool) -> None:
         self.review = review
         self.data = data
         self.create_users = create_users
         self.ids: dict[str, dict[int, int]] = {}
-        self.users: dict[str, models.Model] = {}
+        self.users: dict[str, User] = {}
         self.user_details = {
             u.get("username"): u for u in data.get("users", []) if isinstance(u, dict)
         }
 
-    def user(self, username, where: str):
+    def user(self, username: object, where: str) -> User | None:
         if username is None:
             return None
         if not isinstance(username, str) or not username:
@@ -723,7 +739,9 @@ class _Loader:
         mapping = self.ids.setdefault(table.key, {})
         plain = _plain_fields(table)
         auto_times = [f for f in plain if isinstance(f, models.DateField) and _is_auto(f)]
-        objects, m2m, seen = [], [], set()
+        objects: list[models.Model] = []
+        m2m: list[dict[str, list[str]]] = []
+        seen: set[int] = set()
         for index, row in enumerate(rows):
             if not isinstance(row, dict) or not _is_id(row.get("id")):
                 raise BackupRefused(
@@ -737,7 +755,7 @@ class _Loader:
             if row["id"] in seen:
                 raise BackupRefused(f"{where}: id {row['id']} appears twice")
             seen.add(row["id"])
-            values = {}
+            values: JsonObject = {}
             for model_field in plain:
                 if model_field.name in row:
                     values[model_field.attname] = _python_value(
@@ -795,24 +813,26 @@ class _Loader:
             self.load_snapshots(table, rows, created, wheres)
 
     @staticmethod
-    def check_constraints(table: Table, objects: list, wheres: list) -> None:
+    def check_constraints(table: Table, objects: list[models.Model], wheres: list[str]) -> None:
         """Refuse a row breaking one of the model's check constraints, naming its path.
 
         PostgreSQL would refuse it too, but only as an error about the whole table.
         """
         checks = [c for c in table.model._meta.constraints if isinstance(c, models.CheckConstraint)]
         for constraint in checks:
-            names = sorted(constraint.condition.referenced_base_fields)
+            condition = constraint.condition
+            names = sorted(condition.referenced_base_fields) if isinstance(condition, Q) else []
             for obj, where in zip(objects, wheres, strict=True):
                 try:
-                    constraint.validate(table.model, obj)
+                    # BaseConstraint.validate (Django 4.1+) is missing from django-stubs 5.2.
+                    constraint.validate(table.model, obj)  # type: ignore[attr-defined]
                 except ValidationError as error:
                     place = f"{where}.{names[0]}" if len(names) == 1 else where
                     raise BackupRefused(
                         f"{place}: breaks the rule {constraint.name} ({' '.join(error.messages)})"
                     ) from error
 
-    def id_for(self, table_key: str, old, how: str):
+    def id_for(self, table_key: str, old: Any, how: str) -> int | None:
         """The new id of a row of the file (see `IdFor`); absorbed rows get a reserved id."""
         mapping = self.ids.setdefault(table_key, {})
         if isinstance(old, int) and old in mapping:
@@ -825,13 +845,15 @@ class _Loader:
         raise BackupRefused(f"refers to {table_key} id {old}, not in the file")
 
     @staticmethod
-    def located(where: str, function, *args, **kwargs):
+    def located(where: str, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         try:
             return function(*args, **kwargs)
         except BackupRefused as error:
             raise BackupRefused(f"{where}: {error}") from error
 
-    def load_snapshots(self, table: Table, rows: list, created: list, wheres: list) -> None:
+    def load_snapshots(
+        self, table: Table, rows: list[JsonObject], created: list[models.Model], wheres: list[str]
+    ) -> None:
         """Rewrite merge snapshots once every row they may name has its new id.
 
         Rows a snapshot holds that are alive in the file (an undone merge) map to their new ids;
@@ -844,11 +866,11 @@ class _Loader:
             if not isinstance(snapshot, dict):
                 raise BackupRefused(f"{where}: '{table.snapshot}' must be an object")
 
-            def user_id(username, where=where):
+            def user_id(username: object, where: str = where) -> int | None:
                 user = self.user(username, where)
                 return user.pk if user is not None else None
 
-            def id_for(table_key, old, how, where=where):
+            def id_for(table_key: str, old: Any, how: str, where: str = where) -> int | None:
                 return self.located(where, self.id_for, table_key, old, how)
 
             converted = snapshot_convert(
@@ -856,9 +878,19 @@ class _Loader:
             )
             table.model._base_manager.filter(pk=obj.pk).update(**{table.snapshot: converted})
 
-    def load_by_code(self, table, name, target, created, m2m, wheres) -> None:
+    def load_by_code(
+        self,
+        table: Table,
+        name: str,
+        target: str,
+        created: list[models.Model],
+        m2m: list[dict[str, list[str]]],
+        wheres: list[str],
+    ) -> None:
         target_model = TABLE_BY_KEY[target].model
-        by_code = {obj.code: obj.pk for obj in target_model.objects.filter(review=self.review)}
+        by_code = dict(
+            target_model._default_manager.filter(review=self.review).values_list("code", "pk")
+        )
         through = getattr(table.model, name).through
         source_column = f"{table.model._meta.model_name}_id"
         target_column = f"{target_model._meta.model_name}_id"
@@ -870,7 +902,7 @@ class _Loader:
                 links.append(through(**{source_column: obj.pk, target_column: by_code[code]}))
         through.objects.bulk_create(links)
 
-    def audit_object_id(self, row) -> str:
+    def audit_object_id(self, row: JsonObject) -> str:
         """Point an audit event at the restored object when it is one of the backup's rows."""
         object_id = str(row.get("object_id") or "")
         table = TABLE_BY_MODEL_NAME.get(row.get("object_type") or "")
@@ -883,7 +915,7 @@ class _Loader:
         return object_id
 
 
-def header_check(data, expected_format: str) -> None:
+def header_check(data: object, expected_format: str) -> None:
     if not isinstance(data, dict):
         raise BackupRefused("the file must hold one JSON object")
     if data.get("format") != expected_format:
@@ -892,7 +924,7 @@ def header_check(data, expected_format: str) -> None:
         raise BackupRefused(f"unsupported version {data.get('version')!r} (this slrweb reads 1)")
 
 
-def review_settings_apply(*, review: Review, settings: dict) -> None:
+def review_settings_apply(*, review: Review, settings: object) -> None:
     """Copy the review-level protocol settings (title, mode, scale ...) onto a review."""
     if not isinstance(settings, dict):
         raise BackupRefused(f"'{PROTOCOL}.review' must be an object")
@@ -914,7 +946,7 @@ def review_settings_apply(*, review: Review, settings: dict) -> None:
 
 
 def tables_load(
-    *, review: Review, data: dict, tables: list[Table], create_users: bool = True
+    *, review: Review, data: JsonObject, tables: list[Table], create_users: bool = True
 ) -> _Loader:
     """Insert the rows of `tables` from `data` into `review`; the loader keeps old -> new ids.
 
@@ -935,7 +967,7 @@ def refused(error: BackupRefused) -> ValidationError:
     return ValidationError(f"This file cannot be restored: {error}")
 
 
-def review_import(*, data: dict, slug: str | None = None) -> Review:
+def review_import(*, data: JsonObject, slug: str | None = None) -> Review:
     """Restore a backup written by `review_export` as a new review (all or nothing)."""
     try:
         header_check(data, FORMAT)

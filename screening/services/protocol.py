@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
@@ -39,6 +41,13 @@ from .screening import adjudicator_revoke
 from .stale import version_check
 
 PROTOCOL_FORMAT = "slrweb-protocol"
+
+# The items of the protocol's ordered lists, and every row edited with a version check.
+ProtocolItem = ResearchQuestion | Criterion | QualityCriterion | Source | SearchString
+Versioned = ProtocolItem | Review | Stage | SearchRun
+ItemT = TypeVar("ItemT", ResearchQuestion, Criterion, QualityCriterion, Source, SearchString)
+VersionedT = TypeVar("VersionedT", bound=Versioned)
+Snapshot = dict[str, Any]
 
 
 def _criterion_in_use(item: Criterion) -> str | None:
@@ -67,115 +76,117 @@ def _search_string_in_use(item: SearchString) -> str | None:
 
 
 @dataclass(frozen=True)
-class OrderedList:
+class OrderedList(Generic[ItemT]):
     """One ordered list of the protocol, edited inline on the protocol page."""
 
     key: str  # URL segment and element id
     noun: str  # audit actions are f"{noun}_{verb}"
     title: str
-    model: type[models.Model]
+    model: type[ItemT]
     fields: tuple[str, ...]
     unique: str  # the field unique within a review
-    filters: dict = field(default_factory=dict)
-    in_use: Callable[[models.Model], str | None] | None = None
+    filters: dict[str, str] = field(default_factory=dict)
+    in_use: Callable[[ItemT], str | None] | None = None
     item_label: str = "item"
 
-    def queryset(self, review: Review) -> models.QuerySet:
-        return self.model.objects.filter(review=review, **self.filters).order_by("position", "id")
+    def queryset(self, review: Review) -> models.QuerySet[ItemT]:
+        return self.model._default_manager.filter(review=review, **self.filters).order_by(
+            "position", "id"
+        )
 
-    def snapshot(self, item: models.Model) -> dict:
+    def snapshot(self, item: ItemT) -> Snapshot:
         data = {name: getattr(item, name) for name in ("id", *self.filters, *self.fields)}
         data["position"] = item.position
         data["version"] = item.version
         return data
 
-    def describe(self, item: models.Model) -> str:
+    def describe(self, item: ItemT) -> str:
         """The item as a reader sees it, e.g. "IC1: Studies on MLOps"."""
         return ": ".join(str(getattr(item, name)) for name in self.fields if getattr(item, name))
 
 
-ORDERED_LISTS: dict[str, OrderedList] = {
-    spec.key: spec
-    for spec in [
-        OrderedList(
-            "research-questions",
-            "research_question",
-            "Research questions",
-            ResearchQuestion,
-            ("code", "text", "theme"),
-            "code",
-            item_label="research question",
-        ),
-        OrderedList(
-            "inclusion",
-            "criterion",
-            "Inclusion criteria",
-            Criterion,
-            ("code", "text"),
-            "code",
-            {"kind": Criterion.Kind.INCLUSION},
-            _criterion_in_use,
-            "inclusion criterion",
-        ),
-        OrderedList(
-            "exclusion",
-            "criterion",
-            "Exclusion criteria",
-            Criterion,
-            ("code", "text"),
-            "code",
-            {"kind": Criterion.Kind.EXCLUSION},
-            _criterion_in_use,
-            "exclusion criterion",
-        ),
-        OrderedList(
-            "other-reasons",
-            "criterion",
-            "Other full-text exclusion reasons",
-            Criterion,
-            ("code", "text"),
-            "code",
-            {"kind": Criterion.Kind.OTHER},
-            _criterion_in_use,
-            "reason",
-        ),
-        OrderedList(
-            "quality",
-            "quality_criterion",
-            "Quality criteria",
-            QualityCriterion,
-            ("code", "text"),
-            "code",
-            in_use=_quality_criterion_in_use,
-            item_label="quality criterion",
-        ),
-        OrderedList(
-            "sources",
-            "source",
-            "Sources (digital libraries)",
-            Source,
-            ("name",),
-            "name",
-            in_use=_source_in_use,
-            item_label="source",
-        ),
-        OrderedList(
-            "search-strings",
-            "search_string",
-            "Search strings",
-            SearchString,
-            ("text",),
-            "text",
-            in_use=_search_string_in_use,
-            item_label="search string",
-        ),
-    ]
-}
+_ORDERED_LISTS: list[OrderedList[Any]] = [
+    OrderedList(
+        "research-questions",
+        "research_question",
+        "Research questions",
+        ResearchQuestion,
+        ("code", "text", "theme"),
+        "code",
+        item_label="research question",
+    ),
+    OrderedList(
+        "inclusion",
+        "criterion",
+        "Inclusion criteria",
+        Criterion,
+        ("code", "text"),
+        "code",
+        {"kind": Criterion.Kind.INCLUSION},
+        _criterion_in_use,
+        "inclusion criterion",
+    ),
+    OrderedList(
+        "exclusion",
+        "criterion",
+        "Exclusion criteria",
+        Criterion,
+        ("code", "text"),
+        "code",
+        {"kind": Criterion.Kind.EXCLUSION},
+        _criterion_in_use,
+        "exclusion criterion",
+    ),
+    OrderedList(
+        "other-reasons",
+        "criterion",
+        "Other full-text exclusion reasons",
+        Criterion,
+        ("code", "text"),
+        "code",
+        {"kind": Criterion.Kind.OTHER},
+        _criterion_in_use,
+        "reason",
+    ),
+    OrderedList(
+        "quality",
+        "quality_criterion",
+        "Quality criteria",
+        QualityCriterion,
+        ("code", "text"),
+        "code",
+        in_use=_quality_criterion_in_use,
+        item_label="quality criterion",
+    ),
+    OrderedList(
+        "sources",
+        "source",
+        "Sources (digital libraries)",
+        Source,
+        ("name",),
+        "name",
+        in_use=_source_in_use,
+        item_label="source",
+    ),
+    OrderedList(
+        "search-strings",
+        "search_string",
+        "Search strings",
+        SearchString,
+        ("text",),
+        "text",
+        in_use=_search_string_in_use,
+        item_label="search string",
+    ),
+]
+ORDERED_LISTS: dict[str, OrderedList[Any]] = {spec.key: spec for spec in _ORDERED_LISTS}
 
 
-def _unique_clash(spec: OrderedList, review: Review, value, exclude_pk=None) -> ValidationError:
+def _unique_clash(
+    spec: OrderedList[Any], review: Review, value: object, exclude_pk: int | None = None
+) -> ValidationError | None:
     """The message for a value already used in the review (criterion codes span all kinds)."""
-    clash = spec.model.objects.filter(review=review, **{spec.unique: value})
+    clash = spec.model._default_manager.filter(review=review, **{spec.unique: value})
     if exclude_pk is not None:
         clash = clash.exclude(pk=exclude_pk)
     if clash.exists():
@@ -184,7 +195,13 @@ def _unique_clash(spec: OrderedList, review: Review, value, exclude_pk=None) -> 
 
 
 def _stale_check(
-    *, review: Review, obj: models.Model, seen_version: int | None, force: bool, what: str, current
+    *,
+    review: Review,
+    obj: Versioned,
+    seen_version: int | None,
+    force: bool,
+    what: str,
+    current: Callable[[], str],
 ) -> bool:
     """Refuse a write based on an older version of `obj` (see `services.stale`).
 
@@ -215,7 +232,15 @@ def _stale_check(
 
 
 def _save_audited(
-    *, review: Review, actor, obj, noun: str, verb: str, forced: bool, before, snapshot
+    *,
+    review: Review,
+    actor: User,
+    obj: VersionedT,
+    noun: str,
+    verb: str,
+    forced: bool,
+    before: Snapshot | None,
+    snapshot: Callable[[VersionedT], Snapshot],
 ) -> None:
     """Store an edited row one version up, audited as `<noun>_<verb>` (forced: `.overwrite`)."""
     obj.version += 1
@@ -231,7 +256,9 @@ def _save_audited(
 
 
 @transaction.atomic
-def protocol_item_create(*, review: Review, actor, spec: OrderedList, values: dict):
+def protocol_item_create(
+    *, review: Review, actor: User, spec: OrderedList[ItemT], values: dict[str, Any]
+) -> ItemT:
     """Append an item at the end of its list."""
     values = {name: values[name] for name in spec.fields}
     error = _unique_clash(spec, review, values[spec.unique])
@@ -241,7 +268,7 @@ def protocol_item_create(*, review: Review, actor, spec: OrderedList, values: di
     last = queryset.aggregate(last=Max("position"))["last"]
     try:
         with transaction.atomic():
-            item = spec.model.objects.create(
+            item = spec.model._default_manager.create(
                 review=review,
                 position=0 if last is None else last + 1,
                 **spec.filters,
@@ -260,7 +287,7 @@ def protocol_item_create(*, review: Review, actor, spec: OrderedList, values: di
 
 
 def _item_stale_check(
-    *, review: Review, spec: OrderedList, item, seen_version: int | None, force: bool
+    *, review: Review, spec: OrderedList[ItemT], item: ItemT, seen_version: int | None, force: bool
 ) -> bool:
     return _stale_check(
         review=review,
@@ -276,13 +303,13 @@ def _item_stale_check(
 def protocol_item_update(
     *,
     review: Review,
-    actor,
-    spec: OrderedList,
-    item,
-    values: dict,
+    actor: User,
+    spec: OrderedList[ItemT],
+    item: ItemT,
+    values: dict[str, Any],
     seen_version: int | None,
     force: bool = False,
-):
+) -> ItemT:
     """Change an item; refused (`StaleWrite`) when it changed since the user opened it."""
     item = spec.queryset(review).select_for_update().get(pk=item.pk)
     overwrite = _item_stale_check(
@@ -314,9 +341,9 @@ def protocol_item_update(
 def protocol_item_delete(
     *,
     review: Review,
-    actor,
-    spec: OrderedList,
-    item,
+    actor: User,
+    spec: OrderedList[ItemT],
+    item: ItemT,
     seen_version: int | None,
     force: bool = False,
 ) -> None:
@@ -341,18 +368,20 @@ def protocol_item_delete(
     _renumber(list(spec.queryset(review)))
 
 
-def _renumber(items: list) -> None:
-    changed = []
+def _renumber(items: list[ItemT]) -> None:
+    changed: list[ItemT] = []
     for position, item in enumerate(items):
         if item.position != position:
             item.position = position
             changed.append(item)
     if changed:
-        type(changed[0]).objects.bulk_update(changed, ["position"])
+        type(changed[0])._default_manager.bulk_update(changed, ["position"])
 
 
 @transaction.atomic
-def protocol_item_move(*, review: Review, actor, spec: OrderedList, item, direction: str):
+def protocol_item_move(
+    *, review: Review, actor: User, spec: OrderedList[ItemT], item: ItemT, direction: str
+) -> ItemT:
     """Move an item one place up or down; positions are renumbered 0..n-1."""
     if direction not in ("up", "down"):
         raise ValidationError("Move up or down.")
@@ -391,18 +420,22 @@ REVIEW_SETTINGS = {
 }
 
 
-def _review_snapshot(review: Review, names) -> dict:
-    return {
-        name: backup.json_value(Review._meta.get_field(name), getattr(review, name))
-        for name in names
-    }
+def _review_field(name: str) -> models.Field[Any, Any]:
+    model_field = Review._meta.get_field(name)
+    if not isinstance(model_field, models.Field):
+        raise ValueError(f"{name!r} is not a setting of the review")
+    return model_field
 
 
-def _review_describe(review: Review, names) -> str:
+def _review_snapshot(review: Review, names: list[str]) -> Snapshot:
+    return {name: backup.json_value(_review_field(name), getattr(review, name)) for name in names}
+
+
+def _review_describe(review: Review, names: list[str]) -> str:
     """The stored values of these settings, as the protocol page shows them."""
-    parts = []
+    parts: list[str] = []
     for name in names:
-        model_field = Review._meta.get_field(name)
+        model_field = _review_field(name)
         value = getattr(review, name)
         if model_field.choices:
             value = getattr(review, f"get_{name}_display")()
@@ -416,7 +449,12 @@ def _review_describe(review: Review, names) -> str:
 
 @transaction.atomic
 def review_update(
-    *, review: Review, actor, values: dict, seen_version: int | None, force: bool = False
+    *,
+    review: Review,
+    actor: User,
+    values: dict[str, Any],
+    seen_version: int | None,
+    force: bool = False,
 ) -> Review:
     """Change review-level protocol settings. A new screening mode rebuilds the stages, which
     is only allowed while no decision exists. Refused (`StaleWrite`) when the review's settings
@@ -456,7 +494,7 @@ def review_update(
     return review
 
 
-def stages_rebuild(*, review: Review, actor) -> list[Stage]:
+def stages_rebuild(*, review: Review, actor: User) -> list[Stage]:
     """Replace the stages by the defaults of the review's screening mode (no decision yet)."""
     if Decision.objects.filter(review=review).exists():
         raise ValidationError(
@@ -498,7 +536,7 @@ STAGE_FIELDS = (
 ROUTES = ("route_include", "route_uncertain", "route_exclude")
 
 
-def _stage_snapshot(stage: Stage) -> dict:
+def _stage_snapshot(stage: Stage) -> Snapshot:
     return {name: getattr(stage, name) for name in ("id", "key", "kind", *STAGE_FIELDS, "version")}
 
 
@@ -518,9 +556,9 @@ def stage_route_choices(*, stage: Stage, stages: list[Stage]) -> list[tuple[str,
     return later + [(Stage.INCLUDED, "Included (final)"), (Stage.EXCLUDED, "Excluded (final)")]
 
 
-def stages_check(stages: list) -> list[str]:
+def stages_check(stages: list[Stage]) -> list[str]:
     """Problems of a set of stages: one entry stage, routes to later stages or final outcomes."""
-    problems = []
+    problems: list[str] = []
     entries = [s for s in stages if s.is_entry]
     if len(entries) != 1:
         problems.append(f"Exactly one stage must be the entry stage ({len(entries)} found).")
@@ -541,9 +579,9 @@ def stages_check(stages: list) -> list[str]:
 def stage_update(
     *,
     review: Review,
-    actor,
+    actor: User,
     stage: Stage,
-    values: dict,
+    values: dict[str, Any],
     seen_version: int | None,
     force: bool = False,
 ) -> Stage:
@@ -583,7 +621,7 @@ def stage_update(
 # ----- search runs (Table 1) -------------------------------------------------------------
 
 
-def _run_snapshot(run: SearchRun) -> dict:
+def _run_snapshot(run: SearchRun) -> Snapshot:
     return {
         "id": run.pk,
         "search_string": run.search_string.text,
@@ -599,7 +637,7 @@ def _run_snapshot(run: SearchRun) -> dict:
 def search_run_set(
     *,
     review: Review,
-    actor,
+    actor: User,
     search_string: SearchString,
     source: Source,
     run_on: datetime.date | None,
@@ -676,7 +714,7 @@ def search_run_set(
 # ----- team ------------------------------------------------------------------------------
 
 
-def _member_snapshot(membership: Membership) -> dict:
+def _member_snapshot(membership: Membership) -> Snapshot:
     return {
         "user": membership.user.get_username(),
         "role": membership.role,
@@ -693,7 +731,7 @@ def _owners_left(review: Review, without: Membership) -> int:
 
 
 @transaction.atomic
-def member_add(*, review: Review, actor, username: str, role: str) -> Membership:
+def member_add(*, review: Review, actor: User, username: str, role: str) -> Membership:
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise ValidationError({"username": f"No active user named {username!r}."})
@@ -714,7 +752,7 @@ def member_add(*, review: Review, actor, username: str, role: str) -> Membership
 
 @transaction.atomic
 def member_update(
-    *, review: Review, actor, membership: Membership, role: str, can_import: bool
+    *, review: Review, actor: User, membership: Membership, role: str, can_import: bool
 ) -> Membership:
     # Lock the owners so two owners demoting each other at once cannot leave none.
     list(Membership.objects.select_for_update().filter(review=review, role=Membership.Role.OWNER))
@@ -750,7 +788,7 @@ def member_update(
 
 
 @transaction.atomic
-def member_remove(*, review: Review, actor, membership: Membership) -> None:
+def member_remove(*, review: Review, actor: User, membership: Membership) -> None:
     list(Membership.objects.select_for_update().filter(review=review, role=Membership.Role.OWNER))
     membership = Membership.objects.select_related("user").get(pk=membership.pk, review=review)
     if membership.role == Membership.Role.OWNER and not _owners_left(review, membership):
@@ -769,15 +807,15 @@ def member_remove(*, review: Review, actor, membership: Membership) -> None:
 # ----- protocol export / import ----------------------------------------------------------
 
 
-def protocol_export(*, review: Review) -> dict:
+def protocol_export(*, review: Review) -> Snapshot:
     """The protocol as JSON: settings, stages, criteria, RQs, QCs, sources, strings, runs."""
     review = Review.objects.get(pk=review.pk)
-    data = {"format": PROTOCOL_FORMAT, "version": backup.VERSION}
+    data: Snapshot = {"format": PROTOCOL_FORMAT, "version": backup.VERSION}
     data.update(backup.tables_dump(review=review, tables=backup.PROTOCOL_TABLES))
     return data
 
 
-def protocol_import(*, review: Review, actor, data) -> Review:
+def protocol_import(*, review: Review, actor: User, data: Any) -> Review:
     """Replace the protocol of a review that has no imported records yet (all or nothing)."""
     try:
         with transaction.atomic():
@@ -837,14 +875,14 @@ DEMO_USERS = [
 
 
 @transaction.atomic
-def demo_review_load(*, seed: dict, password: str) -> tuple[Review, list[dict]]:
+def demo_review_load(*, seed: dict[str, Any], password: str) -> tuple[Review, list[dict[str, Any]]]:
     """Create the seed review and its team once; later calls leave both as they are.
 
     Returns the review and, per demo account, its username, role and the password when it
     still works (None when somebody changed it: it is never reset behind their back).
     """
     user_model = get_user_model()
-    users = []
+    users: list[tuple[User, Membership.Role]] = []
     for username, role in DEMO_USERS:
         user, created = user_model.objects.get_or_create(username=username)
         if created:
@@ -868,29 +906,35 @@ def demo_review_load(*, seed: dict, password: str) -> tuple[Review, list[dict]]:
     return review, accounts
 
 
-def _demo_review_create(*, seed: dict, owner) -> Review:
+def _demo_review_create(*, seed: dict[str, Any], owner: User) -> Review:
     from .reviews import review_create
 
     review = review_create(
         slug=DEMO_SLUG, title=seed["title"], owner=owner, objectives=seed.get("method", "")
     )
-    values = {"review": review, "actor": owner}
     for rq in seed["research_questions"]:
-        protocol_item_create(spec=ORDERED_LISTS["research-questions"], values=rq, **values)
+        protocol_item_create(
+            review=review, actor=owner, spec=ORDERED_LISTS["research-questions"], values=rq
+        )
     for key, items in (
         ("inclusion", seed["inclusion_criteria"]),
         ("exclusion", seed["exclusion_criteria"]),
         ("quality", seed["quality_criteria"]["criteria"]),
     ):
         for item in items:
-            protocol_item_create(spec=ORDERED_LISTS[key], values=item, **values)
+            protocol_item_create(review=review, actor=owner, spec=ORDERED_LISTS[key], values=item)
     sources = {
-        name: protocol_item_create(spec=ORDERED_LISTS["sources"], values={"name": name}, **values)
+        name: protocol_item_create(
+            review=review, actor=owner, spec=ORDERED_LISTS["sources"], values={"name": name}
+        )
         for name in seed["sources"]
     }
     for row in seed["search_strings_table1"]:
         string = protocol_item_create(
-            spec=ORDERED_LISTS["search-strings"], values={"text": row["string"]}, **values
+            review=review,
+            actor=owner,
+            spec=ORDERED_LISTS["search-strings"],
+            values={"text": row["string"]},
         )
         for source_name, hits in row["hits"].items():
             search_run_set(
@@ -899,6 +943,7 @@ def _demo_review_create(*, seed: dict, owner) -> Review:
                 run_on=DEMO_RUN_DATE,
                 hits_reported=hits,
                 seen_version=0,
-                **values,
+                review=review,
+                actor=owner,
             )
     return review

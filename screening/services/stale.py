@@ -9,6 +9,7 @@ audited by the service with `action="<noun>.overwrite"` and the version it repla
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass
@@ -26,7 +27,9 @@ class StaleWrite(Exception):
         return f"{self.what} was changed{who} since you opened it: it is now {self.current}."
 
 
-def version_check(*, stored_version: int, seen_version: int | None, force: bool, **details) -> None:
+def version_check(
+    *, stored_version: int, seen_version: int | None, force: bool, **details: Any
+) -> None:
     """Refuse a write whose `seen_version` is not the stored one (unless `force`).
 
     A row that does not exist yet has version 0; `seen_version=None` (a form that carried no
