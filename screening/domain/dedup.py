@@ -68,7 +68,8 @@ BLOCK_WINDOW = 4
 MAX_TITLES_PER_GROUP = 4
 MAX_PLACES_CHECKED = 12
 
-Key = Hashable
+# A record id (the app) or a label (tests, benchmarks): hashable and orderable.
+Key = int | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -1177,7 +1178,8 @@ def records_to_compare(
     for i, j in candidate_pairs(feats):
         # Pairs are ordered (i < j): a pair with a new record has it first.
         if i < first_existing <= j:
-            touched.add(feats[j].group if feats[j].group is not None else feats[j].key)
+            other = feats[j]
+            touched.add(other.group if other.group is not None else other.key)
     return [r for r in existing if (r.group if r.group is not None else r.key) in touched]
 
 

@@ -1,3 +1,4 @@
+from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
@@ -6,7 +7,7 @@ from .audit import audit_event_record
 
 
 @transaction.atomic
-def user_sessions_end_all(*, user) -> int:
+def user_sessions_end_all(*, user: User) -> int:
     """Delete every live session of `user` (all browsers and devices); returns how many.
 
     Sessions are stored signed and encoded, so each live one is decoded to find its account.

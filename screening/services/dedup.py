@@ -9,8 +9,10 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core import serializers
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -18,7 +20,13 @@ from django.db import connection, models, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from ..domain.dedup import DedupRecord, deduplicate, most_complete, records_to_compare
+from ..domain.dedup import (
+    DedupRecord,
+    ScoredPair,
+    deduplicate,
+    most_complete,
+    records_to_compare,
+)
 from ..models import (
     Decision,
     DuplicateCandidate,
@@ -143,7 +151,7 @@ def _no_run_in_progress(review_id: int) -> bool:
     return bool(free)
 
 
-def _dedup_record(row: dict) -> DedupRecord:
+def _dedup_record(row: dict[str, Any]) -> DedupRecord:
     return DedupRecord(
         key=row["id"],
         title=row["title"] or "",
@@ -160,9 +168,9 @@ def _dedup_record(row: dict) -> DedupRecord:
     )
 
 
-def _display_fields(rows: list[dict]) -> dict:
+def _display_fields(rows: list[dict[str, Any]]) -> dict[str, Any]:
     fields = most_complete(rows)
-    if len(fields.get("url") or "") > URL_MAX:
+    if URL_MAX is not None and len(fields.get("url") or "") > URL_MAX:
         fields["url"] = ""
     return fields
 
@@ -175,7 +183,7 @@ def _study_is_screened(study: Study, entry: Stage | None, *, decided: bool) -> b
     )
 
 
-def dedup_counts(*, review: Review) -> dict:
+def dedup_counts(*, review: Review) -> dict[str, int]:
     """The contract's counts: merged is records minus studies (the PRISMA duplicates box)."""
     records = Record.objects.filter(review=review, study__isnull=False).count()
     studies = Study.objects.filter(review=review).count()
@@ -189,7 +197,7 @@ def dedup_counts(*, review: Review) -> dict:
     }
 
 
-def review_deduplicate(*, review: Review) -> dict:
+def review_deduplicate(*, review: Review) -> dict[str, int]:
     """Group the review's unassigned records into existing or new studies; queue the doubts.
 
     Only the new records are scored, against the existing studies that share a block with
@@ -227,10 +235,12 @@ def review_deduplicate(*, review: Review) -> dict:
         joined: dict[int, list[int]] = {}
         new_clusters: list[list[int]] = []
         for cluster in result.clusters:
-            fresh = sorted(key for key in cluster if key in new_ids)
+            fresh = sorted(key for key in cluster if isinstance(key, int) and key in new_ids)
             if not fresh:
                 continue
-            existing_studies = {group_of.get(key) for key in cluster} - {None}
+            existing_studies = {
+                study for key in cluster if isinstance(study := group_of.get(key), int)
+            }
             if existing_studies:
                 # The domain never joins two existing studies, so there is exactly one.
                 joined.setdefault(existing_studies.pop(), []).extend(fresh)
@@ -266,7 +276,7 @@ def review_deduplicate(*, review: Review) -> dict:
         return counts
 
 
-def _links(merges: list) -> dict:
+def _links(merges: list[ScoredPair]) -> dict[str, Any]:
     """Why records were grouped, for provenance (capped: a 100k-record first run would
     otherwise write megabytes into one event)."""
     return {
@@ -301,7 +311,9 @@ def _one_run_at_a_time(review_id: int) -> Iterator[None]:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
 
 
-def _studies_create(*, review: Review, clusters: list[list[int]], by_id: dict) -> int:
+def _studies_create(
+    *, review: Review, clusters: list[list[int]], by_id: dict[int, dict[str, Any]]
+) -> int:
     """New studies at the entry stage, a chunk per transaction, each with its records."""
     entry = Stage.objects.filter(review=review, is_entry=True).first()
     created = 0
@@ -354,7 +366,7 @@ def _studies_join(*, review: Review, joined: dict[int, list[int]]) -> tuple[list
             )
             vanished = vanished or len(studies) < len(chunk)
             _assign_records([(study.pk, key) for study in studies for key in joined[study.pk]])
-            members: dict[int, list[dict]] = {}
+            members: dict[int, list[dict[str, Any]]] = {}
             for row in Record.objects.filter(study__in=studies).values(*RECORD_FIELDS):
                 members.setdefault(row["study_id"], []).append(row)
             decided = set(
@@ -373,7 +385,12 @@ def _studies_join(*, review: Review, joined: dict[int, list[int]]) -> tuple[list
 
 
 def _study_join_finish(
-    *, review: Review, study: Study, members: list[dict], record_ids: list[int], screened: bool
+    *,
+    review: Review,
+    study: Study,
+    members: list[dict[str, Any]],
+    record_ids: list[int],
+    screened: bool,
 ) -> bool:
     """The joined study's display fields from all its records, and the audit event."""
     before = {name: getattr(study, name) for name in STUDY_FIELDS}
@@ -398,7 +415,7 @@ def _study_join_finish(
     return screened
 
 
-def _candidates_create(*, review: Review, candidates: list) -> None:
+def _candidates_create(*, review: Review, candidates: list[ScoredPair]) -> None:
     pairs = {(min(p.a, p.b), max(p.a, p.b)): p for p in candidates}
     with transaction.atomic():
         DuplicateCandidate.objects.bulk_create(
@@ -437,18 +454,23 @@ def _assign_records(pairs: list[tuple[int, int]]) -> None:
         )
 
 
-def _snapshot(study: Study) -> list:
+def _snapshot(study: Study) -> list[dict[str, Any]]:
     """The study and every row that cascades from it, serialised for an exact restore."""
-    return serializers.serialize("python", [study, *_cascading_rows(Study, [study.pk])])
+    rows: list[dict[str, Any]] = serializers.serialize(
+        "python", [study, *_cascading_rows(Study, [study.pk])]
+    )
+    return rows
 
 
-def _cascading_rows(model: type[models.Model], pks: list) -> list[models.Model]:
+def _cascading_rows(model: type[models.Model], pks: list[int]) -> list[models.Model]:
     """Rows that deleting `model` rows `pks` would delete with them, parents before children,
     found through the public `_meta.related_objects` API. Many-to-many rows are serialised with
     the row that owns them, so auto-created through tables are skipped."""
     rows: list[models.Model] = []
     for relation in model._meta.related_objects:
         related = relation.related_model
+        if isinstance(related, str):  # only an unresolved lazy reference is a string
+            continue
         if relation.on_delete is not models.CASCADE or related._meta.auto_created:
             continue
         children = list(
@@ -460,7 +482,7 @@ def _cascading_rows(model: type[models.Model], pks: list) -> list[models.Model]:
     return rows
 
 
-def _progress(study: Study) -> tuple:
+def _progress(study: Study) -> tuple[bool, int, int, bool, int]:
     """How far screening has gone on a study: the further one survives a merge."""
     return (
         study.outcome != Study.Outcome.SCREENING,
@@ -472,7 +494,12 @@ def _progress(study: Study) -> tuple:
 
 
 def studies_merge(
-    *, review: Review, first: Study, second: Study, user, candidate=None
+    *,
+    review: Review,
+    first: Study,
+    second: Study,
+    user: User,
+    candidate: DuplicateCandidate | None = None,
 ) -> StudyMerge:
     """Merge two studies: the one further in screening keeps its state; the other's records
     move to it and its own screening rows are kept in the merge history for an unmerge."""
@@ -488,15 +515,16 @@ def studies_merge(
         kept, absorbed = sorted(locked.values(), key=_progress, reverse=True)
         record_ids = list(absorbed.records.values_list("pk", flat=True))
         kept_before = {name: getattr(kept, name) for name in STUDY_FIELDS}
+        absorbed_state = {
+            "stage": absorbed.current_stage.key if absorbed.current_stage else None,
+            "outcome": absorbed.outcome,
+            "decisions": absorbed.decisions.count(),
+            "resolutions": absorbed.resolutions.count(),
+        }
         snapshot = {
             "absorbed": _snapshot(absorbed),
             "kept_fields": kept_before,
-            "absorbed_state": {
-                "stage": absorbed.current_stage.key if absorbed.current_stage else None,
-                "outcome": absorbed.outcome,
-                "decisions": absorbed.decisions.count(),
-                "resolutions": absorbed.resolutions.count(),
-            },
+            "absorbed_state": absorbed_state,
         }
         merge = StudyMerge.objects.create(
             review=review,
@@ -521,7 +549,7 @@ def studies_merge(
             before={
                 "kept": kept.pk,
                 "absorbed": merge.absorbed_study_id,
-                **snapshot["absorbed_state"],
+                **absorbed_state,
             },
             after={"kept": kept.pk, "records_moved": record_ids, "merge": merge.pk},
         )
@@ -529,12 +557,12 @@ def studies_merge(
         return merge
 
 
-def _jsonable(value):
+def _jsonable(value: object) -> Any:
     """Serialised rows hold dates and decimals; JSONField needs plain JSON values."""
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def study_unmerge(*, review: Review, merge: StudyMerge, user) -> Study:
+def study_unmerge(*, review: Review, merge: StudyMerge, user: User) -> Study:
     """Undo a merge: the absorbed study comes back with its primary key, its screening rows
     and its records; the kept study gets its display fields back from its remaining records."""
     with transaction.atomic():
@@ -570,7 +598,9 @@ def study_unmerge(*, review: Review, merge: StudyMerge, user) -> Study:
         return restored
 
 
-def candidate_decide(*, review: Review, candidate: DuplicateCandidate, user, is_duplicate: bool):
+def candidate_decide(
+    *, review: Review, candidate: DuplicateCandidate, user: User, is_duplicate: bool
+) -> DuplicateCandidate:
     """Record a reviewer's verdict on a grey-zone pair; a duplicate merges the two studies."""
     with transaction.atomic():
         candidate = (
@@ -613,7 +643,7 @@ def candidate_decide(*, review: Review, candidate: DuplicateCandidate, user, is_
         return candidate
 
 
-def candidate_undo(*, review: Review, user) -> DuplicateCandidate | None:
+def candidate_undo(*, review: Review, user: User) -> DuplicateCandidate | None:
     """Undo the user's latest decision on a pair (and its merge, if any); it is pending again."""
     with transaction.atomic():
         candidate = (
@@ -645,11 +675,13 @@ def candidate_undo(*, review: Review, user) -> DuplicateCandidate | None:
         return candidate
 
 
-def record_split(*, review: Review, record: Record, user) -> Study:
+def record_split(*, review: Review, record: Record, user: User) -> Study:
     """Take a record that was grouped automatically out of its study into a new study at the
     entry stage; the pair is remembered as "not a duplicate" so no later run regroups it."""
     with transaction.atomic():
         record = Record.objects.select_for_update().get(pk=record.pk, review=review)
+        if record.study_id is None:  # split meanwhile
+            raise ValidationError("This record is not grouped with others.")
         old = Study.objects.select_for_update().get(pk=record.study_id)
         others = list(old.records.exclude(pk=record.pk).values(*RECORD_FIELDS))
         if not others:

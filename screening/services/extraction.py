@@ -1,5 +1,6 @@
 """Data extraction writes: fields, extractor assignment, drafts, completion, reconciliation."""
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -46,7 +47,7 @@ def _field_key(*, review: Review, label: str) -> str:
 def extraction_field_create(
     *,
     review: Review,
-    actor,
+    actor: User,
     label: str,
     kind: str,
     research_question: ResearchQuestion | None = None,
@@ -107,7 +108,7 @@ def extraction_field_create(
 
 
 @transaction.atomic
-def extraction_contribution_flags_create(*, review: Review, actor) -> list[ExtractionField]:
+def extraction_contribution_flags_create(*, review: Review, actor: User) -> list[ExtractionField]:
     """One click: a yes/no "Contributes to RQn" field for each research question lacking one."""
     _require_owner(review=review, user=actor)
     have = set(
@@ -135,7 +136,7 @@ def extraction_contribution_flags_create(*, review: Review, actor) -> list[Extra
 
 
 @transaction.atomic
-def extraction_field_delete(*, review: Review, field: ExtractionField, actor) -> None:
+def extraction_field_delete(*, review: Review, field: ExtractionField, actor: User) -> None:
     """Remove a field and every value entered for it (owners only; audited with the count)."""
     _require_owner(review=review, user=actor)
     if field.review_id != review.pk:
@@ -155,7 +156,7 @@ def extraction_field_delete(*, review: Review, field: ExtractionField, actor) ->
 
 @transaction.atomic
 def extraction_extractors_assign(
-    *, review: Review, study: Study, extractors, actor
+    *, review: Review, study: Study, extractors, actor: User
 ) -> list[ExtractionAssignment]:
     """Set the one or two extractors of an included study (owners only)."""
     _require_owner(review=review, user=actor)
@@ -188,7 +189,9 @@ def extraction_extractors_assign(
 
 
 @transaction.atomic
-def extraction_extractors_assign_bulk(*, review: Review, extractors, per_study: int, actor) -> int:
+def extraction_extractors_assign_bulk(
+    *, review: Review, extractors, per_study: int, actor: User
+) -> int:
     """Round-robin the included studies without extractors over the chosen people."""
     return _round_robin_assign(
         review=review,
@@ -204,7 +207,7 @@ def extraction_extractors_assign_bulk(*, review: Review, extractors, per_study: 
     )
 
 
-def _reconcile_derive(*, review: Review, study: Study, field: ExtractionField, actor) -> None:
+def _reconcile_derive(*, review: Review, study: Study, field: ExtractionField, actor: User) -> None:
     """Once every extractor marked the study done, agreeing values become the reconciled one.
 
     The owner's reconciliation stays until the owner changes it; a derived value that no
@@ -252,7 +255,7 @@ def _reconcile_derive(*, review: Review, study: Study, field: ExtractionField, a
     )
 
 
-def _reconcile_derive_all(*, review: Review, study: Study, actor) -> None:
+def _reconcile_derive_all(*, review: Review, study: Study, actor: User) -> None:
     for field in review.extraction_fields.all():
         _reconcile_derive(review=review, study=study, field=field, actor=actor)
 
@@ -293,7 +296,7 @@ def _stale_check(
 
 
 def _value_write(
-    *, review: Review, current: ExtractionValue | None, actor, action: str, force: bool, **row
+    *, review: Review, current: ExtractionValue | None, actor: User, action: str, force: bool, **row
 ) -> ExtractionValue:
     """Create or update a value row one version up, audited as `action`; a forced overwrite of
     a newer value is audited as such too, with the version it replaced."""
@@ -404,7 +407,7 @@ def extraction_reconcile(
     review: Review,
     study: Study,
     field: ExtractionField,
-    actor,
+    actor: User,
     raw,
     seen_version: int | None,
     force: bool = False,

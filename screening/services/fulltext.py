@@ -3,6 +3,7 @@
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import File
 from django.core.files.storage import default_storage
@@ -16,7 +17,7 @@ PDF_MAGIC = b"%PDF-"
 PDF_HEAD_BYTES = 1024
 
 
-def _check_member_writer(*, review: Review, user) -> None:
+def _check_member_writer(*, review: Review, user: User) -> None:
     if not Membership.objects.filter(
         review=review, user=user, role__in=[Membership.Role.OWNER, Membership.Role.REVIEWER]
     ).exists():
@@ -43,7 +44,7 @@ def _lock_full_text_study(*, review: Review, study: Study) -> Study:
 
 
 def fulltext_upload(
-    *, review: Review, study: Study, user, file_name: str, upload: File
+    *, review: Review, study: Study, user: User, file_name: str, upload: File
 ) -> FullText:
     """Store a study's PDF privately; a study marked not retrievable returns to screening.
 
@@ -99,7 +100,9 @@ def fulltext_upload(
     return full_text
 
 
-def fulltext_mark_not_retrievable(*, review: Review, study: Study, user, reason: str) -> FullText:
+def fulltext_mark_not_retrievable(
+    *, review: Review, study: Study, user: User, reason: str
+) -> FullText:
     """Record that the full text could not be obtained: PRISMA's "reports not retrieved"."""
     _check_member_writer(review=review, user=user)
     reason = (reason or "").strip()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection, models, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -115,7 +116,7 @@ def funnel_schedule(*, review_id: int, countdown: float | None = None) -> None:
 
 
 @transaction.atomic
-def funnel_request(*, review: Review, user) -> None:
+def funnel_request(*, review: Review, user: User) -> None:
     """The "recompute" button: audited, enqueued at once (no debounce)."""
     audit_event_record(review=review, actor=user, action="funnel.request", obj=review)
     # Marked now, not on commit, so the answer to this request already shows "computing".

@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import BinaryIO
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -205,7 +206,7 @@ def file_check(*, stream: BinaryIO, size: int, file_name: str, format: str | Non
     return fmt
 
 
-def source_resolve(*, review: Review, name: str, actor=None) -> Source:
+def source_resolve(*, review: Review, name: str, actor: User | None = None) -> Source:
     """The review's source of that name (case-insensitive), created if it does not exist."""
     name = " ".join((name or "").split())
     if not name:
@@ -231,7 +232,7 @@ def batch_create(
     *,
     review: Review,
     source: Source,
-    uploaded_by,
+    uploaded_by: User,
     file_name: str,
     data: bytes | BinaryIO,
     search_run: SearchRun | None = None,
@@ -757,7 +758,7 @@ def _fail(
 # --- retries and the column mapping step -----------------------------------------------------
 
 
-def batch_retry(*, batch: ImportBatch, user) -> ImportBatch:
+def batch_retry(*, batch: ImportBatch, user: User) -> ImportBatch:
     """Queue a failed import again (after a worker crash or a database failure)."""
     with transaction.atomic():
         updated = ImportBatch.objects.filter(pk=batch.pk, status=ImportBatch.Status.FAILED).update(
@@ -774,7 +775,7 @@ def batch_retry(*, batch: ImportBatch, user) -> ImportBatch:
     return batch
 
 
-def batch_mapping_set(*, batch: ImportBatch, mapping: dict[str, str], user) -> ImportBatch:
+def batch_mapping_set(*, batch: ImportBatch, mapping: dict[str, str], user: User) -> ImportBatch:
     """Store a person's column mapping on a table import and queue it again."""
     columns = set((batch.report or {}).get("columns") or [])
     if batch.format not in {"csv", "tsv", "xlsx"}:
@@ -814,7 +815,7 @@ def batch_mapping_set(*, batch: ImportBatch, mapping: dict[str, str], user) -> I
     return batch
 
 
-def batch_delete(*, batch: ImportBatch, user) -> None:
+def batch_delete(*, batch: ImportBatch, user: User) -> None:
     """Delete an import that holds no records (failed, or still waiting for a worker, e.g.
     while the broker is down) and its stored file, audited; the same file can then be
     uploaded again. A task sent for it before finds nothing and ends."""
@@ -941,7 +942,9 @@ def batch_result(
     }
 
 
-def search_run_resolve(*, review: Review, source: Source, text: str, actor=None) -> SearchRun:
+def search_run_resolve(
+    *, review: Review, source: Source, text: str, actor: User | None = None
+) -> SearchRun:
     """The latest run of that search string in that source, created if there is none.
 
     A run created here has no reported hit count yet (0, with a note saying so); Table 1

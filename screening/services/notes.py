@@ -6,6 +6,7 @@ deletes it; the review's tags are managed by owners; a private tag is touched by
 
 import re
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
@@ -17,7 +18,7 @@ NOTE_MAX_LENGTH = 5000
 TAG_COLOUR = re.compile(r"#[0-9a-fA-F]{6}")
 
 
-def _is_owner(review: Review, user) -> bool:
+def _is_owner(review: Review, user: User) -> bool:
     return Membership.objects.filter(review=review, user=user, role=Membership.Role.OWNER).exists()
 
 
@@ -47,7 +48,7 @@ def note_add(*, review: Review, study: Study, author, text: str) -> StudyNote:
     return note
 
 
-def _own_note_locked(*, study: Study, note_id: int, user) -> StudyNote:
+def _own_note_locked(*, study: Study, note_id: int, user: User) -> StudyNote:
     note = StudyNote.objects.select_for_update().filter(study=study, pk=note_id).first()
     if note is None:
         raise StudyNote.DoesNotExist("This note no longer exists.")
@@ -61,7 +62,7 @@ def note_edit(
     review: Review,
     study: Study,
     note_id: int,
-    user,
+    user: User,
     text: str,
     seen_version: int | None,
     force: bool = False,
@@ -96,7 +97,7 @@ def note_edit(
 
 
 def note_delete(
-    *, review: Review, study: Study, note_id: int, user, seen_version: int | None
+    *, review: Review, study: Study, note_id: int, user: User, seen_version: int | None
 ) -> None:
     """Delete one's own note, provided it is still the version the user saw."""
     with transaction.atomic():
@@ -120,7 +121,7 @@ def _tag_state(tag: Tag) -> dict:
     return {"name": tag.name, "colour": tag.colour, "private": tag.owner_id is not None}
 
 
-def tag_create(*, review: Review, user, name: str, colour: str, private: bool) -> Tag:
+def tag_create(*, review: Review, user: User, name: str, colour: str, private: bool) -> Tag:
     """Create a review tag (owners) or one of the user's private tags."""
     name = name.strip()
     if not name:
@@ -142,7 +143,7 @@ def tag_create(*, review: Review, user, name: str, colour: str, private: bool) -
     return tag
 
 
-def _tag_for_change(*, review: Review, tag_id: int, user) -> Tag:
+def _tag_for_change(*, review: Review, tag_id: int, user: User) -> Tag:
     """A tag the user may apply, remove or delete; another reviewer's private tag does not
     exist for them."""
     tag = Tag.objects.filter(review=review, pk=tag_id).first()
@@ -151,7 +152,7 @@ def _tag_for_change(*, review: Review, tag_id: int, user) -> Tag:
     return tag
 
 
-def tag_delete(*, review: Review, tag_id: int, user) -> None:
+def tag_delete(*, review: Review, tag_id: int, user: User) -> None:
     """Delete a tag and its applications (the review's: owners; a private one: its owner)."""
     with transaction.atomic():
         tag = _tag_for_change(review=review, tag_id=tag_id, user=user)
@@ -165,7 +166,7 @@ def tag_delete(*, review: Review, tag_id: int, user) -> None:
         tag.delete()
 
 
-def study_tags_apply(*, review: Review, tag_id: int, study_ids: list[int], user) -> int:
+def study_tags_apply(*, review: Review, tag_id: int, study_ids: list[int], user: User) -> int:
     """Apply a tag to studies of the review; returns how many were newly tagged."""
     with transaction.atomic():
         tag = _tag_for_change(review=review, tag_id=tag_id, user=user)
@@ -194,7 +195,7 @@ def study_tags_apply(*, review: Review, tag_id: int, study_ids: list[int], user)
     return len(added)
 
 
-def study_tag_remove(*, review: Review, tag_id: int, study: Study, user) -> None:
+def study_tag_remove(*, review: Review, tag_id: int, study: Study, user: User) -> None:
     """Take a tag off a study (nothing to do if it is not there)."""
     with transaction.atomic():
         tag = _tag_for_change(review=review, tag_id=tag_id, user=user)

@@ -1,5 +1,6 @@
 """Writes of the PRISMA-S answers the review team enters (what slrweb cannot derive)."""
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from ..domain.prisma_s import NUMBERS
@@ -13,7 +14,7 @@ ANSWER_MAX_LENGTH = 5000
 def prisma_s_answers_set(
     *,
     review: Review,
-    by,
+    by: User,
     answers: dict[int, str],
     seen_version: int | None,
     force: bool = False,

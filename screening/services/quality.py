@@ -2,6 +2,7 @@
 
 from decimal import Decimal, InvalidOperation
 
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
@@ -23,13 +24,13 @@ from .stale import version_check
 WRITER_ROLES = (Membership.Role.OWNER, Membership.Role.REVIEWER)
 
 
-def _role(*, review: Review, user) -> str | None:
+def _role(*, review: Review, user: User) -> str | None:
     return (
         Membership.objects.filter(review=review, user=user).values_list("role", flat=True).first()
     )
 
 
-def _require_owner(*, review: Review, user) -> None:
+def _require_owner(*, review: Review, user: User) -> None:
     if _role(review=review, user=user) != Membership.Role.OWNER:
         raise PermissionDenied("Only the review's owners can do this.")
 
@@ -99,7 +100,9 @@ def _consensus_stale_check(
     )
 
 
-def _consensus_derive(*, review: Review, study: Study, criterion: QualityCriterion, actor) -> None:
+def _consensus_derive(
+    *, review: Review, study: Study, criterion: QualityCriterion, actor: User
+) -> None:
     """Write the agreed answer once every assessor marked the study done and all agree; drop
     an agreement that no longer holds.
 
@@ -151,14 +154,14 @@ def _consensus_derive(*, review: Review, study: Study, criterion: QualityCriteri
     )
 
 
-def _consensus_derive_all(*, review: Review, study: Study, actor) -> None:
+def _consensus_derive_all(*, review: Review, study: Study, actor: User) -> None:
     for criterion in review.quality_criteria.all():
         _consensus_derive(review=review, study=study, criterion=criterion, actor=actor)
 
 
 @transaction.atomic
 def quality_assessors_assign(
-    *, review: Review, study: Study, assessors, actor
+    *, review: Review, study: Study, assessors, actor: User
 ) -> list[QualityAssignment]:
     """Set the one or two assessors of an included study (owners only).
 
@@ -197,7 +200,15 @@ def quality_assessors_assign(
 
 
 def _round_robin_assign(
-    *, review: Review, studies, assignments, person: str, people, per_study: int, actor, action
+    *,
+    review: Review,
+    studies,
+    assignments,
+    person: str,
+    people,
+    per_study: int,
+    actor: User,
+    action,
 ) -> int:
     """Spread `studies` (a queryset) that have no assignment yet over `people`, evening out
     the load they already carry; `assignments` is the assignment model, `person` its field.
@@ -241,7 +252,7 @@ def _round_robin_assign(
 
 
 @transaction.atomic
-def quality_assessors_assign_bulk(*, review: Review, assessors, per_study: int, actor) -> int:
+def quality_assessors_assign_bulk(*, review: Review, assessors, per_study: int, actor: User) -> int:
     """Round-robin the studies that have no assessor yet over the chosen people; returns count."""
     return _round_robin_assign(
         review=review,
@@ -415,7 +426,7 @@ def quality_consensus_record(
     review: Review,
     study: Study,
     criterion: QualityCriterion,
-    actor,
+    actor: User,
     answer: str | Decimal,
     note: str = "",
     seen_version: int | None,
@@ -493,7 +504,7 @@ def quality_consensus_reopen(
     review: Review,
     study: Study,
     criterion: QualityCriterion,
-    actor,
+    actor: User,
     seen_version: int | None,
     force: bool = False,
 ) -> None:
@@ -525,7 +536,7 @@ def quality_consensus_reopen(
 
 @transaction.atomic
 def quality_settings_update(
-    *, review: Review, actor, scale: str, threshold: Decimal | str | None
+    *, review: Review, actor: User, scale: str, threshold: Decimal | str | None
 ) -> Review:
     """Change the answer scale and the exclusion threshold (None or "" switches it off)."""
     _require_owner(review=review, user=actor)

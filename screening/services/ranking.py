@@ -29,6 +29,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import TextField, Value
@@ -103,7 +104,7 @@ def _labels_ready(labels: StageLabels) -> bool:
 
 
 def ranking_schedule_if_due(
-    *, review: Review, stage: Stage, force: bool = False, requested_by=None
+    *, review: Review, stage: Stage, force: bool = False, requested_by: User | None = None
 ) -> RankingRun | None:
     """Schedule a training of the stage's model when K new decisions have come in since the last.
 
@@ -154,7 +155,7 @@ def ranking_schedule_if_due(
     return run
 
 
-def ranking_retrain_request(*, review: Review, stage: Stage, actor) -> str:
+def ranking_retrain_request(*, review: Review, stage: Stage, actor: User) -> str:
     """Owner's "retrain now": schedule a training regardless of K (audited). Returns what
     happened, in words for the owner."""
     if stage.queue_order != Stage.QueueOrder.PRIORITISED:
@@ -319,7 +320,7 @@ def ranking_settings_update(
     *,
     review: Review,
     stage: Stage,
-    actor,
+    actor: User,
     queue_order: str,
     retrain_every: int,
     stop_after_irrelevant: int,
@@ -575,7 +576,7 @@ def _stop_snapshot(stop: StageStop) -> dict:
     }
 
 
-def stage_stop(*, review: Review, stage: Stage, actor) -> StageStop:
+def stage_stop(*, review: Review, stage: Stage, actor: User) -> StageStop:
     """Owner: stop the stage because the BUSCAR rule is met (audited, reversible).
 
     The evidence is computed here, inside the transaction, not taken from the page: a decision
@@ -635,7 +636,7 @@ def stage_stop(*, review: Review, stage: Stage, actor) -> StageStop:
 
 
 def stage_stop_undo(
-    *, review: Review, stage: Stage, actor, seen_stop: int | None = None, force: bool = False
+    *, review: Review, stage: Stage, actor: User, seen_stop: int | None = None, force: bool = False
 ) -> StageStop:
     """Owner: undo the stop in force; its studies go back to the stage's queue (audited).
 
@@ -683,7 +684,7 @@ def _remaining(stage: Stage):
     return _unscreened(stage).exclude(decisions__stage=stage)
 
 
-def audit_sample_draw(*, review: Review, stage: Stage, actor, size: int) -> AuditSample:
+def audit_sample_draw(*, review: Review, stage: Stage, actor: User, size: int) -> AuditSample:
     """Owner: draw a random sample of `size` of the stage's unscreened studies (audited).
 
     The sampled studies go to the front of the queue (and stay there through retrainings) so

@@ -1,4 +1,5 @@
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from ..models import Criterion, Membership, Review, Stage
@@ -63,7 +64,7 @@ def review_create(
     *,
     slug: str,
     title: str,
-    owner=None,
+    owner: User | None = None,
     objectives: str = "",
     screening_mode: str = Review.ScreeningMode.STAGED,
 ) -> Review:

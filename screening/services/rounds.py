@@ -3,6 +3,7 @@
 import datetime
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -24,7 +25,7 @@ class RoundRun:
 def round_open(
     *,
     review: Review,
-    user,
+    user: User,
     run_on: datetime.date,
     runs: list[RoundRun],
     seen_version: int | None,

@@ -7,12 +7,14 @@ never both take a study's last free slot.
 """
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -42,7 +44,7 @@ def claim_ttl() -> timedelta:
     return timedelta(minutes=getattr(settings, "SCREENING_CLAIM_MINUTES", 30))
 
 
-def can_adjudicate(*, review: Review, user) -> bool:
+def can_adjudicate(*, review: Review, user: User) -> bool:
     """Owners, and the reviewers the owner designated, resolve conflicts.
 
     The designation is read together with the member's current role: a member demoted to
@@ -84,7 +86,7 @@ def _check_scope(*, review: Review, study: Study, stage: Stage) -> None:
         raise ValidationError("This study or stage belongs to another review.")
 
 
-def _check_reviewer(*, review: Review, user) -> None:
+def _check_reviewer(*, review: Review, user: User) -> None:
     allowed = Membership.objects.filter(
         review=review, user=user, role__in=[Membership.Role.OWNER, Membership.Role.REVIEWER]
     ).exists()
@@ -92,10 +94,12 @@ def _check_reviewer(*, review: Review, user) -> None:
         raise PermissionDenied("Only the review's reviewers and owners screen studies.")
 
 
-def _clean_reasons(*, stage: Stage, verdict: str, reasons: Iterable) -> list[Criterion]:
+def _clean_reasons(
+    *, stage: Stage, verdict: str, reasons: Iterable[Criterion | int]
+) -> list[Criterion]:
     if verdict not in VERDICTS:
         raise ValidationError(f"Unknown verdict {verdict!r}.")
-    wanted = {getattr(r, "pk", r) for r in reasons}
+    wanted = {r.pk if isinstance(r, Criterion) else r for r in reasons}
     if wanted and verdict != Decision.Verdict.EXCLUDE:
         raise ValidationError("Reasons are given only with an exclusion.")
     allowed = {c.pk: c for c in reasons_allowed(stage=stage)}
@@ -116,19 +120,19 @@ def _check_open(*, study: Study, stage: Stage) -> None:
         raise ValidationError("This study is no longer waiting in this stage.")
 
 
-def _per_study_count(rows):
+def _per_study_count(rows: QuerySet[Decision] | QuerySet[ScreeningClaim]) -> Coalesce:
     """How many of `rows` (filtered on `study=OuterRef("pk")`) the outer study has, 0 if none."""
     counted = rows.order_by().values("study").annotate(n=Count("id")).values("n")
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def _others_live_claims(*, stage: Stage, reviewer, now):
+def _others_live_claims(*, stage: Stage, reviewer: User, now: datetime) -> QuerySet[ScreeningClaim]:
     return ScreeningClaim.objects.filter(
         study=OuterRef("pk"), stage=stage, skipped=False, expires_at__gt=now
     ).exclude(reviewer=reviewer)
 
 
-def _slots_taken(*, study: Study, stage: Stage, reviewer, now) -> tuple[int, int]:
+def _slots_taken(*, study: Study, stage: Stage, reviewer: User, now: datetime) -> tuple[int, int]:
     """Decisions and live claims of the other reviewers, in one fresh read (call under the lock)."""
     decisions = Decision.objects.filter(study=OuterRef("pk"), stage=stage).exclude(
         reviewer=reviewer
@@ -145,7 +149,15 @@ def _slots_taken(*, study: Study, stage: Stage, reviewer, now) -> tuple[int, int
     return row[0], row[1]
 
 
-def _claim_upsert(*, review: Review, study: Study, stage: Stage, reviewer, now, skipped=False):
+def _claim_upsert(
+    *,
+    review: Review,
+    study: Study,
+    stage: Stage,
+    reviewer: User,
+    now: datetime,
+    skipped: bool = False,
+) -> None:
     """Create or refresh the reviewer's claim in one statement (INSERT ... ON CONFLICT)."""
     expires = now if skipped else now + claim_ttl()
     ScreeningClaim.objects.bulk_create(
@@ -166,7 +178,9 @@ def _claim_upsert(*, review: Review, study: Study, stage: Stage, reviewer, now, 
     )
 
 
-def _decision_snapshot(decision: Decision, reasons: Iterable[Criterion] | None = None) -> dict:
+def _decision_snapshot(
+    decision: Decision, reasons: Iterable[Criterion] | None = None
+) -> dict[str, Any]:
     reasons = list(decision.reasons.all()) if reasons is None else list(reasons)
     return {
         "study": decision.study_id,
@@ -215,11 +229,11 @@ def _apply_resolution(
     method: str,
     reasons: Iterable[Criterion],
     primary_reason: Criterion | None = None,
-    decided_by=None,
+    decided_by: User | None = None,
     note: str = "",
     version: int = 1,
     action: str = "resolution.record",
-    replaced: dict | None = None,
+    replaced: dict[str, Any] | None = None,
 ) -> Resolution:
     try:
         destination = route(_routes(stage), verdict)
@@ -239,7 +253,7 @@ def _apply_resolution(
     )
     resolution.reasons.set(reasons)
     before = replaced or {"stage": stage.key, "outcome": study.outcome}
-    if destination.is_terminal:
+    if destination.outcome is not None:  # terminal
         # The study keeps the stage it left from, so lists can say where it was decided.
         study.outcome = destination.outcome
     else:
@@ -314,10 +328,10 @@ def decision_record(
     review: Review,
     study: Study,
     stage: Stage,
-    reviewer,
+    reviewer: User,
     verdict: str,
-    reasons=(),
-    note="",
+    reasons: Iterable[Criterion | int] = (),
+    note: str = "",
     seen_version: int | None = None,
     force: bool = False,
 ) -> Decision:
@@ -401,7 +415,7 @@ def decision_undo(
     *,
     review: Review,
     stage: Stage,
-    reviewer,
+    reviewer: User,
     study: Study,
     seen_version: int | None = None,
     force: bool = False,
@@ -460,16 +474,26 @@ def decision_undo(
 
 
 def _resolution_withdraw(
-    *, review, study: Study, stage: Stage, resolution: Resolution, adjudicated_too: bool = False
+    *,
+    review: Review,
+    study: Study,
+    stage: Stage,
+    resolution: Resolution,
+    adjudicated_too: bool = False,
 ) -> None:
     if resolution.method != Resolution.Method.AGREEMENT and not adjudicated_too:
         raise ValidationError(
             "An adjudicator settled this study; ask them to change the outcome instead."
         )
     moved_on = study.current_stage_id != stage.pk
-    if moved_on and (
-        Decision.objects.filter(study=study, stage_id=study.current_stage_id).exists()
-        or Resolution.objects.filter(study=study, stage_id=study.current_stage_id).exists()
+    next_stage_id = study.current_stage_id
+    if (
+        moved_on
+        and next_stage_id is not None
+        and (
+            Decision.objects.filter(study=study, stage_id=next_stage_id).exists()
+            or Resolution.objects.filter(study=study, stage_id=next_stage_id).exists()
+        )
     ):
         raise ValidationError("This study is already being screened in the next stage.")
     if study.outcome == Study.Outcome.NOT_RETRIEVED or (
@@ -502,12 +526,16 @@ def _resolution_label(resolution: Resolution) -> str:
     return f"{label}, {resolution.get_method_display().lower()}"
 
 
-def _primary_reason(*, stage: Stage, reasons: list[Criterion], primary) -> Criterion | None:
+def _primary_reason(
+    *, stage: Stage, reasons: list[Criterion], primary: Criterion | int | None
+) -> Criterion | None:
     """The reason an adjudicated exclusion counts under: chosen, or the only one given."""
     if not reasons:
         return None
     if primary is not None:
-        chosen = {c.pk: c for c in reasons}.get(getattr(primary, "pk", primary))
+        chosen = {c.pk: c for c in reasons}.get(
+            primary.pk if isinstance(primary, Criterion) else primary
+        )
         if chosen is None:
             raise ValidationError("The reason that counts must be one of the reasons chosen.")
         return chosen
@@ -523,11 +551,11 @@ def conflict_resolve(
     review: Review,
     study: Study,
     stage: Stage,
-    adjudicator,
+    adjudicator: User,
     verdict: str,
-    reasons=(),
-    primary_reason=None,
-    note="",
+    reasons: Iterable[Criterion | int] = (),
+    primary_reason: Criterion | int | None = None,
+    note: str = "",
     seen_version: int | None = None,
     force: bool = False,
 ) -> Resolution:
@@ -615,7 +643,9 @@ def conflict_resolve(
     return resolution
 
 
-def _queues(*, review: Review, stage: Stage, reviewer, now, include_skipped: bool):
+def _queues(
+    *, review: Review, stage: Stage, reviewer: User, now: datetime, include_skipped: bool
+) -> list[QuerySet[Study]]:
     """Studies of the stage this reviewer may take, in the stage's queue order.
 
     The prioritised order is served as two index scans (ranked studies by priority, then the
@@ -655,7 +685,7 @@ def _queues(*, review: Review, stage: Stage, reviewer, now, include_skipped: boo
     ]
 
 
-def study_claim_next(*, review: Review, stage: Stage, reviewer) -> Study | None:
+def study_claim_next(*, review: Review, stage: Stage, reviewer: User) -> Study | None:
     """The study this reviewer should screen now in the stage, claimed for them; None if done.
 
     A live claim is returned again (reloading the page shows the same study). Otherwise the
@@ -696,7 +726,9 @@ def study_claim_next(*, review: Review, stage: Stage, reviewer) -> Study | None:
     return None
 
 
-def _claim_first(*, queue, review: Review, stage: Stage, reviewer, now) -> Study | None:
+def _claim_first(
+    *, queue: QuerySet[Study], review: Review, stage: Stage, reviewer: User, now: datetime
+) -> Study | None:
     # Each round is its own short transaction holding at most one study lock, so a round that
     # waits for a lock never holds another one (no deadlock), and each round's statements see
     # the claims committed since the last.
@@ -719,7 +751,7 @@ def _claim_first(*, queue, review: Review, stage: Stage, reviewer, now) -> Study
     return None
 
 
-def study_skip(*, review: Review, stage: Stage, study: Study, reviewer) -> None:
+def study_skip(*, review: Review, stage: Stage, study: Study, reviewer: User) -> None:
     """Put a study back for others; it returns to this reviewer only when the rest is done."""
     _check_scope(review=review, study=study, stage=stage)
     _claim_upsert(
@@ -728,7 +760,7 @@ def study_skip(*, review: Review, stage: Stage, study: Study, reviewer) -> None:
 
 
 @transaction.atomic
-def adjudicator_designate(*, review: Review, user, by) -> Adjudicator:
+def adjudicator_designate(*, review: Review, user: User, by: User) -> Adjudicator:
     """The owner names a member (not a viewer) to resolve the review's conflicts."""
     if not Membership.objects.filter(review=review, user=by, role=Membership.Role.OWNER).exists():
         raise PermissionDenied("Only the review's owner designates adjudicators.")
@@ -751,13 +783,13 @@ def adjudicator_designate(*, review: Review, user, by) -> Adjudicator:
 
 
 @transaction.atomic
-def adjudicator_remove(*, review: Review, user, by) -> None:
+def adjudicator_remove(*, review: Review, user: User, by: User) -> None:
     if not Membership.objects.filter(review=review, user=by, role=Membership.Role.OWNER).exists():
         raise PermissionDenied("Only the review's owner removes adjudicators.")
     adjudicator_revoke(review=review, user=user, by=by, why="removed by the owner")
 
 
-def adjudicator_revoke(*, review: Review, user, by, why: str) -> None:
+def adjudicator_revoke(*, review: Review, user: User, by: User, why: str) -> None:
     """End a member's adjudicator rights (call inside the caller's transaction).
 
     The team services call it when a member is demoted to viewer or removed, so the rights
@@ -777,7 +809,7 @@ def adjudicator_revoke(*, review: Review, user, by, why: str) -> None:
 
 
 @transaction.atomic
-def review_blind_mode_set(*, review: Review, blind: bool, by) -> Review:
+def review_blind_mode_set(*, review: Review, blind: bool, by: User) -> Review:
     """Only the owner switches blind mode; the change is audited."""
     if not Membership.objects.filter(review=review, user=by, role=Membership.Role.OWNER).exists():
         raise PermissionDenied("Only the review's owner changes blind mode.")

@@ -3,6 +3,7 @@
 import hashlib
 import secrets
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,7 +21,7 @@ class TokenNameTaken(ValueError):
     pass
 
 
-def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
+def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     """A new token for `user`; returns it and the raw token, which is never stored."""
     name = name.strip()
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -43,7 +44,7 @@ def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
     return token, raw
 
 
-def api_token_revoke(*, user, token_id: int) -> ApiToken:
+def api_token_revoke(*, user: User, token_id: int) -> ApiToken:
     """Revoke one of the user's own tokens (revoking twice changes nothing)."""
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().get(pk=token_id, user=user)
