@@ -11,6 +11,8 @@ runs twice (Celery redelivery after a worker was killed) import the file once: t
 either waits for nothing (the lock died with the killed worker's connection) or sees "done".
 """
 
+from __future__ import annotations
+
 import hashlib
 import io
 import json
@@ -18,10 +20,12 @@ import logging
 import re
 import time
 import unicodedata
-from contextlib import closing
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import BinaryIO
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -47,6 +51,9 @@ from .audit import audit_event_record
 from .dedup import dedup_schedule
 from .funnel import funnel_schedule
 from .queue import task_enqueue
+
+if TYPE_CHECKING:
+    from psycopg import Copy
 
 logger = logging.getLogger(__name__)
 
@@ -145,12 +152,19 @@ def _stream(data: bytes | BinaryIO) -> BinaryIO:
     return io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
 
 
+@runtime_checkable
+class _HashedUpload(Protocol):
+    """An upload that the streaming upload handler hashed while writing it to disk."""
+
+    sha256: str
+    size: int
+
+
 def _digest_and_size(stream: BinaryIO) -> tuple[str, int]:
     """sha256 and size of the stream, read in chunks; an upload that the streaming upload
     handler already hashed while writing it to disk is not read again."""
-    known = getattr(stream, "sha256", None)
-    if known:
-        return known, stream.size
+    if isinstance(stream, _HashedUpload) and stream.sha256:
+        return stream.sha256, stream.size
     digest = hashlib.sha256()
     size = 0
     stream.seek(0)
@@ -188,7 +202,7 @@ def file_check(*, stream: BinaryIO, size: int, file_name: str, format: str | Non
             raise ValidationError(
                 f"Unknown format {format!r}; choose one of {list(parsers.FORMATS)}."
             )
-        fmt = format
+        fmt: str | None = format
     else:
         fmt = parsers.detect_format(head, file_name)
     if fmt is None:
@@ -350,12 +364,12 @@ class _ProgressChannel:
         if connection.vendor == "postgresql":
             self.connection = connections.create_connection(DEFAULT_DB_ALIAS)
 
-    def execute(self, sql: str, params: list) -> int:
+    def execute(self, sql: str, params: Sequence[Any]) -> int:
         if self.connection is None:
             return 0
         with self.connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.rowcount
+            return int(cursor.rowcount)
 
     def claim(self) -> None:
         now = timezone.now()
@@ -397,9 +411,9 @@ class _Tally:
     skipped: int = 0
     warnings_count: int = 0
 
-    def __post_init__(self):
-        self.skipped_list: list[dict] = []
-        self.entry_warnings: list[dict] = []
+    def __post_init__(self) -> None:
+        self.skipped_list: list[dict[str, Any]] = []
+        self.entry_warnings: list[dict[str, Any]] = []
         self.notes: list[str] = []
 
     def problem(self, problem: EntryProblem) -> None:
@@ -435,7 +449,7 @@ class _Tally:
             out.append(f"{self.warnings_count - 20} more entry warnings (see the report)")
         return out
 
-    def report(self, fmt: str) -> dict:
+    def report(self, fmt: str) -> dict[str, Any]:
         return {
             "format": fmt,
             "format_label": parsers.FORMATS.get(fmt, fmt),
@@ -464,7 +478,7 @@ def _text(value: str) -> str:
     return value.replace("\x00", "") if "\x00" in value else value
 
 
-def _row(batch: ImportBatch, position: int, item: ParsedRecord) -> dict:
+def _row(batch: ImportBatch, position: int, item: ParsedRecord) -> dict[str, Any]:
     """The Record column values of one parsed entry (already cut to the column sizes)."""
     row = {
         "review_id": batch.review_id,
@@ -505,7 +519,12 @@ def _import(batch: ImportBatch, channel: _ProgressChannel) -> _Tally:
             return _consume(batch, channel, handle, entries)
 
 
-def _consume(batch: ImportBatch, channel: _ProgressChannel, handle, entries) -> _Tally:
+def _consume(
+    batch: ImportBatch,
+    channel: _ProgressChannel,
+    handle: IO[bytes],
+    entries: Iterable[ParsedRecord | EntryProblem],
+) -> _Tally:
     tally = _Tally()
     size = max(1, batch.size_bytes)
     with _RecordSink() as sink:
@@ -554,7 +573,7 @@ _COPY_COLUMNS = (
 _JSON_COLUMNS = {"authors", "keywords", "raw"}
 
 
-def _json(value) -> str:
+def _json(value: object) -> str:
     dumped = json.dumps(value, ensure_ascii=False)
     # PostgreSQL text and jsonb refuse NUL characters; exports of broken tools contain some.
     return dumped.replace("\\u0000", "") if "\\u0000" in dumped else dumped
@@ -569,13 +588,13 @@ class _RecordSink:
     chunks through bulk_create.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.now = timezone.now()
-        self.copy_context = None
-        self.copy = None
-        self.pending: list[dict] = []
+        self.copy_context: AbstractContextManager[Copy] | None = None
+        self.copy: Copy | None = None
+        self.pending: list[dict[str, Any]] = []
 
-    def __enter__(self):
+    def __enter__(self) -> _RecordSink:
         if connection.vendor == "postgresql":
             self.cursor = connection.cursor()
             columns = ", ".join(_COPY_COLUMNS)
@@ -585,7 +604,7 @@ class _RecordSink:
             self.copy = self.copy_context.__enter__()
         return self
 
-    def add(self, row: dict) -> None:
+    def add(self, row: dict[str, Any]) -> None:
         row["created_at"] = self.now
         if self.copy is None:
             self.pending.append(row)
@@ -605,7 +624,12 @@ class _RecordSink:
                 # DEBUG keeps the text of every query; a chunk's insert is megabytes.
                 connection.queries_log.clear()
 
-    def __exit__(self, exc_type, exc, traceback):
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
         if self.copy_context is not None:
             try:
                 # On an exception psycopg aborts the COPY; the transaction is rolled back.
@@ -712,7 +736,10 @@ class _AlreadyDone(Exception):
 
 
 def _fail(
-    batch: ImportBatch, channel: _ProgressChannel, reason: str, report: dict | None = None
+    batch: ImportBatch,
+    channel: _ProgressChannel,
+    reason: str,
+    report: dict[str, Any] | None = None,
 ) -> ImportBatch:
     """Mark the batch failed (its records were rolled back) and audit why."""
     fields = {
@@ -858,7 +885,7 @@ WORKER_LOST_MESSAGE = (
 )
 
 
-def batches_sweep() -> dict:
+def batches_sweep() -> dict[str, int]:
     """Re-send imports whose task never reached the broker (or was lost with it), and fail
     the imports whose worker died, so that every batch can finish or be undone.
 
@@ -925,7 +952,7 @@ def _fail_if_worker_lost(batch_id: int) -> bool:
 
 def batch_result(
     batch: ImportBatch, *, status: str | None = None, error: str | None = None
-) -> dict:
+) -> dict[str, Any]:
     """A batch's outcome in the JSON shape of `manage.py import_records` (DESIGN.md)."""
     report = batch.report or {}
     return {

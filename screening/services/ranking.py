@@ -28,11 +28,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import TextField, Value
+from django.db.models import QuerySet, TextField, Value
 from django.db.models.functions import MD5, Concat
 from django.utils import timezone
 
@@ -89,7 +90,7 @@ def stage_labels(*, stage: Stage) -> StageLabels:
     return StageLabels(relevant=relevant, pending=set(relevant) - set(resolved))
 
 
-def _unscreened(stage: Stage):
+def _unscreened(stage: Stage) -> QuerySet[Study]:
     """Studies waiting in the stage's queues: current stage, still screening, not resolved."""
     return Study.objects.filter(
         review_id=stage.review_id,
@@ -245,12 +246,17 @@ def _train_and_write(run: RankingRun) -> None:
 # by the corpus's study ids and a digest of the text each one is judged on. The key must not use
 # `updated_at`: every decision's resolution and routing saves the study, so such a key would
 # rebuild the whole matrix on nearly every retrain during real screening.
-_FEATURE_CACHE: OrderedDict[tuple, tuple[list[int], list[str], object]] = OrderedDict()
+# (stage, model, corpus digest) -> (study ids, texts, TF-IDF matrix)
+_FEATURE_CACHE: OrderedDict[tuple[int, str, str], tuple[list[int], list[str], object]] = (
+    OrderedDict()
+)
 _FEATURE_CACHE_SIZE = 4
 _TEXT_SEPARATOR = "\x1f"
 
 
-def _corpus_features(*, stage: Stage, study_ids: set[int], model_name: str):
+def _corpus_features(
+    *, stage: Stage, study_ids: set[int], model_name: str
+) -> tuple[list[int], list[str], object]:
     rows = Study.objects.filter(pk__in=study_ids).order_by("pk")
     # The database hashes each study's title and abstract, so a warm retrain reads 32 bytes per
     # study instead of its whole text.
@@ -413,7 +419,7 @@ def ranking_simulate(
     confidence: float = stopping_domain.DEFAULT_CONFIDENCE,
     streak: int = 100,
     check_every: int = 10,
-) -> dict:
+) -> dict[str, Any]:
     """Replay a labelled dataset through the ranking model, one run per seed 1..`seeds`.
 
     Returns the simulate command's JSON (DESIGN.md): per-seed metrics and their medians. Each
@@ -432,7 +438,7 @@ def ranking_simulate(
     started = time.perf_counter()
     features = ranking_domain.features_build(texts, model=model)
     feature_seconds = time.perf_counter() - started
-    per_seed = []
+    per_seed: list[dict[str, Any]] = []
     for seed in range(1, seeds + 1):
         run = ranking_domain.simulate(
             texts,
@@ -484,12 +490,16 @@ def _simulated_stop(
     confidence: float,
     streak: int,
     check_every: int,
-) -> dict:
+) -> dict[str, Any]:
     if rule == "buscar":
         screened = stopping_domain.buscar_stop_index(
             labels_in_order, target=target, confidence=confidence, check_every=check_every
         )
-        parameters = {"target": target, "confidence": confidence, "check_every": check_every}
+        parameters: dict[str, float | None] = {
+            "target": target,
+            "confidence": confidence,
+            "check_every": check_every,
+        }
     else:
         screened = stopping_domain.heuristic_stop_index(labels_in_order, streak=streak)
         parameters = {"target": None, "confidence": None, "streak": streak}
@@ -557,7 +567,7 @@ def stage_stop_in_force(*, stage: Stage) -> StageStop | None:
     )
 
 
-def _stop_snapshot(stop: StageStop) -> dict:
+def _stop_snapshot(stop: StageStop) -> dict[str, Any]:
     return {
         "stage": stop.stage.key,
         "rule": stop.rule,
@@ -679,7 +689,7 @@ def stage_stop_undo(
 AUDIT_PRIORITY = 1e9  # above any decision value of the model: sampled studies come first
 
 
-def _remaining(stage: Stage):
+def _remaining(stage: Stage) -> QuerySet[Study]:
     """Studies of the stage nobody has decided yet."""
     return _unscreened(stage).exclude(decisions__stage=stage)
 

@@ -4,7 +4,7 @@
 read at all raises ParseError. Pure Python: no Django, no project imports.
 """
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import BinaryIO
 
 from . import bibtex, endnote_tagged, endnote_xml, medline, proquest, ris, tabular, wos
@@ -46,7 +46,7 @@ def iter_entries(
     column_map: dict[str, str] | None = None,
     max_unpacked_bytes: int = tabular.XLSX_MAX_UNPACKED_BYTES,
     max_rows: int = tabular.XLSX_MAX_ROWS,
-) -> Iterator[ParsedRecord | EntryProblem]:
+) -> Generator[ParsedRecord | EntryProblem, None, None]:
     """Parse a seekable binary stream positioned at its start, in the given format.
 
     A record with a field cut to its limit is followed by a warning saying what was cut.
