@@ -1,5 +1,8 @@
 """Data extraction writes: fields, extractor assignment, drafts, completion, reconciliation."""
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -51,7 +54,7 @@ def extraction_field_create(
     label: str,
     kind: str,
     research_question: ResearchQuestion | None = None,
-    choices=(),
+    choices: str | Iterable[str] = (),
     help_text: str = "",
     is_contribution: bool = False,
 ) -> ExtractionField:
@@ -156,7 +159,7 @@ def extraction_field_delete(*, review: Review, field: ExtractionField, actor: Us
 
 @transaction.atomic
 def extraction_extractors_assign(
-    *, review: Review, study: Study, extractors, actor: User
+    *, review: Review, study: Study, extractors: Iterable[User], actor: User
 ) -> list[ExtractionAssignment]:
     """Set the one or two extractors of an included study (owners only)."""
     _require_owner(review=review, user=actor)
@@ -190,7 +193,7 @@ def extraction_extractors_assign(
 
 @transaction.atomic
 def extraction_extractors_assign_bulk(
-    *, review: Review, extractors, per_study: int, actor: User
+    *, review: Review, extractors: Iterable[User], per_study: int, actor: User
 ) -> int:
     """Round-robin the included studies without extractors over the chosen people."""
     return _round_robin_assign(
@@ -265,7 +268,7 @@ def _field_of(*, review: Review, field: ExtractionField) -> None:
         raise ValidationError("This field belongs to another review.")
 
 
-def _clean(field: ExtractionField, raw):
+def _clean(field: ExtractionField, raw: str | list[str] | None) -> values.Value:
     try:
         return values.value_clean(field.kind, raw, field.choices)
     except values.ValueInvalid as error:
@@ -273,15 +276,20 @@ def _clean(field: ExtractionField, raw):
 
 
 def _stale_check(
-    *, current: ExtractionValue | None, field: ExtractionField, what: str, seen_version, force
+    *,
+    current: ExtractionValue | None,
+    field: ExtractionField,
+    what: str,
+    seen_version: int | None,
+    force: bool,
 ) -> None:
     """Refuse a write based on a value that changed since the user saw it (see stale.py)."""
     if current is None:
         by = ""
-    elif current.extractor_id is not None:
-        by = current.extractor.get_username()
-    elif current.reconciled_by_id is not None:
-        by = current.reconciled_by.get_username()
+    elif (extractor := current.extractor) is not None:
+        by = extractor.get_username()
+    elif (reconciler := current.reconciled_by) is not None:
+        by = reconciler.get_username()
     else:
         by = "the agreeing extractors"
     version_check(
@@ -296,7 +304,13 @@ def _stale_check(
 
 
 def _value_write(
-    *, review: Review, current: ExtractionValue | None, actor: User, action: str, force: bool, **row
+    *,
+    review: Review,
+    current: ExtractionValue | None,
+    actor: User,
+    action: str,
+    force: bool,
+    **row: Any,
 ) -> ExtractionValue:
     """Create or update a value row one version up, audited as `action`; a forced overwrite of
     a newer value is audited as such too, with the version it replaced."""
@@ -336,8 +350,8 @@ def extraction_value_save(
     review: Review,
     study: Study,
     field: ExtractionField,
-    extractor,
-    raw,
+    extractor: User,
+    raw: str | list[str] | None,
     seen_version: int | None,
     force: bool = False,
 ) -> ExtractionValue:
@@ -381,7 +395,7 @@ def extraction_value_save(
 
 @transaction.atomic
 def extraction_complete_set(
-    *, review: Review, study: Study, extractor, done: bool = True
+    *, review: Review, study: Study, extractor: User, done: bool = True
 ) -> ExtractionAssignment:
     """Mark (or unmark) the extractor's work on a study done; reconciliation follows."""
     study = _locked_included_study(review=review, study=study)
@@ -408,7 +422,7 @@ def extraction_reconcile(
     study: Study,
     field: ExtractionField,
     actor: User,
-    raw,
+    raw: str | list[str] | None,
     seen_version: int | None,
     force: bool = False,
 ) -> ExtractionValue:

@@ -44,7 +44,7 @@ def _lock_full_text_study(*, review: Review, study: Study) -> Study:
 
 
 def fulltext_upload(
-    *, review: Review, study: Study, user: User, file_name: str, upload: File
+    *, review: Review, study: Study, user: User, file_name: str, upload: File[bytes]
 ) -> FullText:
     """Store a study's PDF privately; a study marked not retrievable returns to screening.
 

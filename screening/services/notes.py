@@ -5,6 +5,7 @@ deletes it; the review's tags are managed by owners; a private tag is touched by
 """
 
 import re
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -31,11 +32,11 @@ def _note_text_clean(text: str) -> str:
     return text
 
 
-def _note_state(note: StudyNote) -> dict:
+def _note_state(note: StudyNote) -> dict[str, Any]:
     return {"study": note.study_id, "text": note.text, "version": note.version}
 
 
-def note_add(*, review: Review, study: Study, author, text: str) -> StudyNote:
+def note_add(*, review: Review, study: Study, author: User, text: str) -> StudyNote:
     """Add a note to a study's thread, tied to the stage the study waits at."""
     text = _note_text_clean(text)
     with transaction.atomic():
@@ -117,7 +118,7 @@ def note_delete(
         note.delete()
 
 
-def _tag_state(tag: Tag) -> dict:
+def _tag_state(tag: Tag) -> dict[str, Any]:
     return {"name": tag.name, "colour": tag.colour, "private": tag.owner_id is not None}
 
 

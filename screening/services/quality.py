@@ -1,15 +1,18 @@
 """Quality assessment writes: assessor assignment, answers, consensus, scale and threshold."""
 
+from collections.abc import Iterable, Sequence
 from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from ..domain import quality as rules
 from ..models import (
+    ExtractionAssignment,
     Membership,
     QualityAnswer,
     QualityAssignment,
@@ -45,7 +48,7 @@ def _locked_included_study(*, review: Review, study: Study) -> Study:
     return locked
 
 
-def _writers(*, review: Review, users, per_study: bool = True) -> list:
+def _writers(*, review: Review, users: Iterable[User], per_study: bool = True) -> list[User]:
     """Check the people are reviewers or owners (one or two of them for a single study)."""
     users = list(dict.fromkeys(users))
     if not users or (per_study and len(users) > 2):
@@ -62,13 +65,13 @@ def _writers(*, review: Review, users, per_study: bool = True) -> list:
     return users
 
 
-def _revealed(assignments) -> bool:
+def _revealed(assignments: Sequence[QualityAssignment]) -> bool:
     """Every assessor of the study marked it done: their answers are shown to each other."""
     return bool(assignments) and all(a.completed_at for a in assignments)
 
 
 def _consensus_write(
-    *, study: Study, criterion: QualityCriterion, current: QualityConsensus | None, **fields
+    *, study: Study, criterion: QualityCriterion, current: QualityConsensus | None, **fields: Any
 ) -> QualityConsensus:
     """Create the consensus row, or update it one version up."""
     if current is None:
@@ -81,7 +84,12 @@ def _consensus_write(
 
 
 def _consensus_stale_check(
-    *, review: Review, current: QualityConsensus | None, criterion, seen_version, force
+    *,
+    review: Review,
+    current: QualityConsensus | None,
+    criterion: QualityCriterion,
+    seen_version: int | None,
+    force: bool,
 ) -> None:
     """Refuse an owner's decision based on a consensus that changed since the page showed it."""
     if current is None:
@@ -161,7 +169,7 @@ def _consensus_derive_all(*, review: Review, study: Study, actor: User) -> None:
 
 @transaction.atomic
 def quality_assessors_assign(
-    *, review: Review, study: Study, assessors, actor: User
+    *, review: Review, study: Study, assessors: Iterable[User], actor: User
 ) -> list[QualityAssignment]:
     """Set the one or two assessors of an included study (owners only).
 
@@ -199,16 +207,19 @@ def quality_assessors_assign(
     return created
 
 
+AssignmentT = TypeVar("AssignmentT", QualityAssignment, ExtractionAssignment)
+
+
 def _round_robin_assign(
     *,
     review: Review,
-    studies,
-    assignments,
+    studies: QuerySet[Study],
+    assignments: type[AssignmentT],
     person: str,
-    people,
+    people: Iterable[User],
     per_study: int,
     actor: User,
-    action,
+    action: str,
 ) -> int:
     """Spread `studies` (a queryset) that have no assignment yet over `people`, evening out
     the load they already carry; `assignments` is the assignment model, `person` its field.
@@ -252,7 +263,9 @@ def _round_robin_assign(
 
 
 @transaction.atomic
-def quality_assessors_assign_bulk(*, review: Review, assessors, per_study: int, actor: User) -> int:
+def quality_assessors_assign_bulk(
+    *, review: Review, assessors: Iterable[User], per_study: int, actor: User
+) -> int:
     """Round-robin the studies that have no assessor yet over the chosen people; returns count."""
     return _round_robin_assign(
         review=review,
@@ -272,7 +285,7 @@ def quality_answer_record(
     review: Review,
     study: Study,
     criterion: QualityCriterion,
-    assessor,
+    assessor: User,
     answer: str | Decimal,
     justification: str = "",
     seen_version: int | None,
@@ -368,7 +381,7 @@ def quality_answer_record(
 
 @transaction.atomic
 def quality_complete_set(
-    *, review: Review, study: Study, assessor, done: bool = True
+    *, review: Review, study: Study, assessor: User, done: bool = True
 ) -> QualityAssignment:
     """Mark (or unmark) the assessor's work on a study done.
 

@@ -8,6 +8,7 @@ back. It answers at once instead of retrying for seconds while a web request wai
 """
 
 import logging
+from typing import Any
 
 from celery import current_app
 from kombu.exceptions import OperationalError as BrokerError
@@ -20,7 +21,7 @@ BROKER_DOWN_MESSAGE = (
 )
 
 
-def task_enqueue(name: str, *, kwargs: dict, countdown: float | None = None) -> bool:
+def task_enqueue(name: str, *, kwargs: dict[str, Any], countdown: float | None = None) -> bool:
     """Send the task; False (logged, not raised) when the broker cannot be reached."""
     try:
         current_app.send_task(name, kwargs=kwargs, countdown=countdown, retry=False)

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -7,7 +9,7 @@ from .audit import audit_event_record
 
 # The seed's routing (DESIGN.md): title include -> full text, uncertain -> abstract;
 # abstract include or uncertain -> full text; full text include -> included.
-STAGED_DEFAULT = [
+STAGED_DEFAULT: list[dict[str, Any]] = [
     dict(
         key="title",
         name="Title screening",
@@ -35,7 +37,7 @@ STAGED_DEFAULT = [
         route_exclude=Stage.EXCLUDED,
     ),
 ]
-COMBINED_DEFAULT = [
+COMBINED_DEFAULT: list[dict[str, Any]] = [
     dict(
         key="title_abstract",
         name="Title and abstract screening",
@@ -54,7 +56,7 @@ OTHER_REASONS = [
 ]
 
 
-def stages_default(*, mode: str) -> list[dict]:
+def stages_default(*, mode: str) -> list[dict[str, Any]]:
     template = COMBINED_DEFAULT if mode == Review.ScreeningMode.COMBINED else STAGED_DEFAULT
     return [dict(spec, position=index) for index, spec in enumerate(template)]
 
@@ -94,7 +96,9 @@ def review_create(
     return review
 
 
-def user_get_or_create(*, username: str, password: str | None = None, **extra):
+def user_get_or_create(
+    *, username: str, password: str | None = None, **extra: Any
+) -> tuple[User, bool]:
     """Fetch a user, creating it (with the password, if given) when missing."""
     user_model = get_user_model()
     user, created = user_model.objects.get_or_create(username=username, defaults=extra)

@@ -62,7 +62,7 @@ def api_token_revoke(*, user: User, token_id: int) -> ApiToken:
     return token
 
 
-def api_token_authenticate(*, raw: str):
+def api_token_authenticate(*, raw: str) -> ApiToken | None:
     """The live token matching `raw` (its use time noted), or None."""
     token = (
         ApiToken.objects.select_related("user")
