@@ -20,7 +20,7 @@ class Need(IntEnum):
     OWN = 3  # owners only (protocol, team, adjudication)
 
 
-ROLE_LEVEL = {
+ROLE_LEVEL: dict[str, Need] = {
     Membership.Role.VIEWER: Need.READ,
     Membership.Role.REVIEWER: Need.WRITE,
     Membership.Role.OWNER: Need.OWN,

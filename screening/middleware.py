@@ -1,6 +1,7 @@
 """Flash messages belong to the response that caused them."""
 
 from django.contrib import messages
+from django.contrib.messages.storage.base import BaseStorage
 from django.template.loader import render_to_string
 
 # htmx headers that make the browser load another page: that page shows the messages.
@@ -33,7 +34,7 @@ class HtmxMessagesMiddleware:
         if response.status_code not in _SWAPPED | {204}:
             return response
         storage = messages.get_messages(request)
-        if storage.used:
+        if not isinstance(storage, BaseStorage) or storage.used:
             return response
         queued = list(storage)  # iterating marks them shown: they are not stored again
         if not queued:

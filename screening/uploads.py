@@ -24,9 +24,13 @@ def human_size(size: int) -> str:
     return f"{size} bytes"
 
 
+# The request attribute holding what the handler refused.
+_REFUSALS = "upload_refusals"
+
+
 def upload_refusals(request) -> list[str]:
     """What the upload handler refused in this request, in words."""
-    return getattr(request, "upload_refusals", [])
+    return getattr(request, _REFUSALS, [])
 
 
 class StreamedUpload(UploadedFile):
@@ -37,11 +41,12 @@ class StreamedUpload(UploadedFile):
 
 class StreamingUploadHandler(FileUploadHandler):
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        self.request.upload_refusals = []
+        self.refusals: list[str] = []
+        setattr(self.request, _REFUSALS, self.refusals)
         limit = settings.UPLOAD_MAX_REQUEST_BYTES
         if content_length and content_length > limit:
             # Refused before a byte of the body is read: an empty form, and the reason.
-            self.request.upload_refusals.append(
+            self.refusals.append(
                 f"The upload is {human_size(content_length)}, more than the "
                 f"{human_size(limit)} one request may carry; send fewer or smaller files at "
                 "a time."
@@ -67,7 +72,7 @@ class StreamingUploadHandler(FileUploadHandler):
         limit = settings.UPLOAD_MAX_FILE_BYTES
         if self.received > limit:
             self.file.close()
-            self.request.upload_refusals.append(
+            self.refusals.append(
                 f"{self.file_name} is larger than {human_size(limit)}, the limit for one "
                 "file; it was not stored. Split the export into smaller files."
             )

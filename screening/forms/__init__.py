@@ -2,20 +2,41 @@
 area's own forms live beside it in screening/forms/<area>.py, never inside a view module."""
 
 import json
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django import forms
 
 from ..models import Membership, Review, Stage
 
+FieldT = TypeVar("FieldT", bound=forms.Field)
 
-class StyledFormMixin:
+
+def form_field(form: forms.BaseForm, name: str, kind: type[FieldT]) -> FieldT:
+    """`form.fields[name]` as the kind of field it is (the stubs type every field as Field),
+    for the forms that set a field's queryset or choices per request."""
+    field = form.fields[name]
+    if not isinstance(field, kind):
+        raise TypeError(f"the field {name!r} is a {type(field).__name__}, not a {kind.__name__}")
+    return field
+
+
+# The mixin only ever comes before a Form or ModelForm; type checkers see it as one.
+if TYPE_CHECKING:
+    from ..services.protocol import OrderedList
+
+    _FormBase = forms.BaseForm
+else:
+    _FormBase = object
+
+
+class StyledFormMixin(_FormBase):
     """Give every widget Bootstrap's class and mark invalid fields for assistive technology."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.style_fields()
 
-    def style_fields(self):
+    def style_fields(self) -> None:
         """Add Bootstrap's classes; a form that changes its fields after __init__ calls it again."""
         for name, field in self.fields.items():
             widget = field.widget
@@ -60,8 +81,8 @@ class ProtocolItemForm(StyledFormMixin, forms.ModelForm):
         for name in self.fields:
             self.fields[name].widget.attrs.setdefault("aria-label", self.fields[name].label)
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         value = cleaned.get(self.spec.unique)
         if value:
             clash = self.spec.model.objects.filter(review=self.review, **{self.spec.unique: value})
@@ -82,11 +103,14 @@ _ITEM_WIDGETS = {
 }
 
 
-def protocol_item_form_class(spec) -> type[ProtocolItemForm]:
-    widgets = {name: _ITEM_WIDGETS[name] for name in spec.fields if name in _ITEM_WIDGETS}
+def protocol_item_form_class(spec: "OrderedList[Any]") -> type[ProtocolItemForm]:
+    widgets: dict[str, type[forms.Widget] | forms.Widget] = {
+        name: _ITEM_WIDGETS[name] for name in spec.fields if name in _ITEM_WIDGETS
+    }
     if spec.fields == ("text",):
         widgets["text"] = forms.Textarea(attrs={"rows": 2, "class": "font-monospace"})
-    return forms.modelform_factory(
+    # The class made is a subclass of `form`; django-stubs types it as a plain ModelForm.
+    return forms.modelform_factory(  # type: ignore[return-value]
         spec.model, form=ProtocolItemForm, fields=list(spec.fields), widgets=widgets
     )
 
@@ -161,7 +185,7 @@ class StageForm(StyledFormMixin, forms.ModelForm):
     def __init__(self, *args, route_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
         for name in ("route_include", "route_uncertain", "route_exclude"):
-            self.fields[name].choices = route_choices
+            form_field(self, name, forms.ChoiceField).choices = route_choices
         # StyledFormMixin validated the bound form before the routes' choices were known.
         self._errors = None
         self.style_fields()

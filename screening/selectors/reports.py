@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 from django.db import connection
 from django.db.models import (
@@ -667,6 +667,18 @@ def sources_for_review(*, review: Review) -> QuerySet[Source]:
 # Rendered artefacts (views reach the domain's writers through here) ----------------------------
 
 
+@overload
+def funnel_diagram(
+    *, funnel: Mapping[str, Any], title: str, url: BoxUrl | None = None, fmt: Literal["svg"] = ...
+) -> str: ...
+@overload
+def funnel_diagram(
+    *, funnel: Mapping[str, Any], title: str, url: BoxUrl | None = None, fmt: Literal["pdf"]
+) -> bytes: ...
+@overload
+def funnel_diagram(
+    *, funnel: Mapping[str, Any], title: str, url: BoxUrl | None = None, fmt: str
+) -> str | bytes: ...
 def funnel_diagram(
     *, funnel: Mapping[str, Any], title: str, url: BoxUrl | None = None, fmt: str = "svg"
 ) -> str | bytes:

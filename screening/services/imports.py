@@ -246,7 +246,7 @@ def batch_create(
     *,
     review: Review,
     source: Source,
-    uploaded_by: User,
+    uploaded_by: User | None,
     file_name: str,
     data: bytes | BinaryIO,
     search_run: SearchRun | None = None,

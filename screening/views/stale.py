@@ -3,6 +3,7 @@
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django_htmx.http import reswap, retarget
+from django_htmx.middleware import HtmxDetails
 
 from ..services.stale import StaleWrite
 
@@ -11,8 +12,14 @@ from ..services.stale import StaleWrite
 _NOT_ECHOED = {"csrfmiddlewaretoken", "version", "force"}
 
 
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware (on for every request) leaves it."""
+
+    htmx: HtmxDetails
+
+
 def stale_write_response(
-    request: HttpRequest, error: StaleWrite, *, target: str | None = None
+    request: HtmxHttpRequest, error: StaleWrite, *, target: str | None = None
 ) -> HttpResponse:
     """Answer 409 with the stored value and a form that re-posts the user's change, forced.
 

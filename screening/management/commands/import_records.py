@@ -71,8 +71,11 @@ class Command(BaseCommand):
                 except ValidationError as error:
                     results.append(_refused(path.name, _message(error)))
                     continue
-            batch = batch_run(batch_id=batch.pk)
-            results.append(batch_result(batch))
+            ran = batch_run(batch_id=batch.pk)
+            if ran is None:
+                results.append(_refused(path.name, "the import was deleted while it ran"))
+                continue
+            results.append(batch_result(ran))
         total = sum(item["records"] for item in results if item["status"] == "done")
         self.stdout.write(json.dumps({"review": review, "records": total, "files": results}))
         bad = [item for item in results if item["status"] != "done"]
