@@ -8,7 +8,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 DEPLOY_ENV := DEBUG=0 SECRET_KEY=check-deploy-$$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n') \
 	ALLOWED_HOSTS=slrweb.example.org DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: install run test lint lock test-production test-embedded
+.PHONY: install run test lint typecheck lock test-production test-embedded
 
 # The locked versions (requirements.lock) as constraints, the same the image installs.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -28,6 +28,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# mypy with django-stubs over slrweb/ and screening/, strict on domain/, services/, selectors/
+# (configuration in pyproject.toml).
+typecheck: install
+	$(VENV)/bin/mypy
+
 # Pin every dependency anew from pyproject.toml's bounds, in a throwaway virtualenv.
 lock:
 	rm -rf $(VENV)-lock
@@ -45,7 +50,7 @@ test-production: install
 test-embedded: install
 	scripts/ci-embedded
 
-test: install lint
+test: install lint typecheck
 	scripts/services-up
 	scripts/browser-deps
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py makemigrations --check --dry-run

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django import forms
 
-from ..models import Membership, Review, Stage
+from ..models import Membership, Review, SearchRun, Stage
 
 FieldT = TypeVar("FieldT", bound=forms.Field)
 
@@ -18,6 +18,18 @@ def form_field(form: forms.BaseForm, name: str, kind: type[FieldT]) -> FieldT:
     if not isinstance(field, kind):
         raise TypeError(f"the field {name!r} is a {type(field).__name__}, not a {kind.__name__}")
     return field
+
+
+class SearchRunField(forms.ModelChoiceField):
+    """A search run, labelled by its source and search string (and its date when `dated`)."""
+
+    def __init__(self, *args: Any, dated: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dated = dated
+
+    def label_from_instance(self, obj: SearchRun) -> str:
+        label = f"{obj.source.name}: {obj.search_string.text[:80]}"
+        return label + (f" ({obj.run_on})" if self.dated and obj.run_on else "")
 
 
 # The mixin only ever comes before a Form or ModelForm; type checkers see it as one.

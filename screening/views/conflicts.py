@@ -10,6 +10,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
+from ..forms import form_field
 from ..models import Decision, Study
 from ..selectors.screening import (
     adjudicator_choices,
@@ -41,11 +42,14 @@ class ResolveForm(forms.Form):
 
     def __init__(self, *args, reasons=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["reasons"].choices = [(c.pk, c.code) for c in reasons]
-        self.fields["primary_reason"].choices = [("", "")] + [(c.pk, c.code) for c in reasons]
+        form_field(self, "reasons", forms.ChoiceField).choices = [(c.pk, c.code) for c in reasons]
+        form_field(self, "primary_reason", forms.ChoiceField).choices = [("", "")] + [
+            (c.pk, c.code) for c in reasons
+        ]
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("verdict") != Decision.Verdict.EXCLUDE:
             cleaned["reasons"] = []
             cleaned["primary_reason"] = None
@@ -144,7 +148,7 @@ def conflict_resolve_view(request, slug, study_id):
             context["resolved_message"] = f"Study {study.pk} resolved."
             return _render(request, context)
     else:
-        error = " ".join(e for errors in form.errors.values() for e in errors)
+        error = " ".join(str(e) for errors in form.errors.values() for e in errors)
     context = _list_context(access, request, study_error=(study.pk, error))
     return _render(request, context, status=422)
 

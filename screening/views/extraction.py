@@ -5,14 +5,15 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.db.models import QuerySet
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..access import Need, review_access
-from ..forms import StyledFormMixin
-from ..models import ExtractionField, ResearchQuestion
+from ..forms import StyledFormMixin, form_field
+from ..models import ExtractionField, ResearchQuestion, Study
 from ..selectors.extraction import (
     extraction_cell,
     extraction_csv_rows,
@@ -44,7 +45,9 @@ class ReviewQuestionsForm(forms.Form):
 
     def __init__(self, *args, review, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["research_question"].queryset = review.research_questions.all()
+        form_field(
+            self, "research_question", forms.ModelChoiceField
+        ).queryset = review.research_questions.all()
 
 
 class FieldForm(StyledFormMixin, ReviewQuestionsForm):
@@ -86,7 +89,8 @@ class BulkAssignForm(StyledFormMixin, PeopleForm):
     )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if (
             "assessors" in data
             and "per_study" in data
@@ -130,13 +134,15 @@ class ValueForm(forms.Form):
     version = forms.IntegerField(required=False, min_value=0)
     force = forms.BooleanField(required=False)
 
-    def __init__(self, data, *, field: ExtractionField):
+    def __init__(self, data: QueryDict, *, field: ExtractionField):
         super().__init__(data)
+        self.posted = data
         self.extraction_field = field
 
     def clean(self):
-        data = super().clean()
-        raw = self.data.getlist("value")
+        super().clean()
+        data = self.cleaned_data
+        raw = self.posted.getlist("value")
         if self.extraction_field.kind == ExtractionField.Kind.MULTI_CHOICE:
             data["raw"] = raw
         elif len(raw) > 1:
@@ -413,7 +419,8 @@ def extraction_studies(request, slug):
         )
     data = form.cleaned_data
     field = None if data["field"] is None else _field_or_404(review, data["field"])
-    error, studies = "", []
+    error = ""
+    studies: QuerySet[Study] | list[Study] = []
     try:
         studies = extraction_studies_filter(
             review=review,

@@ -13,7 +13,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from ..access import Need, review_access
 from ..domain.parsers import FORMATS
-from ..forms import StyledFormMixin
+from ..forms import SearchRunField, StyledFormMixin, form_field
 from ..models import ImportBatch, SearchRun, Source
 from ..selectors.imports import (
     batch_get,
@@ -55,18 +55,15 @@ class _ReviewChoicesForm(forms.Form):
 
     def __init__(self, *args, review, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["source"].queryset = review.sources.all()
-        self.fields["search_run"].queryset = review.search_runs.select_related(
+        form_field(self, "source", forms.ModelChoiceField).queryset = review.sources.all()
+        form_field(self, "search_run", SearchRunField).queryset = review.search_runs.select_related(
             "search_string", "source"
-        )
-        self.fields["search_run"].label_from_instance = lambda run: (
-            f"{run.source.name}: {run.search_string.text[:80]}"
-            + (f" ({run.run_on})" if run.run_on else "")
         )
 
 
 class UploadForm(StyledFormMixin, _ReviewChoicesForm):
-    files = MultipleFileField(
+    # The metaclass moves declared fields to base_fields: no clash with BaseForm.files.
+    files = MultipleFileField(  # type: ignore[assignment]
         required=False,
         label="Export files",
         help_text="One or more files: RIS, BibTeX, CSV/TSV/XLSX, MEDLINE (.nbib), Web of Science "
@@ -82,7 +79,7 @@ class UploadForm(StyledFormMixin, _ReviewChoicesForm):
     new_source = forms.CharField(
         max_length=120, required=False, label="…or a new source", help_text="e.g. Scopus"
     )
-    search_run = forms.ModelChoiceField(
+    search_run = SearchRunField(
         queryset=SearchRun.objects.none(),
         required=False,
         label="Search run (optional)",
@@ -95,7 +92,8 @@ class UploadForm(StyledFormMixin, _ReviewChoicesForm):
     )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         source, new_source = data.get("source"), (data.get("new_source") or "").strip()
         if bool(source) == bool(new_source):
             raise ValidationError("Choose an existing source or name a new one (not both).")

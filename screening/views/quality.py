@@ -14,7 +14,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
-from ..forms import StyledFormMixin
+from ..forms import StyledFormMixin, form_field
 from ..models import QualityCriterion, Review
 from ..selectors.quality import (
     SORT_KEYS,
@@ -61,7 +61,7 @@ class PeopleForm(forms.Form):
 
     def __init__(self, *args, review: Review, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["assessors"].queryset = _people(review)
+        form_field(self, "assessors", forms.ModelChoiceField).queryset = _people(review)
 
 
 class AssignForm(StyledFormMixin, PeopleForm):
@@ -83,7 +83,8 @@ class BulkAssignForm(StyledFormMixin, PeopleForm):
     )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if (
             "assessors" in data
             and "per_study" in data
@@ -117,11 +118,13 @@ class AnswerForm(forms.Form):
 
     def __init__(self, *args, review: Review, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["criterion"].queryset = review.quality_criteria.all()
+        form_field(
+            self, "criterion", forms.ModelChoiceField
+        ).queryset = review.quality_criteria.all()
         self.fields["criterion"].error_messages["invalid_choice"] = (
             "This criterion does not belong to the review."
         )
-        self.fields["answer"].choices = [
+        form_field(self, "answer", forms.ChoiceField).choices = [
             (o.key, o.label) for o in quality_scale_options(review=review)
         ]
         self.fields["answer"].error_messages["invalid_choice"] = (
@@ -132,7 +135,8 @@ class AnswerForm(forms.Form):
 
 
 class ConsensusForm(AnswerForm):
-    justification = None
+    # None removes the inherited field (declarative forms); the stubs only allow a Field.
+    justification = None  # type: ignore[assignment]
     note = forms.CharField(required=False, max_length=4000)
     action = forms.ChoiceField(choices=[("decide", "decide"), ("reopen", "reopen")], required=False)
 

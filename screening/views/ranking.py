@@ -97,7 +97,7 @@ def _stage_or_error(review, data):
     form = StageChoiceForm(data, review=review)
     if form.is_valid():
         return form.cleaned_data["stage"], None
-    return None, " ".join(form.errors.get("stage", ["Unknown stage."]))
+    return None, " ".join(str(e) for e in form.errors.get("stage", ["Unknown stage."]))
 
 
 @require_GET

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from ..access import Need, review_access
 from ..domain.parsers import FORMATS
-from ..forms import StyledFormMixin
+from ..forms import SearchRunField, StyledFormMixin, form_field
 from ..models import SearchRun
 from ..selectors.imports import batch_list
 from ..selectors.rounds import (
@@ -78,8 +78,9 @@ class RoundOpenForm(StyledFormMixin, _RoundPairsForm):
 class _RoundRunsForm(forms.Form):
     """Limits the runs to the round's before StyledFormMixin reads the errors."""
 
-    search_run = forms.ModelChoiceField(
+    search_run = SearchRunField(
         queryset=SearchRun.objects.none(),
+        dated=False,
         label="Search run of this round",
         empty_label=None,
         error_messages={
@@ -90,16 +91,14 @@ class _RoundRunsForm(forms.Form):
 
     def __init__(self, *args, search_round, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["search_run"].queryset = search_round.runs.select_related(
+        form_field(self, "search_run", SearchRunField).queryset = search_round.runs.select_related(
             "search_string", "source"
-        )
-        self.fields["search_run"].label_from_instance = lambda run: (
-            f"{run.source.name}: {run.search_string.text[:80]}"
         )
 
 
 class RoundImportForm(StyledFormMixin, _RoundRunsForm):
-    files = MultipleFileField(
+    # The metaclass moves declared fields to base_fields: no clash with BaseForm.files.
+    files = MultipleFileField(  # type: ignore[assignment]
         label="Export files",
         help_text="The files the libraries gave for this round's searches; the format is "
         "detected from the content.",

@@ -9,6 +9,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
+from ..forms import form_field
 from ..models import Decision, Stage, Study
 from ..selectors.screening import (
     decision_latest,
@@ -53,10 +54,11 @@ class DecisionForm(VersionedForm):
 
     def __init__(self, *args, reasons=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["reasons"].choices = [(c.pk, c.code) for c in reasons]
+        form_field(self, "reasons", forms.ChoiceField).choices = [(c.pk, c.code) for c in reasons]
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         # A reason ticked before choosing include/uncertain is dropped, not an error.
         if cleaned.get("verdict") != Decision.Verdict.EXCLUDE:
             cleaned["reasons"] = []
@@ -238,6 +240,7 @@ def screening_undo(request, slug, stage_key):
     form = UndoForm(request.POST)
     error = message = ""
     undone = None
+    study: Study | None = None
     if not form.is_valid():
         error = "Nothing to undo in this stage."
     else:

@@ -12,6 +12,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..access import Need, review_access
+from ..forms import form_field
 from ..models import Source, Stage, Study, StudyNote, Tag
 from ..models.screening import Verdict
 from ..selectors.study_list import (
@@ -63,11 +64,20 @@ class StudyFilterForm(forms.Form):
 
     def __init__(self, *args, review, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["stage"].queryset = Stage.objects.filter(review=review)
-        self.fields["source"].queryset = Source.objects.filter(review=review)
-        self.fields["tag"].queryset = tags_visible(review=review, user=user)
-        self.fields["status"].choices = [("", "Any"), *Study.Outcome.choices]
-        self.fields["mine"].choices = [
+        form_field(self, "stage", forms.ModelChoiceField).queryset = Stage.objects.filter(
+            review=review
+        )
+        form_field(self, "source", forms.ModelChoiceField).queryset = Source.objects.filter(
+            review=review
+        )
+        form_field(self, "tag", forms.ModelChoiceField).queryset = tags_visible(
+            review=review, user=user
+        )
+        form_field(self, "status", forms.ChoiceField).choices = [
+            ("", "Any"),
+            *Study.Outcome.choices,
+        ]
+        form_field(self, "mine", forms.ChoiceField).choices = [
             ("", "Any"),
             *Verdict.choices,
             (MY_VERDICT_NONE, "Not decided by me"),
