@@ -1,5 +1,7 @@
 """Full texts: private PDF uploads and "not retrievable" notes for the full-text stage."""
 
+from __future__ import annotations
+
 import uuid
 
 from django.conf import settings
