@@ -25,6 +25,7 @@ from ..services.screening import (
     reasons_allowed,
 )
 from ..services.stale import StaleWrite
+from .common import form_errors
 from .stale import stale_write_response
 
 
@@ -112,7 +113,7 @@ def conflict_resolve_view(request, slug, study_id):
             context["resolved_message"] = f"Study {study.pk} resolved."
             return _render(request, context)
     else:
-        error = " ".join(e for errors in form.errors.values() for e in errors)
+        error = form_errors(form)
     context = _list_context(access, request, study_error=(study.pk, error))
     return _render(request, context, status=422)
 

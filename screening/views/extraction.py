@@ -1,7 +1,6 @@
 """Data extraction: fields per research question, drafts saved as you type, reconciliation,
 synthesis counts that click through to their studies, and the CSV of the whole table."""
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -11,8 +10,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..access import Need, review_access
-from ..forms import StyledFormMixin
-from ..models import ExtractionField, ResearchQuestion
+from ..forms.extraction import AssignForm, BulkAssignForm, FieldForm, FilterForm, ValueForm
 from ..selectors.extraction import (
     extraction_cell,
     extraction_csv_rows,
@@ -23,7 +21,6 @@ from ..selectors.extraction import (
     extraction_study_sheet,
     extraction_synthesis,
 )
-from ..selectors.quality import quality_study_get
 from ..services.extraction import (
     extraction_complete_set,
     extraction_contribution_flags_create,
@@ -35,82 +32,8 @@ from ..services.extraction import (
     extraction_value_save,
 )
 from ..services.stale import StaleWrite
-from .quality import PeopleField, PeopleForm, User, _errors, csv_response
+from .common import csv_response, form_errors, included_study_or_404
 from .stale import stale_write_response
-
-
-class ReviewQuestionsForm(forms.Form):
-    """Limits research questions to the review's (set before StyledFormMixin validates)."""
-
-    def __init__(self, *args, review, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["research_question"].queryset = review.research_questions.all()
-
-
-class FieldForm(StyledFormMixin, ReviewQuestionsForm):
-    label = forms.CharField(max_length=200)
-    kind = forms.ChoiceField(choices=ExtractionField.Kind.choices)
-    research_question = forms.ModelChoiceField(
-        queryset=ResearchQuestion.objects.none(),
-        required=False,
-        empty_label="General (no research question)",
-    )
-    choices = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        required=False,
-        help_text="For single and multiple choice: one choice per line.",
-    )
-    help_text = forms.CharField(label="Guidance for extractors", required=False, max_length=1000)
-
-
-class AssignForm(StyledFormMixin, PeopleForm):
-    assessors = PeopleField(
-        queryset=User.objects.none(), label="Extractors", help_text="One or two people."
-    )
-
-    def clean_assessors(self):
-        chosen = self.cleaned_data["assessors"]
-        if len(chosen) > 2:
-            raise forms.ValidationError("Choose one or two people.")
-        return chosen
-
-
-class BulkAssignForm(StyledFormMixin, PeopleForm):
-    assessors = PeopleField(
-        queryset=User.objects.none(),
-        label="Extractors",
-        help_text="Studies without extractors are shared among them.",
-    )
-    per_study = forms.TypedChoiceField(
-        label="Extractors per study", choices=[(1, "1"), (2, "2")], coerce=int, initial=1
-    )
-
-    def clean(self):
-        data = super().clean()
-        if (
-            "assessors" in data
-            and "per_study" in data
-            and len(data["assessors"]) < data["per_study"]
-        ):
-            raise forms.ValidationError(
-                f"Choose at least {data['per_study']} people to give each study "
-                f"{data['per_study']} extractors."
-            )
-        return data
-
-
-class FilterForm(forms.Form):
-    field = forms.IntegerField(required=False)
-    value = forms.CharField(required=False, max_length=500)
-    year = forms.IntegerField(required=False, min_value=0, max_value=9999)
-    no_year = forms.BooleanField(required=False)
-
-
-def _study_or_404(review, study_id):
-    study = quality_study_get(review=review, study_id=study_id)
-    if study is None:
-        raise Http404("No such included study.")
-    return study
 
 
 def _field_or_404(review, field_id):
@@ -118,35 +41,6 @@ def _field_or_404(review, field_id):
     if field is None:
         raise Http404("No such field.")
     return field
-
-
-class ValueForm(forms.Form):
-    """One field's value as its own form posts it, with the version the page showed.
-
-    Only a multiple-choice field sends several `value`s; several for any other field mean the
-    request mixed up fields, and nothing is saved rather than one of them at random.
-    """
-
-    version = forms.IntegerField(required=False, min_value=0)
-    force = forms.BooleanField(required=False)
-
-    def __init__(self, data, *, field: ExtractionField):
-        super().__init__(data)
-        self.extraction_field = field
-
-    def clean(self):
-        data = super().clean()
-        raw = self.data.getlist("value")
-        if self.extraction_field.kind == ExtractionField.Kind.MULTI_CHOICE:
-            data["raw"] = raw
-        elif len(raw) > 1:
-            raise forms.ValidationError(
-                f"“{self.extraction_field.label}” takes one value but {len(raw)} were sent; "
-                "nothing was saved. Reload the page and try again."
-            )
-        else:
-            data["raw"] = raw[0] if raw else ""
-        return data
 
 
 @require_GET
@@ -241,7 +135,7 @@ def extraction_assign_bulk(request, slug):
         )
         messages.success(request, f"Extractors given to {count} studies.")
     else:
-        messages.error(request, _errors(form))
+        messages.error(request, form_errors(form))
     return redirect("screening:extraction_home", slug=slug)
 
 
@@ -249,7 +143,7 @@ def extraction_assign_bulk(request, slug):
 @login_required
 def extraction_assign(request, slug, study_id):
     access = review_access(request, slug, Need.OWN)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     form = AssignForm(request.POST, review=access.review)
     if form.is_valid():
         extraction_extractors_assign(
@@ -260,7 +154,7 @@ def extraction_assign(request, slug, study_id):
         )
         messages.success(request, "Extractors saved.")
     else:
-        messages.error(request, _errors(form))
+        messages.error(request, form_errors(form))
     return redirect("screening:extraction_study", slug=slug, study_id=study.pk)
 
 
@@ -274,7 +168,7 @@ def _sheet(request, access, study) -> dict:
 @login_required
 def extraction_study(request, slug, study_id):
     access = review_access(request, slug)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     sheet = _sheet(request, access, study)
     context = {
         "access": access,
@@ -300,12 +194,12 @@ def extraction_value(request, slug, study_id, field_id):
     field's new version travels out of band into the field's form for its next save.
     """
     access = review_access(request, slug, Need.WRITE)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     field = _field_or_404(access.review, field_id)
     form = ValueForm(request.POST, field=field)
     error, status = "", 200
     if not form.is_valid():
-        error, status = _errors(form), 400
+        error, status = form_errors(form), 400
     else:
         try:
             extraction_value_save(
@@ -335,7 +229,7 @@ def extraction_value(request, slug, study_id, field_id):
 @login_required
 def extraction_done(request, slug, study_id):
     access = review_access(request, slug, Need.WRITE)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     done = request.POST.get("done", "1") != "0"
     extraction_complete_set(review=access.review, study=study, extractor=request.user, done=done)
     messages.success(
@@ -348,12 +242,12 @@ def extraction_done(request, slug, study_id):
 @login_required
 def extraction_reconcile_value(request, slug, study_id, field_id):
     access = review_access(request, slug, Need.OWN)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     field = _field_or_404(access.review, field_id)
     form = ValueForm(request.POST, field=field)
     error, status = "", 200
     if not form.is_valid():
-        error, status = _errors(form), 400
+        error, status = form_errors(form), 400
     else:
         try:
             extraction_reconcile(
@@ -408,7 +302,7 @@ def extraction_studies(request, slug):
         return render(
             request,
             "screening/extraction/studies.html",
-            {"access": access, "review": review, "error": _errors(form), "studies": []},
+            {"access": access, "review": review, "error": form_errors(form), "studies": []},
             status=400,
         )
     data = form.cleaned_data

@@ -1,0 +1,86 @@
+"""Forms of the quality assessment area."""
+
+from django import forms
+
+from ..models import QualityCriterion, Review
+from ..selectors.quality import quality_scale_options
+from . import StyledFormMixin
+from .people import PeopleField, PeopleForm, User
+
+
+class AssignForm(StyledFormMixin, PeopleForm):
+    assessors = PeopleField(queryset=User.objects.none(), help_text="One or two people.")
+
+    def clean_assessors(self):
+        chosen = self.cleaned_data["assessors"]
+        if len(chosen) > 2:
+            raise forms.ValidationError("Choose one or two people.")
+        return chosen
+
+
+class BulkAssignForm(StyledFormMixin, PeopleForm):
+    assessors = PeopleField(
+        queryset=User.objects.none(), help_text="Studies without assessors are shared among them."
+    )
+    per_study = forms.TypedChoiceField(
+        label="Assessors per study", choices=[(1, "1"), (2, "2")], coerce=int, initial=2
+    )
+
+    def clean(self):
+        data = super().clean()
+        if (
+            "assessors" in data
+            and "per_study" in data
+            and len(data["assessors"]) < data["per_study"]
+        ):
+            raise forms.ValidationError(
+                f"Choose at least {data['per_study']} people to give each study "
+                f"{data['per_study']} assessors."
+            )
+        return data
+
+
+class SettingsForm(StyledFormMixin, forms.Form):
+    scale = forms.ChoiceField(label="Answer scale", choices=Review.QualityScale.choices)
+    threshold = forms.DecimalField(
+        label="Exclusion threshold",
+        required=False,
+        min_value=0,
+        max_digits=5,
+        decimal_places=2,
+        help_text="Studies whose total is below it are excluded. Leave empty to switch it off.",
+    )
+
+
+class AnswerForm(forms.Form):
+    criterion = forms.ModelChoiceField(queryset=QualityCriterion.objects.none())
+    answer = forms.ChoiceField()
+    justification = forms.CharField(required=False, max_length=4000)
+    version = forms.IntegerField(required=False, min_value=0)
+    force = forms.BooleanField(required=False)
+
+    def __init__(self, *args, review: Review, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["criterion"].queryset = review.quality_criteria.all()
+        self.fields["criterion"].error_messages["invalid_choice"] = (
+            "This criterion does not belong to the review."
+        )
+        self.fields["answer"].choices = [
+            (o.key, o.label) for o in quality_scale_options(review=review)
+        ]
+        self.fields["answer"].error_messages["invalid_choice"] = (
+            "Choose one of the answers of this review's scale: "
+            + ", ".join(f"{o.label} ({o.key})" for o in quality_scale_options(review=review))
+            + "."
+        )
+
+
+class ConsensusForm(AnswerForm):
+    justification = None
+    note = forms.CharField(required=False, max_length=4000)
+    action = forms.ChoiceField(choices=[("decide", "decide"), ("reopen", "reopen")], required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.data.get("action") == "reopen":
+            self.fields["answer"].required = False
