@@ -4,7 +4,7 @@ from django import forms
 
 from ..models import ExtractionField, ResearchQuestion
 from . import StyledFormMixin
-from .people import PeopleField, PeopleForm, User
+from .people import AssignPeopleForm, BulkAssignPeopleForm
 
 
 class ReviewQuestionsForm(forms.Form):
@@ -31,40 +31,15 @@ class FieldForm(StyledFormMixin, ReviewQuestionsForm):
     help_text = forms.CharField(label="Guidance for extractors", required=False, max_length=1000)
 
 
-class AssignForm(StyledFormMixin, PeopleForm):
-    assessors = PeopleField(
-        queryset=User.objects.none(), label="Extractors", help_text="One or two people."
-    )
-
-    def clean_assessors(self):
-        chosen = self.cleaned_data["assessors"]
-        if len(chosen) > 2:
-            raise forms.ValidationError("Choose one or two people.")
-        return chosen
+class AssignForm(AssignPeopleForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assessors"].label = "Extractors"
 
 
-class BulkAssignForm(StyledFormMixin, PeopleForm):
-    assessors = PeopleField(
-        queryset=User.objects.none(),
-        label="Extractors",
-        help_text="Studies without extractors are shared among them.",
-    )
-    per_study = forms.TypedChoiceField(
-        label="Extractors per study", choices=[(1, "1"), (2, "2")], coerce=int, initial=1
-    )
-
-    def clean(self):
-        data = super().clean()
-        if (
-            "assessors" in data
-            and "per_study" in data
-            and len(data["assessors"]) < data["per_study"]
-        ):
-            raise forms.ValidationError(
-                f"Choose at least {data['per_study']} people to give each study "
-                f"{data['per_study']} extractors."
-            )
-        return data
+class BulkAssignForm(BulkAssignPeopleForm):
+    noun = "extractors"
+    per_study_initial = 1
 
 
 class FilterForm(forms.Form):

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 
 from ..models import Review
 from ..selectors.quality import quality_assessor_candidates
+from . import StyledFormMixin
 
 User = get_user_model()
 
@@ -30,3 +31,44 @@ class PeopleForm(forms.Form):
     def __init__(self, *args, review: Review, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["assessors"].queryset = review_people(review)
+
+
+class AssignPeopleForm(StyledFormMixin, PeopleForm):
+    """One or two people for one study (quality assessors, extractors)."""
+
+    assessors = PeopleField(queryset=User.objects.none(), help_text="One or two people.")
+
+    def clean_assessors(self):
+        chosen = self.cleaned_data["assessors"]
+        if len(chosen) > 2:
+            raise forms.ValidationError("Choose one or two people.")
+        return chosen
+
+
+class BulkAssignPeopleForm(StyledFormMixin, PeopleForm):
+    """People shared among the studies that have none; `noun` names their role."""
+
+    noun = "assessors"
+    per_study_initial = 2
+    assessors = PeopleField(queryset=User.objects.none())
+    per_study = forms.TypedChoiceField(choices=[(1, "1"), (2, "2")], coerce=int)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assessors"].label = self.noun.capitalize()
+        self.fields["assessors"].help_text = f"Studies without {self.noun} are shared among them."
+        self.fields["per_study"].label = f"{self.noun.capitalize()} per study"
+        self.fields["per_study"].initial = self.per_study_initial
+
+    def clean(self):
+        data = super().clean()
+        if (
+            "assessors" in data
+            and "per_study" in data
+            and len(data["assessors"]) < data["per_study"]
+        ):
+            raise forms.ValidationError(
+                f"Choose at least {data['per_study']} people to give each study "
+                f"{data['per_study']} {self.noun}."
+            )
+        return data

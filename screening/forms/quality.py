@@ -5,39 +5,15 @@ from django import forms
 from ..models import QualityCriterion, Review
 from ..selectors.quality import quality_scale_options
 from . import StyledFormMixin
-from .people import PeopleField, PeopleForm, User
+from .people import AssignPeopleForm, BulkAssignPeopleForm
 
 
-class AssignForm(StyledFormMixin, PeopleForm):
-    assessors = PeopleField(queryset=User.objects.none(), help_text="One or two people.")
-
-    def clean_assessors(self):
-        chosen = self.cleaned_data["assessors"]
-        if len(chosen) > 2:
-            raise forms.ValidationError("Choose one or two people.")
-        return chosen
+class AssignForm(AssignPeopleForm):
+    pass
 
 
-class BulkAssignForm(StyledFormMixin, PeopleForm):
-    assessors = PeopleField(
-        queryset=User.objects.none(), help_text="Studies without assessors are shared among them."
-    )
-    per_study = forms.TypedChoiceField(
-        label="Assessors per study", choices=[(1, "1"), (2, "2")], coerce=int, initial=2
-    )
-
-    def clean(self):
-        data = super().clean()
-        if (
-            "assessors" in data
-            and "per_study" in data
-            and len(data["assessors"]) < data["per_study"]
-        ):
-            raise forms.ValidationError(
-                f"Choose at least {data['per_study']} people to give each study "
-                f"{data['per_study']} assessors."
-            )
-        return data
+class BulkAssignForm(BulkAssignPeopleForm):
+    noun = "assessors"
 
 
 class SettingsForm(StyledFormMixin, forms.Form):

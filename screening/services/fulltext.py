@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import File
 from django.core.files.storage import default_storage
@@ -59,7 +60,7 @@ def _lock_full_text_study(*, review: Review, study: Study) -> Study:
 
 
 def _full_text_store(
-    *, review: Review, study: Study, user, stored: str, original: str, size: int
+    *, review: Review, study: Study, user: AbstractBaseUser, stored: str, original: str, size: int
 ) -> FullText:
     """Point the study's full text at the stored file (inside the caller's transaction)."""
     full_text = FullText.objects.filter(study=study).first()
@@ -249,7 +250,13 @@ def _candidates(review: Review) -> list[Candidate]:
 
 
 def _bulk_one(
-    *, review: Review, user, name: str, pdf: File, candidates: list[Candidate], taken: dict
+    *,
+    review: Review,
+    user: AbstractBaseUser,
+    name: str,
+    pdf: File,
+    candidates: list[Candidate],
+    taken: dict[int, str],
 ) -> BulkRow:
     if not _starts_as_pdf(pdf):
         return BulkRow(name, "refused", "Not a PDF file (it does not start with %PDF-).")
@@ -276,7 +283,7 @@ def _bulk_one(
 
 
 def fulltext_bulk_upload(
-    *, review: Review, user, files: Iterable[tuple[str, IO[bytes]]]
+    *, review: Review, user: AbstractBaseUser, files: Iterable[tuple[str, IO[bytes]]]
 ) -> list[BulkRow]:
     """Attach several PDFs (or zips of PDFs) to the studies waiting for their full text.
 

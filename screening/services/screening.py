@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery
@@ -518,7 +519,9 @@ def _primary_reason(*, stage: Stage, reasons: list[Criterion], primary) -> Crite
     return None
 
 
-def _check_adjudicator(*, review: Review, study: Study, stage: Stage, adjudicator) -> None:
+def _check_adjudicator(
+    *, review: Review, study: Study, stage: Stage, adjudicator: AbstractBaseUser
+) -> None:
     """The owner or a designated adjudicator; a party to the conflict only if the stage allows."""
     if not can_adjudicate(review=review, user=adjudicator):
         raise PermissionDenied("Only the owner or a designated adjudicator resolves conflicts.")
@@ -542,7 +545,7 @@ def _check_override_note(*, verdicts: list[str], verdict: str, note: str) -> Non
 
 def _resolution_replace(
     *, review: Review, study: Study, stage: Stage, seen_version: int | None, force: bool
-) -> tuple[dict | None, int]:
+) -> tuple[dict[str, object] | None, int]:
     """Check the version the form showed and withdraw a stored outcome it may replace.
 
     Returns what was replaced (for the audit event) and the new outcome's version.
@@ -579,7 +582,7 @@ def conflict_resolve(
     review: Review,
     study: Study,
     stage: Stage,
-    adjudicator,
+    adjudicator: AbstractBaseUser,
     verdict: str,
     reasons: Iterable = (),
     primary_reason: Criterion | int | None = None,
