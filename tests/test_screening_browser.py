@@ -71,8 +71,8 @@ def test_two_reviewers_keyboard_conflict_resolved_by_owner(browser, live_server,
         page_o.goto(f"/r/{review.slug}/conflicts/")
         card = page_o.locator(f"#conflict-{studies[1].pk}")
         assert "Include" in card.inner_text() and "Exclude" in card.inner_text()
-        card.get_by_label("Outcome", exact=True).select_option("include")
-        card.get_by_label("Reason for this outcome").fill("Both criteria met on reading")
+        card.get_by_text("Include I", exact=True).click()
+        card.get_by_label("Note").fill("Both criteria met on reading")
         card.get_by_role("button", name="Resolve").click()
         page_o.wait_for_selector("text=resolved")
         assert page_o.locator(f"#conflict-{studies[1].pk}").count() == 0

@@ -90,14 +90,59 @@ def test_owner_resolves_by_htmx(review, conflict, client_for, htmx_headers):
 
 def test_resolve_bad_input(review, conflict, client_for, htmx_headers):
     client = client_for("owner")
-    response = client.post(resolve_url(review, conflict), {"verdict": "include"}, **htmx_headers)
+    response = client.post(resolve_url(review, conflict), {"note": "x"}, **htmx_headers)
     assert response.status_code == 422
-    assert "required" in response.content.decode().lower()
+    assert "Choose the outcome" in response.content.decode()
     response = client.post(
         resolve_url(review, conflict), {"verdict": "nope", "note": "x"}, **htmx_headers
     )
     assert response.status_code == 422
     assert not Resolution.objects.exists()
+
+
+def test_page_preselects_nothing_and_shows_abstract_and_reasons(review, conflict, client_for):
+    (ec1, ec2, ec3) = exclusion_criteria(review)
+    conflict.abstract = "An <b>abstract</b> the adjudicator reads"
+    conflict.save()
+    body = client_for("owner").get(list_url(review)).content.decode()
+    card = body[body.index(f'id="conflict-{conflict.pk}"') :]
+    assert "An &lt;b&gt;abstract&lt;/b&gt; the adjudicator reads" in card
+    assert 'name="verdict"' in card and " checked" not in card and "selected>" not in card
+    # Every reason is a checkbox with its number key: no multi-select to Ctrl-click.
+    for number, reason in enumerate((ec1, ec2, ec3), start=1):
+        assert f'type="checkbox" name="reasons" value="{reason.pk}"' in card
+        assert f'data-key="{number}"' in card
+    assert " multiple" not in card
+    assert "<script>" not in body and "onclick" not in body
+
+
+def test_note_only_when_overriding_both_reviewers(review, cast, conflict, client_for):
+    """Siding with one reviewer needs no note; an outcome neither chose does (nothing stored)."""
+    client = client_for("owner")
+    (other,) = make_studies(review, 1, title="Second contested study")
+    for who, verdict in (("reviewer", "include"), ("reviewer2", "exclude")):
+        decision_record(
+            review=review, study=other, stage=stage(review), reviewer=cast[who], verdict=verdict
+        )
+    sided = client.post(resolve_url(review, conflict), {"verdict": "exclude", "version": 0})
+    assert sided.status_code == 302
+    assert Resolution.objects.get(study=conflict).verdict == "exclude"
+    refused = client.post(resolve_url(review, other), {"verdict": "uncertain", "version": 0})
+    assert refused.status_code == 422
+    assert "differs from every reviewer" in refused.content.decode()
+    assert not Resolution.objects.filter(study=other).exists()
+    other.refresh_from_db()
+    assert other.current_stage.key == "title"
+    done = client.post(
+        resolve_url(review, other), {"verdict": "uncertain", "note": "Neither", "version": 0}
+    )
+    assert done.status_code == 302
+    stored = Resolution.objects.get(study=other)
+    assert (stored.verdict, stored.note, stored.decided_by) == (
+        "uncertain",
+        "Neither",
+        cast["owner"],
+    )
 
 
 def test_resolve_exclusion_at_full_text_needs_reason(review, cast, client_for, htmx_headers):

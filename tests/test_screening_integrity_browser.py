@@ -111,8 +111,8 @@ def test_stale_conflict_resolution_is_refused_then_applied_on_request(
     try:
         page.goto(f"/r/{review.slug}/conflicts/")
         card = page.locator(f"#conflict-{study.pk}")
-        card.get_by_label("Outcome", exact=True).select_option("include")
-        card.get_by_label("Reason for this outcome").fill("Meets IC1 on reading")
+        card.get_by_text("Include I", exact=True).click()
+        card.get_by_label("Note").fill("Meets IC1 on reading")
         # Meanwhile another adjudicator (the owner allowed parties) settles it as uncertain.
         review.stages.filter(key="title").update(parties_may_resolve=True)
         conflict_resolve(

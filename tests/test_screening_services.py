@@ -66,7 +66,7 @@ def test_disagreement_is_a_conflict_then_adjudicated(review, cast):
             verdict="include",
             note="why",
         )
-    with pytest.raises(ValidationError, match="reason"):
+    with pytest.raises(ValidationError, match="differs from every reviewer"):
         conflict_resolve(
             review=review,
             study=study,

@@ -210,7 +210,9 @@ def conflicts_for_adjudicator(*, review: Review, user: User) -> list[dict[str, A
     agree to exclude but name different reasons.
     """
     studies = list(
-        conflicts_pending(review=review).select_related("current_stage").order_by("id")[:200]
+        conflicts_pending(review=review)
+        .select_related("current_stage", "full_text")
+        .order_by("id")[:200]
     )
     decisions = (
         Decision.objects.filter(study__in=studies)

@@ -546,6 +546,62 @@ def _primary_reason(
     return None
 
 
+def _check_adjudicator(*, review: Review, study: Study, stage: Stage, adjudicator: User) -> None:
+    """The owner or a designated adjudicator; a party to the conflict only if the stage allows."""
+    if not can_adjudicate(review=review, user=adjudicator):
+        raise PermissionDenied("Only the owner or a designated adjudicator resolves conflicts.")
+    if (
+        not stage.parties_may_resolve
+        and Decision.objects.filter(study=study, stage=stage, reviewer=adjudicator).exists()
+    ):
+        raise PermissionDenied(
+            "You took part in this conflict: another adjudicator resolves it "
+            "(the owner can allow parties to resolve in the stage settings)."
+        )
+
+
+def _check_override_note(*, verdicts: list[str], verdict: str, note: str) -> None:
+    """A note is owed only when the outcome overrides every reviewer (sides with none)."""
+    if verdict not in verdicts and not note:
+        raise ValidationError(
+            "This outcome differs from every reviewer's decision: say why in the note."
+        )
+
+
+def _resolution_replace(
+    *, review: Review, study: Study, stage: Stage, seen_version: int | None, force: bool
+) -> tuple[dict[str, object] | None, int]:
+    """Check the version the form showed and withdraw a stored outcome it may replace.
+
+    Returns what was replaced (for the audit event) and the new outcome's version.
+    """
+    existing = (
+        Resolution.objects.filter(study=study, stage=stage).select_related("decided_by").first()
+    )
+    version_check(
+        stored_version=existing.version if existing else 0,
+        seen_version=seen_version,
+        force=force,
+        what="the outcome of this conflict",
+        current=_resolution_label(existing) if existing else "unresolved",
+        by=existing.decided_by.get_username() if existing and existing.decided_by else "",
+        at=existing.created_at if existing else None,
+    )
+    if existing is None:
+        return None, 1
+    replaced: dict[str, object] = {
+        "verdict": existing.verdict,
+        "method": existing.method,
+        "reasons": [c.code for c in existing.reasons.all()],
+        "decided_by": existing.decided_by_id,
+        "version": existing.version,
+    }
+    _resolution_withdraw(
+        review=review, study=study, stage=stage, resolution=existing, adjudicated_too=True
+    )
+    return replaced, existing.version + 1
+
+
 def conflict_resolve(
     *,
     review: Review,
@@ -559,65 +615,31 @@ def conflict_resolve(
     seen_version: int | None = None,
     force: bool = False,
 ) -> Resolution:
-    """Settle a study whose decisions disagree; the adjudicator must give a reason.
+    """Settle a study whose decisions disagree.
 
-    `seen_version` is the version of the stage's outcome the form showed (0: none yet); an
-    outcome recorded since (another adjudicator, another tab) is refused with `StaleWrite`
-    unless `force`, which replaces it (audited) while the study has not moved further on. A
-    party to the conflict resolves it only when the stage allows it.
+    The note is required only when the outcome overrides both reviewers. `seen_version` is the
+    version of the stage's outcome the form showed (0: none yet); an outcome recorded since
+    (another adjudicator, another tab) is refused with `StaleWrite` unless `force`, which
+    replaces it (audited) while the study has not moved further on.
     """
     _check_scope(review=review, study=study, stage=stage)
-    if not can_adjudicate(review=review, user=adjudicator):
-        raise PermissionDenied("Only the owner or a designated adjudicator resolves conflicts.")
-    if (
-        not stage.parties_may_resolve
-        and Decision.objects.filter(study=study, stage=stage, reviewer=adjudicator).exists()
-    ):
-        raise PermissionDenied(
-            "You took part in this conflict: another adjudicator resolves it "
-            "(the owner can allow parties to resolve in the stage settings)."
-        )
+    _check_adjudicator(review=review, study=study, stage=stage, adjudicator=adjudicator)
     cleaned = _clean_reasons(stage=stage, verdict=verdict, reasons=reasons)
     primary = _primary_reason(stage=stage, reasons=cleaned, primary=primary_reason)
     note = (note or "").strip()
-    if not note:
-        raise ValidationError("Give the reason for this outcome.")
     with transaction.atomic():
         locked = _lock_study(study.pk)
-        existing = (
-            Resolution.objects.filter(study=locked, stage=stage)
-            .select_related("decided_by")
-            .first()
+        replaced, version = _resolution_replace(
+            review=review, study=locked, stage=stage, seen_version=seen_version, force=force
         )
-        version_check(
-            stored_version=existing.version if existing else 0,
-            seen_version=seen_version,
-            force=force,
-            what="the outcome of this conflict",
-            current=_resolution_label(existing) if existing else "unresolved",
-            by=existing.decided_by.get_username() if existing and existing.decided_by else "",
-            at=existing.created_at if existing else None,
-        )
-        replaced = None
-        version = 1
-        if existing is not None:
-            replaced = {
-                "verdict": existing.verdict,
-                "method": existing.method,
-                "reasons": [c.code for c in existing.reasons.all()],
-                "decided_by": existing.decided_by_id,
-                "version": existing.version,
-            }
-            version = existing.version + 1
-            _resolution_withdraw(
-                review=review, study=locked, stage=stage, resolution=existing, adjudicated_too=True
-            )
         _check_open(study=locked, stage=stage)
         verdicts = list(
             Decision.objects.filter(study=locked, stage=stage).values_list("verdict", flat=True)
         )
         if len(verdicts) < stage.reviewers_required:
             raise ValidationError("This study still waits for its reviewers' decisions.")
+        _check_override_note(verdicts=verdicts, verdict=verdict, note=note)
+        action = "resolution.record" if replaced is None else "resolution.change"
         resolution = _apply_resolution(
             review=review,
             study=locked,
@@ -629,13 +651,7 @@ def conflict_resolve(
             decided_by=adjudicator,
             note=note,
             version=version,
-            action=(
-                "resolution.record"
-                if replaced is None
-                else "resolution.overwrite"
-                if force
-                else "resolution.change"
-            ),
+            action="resolution.overwrite" if replaced is not None and force else action,
             replaced=replaced,
         )
         _side_effects_on_commit(review=review, stage=stage, resolved=True)

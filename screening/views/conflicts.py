@@ -1,6 +1,5 @@
 """The conflicts queue: the owner (or a designated adjudicator) settles disagreements."""
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
@@ -10,8 +9,8 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
-from ..forms import form_field
-from ..models import Decision, Study
+from ..forms.conflicts import AdjudicatorForm, ResolveForm
+from ..models import Study
 from ..selectors.screening import (
     adjudicator_choices,
     conflicts_for_adjudicator,
@@ -26,42 +25,8 @@ from ..services.screening import (
     reasons_allowed,
 )
 from ..services.stale import StaleWrite
+from .common import form_errors
 from .stale import stale_write_response
-
-
-class ResolveForm(forms.Form):
-    verdict = forms.ChoiceField(choices=Decision.Verdict.choices)
-    reasons = forms.TypedMultipleChoiceField(coerce=int, required=False)
-    primary_reason = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
-    note = forms.CharField(max_length=4000, label="Reason for this outcome")
-    # The version of the stage's outcome the form showed (0: unresolved), and "apply anyway".
-    version = forms.IntegerField(min_value=0, required=False)
-    force = forms.BooleanField(required=False)
-    # The stage the conflict was shown in: the study may have moved on since.
-    stage = forms.SlugField(required=False)
-
-    def __init__(self, *args, reasons=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        form_field(self, "reasons", forms.ChoiceField).choices = [(c.pk, c.code) for c in reasons]
-        form_field(self, "primary_reason", forms.ChoiceField).choices = [("", "")] + [
-            (c.pk, c.code) for c in reasons
-        ]
-
-    def clean(self):
-        super().clean()
-        cleaned = self.cleaned_data
-        if cleaned.get("verdict") != Decision.Verdict.EXCLUDE:
-            cleaned["reasons"] = []
-            cleaned["primary_reason"] = None
-        elif cleaned.get("primary_reason") is not None:
-            # The reason that counts is one of the outcome's reasons even if left unticked.
-            cleaned["reasons"] = sorted({*cleaned.get("reasons", []), cleaned["primary_reason"]})
-        return cleaned
-
-
-class AdjudicatorForm(forms.Form):
-    user = forms.IntegerField()
-    action = forms.ChoiceField(choices=[("add", "add"), ("remove", "remove")])
 
 
 def _list_context(access, request, *, errors=None, study_error=None) -> dict:
@@ -148,7 +113,7 @@ def conflict_resolve_view(request, slug, study_id):
             context["resolved_message"] = f"Study {study.pk} resolved."
             return _render(request, context)
     else:
-        error = " ".join(str(e) for errors in form.errors.values() for e in errors)
+        error = form_errors(form)
     context = _list_context(access, request, study_error=(study.pk, error))
     return _render(request, context, status=422)
 

@@ -1,19 +1,18 @@
 """Data extraction: fields per research question, drafts saved as you type, reconciliation,
 synthesis counts that click through to their studies, and the CSV of the whole table."""
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import Http404, QueryDict
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from ..access import Need, review_access
-from ..forms import StyledFormMixin, form_field
-from ..models import ExtractionField, ResearchQuestion, Study
+from ..forms.extraction import AssignForm, BulkAssignForm, FieldForm, FilterForm, ValueForm
+from ..models import Study
 from ..selectors.extraction import (
     extraction_cell,
     extraction_csv_rows,
@@ -24,7 +23,6 @@ from ..selectors.extraction import (
     extraction_study_sheet,
     extraction_synthesis,
 )
-from ..selectors.quality import quality_study_get
 from ..services.extraction import (
     extraction_complete_set,
     extraction_contribution_flags_create,
@@ -36,85 +34,8 @@ from ..services.extraction import (
     extraction_value_save,
 )
 from ..services.stale import StaleWrite
-from .quality import PeopleField, PeopleForm, User, _errors, csv_response
+from .common import csv_response, form_errors, included_study_or_404
 from .stale import stale_write_response
-
-
-class ReviewQuestionsForm(forms.Form):
-    """Limits research questions to the review's (set before StyledFormMixin validates)."""
-
-    def __init__(self, *args, review, **kwargs):
-        super().__init__(*args, **kwargs)
-        form_field(
-            self, "research_question", forms.ModelChoiceField
-        ).queryset = review.research_questions.all()
-
-
-class FieldForm(StyledFormMixin, ReviewQuestionsForm):
-    label = forms.CharField(max_length=200)
-    kind = forms.ChoiceField(choices=ExtractionField.Kind.choices)
-    research_question = forms.ModelChoiceField(
-        queryset=ResearchQuestion.objects.none(),
-        required=False,
-        empty_label="General (no research question)",
-    )
-    choices = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        required=False,
-        help_text="For single and multiple choice: one choice per line.",
-    )
-    help_text = forms.CharField(label="Guidance for extractors", required=False, max_length=1000)
-
-
-class AssignForm(StyledFormMixin, PeopleForm):
-    assessors = PeopleField(
-        queryset=User.objects.none(), label="Extractors", help_text="One or two people."
-    )
-
-    def clean_assessors(self):
-        chosen = self.cleaned_data["assessors"]
-        if len(chosen) > 2:
-            raise forms.ValidationError("Choose one or two people.")
-        return chosen
-
-
-class BulkAssignForm(StyledFormMixin, PeopleForm):
-    assessors = PeopleField(
-        queryset=User.objects.none(),
-        label="Extractors",
-        help_text="Studies without extractors are shared among them.",
-    )
-    per_study = forms.TypedChoiceField(
-        label="Extractors per study", choices=[(1, "1"), (2, "2")], coerce=int, initial=1
-    )
-
-    def clean(self):
-        super().clean()
-        data = self.cleaned_data
-        if (
-            "assessors" in data
-            and "per_study" in data
-            and len(data["assessors"]) < data["per_study"]
-        ):
-            raise forms.ValidationError(
-                f"Choose at least {data['per_study']} people to give each study "
-                f"{data['per_study']} extractors."
-            )
-        return data
-
-
-class FilterForm(forms.Form):
-    field = forms.IntegerField(required=False)
-    value = forms.CharField(required=False, max_length=500)
-    year = forms.IntegerField(required=False, min_value=0, max_value=9999)
-    no_year = forms.BooleanField(required=False)
-
-
-def _study_or_404(review, study_id):
-    study = quality_study_get(review=review, study_id=study_id)
-    if study is None:
-        raise Http404("No such included study.")
-    return study
 
 
 def _field_or_404(review, field_id):
@@ -122,37 +43,6 @@ def _field_or_404(review, field_id):
     if field is None:
         raise Http404("No such field.")
     return field
-
-
-class ValueForm(forms.Form):
-    """One field's value as its own form posts it, with the version the page showed.
-
-    Only a multiple-choice field sends several `value`s; several for any other field mean the
-    request mixed up fields, and nothing is saved rather than one of them at random.
-    """
-
-    version = forms.IntegerField(required=False, min_value=0)
-    force = forms.BooleanField(required=False)
-
-    def __init__(self, data: QueryDict, *, field: ExtractionField):
-        super().__init__(data)
-        self.posted = data
-        self.extraction_field = field
-
-    def clean(self):
-        super().clean()
-        data = self.cleaned_data
-        raw = self.posted.getlist("value")
-        if self.extraction_field.kind == ExtractionField.Kind.MULTI_CHOICE:
-            data["raw"] = raw
-        elif len(raw) > 1:
-            raise forms.ValidationError(
-                f"“{self.extraction_field.label}” takes one value but {len(raw)} were sent; "
-                "nothing was saved. Reload the page and try again."
-            )
-        else:
-            data["raw"] = raw[0] if raw else ""
-        return data
 
 
 @require_GET
@@ -247,7 +137,7 @@ def extraction_assign_bulk(request, slug):
         )
         messages.success(request, f"Extractors given to {count} studies.")
     else:
-        messages.error(request, _errors(form))
+        messages.error(request, form_errors(form))
     return redirect("screening:extraction_home", slug=slug)
 
 
@@ -255,7 +145,7 @@ def extraction_assign_bulk(request, slug):
 @login_required
 def extraction_assign(request, slug, study_id):
     access = review_access(request, slug, Need.OWN)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     form = AssignForm(request.POST, review=access.review)
     if form.is_valid():
         extraction_extractors_assign(
@@ -266,7 +156,7 @@ def extraction_assign(request, slug, study_id):
         )
         messages.success(request, "Extractors saved.")
     else:
-        messages.error(request, _errors(form))
+        messages.error(request, form_errors(form))
     return redirect("screening:extraction_study", slug=slug, study_id=study.pk)
 
 
@@ -280,7 +170,7 @@ def _sheet(request, access, study) -> dict:
 @login_required
 def extraction_study(request, slug, study_id):
     access = review_access(request, slug)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     sheet = _sheet(request, access, study)
     context = {
         "access": access,
@@ -306,12 +196,12 @@ def extraction_value(request, slug, study_id, field_id):
     field's new version travels out of band into the field's form for its next save.
     """
     access = review_access(request, slug, Need.WRITE)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     field = _field_or_404(access.review, field_id)
     form = ValueForm(request.POST, field=field)
     error, status = "", 200
     if not form.is_valid():
-        error, status = _errors(form), 400
+        error, status = form_errors(form), 400
     else:
         try:
             extraction_value_save(
@@ -341,7 +231,7 @@ def extraction_value(request, slug, study_id, field_id):
 @login_required
 def extraction_done(request, slug, study_id):
     access = review_access(request, slug, Need.WRITE)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     done = request.POST.get("done", "1") != "0"
     extraction_complete_set(review=access.review, study=study, extractor=request.user, done=done)
     messages.success(
@@ -354,12 +244,12 @@ def extraction_done(request, slug, study_id):
 @login_required
 def extraction_reconcile_value(request, slug, study_id, field_id):
     access = review_access(request, slug, Need.OWN)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     field = _field_or_404(access.review, field_id)
     form = ValueForm(request.POST, field=field)
     error, status = "", 200
     if not form.is_valid():
-        error, status = _errors(form), 400
+        error, status = form_errors(form), 400
     else:
         try:
             extraction_reconcile(
@@ -414,7 +304,7 @@ def extraction_studies(request, slug):
         return render(
             request,
             "screening/extraction/studies.html",
-            {"access": access, "review": review, "error": _errors(form), "studies": []},
+            {"access": access, "review": review, "error": form_errors(form), "studies": []},
             status=400,
         )
     data = form.cleaned_data

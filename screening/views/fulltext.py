@@ -1,6 +1,6 @@
 """Full texts: upload the PDF, mark it not retrievable, and serve it to review members only."""
 
-from django import forms
+from csp.decorators import csp_replace
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -8,24 +8,23 @@ from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
-from ..forms import StyledFormMixin
+from ..forms.fulltext import BulkUploadForm, NotRetrievableForm, UploadForm
 from ..models import FullText, Study
 from ..selectors.screening import fulltext_counts, fulltext_studies
-from ..services.fulltext import fulltext_mark_not_retrievable, fulltext_upload
+from ..services.fulltext import (
+    BulkRow,
+    fulltext_bulk_upload,
+    fulltext_mark_not_retrievable,
+    fulltext_upload,
+)
+from ..uploads import upload_refusals
 
 
-class UploadForm(StyledFormMixin, forms.Form):
-    file = forms.FileField(label="PDF")
-
-
-class NotRetrievableForm(StyledFormMixin, forms.Form):
-    reason = forms.CharField(max_length=1000, label="Why it could not be retrieved")
-
-
-def _context(access, *, error_for=None, error="") -> dict:
+def _context(access, *, error_for=None, error="", bulk_error="") -> dict:
     review = access.review
     return {
         "access": access,
@@ -35,6 +34,7 @@ def _context(access, *, error_for=None, error="") -> dict:
         "max_mb": settings.FULLTEXT_MAX_BYTES // 1_048_576,
         "error_for": error_for,
         "error": error,
+        "bulk_error": bulk_error,
     }
 
 
@@ -106,8 +106,37 @@ def fulltext_not_retrievable(request, slug, study_id):
     return _after_write(request, access, f"Study {study.pk} marked not retrievable.")
 
 
+@require_POST
+@login_required
+def fulltext_bulk_upload_view(request, slug):
+    access = review_access(request, slug, Need.WRITE)
+    form = BulkUploadForm(request.POST, request.FILES)
+    refusals = upload_refusals(request)
+    files = form.cleaned_data["files"] if form.is_valid() else []
+    if not files and not refusals:
+        context = _context(access, bulk_error="Choose one or more PDFs, or a zip of PDFs.")
+        return _render(request, context, status=422)
+    rows = fulltext_bulk_upload(
+        review=access.review, user=request.user, files=[(f.name, f) for f in files]
+    )
+    rows += [BulkRow(file="(upload)", status="refused", reason=why) for why in refusals]
+    context = _context(access)
+    context["bulk_report"] = {
+        "rows": rows,
+        "attached": sum(row.status == "attached" for row in rows),
+        "unmatched": sum(row.status == "unmatched" for row in rows),
+        "refused": sum(row.status == "refused" for row in rows),
+    }
+    return _render(request, context)
+
+
+# The PDF is shown in a frame beside the quality and extraction forms: this response alone may
+# be framed, and only by our own pages.
 @require_GET
 @login_required
+@xframe_options_sameorigin
+# django-csp types its decorators for views that take the request alone.
+@csp_replace({"frame-ancestors": ["'self'"]})  # type: ignore[arg-type]
 def fulltext_download(request, slug, study_id):
     access = review_access(request, slug)
     full_text = get_object_or_404(
@@ -132,6 +161,7 @@ def fulltext_download(request, slug, study_id):
 
 urlpatterns = [
     path("", fulltext_list, name="fulltext_list"),
+    path("bulk/", fulltext_bulk_upload_view, name="fulltext_bulk_upload"),
     path("<int:study_id>/upload/", fulltext_upload_view, name="fulltext_upload"),
     path(
         "<int:study_id>/not-retrievable/", fulltext_not_retrievable, name="fulltext_not_retrievable"

@@ -1,27 +1,19 @@
 """Quality assessment: assessor assignment, the per-study answer sheet, consensus, Table 5."""
 
-import csv
-import io
-
-from django import forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
-from ..forms import StyledFormMixin, form_field
-from ..models import QualityCriterion, Review
+from ..forms.people import review_people
+from ..forms.quality import AnswerForm, AssignForm, BulkAssignForm, ConsensusForm, SettingsForm
 from ..selectors.quality import (
     SORT_KEYS,
-    quality_assessor_candidates,
     quality_overview,
     quality_scale_options,
-    quality_study_get,
     quality_study_neighbours,
     quality_study_sheet,
     quality_table5,
@@ -37,124 +29,8 @@ from ..services.quality import (
     quality_settings_update,
 )
 from ..services.stale import StaleWrite
+from .common import csv_response, form_errors, included_study_or_404
 from .stale import stale_write_response
-
-User = get_user_model()
-
-
-def _people(review: Review):
-    ids = quality_assessor_candidates(review=review).values("user_id")
-    return User.objects.filter(pk__in=ids).order_by("username")
-
-
-class PeopleField(forms.ModelMultipleChoiceField):
-    def label_from_instance(self, obj):
-        return obj.get_username()
-
-
-class PeopleForm(forms.Form):
-    """Limits the people to the review's reviewers and owners.
-
-    StyledFormMixin validates in its __init__, so it must come first in the bases: the
-    queryset is then set before validation runs.
-    """
-
-    def __init__(self, *args, review: Review, **kwargs):
-        super().__init__(*args, **kwargs)
-        form_field(self, "assessors", forms.ModelChoiceField).queryset = _people(review)
-
-
-class AssignForm(StyledFormMixin, PeopleForm):
-    assessors = PeopleField(queryset=User.objects.none(), help_text="One or two people.")
-
-    def clean_assessors(self):
-        chosen = self.cleaned_data["assessors"]
-        if len(chosen) > 2:
-            raise forms.ValidationError("Choose one or two people.")
-        return chosen
-
-
-class BulkAssignForm(StyledFormMixin, PeopleForm):
-    assessors = PeopleField(
-        queryset=User.objects.none(), help_text="Studies without assessors are shared among them."
-    )
-    per_study = forms.TypedChoiceField(
-        label="Assessors per study", choices=[(1, "1"), (2, "2")], coerce=int, initial=2
-    )
-
-    def clean(self):
-        super().clean()
-        data = self.cleaned_data
-        if (
-            "assessors" in data
-            and "per_study" in data
-            and len(data["assessors"]) < data["per_study"]
-        ):
-            raise forms.ValidationError(
-                f"Choose at least {data['per_study']} people to give each study "
-                f"{data['per_study']} assessors."
-            )
-        return data
-
-
-class SettingsForm(StyledFormMixin, forms.Form):
-    scale = forms.ChoiceField(label="Answer scale", choices=Review.QualityScale.choices)
-    threshold = forms.DecimalField(
-        label="Exclusion threshold",
-        required=False,
-        min_value=0,
-        max_digits=5,
-        decimal_places=2,
-        help_text="Studies whose total is below it are excluded. Leave empty to switch it off.",
-    )
-
-
-class AnswerForm(forms.Form):
-    criterion = forms.ModelChoiceField(queryset=QualityCriterion.objects.none())
-    answer = forms.ChoiceField()
-    justification = forms.CharField(required=False, max_length=4000)
-    version = forms.IntegerField(required=False, min_value=0)
-    force = forms.BooleanField(required=False)
-
-    def __init__(self, *args, review: Review, **kwargs):
-        super().__init__(*args, **kwargs)
-        form_field(
-            self, "criterion", forms.ModelChoiceField
-        ).queryset = review.quality_criteria.all()
-        self.fields["criterion"].error_messages["invalid_choice"] = (
-            "This criterion does not belong to the review."
-        )
-        form_field(self, "answer", forms.ChoiceField).choices = [
-            (o.key, o.label) for o in quality_scale_options(review=review)
-        ]
-        self.fields["answer"].error_messages["invalid_choice"] = (
-            "Choose one of the answers of this review's scale: "
-            + ", ".join(f"{o.label} ({o.key})" for o in quality_scale_options(review=review))
-            + "."
-        )
-
-
-class ConsensusForm(AnswerForm):
-    # None removes the inherited field (declarative forms); the stubs only allow a Field.
-    justification = None  # type: ignore[assignment]
-    note = forms.CharField(required=False, max_length=4000)
-    action = forms.ChoiceField(choices=[("decide", "decide"), ("reopen", "reopen")], required=False)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.data.get("action") == "reopen":
-            self.fields["answer"].required = False
-
-
-def _errors(form) -> str:
-    return " ".join(str(e) for errors in form.errors.values() for e in errors)
-
-
-def _study_or_404(review, study_id):
-    study = quality_study_get(review=review, study_id=study_id)
-    if study is None:
-        raise Http404("No such included study.")
-    return study
 
 
 def _sheet_context(request, access, study, **extra) -> dict:
@@ -190,7 +66,7 @@ def quality_home(request, slug):
         "settings_form": SettingsForm(
             initial={"scale": review.quality_scale, "threshold": review.quality_threshold}
         ),
-        "people": _people(review),
+        "people": review_people(review),
     }
     if request.htmx and request.htmx.target == "quality-studies":
         return render(request, "screening/quality/_studies.html", context)
@@ -215,7 +91,7 @@ def quality_settings(request, slug):
         else:
             messages.success(request, "Quality settings saved.")
     else:
-        messages.error(request, _errors(form))
+        messages.error(request, form_errors(form))
     return redirect("screening:quality_home", slug=slug)
 
 
@@ -233,7 +109,7 @@ def quality_assign_bulk(request, slug):
         )
         messages.success(request, f"Assessors given to {count} studies.")
     else:
-        messages.error(request, _errors(form))
+        messages.error(request, form_errors(form))
     return redirect("screening:quality_home", slug=slug)
 
 
@@ -241,7 +117,7 @@ def quality_assign_bulk(request, slug):
 @login_required
 def quality_study(request, slug, study_id):
     access = review_access(request, slug)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     context = _sheet_context(
         request,
         access,
@@ -261,7 +137,7 @@ def quality_study(request, slug, study_id):
 @login_required
 def quality_assign(request, slug, study_id):
     access = review_access(request, slug, Need.OWN)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     form = AssignForm(request.POST, review=access.review)
     if form.is_valid():
         try:
@@ -276,7 +152,7 @@ def quality_assign(request, slug, study_id):
         else:
             messages.success(request, "Assessors saved.")
     else:
-        messages.error(request, _errors(form))
+        messages.error(request, form_errors(form))
     return redirect("screening:quality_study", slug=slug, study_id=study.pk)
 
 
@@ -285,7 +161,7 @@ def quality_assign(request, slug, study_id):
 def quality_answer(request, slug, study_id):
     """Autosave one answer; answers with the criterion's row and the refreshed summary."""
     access = review_access(request, slug, Need.WRITE)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     form = AnswerForm(request.POST, review=access.review)
     error = ""
     if form.is_valid():
@@ -312,7 +188,7 @@ def quality_answer(request, slug, study_id):
         except ValidationError as exc:
             error = " ".join(exc.messages)
     else:
-        error = _errors(form)
+        error = form_errors(form)
     context = _sheet_context(request, access, study, error=error)
     # Valid fields stay in cleaned_data even when another field is invalid.
     criterion = form.cleaned_data.get("criterion")
@@ -336,7 +212,7 @@ def quality_answer(request, slug, study_id):
 def quality_done(request, slug, study_id):
     """Mark the assessor's work on a study done (or reopen it before the answers are revealed)."""
     access = review_access(request, slug, Need.WRITE)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     done = request.POST.get("done", "1") != "0"
     try:
         quality_complete_set(review=access.review, study=study, assessor=request.user, done=done)
@@ -356,7 +232,7 @@ def quality_done(request, slug, study_id):
 @login_required
 def quality_consensus(request, slug, study_id):
     access = review_access(request, slug, Need.OWN)
-    study = _study_or_404(access.review, study_id)
+    study = included_study_or_404(access.review, study_id)
     form = ConsensusForm(request.POST, review=access.review)
     error = ""
     if form.is_valid():
@@ -379,7 +255,7 @@ def quality_consensus(request, slug, study_id):
         except ValidationError as exc:
             error = " ".join(exc.messages)
     else:
-        error = _errors(form)
+        error = form_errors(form)
     context = _sheet_context(request, access, study, consensus_error=error)
     if not request.htmx:
         if error:
@@ -416,15 +292,6 @@ def quality_table_csv(request, slug):
     sort, descending = _sort_params(request, access.review)
     rows = quality_table5_csv_rows(review=access.review, sort=sort, descending=descending)
     return csv_response(rows, filename=f"{slug}-quality-table5.csv")
-
-
-def csv_response(rows, *, filename: str) -> HttpResponse:
-    """CSV a spreadsheet opens right: UTF-8 with a byte order mark, quoted where needed."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 urlpatterns = [

@@ -1,0 +1,40 @@
+"""Forms of the full-text area."""
+
+from django import forms
+
+from . import StyledFormMixin
+
+
+class UploadForm(StyledFormMixin, forms.Form):
+    file = forms.FileField(label="PDF")
+
+
+class NotRetrievableForm(StyledFormMixin, forms.Form):
+    reason = forms.CharField(max_length=1000, label="Why it could not be retrieved")
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files under one name (Django's documented pattern)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, (list, tuple)):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data]
+        return [super().clean(data, initial)] if data else []
+
+
+class BulkUploadForm(StyledFormMixin, forms.Form):
+    # The metaclass moves declared fields to base_fields: no clash with BaseForm.files.
+    files = MultipleFileField(  # type: ignore[assignment]
+        label="PDFs, or zips of PDFs",
+        required=False,
+        help_text="Matched by DOI (in the file name or inside the PDF), else by the file name: "
+        "the study's title, or study-<number>.pdf.",
+    )
