@@ -90,6 +90,29 @@ def _needing_decisions(*, review: Review):
     )
 
 
+def remaining_for_reviewer(*, review: Review, stage: Stage, reviewer) -> int:
+    """Studies in `stage` still short of their required decisions that `reviewer` has not
+    decided: what is left for this reviewer here. Exact (it moves with each decision), and
+    blind-safe: another reviewer's decision only removes a study once its slots are full,
+    whatever the verdicts."""
+    return (
+        _needing_decisions(review=review)
+        .filter(current_stage=stage)
+        .exclude(
+            Exists(Decision.objects.filter(study=OuterRef("pk"), stage=stage, reviewer=reviewer))
+        )
+        .count()
+    )
+
+
+def stage_with_work(*, review: Review, reviewer) -> Stage | None:
+    """The first stage (in order) with studies left for this reviewer, or None."""
+    for stage in review.stages.order_by("position", "id"):
+        if remaining_for_reviewer(review=review, stage=stage, reviewer=reviewer):
+            return stage
+    return None
+
+
 def outcomes_visible(*, review: Review, user) -> bool:
     """Whether this user may see conflicts, outcome counts and agreement figures.
 
@@ -101,7 +124,8 @@ def outcomes_visible(*, review: Review, user) -> bool:
 
 
 def screening_progress(*, review: Review, stage: Stage, reviewer) -> dict:
-    """Mine (exact), the team's decisions and the studies still needing decisions in a stage.
+    """Mine and left for me (exact), the team's decisions and the studies still needing
+    decisions in a stage.
 
     "Remaining" counts studies short of their required decisions, which moves the same way
     whatever the verdicts (blind mode). Counting a stage of 100,000 studies scans them all, so
@@ -123,7 +147,8 @@ def screening_progress(*, review: Review, stage: Stage, reviewer) -> dict:
         )
         cache.set(key, shared, PROGRESS_SECONDS)
     mine = Decision.objects.filter(review=review, stage=stage, reviewer=reviewer).count()
-    return {"mine": mine, **shared}
+    left = remaining_for_reviewer(review=review, stage=stage, reviewer=reviewer)
+    return {"mine": mine, "left": left, **shared}
 
 
 def stage_overview(*, review: Review, user) -> list[dict]:
