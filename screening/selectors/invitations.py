@@ -3,6 +3,7 @@ of a user."""
 
 from dataclasses import dataclass
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -63,7 +64,7 @@ def invitations_open(*, review: Review) -> QuerySet[Invitation]:
     ).select_related("user", "invited_by")
 
 
-def invitations_for_user(*, user) -> QuerySet[Invitation]:
+def invitations_for_user(*, user: AbstractBaseUser) -> QuerySet[Invitation]:
     """Open, unexpired invitations naming this account (shown on the review list)."""
     return Invitation.objects.filter(
         user=user,
