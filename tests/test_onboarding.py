@@ -202,3 +202,26 @@ def test_admin_account_is_created_once_and_its_password_printed_once(db, capsys,
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_staff and admin.is_superuser and admin.check_password("an-admin-secret-99")
     assert len(mail.outbox) == 0
+
+
+def test_each_sidebar_link_opens_a_page_that_marks_that_link_current(review, client_for):
+    client = client_for("owner")
+    html = client.get(reverse("screening:dashboard", args=[review.slug])).content.decode()
+    nav = html[html.index('<nav aria-label="Review">') :]
+    nav = nav[: nav.index("</nav>")]
+    links = re.findall(r'<a class="nav-link[^"]*"(?: aria-current="page")? href="([^"]+)">', nav)
+    review_links = [href for href in links if href.startswith(f"/r/{review.slug}/")]
+    assert f"/r/{review.slug}/ranking/" in review_links
+    assert f"/r/{review.slug}/invitations/" in review_links
+    for href in review_links:
+        page = client.get(href).content.decode()
+        current = re.findall(r'aria-current="page" href="([^"]+)"', page)
+        assert current == [href], href
+
+
+def test_reviewers_see_no_invitation_item_and_land_on_the_stage_list_when_done(review, client_for):
+    client = client_for("reviewer")
+    response = client.get(reverse("screening:review_home", args=[review.slug]))
+    assert response["Location"] == reverse("screening:screening_home", args=[review.slug])
+    html = client.get(response["Location"]).content.decode()
+    assert "/invitations/" not in html
