@@ -225,3 +225,33 @@ def test_reviewers_see_no_invitation_item_and_land_on_the_stage_list_when_done(r
     assert response["Location"] == reverse("screening:screening_home", args=[review.slug])
     html = client.get(response["Location"]).content.decode()
     assert "/invitations/" not in html
+
+
+def test_left_for_a_reviewer_counts_only_open_studies_they_have_not_decided(review, cast):
+    from screening.selectors.screening import remaining_for_reviewer
+    from screening.services.screening import decision_record
+
+    from .screening_helpers import make_studies, stage
+
+    title = stage(review)
+    a, b, c, d = make_studies(review, 4)
+
+    def decide(study, username, verdict):
+        decision_record(
+            review=review, study=study, stage=title, reviewer=cast[username], verdict=verdict
+        )
+
+    def left(username):
+        return remaining_for_reviewer(review=review, stage=title, reviewer=cast[username])
+
+    assert left("reviewer") == 4
+    decide(a, "reviewer", "include")  # mine: gone for me, still open for reviewer2
+    decide(b, "reviewer2", "exclude")  # one of two slots: still open for me
+    decide(c, "reviewer2", "exclude")
+    decide(c, "owner", "include")  # both slots taken (a conflict): gone for me too
+    decide(d, "reviewer2", "exclude")
+    decide(d, "owner", "exclude")  # agreement: d leaves the stage
+    assert left("reviewer") == 1  # b
+    assert left("reviewer2") == 1  # a
+    decide(b, "reviewer", "exclude")  # b agrees and leaves
+    assert left("reviewer") == 0
