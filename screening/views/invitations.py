@@ -12,7 +12,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ..access import Need, review_access
 from ..forms.invitations import InvitationForm, InvitationSignUpForm
 from ..models import Invitation
-from ..selectors.invitations import InvitationState, invitation_from_token, invitations_open
+from ..selectors.invitations import (
+    InvitationState,
+    invitation_from_token,
+    invitation_state,
+    invitations_open,
+)
 from ..services.invitations import (
     STATE_MESSAGES,
     invitation_accept,
@@ -35,6 +40,7 @@ def _list(request, access, form, status=200):
         {
             "invitation": invitation,
             "link": invitation_link(invitation=invitation, site_url=site_url),
+            "expired": invitation_state(invitation) == InvitationState.EXPIRED,
         }
         for invitation in invitations_open(review=access.review)
     ]
@@ -60,10 +66,14 @@ def invitation_list(request, slug):
             except ValidationError as error:
                 form.add_error(None, error)
             else:
-                sent = f"sent to {invitation.email}" if invitation.email else "not mailed"
+                sent = (
+                    f"sent to {invitation.email}"
+                    if invitation.email
+                    else "created, not mailed (the account has no e-mail address): pass on "
+                    "its link below, or they find it on their review list"
+                )
                 messages.success(
-                    request,
-                    f"Invitation {sent} ({invitation.get_role_display()}). Its link is below.",
+                    request, f"Invitation {sent} ({invitation.get_role_display().lower()})."
                 )
                 return redirect("screening:invitation_list", slug=access.review.slug)
         return _list(request, access, form, status=422)
