@@ -4,6 +4,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.db.models import Count, Exists, F, Func, IntegerField, OuterRef, Q, Subquery
 
@@ -90,7 +91,7 @@ def _needing_decisions(*, review: Review):
     )
 
 
-def remaining_for_reviewer(*, review: Review, stage: Stage, reviewer) -> int:
+def remaining_for_reviewer(*, review: Review, stage: Stage, reviewer: AbstractBaseUser) -> int:
     """Studies in `stage` still short of their required decisions that `reviewer` has not
     decided: what is left for this reviewer here. Exact (it moves with each decision), and
     blind-safe: another reviewer's decision only removes a study once its slots are full,
@@ -115,7 +116,7 @@ def remaining_for_reviewer(*, review: Review, stage: Stage, reviewer) -> int:
     return in_stage - taken
 
 
-def stage_with_work(*, review: Review, reviewer) -> Stage | None:
+def stage_with_work(*, review: Review, reviewer: AbstractBaseUser) -> Stage | None:
     """The first stage (in order) with studies left for this reviewer, or None."""
     for stage in review.stages.order_by("position", "id"):
         if remaining_for_reviewer(review=review, stage=stage, reviewer=reviewer):
