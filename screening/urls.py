@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from .views import reviews
+from .views import invitations, reviews
 
 app_name = "screening"
 
@@ -24,4 +24,6 @@ urlpatterns = [
     path("r/<slug:slug>/prisma-s/", include("screening.views.prisma_s")),
     path("r/<slug:slug>/rounds/", include("screening.views.rounds")),
     path("r/<slug:slug>/studies/", include("screening.views.studies")),
+    path("r/<slug:slug>/invitations/", include("screening.views.invitations")),
+    path("invitations/<str:token>/", invitations.invitation_open, name="invitation_open"),
 ]

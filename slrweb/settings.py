@@ -168,7 +168,8 @@ SESSION_SAVE_EVERY_REQUEST = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
-# Password reset mails: printed on the console unless an SMTP server is configured.
+# Password reset and invitation mails: printed on the console (the embedded default) unless
+# an SMTP server is configured through EMAIL_HOST and the variables below.
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_BACKEND = (
     "django.core.mail.backends.smtp.EmailBackend"
@@ -181,6 +182,14 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "slrweb <slrweb@localhost>")
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
+# Invitation links (sent through the same e-mail backend) expire after this many days.
+SLRWEB_INVITATION_DAYS = int(os.environ.get("SLRWEB_INVITATION_DAYS", "14"))
+
+# Who may create a review: "anyone" signed in (the default; the creator becomes its owner) or
+# "staff" (site administrators only).
+SLRWEB_REVIEW_CREATION = os.environ.get("SLRWEB_REVIEW_CREATION", "anyone").strip().lower()
+if SLRWEB_REVIEW_CREATION not in ("anyone", "staff"):
+    raise ImproperlyConfigured("SLRWEB_REVIEW_CREATION must be 'anyone' or 'staff'.")
 
 # Content-Security-Policy: scripts only from our own static files (no inline scripts or event
 # handlers); inline style attributes stay allowed. django-csp, as Django 5.2 has none of its own.

@@ -49,7 +49,8 @@ def test_review_list_shows_only_my_reviews(review, client_for, db):
     assert "Somebody else" not in response.content.decode()
 
 
-def test_review_create_needs_staff(review, client_for, cast):
+def test_review_create_needs_staff_when_the_setting_says_so(review, client_for, cast, settings):
+    settings.SLRWEB_REVIEW_CREATION = "staff"
     url = reverse("screening:review_create")
     assert client_for("owner").get(url).status_code == 403
     cast["owner"].is_staff = True

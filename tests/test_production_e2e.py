@@ -2,7 +2,9 @@
 
 Not part of the normal suite: scripts/ci-production (gunicorn, PostgreSQL, Celery on Redis,
 Caddy with TLS) and scripts/ci-embedded (`make run`'s gunicorn, SQLite, filesystem broker) start
-the server and run this file with SLRWEB_E2E_URL and the demo accounts' SLRWEB_E2E_PASSWORD.
+the server and run this file with SLRWEB_E2E_URL and the demo accounts' SLRWEB_E2E_PASSWORD;
+scripts/ci-embedded also passes SLRWEB_E2E_SERVER_LOG, the server's console, where the console
+e-mail backend prints the mails.
 
 The owner imports two real exports, the worker imports and deduplicates them, two reviewers
 disagree on a study, the owner resolves the conflict, the funnel is computed and the PRISMA
@@ -13,6 +15,7 @@ Content-Security-Policy violation in the browser.
 
 import os
 import re
+import secrets
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -21,9 +24,11 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from .conftest import SHARED_DATA
+from .waiting import wait_until
 
 BASE_URL = os.environ.get("SLRWEB_E2E_URL", "")
 PASSWORD = os.environ.get("SLRWEB_E2E_PASSWORD", "")
+SERVER_LOG = os.environ.get("SLRWEB_E2E_SERVER_LOG", "")
 HTTPS = BASE_URL.startswith("https://")
 SLUG = "mlops-slr"
 EXPORTS = SHARED_DATA / "exports" / "asreview-citation-file-formatting" / "RIS"
@@ -224,4 +229,54 @@ def test_a_review_from_import_to_prisma_diagram(login, observed):
 
     assert observed.documents > 10 and observed.static_files >= 3
     assert observed.unread <= observed.documents // 4
+    assert observed.failures == []
+
+
+@pytest.mark.skipif(not SERVER_LOG, reason="needs the server's console (scripts/ci-embedded)")
+def test_a_newcomer_invited_by_the_owner_sets_a_password_from_the_console_mail_and_screens(
+    browser, login, observed
+):
+    owner = login("demo-owner")
+    owner.goto(f"/r/{SLUG}/invitations/")
+    address = f"newcomer-{secrets.token_hex(4)}@example.org"
+    owner.fill("#id_invitee", address)
+    owner.select_option("#id_role", "reviewer")
+    owner.click("button:has-text('Invite')")
+    owner.wait_for_selector(f"text=Invitation sent to {address}")
+
+    # The console backend printed the mail on the server's console (make run's terminal).
+    def mailed_link():
+        log = Path(SERVER_LOG).read_text(errors="replace")
+        mail = log[log.rfind(f"To: {address}") :] if f"To: {address}" in log else ""
+        found = re.search(r"https?://[^/\s]+(/invitations/\S+/)", mail)
+        return found and found.group(1)
+
+    link = wait_until(mailed_link, timeout=30)
+    context = browser.new_context(
+        base_url=BASE_URL, ignore_https_errors=True, viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(15_000)
+    context.on("response", observed.response)
+    try:
+        newcomer = context.new_page()
+        newcomer.on("console", observed.console)
+        newcomer.goto(link)
+        newcomer.fill("#id_username", address.split("@")[0])
+        newcomer.fill("#id_password1", "a-newcomer-password-31")
+        newcomer.fill("#id_password2", "a-newcomer-password-31")
+        newcomer.click("button:has-text('Create account and join')")
+        # A reviewer lands on the first stage with studies left for them.
+        newcomer.wait_for_url(re.compile(rf"/r/{SLUG}/screen/[a-z_]+/$"))
+        left = int(newcomer.inner_text("[data-progress=left]").replace(",", ""))
+        shown = current_study(newcomer)
+        decide(newcomer, "e", shown)
+        newcomer.reload()
+        assert newcomer.inner_text("[data-progress=mine]") == "1"
+        assert int(newcomer.inner_text("[data-progress=left]").replace(",", "")) == left - 1
+        newcomer.goto(link)
+        assert "already been used" in newcomer.inner_text("main")
+    finally:
+        context.close()
+    owner.reload()
+    assert owner.locator(f"text={address}").count() == 0
     assert observed.failures == []

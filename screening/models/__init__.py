@@ -2,6 +2,7 @@
 
 from .audit import AuditEvent
 from .dedup import StudyMerge
+from .invitations import Invitation
 from .notes import StudyNote, StudyTag, Tag
 from .prisma_s import PrismaSAnswers
 from .quality import (
@@ -46,6 +47,7 @@ __all__ = [
     "FunnelSchedule",
     "FunnelSnapshot",
     "ImportBatch",
+    "Invitation",
     "Membership",
     "PrismaSAnswers",
     "QualityAnswer",

@@ -5,7 +5,13 @@ from django.db.models import Q
 
 class Review(models.Model):
     class ScreeningMode(models.TextChoices):
-        STAGED = "staged", "Title, then abstract, then full text"
+        STAGED = (
+            "staged",
+            (
+                "Title first: an include goes straight to full text, an uncertain one to abstract "
+                "screening"
+            ),
+        )
         COMBINED = "combined", "Title and abstract together, then full text"
 
     class QualityScale(models.TextChoices):

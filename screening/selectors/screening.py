@@ -103,6 +103,39 @@ def _needing_decisions(*, review: Review) -> QuerySet[Study]:
     )
 
 
+def remaining_for_reviewer(*, review: Review, stage: Stage, reviewer: User) -> int:
+    """Studies in `stage` still short of their required decisions that `reviewer` has not
+    decided: what is left for this reviewer here. Exact (it moves with each decision), and
+    blind-safe: another reviewer's decision only removes a study once its slots are full,
+    whatever the verdicts.
+
+    Counted as the stage's studies minus those it has decisions for that are full or mine:
+    the first is an index count, the second reads only the stage's decisions. Per study
+    subqueries took ~2 s for 100,000 studies (docs/benchmarks.md).
+    """
+    in_stage = Study.objects.filter(
+        review=review, current_stage=stage, outcome=Study.Outcome.SCREENING
+    ).count()
+    taken = (
+        Decision.objects.filter(
+            stage=stage, study__current_stage=stage, study__outcome=Study.Outcome.SCREENING
+        )
+        .values("study")
+        .annotate(n=Count("id"), mine=Count("id", filter=Q(reviewer=reviewer)))
+        .filter(Q(n__gte=stage.reviewers_required) | Q(mine__gt=0))
+        .count()
+    )
+    return in_stage - taken
+
+
+def stage_with_work(*, review: Review, reviewer: User) -> Stage | None:
+    """The first stage (in order) with studies left for this reviewer, or None."""
+    for stage in review.stages.order_by("position", "id"):
+        if remaining_for_reviewer(review=review, stage=stage, reviewer=reviewer):
+            return stage
+    return None
+
+
 def outcomes_visible(*, review: Review, user: User) -> bool:
     """Whether this user may see conflicts, outcome counts and agreement figures.
 
@@ -114,7 +147,8 @@ def outcomes_visible(*, review: Review, user: User) -> bool:
 
 
 def screening_progress(*, review: Review, stage: Stage, reviewer: User) -> dict[str, Any]:
-    """Mine (exact), the team's decisions and the studies still needing decisions in a stage.
+    """Mine and left for me (exact), the team's decisions and the studies still needing
+    decisions in a stage.
 
     "Remaining" counts studies short of their required decisions, which moves the same way
     whatever the verdicts (blind mode). Counting a stage of 100,000 studies scans them all, so
@@ -136,7 +170,8 @@ def screening_progress(*, review: Review, stage: Stage, reviewer: User) -> dict[
         )
         cache.set(key, shared, PROGRESS_SECONDS)
     mine = Decision.objects.filter(review=review, stage=stage, reviewer=reviewer).count()
-    return {"mine": mine, **shared}
+    left = remaining_for_reviewer(review=review, stage=stage, reviewer=reviewer)
+    return {"mine": mine, "left": left, **shared}
 
 
 def stage_overview(*, review: Review, user: User) -> list[dict[str, Any]]:

@@ -53,6 +53,7 @@ from ..models import (
     FunnelSchedule,
     FunnelSnapshot,
     ImportBatch,
+    Invitation,
     Membership,
     PrismaSAnswers,
     QualityAnswer,
@@ -238,6 +239,9 @@ TABLES = [
         users=("author",),
         review_path="study__review",
     ),
+    # Restored invitations keep their state; a link sent before the restore names the old id,
+    # so it does not open the restored copy.
+    Table("invitations", Invitation, users=("user", "invited_by", "accepted_by")),
     Table("funnel_snapshots", FunnelSnapshot),
     # Finished trainings pace the next one (every K decisions) and feed the progress panel; a
     # queued or running one is in-flight state that no worker would pick up after a restore, and

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
@@ -5,22 +6,40 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from ..access import review_access
 from ..forms import ReviewCreateForm
+from ..models import Membership
+from ..selectors.invitations import invitation_token, invitations_for_user
 from ..selectors.protocol import reviews_for_user
+from ..selectors.screening import stage_with_work
 from ..services.reviews import review_create as review_create_service
+
+
+def may_create_reviews(user) -> bool:
+    """SLRWEB_REVIEW_CREATION: "anyone" signed in (the default) or "staff" only."""
+    return user.is_staff or settings.SLRWEB_REVIEW_CREATION != "staff"
 
 
 @require_GET
 @login_required
 def review_list(request):
-    memberships = reviews_for_user(user=request.user)
-    return render(request, "screening/reviews/list.html", {"memberships": memberships})
+    context = {
+        "memberships": reviews_for_user(user=request.user),
+        "invitations": [
+            {"invitation": invitation, "token": invitation_token(invitation)}
+            for invitation in invitations_for_user(user=request.user)
+        ],
+        "may_create": may_create_reviews(request.user),
+    }
+    return render(request, "screening/reviews/list.html", context)
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
 def review_create(request):
-    if not request.user.is_staff:
-        raise PermissionDenied("Only site administrators can create reviews.")
+    if not may_create_reviews(request.user):
+        raise PermissionDenied(
+            "On this site only administrators create reviews. Ask an administrator to create "
+            "the review and invite you as its owner."
+        )
     form = ReviewCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         review = review_create_service(
@@ -36,5 +55,13 @@ def review_create(request):
 @require_GET
 @login_required
 def review_home(request, slug):
+    """Where opening a review lands: owners and viewers on the dashboard, reviewers on the
+    first stage with studies left for them (the stage list when none is left)."""
     access = review_access(request, slug)
-    return redirect("screening:protocol_detail", slug=access.review.slug)
+    review = access.review
+    if access.role != Membership.Role.REVIEWER:
+        return redirect("screening:dashboard", slug=review.slug)
+    stage = stage_with_work(review=review, reviewer=request.user)
+    if stage is None:
+        return redirect("screening:screening_home", slug=review.slug)
+    return redirect("screening:screening_stage", slug=review.slug, stage_key=stage.key)
