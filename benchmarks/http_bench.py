@@ -42,6 +42,7 @@ import random
 import re
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -102,8 +103,10 @@ class Servers:
         self.env, self.work, self.embedded, self.port = env, work, embedded, port
         self.nice = nice
         self.processes: list[subprocess.Popen] = []
+        self.names: list[str] = []
 
     def _start(self, name: str, argv: list[str]) -> None:
+        self.names.append(name)
         log = open(self.work / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
         self.processes.append(
             subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
@@ -160,6 +163,27 @@ class Servers:
             except httpx.TransportError:
                 time.sleep(0.3)
         raise RuntimeError("gunicorn did not answer /healthz in 60 s")
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each started process and its children."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        stats = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        used = {}
+        for name, process in zip(self.names, self.processes, strict=True):
+            family, grown = {process.pid}, True
+            while grown:
+                more = {pid for pid, (ppid, _) in stats.items() if ppid in family} - family
+                family |= more
+                grown = bool(more)
+            used[name] = sum(stats[pid][1] for pid in family if pid in stats) / ticks
+        return used
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.processes)
@@ -221,12 +245,9 @@ def wait_imported(review, *, timeout: float = 600) -> int:
 
 def big_import(review, *, records: int, work: Path) -> None:
     """Upload a RIS file of `records` real records (cycled) into the review, as a user would."""
-    from django.conf import settings
-
     from benchmarks.import_bench import build_file
     from screening.services.imports import batch_create, source_resolve
 
-    settings.IMPORT_MAX_BYTES = 1024 * 1024 * 1024
     path = work / "big.ris"
     build_file(records, path)
     with path.open("rb") as handle:
@@ -409,6 +430,8 @@ def main() -> None:
         MEDIA_ROOT=str(work / "media"),
         SLRWEB_VAR_DIR=str(work / "var"),
         LOGIN_FAILURE_LIMIT="1000",
+        # 100,000 real records make about 270 MB, above the 200 MB default upload limit.
+        IMPORT_MAX_BYTES=str(1024 * 1024 * 1024),
     )
     env.pop("CELERY_TASK_DEFAULT_QUEUE", None)
     env.pop("CELERY_RESULT_BACKEND", None)
@@ -420,13 +443,16 @@ def main() -> None:
     else:
         broker = env["CELERY_BROKER_URL"]
         subprocess.run(["redis-cli", "-u", broker, "flushdb"], check=True, capture_output=True)
-    os.environ.update(env)
+    os.environ.clear()
+    os.environ.update(env)  # this process reads the same database as the servers
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slrweb.settings")
     import django
 
     django.setup()
     from django.utils import timezone
 
+    # A SIGTERM (timeout, kill) still stops the servers this process started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     servers = Servers(env=env, work=work, embedded=args.embedded, port=port, nice=args.worker_nice)
     result: dict = {"load_before": uptime(), "conditions": vars(args)}
     try:
@@ -438,6 +464,7 @@ def main() -> None:
         if args.with_import:
             big_import(review, records=args.with_import, work=work)
         since = timezone.now()
+        cpu_before = servers.cpu_seconds()
         base = f"http://127.0.0.1:{port}"
         until = time.monotonic() + args.seconds
         crowd = [
@@ -449,6 +476,9 @@ def main() -> None:
             thread.start()
         for thread in [floor, *crowd]:
             thread.join()
+        cpu_after = servers.cpu_seconds()
+        cpu = {name: round(cpu_after[name] - cpu_before[name], 2) for name in cpu_after}
+        requests = sum(len(r.latencies) for r in crowd) + len(floor.healthz) + len(floor.login)
         answered = [(r.username, pk) for r in crowd for pk in r.recorded]
         result.update(
             decide_next_ms=summary([ms for r in crowd for ms in r.latencies]),
@@ -456,6 +486,10 @@ def main() -> None:
             floor_login_ms=summary(floor.login),
             errors=[e for r in crowd for e in r.errors][:20],
             worker=worker_activity(review, since),
+            # CPU seconds each process used during the run (load-independent cost), and the
+            # web's CPU per request (decisions and floor requests together).
+            cpu_seconds=cpu,
+            web_cpu_ms_per_request=round(cpu["web"] * 1000 / max(requests, 1), 1),
             invariants=invariants(review, answered=answered),
             processes_alive=servers.alive(),
         )

@@ -16,6 +16,7 @@ from ..selectors.screening import (
     decisions_visible,
     highlight_segments,
     highlight_terms,
+    reasons_allowed,
     screening_progress,
     stage_get,
     stage_overview,
@@ -23,7 +24,6 @@ from ..selectors.screening import (
 from ..services.screening import (
     decision_record,
     decision_undo,
-    reasons_allowed,
     study_claim_next,
     study_skip,
 )
