@@ -283,16 +283,25 @@ def _decision_mine_check(
     )
     if decision is not None and _in_conflict(study=locked, stage=stage):
         raise ValidationError(FINAL_IN_CONFLICT)
+    _decision_version_check(
+        decision=decision, seen_version=seen_version, force=force, missing="it was undone"
+    )
+    return decision
+
+
+def _decision_version_check(
+    *, decision: Decision | None, seen_version: int | None, force: bool, missing: str
+) -> None:
+    """The version contract for the reviewer's own decision (`missing`: why there is none)."""
     version_check(
         stored_version=decision.version if decision else 0,
         seen_version=seen_version,
         force=force,
         what="your decision on this study",
-        current=_decision_label(decision) if decision else "no decision (it was undone)",
+        current=_decision_label(decision) if decision else f"no decision ({missing})",
         by=decision.reviewer.get_username() if decision else "",
         at=decision.updated_at if decision else None,
     )
-    return decision
 
 
 def _decision_change(*, decision: Decision, verdict: str, note: str) -> dict:
@@ -411,14 +420,8 @@ def decision_undo(
             .filter(study=locked, stage=stage, reviewer=reviewer)
             .first()
         )
-        version_check(
-            stored_version=decision.version if decision else 0,
-            seen_version=seen_version,
-            force=force,
-            what="your decision on this study",
-            current=_decision_label(decision) if decision else "no decision (already undone)",
-            by=decision.reviewer.get_username() if decision else "",
-            at=decision.updated_at if decision else None,
+        _decision_version_check(
+            decision=decision, seen_version=seen_version, force=force, missing="already undone"
         )
         if decision is None:
             raise ValidationError("You have no decision on this study to undo.")
