@@ -687,7 +687,7 @@ def study_claim_next(*, review: Review, stage: Stage, reviewer) -> Study | None:
             study__current_stage=stage,
             study__outcome=Study.Outcome.SCREENING,
         )
-        .select_related("study")
+        .select_related("study", "study__full_text")
         .order_by("claimed_at", "id")
         .first()
     )
@@ -716,7 +716,11 @@ def _claim_first(*, queue, review: Review, stage: Stage, reviewer, now, wait: bo
     """
     for _round in range(20):
         with transaction.atomic():
-            batch = list(queue.select_for_update(skip_locked=not wait, of=("self",))[:1])
+            # The panel shows the PDF link: its full text comes with the study, not locked.
+            locked = queue.select_related("full_text").select_for_update(
+                skip_locked=not wait, of=("self",)
+            )
+            batch = list(locked[:1])
             if not batch:
                 return None
             study = batch[0]
