@@ -1,12 +1,13 @@
 import json
 import os
-from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from screening.demo_data import seed_protocol
+from screening.services.demo import demo_review_populate
 from screening.services.protocol import demo_review_load
 
-SEED = Path(__file__).resolve().parents[2] / "fixtures" / "mlops_seed.json"
 # Local demo only; set DEMO_PASSWORD for anything reachable by others.
 DEFAULT_PASSWORD = "slrweb-demo"
 
@@ -16,17 +17,36 @@ class Command(BaseCommand):
         "Create the demo review 'mlops-slr' from the seed protocol and its demo accounts, or "
         "leave them as they are. Prints the accounts and passwords as JSON. Passwords come from "
         f"DEMO_PASSWORD (default {DEFAULT_PASSWORD!r}); an existing account's password is never "
-        "reset."
+        "reset. Unless --bare, a review without imports is then filled: the seed's 30 included "
+        "studies among generated records in the four libraries' export formats, imported, "
+        "deduplicated and partly screened by the demo team (about a minute)."
     )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--bare",
+            action="store_true",
+            help="Only the protocol and the accounts: no records, decisions or assessments.",
+        )
 
     def handle(self, *args, **options):
         password = os.environ.get("DEMO_PASSWORD") or DEFAULT_PASSWORD
-        seed = json.loads(SEED.read_text(encoding="utf-8"))
-        review, accounts = demo_review_load(seed=seed, password=password)
+        review, accounts = demo_review_load(seed=seed_protocol(), password=password)
         for account in accounts:
             if account["password"] is None:
                 self.stderr.write(
                     f"{account['username']}: its password was changed since it was created; "
                     "it is left as is (not printed)."
                 )
+        if not options["bare"]:
+            users = {
+                u.username: u
+                for u in get_user_model().objects.filter(
+                    username__in=[a["username"] for a in accounts]
+                )
+            }
+            owner = users[accounts[0]["username"]]
+            reviewers = [users[a["username"]] for a in accounts if a["role"] == "reviewer"]
+            if demo_review_populate(review=review, owner=owner, reviewers=reviewers):
+                self.stderr.write("The demo review was filled with records and decisions.")
         self.stdout.write(json.dumps({"review": review.slug, "users": accounts}))
