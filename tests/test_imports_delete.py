@@ -12,29 +12,13 @@ from screening.services.dedup import TASK_NAME as DEDUP_TASK
 from screening.services.funnel import TASK_NAME as FUNNEL_TASK
 from screening.services.stale import StaleWrite
 
-from .imports_helpers import media_root_fixture, sent_tasks_fixture  # noqa: F401 (fixtures)
+from .imports_helpers import (  # noqa: F401 (fixtures are found by name)
+    imported,
+    media_root_fixture,
+    sent_tasks_fixture,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-def ris(entries: list[tuple[str, str]]) -> bytes:
-    lines = []
-    for title, doi in entries:
-        lines += ["TY  - JOUR", f"TI  - {title}", "AU  - Smith, Ann", "PY  - 2020"]
-        lines += [f"DO  - {doi}", "T2  - Journal of MLOps", "ER  - ", ""]
-    return "\n".join(lines).encode()
-
-
-def imported(review, owner, name: str, entries) -> ImportBatch:
-    batch = imports.batch_create(
-        review=review,
-        source=imports.source_resolve(review=review, name=name),
-        uploaded_by=owner,
-        file_name=f"{name}.ris",
-        data=ris(entries),
-        enqueue=False,
-    )
-    return imports.batch_run(batch_id=batch.pk)
 
 
 @pytest.fixture
@@ -56,7 +40,10 @@ def two_imports(review, cast, media_root, sent_tasks):
         review,
         cast["owner"],
         "IEEE",
-        [("Continuous Training in Production Systems", "10.5555/shared"), ("Drift", "10.5555/ieee-2")],
+        [
+            ("Continuous Training in Production Systems", "10.5555/shared"),
+            ("Drift", "10.5555/ieee-2"),
+        ],
     )
     dedup.review_deduplicate(review=review)
     title = review.stages.get(key="title")
