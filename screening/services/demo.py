@@ -134,16 +134,24 @@ def _title_verdicts(kind: str, index: int) -> tuple[str, str]:
 
 
 def _decide(
-    *, review: Review, study: Study, stage: Stage, reviewer: Any, verdict: str, reasons: list
+    *,
+    review: Review,
+    study: Study,
+    stage: Stage,
+    reviewers: list[Any],
+    verdict: str,
+    reasons: list[Criterion],
 ) -> None:
-    screening.decision_record(
-        review=review,
-        study=study,
-        stage=stage,
-        reviewer=reviewer,
-        verdict=verdict,
-        reasons=reasons if verdict == "exclude" else [],
-    )
+    """Each of `reviewers` records the same verdict (reasons only with an exclusion)."""
+    for reviewer in reviewers:
+        screening.decision_record(
+            review=review,
+            study=study,
+            stage=stage,
+            reviewer=reviewer,
+            verdict=verdict,
+            reasons=reasons if verdict == "exclude" else [],
+        )
 
 
 def _title(
@@ -164,7 +172,7 @@ def _title(
                 review=review,
                 study=study,
                 stage=stages["title"],
-                reviewer=reviewer,
+                reviewers=[reviewer],
                 verdict=verdict,
                 reasons=reason.get(kind, [criteria["EC6"]]),
             )
@@ -195,15 +203,14 @@ def _abstract(*, review: Review, stage: Stage, kinds: dict[str, str], reviewers:
         verdict = (
             "include" if kind == "included" or (kind == "mlops" and index % 3 == 0) else "exclude"
         )
-        for reviewer in reviewers:
-            _decide(
-                review=review,
-                study=study,
-                stage=stage,
-                reviewer=reviewer,
-                verdict=verdict,
-                reasons=[criteria["EC6"]],
-            )
+        _decide(
+            review=review,
+            study=study,
+            stage=stage,
+            reviewers=reviewers,
+            verdict=verdict,
+            reasons=[criteria["EC6"]],
+        )
 
 
 def _full_text(*, review: Review, stage: Stage, kinds: dict[str, str], team: list[Any]) -> None:
@@ -229,15 +236,14 @@ def _full_text(*, review: Review, stage: Stage, kinds: dict[str, str], team: lis
             verdict, reasons = "exclude", [criteria["EC6" if study.pk % 2 else "EC3"]]
         else:
             continue
-        for reviewer in reviewers:
-            _decide(
-                review=review,
-                study=study,
-                stage=stage,
-                reviewer=reviewer,
-                verdict=verdict,
-                reasons=reasons,
-            )
+        _decide(
+            review=review,
+            study=study,
+            stage=stage,
+            reviewers=reviewers,
+            verdict=verdict,
+            reasons=reasons,
+        )
 
 
 def _included(review: Review) -> list[Study]:
