@@ -19,7 +19,7 @@ class Command(BaseCommand):
         f"DEMO_PASSWORD (default {DEFAULT_PASSWORD!r}); an existing account's password is never "
         "reset. Unless --bare, a review without imports is then filled: the seed's 30 included "
         "studies among generated records in the four libraries' export formats, imported, "
-        "deduplicated and partly screened by the demo team (about a minute)."
+        "deduplicated and partly screened by the demo team (a few minutes, once)."
     )
 
     def add_arguments(self, parser):
