@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 
 def _load() -> dict:
     out = io.StringIO()
-    call_command("load_demo", stdout=out, stderr=io.StringIO())
+    call_command("load_demo", "--living", stdout=out, stderr=io.StringIO())
     return json.loads(out.getvalue())
 
 
@@ -112,3 +112,10 @@ def test_living_demo_fills_every_page_and_is_idempotent(client):
     # A second run leaves everything as it is and prints the same accounts.
     assert _load() == accounts
     assert _state(review) == before
+
+
+def test_without_living_the_test_environment_gets_the_bare_demo():
+    # tests/conftest.py sets SLRWEB_DEMO_BARE=1 so that every other test's load_demo is fast.
+    call_command("load_demo", stdout=io.StringIO(), stderr=io.StringIO())
+    review = Review.objects.get(slug="mlops-slr")
+    assert not review.batches.exists() and not review.studies.exists()
