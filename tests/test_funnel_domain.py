@@ -37,7 +37,7 @@ from screening.domain.funnel import (
 from screening.domain.prisma_svg import layout, prisma_pdf, prisma_svg, text_width, wrap
 
 SEED = json.loads(
-    (Path(__file__).resolve().parent.parent / "screening/fixtures/mlops_seed.json").read_text()
+    (Path(__file__).resolve().parent.parent / "screening/demo_data/mlops_seed.json").read_text()
 )
 SVG = "{http://www.w3.org/2000/svg}"
 

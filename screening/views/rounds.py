@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 from ..access import Need, review_access
 from ..domain.parsers import FORMATS
 from ..forms import StyledFormMixin
+from ..forms.imports import MultipleFileField
 from ..models import SearchRun
 from ..selectors.imports import batch_list
 from ..selectors.rounds import (
@@ -29,7 +30,6 @@ from ..selectors.rounds import (
 from ..services.imports import batch_create
 from ..services.rounds import RoundRun, round_open
 from ..services.stale import StaleWrite
-from .imports import MultipleFileField
 from .stale import stale_guard, stale_write_response
 
 DIFF_PAGE_SIZE = 50
