@@ -26,7 +26,7 @@ from xml.sax.saxutils import escape, quoteattr
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
-from .funnel import box_total
+from .funnel import awaiting_figure, box_total
 
 Linker = Callable[[str, str | None], str | None]
 Link = Callable[..., str | None]
@@ -247,7 +247,7 @@ def _assessed_lines(funnel: Mapping, link: Link) -> list[Line]:
     """Reports assessed, with those still awaiting a full-text decision while in progress."""
     assessed = box_total(funnel, "dbr_assessed")
     lines = [Line("Reports assessed for eligibility", bold=True), Line(count(assessed))]
-    waiting = assessed - box_total(funnel, "dbr_excluded") - box_total(funnel, "new_studies")
+    waiting = awaiting_figure(funnel, FULL_TEXT_STAGE)
     if waiting > 0:
         lines.append(
             Line(

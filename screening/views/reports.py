@@ -187,6 +187,8 @@ def _entries(rows, *, is_records: bool) -> list[dict]:
 def _snapshot_value(snapshot, box: str, detail: str | None) -> int | None:
     if snapshot is None:
         return None
+    if box == "awaiting":
+        return selectors.funnel_awaiting(funnel=snapshot.data, stage=detail or "")
     value = snapshot.data.get(box)
     if isinstance(value, dict):
         return value.get(detail, 0) if detail else sum(value.values())
