@@ -8,7 +8,13 @@ import xml.etree.ElementTree as ET
 import pypdf
 import pytest
 
-from screening.domain.funnel import awaiting_figure, box_total, prisma_csv_rows
+from screening.domain.funnel import BOXES as FUNNEL_BOXES
+from screening.domain.funnel import (
+    UPDATED_BOXES,
+    awaiting_figure,
+    box_total,
+    prisma_csv_rows,
+)
 from screening.domain.prisma_svg import prisma_pdf, prisma_svg
 from screening.models import Study
 from screening.selectors.reports import funnel_box_rows, funnel_live
@@ -52,19 +58,7 @@ def screened(review, cast, round_one, round_two):
     return {"previous": old, "new": new}
 
 
-BOXES = (
-    "database_results",
-    "duplicates",
-    "records_screened",
-    "records_excluded",
-    "dbr_sought_reports",
-    "dbr_notretrieved_reports",
-    "dbr_assessed",
-    "dbr_excluded",
-    "new_studies",
-    "previous_studies",
-    "total_studies",
-)
+BOXES = (*FUNNEL_BOXES, *UPDATED_BOXES)
 
 
 def test_round_two_funnel_counts_the_update_and_the_previous_version(review, screened):

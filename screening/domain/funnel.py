@@ -166,17 +166,9 @@ def funnel_from_counts(counts: FunnelCounts) -> dict:
 
 # The figures of one round kept in an updated review's `rounds` list.
 ROUND_FIELDS = (
-    "database_results",
+    *BOXES,
     "database_specific_results",
-    "duplicates",
     "records_awaiting_deduplication",
-    "records_screened",
-    "records_excluded",
-    "dbr_sought_reports",
-    "dbr_notretrieved_reports",
-    "dbr_assessed",
-    "dbr_excluded",
-    "new_studies",
     "new_reports",
 )
 

@@ -296,21 +296,7 @@ def funnel_counts(*, review: Review, scope: RoundScope | None = None) -> FunnelC
         c.id: reason_label(kind=c.kind, code=c.code, text=c.text)
         for c in review.criteria.filter(kind=Criterion.Kind.OTHER)
     }
-    exclusions: dict[str, int] = defaultdict(int)
-    for row in (
-        _with_reason(
-            _fulltext_exclusions(review, stages).filter(study_id__in=study_rows.values("id"))
-        )
-        .values("other_reason", "has_criterion")
-        .annotate(n=Count("id"))
-    ):
-        if row["other_reason"] is not None:
-            label = others[row["other_reason"]]
-        elif row["has_criterion"]:
-            label = EXCLUSION_CRITERIA_LABEL
-        else:
-            label = NO_REASON_LABEL
-        exclusions[label] += row["n"]
+    exclusions = _exclusions_by_reason(review, stages, study_rows, others)
     sought_studies = (
         _resolutions_routed(
             review,
@@ -334,6 +320,25 @@ def funnel_counts(*, review: Review, scope: RoundScope | None = None) -> FunnelC
         .count(),
         excluded_automatic=study_rows.filter(outcome=Study.Outcome.EXCLUDED_AUTOMATIC).count(),
     )
+
+
+def _exclusions_by_reason(
+    review: Review, stages: list[Stage], study_rows: QuerySet[Study], others: dict[int, str]
+) -> dict[str, int]:
+    """Full-text exclusions of `study_rows` counted under the one reason each is reported by."""
+    exclusions: dict[str, int] = defaultdict(int)
+    excluded = _fulltext_exclusions(review, stages).filter(study_id__in=study_rows.values("id"))
+    for row in (
+        _with_reason(excluded).values("other_reason", "has_criterion").annotate(n=Count("id"))
+    ):
+        if row["other_reason"] is not None:
+            label = others[row["other_reason"]]
+        elif row["has_criterion"]:
+            label = EXCLUSION_CRITERIA_LABEL
+        else:
+            label = NO_REASON_LABEL
+        exclusions[label] += row["n"]
+    return exclusions
 
 
 def _ordered_reasons(exclusions: dict[str, int], others: dict[int, str]) -> dict[str, int]:
@@ -481,7 +486,14 @@ def _study_box_rows(
     raise ValueError(f"Unknown funnel box {box!r}.")
 
 
-def _awaiting(review, stages, studies, stage_key, sought, not_retrievable) -> QuerySet[Study]:
+def _awaiting(
+    review: Review,
+    stages: list[Stage],
+    studies: QuerySet[Study],
+    stage_key: str | None,
+    sought: QuerySet[Resolution],
+    not_retrievable: QuerySet,
+) -> QuerySet[Study]:
     """Studies still waiting at a screening stage, or assessed at full text without a decision
     yet (the figures a diagram in progress shows so its boxes add up)."""
     stage = next((s for s in stages if s.key == stage_key), None)
