@@ -53,6 +53,7 @@ def test_updated_review_diagram_adds_up_and_drills_down(
     page.goto(f"/r/{review.slug}/reports/")
     page.reload()
     expect(_box(page, "total_studies")).to_be_visible()
+    expect(page.locator("#funnel-round")).to_contain_text("updated by search round 2")
     texts = {key: _text(page, key) for key in BOXES}
     assert "Studies included in previous version of review (n = 3)" in texts["previous_studies"]
     assert "Total studies included in review (n = 4)" in texts["total_studies"]

@@ -16,13 +16,18 @@ written; the CJK cuts of the same family are embedded only when a text needs the
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from fontTools.subset import Options, Subsetter
 from fontTools.ttLib import TTFont
 from fpdf import FPDF
 
@@ -562,14 +567,55 @@ FONT = "KurintoSans"
 FALLBACK_FONTS = ("KurintoSansSC", "KurintoSansJP", "KurintoSansKR", "KurintoSansTC")
 
 
-def _font_file(family: str, bold: bool) -> str:
+# The characters most diagrams are written in (Latin with its extensions, Greek, Cyrillic,
+# punctuation, currency, arrows and maths): a cut of the font to these is read by fpdf2 many
+# times faster than the whole font, which is kept for text outside them.
+COMMON_CHARACTERS = frozenset(
+    code
+    for first, last in (
+        (0x20, 0x24F), (0x370, 0x3FF), (0x400, 0x52F), (0x1E00, 0x1EFF), (0x2000, 0x206F),
+        (0x20A0, 0x20CF), (0x2100, 0x214F), (0x2190, 0x21FF), (0x2200, 0x22FF),
+    )
+    for code in range(first, last + 1)
+)  # fmt: skip
+
+
+def _source_font(family: str, bold: bool) -> str:
     return str(_FONT_DIR / f"{family}-{'Bd' if bold else 'Rg'}.ttf")
+
+
+@cache
+def _font_folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="slrweb-fonts-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+@cache
+def _font_file(family: str, bold: bool, common: bool = False) -> str:
+    """The packaged font without its text-shaping tables, which the labels do not use (and, if
+    `common`, cut to COMMON_CHARACTERS), written once per process for fpdf2 to read."""
+    source = _source_font(family, bold)
+    path = _font_folder() / f"{'common-' if common else ''}{Path(source).name}"
+    with TTFont(source) as font:
+        for tag in ("GSUB", "GPOS", "GDEF", "DSIG"):
+            if tag in font:
+                del font[tag]
+        if common:
+            options = Options()
+            options.name_IDs = ["*"]
+            options.notdef_outline = True
+            subsetter = Subsetter(options)
+            subsetter.populate(unicodes=COMMON_CHARACTERS & _cmap(family))
+            subsetter.subset(font)
+        font.save(path)
+    return str(path)
 
 
 @cache
 def _cmap(family: str) -> frozenset[int]:
     """The characters a font has glyphs for (read once per process)."""
-    with TTFont(_font_file(family, False), lazy=True) as font:
+    with TTFont(_source_font(family, False), lazy=True) as font:
         return frozenset(font.getBestCmap())
 
 
@@ -605,8 +651,12 @@ def _pdf_document(diagram: Layout) -> FPDF:
     pdf.set_auto_page_break(False)
     pdf.c_margin = 0
     pdf.add_page()
-    fallbacks = _fallbacks(_diagram_texts(diagram))
-    for family in (FONT, *fallbacks):
+    texts = _diagram_texts(diagram)
+    fallbacks = _fallbacks(texts)
+    common = {ord(ch) for text in texts for ch in text} <= COMMON_CHARACTERS
+    pdf.add_font(FONT, "", _font_file(FONT, False, common))
+    pdf.add_font(FONT, "B", _font_file(FONT, True, common))
+    for family in fallbacks:
         pdf.add_font(family, "", _font_file(family, False))
         pdf.add_font(family, "B", _font_file(family, True))
     if fallbacks:

@@ -412,7 +412,7 @@ def funnel_box_rows(*, review: Review, box: str, detail: str | None = None) -> Q
     scope = current_scope(review=review)
     records = Record.objects.filter(review=review)
     studies = Study.objects.filter(review=review)
-    if box in ("previous_studies", "total_studies"):
+    if box in ("previous_studies", "total_studies", "new_studies"):
         return _included_in_rounds(review, scope, box)
     if scope is not None:
         records = records.filter(scope.records)
@@ -425,12 +425,15 @@ def funnel_box_rows(*, review: Review, box: str, detail: str | None = None) -> Q
 
 
 def _included_in_rounds(review: Review, scope: RoundScope | None, box: str) -> QuerySet[Study]:
-    """The included studies first found before the current round (previous version), or all."""
+    """The included studies: first found in the current round (new), before it (the previous
+    version), or all of them (total; also "new" in a one-round review)."""
     included = included_studies(review=review)
     if box == "previous_studies":
         if scope is None:
             return included.none()
         included = included.exclude(id__in=scope.study_ids)
+    elif box == "new_studies" and scope is not None:
+        included = included.filter(id__in=scope.study_ids)
     return included.select_related("current_stage")
 
 
@@ -479,8 +482,6 @@ def _study_box_rows(
         return studies.filter(id__in=sought.values("study_id")).exclude(id__in=not_retrievable)
     if box == "dbr_excluded":
         return _excluded_for_reason(review, stages, studies, detail)
-    if box == "new_studies":
-        return studies.filter(id__in=included_studies(review=review).values("id"))
     if box == "awaiting":
         return _awaiting(review, stages, studies, detail, sought, not_retrievable)
     raise ValueError(f"Unknown funnel box {box!r}.")
