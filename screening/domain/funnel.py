@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 INCLUDED = "included"
 EXCLUDED = "excluded"
@@ -112,7 +113,7 @@ def percent(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 2)
 
 
-def funnel_from_counts(counts: FunnelCounts) -> dict:
+def funnel_from_counts(counts: FunnelCounts) -> dict[str, Any]:
     """The funnel JSON of DESIGN.md from aggregate counts."""
     database_results = sum(counts.records_by_source.values())
     full_text_keys = {s.key for s in counts.stages if s.kind == FULL_TEXT_KIND}
@@ -173,7 +174,7 @@ ROUND_FIELDS = (
 )
 
 
-def funnel_updated(per_round: Sequence[tuple[int, Mapping]]) -> dict:
+def funnel_updated(per_round: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[str, Any]:
     """The funnel of a review updated by search rounds (PRISMA 2020 for updated reviews).
 
     `per_round` holds each round's funnel, in round order, each counting only the records
@@ -201,7 +202,7 @@ def funnel_updated(per_round: Sequence[tuple[int, Mapping]]) -> dict:
     return out
 
 
-def awaiting_figure(funnel: Mapping, stage: str) -> int:
+def awaiting_figure(funnel: Mapping[str, Any], stage: str) -> int:
     """How many studies still await a decision at `stage` (a stage key) in a review in
     progress: at full text, the reports assessed without a decision yet."""
     if stage == FULL_TEXT_KIND:
@@ -214,7 +215,7 @@ def awaiting_figure(funnel: Mapping, stage: str) -> int:
     )
 
 
-def funnel_ordered(funnel: Mapping, *, sources: Sequence[str] = ()) -> dict:
+def funnel_ordered(funnel: Mapping[str, Any], *, sources: Sequence[str] = ()) -> dict[str, Any]:
     """The funnel with its per-source and per-reason objects in reading order.
 
     Stored snapshots lose key order (PostgreSQL's jsonb sorts keys), so readers restore it:
@@ -240,7 +241,7 @@ def funnel_ordered(funnel: Mapping, *, sources: Sequence[str] = ()) -> dict:
     return out
 
 
-def box_total(funnel: Mapping, box: str) -> int:
+def box_total(funnel: Mapping[str, Any], box: str) -> int:
     """The number printed in a box (dbr_excluded: the sum of its reasons)."""
     value = funnel.get(box, 0)
     if isinstance(value, Mapping):
@@ -441,14 +442,16 @@ def _reason_list(values: Mapping[str, int]) -> str:
     )
 
 
-def prisma_csv_rows(funnel: Mapping, *, urls: Mapping[str, str] | None = None) -> list[tuple]:
+def prisma_csv_rows(
+    funnel: Mapping[str, Any], *, urls: Mapping[str, str] | None = None
+) -> list[tuple[Any, ...]]:
     """The funnel as the rows of the PRISMA2020 package's CSV (header first).
 
     `urls` maps a field name to the drill-down address of its box (the package links each
     node to its `url`).
     """
     urls = urls or {}
-    rows: list[tuple] = [PRISMA_CSV_COLUMNS]
+    rows: list[tuple[Any, ...]] = [PRISMA_CSV_COLUMNS]
     for data, node, box, description, boxtext in _PRISMA_TEMPLATE:
         if data == "database_specific_results":
             n: str | int = _reason_list(funnel.get("database_specific_results", {}))

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from fontTools.subset import Options, Subsetter
@@ -186,7 +187,7 @@ def _linker(url: Linker | None) -> Callable[..., str | None]:
     return link
 
 
-def _identified_lines(funnel: Mapping, link: Link) -> list[Line]:
+def _identified_lines(funnel: Mapping[str, Any], link: Link) -> list[Line]:
     sources = funnel.get("database_specific_results", {}) or {}
     lines = [
         Line("Records identified from:", bold=True),
@@ -202,7 +203,7 @@ def _identified_lines(funnel: Mapping, link: Link) -> list[Line]:
     return lines
 
 
-def _removed_lines(funnel: Mapping, link: Link) -> list[Line]:
+def _removed_lines(funnel: Mapping[str, Any], link: Link) -> list[Line]:
     return [
         Line("Records removed before screening:", bold=True),
         Line(f"Duplicate records {count(box_total(funnel, 'duplicates'))}", indent=1),
@@ -220,7 +221,7 @@ def _removed_lines(funnel: Mapping, link: Link) -> list[Line]:
     ]
 
 
-def _screened_lines(funnel: Mapping, link: Link) -> list[Line]:
+def _screened_lines(funnel: Mapping[str, Any], link: Link) -> list[Line]:
     """Records screened, and while the review is in progress the studies still awaiting a
     screening decision per stage, so the box equals excluded + sought + awaiting."""
     screened = box_total(funnel, "records_screened")
@@ -237,7 +238,7 @@ def _screened_lines(funnel: Mapping, link: Link) -> list[Line]:
     return lines
 
 
-def _excluded_lines(funnel: Mapping) -> list[Line]:
+def _excluded_lines(funnel: Mapping[str, Any]) -> list[Line]:
     return [
         Line("Records excluded", bold=True),
         Line(count(box_total(funnel, "records_excluded"))),
@@ -248,7 +249,7 @@ def _excluded_lines(funnel: Mapping) -> list[Line]:
     ]
 
 
-def _assessed_lines(funnel: Mapping, link: Link) -> list[Line]:
+def _assessed_lines(funnel: Mapping[str, Any], link: Link) -> list[Line]:
     """Reports assessed, with those still awaiting a full-text decision while in progress."""
     assessed = box_total(funnel, "dbr_assessed")
     lines = [Line("Reports assessed for eligibility", bold=True), Line(count(assessed))]
@@ -264,7 +265,7 @@ def _assessed_lines(funnel: Mapping, link: Link) -> list[Line]:
     return lines
 
 
-def _reason_lines(funnel: Mapping, link: Link) -> list[Line]:
+def _reason_lines(funnel: Mapping[str, Any], link: Link) -> list[Line]:
     reasons = funnel.get("dbr_excluded", {}) or {}
     lines = [Line("Reports excluded:", bold=True)]
     lines += [
@@ -280,7 +281,7 @@ def _reason_lines(funnel: Mapping, link: Link) -> list[Line]:
     return lines
 
 
-def _included_lines(funnel: Mapping, updated: bool) -> list[Line]:
+def _included_lines(funnel: Mapping[str, Any], updated: bool) -> list[Line]:
     prefix = "New studies" if updated else "Studies"
     reports = "Reports of new included studies" if updated else "Reports of included studies"
     return [
@@ -315,7 +316,7 @@ UPDATED_REVIEW = Columns(
 Row = tuple[str, Box | None, Box, Box | None]  # phase, previous-version box, main, side
 
 
-def _rows(funnel: Mapping, link: Link, cols: Columns) -> list[Row]:
+def _rows(funnel: Mapping[str, Any], link: Link, cols: Columns) -> list[Row]:
     """The diagram's rows: (phase, box of the previous version's column, main box, side box)."""
     updated = cols.prev_w > 0
 
@@ -370,7 +371,7 @@ def _rows(funnel: Mapping, link: Link, cols: Columns) -> list[Row]:
     ]
 
 
-def _previous_lines(funnel: Mapping) -> list[Line]:
+def _previous_lines(funnel: Mapping[str, Any]) -> list[Line]:
     return [
         Line("Studies included in previous version of review", bold=True),
         Line(count(box_total(funnel, "previous_studies"))),
@@ -379,7 +380,7 @@ def _previous_lines(funnel: Mapping) -> list[Line]:
     ]
 
 
-def _total_lines(funnel: Mapping) -> list[Line]:
+def _total_lines(funnel: Mapping[str, Any]) -> list[Line]:
     return [
         Line("Total studies included in review", bold=True),
         Line(count(box_total(funnel, "total_studies"))),
@@ -424,7 +425,7 @@ def _place(rows: list[Row], y: float) -> tuple[list[Box], list[Arrow], list[Phas
     """
     boxes: list[Box] = []
     arrows: list[Arrow] = []
-    spans: list[list] = []
+    spans: list[list[Any]] = []
     above: Box | None = None
     first_prev: Box | None = None
     for phase_label, prev, main, side in rows:
@@ -454,7 +455,7 @@ def _place(rows: list[Row], y: float) -> tuple[list[Box], list[Arrow], list[Phas
     return boxes, arrows, phases, y - ROW_GAP + 14
 
 
-def layout(funnel: Mapping, *, title: str = "", url: Linker | None = None) -> Layout:
+def layout(funnel: Mapping[str, Any], *, title: str = "", url: Linker | None = None) -> Layout:
     """Place every box of the diagram for `funnel` (the JSON of screening.domain.funnel).
 
     `url(box, detail)` returns the drill-down address of a box (detail: a source or an
@@ -555,7 +556,7 @@ def render_svg(diagram: Layout) -> str:
     return "\n".join(out) + "\n"
 
 
-def prisma_svg(funnel: Mapping, *, title: str = "", url: Linker | None = None) -> str:
+def prisma_svg(funnel: Mapping[str, Any], *, title: str = "", url: Linker | None = None) -> str:
     return render_svg(layout(funnel, title=title, url=url))
 
 
@@ -728,5 +729,5 @@ def render_pdf(diagram: Layout) -> bytes:
     return bytes(pdf.output())
 
 
-def prisma_pdf(funnel: Mapping, *, title: str = "", url: Linker | None = None) -> bytes:
+def prisma_pdf(funnel: Mapping[str, Any], *, title: str = "", url: Linker | None = None) -> bytes:
     return render_pdf(layout(funnel, title=title, url=url))
