@@ -84,6 +84,10 @@ def _pattern(marks: tuple[str, ...]) -> re.Pattern[str] | None:
 _LIBRARY_MARKS = [(name, _pattern(strong), _pattern(weak)) for name, strong, weak, _ in _LIBRARIES]
 
 
+# The first line of a record in RIS, BibTeX, MEDLINE and Web of Science files.
+_RECORD_START = re.compile(r"^(?:TY  - |@\w+\s*\{|PMID- |PT )", re.M)
+
+
 def _dominant(hits: dict[str, int]) -> str | None:
     """The library with clearly the most hits (three times the next), if any has one."""
     ranked = sorted(hits.items(), key=lambda item: -item[1])
@@ -98,7 +102,13 @@ def export_library(head: str) -> str | None:
     strong = {name: len(p.findall(head)) if p else 0 for name, p, _ in _LIBRARY_MARKS}
     if any(strong.values()):
         return _dominant(strong)
-    return _dominant({name: len(p.findall(head)) if p else 0 for name, _, p in _LIBRARY_MARKS})
+    weak = {name: len(p.findall(head)) if p else 0 for name, _, p in _LIBRARY_MARKS}
+    best = _dominant(weak)
+    # A library's own export links nearly every record to its page; a reference manager's
+    # file links some records to wherever they were found.
+    if best is None or weak[best] < 0.8 * len(_RECORD_START.findall(head)):
+        return None
+    return best
 
 
 def source_library(name: str) -> str | None:
