@@ -7,7 +7,15 @@ import re
 import pytest
 from django.core.exceptions import ValidationError
 
-from screening.models import AuditEvent, Decision, Record, SearchRound, SearchRun, Study
+from screening.models import (
+    AuditEvent,
+    Decision,
+    FunnelSchedule,
+    Record,
+    SearchRound,
+    SearchRun,
+    Study,
+)
 from screening.selectors.rounds import round_diff
 from screening.selectors.screening import stage_get
 from screening.services.dedup import review_deduplicate
@@ -439,3 +447,14 @@ def test_a_refused_second_file_leaves_the_first_out_too(review, cast, round_one,
         )
     assert not run.batches.exists()
     assert not any(media_root.rglob("*.ris"))
+
+
+def test_opening_a_round_asks_for_the_updated_funnel(
+    review, cast, round_one, sent_tasks, django_capture_on_commit_callbacks
+):
+    """The funnel becomes an updated review's once a round is opened, even before any file:
+    the round's searches found nothing yet, the previous version holds every study."""
+    with django_capture_on_commit_callbacks(execute=True):
+        open_round_two(review, cast["owner"], round_one)
+    assert "screening.funnel_refresh" in sent_tasks.names()
+    assert FunnelSchedule.objects.get(review=review).requested_at is not None

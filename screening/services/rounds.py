@@ -10,6 +10,7 @@ from django.db.models import Max
 from ..domain.rounds import wrong_library
 from ..models import ImportBatch, Review, SearchRound, SearchRun, SearchString, Source
 from .audit import audit_event_record
+from .funnel import funnel_schedule
 from .imports import batch_create
 from .stale import version_check
 
@@ -159,6 +160,8 @@ def round_open(
             run_on=run_on,
             note=note,
         )
+        # The funnel becomes an updated review's: the new round's counts, the previous version.
+        funnel_schedule(review_id=review.pk)
     return search_round
 
 
