@@ -718,10 +718,10 @@ def render_pdf(diagram: Layout) -> bytes:
         _pdf_rect(pdf, phase, PHASE_X, PHASE_W, FILL_PHASE, round_=True)
         cx, cy = PHASE_X + PHASE_W / 2, phase.y + phase.h / 2
         pdf.set_font(FONT, "B", FONT_SIZE)
+        # Placed by its baseline: fpdf2 draws no cell inside a rotation (the labels are the
+        # template's own words, which the main font has).
         with pdf.rotation(90, cx, cy):
-            _pdf_text(
-                pdf, cx - pdf.get_string_width(phase.label) / 2, cy + 4, phase.label, bold=True
-            )
+            pdf.text(cx - pdf.get_string_width(phase.label) / 2, cy + 4, phase.label)
     for arrow in diagram.arrows:
         _pdf_arrow(pdf, arrow)
     for box in diagram.boxes:
