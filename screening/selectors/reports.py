@@ -296,17 +296,14 @@ def funnel_counts(*, review: Review, scope: RoundScope | None = None) -> FunnelC
         c.id: reason_label(kind=c.kind, code=c.code, text=c.text)
         for c in review.criteria.filter(kind=Criterion.Kind.OTHER)
     }
-    exclusions = _exclusions_by_reason(review, stages, study_rows, others)
-    sought_studies = (
-        _resolutions_routed(
-            review,
-            stages,
-            screening=True,
-            targets={s.key for s in stages if s.kind == FULL_TEXT_KIND},
-        )
-        .filter(study_id__in=study_rows.values("id"))
-        .values("study_id")
+    exclusions = _exclusions_by_reason(review, stages, scope, others)
+    sought_studies = _resolutions_routed(
+        review,
+        stages,
+        screening=True,
+        targets={s.key for s in stages if s.kind == FULL_TEXT_KIND},
     )
+    sought_studies = _within(sought_studies, "study_id", scope).values("study_id")
 
     return FunnelCounts(
         records_by_source={name: per_source.get(source_id, 0) for source_id, name in sources},
@@ -315,19 +312,23 @@ def funnel_counts(*, review: Review, scope: RoundScope | None = None) -> FunnelC
         stages=stage_counts,
         not_retrieved=_not_retrievable(review).filter(study_id__in=sought_studies).count(),
         fulltext_exclusions=_ordered_reasons(exclusions, others),
-        quality_excluded=_quality_excluded(review, stages)
-        .filter(id__in=study_rows.values("id"))
-        .count(),
+        quality_excluded=_within(_quality_excluded(review, stages), "id", scope).count(),
         excluded_automatic=study_rows.filter(outcome=Study.Outcome.EXCLUDED_AUTOMATIC).count(),
     )
 
 
+def _within(rows: QuerySet, field: str, scope: RoundScope | None) -> QuerySet:
+    """`rows` limited to a round's studies (`field` holds the study id); all without a scope."""
+    return rows if scope is None else rows.filter(**{f"{field}__in": scope.study_ids})
+
+
 def _exclusions_by_reason(
-    review: Review, stages: list[Stage], study_rows: QuerySet[Study], others: dict[int, str]
+    review: Review, stages: list[Stage], scope: RoundScope | None, others: dict[int, str]
 ) -> dict[str, int]:
-    """Full-text exclusions of `study_rows` counted under the one reason each is reported by."""
+    """Full-text exclusions (of a round's studies) counted under the one reason each is
+    reported by."""
     exclusions: dict[str, int] = defaultdict(int)
-    excluded = _fulltext_exclusions(review, stages).filter(study_id__in=study_rows.values("id"))
+    excluded = _within(_fulltext_exclusions(review, stages), "study_id", scope)
     for row in (
         _with_reason(excluded).values("other_reason", "has_criterion").annotate(n=Count("id"))
     ):
