@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Renews the session's idle expiry (see slrweb/sessions.py): after SessionMiddleware.
+    "slrweb.sessions.SessionRenewMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -161,10 +163,11 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if env_bool("BEHIND_PROXY", False) else ("REMOTE_ADDR",)
 )
 
-# Sessions end after SESSION_IDLE_MINUTES without a request (each request renews the expiry);
+# Sessions end after SESSION_IDLE_MINUTES without a request (requests renew the expiry);
 # "Log out everywhere" on the account page deletes every session of the account.
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_MINUTES", "120")) * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# Renewed at most once a minute by slrweb.sessions, not written on every request.
+SESSION_ENGINE = "slrweb.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 

@@ -15,6 +15,9 @@ from .factories import review_with_cast
 # Playwright's sync API runs an event loop in the test thread; Django's ORM is still used
 # synchronously there.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# `load_demo` in tests builds the protocol-only demo review (seconds, not minutes); the one
+# test of the living demo asks for it with --living.
+os.environ.setdefault("SLRWEB_DEMO_BARE", "1")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SLRWEB_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))

@@ -2,6 +2,9 @@
 
 import pytest
 
+from screening.models import ImportBatch
+from screening.services import imports
+
 from .conftest import SHARED_DATA
 
 SCOPUS_RIS = SHARED_DATA / "exports/synthesisr/scopus.ris"  # 92 records, 3 without abstract
@@ -33,3 +36,23 @@ def sent_tasks_fixture(monkeypatch):
     # Every service sends its tasks through the one queue helper (deduplication included).
     monkeypatch.setattr("screening.services.queue.current_app", sent)
     return sent
+
+
+def ris_bytes(entries: list[tuple[str, str]]) -> bytes:
+    lines = []
+    for title, doi in entries:
+        lines += ["TY  - JOUR", f"TI  - {title}", "AU  - Smith, Ann", "PY  - 2020"]
+        lines += [f"DO  - {doi}", "T2  - Journal of MLOps", "ER  - ", ""]
+    return "\n".join(lines).encode()
+
+
+def imported(review, owner, name: str, entries) -> ImportBatch:
+    batch = imports.batch_create(
+        review=review,
+        source=imports.source_resolve(review=review, name=name),
+        uploaded_by=owner,
+        file_name=f"{name}.ris",
+        data=ris_bytes(entries),
+        enqueue=False,
+    )
+    return imports.batch_run(batch_id=batch.pk)

@@ -8,7 +8,7 @@ from pathlib import Path
 from screening.models import QualityCriterion, ResearchQuestion, Study
 
 SEED = json.loads(
-    (Path(__file__).resolve().parent.parent / "screening/fixtures/mlops_seed.json").read_text(
+    (Path(__file__).resolve().parent.parent / "screening/demo_data/mlops_seed.json").read_text(
         encoding="utf-8"
     )
 )

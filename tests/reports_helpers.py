@@ -27,7 +27,7 @@ from screening.models import (
 )
 
 SEED = json.loads(
-    (Path(__file__).resolve().parent.parent / "screening/fixtures/mlops_seed.json").read_text()
+    (Path(__file__).resolve().parent.parent / "screening/demo_data/mlops_seed.json").read_text()
 )
 
 

@@ -92,7 +92,7 @@ def load_demo():
     from django.core.management import call_command
 
     out, err = io.StringIO(), io.StringIO()
-    call_command("load_demo", stdout=out, stderr=err)
+    call_command("load_demo", "--bare", stdout=out, stderr=err)
     return json.loads(out.getvalue()), err.getvalue()
 
 

@@ -8,9 +8,9 @@ import io
 import json
 import re
 import xml.etree.ElementTree as ET
-import zlib
 from pathlib import Path
 
+import pypdf
 import pytest
 
 from screening.domain.charts import nice_step, per_year_matrix, studies_per_year_svg
@@ -25,11 +25,14 @@ from screening.domain.citation_export import (
 )
 from screening.domain.funnel import (
     PRISMA_CSV_COLUMNS,
+    ROUND_FIELDS,
     FunnelCounts,
     StageCounts,
+    awaiting_figure,
     box_total,
     funnel_from_counts,
     funnel_ordered,
+    funnel_updated,
     percent,
     prisma_csv_rows,
     reason_label,
@@ -37,7 +40,7 @@ from screening.domain.funnel import (
 from screening.domain.prisma_svg import layout, prisma_pdf, prisma_svg, text_width, wrap
 
 SEED = json.loads(
-    (Path(__file__).resolve().parent.parent / "screening/fixtures/mlops_seed.json").read_text()
+    (Path(__file__).resolve().parent.parent / "screening/demo_data/mlops_seed.json").read_text()
 )
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -232,17 +235,48 @@ def test_layout_boxes_do_not_overlap_and_fit_the_canvas():
             assert disjoint, (a.key, b.key)
 
 
+def _pdf_pages(pdf: bytes) -> list:
+    return pypdf.PdfReader(io.BytesIO(pdf)).pages
+
+
 def test_pdf_is_a_valid_single_page_document_with_the_counts_and_links():
     pdf = prisma_pdf(funnel_from_counts(seed_counts()), url=lambda b, d: f"https://x.test/{b}")
-    assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
-    xref = int(re.search(rb"startxref\n(\d+)", pdf).group(1))
-    assert pdf[xref : xref + 4] == b"xref"
-    stream = re.search(rb"stream\n(.*?)\nendstream", pdf, re.S).group(1)
-    content = zlib.decompress(stream).decode("latin-1")
-    for text in (r"\(n = 1,905\)", "n = 250", "n = 1,655", r"\(n = 30\)", "Springer Link"):
-        assert text in content
-    assert pdf.count(b"/Subtype /Link") == 9
-    assert b"https://x.test/new_studies" in pdf
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    (page,) = _pdf_pages(pdf)
+    text = page.extract_text()
+    for number in ("(n = 1,905)", "(n = 250)", "(n = 1,655)", "(n = 30)", "Springer Link"):
+        assert number in text
+    links = [a.get_object()["/A"]["/URI"] for a in page["/Annots"]]
+    assert len(links) == 9
+    assert "https://x.test/new_studies" in links
+
+
+UNICODE_LABELS = {
+    "Portuguese": "Biblioteca Digital Brasileira de Teses e Dissertações",
+    "Greek": "Ελληνική βιβλιοθήκη",
+    "Cyrillic": "Научная электронная библиотека eLIBRARY.RU",
+    "Chinese": "中国知网",
+    "Japanese": "医中誌ウェブ",
+    "Korean": "한국학술지인용색인",
+}
+
+
+def test_pdf_keeps_non_latin_source_names_reasons_and_title():
+    """Every script prints as written (the PDF writer once printed anything outside
+    Windows-1252 as "?"); pypdf reads the text back out of the embedded fonts."""
+    funnel = funnel_from_counts(
+        seed_counts(
+            records_by_source={label: n for n, label in enumerate(UNICODE_LABELS.values(), 1)},
+            fulltext_exclusions={"Karlaš – Œuvre (東京)": 24},
+        )
+    )
+    pdf = prisma_pdf(funnel, title="Revisão sistemática: 系统综述")
+    text = " ".join(_pdf_pages(pdf)[0].extract_text().split())  # lines wrapped in the boxes
+    assert "?" not in text
+    assert "Revisão sistemática: 系统综述" in text
+    for n, label in enumerate(UNICODE_LABELS.values(), 1):
+        assert f"{label} (n = {n})" in text
+    assert "Karlaš – Œuvre (東京) (n = 24)" in text
 
 
 def test_figure2_chart_fills_year_gaps_and_is_well_formed():
@@ -346,9 +380,98 @@ def test_funnel_ordered_restores_reading_order_lost_by_jsonb():
     ]
 
 
-def test_pdf_text_uses_windows_1252_for_accents_and_dashes():
-    funnel = funnel_from_counts(seed_counts(records_by_source={"Karlaš – Œuvre (東京)": 5}))
-    pdf = prisma_pdf(funnel)
-    stream = re.search(rb"stream\n(.*?)\nendstream", pdf, re.S).group(1)
-    content = zlib.decompress(stream)
-    assert "Karlaš – Œuvre \\(??\\)".encode("cp1252") in content
+def _in_progress_funnel() -> dict:
+    """2,250 studies screened by title: 7 excluded, 12 sent to full text, 2,231 waiting; of
+    the 12, 5 assessed so far (3 included, 2 excluded), 7 awaiting their full-text decision."""
+    stages = [
+        StageCounts(
+            "title", "Title screening", "title", "full_text", "full_text", "excluded",
+            include=12, exclude=7, awaiting=2231,
+        ),
+        StageCounts(
+            "full_text", "Full-text reading", "full_text", "included", "excluded", "excluded",
+            include=3, exclude=2, awaiting=7,
+        ),
+    ]  # fmt: skip
+    return funnel_from_counts(
+        FunnelCounts(
+            records_by_source={"Scopus": 2250},
+            records_deduplicated=2250,
+            studies=2250,
+            stages=stages,
+            fulltext_exclusions={"exclusion criteria": 2},
+        )
+    )
+
+
+def _box_texts(svg: str) -> dict[str, str]:
+    root = ET.fromstring(svg)
+    return {
+        g.get("data-box"): " ".join(t.text or "" for t in g.iter(f"{SVG}text"))
+        for g in root.iter(f"{SVG}g")
+        if g.get("data-box")
+    }
+
+
+def test_diagram_in_progress_shows_what_awaits_a_decision_so_boxes_add_up():
+    funnel = _in_progress_funnel()
+    assert (funnel["records_screened"], funnel["records_excluded"]) == (2250, 7)
+    assert (funnel["dbr_sought_reports"], funnel["dbr_assessed"]) == (12, 12)
+    assert awaiting_figure(funnel, "title") == 2231
+    assert awaiting_figure(funnel, "full_text") == 7
+    texts = _box_texts(prisma_svg(funnel, url=lambda box, detail: f"/d/{box}/{detail}"))
+    assert "Awaiting screening (n = 2,231) Title screening: 2,231" in texts["records_screened"]
+    assert "Awaiting a full-text decision (n = 7)" in texts["dbr_assessed"]
+    links = {
+        a.get("href")
+        for a in ET.fromstring(prisma_svg(funnel, url=lambda b, d: f"/d/{b}/{d}")).iter(f"{SVG}a")
+    }
+    assert {"/d/awaiting/title", "/d/awaiting/full_text"} <= links
+
+
+def test_finished_diagram_shows_nothing_awaiting():
+    texts = " ".join(_box_texts(prisma_svg(funnel_from_counts(seed_counts()))).values())
+    assert "Awaiting" not in texts
+
+
+def _updated_funnel() -> dict:
+    first = funnel_from_counts(seed_counts())
+    second = _in_progress_funnel()
+    return funnel_updated([(1, first), (2, second)])
+
+
+def test_updated_funnel_adds_the_previous_version_and_keeps_each_round():
+    funnel = _updated_funnel()
+    assert funnel["current_round"] == 2
+    assert funnel["database_results"] == 2250 and funnel["new_studies"] == 3
+    assert (funnel["previous_studies"], funnel["previous_reports"]) == (30, 30)
+    assert (funnel["total_studies"], funnel["total_reports"]) == (33, 33)
+    assert [r["round"] for r in funnel["rounds"]] == [1, 2]
+    assert funnel["rounds"][0]["database_results"] == 1905
+    assert funnel["rounds"][0]["dbr_excluded"] == funnel_from_counts(seed_counts())["dbr_excluded"]
+    assert set(funnel["rounds"][1]) == {"round", *ROUND_FIELDS}
+    rows = {row[0]: row[7] for row in prisma_csv_rows(funnel)[1:] if row[0] != "NA"}
+    assert (rows["previous_studies"], rows["new_studies"], rows["total_studies"]) == (30, 3, 33)
+    assert "previous_studies" not in funnel_from_counts(seed_counts())
+
+
+def test_updated_review_layout_has_the_previous_and_total_boxes_without_overlap():
+    diagram = layout(_updated_funnel(), title="Update")
+    keys = [box.key for box in diagram.boxes]
+    assert keys[0] == "previous_studies" and "total_studies" in keys
+    assert [h.lines[0].text for h in diagram.headers] == [
+        "Previous studies",
+        "Identification of new studies via databases and registers",
+    ]
+    for box in diagram.boxes:
+        assert box.x + box.w <= diagram.width and box.y + box.h <= diagram.height
+    for i, a in enumerate(diagram.boxes):
+        for b in diagram.boxes[i + 1 :]:
+            disjoint = a.x + a.w <= b.x or b.x + b.w <= a.x or a.y + a.h <= b.y or b.y + b.h <= a.y
+            assert disjoint, (a.key, b.key)
+    previous = diagram.boxes[0]
+    total = next(box for box in diagram.boxes if box.key == "total_studies")
+    new = next(box for box in diagram.boxes if box.key == "new_studies")
+    # Arrows into the total: down from the previous version, left from the new studies.
+    assert (previous.x + previous.w / 2, previous.y + previous.h) in [a[:2] for a in diagram.arrows]
+    assert (new.x, total.x + total.w) in [(a[0], a[2]) for a in diagram.arrows]

@@ -110,7 +110,7 @@ def test_failed_batch_can_be_deleted_and_the_file_uploaded_again(
     assert "Done</span>: 92 records" in page.content.decode()
 
 
-def test_a_done_batch_cannot_be_deleted(db, media_root):
+def test_a_done_batch_is_deleted_only_with_its_confirmation(db, media_root):
     review, cast = review_with_cast()
     batch = batch_create(
         review=review,
@@ -121,11 +121,15 @@ def test_a_done_batch_cannot_be_deleted(db, media_root):
         enqueue=False,
     )
     batch_run(batch_id=batch.pk)
-    from django.core.exceptions import ValidationError
+    from screening.selectors.imports import batch_delete_impact
+    from screening.services.stale import StaleWrite
 
-    with pytest.raises(ValidationError, match="Only a failed or waiting import can be deleted"):
+    with pytest.raises(StaleWrite, match="92 records"):
         batch_delete(batch=batch, user=cast["owner"])
     assert Record.objects.filter(batch=batch).count() == SCOPUS_RIS_RECORDS
+    version = batch_delete_impact(batch=batch).version
+    batch_delete(batch=batch, user=cast["owner"], seen_version=version)
+    assert not Record.objects.filter(batch_id=batch.pk).exists()
 
 
 def test_upload_while_the_broker_is_down_is_saved_answered_and_imported_later(

@@ -28,7 +28,7 @@ def by_number(items: list[dict]) -> dict[int, dict]:
 
 
 def test_demo_review_has_sixteen_items_with_its_searches_derived():
-    call_command("load_demo", stdout=StringIO())
+    call_command("load_demo", "--bare", stdout=StringIO())
     items = prisma_s_json("mlops-slr")["items"]
     assert [item["number"] for item in items] == list(range(1, 17))
     assert all(set(item) == {"number", "item", "text", "source"} for item in items)
@@ -48,7 +48,7 @@ def test_demo_review_has_sixteen_items_with_its_searches_derived():
 
 
 def test_command_prints_markdown_and_refuses_an_unknown_review():
-    call_command("load_demo", stdout=StringIO())
+    call_command("load_demo", "--bare", stdout=StringIO())
     out = StringIO()
     call_command("prisma_s", review="mlops-slr", format="md", stdout=out)
     text = out.getvalue()

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def demo_owner(transactional_db):
     out = io.StringIO()
-    call_command("load_demo", stdout=out, stderr=io.StringIO())
+    call_command("load_demo", "--bare", stdout=out, stderr=io.StringIO())
     data = json.loads(out.getvalue())
     return next(user for user in data["users"] if user["role"] == "owner")
 

@@ -7,7 +7,15 @@ import re
 import pytest
 from django.core.exceptions import ValidationError
 
-from screening.models import AuditEvent, Decision, Record, SearchRound, SearchRun, Study
+from screening.models import (
+    AuditEvent,
+    Decision,
+    FunnelSchedule,
+    Record,
+    SearchRound,
+    SearchRun,
+    Study,
+)
 from screening.selectors.rounds import round_diff
 from screening.selectors.screening import stage_get
 from screening.services.dedup import review_deduplicate
@@ -381,3 +389,72 @@ def test_diff_shows_only_the_decisions_the_member_may_see(
     for name, page in pages.items():
         part = page[page.index(row) :].split("</tr>")[0]
         assert ("reviewer — Include" in part) == (name == "reviewer"), name
+
+
+def _ieee_round(review, cast, round_one):
+    """Round 2 re-runs the string in IEEE Xplore (a source named after another library)."""
+    ieee = source_resolve(review=review, name="IEEE Xplore", actor=cast["owner"])
+    return round_open(
+        review=review,
+        user=cast["owner"],
+        run_on=datetime.date(2020, 6, 1),
+        runs=[RoundRun(search_string=round_one["string"], source=ieee, hits_reported=100)],
+        seen_version=0,
+    )
+
+
+def test_another_librarys_export_is_refused_whole(review, cast, client_for, round_one, sent_tasks):
+    """A Scopus CSV uploaded into the IEEE Xplore run, beside a real IEEE export: the page
+    says which library the file is from, and neither file is kept."""
+    search_round = _ieee_round(review, cast, round_one)
+    run = search_round.runs.get()
+    batches = review.batches.count()
+    exports = SHARED_DATA / "exports/litstudy"
+    with (exports / "ieee_1.csv").open("rb") as ieee, (exports / "scopus.csv").open("rb") as scopus:
+        response = client_for("owner").post(
+            round_url(review, 2), {"files": [ieee, scopus], "search_run": run.pk}
+        )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "scopus.csv: this is a Scopus export, not IEEE Xplore&#x27;s" in page
+    assert "ieee_1.csv:" not in page
+    assert review.batches.count() == batches
+    assert not run.batches.exists()
+    assert not AuditEvent.objects.filter(action="import.upload", after__search_run=run.pk).exists()
+    # The IEEE export alone goes in.
+    with (exports / "ieee_1.csv").open("rb") as ieee:
+        response = client_for("owner").post(
+            round_url(review, 2), {"files": ieee, "search_run": run.pk}
+        )
+    assert response.status_code == 302
+    assert list(run.batches.values_list("original_name", flat=True)) == ["ieee_1.csv"]
+
+
+def test_a_refused_second_file_leaves_the_first_out_too(review, cast, round_one, media_root):
+    """Two files in one upload, the second refused by the import checks (the same file twice):
+    all or none, so the first is not kept either, nor its stored copy."""
+    from screening.services.rounds import RoundFile, round_files_add
+
+    search_round = open_round_two(review, cast["owner"], round_one)
+    run = search_round.runs.get(source=round_one["scopus"])
+    data = SCOPUS.read_bytes()
+    with pytest.raises(ValidationError, match="second.ris: This file was already uploaded"):
+        round_files_add(
+            review=review,
+            search_run=run,
+            user=cast["owner"],
+            files=[RoundFile("first.ris", data), RoundFile("second.ris", data)],
+        )
+    assert not run.batches.exists()
+    assert not any(media_root.rglob("*.ris"))
+
+
+def test_opening_a_round_asks_for_the_updated_funnel(
+    review, cast, round_one, sent_tasks, django_capture_on_commit_callbacks
+):
+    """The funnel becomes an updated review's once a round is opened, even before any file:
+    the round's searches found nothing yet, the previous version holds every study."""
+    with django_capture_on_commit_callbacks(execute=True):
+        open_round_two(review, cast["owner"], round_one)
+    assert "screening.funnel_refresh" in sent_tasks.names()
+    assert FunnelSchedule.objects.get(review=review).requested_at is not None

@@ -39,6 +39,8 @@ BOXES = (
     "dbr_excluded",
     "new_studies",
 )
+# The boxes an updated review's diagram adds (Page et al. 2021, updated reviews).
+UPDATED_BOXES = ("previous_studies", "total_studies")
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,56 @@ def funnel_from_counts(counts: FunnelCounts) -> dict[str, Any]:
     }
 
 
+# The figures of one round kept in an updated review's `rounds` list.
+ROUND_FIELDS = (
+    *BOXES,
+    "database_specific_results",
+    "records_awaiting_deduplication",
+    "new_reports",
+)
+
+
+def funnel_updated(per_round: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The funnel of a review updated by search rounds (PRISMA 2020 for updated reviews).
+
+    `per_round` holds each round's funnel, in round order, each counting only the records
+    imported in that round and the studies first found in it. The last round is the current
+    update: its figures are the funnel's own (the new identification, screening and
+    inclusion, as the PRISMA2020 package reads them); the studies included from the earlier
+    rounds are the previous version's; the total adds both. `rounds` keeps every round's
+    figures.
+    """
+    *earlier, (current_round, current) = per_round
+    previous = sum(int(funnel["new_studies"]) for _, funnel in earlier)
+    previous_reports = sum(int(funnel["new_reports"]) for _, funnel in earlier)
+    out = dict(current)
+    out.update(
+        current_round=current_round,
+        previous_studies=previous,
+        previous_reports=previous_reports,
+        total_studies=previous + int(current["new_studies"]),
+        total_reports=previous_reports + int(current["new_reports"]),
+        rounds=[
+            {"round": number, **{name: funnel[name] for name in ROUND_FIELDS}}
+            for number, funnel in per_round
+        ],
+    )
+    return out
+
+
+def awaiting_figure(funnel: Mapping[str, Any], stage: str) -> int:
+    """How many studies still await a decision at `stage` (a stage key) in a review in
+    progress: at full text, the reports assessed without a decision yet."""
+    if stage == FULL_TEXT_KIND:
+        waiting = box_total(funnel, "dbr_assessed") - box_total(funnel, "dbr_excluded")
+        return max(waiting - box_total(funnel, "new_studies"), 0)
+    return sum(
+        int(entry.get("awaiting", 0) or 0)
+        for entry in funnel.get("stages", [])
+        if entry.get("stage") == stage
+    )
+
+
 def funnel_ordered(funnel: Mapping[str, Any], *, sources: Sequence[str] = ()) -> dict[str, Any]:
     """The funnel with its per-source and per-reason objects in reading order.
 
@@ -184,6 +236,8 @@ def funnel_ordered(funnel: Mapping[str, Any], *, sources: Sequence[str] = ()) ->
     ]
     middle = sorted(label for label in reasons if label not in set(head + tail))
     out["dbr_excluded"] = {label: reasons[label] for label in head + middle + tail}
+    if "rounds" in funnel:
+        out["rounds"] = [funnel_ordered(entry, sources=sources) for entry in funnel["rounds"]]
     return out
 
 
@@ -390,23 +444,23 @@ def _reason_list(values: Mapping[str, int]) -> str:
 
 def prisma_csv_rows(
     funnel: Mapping[str, Any], *, urls: Mapping[str, str] | None = None
-) -> list[tuple[str | int, ...]]:
+) -> list[tuple[Any, ...]]:
     """The funnel as the rows of the PRISMA2020 package's CSV (header first).
 
     `urls` maps a field name to the drill-down address of its box (the package links each
     node to its `url`).
     """
     urls = urls or {}
-    rows: list[tuple[str | int, ...]] = [PRISMA_CSV_COLUMNS]
+    rows: list[tuple[Any, ...]] = [PRISMA_CSV_COLUMNS]
     for data, node, box, description, boxtext in _PRISMA_TEMPLATE:
         if data == "database_specific_results":
             n: str | int = _reason_list(funnel.get("database_specific_results", {}))
         elif data == "dbr_excluded":
             n = _reason_list(funnel.get("dbr_excluded", {}))
         elif data == "total_studies":
-            n = funnel.get("new_studies", 0)
+            n = funnel.get("total_studies", funnel.get("new_studies", 0))
         elif data == "total_reports":
-            n = funnel.get("new_reports", 0)
+            n = funnel.get("total_reports", funnel.get("new_reports", 0))
         elif data == "NA":
             n = 0
         else:

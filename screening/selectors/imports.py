@@ -1,10 +1,26 @@
 """Reads for the imports pages: the batch list, one batch's report, Table 1 reconciliation."""
 
+import zlib
+from dataclasses import astuple, dataclass
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 
-from ..models import ImportBatch, Record, Review, SearchRun
+from ..models import (
+    Decision,
+    DuplicateCandidate,
+    ExtractionValue,
+    FullText,
+    ImportBatch,
+    QualityAnswer,
+    Record,
+    Resolution,
+    Review,
+    SearchRun,
+    Study,
+    StudyNote,
+    StudyTag,
+)
 
 # The note of a search run an import created without the library's hit count.
 RUN_CREATED_BY_IMPORT = "Created by an import; the hits the library reported are not recorded yet."
@@ -101,3 +117,71 @@ def import_reconciliation(*, review: Review) -> dict[str, Any]:
         "total_imported": total_imported,
         "total_difference": _difference(total_hits, total_imported),
     }
+
+
+@dataclass(frozen=True)
+class DeleteImpact:
+    """What deleting an import takes with it: its records; the studies left with no record
+    (with everything recorded on them); the studies it shares with other imports stay."""
+
+    records: int
+    studies_removed: int
+    studies_kept: int
+    decisions: int
+    resolutions: int
+    notes: int
+    tags: int
+    full_texts: int
+    quality_answers: int
+    extraction_values: int
+    candidates: int
+
+    @property
+    def has_work(self) -> bool:
+        """Anything a person did would go (a confirmation is then required)."""
+        return any(
+            (
+                self.decisions,
+                self.resolutions,
+                self.notes,
+                self.tags,
+                self.full_texts,
+                self.quality_answers,
+                self.extraction_values,
+            )
+        )
+
+    @property
+    def version(self) -> int:
+        """A fingerprint of these figures: a confirmation shown before they changed is stale."""
+        return zlib.crc32(repr(astuple(self)).encode())
+
+
+def batch_studies_orphaned(*, batch: ImportBatch) -> QuerySet[Study]:
+    """The studies whose every record comes from this import."""
+    return (
+        Study.objects.filter(records__batch=batch)
+        .exclude(records__in=Record.objects.exclude(batch=batch))
+        .distinct()
+    )
+
+
+def batch_delete_impact(*, batch: ImportBatch) -> DeleteImpact:
+    orphaned = list(batch_studies_orphaned(batch=batch).values_list("pk", flat=True))
+    touched = Study.objects.filter(records__batch=batch).distinct().count()
+    records = batch.records.values_list("pk", flat=True)
+    return DeleteImpact(
+        records=batch.records.count(),
+        studies_removed=len(orphaned),
+        studies_kept=touched - len(orphaned),
+        decisions=Decision.objects.filter(study__in=orphaned).count(),
+        resolutions=Resolution.objects.filter(study__in=orphaned).count(),
+        notes=StudyNote.objects.filter(study__in=orphaned).count(),
+        tags=StudyTag.objects.filter(study__in=orphaned).count(),
+        full_texts=FullText.objects.filter(study__in=orphaned).count(),
+        quality_answers=QualityAnswer.objects.filter(study__in=orphaned).count(),
+        extraction_values=ExtractionValue.objects.filter(study__in=orphaned).count(),
+        candidates=DuplicateCandidate.objects.filter(
+            Q(record_a__in=records) | Q(record_b__in=records)
+        ).count(),
+    )

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, overload
 
 from django.db import connection
 from django.db.models import (
@@ -22,6 +22,7 @@ from django.db.models import (
     F,
     IntegerField,
     Min,
+    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -43,8 +44,10 @@ from ..domain.funnel import (
     QUALITY_LABEL,
     FunnelCounts,
     StageCounts,
+    awaiting_figure,
     funnel_from_counts,
     funnel_ordered,
+    funnel_updated,
     prisma_csv_rows,
     reason_label,
 )
@@ -82,6 +85,8 @@ class Libraries(TypedDict):
     libraries: int
 
 
+_M = TypeVar("_M", bound=Model)
+
 VERDICTS = ("include", "uncertain", "exclude")
 RECORD_BOXES = {"database_results", "duplicates", "excluded_other"}
 STUDY_BOXES = {
@@ -93,6 +98,9 @@ STUDY_BOXES = {
     "dbr_assessed",
     "dbr_excluded",
     "new_studies",
+    "previous_studies",
+    "total_studies",
+    "awaiting",
 }
 BOX_TITLES = {
     "database_results": "Records identified from databases",
@@ -106,7 +114,11 @@ BOX_TITLES = {
     "dbr_assessed": "Reports assessed for eligibility",
     "dbr_excluded": "Reports excluded",
     "new_studies": "Studies included in review",
+    "previous_studies": "Studies included in previous version of review",
+    "total_studies": "Total studies included in review",
+    "awaiting": "Studies awaiting a decision",
 }
+FIRST_ROUND = 1
 
 
 # Routing ---------------------------------------------------------------------------------------
@@ -210,32 +222,82 @@ def _quality_excluded(review: Review, stages: list[Stage]) -> QuerySet[Study]:
     )
 
 
+# Search rounds ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoundScope:
+    """What one search round's funnel counts: the records imported in the round and the
+    studies first found in it (a record of round 1 has no round, or no search run)."""
+
+    number: int
+    records: Q
+    study_ids: QuerySet[Study, dict[str, Any]]
+
+
+def _record_round() -> Coalesce:
+    return Coalesce("batch__search_run__round__number", Value(FIRST_ROUND))
+
+
+def round_numbers(*, review: Review) -> list[int]:
+    """Round 1 and the numbers of the rounds opened since, in order."""
+    opened = review.search_rounds.order_by("number").values_list("number", flat=True)
+    return [FIRST_ROUND, *opened]
+
+
+def round_scope(*, review: Review, number: int) -> RoundScope:
+    first_round = (
+        Study.objects.filter(review=review)
+        .annotate(first_round=Min(Coalesce("records__batch__search_run__round__number", Value(1))))
+        .filter(first_round=number)
+        .values("id")
+    )
+    in_round = Record.objects.filter(review=review).annotate(round_number=_record_round())
+    return RoundScope(
+        number=number,
+        records=Q(id__in=in_round.filter(round_number=number).values("id")),
+        study_ids=first_round,
+    )
+
+
+def current_scope(*, review: Review) -> RoundScope | None:
+    """The scope of the current update when the review has more than one round, else None
+    (a one-round review counts everything, as before rounds existed)."""
+    numbers = round_numbers(review=review)
+    if len(numbers) == 1:
+        return None
+    return round_scope(review=review, number=numbers[-1])
+
+
 # The funnel ------------------------------------------------------------------------------------
 
 
-def funnel_counts(*, review: Review) -> FunnelCounts:
-    """Every aggregate the funnel arithmetic needs (a fixed number of queries)."""
+def funnel_counts(*, review: Review, scope: RoundScope | None = None) -> FunnelCounts:
+    """Every aggregate the funnel arithmetic needs (a fixed number of queries); with a
+    `scope`, only that search round's records and the studies first found in it."""
     stages = list(review.stages.all())
     sources = list(review.sources.order_by("position", "name").values_list("id", "name"))
+    record_rows = Record.objects.filter(review=review)
+    study_rows = Study.objects.filter(review=review)
+    resolution_rows = Resolution.objects.filter(review=review)
+    if scope is not None:
+        record_rows = record_rows.filter(scope.records)
+        study_rows = study_rows.filter(id__in=scope.study_ids)
+        resolution_rows = resolution_rows.filter(study_id__in=scope.study_ids)
     per_source = dict(
-        Record.objects.filter(review=review)
-        .values("batch__source_id")
+        record_rows.values("batch__source_id")
         .annotate(n=Count("id"))
         .values_list("batch__source_id", "n")
     )
-    records = Record.objects.filter(review=review).aggregate(
-        deduplicated=Count("id", filter=Q(study__isnull=False))
-    )
-    studies = Study.objects.filter(review=review).count()
+    records = record_rows.aggregate(deduplicated=Count("id", filter=Q(study__isnull=False)))
+    studies = study_rows.count()
 
     by_verdict: dict[tuple[int, str], int] = {
         (row["stage_id"], row["verdict"]): row["n"]
-        for row in Resolution.objects.filter(review=review)
-        .values("stage_id", "verdict")
-        .annotate(n=Count("id"))
+        for row in resolution_rows.values("stage_id", "verdict").annotate(n=Count("id"))
     }
     awaiting = dict(
-        Study.objects.filter(review=review, outcome=Study.Outcome.SCREENING)
+        study_rows.filter(outcome=Study.Outcome.SCREENING)
         .exclude(current_stage=None)
         .values("current_stage_id")
         .annotate(n=Count("id"))
@@ -261,22 +323,14 @@ def funnel_counts(*, review: Review) -> FunnelCounts:
         c.id: reason_label(kind=c.kind, code=c.code, text=c.text)
         for c in review.criteria.filter(kind=Criterion.Kind.OTHER)
     }
-    exclusions: dict[str, int] = defaultdict(int)
-    for row in (
-        _with_reason(_fulltext_exclusions(review, stages))
-        .values("other_reason", "has_criterion")
-        .annotate(n=Count("id"))
-    ):
-        if row["other_reason"] is not None:
-            label = others[row["other_reason"]]
-        elif row["has_criterion"]:
-            label = EXCLUSION_CRITERIA_LABEL
-        else:
-            label = NO_REASON_LABEL
-        exclusions[label] += row["n"]
-    sought_studies = _resolutions_routed(
-        review, stages, screening=True, targets={s.key for s in stages if s.kind == FULL_TEXT_KIND}
-    ).values("study_id")
+    exclusions = _exclusions_by_reason(review, stages, scope, others)
+    sought = _resolutions_routed(
+        review,
+        stages,
+        screening=True,
+        targets={s.key for s in stages if s.kind == FULL_TEXT_KIND},
+    )
+    sought_studies = _within(sought, "study_id", scope).values("study_id")
 
     return FunnelCounts(
         records_by_source={name: per_source.get(source_id, 0) for source_id, name in sources},
@@ -285,11 +339,34 @@ def funnel_counts(*, review: Review) -> FunnelCounts:
         stages=stage_counts,
         not_retrieved=_not_retrievable(review).filter(study_id__in=sought_studies).count(),
         fulltext_exclusions=_ordered_reasons(exclusions, others),
-        quality_excluded=_quality_excluded(review, stages).count(),
-        excluded_automatic=Study.objects.filter(
-            review=review, outcome=Study.Outcome.EXCLUDED_AUTOMATIC
-        ).count(),
+        quality_excluded=_within(_quality_excluded(review, stages), "id", scope).count(),
+        excluded_automatic=study_rows.filter(outcome=Study.Outcome.EXCLUDED_AUTOMATIC).count(),
     )
+
+
+def _within(rows: QuerySet[_M], field: str, scope: RoundScope | None) -> QuerySet[_M]:
+    """`rows` limited to a round's studies (`field` holds the study id); all without a scope."""
+    return rows if scope is None else rows.filter(**{f"{field}__in": scope.study_ids})
+
+
+def _exclusions_by_reason(
+    review: Review, stages: list[Stage], scope: RoundScope | None, others: dict[int, str]
+) -> dict[str, int]:
+    """Full-text exclusions (of a round's studies) counted under the one reason each is
+    reported by."""
+    exclusions: dict[str, int] = defaultdict(int)
+    excluded = _within(_fulltext_exclusions(review, stages), "study_id", scope)
+    for row in (
+        _with_reason(excluded).values("other_reason", "has_criterion").annotate(n=Count("id"))
+    ):
+        if row["other_reason"] is not None:
+            label = others[row["other_reason"]]
+        elif row["has_criterion"]:
+            label = EXCLUSION_CRITERIA_LABEL
+        else:
+            label = NO_REASON_LABEL
+        exclusions[label] += row["n"]
+    return exclusions
 
 
 def _ordered_reasons(exclusions: dict[str, int], others: dict[int, str]) -> dict[str, int]:
@@ -301,8 +378,25 @@ def _ordered_reasons(exclusions: dict[str, int], others: dict[int, str]) -> dict
 
 
 def funnel_live(*, review: Review) -> dict[str, Any]:
-    """The funnel computed now (for the worker and the command line, not for requests)."""
-    return funnel_from_counts(funnel_counts(review=review))
+    """The funnel computed now (for the worker and the command line, not for requests).
+
+    A review updated by search rounds gets the updated-review funnel: each round counted on
+    its own, the current one's figures on top (screening.domain.funnel.funnel_updated).
+    """
+    numbers = round_numbers(review=review)
+    if len(numbers) == 1:
+        return funnel_from_counts(funnel_counts(review=review))
+    return funnel_updated(
+        [
+            (
+                number,
+                funnel_from_counts(
+                    funnel_counts(review=review, scope=round_scope(review=review, number=number))
+                ),
+            )
+            for number in numbers
+        ]
+    )
 
 
 def funnel_latest(*, review: Review) -> FunnelSnapshot | None:
@@ -342,11 +436,40 @@ def funnel_status(*, review: Review) -> FunnelStatus:
 def funnel_box_rows(
     *, review: Review, box: str, detail: str | None = None
 ) -> QuerySet[Record] | QuerySet[Study]:
-    """The records or studies behind one funnel number (`detail`: a source or a reason)."""
-    stages = list(review.stages.all())
-    full_text_keys = {s.key for s in stages if s.kind == FULL_TEXT_KIND}
+    """The records or studies behind one funnel number (`detail`: a source, a reason, or for
+    `awaiting` a stage key). In a review updated by search rounds the boxes of the new
+    identification count the current round only, as the diagram does."""
+    scope = current_scope(review=review)
     records = Record.objects.filter(review=review)
     studies = Study.objects.filter(review=review)
+    if box in ("previous_studies", "total_studies", "new_studies"):
+        return _included_in_rounds(review, scope, box)
+    if scope is not None:
+        records = records.filter(scope.records)
+        studies = studies.filter(id__in=scope.study_ids)
+    if box in RECORD_BOXES:
+        return _record_box_rows(review, records, box, detail)
+    return (
+        _study_box_rows(review, studies, box, detail).select_related("current_stage").order_by("id")
+    )
+
+
+def _included_in_rounds(review: Review, scope: RoundScope | None, box: str) -> QuerySet[Study]:
+    """The included studies: first found in the current round (new), before it (the previous
+    version), or all of them (total; also "new" in a one-round review)."""
+    included = included_studies(review=review)
+    if box == "previous_studies":
+        if scope is None:
+            return included.none()
+        included = included.exclude(id__in=scope.study_ids)
+    elif box == "new_studies" and scope is not None:
+        included = included.filter(id__in=scope.study_ids)
+    return included.select_related("current_stage")
+
+
+def _record_box_rows(
+    review: Review, records: QuerySet[Record], box: str, detail: str | None
+) -> QuerySet[Record]:
     if box == "database_results":
         if detail:
             records = records.filter(batch__source__name=detail)
@@ -364,30 +487,57 @@ def funnel_box_rows(
             .select_related("batch__source")
             .order_by("study_id", "id")
         )
-    if box == "excluded_other":
-        return records.none()
+    return records.none()  # excluded_other: nothing is removed for other reasons
+
+
+def _study_box_rows(
+    review: Review, studies: QuerySet[Study], box: str, detail: str | None
+) -> QuerySet[Study]:
+    stages = list(review.stages.all())
+    full_text_keys = {s.key for s in stages if s.kind == FULL_TEXT_KIND}
     sought = _resolutions_routed(review, stages, screening=True, targets=full_text_keys)
     not_retrievable = _not_retrievable(review).values("study_id")
     if box == "excluded_automatic":
-        studies = studies.filter(outcome=Study.Outcome.EXCLUDED_AUTOMATIC)
-    elif box == "records_screened":
-        studies = studies.exclude(outcome=Study.Outcome.EXCLUDED_AUTOMATIC)
-    elif box == "records_excluded":
+        return studies.filter(outcome=Study.Outcome.EXCLUDED_AUTOMATIC)
+    if box == "records_screened":
+        return studies.exclude(outcome=Study.Outcome.EXCLUDED_AUTOMATIC)
+    if box == "records_excluded":
         excluded = _resolutions_routed(review, stages, screening=True, targets={EXCLUDED})
-        studies = studies.filter(id__in=excluded.values("study_id"))
-    elif box == "dbr_sought_reports":
-        studies = studies.filter(id__in=sought.values("study_id"))
-    elif box == "dbr_notretrieved_reports":
-        studies = studies.filter(id__in=sought.values("study_id")).filter(id__in=not_retrievable)
-    elif box == "dbr_assessed":
-        studies = studies.filter(id__in=sought.values("study_id")).exclude(id__in=not_retrievable)
-    elif box == "dbr_excluded":
-        studies = _excluded_for_reason(review, stages, studies, detail)
-    elif box == "new_studies":
-        studies = included_studies(review=review)
-    else:
-        raise ValueError(f"Unknown funnel box {box!r}.")
-    return studies.select_related("current_stage").order_by("id")
+        return studies.filter(id__in=excluded.values("study_id"))
+    if box == "dbr_sought_reports":
+        return studies.filter(id__in=sought.values("study_id"))
+    if box == "dbr_notretrieved_reports":
+        return studies.filter(id__in=sought.values("study_id")).filter(id__in=not_retrievable)
+    if box == "dbr_assessed":
+        return studies.filter(id__in=sought.values("study_id")).exclude(id__in=not_retrievable)
+    if box == "dbr_excluded":
+        return _excluded_for_reason(review, stages, studies, detail)
+    if box == "awaiting":
+        return _awaiting(review, stages, studies, detail, sought, not_retrievable)
+    raise ValueError(f"Unknown funnel box {box!r}.")
+
+
+def _awaiting(
+    review: Review,
+    stages: list[Stage],
+    studies: QuerySet[Study],
+    stage_key: str | None,
+    sought: QuerySet[Resolution],
+    not_retrievable: QuerySet[FullText, Any],
+) -> QuerySet[Study]:
+    """Studies still waiting at a screening stage, or assessed at full text without a decision
+    yet (the figures a diagram in progress shows so its boxes add up)."""
+    stage = next((s for s in stages if s.key == stage_key), None)
+    if stage is None:
+        return studies.none()
+    if stage.kind != FULL_TEXT_KIND:
+        return studies.filter(outcome=Study.Outcome.SCREENING, current_stage=stage)
+    decided = Resolution.objects.filter(review=review, stage__kind=FULL_TEXT_KIND)
+    return (
+        studies.filter(id__in=sought.values("study_id"))
+        .exclude(id__in=not_retrievable)
+        .exclude(id__in=decided.values("study_id"))
+    )
 
 
 def _excluded_for_reason(
@@ -686,6 +836,10 @@ def funnel_diagram(
     if fmt == "pdf":
         return prisma_pdf(funnel, title=title, url=url)
     return prisma_svg(funnel, title=title, url=url)
+
+
+def funnel_awaiting(*, funnel: Mapping[str, Any], stage: str) -> int:
+    return awaiting_figure(funnel, stage)
 
 
 def funnel_prisma_csv(*, funnel: Mapping[str, Any], urls: dict[str, str] | None = None) -> str:

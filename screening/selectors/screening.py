@@ -1,9 +1,11 @@
 """Screening reads: progress, the visible decisions under blind mode, conflicts, highlighting."""
 
+from __future__ import annotations
+
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.contrib.auth.models import User
 from django.core.cache import cache
@@ -18,10 +20,22 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Window,
 )
 
-from ..models import Adjudicator, Decision, Membership, Resolution, Review, Stage, Study
-from ..services.screening import can_adjudicate, is_reason_conflict
+from ..models import (
+    Adjudicator,
+    Criterion,
+    Decision,
+    Membership,
+    Resolution,
+    Review,
+    Stage,
+    Study,
+)
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,53 @@ def highlight_segments(text: str, *, include: list[str], exclude: list[str]) -> 
     if position < len(text):
         segments.append(Segment(text[position:]))
     return segments
+
+
+def can_adjudicate(*, review: Review, user: User) -> bool:
+    """Owners, and the reviewers the owner designated, resolve conflicts.
+
+    The designation is read together with the member's current role: a member demoted to
+    viewer or removed has lost it (`adjudicator_revoke` also deletes it, so re-adding the
+    member does not bring it back).
+    """
+    if not getattr(user, "is_authenticated", False):
+        return False
+    membership = Membership.objects.filter(review=review, user=user).first()
+    if membership is None:
+        return False
+    if membership.role == Membership.Role.OWNER:
+        return True
+    return (
+        membership.role == Membership.Role.REVIEWER
+        and Adjudicator.objects.filter(review=review, user=user).exists()
+    )
+
+
+def reasons_allowed(*, stage: Stage) -> list[Criterion]:
+    """Exclusion reasons offered in a stage: the protocol's exclusion criteria, plus the extra
+    reasons (invalid publication type, duplicate) at full text."""
+    kinds = [Criterion.Kind.EXCLUSION]
+    if stage.kind == Stage.Kind.FULL_TEXT:
+        kinds.append(Criterion.Kind.OTHER)
+    return list(
+        Criterion.objects.filter(review_id=stage.review_id, kind__in=kinds).order_by(
+            "kind", "position", "id"
+        )
+    )
+
+
+def reasons_differ(decisions: list[Decision]) -> bool:
+    return len({frozenset(r.pk for r in d.reasons.all()) for d in decisions}) > 1
+
+
+def is_reason_conflict(*, stage: Stage, decisions: list[Decision]) -> bool:
+    """Full-text reviewers agree to exclude but name different reasons (a conflict)."""
+    return (
+        stage.kind == Stage.Kind.FULL_TEXT
+        and len(decisions) >= 2
+        and all(d.verdict == Decision.Verdict.EXCLUDE for d in decisions)
+        and reasons_differ(decisions)
+    )
 
 
 def stage_get(*, review: Review, key: str) -> Stage | None:
@@ -146,13 +207,16 @@ def outcomes_visible(*, review: Review, user: User) -> bool:
     return not review.blind_mode or can_adjudicate(review=review, user=user)
 
 
-def screening_progress(*, review: Review, stage: Stage, reviewer: User) -> dict[str, Any]:
+def screening_progress(
+    *, review: Review, stage: Stage, reviewer: User, mine: int | None = None
+) -> dict[str, Any]:
     """Mine and left for me (exact), the team's decisions and the studies still needing
     decisions in a stage.
 
     "Remaining" counts studies short of their required decisions, which moves the same way
     whatever the verdicts (blind mode). Counting a stage of 100,000 studies scans them all, so
-    the team-wide figures are recounted at most every few seconds per process.
+    the team-wide figures are recounted at most every few seconds per process. `mine` is taken as
+    given when the caller has it (`decision_latest` counts it).
     """
     key = f"screening:progress:{stage.pk}"
     shared = cache.get(key)
@@ -169,7 +233,8 @@ def screening_progress(*, review: Review, stage: Stage, reviewer: User) -> dict[
             .get()
         )
         cache.set(key, shared, PROGRESS_SECONDS)
-    mine = Decision.objects.filter(review=review, stage=stage, reviewer=reviewer).count()
+    if mine is None:
+        mine = Decision.objects.filter(review=review, stage=stage, reviewer=reviewer).count()
     left = remaining_for_reviewer(review=review, stage=stage, reviewer=reviewer)
     return {"mine": mine, "left": left, **shared}
 
@@ -278,10 +343,23 @@ def conflicts_for_adjudicator(*, review: Review, user: User) -> list[dict[str, A
     return rows
 
 
-def decision_latest(*, review: Review, stage: Stage, reviewer: User) -> Decision | None:
-    """The reviewer's most recent decision in the stage: what "Undo" withdraws."""
+class DecisionCount(TypedDict):
+    """What `decision_latest` adds: the reviewer's number of decisions in the stage."""
+
+    mine: int
+
+
+def decision_latest(
+    *, review: Review, stage: Stage, reviewer: User
+) -> WithAnnotations[Decision, DecisionCount] | None:
+    """The reviewer's most recent decision in the stage: what "Undo" withdraws.
+
+    It carries `mine`, the reviewer's number of decisions in the stage, counted by the same
+    statement (a window over the rows the ordering reads anyway).
+    """
     return (
         Decision.objects.filter(review=review, stage=stage, reviewer=reviewer)
+        .annotate(mine=Window(Count("id")))
         .order_by("-created_at", "-id")
         .only("id", "study_id", "version", "verdict")
         .first()

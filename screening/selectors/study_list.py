@@ -29,8 +29,7 @@ from ..models import (
     StudyTag,
     Tag,
 )
-from ..services.screening import can_adjudicate
-from .screening import decisions_visible
+from .screening import can_adjudicate, decisions_visible
 
 PAGE_SIZE = 50
 SEARCH_CONFIG = "english"

@@ -15,9 +15,8 @@ from django.db import connection, models, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from ..domain.funnel import funnel_from_counts
 from ..models import FunnelSchedule, FunnelSnapshot, Review
-from ..selectors.reports import funnel_counts
+from ..selectors.reports import funnel_live
 from .audit import audit_event_record
 from .queue import task_enqueue
 
@@ -42,7 +41,7 @@ def funnel_compute(*, review: Review) -> FunnelSnapshot:
         if isolate:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        data = funnel_from_counts(funnel_counts(review=review))
+        data = funnel_live(review=review)
         return FunnelSnapshot.objects.create(review=review, data=data)
 
 

@@ -22,14 +22,14 @@ import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, closing
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import (
@@ -45,12 +45,22 @@ from django.utils import timezone
 
 from ..domain import parsers
 from ..domain.parsers import EntryProblem, ParsedRecord, ParseError, UnknownColumns
-from ..models import ImportBatch, Record, Review, SearchRun, Source
-from ..selectors.imports import RUN_CREATED_BY_IMPORT
+from ..models import FullText, ImportBatch, Membership, Record, Review, SearchRun, Source, Study
+from ..selectors.imports import (
+    RUN_CREATED_BY_IMPORT,
+    DeleteImpact,
+    batch_delete_impact,
+    batch_studies_orphaned,
+)
 from .audit import audit_event_record
-from .dedup import dedup_schedule
+
+# Dedup's own pieces: a study's display fields from its records, and its per-review turn (a
+# delete must not remove records a running deduplication is grouping).
+from .dedup import RECORD_FIELDS, _display_fields, dedup_schedule
+from .dedup import _one_run_at_a_time as _dedup_turn
 from .funnel import funnel_schedule
 from .queue import task_enqueue
+from .stale import version_check
 
 if TYPE_CHECKING:
     from psycopg import Copy
@@ -273,36 +283,45 @@ def batch_create(
     duplicate = ImportBatch.objects.filter(review=review, sha256=digest).first()
     if duplicate is not None:
         raise ValidationError(_duplicate_message(duplicate))
-    batch = None
+    batch = ImportBatch(
+        review=review,
+        source=source,
+        search_run=search_run,
+        uploaded_by=uploaded_by,
+        original_name=name,
+        size_bytes=size,
+        sha256=digest,
+        format=fmt,
+    )
+    _batch_store(batch=batch, stream=stream, enqueue=enqueue)
+    if enqueue:
+        batch.refresh_from_db(fields=["queued_at"])
+    return batch
+
+
+def _batch_store(*, batch: ImportBatch, stream: BinaryIO, enqueue: bool) -> None:
+    """Save the batch row and its file together (audited), or neither."""
     try:
         with transaction.atomic():
-            batch = ImportBatch(
-                review=review,
-                source=source,
-                search_run=search_run,
-                uploaded_by=uploaded_by,
-                original_name=name,
-                size_bytes=size,
-                sha256=digest,
-                format=fmt,
-            )
             # Stored under a generated name (the user's name is only displayed), copied in
             # chunks by the storage.
             stream.seek(0)
-            batch.file.save(f"{digest[:20]}{_EXTENSIONS[fmt]}", File(stream), save=False)
+            batch.file.save(
+                f"{batch.sha256[:20]}{_EXTENSIONS[batch.format]}", File(stream), save=False
+            )
             batch.save()
             audit_event_record(
-                review=review,
-                actor=uploaded_by,
+                review=batch.review,
+                actor=batch.uploaded_by,
                 action="import.upload",
                 obj=batch,
                 after={
-                    "file": name,
-                    "source": source.name,
-                    "format": fmt,
-                    "sha256": digest,
-                    "bytes": size,
-                    "search_run": search_run.pk if search_run else None,
+                    "file": batch.original_name,
+                    "source": batch.source.name,
+                    "format": batch.format,
+                    "sha256": batch.sha256,
+                    "bytes": batch.size_bytes,
+                    "search_run": batch.search_run_id,
                 },
             )
             if enqueue:
@@ -310,20 +329,17 @@ def batch_create(
                 transaction.on_commit(lambda: batch_enqueue(batch_id=batch_id))
     except IntegrityError as error:
         # Two uploads of the same file raced past the check above: drop our stored copy.
-        if batch is not None and batch.file:
+        if batch.file:
             batch.file.delete(save=False)
-        duplicate = ImportBatch.objects.filter(review=review, sha256=digest).first()
+        duplicate = ImportBatch.objects.filter(review=batch.review, sha256=batch.sha256).first()
         if duplicate is None:
             raise
         raise ValidationError(_duplicate_message(duplicate)) from error
     except DatabaseError:
         # Nothing half-written: the file stored for a row that was not saved goes too.
-        if batch is not None and batch.file:
+        if batch.file:
             batch.file.delete(save=False)
         raise
-    if enqueue:
-        batch.refresh_from_db(fields=["queued_at"])
-    return batch
 
 
 def _duplicate_message(batch: ImportBatch) -> str:
@@ -655,55 +671,7 @@ def batch_run(*, batch_id: int) -> ImportBatch | None:
     try:
         try:
             with transaction.atomic():
-                if not _advisory_lock(batch.pk):
-                    # Another worker holds this batch; its run decides the outcome.
-                    return ImportBatch.objects.get(pk=batch.pk)
-                current = ImportBatch.objects.get(pk=batch.pk)
-                if current.status == ImportBatch.Status.DONE:
-                    return current
-                channel.claim()
-                tally = _import(batch, channel)
-                if tally.records == 0:
-                    skipped = f" ({tally.skipped} entries skipped)" if tally.skipped else ""
-                    raise ParseError(
-                        f"no records were found in it as {parsers.FORMATS[batch.format]}{skipped}"
-                    )
-                finished = timezone.now()
-                report = tally.report(batch.format)
-                updated = (
-                    ImportBatch.objects.filter(pk=batch.pk)
-                    .exclude(status=ImportBatch.Status.DONE)
-                    .update(
-                        status=ImportBatch.Status.DONE,
-                        progress=100,
-                        records_read=tally.records,
-                        with_title=tally.with_title,
-                        with_abstract=tally.with_abstract,
-                        skipped=tally.skipped,
-                        report=report,
-                        error="",
-                        started_at=current.started_at or finished,
-                        finished_at=finished,
-                    )
-                )
-                if updated != 1:
-                    # Another run finished it between our check and now: undo ours.
-                    raise _AlreadyDone()
-                audit_event_record(
-                    review=batch.review,
-                    actor=None,
-                    action="import.done",
-                    obj=batch,
-                    after={
-                        "file": batch.original_name,
-                        "records": tally.records,
-                        "with_title": tally.with_title,
-                        "with_abstract": tally.with_abstract,
-                        "skipped": tally.skipped,
-                    },
-                )
-                dedup_schedule(review_id=batch.review_id)
-                funnel_schedule(review_id=batch.review_id)
+                return _run_locked(batch, channel)
         except _AlreadyDone:
             return ImportBatch.objects.get(pk=batch.pk)
         except UnknownColumns as error:
@@ -728,6 +696,56 @@ def batch_run(*, batch_id: int) -> ImportBatch | None:
             raise
     finally:
         channel.close()
+
+
+def _run_locked(batch: ImportBatch, channel: _ProgressChannel) -> ImportBatch:
+    """Inside the import transaction: take the batch's lock, import, mark it done."""
+    if not _advisory_lock(batch.pk):
+        # Another worker holds this batch; its run decides the outcome.
+        return ImportBatch.objects.get(pk=batch.pk)
+    current = ImportBatch.objects.get(pk=batch.pk)
+    if current.status == ImportBatch.Status.DONE:
+        return current
+    channel.claim()
+    tally = _import(batch, channel)
+    if tally.records == 0:
+        skipped = f" ({tally.skipped} entries skipped)" if tally.skipped else ""
+        raise ParseError(f"no records were found in it as {parsers.FORMATS[batch.format]}{skipped}")
+    finished = timezone.now()
+    updated = (
+        ImportBatch.objects.filter(pk=batch.pk)
+        .exclude(status=ImportBatch.Status.DONE)
+        .update(
+            status=ImportBatch.Status.DONE,
+            progress=100,
+            records_read=tally.records,
+            with_title=tally.with_title,
+            with_abstract=tally.with_abstract,
+            skipped=tally.skipped,
+            report=tally.report(batch.format),
+            error="",
+            started_at=current.started_at or finished,
+            finished_at=finished,
+        )
+    )
+    if updated != 1:
+        # Another run finished it between our check and now: undo ours.
+        raise _AlreadyDone()
+    audit_event_record(
+        review=batch.review,
+        actor=None,
+        action="import.done",
+        obj=batch,
+        after={
+            "file": batch.original_name,
+            "records": tally.records,
+            "with_title": tally.with_title,
+            "with_abstract": tally.with_abstract,
+            "skipped": tally.skipped,
+        },
+    )
+    dedup_schedule(review_id=batch.review_id)
+    funnel_schedule(review_id=batch.review_id)
     return ImportBatch.objects.get(pk=batch.pk)
 
 
@@ -842,38 +860,126 @@ def batch_mapping_set(*, batch: ImportBatch, mapping: dict[str, str], user: User
     return batch
 
 
-def batch_delete(*, batch: ImportBatch, user: User) -> None:
-    """Delete an import that holds no records (failed, or still waiting for a worker, e.g.
-    while the broker is down) and its stored file, audited; the same file can then be
-    uploaded again. A task sent for it before finds nothing and ends."""
-    deletable = [ImportBatch.Status.FAILED, ImportBatch.Status.PENDING]
-    with transaction.atomic():
+RUNNING_REFUSAL = (
+    "This import is running: wait until it is done (if its worker died, it is marked failed "
+    "within a minute)."
+)
+
+
+def batch_delete(
+    *, batch: ImportBatch, user: User, seen_version: int | None = None, force: bool = False
+) -> DeleteImpact:
+    """Delete an import and its stored file, audited; the same file can then be uploaded again.
+
+    A failed or waiting import holds no records: whoever may import can delete it (a task sent
+    for it before finds nothing and ends). A finished one only an owner deletes, after the
+    confirmation that showed `batch_delete_impact` (`seen_version` is its `version`; figures
+    that changed since raise StaleWrite unless `force`): its records go, and the studies left
+    with no record go with their decisions, notes, assessments and full texts; a study it
+    shares with other imports stays, with its display fields taken from the records left.
+    Dedup and the funnel are refreshed after. Returns what went.
+    """
+    with _dedup_turn(batch.review_id), transaction.atomic():
         locked = (
             ImportBatch.objects.select_for_update()
-            .filter(pk=batch.pk, status__in=deletable)
+            .select_related("review", "source")
+            .filter(pk=batch.pk)
             .first()
         )
-        if locked is None or not _advisory_lock(batch.pk):
-            raise ValidationError(
-                "Only a failed or waiting import can be deleted: a finished one holds records "
-                "and a running one is being imported (if its worker died, it is marked failed "
-                "within a minute)."
+        if locked is None:
+            raise ValidationError("This import was already deleted (by someone else?).")
+        if locked.status == ImportBatch.Status.RUNNING or not _advisory_lock(locked.pk):
+            raise ValidationError(RUNNING_REFUSAL)
+        impact = batch_delete_impact(batch=locked)
+        if locked.status == ImportBatch.Status.DONE:
+            _finished_delete_check(batch=locked, user=user)
+            version_check(
+                stored_version=impact.version,
+                seen_version=seen_version,
+                force=force,
+                what="What deleting this import removes",
+                current=impact_summary(impact),
             )
-        audit_event_record(
-            review=batch.review,
-            actor=user,
-            action="import.delete",
-            obj=locked,
-            before={
-                "file": locked.original_name,
-                "status": locked.status,
-                "sha256": locked.sha256,
-                "error": locked.error[:500],
-            },
+        _batch_remove(batch=locked, user=user, impact=impact)
+    return impact
+
+
+def _finished_delete_check(*, batch: ImportBatch, user: User) -> None:
+    if not batch.review.memberships.filter(user=user, role=Membership.Role.OWNER).exists():
+        raise PermissionDenied(
+            "Only the review's owners delete an import that holds records: it takes the "
+            "decisions on its studies with it."
         )
-        stored = locked.file.name
-        locked.delete()
-        transaction.on_commit(lambda: default_storage.delete(stored) if stored else None)
+
+
+def impact_summary(impact: DeleteImpact) -> str:
+    """The figures in words, e.g. "1,905 records, 1,655 studies, 600 decisions"."""
+    parts = [
+        (impact.records, "record"),
+        (impact.studies_removed, "study that no other import holds"),
+        (impact.decisions, "decision"),
+        (impact.resolutions, "stage outcome"),
+        (impact.notes, "note"),
+        (impact.tags, "tag"),
+        (impact.full_texts, "full text"),
+        (impact.quality_answers, "quality answer"),
+        (impact.extraction_values, "extraction value"),
+    ]
+    words = [f"{n:,} {_plural(n, label)}" for n, label in parts if n]
+    return ", ".join(words) or "nothing but the file"
+
+
+def _plural(n: int, label: str) -> str:
+    if n == 1:
+        return label
+    head, _, tail = label.partition(" ")
+    head = head[:-1] + "ies" if head.endswith("y") else head + "s"
+    return f"{head} {tail}".strip()
+
+
+def _batch_remove(*, batch: ImportBatch, user: User, impact: DeleteImpact) -> None:
+    orphaned = list(batch_studies_orphaned(batch=batch).values_list("pk", flat=True))
+    kept = list(
+        Study.objects.filter(records__batch=batch)
+        .exclude(pk__in=orphaned)
+        .distinct()
+        .values_list("pk", flat=True)
+    )
+    pdfs = [
+        name
+        for name in FullText.objects.filter(study__in=orphaned).values_list("file", flat=True)
+        if name
+    ]
+    audit_event_record(
+        review=batch.review,
+        actor=user,
+        action="import.delete",
+        obj=batch,
+        before={
+            "file": batch.original_name,
+            "status": batch.status,
+            "sha256": batch.sha256,
+            "error": batch.error[:500],
+            "removed": asdict(impact),
+            "studies_removed": orphaned[:1000],
+        },
+    )
+    Study.objects.filter(pk__in=orphaned).delete()
+    stored = batch.file.name
+    batch.delete()  # its records and their duplicate candidates with it
+    for study_id in kept:
+        rows = list(Record.objects.filter(study_id=study_id).values(*RECORD_FIELDS))
+        Study.objects.filter(pk=study_id).update(**_display_fields(rows), updated_at=timezone.now())
+    if impact.records:
+        dedup_schedule(review_id=batch.review_id)
+        funnel_schedule(review_id=batch.review_id)
+    names = [name for name in (stored, *pdfs) if name]
+
+    def files_delete() -> None:
+        for name in names:
+            default_storage.delete(name)
+
+    transaction.on_commit(files_delete)
 
 
 # --- the periodic sweep: lost workers and unsent tasks ----------------------------------------

@@ -31,6 +31,11 @@ from ..models import (
     Study,
 )
 from ..models.records import STUDY_SHUFFLE_KEY, STUDY_SHUFFLE_MODULUS
+from ..selectors.screening import (
+    can_adjudicate,
+    reasons_allowed,
+    reasons_differ,
+)
 from . import funnel, ranking
 from .audit import audit_event_record
 from .stale import version_check
@@ -42,39 +47,6 @@ _SHUFFLE_MULTIPLIER = 2654435761
 
 def claim_ttl() -> timedelta:
     return timedelta(minutes=getattr(settings, "SCREENING_CLAIM_MINUTES", 30))
-
-
-def can_adjudicate(*, review: Review, user: User) -> bool:
-    """Owners, and the reviewers the owner designated, resolve conflicts.
-
-    The designation is read together with the member's current role: a member demoted to
-    viewer or removed has lost it (`adjudicator_revoke` also deletes it, so re-adding the
-    member does not bring it back).
-    """
-    if not getattr(user, "is_authenticated", False):
-        return False
-    membership = Membership.objects.filter(review=review, user=user).first()
-    if membership is None:
-        return False
-    if membership.role == Membership.Role.OWNER:
-        return True
-    return (
-        membership.role == Membership.Role.REVIEWER
-        and Adjudicator.objects.filter(review=review, user=user).exists()
-    )
-
-
-def reasons_allowed(*, stage: Stage) -> list[Criterion]:
-    """Exclusion reasons offered in a stage: the protocol's exclusion criteria, plus the extra
-    reasons (invalid publication type, duplicate) at full text."""
-    kinds = [Criterion.Kind.EXCLUSION]
-    if stage.kind == Stage.Kind.FULL_TEXT:
-        kinds.append(Criterion.Kind.OTHER)
-    return list(
-        Criterion.objects.filter(review_id=stage.review_id, kind__in=kinds).order_by(
-            "kind", "position", "id"
-        )
-    )
 
 
 def _routes(stage: Stage) -> StageRoutes:
@@ -95,19 +67,25 @@ def _check_reviewer(*, review: Review, user: User) -> None:
 
 
 def _clean_reasons(
-    *, stage: Stage, verdict: str, reasons: Iterable[Criterion | int]
+    *,
+    stage: Stage,
+    verdict: str,
+    reasons: Iterable[Criterion | int],
+    offered: list[Criterion] | None = None,
 ) -> list[Criterion]:
+    """The chosen reasons as criteria of the stage; `offered` saves reading them again."""
     if verdict not in VERDICTS:
         raise ValidationError(f"Unknown verdict {verdict!r}.")
     wanted = {r.pk if isinstance(r, Criterion) else r for r in reasons}
     if wanted and verdict != Decision.Verdict.EXCLUDE:
         raise ValidationError("Reasons are given only with an exclusion.")
-    allowed = {c.pk: c for c in reasons_allowed(stage=stage)}
-    unknown = wanted - set(allowed)
-    if unknown:
-        raise ValidationError("A reason is not one of this stage's exclusion reasons.")
     if verdict == Decision.Verdict.EXCLUDE and stage.reasons_required and not wanted:
         raise ValidationError(f"{stage.name}: choose at least one exclusion reason.")
+    if not wanted:
+        return []
+    allowed = {c.pk: c for c in (reasons_allowed(stage=stage) if offered is None else offered)}
+    if wanted - set(allowed):
+        raise ValidationError("A reason is not one of this stage's exclusion reasons.")
     return [allowed[pk] for pk in sorted(wanted)]
 
 
@@ -251,7 +229,8 @@ def _apply_resolution(
         note=note,
         version=version,
     )
-    resolution.reasons.set(reasons)
+    if reasons:  # a new resolution has none to clear
+        resolution.reasons.set(reasons)
     before = replaced or {"stage": stage.key, "outcome": study.outcome}
     if destination.outcome is not None:  # terminal
         # The study keeps the stage it left from, so lists can say where it was decided.
@@ -293,7 +272,7 @@ def _settle(*, review: Review, study: Study, stage: Stage) -> Resolution | None:
     reasons: dict[int, Criterion] = {}
     if verdict == Decision.Verdict.EXCLUDE:
         excluding = [d for d in decisions if d.verdict == Decision.Verdict.EXCLUDE]
-        if stage.kind == Stage.Kind.FULL_TEXT and _reasons_differ(excluding):
+        if stage.kind == Stage.Kind.FULL_TEXT and reasons_differ(excluding):
             # PRISMA reports one reason per excluded report: the adjudicator picks it.
             return None
         for decision in excluding:
@@ -309,18 +288,61 @@ def _settle(*, review: Review, study: Study, stage: Stage) -> Resolution | None:
     )
 
 
-def _reasons_differ(decisions: list[Decision]) -> bool:
-    return len({frozenset(r.pk for r in d.reasons.all()) for d in decisions}) > 1
-
-
-def is_reason_conflict(*, stage: Stage, decisions: list[Decision]) -> bool:
-    """Full-text reviewers agree to exclude but name different reasons (a conflict)."""
-    return (
-        stage.kind == Stage.Kind.FULL_TEXT
-        and len(decisions) >= 2
-        and all(d.verdict == Decision.Verdict.EXCLUDE for d in decisions)
-        and _reasons_differ(decisions)
+def _decision_mine_check(
+    *, locked: Study, stage: Stage, reviewer: User, seen_version: int | None, force: bool
+) -> Decision | None:
+    """The reviewer's decision on the locked study, once the form's version is checked."""
+    decision = (
+        Decision.objects.filter(study=locked, stage=stage, reviewer=reviewer)
+        .select_related("reviewer")
+        .first()
     )
+    if decision is not None and _in_conflict(study=locked, stage=stage):
+        raise ValidationError(FINAL_IN_CONFLICT)
+    _decision_version_check(
+        decision=decision, seen_version=seen_version, force=force, missing="it was undone"
+    )
+    return decision
+
+
+def _decision_version_check(
+    *, decision: Decision | None, seen_version: int | None, force: bool, missing: str
+) -> None:
+    """The version contract for the reviewer's own decision (`missing`: why there is none)."""
+    version_check(
+        stored_version=decision.version if decision else 0,
+        seen_version=seen_version,
+        force=force,
+        what="your decision on this study",
+        current=_decision_label(decision) if decision else f"no decision ({missing})",
+        by=decision.reviewer.get_username() if decision else "",
+        at=decision.updated_at if decision else None,
+    )
+
+
+def _decision_change(*, decision: Decision, verdict: str, note: str) -> dict[str, Any]:
+    """Overwrite the reviewer's verdict in place; returns the snapshot it replaced."""
+    before = _decision_snapshot(decision)
+    decision.verdict = verdict
+    decision.note = note
+    decision.version = F("version") + 1
+    decision.save(update_fields=["verdict", "note", "version", "updated_at"])
+    decision.refresh_from_db(fields=["version"])
+    return before
+
+
+def _decision_create(
+    *, review: Review, locked: Study, stage: Stage, reviewer: User, verdict: str, note: str
+) -> tuple[Decision, int]:
+    """A first decision, if a slot is free; returns it and the other reviewers' decisions."""
+    now = timezone.now()
+    others, claimed = _slots_taken(study=locked, stage=stage, reviewer=reviewer, now=now)
+    if others + claimed >= stage.reviewers_required:
+        raise ValidationError("This study already has the decisions it needs; take the next one.")
+    decision = Decision.objects.create(
+        review=review, study=locked, stage=stage, reviewer=reviewer, verdict=verdict, note=note
+    )
+    return decision, others
 
 
 def decision_record(
@@ -334,64 +356,46 @@ def decision_record(
     note: str = "",
     seen_version: int | None = None,
     force: bool = False,
+    offered: list[Criterion] | None = None,
 ) -> Decision:
     """Record (or, before the stage is resolved, change) a reviewer's verdict on a study.
 
     `seen_version` is the version of this reviewer's decision the form showed (0: none); a
     decision changed since (another tab) is refused with `StaleWrite` unless `force`. A
-    decision in a conflict is final: the adjudicator settles the study.
+    decision in a conflict is final: the adjudicator settles the study. `offered` is the
+    stage's `reasons_allowed`, when the caller has already read it.
 
     When the stage's required decisions are in, the consensus rule either resolves the study
     and routes it, or leaves it in the conflicts queue.
     """
     _check_scope(review=review, study=study, stage=stage)
     _check_reviewer(review=review, user=reviewer)
-    cleaned = _clean_reasons(stage=stage, verdict=verdict, reasons=reasons)
+    cleaned = _clean_reasons(stage=stage, verdict=verdict, reasons=reasons, offered=offered)
     note = (note or "").strip()
-    now = timezone.now()
     with transaction.atomic():
         locked = _lock_study(study.pk)
         _check_open(study=locked, stage=stage)
-        decision = (
-            Decision.objects.filter(study=locked, stage=stage, reviewer=reviewer)
-            .select_related("reviewer")
-            .first()
-        )
-        if decision is not None and _in_conflict(study=locked, stage=stage):
-            raise ValidationError(FINAL_IN_CONFLICT)
-        version_check(
-            stored_version=decision.version if decision else 0,
-            seen_version=seen_version,
-            force=force,
-            what="your decision on this study",
-            current=_decision_label(decision) if decision else "no decision (it was undone)",
-            by=decision.reviewer.get_username() if decision else "",
-            at=decision.updated_at if decision else None,
+        decision = _decision_mine_check(
+            locked=locked, stage=stage, reviewer=reviewer, seen_version=seen_version, force=force
         )
         if decision is not None:
-            before = _decision_snapshot(decision)
-            decision.verdict = verdict
-            decision.note = note
-            decision.version = F("version") + 1
-            decision.save(update_fields=["verdict", "note", "version", "updated_at"])
-            decision.refresh_from_db(fields=["version"])
+            before: dict[str, Any] | None = _decision_change(
+                decision=decision, verdict=verdict, note=note
+            )
             action = "decision.overwrite" if force else "decision.change"
+            due = True
         else:
-            others, claimed = _slots_taken(study=locked, stage=stage, reviewer=reviewer, now=now)
-            if others + claimed >= stage.reviewers_required:
-                raise ValidationError(
-                    "This study already has the decisions it needs; take the next one."
-                )
             before = None
-            decision = Decision.objects.create(
+            decision, others = _decision_create(
                 review=review,
-                study=locked,
+                locked=locked,
                 stage=stage,
                 reviewer=reviewer,
                 verdict=verdict,
                 note=note,
             )
             action = "decision.overwrite" if force else "decision.record"
+            due = others + 1 >= stage.reviewers_required
         if before is not None or cleaned:
             decision.reasons.set(cleaned)
         ScreeningClaim.objects.filter(study=locked, stage=stage, reviewer=reviewer).delete()
@@ -403,9 +407,7 @@ def decision_record(
             before=before,
             after=_decision_snapshot(decision, cleaned),
         )
-        resolution = None
-        if before is not None or others + 1 >= stage.reviewers_required:
-            resolution = _settle(review=review, study=locked, stage=stage)
+        resolution = _settle(review=review, study=locked, stage=stage) if due else None
         _side_effects_on_commit(review=review, stage=stage, resolved=resolution is not None)
     study.current_stage_id, study.outcome = locked.current_stage_id, locked.outcome
     return decision
@@ -436,14 +438,8 @@ def decision_undo(
             .filter(study=locked, stage=stage, reviewer=reviewer)
             .first()
         )
-        version_check(
-            stored_version=decision.version if decision else 0,
-            seen_version=seen_version,
-            force=force,
-            what="your decision on this study",
-            current=_decision_label(decision) if decision else "no decision (already undone)",
-            by=decision.reviewer.get_username() if decision else "",
-            at=decision.updated_at if decision else None,
+        _decision_version_check(
+            decision=decision, seen_version=seen_version, force=force, missing="already undone"
         )
         if decision is None:
             raise ValidationError("You have no decision on this study to undo.")
@@ -706,7 +702,9 @@ def study_claim_next(*, review: Review, stage: Stage, reviewer: User) -> Study |
 
     A live claim is returned again (reloading the page shows the same study). Otherwise the
     first free study in queue order is locked (skipping rows another request holds), re-counted
-    under the lock and claimed. Skipped studies come back only when nothing else is left.
+    under the lock and claimed. Only when every queue's free studies are locked by requests in
+    flight does it wait for one of them, rather than answer that the queue is empty. Skipped
+    studies come back only when nothing else is left.
     """
     if stage.review_id != review.pk:
         raise ValidationError("This stage belongs to another review.")
@@ -720,41 +718,48 @@ def study_claim_next(*, review: Review, stage: Stage, reviewer: User) -> Study |
             study__current_stage=stage,
             study__outcome=Study.Outcome.SCREENING,
         )
-        .select_related("study")
+        .select_related("study", "study__full_text")
         .order_by("claimed_at", "id")
         .first()
     )
     if live is not None:
         return live.study
     for include_skipped in (False, True):
-        for queue in _queues(
-            review=review,
-            stage=stage,
-            reviewer=reviewer,
-            now=now,
-            include_skipped=include_skipped,
-        ):
-            study = _claim_first(
-                queue=queue, review=review, stage=stage, reviewer=reviewer, now=now
-            )
-            if study is not None:
-                return study
+        queues = _queues(
+            review=review, stage=stage, reviewer=reviewer, now=now, include_skipped=include_skipped
+        )
+        for wait in (False, True):
+            for queue in queues:
+                study = _claim_first(
+                    queue=queue, review=review, stage=stage, reviewer=reviewer, now=now, wait=wait
+                )
+                if study is not None:
+                    return study
     return None
 
 
 def _claim_first(
-    *, queue: QuerySet[Study], review: Review, stage: Stage, reviewer: User, now: datetime
+    *,
+    queue: QuerySet[Study],
+    review: Review,
+    stage: Stage,
+    reviewer: User,
+    now: datetime,
+    wait: bool,
 ) -> Study | None:
-    # Each round is its own short transaction holding at most one study lock, so a round that
-    # waits for a lock never holds another one (no deadlock), and each round's statements see
-    # the claims committed since the last.
+    """Claim the queue's first free study: skipping locked rows, or with `wait` waiting for one.
+
+    Each round is its own short transaction holding at most one study lock, so a round that
+    waits for a lock never holds another one (no deadlock), and each round's statements see
+    the claims committed since the last.
+    """
     for _round in range(20):
         with transaction.atomic():
-            batch = list(queue.select_for_update(skip_locked=True, of=("self",))[:1])
-            if not batch:
-                # Every study left is locked by a request in flight (a claim or a decision):
-                # wait for the first rather than tell the reviewer the queue is empty.
-                batch = list(queue.select_for_update(of=("self",))[:1])
+            # The panel shows the PDF link: its full text comes with the study, not locked.
+            locked = queue.select_related("full_text").select_for_update(
+                skip_locked=not wait, of=("self",)
+            )
+            batch = list(locked[:1])
             if not batch:
                 return None
             study = batch[0]

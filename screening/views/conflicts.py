@@ -13,16 +13,16 @@ from ..forms.conflicts import AdjudicatorForm, ResolveForm
 from ..models import Study
 from ..selectors.screening import (
     adjudicator_choices,
+    can_adjudicate,
     conflicts_for_adjudicator,
     conflicts_pending,
+    reasons_allowed,
     stage_get,
 )
 from ..services.screening import (
     adjudicator_designate,
     adjudicator_remove,
-    can_adjudicate,
     conflict_resolve,
-    reasons_allowed,
 )
 from ..services.stale import StaleWrite
 from .common import form_errors

@@ -1,7 +1,6 @@
 """Imports: upload export files, watch them import, read each file's report, map unknown
 columns, and reconcile Table 1 (hits reported) with what was imported."""
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,108 +11,30 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from ..access import Need, review_access
-from ..domain.parsers import FORMATS
-from ..forms import SearchRunField, StyledFormMixin, form_field
-from ..models import ImportBatch, SearchRun, Source
+from ..forms.imports import ColumnMapForm, UploadForm
+from ..models import ImportBatch
 from ..selectors.imports import (
+    batch_delete_impact,
     batch_get,
     batch_list,
     batch_records_sample,
     import_reconciliation,
 )
 from ..services.imports import (
-    MAPPABLE_FIELDS,
     batch_create,
     batch_delete,
     batch_mapping_set,
     batch_retry,
+    impact_summary,
     source_resolve,
 )
 from ..services.queue import BROKER_DOWN_MESSAGE
+from ..services.stale import StaleWrite
 from ..uploads import upload_refusals
+from .stale import stale_guard, stale_write_response
 
 # Sent with the progress fragment of a finished import: the Table 1 reconciliation listens.
 IMPORT_FINISHED_EVENT = "import-finished"
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    widget = MultipleFileInput
-
-    def clean(self, data, initial=None):
-        single = super().clean
-        if isinstance(data, (list, tuple)):
-            return [single(item, initial) for item in data]
-        return [single(data, initial)]
-
-
-class _ReviewChoicesForm(forms.Form):
-    """Sets the review's choices before StyledFormMixin looks at the bound form's errors."""
-
-    def __init__(self, *args, review, **kwargs):
-        super().__init__(*args, **kwargs)
-        form_field(self, "source", forms.ModelChoiceField).queryset = review.sources.all()
-        form_field(self, "search_run", SearchRunField).queryset = review.search_runs.select_related(
-            "search_string", "source"
-        )
-
-
-class UploadForm(StyledFormMixin, _ReviewChoicesForm):
-    # The metaclass moves declared fields to base_fields: no clash with BaseForm.files.
-    files = MultipleFileField(  # type: ignore[assignment]
-        required=False,
-        label="Export files",
-        help_text="One or more files: RIS, BibTeX, CSV/TSV/XLSX, MEDLINE (.nbib), Web of Science "
-        "plain text, EndNote XML or tagged text, ProQuest text. The format is detected from the "
-        "content.",
-    )
-    source = forms.ModelChoiceField(
-        queryset=Source.objects.none(),
-        required=False,
-        label="Source (digital library)",
-        empty_label="—",
-    )
-    new_source = forms.CharField(
-        max_length=120, required=False, label="…or a new source", help_text="e.g. Scopus"
-    )
-    search_run = SearchRunField(
-        queryset=SearchRun.objects.none(),
-        required=False,
-        label="Search run (optional)",
-        empty_label="Not tied to a search run",
-    )
-    format = forms.ChoiceField(
-        required=False,
-        choices=[("", "Detect from the content")] + list(FORMATS.items()),
-        label="Format",
-    )
-
-    def clean(self):
-        super().clean()
-        data = self.cleaned_data
-        source, new_source = data.get("source"), (data.get("new_source") or "").strip()
-        if bool(source) == bool(new_source):
-            raise ValidationError("Choose an existing source or name a new one (not both).")
-        run = data.get("search_run")
-        if run is not None and source is not None and run.source_id != source.pk:
-            self.add_error("search_run", "That search run was made in another source.")
-        return data
-
-
-class ColumnMapForm(StyledFormMixin, forms.Form):
-    def __init__(self, *args, columns: list[str], initial_map: dict, **kwargs):
-        super().__init__(*args, **kwargs)
-        choices = [("", "— not in this file —")] + [(c, c) for c in columns]
-        for name, label in MAPPABLE_FIELDS:
-            self.fields[name] = forms.ChoiceField(
-                choices=choices,
-                required=name == "title",
-                label=label,
-                initial=initial_map.get(name, ""),
-            )
 
 
 def _import_access(request, slug):
@@ -267,26 +188,48 @@ def import_retry(request, slug, batch_id):
     return redirect("screening:import_detail", slug=access.review.slug, batch_id=batch.pk)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def import_delete(request, slug, batch_id):
-    """Delete a failed import and its stored file (the same file may then be uploaded again)."""
+    """Delete an import. GET: the confirmation, saying what goes (records, the studies no other
+    import holds, their decisions, notes...). POST: delete, with the figures' version the
+    confirmation showed (a failed or waiting import needs none: it holds nothing)."""
     access = _import_access(request, slug)
     batch = _batch_or_404(access.review, batch_id)
+    if request.method == "GET":
+        if batch.status == ImportBatch.Status.DONE and not access.is_owner:
+            raise PermissionDenied("Only the review's owners delete an import that holds records.")
+        impact = batch_delete_impact(batch=batch)
+        context = {"access": access, "review": access.review, "batch": batch, "impact": impact}
+        return render(request, "screening/imports/delete.html", context)
+    seen_version, force = stale_guard(request)
     try:
-        batch_delete(batch=batch, user=request.user)
+        impact = batch_delete(
+            batch=batch, user=request.user, seen_version=seen_version, force=force
+        )
+    except StaleWrite as error:
+        return stale_write_response(request, error)
     except ValidationError as error:
-        context = {"batch": batch, "review": access.review, "access": access}
-        context["refusal"] = " ".join(error.messages)
-        if request.htmx:
-            return render(request, "screening/imports/_report.html", context, status=400)
-        messages.error(request, context["refusal"])
-        return redirect("screening:import_detail", slug=access.review.slug, batch_id=batch.pk)
-    messages.success(request, f"The import of {batch.original_name} was deleted.")
+        return _delete_refused(request, access, batch, " ".join(error.messages))
+    messages.success(
+        request,
+        f"The import of {batch.original_name} was deleted"
+        + (f": {impact_summary(impact)} removed." if impact.records else "."),
+    )
     url = reverse("screening:import_list", kwargs={"slug": access.review.slug})
     if request.htmx:
         return HttpResponseClientRedirect(url)
     return redirect(url)
+
+
+def _delete_refused(request, access, batch, refusal):
+    context = {"batch": batch, "review": access.review, "access": access, "refusal": refusal}
+    if request.htmx:
+        return render(request, "screening/imports/_report.html", context, status=400)
+    messages.error(request, refusal)
+    if not ImportBatch.objects.filter(pk=batch.pk).exists():
+        return redirect("screening:import_list", slug=access.review.slug)
+    return redirect("screening:import_detail", slug=access.review.slug, batch_id=batch.pk)
 
 
 @require_http_methods(["GET", "POST"])

@@ -7,7 +7,6 @@ The funnel is only ever computed by the worker: these views read its latest snap
 import json
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -16,6 +15,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
+from ..forms.reports import BoxForm, StatusForm
 from ..selectors import reports as selectors
 from ..selectors.ranking import stage_stops_in_force
 from ..services.funnel import funnel_request
@@ -37,15 +37,6 @@ DOWNLOADS = {
     "included.csv": ("Included studies (CSV)", "text/csv"),
 }
 FUNNEL_DOWNLOADS = {"prisma.svg", "prisma.pdf", "funnel.json", "prisma2020.csv"}
-
-
-class BoxForm(forms.Form):
-    detail = forms.CharField(required=False, max_length=300)
-    page = forms.IntegerField(required=False, min_value=1)
-
-
-class StatusForm(forms.Form):
-    since = forms.IntegerField(required=False, min_value=0)
 
 
 def _box_url(slug: str, box: str, detail: str | None = None) -> str:
@@ -187,6 +178,8 @@ def _entries(rows, *, is_records: bool) -> list[dict]:
 def _snapshot_value(snapshot, box: str, detail: str | None) -> int | None:
     if snapshot is None:
         return None
+    if box == "awaiting":
+        return selectors.funnel_awaiting(funnel=snapshot.data, stage=detail or "")
     value = snapshot.data.get(box)
     if isinstance(value, dict):
         return value.get(detail, 0) if detail else sum(value.values())

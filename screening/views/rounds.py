@@ -3,7 +3,6 @@ the round's page shows what the update brought against the earlier rounds."""
 
 import datetime
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,9 +13,7 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from ..access import Need, review_access
-from ..domain.parsers import FORMATS
-from ..forms import SearchRunField, StyledFormMixin, form_field
-from ..models import SearchRun
+from ..forms.rounds import RoundImportForm, RoundOpenForm
 from ..selectors.imports import batch_list
 from ..selectors.rounds import (
     DIFF_KINDS,
@@ -26,88 +23,11 @@ from ..selectors.rounds import (
     round_runs,
     rounds_list,
 )
-from ..services.imports import batch_create
-from ..services.rounds import RoundRun, round_open
+from ..services.rounds import RoundFile, round_files_add, round_open
 from ..services.stale import StaleWrite
-from .imports import MultipleFileField
 from .stale import stale_guard, stale_write_response
 
 DIFF_PAGE_SIZE = 50
-
-
-class _RoundPairsForm(forms.Form):
-    """Adds a hits field per string and source before StyledFormMixin reads the errors."""
-
-    def __init__(self, *args, pairs, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.pairs = pairs
-        for string, source in pairs:
-            self.fields[self.field_name(string, source)] = forms.IntegerField(
-                min_value=0,
-                required=False,
-                label=f"{source.name}: {string.text[:120]}",
-            )
-
-    @staticmethod
-    def field_name(string, source) -> str:
-        return f"hits_{string.pk}_{source.pk}"
-
-
-class RoundOpenForm(StyledFormMixin, _RoundPairsForm):
-    """The new round's date and, per search string and source, the hits the library reported
-    (left empty: not re-run in this round)."""
-
-    run_on = forms.DateField(
-        label="Searches run on",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The date the searches were re-run in the libraries.",
-    )
-    note = forms.CharField(max_length=300, required=False, label="Note (optional)")
-
-    def rows(self):
-        return [self[self.field_name(string, source)] for string, source in self.pairs]
-
-    def runs(self) -> list[RoundRun]:
-        return [
-            RoundRun(search_string=string, source=source, hits_reported=hits)
-            for string, source in self.pairs
-            if (hits := self.cleaned_data.get(self.field_name(string, source))) is not None
-        ]
-
-
-class _RoundRunsForm(forms.Form):
-    """Limits the runs to the round's before StyledFormMixin reads the errors."""
-
-    search_run = SearchRunField(
-        queryset=SearchRun.objects.none(),
-        dated=False,
-        label="Search run of this round",
-        empty_label=None,
-        error_messages={
-            "invalid_choice": "Choose one of this round's search runs: the file must come "
-            "from a source and search string the round re-ran."
-        },
-    )
-
-    def __init__(self, *args, search_round, **kwargs):
-        super().__init__(*args, **kwargs)
-        form_field(self, "search_run", SearchRunField).queryset = search_round.runs.select_related(
-            "search_string", "source"
-        )
-
-
-class RoundImportForm(StyledFormMixin, _RoundRunsForm):
-    # The metaclass moves declared fields to base_fields: no clash with BaseForm.files.
-    files = MultipleFileField(  # type: ignore[assignment]
-        label="Export files",
-        help_text="The files the libraries gave for this round's searches; the format is "
-        "detected from the content.",
-    )
-    format = forms.ChoiceField(
-        required=False,
-        choices=[("", "Detect from the content")] + list(FORMATS.items()),
-        label="Format",
-    )
 
 
 def _round_pairs(review):
@@ -178,32 +98,26 @@ def round_detail(request, slug, number):
     review = access.review
     search_round = _round_or_404(review, number)
     form = RoundImportForm(request.POST, request.FILES, search_round=search_round)
-    created = []
     if form.is_valid():
-        run = form.cleaned_data["search_run"]
-        for upload in form.cleaned_data["files"]:
-            try:
-                created.append(
-                    batch_create(
-                        review=review,
-                        source=run.source,
-                        uploaded_by=request.user,
-                        file_name=upload.name,
-                        data=upload.read(),
-                        search_run=run,
-                        format=form.cleaned_data["format"] or None,
-                    )
-                )
-            except ValidationError as error:
-                form.add_error(None, f"{upload.name}: {' '.join(error.messages)}")
-    if created and not form.errors:
-        messages.success(
-            request,
-            f"{len(created)} file{'s' if len(created) != 1 else ''} queued for import into "
-            f"round {search_round.number}.",
-        )
-        return redirect("screening:round_detail", slug=review.slug, number=search_round.number)
-    return _detail_page(request, access, search_round, form, status=200 if created else 400)
+        try:
+            created = round_files_add(
+                review=review,
+                search_run=form.cleaned_data["search_run"],
+                user=request.user,
+                files=[RoundFile(name=f.name, data=f.read()) for f in form.cleaned_data["files"]],
+                format=form.cleaned_data["format"] or None,
+            )
+        except ValidationError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(
+                request,
+                f"{len(created)} file{'s' if len(created) != 1 else ''} queued for import into "
+                f"round {search_round.number}.",
+            )
+            return redirect("screening:round_detail", slug=review.slug, number=search_round.number)
+    return _detail_page(request, access, search_round, form, status=400)
 
 
 def _round_or_404(review, number):

@@ -1,6 +1,5 @@
 """The screening page: one study at a time, keyboard first, the next study swapped in by htmx."""
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -9,7 +8,7 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
-from ..forms import form_field
+from ..forms.screening import DecisionForm, StudyForm, UndoForm
 from ..models import Decision, Stage, Study
 from ..selectors.screening import (
     decision_latest,
@@ -17,6 +16,7 @@ from ..selectors.screening import (
     decisions_visible,
     highlight_segments,
     highlight_terms,
+    reasons_allowed,
     screening_progress,
     stage_get,
     stage_overview,
@@ -24,7 +24,6 @@ from ..selectors.screening import (
 from ..services.screening import (
     decision_record,
     decision_undo,
-    reasons_allowed,
     study_claim_next,
     study_skip,
 )
@@ -37,40 +36,6 @@ PAGE = "screening/screening/stage.html"
 
 # Where a stale decision's 409 message goes: the panel's message slot (see _panel.html).
 STALE_TARGET = "#screen-stale"
-
-
-class VersionedForm(forms.Form):
-    """The version of the reviewer's decision the form showed, and "apply mine anyway"."""
-
-    version = forms.IntegerField(min_value=0, required=False)
-    force = forms.BooleanField(required=False)
-
-
-class DecisionForm(VersionedForm):
-    study = forms.IntegerField(widget=forms.HiddenInput)
-    verdict = forms.ChoiceField(choices=Decision.Verdict.choices)
-    reasons = forms.TypedMultipleChoiceField(coerce=int, required=False)
-    note = forms.CharField(max_length=4000, required=False)
-
-    def __init__(self, *args, reasons=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        form_field(self, "reasons", forms.ChoiceField).choices = [(c.pk, c.code) for c in reasons]
-
-    def clean(self):
-        super().clean()
-        cleaned = self.cleaned_data
-        # A reason ticked before choosing include/uncertain is dropped, not an error.
-        if cleaned.get("verdict") != Decision.Verdict.EXCLUDE:
-            cleaned["reasons"] = []
-        return cleaned
-
-
-class StudyForm(forms.Form):
-    study = forms.IntegerField()
-
-
-class UndoForm(StudyForm, VersionedForm):
-    pass
 
 
 def _stage_or_404(review, stage_key) -> Stage:
@@ -87,6 +52,7 @@ def _panel_context(
     include = highlight_terms(review.highlight_include_terms)
     exclude = highlight_terms(review.highlight_exclude_terms)
     reasons = reasons_allowed(stage=stage) if reasons is None else reasons
+    latest = decision_latest(review=review, stage=stage, reviewer=user)
     selected = set()
     if form is not None and form.is_bound:
         selected = {int(v) for v in form.data.getlist("reasons") if str(v).isdigit()}
@@ -105,8 +71,10 @@ def _panel_context(
             {"number": index, "criterion": c, "checked": c.pk in selected}
             for index, c in enumerate(reasons, start=1)
         ],
-        "progress": screening_progress(review=review, stage=stage, reviewer=user),
-        "undoable": decision_latest(review=review, stage=stage, reviewer=user),
+        "progress": screening_progress(
+            review=review, stage=stage, reviewer=user, mine=latest.mine if latest else 0
+        ),
+        "undoable": latest,
         "study_version": decision_version(study=study, stage=stage, reviewer=user) if study else 0,
         "message": message,
         "error": error,
@@ -161,6 +129,7 @@ def screening_decide(request, slug, stage_key):
                 reviewer=request.user,
                 verdict=form.cleaned_data["verdict"],
                 reasons=form.cleaned_data["reasons"],
+                offered=reasons,
                 note=form.cleaned_data["note"],
                 seen_version=form.cleaned_data["version"],
                 force=form.cleaned_data["force"],
