@@ -660,25 +660,25 @@ def _is_auto(model_field: models.Field) -> bool:
     )
 
 
-def _insert_as_given(model: type[models.Model], objects: list, batch_size: int = 500) -> list:
+def _insert_as_given(
+    model: type[models.Model], objects: list[models.Model], batch_size: int = 500
+) -> list[models.Model]:
     """`bulk_create` that keeps the values set on `auto_now` / `auto_now_add` fields.
 
-    bulk_create stamps "now" on those fields; a restore must keep the stored moments. A raw
-    insert (what loaddata does through `save_base(raw=True)`, here in batches) writes the
-    attributes as they are; values are still adapted by each field's `get_db_prep_save`.
+    bulk_create stamps "now" on those fields (and on the objects); a restore must keep the
+    stored moments, so they are noted before and written back after, in one `bulk_update` per
+    batch. Both are public API and portable; rows keep their order, so ids follow it.
     """
-    fields = [f for f in model._meta.local_concrete_fields if not f.primary_key]
-    queryset = model._base_manager.all()
-    for start in range(0, len(objects), batch_size):
-        batch = objects[start : start + batch_size]
-        returned = queryset._insert(
-            batch, fields=fields, returning_fields=model._meta.db_returning_fields, raw=True
-        )
-        for obj, values in zip(batch, returned, strict=True):
-            obj.pk = values[0]
-            obj._state.adding = False
-            obj._state.db = queryset.db
-    return objects
+    stamped = [f for f in model._meta.local_concrete_fields if _is_auto(f)]
+    given = [[getattr(obj, f.attname) for f in stamped] for obj in objects]
+    manager = model._base_manager
+    created = manager.bulk_create(objects, batch_size=batch_size)
+    if stamped and created:
+        for obj, values in zip(created, given, strict=True):
+            for model_field, value in zip(stamped, values, strict=True):
+                setattr(obj, model_field.attname, value)
+        manager.bulk_update(created, [f.name for f in stamped], batch_size=batch_size)
+    return created
 
 
 def _is_id(value) -> bool:
