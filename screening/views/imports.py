@@ -12,7 +12,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from ..access import Need, review_access
-from ..domain.parsers import FORMATS
 from ..forms import StyledFormMixin
 from ..models import ImportBatch, SearchRun, Source
 from ..selectors.imports import (
@@ -22,6 +21,7 @@ from ..selectors.imports import (
     import_reconciliation,
 )
 from ..services.imports import (
+    FORMAT_CHOICES,
     MAPPABLE_FIELDS,
     batch_create,
     batch_delete,
@@ -90,7 +90,7 @@ class UploadForm(StyledFormMixin, _ReviewChoicesForm):
     )
     format = forms.ChoiceField(
         required=False,
-        choices=[("", "Detect from the content")] + list(FORMATS.items()),
+        choices=FORMAT_CHOICES,
         label="Format",
     )
 

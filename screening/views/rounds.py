@@ -14,7 +14,6 @@ from django.urls import path
 from django.views.decorators.http import require_http_methods
 
 from ..access import Need, review_access
-from ..domain.parsers import FORMATS
 from ..forms import StyledFormMixin
 from ..models import SearchRun
 from ..selectors.imports import batch_list
@@ -26,7 +25,7 @@ from ..selectors.rounds import (
     round_runs,
     rounds_list,
 )
-from ..services.imports import batch_create
+from ..services.imports import FORMAT_CHOICES, batch_create
 from ..services.rounds import RoundRun, round_open
 from ..services.stale import StaleWrite
 from .imports import MultipleFileField
@@ -106,7 +105,7 @@ class RoundImportForm(StyledFormMixin, _RoundRunsForm):
     )
     format = forms.ChoiceField(
         required=False,
-        choices=[("", "Detect from the content")] + list(FORMATS.items()),
+        choices=FORMAT_CHOICES,
         label="Format",
     )
 
