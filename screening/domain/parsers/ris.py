@@ -24,20 +24,22 @@ URL_TAGS = ("UR", "L1", "L2", "LK")
 BOOK_TYPES = {"BOOK", "EBOOK", "EDBOOK"}
 # File-level tags outside any record (EndNote's and Web of Science's headers and trailers).
 _FILE_TAGS = frozenset({"ER", "FN", "VR", "EF"})
+# One entry as read: tag -> its value, or its values when the tag repeats.
+RawEntry = dict[str, str | list[str]]
 
 
-def _value_list(raw: dict, tag: str) -> list[str]:
+def _value_list(raw: RawEntry, tag: str) -> list[str]:
     value = raw.get(tag)
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def record_from_ris(raw: dict, line: int) -> ParsedRecord:
+def record_from_ris(raw: RawEntry, line: int) -> ParsedRecord:
     """Map a RIS entry (tag -> value or list of values) onto the normalised fields."""
     ty = first(raw.get("TY")).upper()
     title = first(*(raw.get(tag) for tag in TITLE_TAGS))
-    venue_tags = VENUE_TAGS
+    venue_tags: tuple[str, ...] = VENUE_TAGS
     if not title and ty in BOOK_TYPES:
         title = first(raw.get("BT"))
         venue_tags = tuple(t for t in VENUE_TAGS if t != "BT")
@@ -96,7 +98,7 @@ def _split_tag(text: str) -> tuple[str, str] | None:
     return match.group(1), (match.group(2) or match.group(3) or "").strip()
 
 
-def _continue_value(raw: dict, tag: str, text: str) -> None:
+def _continue_value(raw: RawEntry, tag: str, text: str) -> None:
     """Append an untagged line to the last value of `tag` (a wrapped abstract, Rayyan's
     keywords one per line, text a bare CR split off)."""
     existing = raw[tag]
@@ -107,17 +109,17 @@ def _continue_value(raw: dict, tag: str, text: str) -> None:
         raw[tag] = f"{existing}{joiner}{text}" if existing else text
 
 
-def _unclosed(raw: dict, start_line: int, why: str) -> Iterator[ParsedRecord | EntryProblem]:
+def _unclosed(raw: RawEntry, start_line: int, why: str) -> Iterator[ParsedRecord | EntryProblem]:
     """A record that never met its ER line: a warning, then the record as it stands."""
     yield EntryProblem(start_line, f"record has no ER line{why}", "warning")
     yield record_from_ris(raw, start_line)
 
 
 def parse(lines: Iterable[str]) -> Iterator[ParsedRecord | EntryProblem]:
-    raw: dict | None = None
+    raw: RawEntry | None = None
     # A record closed by ER is held until the next TY: Ovid writes tags after ER ("NL  -")
     # that still belong to it.
-    closed: dict | None = None
+    closed: RawEntry | None = None
     closed_line = 0
     start_line = 0
     last_tag: str | None = None
