@@ -28,6 +28,7 @@ import decimal
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist, ValidationError
@@ -685,7 +686,7 @@ def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _codes_of(table: Table, row: dict, where: str) -> dict[str, list[str]]:
+def _codes_of(table: Table, row: dict[str, Any], where: str) -> dict[str, list[str]]:
     """The codes a row names for each many-to-many field written by code (checked)."""
     for name in table.by_code:
         codes = row.get(name) or []
@@ -763,7 +764,7 @@ class _Loader:
             self.load_snapshots(table, rows, created, wheres)
 
     def row_values(
-        self, table: Table, plain: list[models.Field], row: dict, where: str
+        self, table: Table, plain: list[models.Field[Any, Any]], row: dict[str, Any], where: str
     ) -> dict[str, object]:
         """The model's field values for one row of the file: plain values checked, references
         to other rows and users remapped, the review set."""
@@ -798,7 +799,7 @@ class _Loader:
         """The new id of a row of `target` a foreign key names; refused when not in the file."""
         if old is None:
             return None
-        new = self.ids.get(target, {}).get(old) if _is_id(old) else None
+        new = self.ids.get(target, {}).get(old) if isinstance(old, int) and _is_id(old) else None
         if new is None:
             raise BackupRefused(f"{where}: refers to {target} id {old!r}, not in the file")
         return new
