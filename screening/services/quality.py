@@ -2,6 +2,7 @@
 
 from decimal import Decimal, InvalidOperation
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count
@@ -255,43 +256,30 @@ def quality_assessors_assign_bulk(*, review: Review, assessors, per_study: int, 
     )
 
 
-@transaction.atomic
-def quality_answer_record(
-    *,
-    review: Review,
-    study: Study,
-    criterion: QualityCriterion,
-    assessor,
-    answer: str | Decimal,
-    justification: str = "",
-    seen_version: int | None,
-    force: bool = False,
-) -> QualityAnswer:
-    """Store (or change) an assigned assessor's answer and re-derive the consensus.
-
-    `seen_version` is the version of the answer the assessor's page showed: an answer changed
-    since (in another tab) is not overwritten unless `force` (StaleWrite). Once every assessor
-    marked the study done the answers are revealed, and a changed answer is a revision: the
-    answer given blind is kept beside it, and the change is audited as a revision.
-    """
-    if criterion.review_id != review.pk:
-        raise ValidationError("This criterion does not belong to the review.")
+def _assessor_check(
+    *, review: Review, study: Study, assessor: AbstractBaseUser
+) -> tuple[Study, list[QualityAssignment]]:
+    """The study, locked, and its assignments, when `assessor` may answer for it (assigned,
+    and still a reviewer or owner)."""
     study = _locked_included_study(review=review, study=study)
     assignments = list(QualityAssignment.objects.filter(study=study))
     if not any(a.assessor_id == assessor.pk for a in assignments):
         raise PermissionDenied("You are not assigned to assess this study.")
     if _role(review=review, user=assessor) not in WRITER_ROLES:
         raise PermissionDenied("Your role in this review does not allow assessing.")
-    try:
-        value = rules.answer_parse(review.quality_scale, str(answer))
-    except ValueError as error:
-        raise ValidationError(str(error)) from None
-    justification = justification.strip()
-    current = QualityAnswer.objects.filter(
-        study=study, criterion=criterion, assessor=assessor
-    ).first()
-    if current is not None and (current.answer, current.justification) == (value, justification):
-        return current
+    return study, assignments
+
+
+def _answer_stale_check(
+    *,
+    review: Review,
+    current: QualityAnswer | None,
+    criterion: QualityCriterion,
+    assessor: AbstractBaseUser,
+    seen_version: int | None,
+    force: bool,
+) -> None:
+    """Refuse an answer based on one that changed since the page showed it (another tab)."""
     shown = "not answered"
     if current is not None:
         shown = rules.answer_label(review.quality_scale, current.answer)
@@ -306,34 +294,53 @@ def quality_answer_record(
         by=assessor.get_username() if current else "",
         at=current.updated_at if current else None,
     )
-    before = (
-        None
-        if current is None
-        else {
-            "answer": str(current.answer),
-            "justification": current.justification,
-            "version": current.version,
-        }
-    )
-    revision = current is not None and current.answer != value and _revealed(assignments)
+
+
+def _answer_write(
+    *,
+    study: Study,
+    criterion: QualityCriterion,
+    assessor: AbstractBaseUser,
+    current: QualityAnswer | None,
+    value: Decimal,
+    justification: str,
+    revision: bool,
+) -> QualityAnswer:
+    """Create the answer, or update it one version up; a revision keeps the blind answer."""
     if current is None:
-        record = QualityAnswer.objects.create(
+        return QualityAnswer.objects.create(
             study=study,
             criterion=criterion,
             assessor=assessor,
             answer=value,
             justification=justification,
         )
-    else:
-        record = current
-        if revision:
-            if record.answer_at_reveal is None:
-                record.answer_at_reveal = record.answer
-            record.revised_at = timezone.now()
-        record.answer, record.justification = value, justification
-        record.version += 1
-        record.save()
-    after = {"answer": str(value), "justification": justification, "version": record.version}
+    if revision:
+        if current.answer_at_reveal is None:
+            current.answer_at_reveal = current.answer
+        current.revised_at = timezone.now()
+    current.answer, current.justification = value, justification
+    current.version += 1
+    current.save()
+    return current
+
+
+def _answer_audit(
+    *,
+    review: Review,
+    criterion: QualityCriterion,
+    assessor: AbstractBaseUser,
+    record: QualityAnswer,
+    before: dict[str, object] | None,
+    force: bool,
+    revision: bool,
+) -> None:
+    """Audit a stored answer: as a revision once revealed, and as an overwrite when forced."""
+    after = {
+        "answer": str(record.answer),
+        "justification": record.justification,
+        "version": record.version,
+    }
     if force and before is not None:
         audit_event_record(
             review=review,
@@ -349,7 +356,77 @@ def quality_answer_record(
         action="quality.answer_revise" if revision else "quality.answer",
         obj=record,
         before=before,
-        after=dict(after, criterion=criterion.code, study=study.pk),
+        after=dict(after, criterion=criterion.code, study=record.study_id),
+    )
+
+
+@transaction.atomic
+def quality_answer_record(
+    *,
+    review: Review,
+    study: Study,
+    criterion: QualityCriterion,
+    assessor: AbstractBaseUser,
+    answer: str | Decimal,
+    justification: str = "",
+    seen_version: int | None,
+    force: bool = False,
+) -> QualityAnswer:
+    """Store (or change) an assigned assessor's answer and re-derive the consensus.
+
+    `seen_version` is the version of the answer the assessor's page showed: an answer changed
+    since (in another tab) is not overwritten unless `force` (StaleWrite). Once every assessor
+    marked the study done the answers are revealed, and a changed answer is a revision: the
+    answer given blind is kept beside it, and the change is audited as a revision.
+    """
+    if criterion.review_id != review.pk:
+        raise ValidationError("This criterion does not belong to the review.")
+    study, assignments = _assessor_check(review=review, study=study, assessor=assessor)
+    try:
+        value = rules.answer_parse(review.quality_scale, str(answer))
+    except ValueError as error:
+        raise ValidationError(str(error)) from None
+    justification = justification.strip()
+    current = QualityAnswer.objects.filter(
+        study=study, criterion=criterion, assessor=assessor
+    ).first()
+    if current is not None and (current.answer, current.justification) == (value, justification):
+        return current
+    _answer_stale_check(
+        review=review,
+        current=current,
+        criterion=criterion,
+        assessor=assessor,
+        seen_version=seen_version,
+        force=force,
+    )
+    before = (
+        None
+        if current is None
+        else {
+            "answer": str(current.answer),
+            "justification": current.justification,
+            "version": current.version,
+        }
+    )
+    revision = current is not None and current.answer != value and _revealed(assignments)
+    record = _answer_write(
+        study=study,
+        criterion=criterion,
+        assessor=assessor,
+        current=current,
+        value=value,
+        justification=justification,
+        revision=revision,
+    )
+    _answer_audit(
+        review=review,
+        criterion=criterion,
+        assessor=assessor,
+        record=record,
+        before=before,
+        force=force,
+        revision=revision,
     )
     _consensus_derive(review=review, study=study, criterion=criterion, actor=assessor)
     return record

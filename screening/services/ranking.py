@@ -52,6 +52,7 @@ from ..models import (
 )
 from .audit import audit_event_record
 from .funnel import funnel_schedule
+from .queue import task_enqueue
 from .stale import version_check
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ RELEVANT_VERDICTS = frozenset({Decision.Verdict.INCLUDE, Decision.Verdict.UNCERT
 # A run left pending or running this long was lost (worker killed, broker flushed); it no longer
 # blocks the review's next training.
 STALE_AFTER = timedelta(minutes=10)
+TRAIN_TASK = "screening.ranking_train"
 WRITE_BATCH = 500
 
 
@@ -170,9 +172,8 @@ def ranking_retrain_request(*, review: Review, stage: Stage, actor) -> str:
 
 
 def _enqueue(run_id: int) -> None:
-    from ..tasks.ranking import ranking_train
-
-    ranking_train.delay(run_id)
+    # A refused send leaves the run pending; the next request marks it abandoned (STALE_AFTER).
+    task_enqueue(TRAIN_TASK, kwargs={"run_id": run_id})
 
 
 def ranking_run_execute(*, run_id: int) -> RankingRun | None:
