@@ -48,6 +48,10 @@ class RankingModel:
     min_df: int = 2
     max_df: float = 0.95
     regularisation: float = 1.0
+    # Total weight of the relevant labels over that of the irrelevant ones in training (each
+    # class's records weigh equally within it): 1 = balanced classes, ASReview's ELAS u4 uses 9.8.
+    balance_ratio: float = 1.0
+    title_repeats: int = 2  # times the title is counted in the text (see document_text)
     extra: dict = field(default_factory=dict)
 
 
@@ -99,12 +103,14 @@ def model_get(name: str) -> RankingModel:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
 
 
-def document_text(title: str | None, abstract: str | None) -> str:
-    """The text a record is judged on: title and abstract (the title counts twice: it is the
-    author's own summary and what a title-stage reviewer decides from)."""
+def document_text(title: str | None, abstract: str | None, *, title_repeats: int = 2) -> str:
+    """The text a record is judged on: title and abstract (by default the title counts twice: it
+    is the author's own summary and what a title-stage reviewer decides from)."""
     title = (title or "").strip()
     abstract = (abstract or "").strip()
-    return f"{title}. {title}. {abstract}" if title else abstract
+    if not title:
+        return abstract
+    return " ".join([f"{title}."] * title_repeats + [abstract])
 
 
 def features_build(texts: Sequence[str], *, model: RankingModel) -> sparse.csr_matrix:
@@ -139,14 +145,24 @@ def features_build(texts: Sequence[str], *, model: RankingModel) -> sparse.csr_m
     return sparse.csr_matrix(matrix)
 
 
-def _classifier(model: RankingModel, seed: int):
+def class_weights(y: np.ndarray, ratio: float) -> dict[int, float]:
+    """Per-class weights giving the relevant labels `ratio` times the irrelevant ones' total
+    weight, scaled so all weights sum to the number of labels (ratio 1 = scikit-learn's
+    "balanced"; the same scheme as ASReview's balanced sample weights)."""
+    n, relevant = len(y), int(y.sum())
+    return {
+        1: n * ratio / ((1 + ratio) * relevant),
+        0: n / ((1 + ratio) * (n - relevant)),
+    }
+
+
+def _classifier(model: RankingModel, seed: int, y: np.ndarray):
+    weights = class_weights(y, model.balance_ratio)
     if model.classifier == "svm":
-        return LinearSVC(
-            C=model.regularisation, class_weight="balanced", random_state=seed, dual=True
-        )
+        return LinearSVC(C=model.regularisation, class_weight=weights, random_state=seed, dual=True)
     if model.classifier == "logistic":
         return LogisticRegression(
-            C=model.regularisation, class_weight="balanced", random_state=seed, max_iter=1000
+            C=model.regularisation, class_weight=weights, random_state=seed, max_iter=1000
         )
     if model.classifier == "nb":
         return ComplementNB(alpha=0.1)
@@ -171,7 +187,7 @@ def scores_predict(
         raise ValueError("labelled and labels differ in length")
     if y.min(initial=1) == y.max(initial=0) or len(y) == 0:
         raise ValueError("training needs at least one relevant and one irrelevant record")
-    clf = _classifier(model, seed)
+    clf = _classifier(model, seed, y)
     clf.fit(features[np.asarray(labelled)], y)
     if model.classifier == "nb":
         log_proba = clf.predict_log_proba(features)
@@ -227,18 +243,23 @@ def simulate(
     model_name: str = DEFAULT_MODEL,
     batch_size: int = 1,
     features: sparse.csr_matrix | None = None,
+    model: RankingModel | None = None,
+    stop_at_found: int | None = None,
 ) -> SimulationRun:
     """Replay a labelled dataset as a reviewer would screen it with prioritisation.
 
     Starts from one random relevant and one random irrelevant record (`prior_pick(seed)`); then
     repeatedly trains on every label so far and screens the `batch_size` highest-scoring
     unscreened records. Once every relevant record has been found the remaining order cannot
-    change any metric, so the rest is appended without further training.
+    change any metric, so the rest is appended without further training. `model` overrides
+    `model_name` (benchmarks try variants that are not in MODELS); `stop_at_found` stops training
+    once that many relevant records are found (a tuning run that needs only early metrics such as
+    WSS@95 and recall@10 %).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     started = time.perf_counter()
-    model = model_get(model_name)
+    model = model or model_get(model_name)
     flags = np.asarray(relevant, dtype=bool)
     n = len(flags)
     if features is None:
@@ -248,10 +269,10 @@ def simulate(
     screened = np.zeros(n, dtype=bool)
     screened[order] = True
     found = 1
-    total_relevant = int(flags.sum())
+    goal = int(flags.sum()) if stop_at_found is None else min(int(flags.sum()), stop_at_found)
     trainings = 0
     scores = np.zeros(n)
-    while not screened.all() and found < total_relevant:
+    while not screened.all() and found < goal:
         labelled = np.asarray(order)
         scores = scores_predict(features, labelled, flags[labelled], model=model, seed=seed)
         trainings += 1
@@ -285,7 +306,13 @@ class LabelledDataset:
 
     @property
     def texts(self) -> list[str]:
-        return [document_text(t, a) for t, a in zip(self.titles, self.abstracts, strict=True)]
+        return self.texts_for(model_get(DEFAULT_MODEL))
+
+    def texts_for(self, model: RankingModel) -> list[str]:
+        return [
+            document_text(t, a, title_repeats=model.title_repeats)
+            for t, a in zip(self.titles, self.abstracts, strict=True)
+        ]
 
 
 def labelled_dataset_read(
