@@ -249,11 +249,12 @@ def _corpus_features(*, stage: Stage, study_ids: set[int], model_name: str):
     if cached is not None:
         _FEATURE_CACHE.move_to_end(key)
         return cached
+    model = ranking_domain.model_get(model_name)
     texts = [
-        ranking_domain.document_text(title, abstract)
+        ranking_domain.document_text(title, abstract, title_repeats=model.title_repeats)
         for title, abstract in rows.values_list("title", "abstract")
     ]
-    features = ranking_domain.features_build(texts, model=ranking_domain.model_get(model_name))
+    features = ranking_domain.features_build(texts, model=model)
     _FEATURE_CACHE[key] = (corpus_ids, texts, features)
     while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
         _FEATURE_CACHE.popitem(last=False)
@@ -402,7 +403,7 @@ def ranking_simulate(
         raise ValueError(f"unknown stopping rule {stopping!r}; choose buscar or heuristic")
     model = ranking_domain.model_get(model_name)
     data = ranking_domain.labelled_dataset_read(rows, label_column=label_column)
-    texts = data.texts
+    texts = data.texts_for(model)
     started = time.perf_counter()
     features = ranking_domain.features_build(texts, model=model)
     feature_seconds = time.perf_counter() - started
