@@ -259,6 +259,62 @@ def run_tune(name: str, seeds: int, only: list[str] | None = None) -> None:
         path.write_text(json.dumps(report, indent=1))
 
 
+def tune_table(names: list[str]) -> str:
+    """Medians of every tuned variant per dataset beside ASReview's, and the leave-one-dataset-out
+    choice: on each tuning dataset the variant whose smaller margin over ASReview (median WSS@95
+    and median recall@10 %) is largest, ties broken by the sum of the two margins; that variant is
+    then reported on every other dataset."""
+    asreview = {}
+    for name in names:
+        seeds = [json.loads(p.read_text()) for p in sorted(OUT.glob(f"asreview_{name}_seed*.json"))]
+        asreview[name] = {
+            key: statistics.median(s[key] for s in seeds) for key in ("wss@95", "recall@10%")
+        }
+        asreview[name]["runs"] = len(seeds)
+    results: dict[str, dict[str, dict]] = {name: {} for name in names}
+    for name in names:
+        for path in sorted(OUT.glob(f"tune_{name}_*.json")):
+            report = json.loads(path.read_text())
+            results[name][report["variant"]] = report
+    lines = [
+        "| Variant | " + " | ".join(f"{n} WSS@95 | {n} recall@10%" for n in names) + " |",
+        "|---|" + "---|---|" * len(names),
+        "| ASReview ELAS u4 | "
+        + " | ".join(
+            f"{asreview[n]['wss@95']:.3f} | {asreview[n]['recall@10%']:.3f}" for n in names
+        )
+        + " |",
+    ]
+    variants = sorted({v for per in results.values() for v in per})
+    for variant in variants:
+        cells = []
+        for name in names:
+            report = results[name].get(variant)
+            if report is None:
+                cells.append("- | -")
+                continue
+            median = report["median"]
+            cells.append(f"{median['wss@95']:.3f} | {median['recall@10%']:.3f}")
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+
+    def margins(name: str, variant: str) -> tuple[float, float]:
+        median = results[name][variant]["median"]
+        wss = median["wss@95"] - asreview[name]["wss@95"]
+        recall = median["recall@10%"] - asreview[name]["recall@10%"]
+        return min(wss, recall), wss + recall
+
+    lines.append("")
+    for tuned in names:
+        chosen = max(results[tuned], key=lambda v: margins(tuned, v))
+        for held in names:
+            if held == tuned:
+                continue
+            report = results[held].get(chosen)
+            outcome = "not run" if report is None else json.dumps(report["median"])
+            lines.append(f"- tuned on {tuned}: {chosen}; held out {held}: {outcome}")
+    return "\n".join(lines)
+
+
 def run_retrain(n_records: int = 10_000, labelled: int = 1_000, repeats: int = 3) -> dict:
     """Time a retrain on `n_records` real titles + abstracts (rows of the two datasets drawn with
     replacement), `labelled` of them labelled. Cold = build the TF-IDF matrix, fit, score every
@@ -504,6 +560,7 @@ def main() -> None:
             "stopping-table",
             "table",
             "tune",
+            "tune-table",
         ],
     )
     parser.add_argument("--seeds", type=int, default=5)
@@ -530,6 +587,9 @@ def main() -> None:
         report = run_retrain()
         (OUT / "retrain.json").write_text(json.dumps(report))
         print("retrain", report, flush=True)
+    if part == "tune-table":
+        print(tune_table(names))
+        return
     if part == "tune":
         for name in names:
             run_tune(name, args.seeds, args.variants.split(",") if args.variants else None)
