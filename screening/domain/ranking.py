@@ -4,22 +4,24 @@ Pure Python with numpy, scipy and scikit-learn; no Django. The same functions se
 task (score a review's unscreened studies from its decisions) and the simulate command (replay a
 labelled dataset), so what is benchmarked is what runs.
 
-Choices, by principle rather than tuned to the benchmark datasets:
+Choices (docs/benchmarks.md, "Ranking against ASReview", says how each was measured):
 - Features: TF-IDF on the title and abstract, word unigrams and bigrams (topic phrases such as
   "software engineering" or "cost estimation" carry more than their words), sublinear term
-  frequency (a word repeated ten times in an abstract is not ten times the evidence), terms in at
-  least 2 documents of the corpus (a term seen once cannot generalise from a labelled record to an
-  unlabelled one) and in at most 95 % (near-stopwords). The vocabulary is fitted on every record
-  of the corpus, labelled or not: no labels are used, and new words in unscreened records are
-  exactly what the ranking has to weigh.
+  frequency (a word repeated ten times in an abstract is not ten times the evidence), every term
+  of the corpus (min_df 1: a rare term seen in one labelled include is exactly the evidence the
+  next include may share) up to those in 95 % of records (near-stopwords). The vocabulary is
+  fitted on every record of the corpus, labelled or not: no labels are used. The title counts
+  twice (the author's own summary, and what a title-stage reviewer decides from).
 - Classifier: a linear support vector machine (squared hinge, L2), the classic strong learner for
   sparse text and the default of ASReview. Its decision value orders the queue. Regularisation is
   strong (C = 0.1): early in a review there are a handful of labels against tens of thousands of
   features, and a heavily regularised hyperplane stays close to "similar to the includes, unlike
-  the excludes" (towards a centroid classifier) instead of fitting the few examples' quirks.
-- Class imbalance: relevant records are typically 1-5 %. Each class is weighted inversely to its
-  size (`class_weight="balanced"`), so the few includes are not drowned by the excludes; this is
-  ASReview's "balanced" idea without resampling, which keeps training deterministic and cheap.
+  the excludes" instead of fitting the few examples' quirks.
+- Class imbalance: relevant records are typically 1-5 %. The relevant labels together weigh 9.8
+  times the irrelevant ones (`balance_ratio`; ASReview's ELAS u4 ratio, which its authors tuned
+  on the SYNERGY datasets, not on ours). Include-heavy weighting finds the first includes sooner
+  (recall after 10 % screened) than equal class weights did, without losing work saved at 95 %.
+  No resampling: training stays deterministic and cheap.
 - Query strategy: certainty-based ("max"): the reviewer sees the highest-scoring record next.
 - Determinism: solvers get the seed; ties between equal scores are broken by record index.
 """
@@ -60,8 +62,17 @@ MODELS: dict[str, RankingModel] = {
     for model in (
         RankingModel(
             name="svm",
-            description="TF-IDF word 1-2-grams (sublinear tf) + linear SVM (C=0.1), "
-            "balanced class weights",
+            description="TF-IDF word 1-2-grams (sublinear tf, min_df 1) + linear SVM (C=0.1), "
+            "relevant labels weighted 9.8:1",
+            classifier="svm",
+            regularisation=0.1,
+            min_df=1,
+            balance_ratio=9.8,
+        ),
+        RankingModel(
+            name="svm-balanced",
+            description="TF-IDF word 1-2-grams (sublinear tf, min_df 2) + linear SVM (C=0.1), "
+            "balanced class weights (the default until 2026-11-29)",
             classifier="svm",
             regularisation=0.1,
         ),
