@@ -183,6 +183,9 @@ TUNE_ROUND_2 = (
     {"balance_ratio": 5.0, "min_df": 2, "title_repeats": 2},
     {"balance_ratio": 9.8, "min_df": 2, "title_repeats": 2, "regularisation": 0.3},
     {"balance_ratio": 5.0, "min_df": 1, "title_repeats": 2},
+    # Third round, after min_df 1 won on both datasets: with it, the title once and a ratio of 20.
+    {"balance_ratio": 9.8, "min_df": 1, "title_repeats": 1},
+    {"balance_ratio": 20.0, "min_df": 1, "title_repeats": 2},
 )
 
 
