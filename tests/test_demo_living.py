@@ -101,6 +101,7 @@ def _owner_dashboard(page, review: Review, owner) -> None:
     assert figure("duplicates") == funnel["duplicates"] > 0
     assert figure("screened") == funnel["records_screened"] > 0
     assert figure("excluded") == funnel["records_excluded"] > 0
+    assert figure("sought") == funnel["dbr_sought_reports"] > 0
     assert figure("included") == funnel["new_studies"] == 30
     assert figure("awaiting") > 0  # a review in progress
     conflicts = conflicts_pending(review=review).count()

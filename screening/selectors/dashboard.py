@@ -137,6 +137,8 @@ class FunnelGlance(TypedDict):
     duplicates: int
     screened: int
     excluded: int
+    sought: int
+    not_retrieved: int
     assessed: int
     full_text_excluded: int
     included: int
@@ -164,6 +166,8 @@ def funnel_glance(*, review: Review) -> FunnelGlance | None:
         "duplicates": box_total(funnel, "duplicates"),
         "screened": box_total(funnel, "records_screened"),
         "excluded": box_total(funnel, "records_excluded"),
+        "sought": box_total(funnel, "dbr_sought_reports"),
+        "not_retrieved": box_total(funnel, "dbr_notretrieved_reports"),
         "assessed": box_total(funnel, "dbr_assessed"),
         "full_text_excluded": box_total(funnel, "dbr_excluded"),
         "included": box_total(funnel, "new_studies"),
