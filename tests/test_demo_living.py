@@ -9,6 +9,7 @@ import uuid
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
 
@@ -37,7 +38,11 @@ LIVING = "mlops-slr"
 
 def _load() -> dict:
     out = io.StringIO()
-    call_command("load_demo", "--living", stdout=out, stderr=io.StringIO())
+    # One transaction around the build, as the test client's version of this test had: the
+    # live server sees the demo once it is committed, and the build's thousands of decisions
+    # are not each committed (and flushed to disk) on their own.
+    with transaction.atomic():
+        call_command("load_demo", "--living", stdout=out, stderr=io.StringIO())
     return json.loads(out.getvalue())
 
 
