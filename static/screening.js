@@ -47,14 +47,8 @@
     }
   });
 
-  // Refused input answers 422 with the fragment and its message (screening panel, conflicts,
-  // full texts): show it rather than drop it.
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    if (event.detail.xhr.status === 422) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
-  });
+  // Refused input (422) is swapped in with its message by the responseHandling in base.html's
+  // htmx-config, the one place that says which answers are shown.
 
   // After a swap, keep focus off stale elements so the next key goes to the new study.
   document.addEventListener("htmx:afterSwap", function (event) {

@@ -2,7 +2,7 @@
 
 import io
 
-from pypdf import PdfWriter
+from pypdf import PdfReader, PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 
@@ -28,3 +28,8 @@ def make_pdf(text: str = "A full text", *, metadata: dict | None = None) -> byte
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def pdf_text(pdf: bytes) -> str:
+    """Every page's text as a PDF reader extracts it (through the embedded fonts' maps)."""
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)

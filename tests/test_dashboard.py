@@ -1,5 +1,7 @@
 """The dashboard: progress and agreement from stored decisions, blind-safe, blind mode switch."""
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -113,3 +115,105 @@ def test_conflicts_counted_per_stage(review, cast, client_for):
     assert rows["full_text"]["waiting"] == 1
     body = client_for("owner").get(url(review)).content.decode()
     assert f'{reverse("screening:conflict_list", args=[review.slug])}">2<' in body
+
+
+# The review at a glance: funnel, open conflicts, kappa and Table 5 -------------------------------
+
+
+def _glance_setup(review, cast):
+    """Two conflicts and two agreements at title screening, two included studies with Table 5
+    answers, and the funnel snapshot the worker would store."""
+    from decimal import Decimal
+
+    from screening.models import QualityConsensus, QualityCriterion
+    from screening.services.funnel import funnel_compute
+
+    from .quality_helpers import included_study
+
+    pairs = [("include", "exclude"), ("exclude", "uncertain"), ("exclude", "exclude")]
+    screen(review, cast, [*pairs, ("include", "include")])
+    qc1 = QualityCriterion.objects.create(review=review, code="QC1", text="Aims clear", position=0)
+    qc2 = QualityCriterion.objects.create(review=review, code="QC2", text="Method", position=1)
+    first, second = included_study(review, title="First"), included_study(review, title="Second")
+    for study, answers in ((first, ("1", "1")), (second, ("1", "0"))):
+        for criterion, answer in zip((qc1, qc2), answers, strict=True):
+            QualityConsensus.objects.create(
+                study=study, criterion=criterion, answer=Decimal(answer)
+            )
+    return funnel_compute(review=review)
+
+
+def _attr(body: str, attribute: str, value: str) -> str:
+    """The text of the element carrying attribute="value" (the glance's figures are leaves)."""
+    match = re.search(rf'{attribute}="{re.escape(value)}"[^>]*>([^<]*)<', body)
+    assert match, f"no {attribute}={value!r} on the page"
+    return match.group(1).strip().replace(",", "")
+
+
+def test_owner_sees_the_review_at_a_glance(review, cast, client_for):
+    from screening.selectors.screening import conflicts_pending
+
+    snapshot = _glance_setup(review, cast)
+    body = client_for("owner").get(url(review)).content.decode()
+
+    def figure(name):
+        return _attr(body, "data-figure", name)
+
+    data = snapshot.data
+    assert figure("identified") == str(data["database_results"])
+    assert figure("screened") == str(data["records_screened"]) != "0"
+    assert figure("excluded") == str(data["records_excluded"])
+    assert figure("sought") == str(data["dbr_sought_reports"]) == "1"  # the title include
+    assert figure("included") == str(data["new_studies"])
+    awaiting = {s["stage"]: s["awaiting"] for s in data["stages"] if s["awaiting"]}
+    assert awaiting.get("title")
+    assert {key: int(_attr(body, "data-awaiting", key)) for key in awaiting} == awaiting
+    assert figure("awaiting") == str(sum(awaiting.values()))
+    reports = reverse("screening:reports_home", args=[review.slug])
+    assert f'href="{reports}#diagram-heading"' in body
+    # Open conflicts: derived from the stored decisions, linked to the conflicts page.
+    conflicts = reverse("screening:conflict_list", args=[review.slug])
+    assert figure("open-conflicts") == str(conflicts_pending(review=review).count()) == "2"
+    assert f'href="{conflicts}" data-figure="open-conflicts"' in body
+    # Kappa of the title stage, as the agreement table below computes it.
+    kappa = agreement_by_stage(review=review)[0]["fleiss"].kappa
+    assert f"κ {kappa:.3f}" in body.split('data-glance-kappa="title">')[1].split("</li>")[0]
+    # Table 5: 2 of 2 scored, total average (2 + 1) / 2, QC2 average 0.5.
+    assert (figure("table5-complete"), figure("table5-studies")) == ("2", "2")
+    assert figure("table5-average") == "1.5"
+    assert _attr(body, "data-table5-average", "QC2") == "0.5"
+    assert f'href="{reverse("screening:quality_table", args=[review.slug])}"' in body
+
+
+def test_glance_before_any_funnel_or_quality(review, client_for):
+    body = client_for("owner").get(url(review)).content.decode()
+    assert 'data-figure="no-funnel"' in body and 'data-figure="table5-empty"' in body
+    assert 'data-figure="open-conflicts">0<' in body
+
+
+def test_blind_reviewer_gets_none_of_the_glance(review, cast, client_for, htmx_headers):
+    _glance_setup(review, cast)
+    assert review.blind_mode
+    for headers in ({}, htmx_headers):
+        body = client_for("reviewer").get(url(review), **headers).content.decode()
+        assert "data-blind-hidden" in body
+        for marker in ("dashboard-glance", "data-figure", "glance-funnel", "glance-table5"):
+            assert marker not in body
+    # The owner (an adjudicator) and, with blind mode off, the reviewer do see it.
+    assert "dashboard-glance" in client_for("owner").get(url(review)).content.decode()
+    review.blind_mode = False
+    review.save()
+    assert "dashboard-glance" in client_for("reviewer").get(url(review)).content.decode()
+
+
+def test_glance_queries_do_not_grow_with_the_review(
+    review, cast, client_for, django_assert_max_num_queries
+):
+    _glance_setup(review, cast)
+    owner = client_for("owner")
+    owner.get(url(review))  # warm the session and the caches
+    with django_assert_max_num_queries(40) as small:
+        owner.get(url(review))
+    screen(review, cast, [("include", "exclude")] * 5 + [("include", "include")] * 5)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        owner.get(url(review))

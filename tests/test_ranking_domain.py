@@ -104,3 +104,32 @@ def test_labelled_dataset_read_copes_with_asreview_column_names():
         ranking.labelled_dataset_read(rows, label_column="label_abstract_screening")
     with pytest.raises(ValueError, match="title"):
         ranking.labelled_dataset_read([{"label_included": "1"}], label_column="label_included")
+
+
+@pytest.mark.parametrize("ratio", [1.0, 3.0, 9.8])
+def test_class_weights_give_relevant_labels_ratio_times_the_irrelevant_total(ratio):
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    weights = ranking.class_weights(y, ratio)
+    relevant_total = weights[1] * 2
+    irrelevant_total = weights[0] * 8
+    assert relevant_total / irrelevant_total == pytest.approx(ratio)
+    assert relevant_total + irrelevant_total == pytest.approx(len(y))
+    if ratio == 1.0:  # scikit-learn's "balanced": n / (2 * class count)
+        assert weights == pytest.approx({1: 10 / 4, 0: 10 / 16})
+
+
+def test_document_text_counts_the_title_as_often_as_asked():
+    assert ranking.document_text("T", "body") == "T. T. body"
+    assert ranking.document_text("T", "body", title_repeats=1) == "T. body"
+    assert ranking.document_text("", "body", title_repeats=3) == "body"
+
+
+def test_simulation_can_stop_training_once_enough_relevant_records_are_found():
+    texts, flags = corpus(n_relevant=6, n_other=60)
+    full = ranking.simulate(texts, flags, seed=2)
+    early = ranking.simulate(texts, flags, seed=2, stop_at_found=4)
+    assert early.trainings < full.trainings
+    # Up to the fourth relevant record both runs screened the same records in the same order.
+    fourth = [i for i, index in enumerate(full.order) if flags[index]][3]
+    assert early.order[: fourth + 1] == full.order[: fourth + 1]
+    assert sorted(early.order) == list(range(len(texts)))

@@ -8,6 +8,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from screening.models import AuditEvent, RankingRun, Stage, Study
+from screening.selectors import ranking as ranking_selectors
 from screening.services import ranking as ranking_service
 
 from .ranking_helpers import decide, resolve, studies_make
@@ -31,7 +32,7 @@ def test_labels_resolution_wins_and_any_include_or_uncertain_counts(review, cast
     decide(c, stage, cast["reviewer"], "include")
     resolve(c, stage, "exclude")  # the adjudicated outcome wins
     decide(d, stage, cast["reviewer"], "exclude")
-    labels = ranking_service.stage_labels(stage=stage)
+    labels = ranking_selectors.stage_labels(stage=stage)
     assert labels.relevant == {a.pk: True, b.pk: True, c.pk: False, d.pk: False}
     assert labels.pending == {a.pk, b.pk, d.pk}
 

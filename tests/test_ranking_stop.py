@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from screening.models import AuditEvent, AuditSample, RankingSettings, StageStop, Study
+from screening.selectors import ranking as ranking_selectors
 from screening.selectors.reports import funnel_box_rows, funnel_live
 from screening.services import backup
 from screening.services import ranking as ranking_service
@@ -208,7 +209,7 @@ def test_audit_sample_result_is_part_of_the_stop_evidence(review, cast):
     for study, verdict in ((first, "include"), (second, "exclude")):
         decide(study, stage, cast["reviewer"], verdict)
         resolve(study, stage, verdict)
-    result = ranking_service.audit_sample_result(review=review, stage=stage)
+    result = ranking_selectors.audit_sample_result(review=review, stage=stage)
     assert (result.size, result.screened, result.relevant) == (5, 2, 1)
     # The late include weakens the evidence (p = 0.104): the owner accepts a lower confidence.
     RankingSettings.objects.update_or_create(stage=stage, defaults={"confidence": 0.8})

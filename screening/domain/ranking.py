@@ -4,22 +4,25 @@ Pure Python with numpy, scipy and scikit-learn; no Django. The same functions se
 task (score a review's unscreened studies from its decisions) and the simulate command (replay a
 labelled dataset), so what is benchmarked is what runs.
 
-Choices, by principle rather than tuned to the benchmark datasets:
+Choices (docs/benchmarks.md, "Ranking against ASReview", says how each was measured):
 - Features: TF-IDF on the title and abstract, word unigrams and bigrams (topic phrases such as
   "software engineering" or "cost estimation" carry more than their words), sublinear term
-  frequency (a word repeated ten times in an abstract is not ten times the evidence), terms in at
-  least 2 documents of the corpus (a term seen once cannot generalise from a labelled record to an
-  unlabelled one) and in at most 95 % (near-stopwords). The vocabulary is fitted on every record
-  of the corpus, labelled or not: no labels are used, and new words in unscreened records are
-  exactly what the ranking has to weigh.
+  frequency (a word repeated ten times in an abstract is not ten times the evidence), every term
+  of the corpus (min_df 1: a rare term seen in one labelled include is exactly the evidence the
+  next include may share) up to those in 95 % of records (near-stopwords). The vocabulary is
+  fitted on every record of the corpus, labelled or not: no labels are used. The title counts
+  twice (the author's own summary, and what a title-stage reviewer decides from).
 - Classifier: a linear support vector machine (squared hinge, L2), the classic strong learner for
   sparse text and the default of ASReview. Its decision value orders the queue. Regularisation is
   strong (C = 0.1): early in a review there are a handful of labels against tens of thousands of
   features, and a heavily regularised hyperplane stays close to "similar to the includes, unlike
-  the excludes" (towards a centroid classifier) instead of fitting the few examples' quirks.
-- Class imbalance: relevant records are typically 1-5 %. Each class is weighted inversely to its
-  size (`class_weight="balanced"`), so the few includes are not drowned by the excludes; this is
-  ASReview's "balanced" idea without resampling, which keeps training deterministic and cheap.
+  the excludes" instead of fitting the few examples' quirks.
+- Class imbalance: relevant records are typically 1-5 %. The relevant labels together weigh 20
+  times the irrelevant ones (`balance_ratio`; ASReview's ELAS u4 uses 9.8, equal weights were our
+  old default). Include-heavy weighting finds the first includes sooner (recall after 10 %
+  screened) than equal class weights did, without losing work saved at 95 %. Chosen by a
+  leave-one-dataset-out search whose limits docs/benchmarks.md states. No resampling: training
+  stays deterministic and cheap.
 - Query strategy: certainty-based ("max"): the reviewer sees the highest-scoring record next.
 - Determinism: solvers get the seed; ties between equal scores are broken by record index.
 """
@@ -48,6 +51,10 @@ class RankingModel:
     min_df: int = 2
     max_df: float = 0.95
     regularisation: float = 1.0
+    # Total weight of the relevant labels over that of the irrelevant ones in training (each
+    # class's records weigh equally within it): 1 = balanced classes, ASReview's ELAS u4 uses 9.8.
+    balance_ratio: float = 1.0
+    title_repeats: int = 2  # times the title is counted in the text (see document_text)
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -56,8 +63,17 @@ MODELS: dict[str, RankingModel] = {
     for model in (
         RankingModel(
             name="svm",
-            description="TF-IDF word 1-2-grams (sublinear tf) + linear SVM (C=0.1), "
-            "balanced class weights",
+            description="TF-IDF word 1-2-grams (sublinear tf, min_df 1) + linear SVM (C=0.1), "
+            "relevant labels weighted 20:1",
+            classifier="svm",
+            regularisation=0.1,
+            min_df=1,
+            balance_ratio=20.0,
+        ),
+        RankingModel(
+            name="svm-balanced",
+            description="TF-IDF word 1-2-grams (sublinear tf, min_df 2) + linear SVM (C=0.1), "
+            "balanced class weights (the default until 2026-11-29)",
             classifier="svm",
             regularisation=0.1,
         ),
@@ -99,12 +115,14 @@ def model_get(name: str) -> RankingModel:
         raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}") from None
 
 
-def document_text(title: str | None, abstract: str | None) -> str:
-    """The text a record is judged on: title and abstract (the title counts twice: it is the
-    author's own summary and what a title-stage reviewer decides from)."""
+def document_text(title: str | None, abstract: str | None, *, title_repeats: int = 2) -> str:
+    """The text a record is judged on: title and abstract (by default the title counts twice: it
+    is the author's own summary and what a title-stage reviewer decides from)."""
     title = (title or "").strip()
     abstract = (abstract or "").strip()
-    return f"{title}. {title}. {abstract}" if title else abstract
+    if not title:
+        return abstract
+    return " ".join([f"{title}."] * title_repeats + [abstract])
 
 
 def features_build(texts: Sequence[str], *, model: RankingModel) -> sparse.csr_matrix:
@@ -139,14 +157,26 @@ def features_build(texts: Sequence[str], *, model: RankingModel) -> sparse.csr_m
     return sparse.csr_matrix(matrix)
 
 
-def _classifier(model: RankingModel, seed: int) -> LinearSVC | LogisticRegression | ComplementNB:
+def class_weights(y: np.ndarray, ratio: float) -> dict[int, float]:
+    """Per-class weights giving the relevant labels `ratio` times the irrelevant ones' total
+    weight, scaled so all weights sum to the number of labels (ratio 1 = scikit-learn's
+    "balanced"; the same scheme as ASReview's balanced sample weights)."""
+    n, relevant = len(y), int(y.sum())
+    return {
+        1: n * ratio / ((1 + ratio) * relevant),
+        0: n / ((1 + ratio) * (n - relevant)),
+    }
+
+
+def _classifier(
+    model: RankingModel, seed: int, y: np.ndarray
+) -> LinearSVC | LogisticRegression | ComplementNB:
+    weights = class_weights(y, model.balance_ratio)
     if model.classifier == "svm":
-        return LinearSVC(
-            C=model.regularisation, class_weight="balanced", random_state=seed, dual=True
-        )
+        return LinearSVC(C=model.regularisation, class_weight=weights, random_state=seed, dual=True)
     if model.classifier == "logistic":
         return LogisticRegression(
-            C=model.regularisation, class_weight="balanced", random_state=seed, max_iter=1000
+            C=model.regularisation, class_weight=weights, random_state=seed, max_iter=1000
         )
     if model.classifier == "nb":
         return ComplementNB(alpha=0.1)
@@ -171,7 +201,7 @@ def scores_predict(
         raise ValueError("labelled and labels differ in length")
     if y.min(initial=1) == y.max(initial=0) or len(y) == 0:
         raise ValueError("training needs at least one relevant and one irrelevant record")
-    clf = _classifier(model, seed)
+    clf = _classifier(model, seed, y)
     clf.fit(features[np.asarray(labelled)], y)
     if model.classifier == "nb":
         log_proba = clf.predict_log_proba(features)
@@ -227,18 +257,23 @@ def simulate(
     model_name: str = DEFAULT_MODEL,
     batch_size: int = 1,
     features: sparse.csr_matrix | None = None,
+    model: RankingModel | None = None,
+    stop_at_found: int | None = None,
 ) -> SimulationRun:
     """Replay a labelled dataset as a reviewer would screen it with prioritisation.
 
     Starts from one random relevant and one random irrelevant record (`prior_pick(seed)`); then
     repeatedly trains on every label so far and screens the `batch_size` highest-scoring
     unscreened records. Once every relevant record has been found the remaining order cannot
-    change any metric, so the rest is appended without further training.
+    change any metric, so the rest is appended without further training. `model` overrides
+    `model_name` (benchmarks try variants that are not in MODELS); `stop_at_found` stops training
+    once that many relevant records are found (a tuning run that needs only early metrics such as
+    WSS@95 and recall@10 %).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     started = time.perf_counter()
-    model = model_get(model_name)
+    model = model or model_get(model_name)
     flags = np.asarray(relevant, dtype=bool)
     n = len(flags)
     if features is None:
@@ -248,10 +283,10 @@ def simulate(
     screened = np.zeros(n, dtype=bool)
     screened[order] = True
     found = 1
-    total_relevant = int(flags.sum())
+    goal = int(flags.sum()) if stop_at_found is None else min(int(flags.sum()), stop_at_found)
     trainings = 0
     scores = np.zeros(n)
-    while not screened.all() and found < total_relevant:
+    while not screened.all() and found < goal:
         labelled = np.asarray(order)
         scores = scores_predict(features, labelled, flags[labelled], model=model, seed=seed)
         trainings += 1
@@ -285,7 +320,13 @@ class LabelledDataset:
 
     @property
     def texts(self) -> list[str]:
-        return [document_text(t, a) for t, a in zip(self.titles, self.abstracts, strict=True)]
+        return self.texts_for(model_get(DEFAULT_MODEL))
+
+    def texts_for(self, model: RankingModel) -> list[str]:
+        return [
+            document_text(t, a, title_repeats=model.title_repeats)
+            for t, a in zip(self.titles, self.abstracts, strict=True)
+        ]
 
 
 def labelled_dataset_read(

@@ -4,9 +4,8 @@ and the column mapping of a table whose columns match no known export."""
 from django import forms
 from django.core.exceptions import ValidationError
 
-from ..domain.parsers import FORMATS
 from ..models import SearchRun, Source
-from ..services.imports import MAPPABLE_FIELDS
+from ..services.imports import FORMAT_CHOICES, MAPPABLE_FIELDS
 from . import SearchRunField, StyledFormMixin, form_field
 
 
@@ -61,7 +60,7 @@ class UploadForm(StyledFormMixin, _ReviewChoicesForm):
     )
     format = forms.ChoiceField(
         required=False,
-        choices=[("", "Detect from the content")] + list(FORMATS.items()),
+        choices=FORMAT_CHOICES,
         label="Format",
     )
 

@@ -2,8 +2,8 @@
 
 from django import forms
 
-from ..domain.parsers import FORMATS
 from ..models import SearchRun
+from ..services.imports import FORMAT_CHOICES
 from ..services.rounds import RoundRun
 from . import SearchRunField, StyledFormMixin, form_field
 
@@ -81,6 +81,6 @@ class RoundImportForm(StyledFormMixin, _RoundRunsForm):
     )
     format = forms.ChoiceField(
         required=False,
-        choices=[("", "Detect from the content")] + list(FORMATS.items()),
+        choices=FORMAT_CHOICES,
         label="Format",
     )

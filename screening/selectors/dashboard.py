@@ -1,16 +1,22 @@
-"""Dashboard reads: progress per stage and reviewer, agreement computed from stored decisions."""
+"""Dashboard reads: progress per stage and reviewer, agreement computed from stored decisions,
+and the review at a glance (funnel, open conflicts, Table 5) read from what the reports and
+quality pages read."""
 
 from collections import defaultdict
 from collections.abc import Hashable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
 from itertools import combinations
-from typing import Any
+from typing import Any, TypedDict
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import User
 from django.db.models import Count
 
 from ..domain.agreement import Agreement, cohen_kappa, fleiss_kappa, fleiss_table, raw_agreement
-from ..models import Criterion, Decision, Review, Stage
+from ..domain.funnel import box_total
+from ..models import Criterion, Decision, QualityCriterion, Review, Stage
+from .quality import quality_table5
+from .reports import funnel_awaiting, funnel_latest
 from .screening import outcomes_visible, stage_overview
 
 VERDICTS = list(Decision.Verdict.values)
@@ -121,12 +127,102 @@ def agreement_by_stage(*, review: Review) -> list[dict[str, Any]]:
     return result
 
 
-def dashboard_data(*, review: Review, user: User) -> dict[str, Any]:
-    visible = outcomes_visible(review=review, user=user)
+class AwaitingFigure(TypedDict):
+    stage: str
+    name: str
+    n: int
+
+
+class FunnelGlance(TypedDict):
+    computed_at: datetime
+    current_round: int | None
+    identified: int
+    duplicates: int
+    screened: int
+    excluded: int
+    sought: int
+    not_retrieved: int
+    assessed: int
+    full_text_excluded: int
+    included: int
+    awaiting: list[AwaitingFigure]
+    awaiting_total: int
+
+
+def funnel_glance(*, review: Review) -> FunnelGlance | None:
+    """The PRISMA figures of the latest funnel snapshot (the one the reports page draws), or
+    None before the worker has computed one. One query: the funnel is never counted here."""
+    snapshot = funnel_latest(review=review)
+    if snapshot is None:
+        return None
+    funnel: dict[str, Any] = snapshot.data
+    awaiting: list[AwaitingFigure] = []
+    for entry in funnel.get("stages", []):
+        key = str(entry.get("stage", ""))
+        n = funnel_awaiting(funnel=funnel, stage=key)
+        if n:
+            awaiting.append({"stage": key, "name": str(entry.get("name") or key), "n": n})
     return {
-        "stages": stage_overview(review=review, user=user),
+        "computed_at": snapshot.computed_at,
+        "current_round": funnel.get("current_round"),
+        "identified": box_total(funnel, "database_results"),
+        "duplicates": box_total(funnel, "duplicates"),
+        "screened": box_total(funnel, "records_screened"),
+        "excluded": box_total(funnel, "records_excluded"),
+        "sought": box_total(funnel, "dbr_sought_reports"),
+        "not_retrieved": box_total(funnel, "dbr_notretrieved_reports"),
+        "assessed": box_total(funnel, "dbr_assessed"),
+        "full_text_excluded": box_total(funnel, "dbr_excluded"),
+        "included": box_total(funnel, "new_studies"),
+        "awaiting": awaiting,
+        "awaiting_total": sum(item["n"] for item in awaiting),
+    }
+
+
+class CriterionGlance(TypedDict):
+    criterion: QualityCriterion
+    average: Decimal | None
+    kappa: float | None
+
+
+class Table5Glance(TypedDict):
+    studies: int
+    complete: int
+    average_total: Decimal | None
+    max_total: int
+    criteria: list[CriterionGlance]
+
+
+def table5_glance(*, review: Review) -> Table5Glance:
+    """Table 5 in one line per criterion: read from `quality_table5`, as the Table 5 page is."""
+    table = quality_table5(review=review)
+    return {
+        "studies": len(table["rows"]),
+        "complete": table["complete"],
+        "average_total": table["average_total"],
+        "max_total": table["max_total"],
+        "criteria": [
+            {"criterion": criterion, "average": average, "kappa": agreement["kappa"]}
+            for criterion, average, agreement in zip(
+                table["criteria"], table["averages"], table["agreement"], strict=True
+            )
+        ],
+    }
+
+
+def dashboard_data(*, review: Review, user: Any) -> dict[str, Any]:
+    """Everything the dashboard shows `user`. Outcome figures (the funnel, conflicts, agreement,
+    Table 5, which counts the included studies) only when `outcomes_visible`: in blind mode
+    they move with other reviewers' pending verdicts."""
+    visible = outcomes_visible(review=review, user=user)
+    stages = stage_overview(review=review, user=user)
+    return {
+        "stages": stages,
         "outcomes_visible": visible,
         "reviewers": reviewer_progress(review=review),
         "agreement": agreement_by_stage(review=review) if visible else [],
-        "stage_names": [stage.name for stage in review.stages.all()],
+        "stage_names": [row["stage"].name for row in stages],
+        "funnel": funnel_glance(review=review) if visible else None,
+        "open_conflicts": sum(row["conflicts"] for row in stages) if visible else None,
+        "table5": table5_glance(review=review) if visible else None,
     }

@@ -119,8 +119,9 @@ MERGED_PAGE_SIZE = 25
 
 def merged_studies_page(*, review: Review, query: str = "", page: int = 1) -> Page[Study]:
     """One page of the studies holding more than one record, with their records and undoable
-    merges; `query` finds a study by its number or by words of its own or its records' titles,
-    DOIs or sources."""
+    merges; `query` finds a study by its number or a record's (a query of digits only, which
+    would otherwise also match any title or DOI holding those digits), else by words of its own
+    or its records' titles, DOIs or sources."""
     several = (
         Record.objects.filter(review=review, study__isnull=False)
         .values("study_id")
@@ -129,16 +130,16 @@ def merged_studies_page(*, review: Review, query: str = "", page: int = 1) -> Pa
         .values("study_id")
     )
     studies = Study.objects.filter(review=review, pk__in=several)
-    if query:
+    if query.isdigit():
+        studies = studies.filter(Q(pk=int(query)) | Q(records__pk=int(query))).distinct()
+    elif query:
         matching_records = Record.objects.filter(study=OuterRef("pk")).filter(
             Q(title__icontains=query)
             | Q(doi__icontains=query)
             | Q(batch__source__name__iexact=query)
         )
-        match = Q(title__icontains=query) | Q(doi__icontains=query)
-        if query.isdigit():
-            match |= Q(pk=int(query)) | Q(records__pk=int(query))
-        studies = studies.filter(match | Exists(matching_records)).distinct()
+        match = Q(title__icontains=query) | Q(doi__icontains=query) | Exists(matching_records)
+        studies = studies.filter(match).distinct()
     paginator = Paginator(studies.order_by("id"), MERGED_PAGE_SIZE)
     found = paginator.get_page(page)
     ids = [study.pk for study in found.object_list]

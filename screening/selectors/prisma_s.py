@@ -5,6 +5,7 @@ import json
 from django.db.models import Count, Q
 
 from ..domain.prisma_s import (
+    CHECKLIST,
     DedupFigures,
     PrismaSItem,
     SearchLine,
@@ -77,6 +78,11 @@ def prisma_s_report(*, review: Review) -> list[PrismaSItem]:
     return prisma_s_items(
         log=prisma_s_search_log(review=review), entered=prisma_s_entered(review=review)
     )
+
+
+def prisma_s_asks() -> dict[int, str]:
+    """What each checklist item asks, by item number (the page prints it under the item)."""
+    return {entry.number: entry.asks for entry in CHECKLIST}
 
 
 def prisma_s_document(*, review: Review, fmt: str) -> str:

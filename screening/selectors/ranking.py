@@ -10,19 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
+from django.db.models import QuerySet
 
 from ..domain import metrics as ranking_metrics
 from ..domain import stopping as stopping_domain
-from ..models import Decision, RankingRun, RankingSettings, Review, Stage, StageStop
-from ..services.ranking import (
-    RELEVANT_VERDICTS,
-    AuditSampleResult,
-    audit_sample_result,
-    ranking_settings_for,
-    stage_stop_in_force,
-    stage_team_labels,
-    stage_waiting_count,
+from ..models import (
+    AuditSample,
+    Decision,
+    RankingRun,
+    RankingSettings,
+    Resolution,
+    Review,
+    Stage,
+    StageStop,
+    Study,
 )
+
+RELEVANT_VERDICTS = frozenset({Decision.Verdict.INCLUDE, Decision.Verdict.UNCERTAIN})
 
 CHART_WIDTH = 480
 CHART_HEIGHT = 200
@@ -79,6 +83,109 @@ class RankingProgress:
     plot_right: int = CHART_WIDTH - CHART_PAD_RIGHT
 
 
+def ranking_settings_read(*, stage: Stage) -> RankingSettings:
+    """The stage's settings, or the defaults (unsaved) when the owner never saved any."""
+    return RankingSettings.objects.filter(stage=stage).first() or RankingSettings(stage=stage)
+
+
+@dataclass(frozen=True)
+class StageLabels:
+    relevant: dict[int, bool]  # study id -> relevant, for every study with a decision
+    pending: set[int]  # labelled studies not resolved yet (still in someone's queue)
+
+
+def stage_labels(*, stage: Stage) -> StageLabels:
+    """Per-study labels of a stage from its decisions and resolutions (see module docstring)."""
+    relevant: dict[int, bool] = {}
+    for study_id, verdict in Decision.objects.filter(stage=stage).values_list(
+        "study_id", "verdict"
+    ):
+        relevant[study_id] = relevant.get(study_id, False) or verdict in RELEVANT_VERDICTS
+    resolved = dict(Resolution.objects.filter(stage=stage).values_list("study_id", "verdict"))
+    for study_id, verdict in resolved.items():
+        relevant[study_id] = verdict in RELEVANT_VERDICTS
+    return StageLabels(relevant=relevant, pending=set(relevant) - set(resolved))
+
+
+def stage_unscreened_studies(stage: Stage) -> QuerySet[Study]:
+    """Studies waiting in the stage's queues: current stage, still screening, not resolved."""
+    return Study.objects.filter(
+        review_id=stage.review_id,
+        current_stage=stage,
+        outcome=Study.Outcome.SCREENING,
+    ).exclude(resolutions__stage=stage)
+
+
+def stage_team_labels(*, review: Review, stage: Stage) -> list[bool]:
+    """Relevance of the stage's screened studies in the order they were first screened.
+
+    Blind mode: settled outcomes only (resolutions), in the order they were settled, so nothing
+    computed from it moves with a colleague's pending verdict. Otherwise every decided study, in
+    the order of its first decision, labelled as the model labels it (`stage_labels`).
+    """
+    if review.blind_mode:
+        return [
+            verdict in RELEVANT_VERDICTS
+            for verdict in Resolution.objects.filter(stage=stage)
+            .order_by("created_at", "id")
+            .values_list("verdict", flat=True)
+        ]
+    labels = stage_labels(stage=stage).relevant
+    first_seen: dict[int, None] = {}
+    for study_id in (
+        Decision.objects.filter(stage=stage)
+        .order_by("created_at", "id")
+        .values_list("study_id", flat=True)
+    ):
+        first_seen.setdefault(study_id, None)
+    return [labels[study_id] for study_id in first_seen]
+
+
+def stage_waiting_count(*, stage: Stage) -> int:
+    """Studies still in the stage's queues (not resolved in it)."""
+    return stage_unscreened_studies(stage).count()
+
+
+def stage_stop_in_force(*, stage: Stage) -> StageStop | None:
+    return (
+        StageStop.objects.filter(stage=stage, undone_at__isnull=True)
+        .select_related("stopped_by")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class AuditSampleResult:
+    size: int
+    population: int
+    screened: int
+    relevant: int
+
+
+def audit_sample_result(*, review: Review, stage: Stage) -> AuditSampleResult | None:
+    """The stage's audit sample and its result so far (settled outcomes in blind mode)."""
+    sample = AuditSample.objects.filter(stage=stage).first()
+    if sample is None:
+        return None
+    sampled = set(sample.study_ids)
+    if review.blind_mode:
+        verdicts = dict(
+            Resolution.objects.filter(stage=stage, study_id__in=sampled).values_list(
+                "study_id", "verdict"
+            )
+        )
+        relevant = {pk: verdict in RELEVANT_VERDICTS for pk, verdict in verdicts.items()}
+    else:
+        labels = stage_labels(stage=stage).relevant
+        relevant = {pk: labels[pk] for pk in sampled if pk in labels}
+    return AuditSampleResult(
+        size=sample.size,
+        population=sample.population,
+        screened=len(relevant),
+        relevant=sum(relevant.values()),
+    )
+
+
 def _x(value: float, x_max: int) -> float:
     span = CHART_WIDTH - CHART_PAD_LEFT - CHART_PAD_RIGHT
     return round(CHART_PAD_LEFT + span * value / max(x_max, 1), 1)
@@ -121,7 +228,7 @@ def ranking_stages(*, review: Review) -> list[Stage]:
 
 
 def ranking_progress_get(*, review: Review, stage: Stage, user: User) -> RankingProgress:
-    settings_row = ranking_settings_for(stage=stage)
+    settings_row = ranking_settings_read(stage=stage)
     team_source = "resolutions" if review.blind_mode else "decisions"
     team_labels = stage_team_labels(review=review, stage=stage)
     my_labels = [

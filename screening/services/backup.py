@@ -682,27 +682,33 @@ def _insert_as_given(
 ) -> list[models.Model]:
     """`bulk_create` that keeps the values set on `auto_now` / `auto_now_add` fields.
 
-    bulk_create stamps "now" on those fields; a restore must keep the stored moments. A raw
-    insert (what loaddata does through `save_base(raw=True)`, here in batches) writes the
-    attributes as they are; values are still adapted by each field's `get_db_prep_save`.
+    bulk_create stamps "now" on those fields (and on the objects); a restore must keep the
+    stored moments, so they are noted before and written back after, in one `bulk_update` per
+    batch. Both are public API and portable; rows keep their order, so ids follow it.
     """
-    fields = [f for f in model._meta.local_concrete_fields if not f.primary_key]
-    queryset = model._base_manager.all()
-    for start in range(0, len(objects), batch_size):
-        batch = objects[start : start + batch_size]
-        # QuerySet._insert is private: not in django-stubs.
-        returned = queryset._insert(  # type: ignore[attr-defined]
-            batch, fields=fields, returning_fields=model._meta.db_returning_fields, raw=True
-        )
-        for obj, values in zip(batch, returned, strict=True):
-            obj.pk = values[0]
-            obj._state.adding = False
-            obj._state.db = queryset.db
-    return objects
+    stamped = [f for f in model._meta.local_concrete_fields if _is_auto(f)]
+    given = [[getattr(obj, f.attname) for f in stamped] for obj in objects]
+    manager = model._base_manager
+    created = manager.bulk_create(objects, batch_size=batch_size)
+    if stamped and created:
+        for obj, values in zip(created, given, strict=True):
+            for model_field, value in zip(stamped, values, strict=True):
+                setattr(obj, model_field.attname, value)
+        manager.bulk_update(created, [f.name for f in stamped], batch_size=batch_size)
+    return created
 
 
 def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _codes_of(table: Table, row: dict[str, Any], where: str) -> dict[str, list[str]]:
+    """The codes a row names for each many-to-many field written by code (checked)."""
+    for name in table.by_code:
+        codes = row.get(name) or []
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise BackupRefused(f"{where}.{name}: must be a list of codes")
+    return {name: row.get(name) or [] for name in table.by_code}
 
 
 class _Loader:
@@ -742,10 +748,6 @@ class _Loader:
         rows = section_rows(self.data, table)
         mapping = self.ids.setdefault(table.key, {})
         plain = _plain_fields(table)
-        auto_times = [f for f in plain if isinstance(f, models.DateField) and _is_auto(f)]
-        objects: list[models.Model] = []
-        m2m: list[dict[str, list[str]]] = []
-        seen: set[int] = set()
         for index, row in enumerate(rows):
             if not isinstance(row, dict) or not _is_id(row.get("id")):
                 raise BackupRefused(
@@ -754,55 +756,17 @@ class _Loader:
         # Rows go in in id order; refusals name each row's place in the file.
         places = {id(row): index for index, row in enumerate(rows)}
         rows = sorted(rows, key=lambda r: r["id"])
-        for row in rows:
-            where = f"{table_path(table)}[{places[id(row)]}]"
+        wheres = [f"{table_path(table)}[{places[id(row)]}]" for row in rows]
+        objects, m2m, seen = [], [], set()
+        for row, where in zip(rows, wheres, strict=True):
             if row["id"] in seen:
                 raise BackupRefused(f"{where}: id {row['id']} appears twice")
             seen.add(row["id"])
-            values: JsonObject = {}
-            for model_field in plain:
-                if model_field.name in row:
-                    values[model_field.attname] = _python_value(
-                        model_field, row[model_field.name], f"{where}.{model_field.name}"
-                    )
-            for attname, target in table.refs.items():
-                name = attname.removesuffix("_id")
-                old = row.get(name)
-                if old is None:
-                    values[attname] = None
-                    continue
-                new = self.ids.get(target, {}).get(old) if _is_id(old) else None
-                if new is None:
-                    raise BackupRefused(
-                        f"{where}.{name}: refers to {target} id {old!r}, not in the file"
-                    )
-                values[attname] = new
-            for name in table.users:
-                values[name] = self.user(row.get(name), f"{where}.{name}")
-            for name, target in table.id_fields.items():
-                if row.get(name) is not None:
-                    values[name] = self.located(where, self.id_for, target, row[name], "own")
-            for name, target in table.id_lists.items():
-                ids = row.get(name) or []
-                if not isinstance(ids, list):
-                    raise BackupRefused(f"{where}.{name}: must be a list of ids")
-                values[name] = [
-                    new for new in (self.id_for(target, i, "opt") for i in ids) if new is not None
-                ]
-            if table.review_path == "review":
-                values["review"] = self.review
-            if table.model is AuditEvent:
-                values["object_id"] = self.audit_object_id(row)
-            objects.append(table.model(**values))
-            for name in table.by_code:
-                codes = row.get(name) or []
-                if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
-                    raise BackupRefused(f"{where}.{name}: must be a list of codes")
-            m2m.append({name: row.get(name) or [] for name in table.by_code})
-        self.check_constraints(
-            table, objects, [f"{table_path(table)}[{places[id(r)]}]" for r in rows]
-        )
+            objects.append(table.model(**self.row_values(table, plain, row, where)))
+            m2m.append(_codes_of(table, row, where))
+        self.check_constraints(table, objects, wheres)
         now = timezone.now()
+        auto_times = [f for f in plain if isinstance(f, models.DateField) and _is_auto(f)]
         for obj in objects:
             for model_field in auto_times:
                 if getattr(obj, model_field.attname) is None:
@@ -810,11 +774,51 @@ class _Loader:
         created = _insert_as_given(table.model, objects)
         for row, obj in zip(rows, created, strict=True):
             mapping[row["id"]] = obj.pk
-        wheres = [f"{table_path(table)}[{places[id(row)]}]" for row in rows]
         for name, target in table.by_code.items():
             self.load_by_code(table, name, target, created, m2m, wheres)
         if table.snapshot:
             self.load_snapshots(table, rows, created, wheres)
+
+    def row_values(
+        self, table: Table, plain: list[models.Field[Any, Any]], row: dict[str, Any], where: str
+    ) -> dict[str, object]:
+        """The model's field values for one row of the file: plain values checked, references
+        to other rows and users remapped, the review set."""
+        values: dict[str, object] = {}
+        for model_field in plain:
+            if model_field.name in row:
+                values[model_field.attname] = _python_value(
+                    model_field, row[model_field.name], f"{where}.{model_field.name}"
+                )
+        for attname, target in table.refs.items():
+            name = attname.removesuffix("_id")
+            values[attname] = self.ref_for(target, row.get(name), f"{where}.{name}")
+        for name in table.users:
+            values[name] = self.user(row.get(name), f"{where}.{name}")
+        for name, target in table.id_fields.items():
+            if row.get(name) is not None:
+                values[name] = self.located(where, self.id_for, target, row[name], "own")
+        for name, target in table.id_lists.items():
+            ids = row.get(name) or []
+            if not isinstance(ids, list):
+                raise BackupRefused(f"{where}.{name}: must be a list of ids")
+            values[name] = [
+                new for new in (self.id_for(target, i, "opt") for i in ids) if new is not None
+            ]
+        if table.review_path == "review":
+            values["review"] = self.review
+        if table.model is AuditEvent:
+            values["object_id"] = self.audit_object_id(row)
+        return values
+
+    def ref_for(self, target: str, old: object, where: str) -> int | None:
+        """The new id of a row of `target` a foreign key names; refused when not in the file."""
+        if old is None:
+            return None
+        new = self.ids.get(target, {}).get(old) if isinstance(old, int) and _is_id(old) else None
+        if new is None:
+            raise BackupRefused(f"{where}: refers to {target} id {old!r}, not in the file")
+        return new
 
     @staticmethod
     def check_constraints(table: Table, objects: list[models.Model], wheres: list[str]) -> None:

@@ -71,6 +71,8 @@ IMPORT_CHUNK = 2000
 PROGRESS_EVERY_SECONDS = 0.5
 MAX_LISTED_PROBLEMS = 200
 IMPORT_TASK = "screening.batch_import"
+# The upload forms' format choice: detection, or one of the formats the parsers read.
+FORMAT_CHOICES: list[tuple[str, str]] = [("", "Detect from the content"), *parsers.FORMATS.items()]
 _BATCH_TABLE = ImportBatch._meta.db_table
 # Advisory lock namespace (first key) for "this batch is being imported".
 _LOCK_NAMESPACE = 0x51A1

@@ -279,6 +279,110 @@ def quality_assessors_assign_bulk(
     )
 
 
+def _assessor_check(
+    *, review: Review, study: Study, assessor: User
+) -> tuple[Study, list[QualityAssignment]]:
+    """The study, locked, and its assignments, when `assessor` may answer for it (assigned,
+    and still a reviewer or owner)."""
+    study = _locked_included_study(review=review, study=study)
+    assignments = list(QualityAssignment.objects.filter(study=study))
+    if not any(a.assessor_id == assessor.pk for a in assignments):
+        raise PermissionDenied("You are not assigned to assess this study.")
+    if _role(review=review, user=assessor) not in WRITER_ROLES:
+        raise PermissionDenied("Your role in this review does not allow assessing.")
+    return study, assignments
+
+
+def _answer_stale_check(
+    *,
+    review: Review,
+    current: QualityAnswer | None,
+    criterion: QualityCriterion,
+    assessor: User,
+    seen_version: int | None,
+    force: bool,
+) -> None:
+    """Refuse an answer based on one that changed since the page showed it (another tab)."""
+    shown = "not answered"
+    if current is not None:
+        shown = rules.answer_label(review.quality_scale, current.answer)
+        if current.justification:
+            shown = f"{shown} “{current.justification}”"
+    version_check(
+        stored_version=current.version if current else 0,
+        seen_version=seen_version,
+        force=force,
+        what=f"your answer to {criterion.code}",
+        current=shown,
+        by=assessor.get_username() if current else "",
+        at=current.updated_at if current else None,
+    )
+
+
+def _answer_write(
+    *,
+    study: Study,
+    criterion: QualityCriterion,
+    assessor: User,
+    current: QualityAnswer | None,
+    value: Decimal,
+    justification: str,
+    revision: bool,
+) -> QualityAnswer:
+    """Create the answer, or update it one version up; a revision keeps the blind answer."""
+    if current is None:
+        return QualityAnswer.objects.create(
+            study=study,
+            criterion=criterion,
+            assessor=assessor,
+            answer=value,
+            justification=justification,
+        )
+    if revision:
+        if current.answer_at_reveal is None:
+            current.answer_at_reveal = current.answer
+        current.revised_at = timezone.now()
+    current.answer, current.justification = value, justification
+    current.version += 1
+    current.save()
+    return current
+
+
+def _answer_audit(
+    *,
+    review: Review,
+    criterion: QualityCriterion,
+    assessor: User,
+    record: QualityAnswer,
+    before: dict[str, object] | None,
+    force: bool,
+    revision: bool,
+) -> None:
+    """Audit a stored answer: as a revision once revealed, and as an overwrite when forced."""
+    after = {
+        "answer": str(record.answer),
+        "justification": record.justification,
+        "version": record.version,
+    }
+    if force and before is not None:
+        audit_event_record(
+            review=review,
+            actor=assessor,
+            action="quality_answer.overwrite",
+            obj=record,
+            before=before,
+            after=after,
+        )
+    audit_event_record(
+        review=review,
+        actor=assessor,
+        action="quality.answer_revise" if revision else "quality.answer",
+        obj=record,
+        before=before,
+        after=dict(after, criterion=criterion.code, study=record.study_id),
+    )
+
+
 @transaction.atomic
 def quality_answer_record(
     *,
@@ -300,12 +404,7 @@ def quality_answer_record(
     """
     if criterion.review_id != review.pk:
         raise ValidationError("This criterion does not belong to the review.")
-    study = _locked_included_study(review=review, study=study)
-    assignments = list(QualityAssignment.objects.filter(study=study))
-    if not any(a.assessor_id == assessor.pk for a in assignments):
-        raise PermissionDenied("You are not assigned to assess this study.")
-    if _role(review=review, user=assessor) not in WRITER_ROLES:
-        raise PermissionDenied("Your role in this review does not allow assessing.")
+    study, assignments = _assessor_check(review=review, study=study, assessor=assessor)
     try:
         value = rules.answer_parse(review.quality_scale, str(answer))
     except ValueError as error:
@@ -316,19 +415,13 @@ def quality_answer_record(
     ).first()
     if current is not None and (current.answer, current.justification) == (value, justification):
         return current
-    shown = "not answered"
-    if current is not None:
-        shown = rules.answer_label(review.quality_scale, current.answer)
-        if current.justification:
-            shown = f"{shown} “{current.justification}”"
-    version_check(
-        stored_version=current.version if current else 0,
+    _answer_stale_check(
+        review=review,
+        current=current,
+        criterion=criterion,
+        assessor=assessor,
         seen_version=seen_version,
         force=force,
-        what=f"your answer to {criterion.code}",
-        current=shown,
-        by=assessor.get_username() if current else "",
-        at=current.updated_at if current else None,
     )
     before = (
         None
@@ -340,40 +433,23 @@ def quality_answer_record(
         }
     )
     revision = current is not None and current.answer != value and _revealed(assignments)
-    if current is None:
-        record = QualityAnswer.objects.create(
-            study=study,
-            criterion=criterion,
-            assessor=assessor,
-            answer=value,
-            justification=justification,
-        )
-    else:
-        record = current
-        if revision:
-            if record.answer_at_reveal is None:
-                record.answer_at_reveal = record.answer
-            record.revised_at = timezone.now()
-        record.answer, record.justification = value, justification
-        record.version += 1
-        record.save()
-    after = {"answer": str(value), "justification": justification, "version": record.version}
-    if force and before is not None:
-        audit_event_record(
-            review=review,
-            actor=assessor,
-            action="quality_answer.overwrite",
-            obj=record,
-            before=before,
-            after=after,
-        )
-    audit_event_record(
+    record = _answer_write(
+        study=study,
+        criterion=criterion,
+        assessor=assessor,
+        current=current,
+        value=value,
+        justification=justification,
+        revision=revision,
+    )
+    _answer_audit(
         review=review,
-        actor=assessor,
-        action="quality.answer_revise" if revision else "quality.answer",
-        obj=record,
+        criterion=criterion,
+        assessor=assessor,
+        record=record,
         before=before,
-        after=dict(after, criterion=criterion.code, study=study.pk),
+        force=force,
+        revision=revision,
     )
     _consensus_derive(review=review, study=study, criterion=criterion, actor=assessor)
     return record

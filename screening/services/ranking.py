@@ -26,7 +26,6 @@ import secrets
 import statistics
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -45,58 +44,39 @@ from ..models import (
     Decision,
     RankingRun,
     RankingSettings,
-    Resolution,
     Review,
     ScreeningClaim,
     Stage,
     StageStop,
     Study,
 )
+from ..selectors.ranking import (
+    StageLabels,
+    audit_sample_result,
+    stage_labels,
+    stage_stop_in_force,
+    stage_team_labels,
+    stage_unscreened_studies,
+    stage_waiting_count,
+)
 from .audit import audit_event_record
 from .funnel import funnel_schedule
+from .queue import task_enqueue
 from .stale import version_check
 
 logger = logging.getLogger(__name__)
 
-RELEVANT_VERDICTS = frozenset({Decision.Verdict.INCLUDE, Decision.Verdict.UNCERTAIN})
 # A run left pending or running this long was lost (worker killed, broker flushed); it no longer
 # blocks the review's next training.
 STALE_AFTER = timedelta(minutes=10)
 WRITE_BATCH = 500
+TRAIN_TASK = "screening.ranking_train"
 
 
 def ranking_settings_for(*, stage: Stage) -> RankingSettings:
     """The stage's settings row, created with the defaults on first use."""
     row, _ = RankingSettings.objects.get_or_create(stage=stage)
     return row
-
-
-@dataclass(frozen=True)
-class StageLabels:
-    relevant: dict[int, bool]  # study id -> relevant, for every study with a decision
-    pending: set[int]  # labelled studies not resolved yet (still in someone's queue)
-
-
-def stage_labels(*, stage: Stage) -> StageLabels:
-    """Per-study labels of a stage from its decisions and resolutions (see module docstring)."""
-    relevant: dict[int, bool] = {}
-    for study_id, verdict in Decision.objects.filter(stage=stage).values_list(
-        "study_id", "verdict"
-    ):
-        relevant[study_id] = relevant.get(study_id, False) or verdict in RELEVANT_VERDICTS
-    resolved = dict(Resolution.objects.filter(stage=stage).values_list("study_id", "verdict"))
-    for study_id, verdict in resolved.items():
-        relevant[study_id] = verdict in RELEVANT_VERDICTS
-    return StageLabels(relevant=relevant, pending=set(relevant) - set(resolved))
-
-
-def _unscreened(stage: Stage) -> QuerySet[Study]:
-    """Studies waiting in the stage's queues: current stage, still screening, not resolved."""
-    return Study.objects.filter(
-        review_id=stage.review_id,
-        current_stage=stage,
-        outcome=Study.Outcome.SCREENING,
-    ).exclude(resolutions__stage=stage)
 
 
 def _labels_ready(labels: StageLabels) -> bool:
@@ -172,9 +152,9 @@ def ranking_retrain_request(*, review: Review, stage: Stage, actor: User) -> str
 
 
 def _enqueue(run_id: int) -> None:
-    from ..tasks.ranking import ranking_train
-
-    ranking_train.delay(run_id)
+    # By name through the one sender (services never import tasks): a broker outage leaves the
+    # pending run, which the next decision's scheduling or its staleness timeout replaces.
+    task_enqueue(TRAIN_TASK, kwargs={"run_id": run_id})
 
 
 def ranking_run_execute(*, run_id: int) -> RankingRun | None:
@@ -199,7 +179,7 @@ def ranking_run_execute(*, run_id: int) -> RankingRun | None:
 def _train_and_write(run: RankingRun) -> None:
     stage = run.stage
     labels = stage_labels(stage=stage)
-    waiting_ids = list(_unscreened(stage).values_list("id", flat=True))
+    waiting_ids = list(stage_unscreened_studies(stage).values_list("id", flat=True))
     finish = {"labelled": len(labels.relevant), "relevant": sum(labels.relevant.values())}
     if not _labels_ready(labels) or not waiting_ids:
         RankingRun.objects.filter(pk=run.pk).update(
@@ -276,11 +256,12 @@ def _corpus_features(
     if cached is not None:
         _FEATURE_CACHE.move_to_end(key)
         return cached
+    model = ranking_domain.model_get(model_name)
     texts = [
-        ranking_domain.document_text(title, abstract)
+        ranking_domain.document_text(title, abstract, title_repeats=model.title_repeats)
         for title, abstract in rows.values_list("title", "abstract")
     ]
-    features = ranking_domain.features_build(texts, model=ranking_domain.model_get(model_name))
+    features = ranking_domain.features_build(texts, model=model)
     _FEATURE_CACHE[key] = (corpus_ids, texts, features)
     while len(_FEATURE_CACHE) > _FEATURE_CACHE_SIZE:
         _FEATURE_CACHE.popitem(last=False)
@@ -343,23 +324,17 @@ def ranking_settings_update(
     `ranking.settings.overwrite` with the version replaced). Switching to prioritised schedules a
     training right away when the labels allow one.
     """
+    after = {
+        "queue_order": queue_order,
+        "retrain_every": retrain_every,
+        "stop_after_irrelevant": stop_after_irrelevant,
+        "recall_target": recall_target,
+        "confidence": confidence,
+    }
     with transaction.atomic():
         stage = Stage.objects.select_for_update().get(pk=stage.pk, review=review)
         row, created = RankingSettings.objects.get_or_create(stage=stage)
-        before = {
-            "queue_order": stage.queue_order,
-            "retrain_every": row.retrain_every,
-            "stop_after_irrelevant": row.stop_after_irrelevant,
-            "recall_target": row.recall_target,
-            "confidence": row.confidence,
-        }
-        after = {
-            "queue_order": queue_order,
-            "retrain_every": retrain_every,
-            "stop_after_irrelevant": stop_after_irrelevant,
-            "recall_target": recall_target,
-            "confidence": confidence,
-        }
+        before = {"queue_order": stage.queue_order, **_settings_values(row)}
         version_check(
             # A row created just now was seen by nobody: it counts as version 0.
             stored_version=0 if created else row.version,
@@ -378,21 +353,7 @@ def ranking_settings_update(
         stage.queue_order = queue_order
         stage.save(update_fields=["queue_order"])
         replaced_version = row.version
-        row.retrain_every = retrain_every
-        row.stop_after_irrelevant = stop_after_irrelevant
-        row.recall_target = recall_target
-        row.confidence = confidence
-        row.version = replaced_version + 1
-        row.save(
-            update_fields=[
-                "retrain_every",
-                "stop_after_irrelevant",
-                "recall_target",
-                "confidence",
-                "version",
-                "updated_at",
-            ]
-        )
+        _settings_save(row, after)
         audit_event_record(
             review=review,
             actor=actor,
@@ -404,6 +365,21 @@ def ranking_settings_update(
         if switched_on:
             ranking_schedule_if_due(review=review, stage=stage, force=True, requested_by=actor)
     return row
+
+
+_SETTINGS_FIELDS = ("retrain_every", "stop_after_irrelevant", "recall_target", "confidence")
+
+
+def _settings_values(row: RankingSettings) -> dict[str, object]:
+    return {name: getattr(row, name) for name in _SETTINGS_FIELDS}
+
+
+def _settings_save(row: RankingSettings, values: dict[str, object]) -> None:
+    """Store the settings' new values (queue order lives on the stage) as the next version."""
+    for name in _SETTINGS_FIELDS:
+        setattr(row, name, values[name])
+    row.version += 1
+    row.save(update_fields=[*_SETTINGS_FIELDS, "version", "updated_at"])
 
 
 def ranking_simulate(
@@ -434,7 +410,7 @@ def ranking_simulate(
         raise ValueError(f"unknown stopping rule {stopping!r}; choose buscar or heuristic")
     model = ranking_domain.model_get(model_name)
     data = ranking_domain.labelled_dataset_read(rows, label_column=label_column)
-    texts = data.texts
+    texts = data.texts_for(model)
     started = time.perf_counter()
     features = ranking_domain.features_build(texts, model=model)
     feature_seconds = time.perf_counter() - started
@@ -513,36 +489,6 @@ def _simulated_stop(
     }
 
 
-def stage_team_labels(*, review: Review, stage: Stage) -> list[bool]:
-    """Relevance of the stage's screened studies in the order they were first screened.
-
-    Blind mode: settled outcomes only (resolutions), in the order they were settled, so nothing
-    computed from it moves with a colleague's pending verdict. Otherwise every decided study, in
-    the order of its first decision, labelled as the model labels it (`stage_labels`).
-    """
-    if review.blind_mode:
-        return [
-            verdict in RELEVANT_VERDICTS
-            for verdict in Resolution.objects.filter(stage=stage)
-            .order_by("created_at", "id")
-            .values_list("verdict", flat=True)
-        ]
-    labels = stage_labels(stage=stage).relevant
-    first_seen: dict[int, None] = {}
-    for study_id in (
-        Decision.objects.filter(stage=stage)
-        .order_by("created_at", "id")
-        .values_list("study_id", flat=True)
-    ):
-        first_seen.setdefault(study_id, None)
-    return [labels[study_id] for study_id in first_seen]
-
-
-def stage_waiting_count(*, stage: Stage) -> int:
-    """Studies still in the stage's queues (not resolved in it)."""
-    return _unscreened(stage).count()
-
-
 def stage_stopping_evaluate(*, review: Review, stage: Stage) -> stopping_domain.BuscarResult:
     """The BUSCAR stopping rule at this moment, with the stage's target and confidence.
 
@@ -556,14 +502,6 @@ def stage_stopping_evaluate(*, review: Review, stage: Stage) -> stopping_domain.
         records=len(labels) + stage_waiting_count(stage=stage),
         target=settings_row.recall_target,
         confidence=settings_row.confidence,
-    )
-
-
-def stage_stop_in_force(*, stage: Stage) -> StageStop | None:
-    return (
-        StageStop.objects.filter(stage=stage, undone_at__isnull=True)
-        .select_related("stopped_by")
-        .first()
     )
 
 
@@ -691,7 +629,7 @@ AUDIT_PRIORITY = 1e9  # above any decision value of the model: sampled studies c
 
 def _remaining(stage: Stage) -> QuerySet[Study]:
     """Studies of the stage nobody has decided yet."""
-    return _unscreened(stage).exclude(decisions__stage=stage)
+    return stage_unscreened_studies(stage).exclude(decisions__stage=stage)
 
 
 def audit_sample_draw(*, review: Review, stage: Stage, actor: User, size: int) -> AuditSample:
@@ -735,35 +673,3 @@ def audit_sample_draw(*, review: Review, stage: Stage, actor: User, size: int) -
             after={"stage": stage.key, "size": size, "population": len(population)},
         )
     return sample
-
-
-@dataclass(frozen=True)
-class AuditSampleResult:
-    size: int
-    population: int
-    screened: int
-    relevant: int
-
-
-def audit_sample_result(*, review: Review, stage: Stage) -> AuditSampleResult | None:
-    """The stage's audit sample and its result so far (settled outcomes in blind mode)."""
-    sample = AuditSample.objects.filter(stage=stage).first()
-    if sample is None:
-        return None
-    sampled = set(sample.study_ids)
-    if review.blind_mode:
-        verdicts = dict(
-            Resolution.objects.filter(stage=stage, study_id__in=sampled).values_list(
-                "study_id", "verdict"
-            )
-        )
-        relevant = {pk: verdict in RELEVANT_VERDICTS for pk, verdict in verdicts.items()}
-    else:
-        labels = stage_labels(stage=stage).relevant
-        relevant = {pk: labels[pk] for pk in sampled if pk in labels}
-    return AuditSampleResult(
-        size=sample.size,
-        population=sample.population,
-        screened=len(relevant),
-        relevant=sum(relevant.values()),
-    )

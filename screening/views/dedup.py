@@ -1,7 +1,6 @@
 """Deduplication pages: the grey-zone queue (side by side, keyboard first), merged studies
 with unmerge, and per-source counts with the source-overlap matrix."""
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -11,6 +10,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from ..access import Need, review_access
+from ..forms.dedup import DecideForm, MergedFilterForm, SkipForm
 from ..models import DuplicateCandidate, Record, StudyMerge
 from ..selectors import dedup as selectors
 from ..services.dedup import (
@@ -21,23 +21,6 @@ from ..services.dedup import (
     study_unmerge,
 )
 from ..services.queue import BROKER_DOWN_MESSAGE
-
-MAX_SKIPPED = 200
-
-
-class SkipForm(forms.Form):
-    skip = forms.RegexField(regex=r"^\d+(,\d+)*$", required=False, max_length=2000)
-
-    def skipped(self) -> tuple[int, ...]:
-        raw = self.cleaned_data.get("skip") or ""
-        return tuple(int(x) for x in raw.split(",") if x)[:MAX_SKIPPED]
-
-
-class DecideForm(SkipForm):
-    candidate = forms.IntegerField(min_value=1)
-    verdict = forms.ChoiceField(
-        choices=[("duplicate", "Duplicate"), ("not_duplicate", "Not duplicate")]
-    )
 
 
 def _pair_context(access, *, skip=(), candidate=None, error=""):
@@ -115,14 +98,6 @@ def dedup_undo(request, slug):
         return redirect("screening:dedup_queue", slug=access.review.slug)
     shown = selectors.candidate_for(review=access.review, pk=candidate.pk)
     return _render_pair(request, access, candidate=shown)
-
-
-class MergedFilterForm(forms.Form):
-    """Search and page of the merged-studies list (also posted back by unmerge and split, so
-    the list answers with the page the reviewer was on)."""
-
-    q = forms.CharField(required=False, max_length=200, strip=True)
-    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
 
 
 @require_GET

@@ -1,6 +1,5 @@
 """The PRISMA-S search report: derived from the logged searches, completed by the owner."""
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -8,9 +7,14 @@ from django.urls import path
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ..access import Need, review_access
-from ..domain.prisma_s import CHECKLIST
-from ..selectors.prisma_s import prisma_s_answers, prisma_s_document, prisma_s_report
-from ..services.prisma_s import ANSWER_MAX_LENGTH, prisma_s_answers_set
+from ..forms.prisma_s import AnswersForm
+from ..selectors.prisma_s import (
+    prisma_s_answers,
+    prisma_s_asks,
+    prisma_s_document,
+    prisma_s_report,
+)
+from ..services.prisma_s import prisma_s_answers_set
 from ..services.stale import StaleWrite
 from .stale import stale_write_response
 
@@ -20,25 +24,6 @@ DOWNLOADS = {
 }
 
 
-class AnswersForm(forms.Form):
-    version = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
-    force = forms.BooleanField(required=False, widget=forms.HiddenInput)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for entry in CHECKLIST:
-            self.fields[f"item_{entry.number}"] = forms.CharField(
-                required=False,
-                max_length=ANSWER_MAX_LENGTH,
-                label=f"{entry.number}. {entry.item}",
-                help_text=entry.asks,
-                widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"}),
-            )
-
-    def answers(self) -> dict[int, str]:
-        return {entry.number: self.cleaned_data[f"item_{entry.number}"] for entry in CHECKLIST}
-
-
 def _context(access, form=None) -> dict:
     review = access.review
     stored = prisma_s_answers(review=review)
@@ -46,7 +31,7 @@ def _context(access, form=None) -> dict:
         initial = {f"item_{n}": text for n, text in (stored.answers if stored else {}).items()}
         form = AnswersForm(initial={**initial, "version": stored.version if stored else 0})
     items = prisma_s_report(review=review)
-    asks = {entry.number: entry.asks for entry in CHECKLIST}
+    asks = prisma_s_asks()
     return {
         "access": access,
         "review": review,

@@ -1,23 +1,15 @@
 """The user's API tokens: make one (shown once), see when each was used, revoke."""
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ..forms.tokens import TokenForm
 from ..models import ApiToken
 from ..selectors.tokens import api_tokens_of
 from ..services.tokens import TokenNameTaken, api_token_create, api_token_revoke
-
-
-class TokenForm(forms.Form):
-    name = forms.CharField(
-        max_length=100,
-        strip=True,
-        help_text="What the token is for, e.g. 'R dashboard on my laptop'.",
-    )
 
 
 def _render(request, *, form, raw=None, status=200):

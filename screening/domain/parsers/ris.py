@@ -14,7 +14,6 @@ from .base import (
     EntryProblem,
     ParsedRecord,
     ParseError,
-    RawFields,
     add_raw,
     first,
     join_pages,
@@ -31,16 +30,20 @@ VENUE_TAGS = ("T2", "JF", "JO", "JA", "J2", "J1", "BT", "T3")
 YEAR_TAGS = ("PY", "Y1", "DA", "Y2")
 URL_TAGS = ("UR", "L1", "L2", "LK")
 BOOK_TYPES = {"BOOK", "EBOOK", "EDBOOK"}
+# File-level tags outside any record (EndNote's and Web of Science's headers and trailers).
+_FILE_TAGS = frozenset({"ER", "FN", "VR", "EF"})
+# One entry as read: tag -> its value, or its values when the tag repeats.
+RawEntry = dict[str, str | list[str]]
 
 
-def _value_list(raw: RawFields, tag: str) -> list[str]:
+def _value_list(raw: RawEntry, tag: str) -> list[str]:
     value = raw.get(tag)
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
 
 
-def record_from_ris(raw: RawFields, line: int) -> ParsedRecord:
+def record_from_ris(raw: RawEntry, line: int) -> ParsedRecord:
     """Map a RIS entry (tag -> value or list of values) onto the normalised fields."""
     ty = first(raw.get("TY")).upper()
     title = first(*(raw.get(tag) for tag in TITLE_TAGS))
@@ -92,11 +95,39 @@ def record_from_ris(raw: RawFields, line: int) -> ParsedRecord:
     )
 
 
+def _split_tag(text: str) -> tuple[str, str] | None:
+    """(tag, value) of a tagged line, None for any other line."""
+    # Fast path for the canonical "XY  - value" line; the regex handles the variants.
+    if text[2:5] == "  -" and text[:1].isupper() and (text[1:2].isupper() or text[1:2].isdigit()):
+        return text[:2], text[5:].strip()
+    match = _TAG.match(text.lstrip())
+    if match is None:
+        return None
+    return match.group(1), (match.group(2) or match.group(3) or "").strip()
+
+
+def _continue_value(raw: RawEntry, tag: str, text: str) -> None:
+    """Append an untagged line to the last value of `tag` (a wrapped abstract, Rayyan's
+    keywords one per line, text a bare CR split off)."""
+    existing = raw[tag]
+    joiner = "\n" if tag == "KW" else " "
+    if isinstance(existing, list):
+        existing[-1] = f"{existing[-1]}{joiner}{text}" if existing[-1] else text
+    else:
+        raw[tag] = f"{existing}{joiner}{text}" if existing else text
+
+
+def _unclosed(raw: RawEntry, start_line: int, why: str) -> Iterator[ParsedRecord | EntryProblem]:
+    """A record that never met its ER line: a warning, then the record as it stands."""
+    yield EntryProblem(start_line, f"record has no ER line{why}", "warning")
+    yield record_from_ris(raw, start_line)
+
+
 def parse(lines: Iterable[str]) -> Iterator[ParsedRecord | EntryProblem]:
-    raw: RawFields | None = None
+    raw: RawEntry | None = None
     # A record closed by ER is held until the next TY: Ovid writes tags after ER ("NL  -")
     # that still belong to it.
-    closed: RawFields | None = None
+    closed: RawEntry | None = None
     closed_line = 0
     start_line = 0
     last_tag: str | None = None
@@ -107,73 +138,46 @@ def parse(lines: Iterable[str]) -> Iterator[ParsedRecord | EntryProblem]:
         text = line.rstrip("\n")
         if "\ufeff" in text:
             text = text.replace("\ufeff", "")
-        # Fast path for the canonical "XY  - value" line; the regex handles the variants.
-        if (
-            text[2:5] == "  -"
-            and text[:1].isupper()
-            and (text[1:2].isupper() or text[1:2].isdigit())
-        ):
-            tag, value, matched = text[:2], text[5:].strip(), True
-        else:
-            match = _TAG.match(text.lstrip())
-            matched = match is not None
-            if match:
-                tag = match.group(1)
-                value = (match.group(2) or match.group(3) or "").strip()
-        if matched:
+        tagged = _split_tag(text)
+        if tagged is not None:
+            tag, value = tagged
             if tag == "TY":
                 if closed is not None:
                     yield record_from_ris(closed, closed_line)
                     closed = None
                 if raw is not None:
-                    yield EntryProblem(
-                        start_line,
-                        "record has no ER line; it was closed at the next TY",
-                        "warning",
-                    )
-                    yield record_from_ris(raw, start_line)
+                    yield from _unclosed(raw, start_line, "; it was closed at the next TY")
                 raw = {"TY": value}
                 start_line = line_no
                 last_tag = "TY"
                 after_blank = False
-                continue
-            if raw is None:
-                if tag in {"ER", "FN", "VR", "EF"}:
-                    continue
-                if closed is not None:
-                    add_raw(closed, tag, value)
-                    continue
-                yield EntryProblem(line_no, f"tag {tag} outside a record (no TY before it)")
-                continue
-            if tag == "ER":
+            elif raw is not None and tag == "ER":
                 saw_er = True
                 closed, closed_line = raw, start_line
                 raw = None
                 last_tag = None
-                continue
-            add_raw(raw, tag, value)
-            last_tag = tag
-            after_blank = False
+            elif raw is not None:
+                add_raw(raw, tag, value)
+                last_tag = tag
+                after_blank = False
+            elif closed is not None and tag not in _FILE_TAGS:
+                add_raw(closed, tag, value)
+            elif tag not in _FILE_TAGS:
+                yield EntryProblem(line_no, f"tag {tag} outside a record (no TY before it)")
             continue
         stripped = text.strip()
         if not stripped:
             after_blank = True
-            continue
-        if raw is None:
+        elif raw is None:
             # Between records: Ovid's "1." numbering and links, "Provider:" preambles.
             continue
-        if last_tag is not None and not after_blank:
-            # An untagged line right after a tagged one continues it (wrapped abstracts,
-            # Rayyan's keywords, text a bare CR split off).
-            existing = raw[last_tag]
-            joiner = "\n" if last_tag == "KW" else " "
-            if isinstance(existing, list):
-                existing[-1] = f"{existing[-1]}{joiner}{stripped}" if existing[-1] else stripped
-            else:
-                raw[last_tag] = f"{existing}{joiner}{stripped}" if existing else stripped
-            continue
-        # Text after a blank line inside a record (Scopus' "Export Date: ..."): kept, not mapped.
-        add_raw(raw, "_untagged", stripped)
+        elif last_tag is not None and not after_blank:
+            # An untagged line right after a tagged one continues it.
+            _continue_value(raw, last_tag, stripped)
+        else:
+            # Text after a blank line inside a record (Scopus' "Export Date: ..."): kept, not
+            # mapped.
+            add_raw(raw, "_untagged", stripped)
     if closed is not None:
         yield record_from_ris(closed, closed_line)
     if raw is not None:
@@ -183,5 +187,4 @@ def parse(lines: Iterable[str]) -> Iterator[ParsedRecord | EntryProblem]:
                 "(no ER line): it looks truncated",
                 line_no,
             )
-        yield EntryProblem(start_line, "record has no ER line (end of file)", "warning")
-        yield record_from_ris(raw, start_line)
+        yield from _unclosed(raw, start_line, " (end of file)")

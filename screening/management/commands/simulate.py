@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from screening.services.ranking import ranking_simulate
 
-MODEL_NAMES = ("svm", "logistic", "nb", "svm-unigram", "svm-char")
+MODEL_NAMES = ("svm", "svm-balanced", "logistic", "nb", "svm-unigram", "svm-char")
 
 
 class Command(BaseCommand):
