@@ -871,6 +871,24 @@ def test_research_question_heading_count_follows_htmx_adds_and_deletes(seeded, c
     assert page.count('id="count-research-questions"') == 1
 
 
+@pytest.mark.parametrize("key", list(services.ORDERED_LISTS))
+def test_every_counted_list_heading_follows_an_htmx_add_and_a_reload(seeded, client_for, key):
+    """Each list's heading count is the stored count in the htmx answer and after a reload, for
+    the owner who added and for a viewer (bug 11, for every counted heading)."""
+    spec = services.ORDERED_LISTS[key]
+    values = {f"new-{key}-{name}": f"Z9 added {name}" for name in spec.fields}
+    answer = client_for("owner").post(
+        url("protocol_list", seeded, key), values, HTTP_HX_REQUEST="true"
+    )
+    assert answer.status_code == 200, answer.content.decode()[:400]
+    stored = spec.queryset(seeded).count()
+    heading = f'{spec.title} <small class="text-body-secondary fw-normal">({stored})</small>'
+    assert heading in answer.content.decode()
+    for role in ("owner", "viewer"):
+        page = client_for(role).get(url("protocol_detail", seeded)).content.decode()
+        assert heading in page
+
+
 def test_viewer_is_not_offered_may_import(seeded, client_for, cast):
     viewer = Membership.objects.get(review=seeded, user=cast["viewer"])
     reviewer = Membership.objects.get(review=seeded, user=cast["reviewer"])
