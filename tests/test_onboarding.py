@@ -233,9 +233,12 @@ def test_a_member_accepting_keeps_their_role(review, cast, client_for):
 
 def test_the_backup_carries_invitations(review, cast):
     invite(review, cast, invitee="outsider", role="viewer")
+    invite(review, cast, invitee="nobody")
     data = json.loads(json.dumps(review_export(review=review)))
     copy = review_import(data=data, slug="copy")
-    carried = Invitation.objects.get(review=copy)
+    nobody = Invitation.objects.get(review=copy, username="nobody")
+    assert (nobody.user, nobody.email) == (None, "")
+    carried = Invitation.objects.get(review=copy, username="outsider")
     assert (carried.user, carried.role, carried.invited_by) == (
         cast["outsider"],
         "viewer",
