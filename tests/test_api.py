@@ -151,11 +151,13 @@ def test_studies_are_paged_and_filtered(review, cast, tokens, api_get):
 
 
 def test_funnel_table1_and_prisma_s(review, cast, tokens, api_get):
-    funnel = api_get(f"reviews/{review.slug}/funnel", tokens["viewer"])
+    # The owner: in blind mode the funnel is hidden from reviewers and viewers
+    # (tests/test_reports_blind.py).
+    funnel = api_get(f"reviews/{review.slug}/funnel", tokens["owner"])
     assert funnel.status_code == 409
     assert "No funnel has been computed" in funnel.json()["detail"]
     funnel_compute(review=review)
-    funnel = api_get(f"reviews/{review.slug}/funnel", tokens["viewer"]).json()
+    funnel = api_get(f"reviews/{review.slug}/funnel", tokens["owner"]).json()
     assert funnel["database_results"] == 0 and funnel["new_studies"] == 0
     table1 = api_get(f"reviews/{review.slug}/table1", tokens["viewer"]).json()
     assert table1 == {"sources": [], "rows": [], "totals": [], "reported": 0, "imported": 0}

@@ -78,7 +78,7 @@ def test_inviting_again_replaces_the_open_invitation(review, cast):
 
 @pytest.mark.parametrize(
     "invitee, message",
-    [("nobody", "No account named"), ("reviewer", "already in the team"), ("", "required")],
+    [("reviewer", "already in the team"), ("", "required")],
 )
 def test_bad_invitations_are_refused_and_nothing_is_stored(
     review, client_for, invitee, message, mailoutbox
@@ -90,6 +90,63 @@ def test_bad_invitations_are_refused_and_nothing_is_stored(
     assert response.status_code == 422
     assert message in response.content.decode()
     assert not Invitation.objects.exists() and not mailoutbox
+
+
+def _invite_by_username(client, review, username):
+    """The owner's invitation by username: the response, and what the owner sees after it."""
+    url = reverse("screening:invitation_list", args=[review.slug])
+    response = client.post(url, {"invitee": username, "role": "reviewer"})
+    html = client.get(url).content.decode()
+    alert = re.search(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', html, re.S).group(1).strip()
+    row = re.search(r"<tr data-invitation=[^>]*>(.*?)</tr>", html, re.S).group(1)
+    row = re.sub(
+        r'data-invitation="\d+"|/\d+/revoke/|name="csrfmiddlewaretoken" value="\w+"', "", row
+    )
+    return response, alert.replace(username, "NAME"), row.replace(username, "NAME")
+
+
+def test_inviting_an_unknown_or_a_known_username_answers_alike(
+    review, cast, client_for, mailoutbox, django_capture_on_commit_callbacks
+):
+    """An owner cannot tell whether an account exists: same status, redirect, message and row
+    (no link, no e-mail address); the existing account joins only when it accepts."""
+    owner = client_for("owner")
+    with django_capture_on_commit_callbacks(execute=True):
+        unknown, unknown_alert, unknown_row = _invite_by_username(owner, review, "nobody")
+    Invitation.objects.update(revoked_at=timezone.now())  # the next row is the only open one
+    with django_capture_on_commit_callbacks(execute=True):
+        known, known_alert, known_row = _invite_by_username(owner, review, "outsider")
+    assert (unknown.status_code, unknown["Location"]) == (known.status_code, known["Location"])
+    assert unknown.status_code == 302
+    assert unknown_alert == known_alert
+    assert "if an account with that username exists" in known_alert
+    assert unknown_row == known_row
+    assert cast["outsider"].email not in known_row and "/invitations/" not in known_row
+    assert [m.to for m in mailoutbox] == [[cast["outsider"].email]]
+    assert not Membership.objects.filter(review=review, user=cast["outsider"]).exists()
+    invitation = Invitation.objects.get(review=review, user=cast["outsider"])
+    outsider = client_for("outsider")
+    home = reverse("screening:review_home", args=[review.slug])
+    assert outsider.get(home).status_code == 404
+    assert outsider.post(open_url(invitation)).status_code == 302
+    assert Membership.objects.get(review=review, user=cast["outsider"]).role == "reviewer"
+    assert outsider.get(home, follow=True).status_code == 200
+
+
+def test_an_invitation_of_an_unknown_username_lets_nobody_in(review, cast, client_for):
+    invitation = invite(review, cast, invitee="nobody")
+    assert (invitation.user, invitation.email, invitation.username) == (None, "", "nobody")
+    client = Client()
+    assert client.get(open_url(invitation)).status_code == 404
+    response = client.post(
+        open_url(invitation),
+        {"username": "nobody", "password1": "a-long-pass-123", "password2": "a-long-pass-123"},
+    )
+    assert response.status_code == 404
+    assert client_for("outsider").post(open_url(invitation)).status_code == 404
+    assert not Membership.objects.filter(user__username__in=["nobody", "outsider"]).exists()
+    invitation.refresh_from_db()
+    assert invitation.accepted_at is None
 
 
 @pytest.mark.parametrize(
@@ -176,9 +233,12 @@ def test_a_member_accepting_keeps_their_role(review, cast, client_for):
 
 def test_the_backup_carries_invitations(review, cast):
     invite(review, cast, invitee="outsider", role="viewer")
+    invite(review, cast, invitee="nobody")
     data = json.loads(json.dumps(review_export(review=review)))
     copy = review_import(data=data, slug="copy")
-    carried = Invitation.objects.get(review=copy)
+    nobody = Invitation.objects.get(review=copy, username="nobody")
+    assert (nobody.user, nobody.email) == (None, "")
+    carried = Invitation.objects.get(review=copy, username="outsider")
     assert (carried.user, carried.role, carried.invited_by) == (
         cast["outsider"],
         "viewer",

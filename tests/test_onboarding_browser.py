@@ -119,12 +119,17 @@ def test_an_existing_user_invited_by_username_accepts_from_the_review_list(
     browser, live_server, login_page, review, cast, mailoutbox
 ):
     page = login_page("owner")
-    page.goto(f"/r/{review.slug}/invitations/")
+    # The protocol page's team section invites; it adds nobody directly.
+    page.goto(f"/r/{review.slug}/protocol/#team")
+    assert page.locator("#team form#team-add").count() == 0
+    page.click("#team a:has-text('Invite people')")
+    page.wait_for_url(f"**/r/{review.slug}/invitations/")
     page.fill("#id_invitee", "outsider")
     page.select_option("#id_role", "viewer")
     page.click("button:has-text('Invite')")
     page.wait_for_selector("[data-invitation]")
     assert mailoutbox[0].to == [cast["outsider"].email]
+    assert not Membership.objects.filter(review=review, user=cast["outsider"]).exists()
 
     context, outsider = new_page(browser, live_server)
     try:
@@ -145,6 +150,8 @@ def test_an_existing_user_invited_by_username_accepts_from_the_review_list(
         assert row.locator(".badge").inner_text() == "Viewer"
     finally:
         context.close()
+    page.goto(f"/r/{review.slug}/protocol/#team")
+    assert page.locator("#team [data-member=outsider]").count() == 1
 
 
 def test_a_withdrawn_invitation_link_says_so(browser, live_server, login_page, review, mailoutbox):

@@ -18,6 +18,8 @@ def demo_owner(transactional_db):
 
 
 def test_owner_adds_inclusion_criterion_without_reload(demo_owner, login_page):
+    from screening.models import Criterion
+
     page = login_page(demo_owner["username"], demo_owner["password"])
     page.goto("/r/mlops-slr/protocol/")
     assert page.locator("#table1-grand-total").inner_text() == "1,905"
@@ -31,6 +33,12 @@ def test_owner_adds_inclusion_criterion_without_reload(demo_owner, login_page):
     row.wait_for()
     assert "<b>costs</b>" in row.inner_text()  # shown as text, never as markup
     assert page.evaluate("window.__noReload") == "still here"
+    stored = Criterion.objects.get(review__slug="mlops-slr", code="IC7")
+    assert stored.text == "Studies that report MLOps <b>costs</b>"
+    page.reload()
+    reloaded = page.locator("#list-inclusion tr[data-item]", has_text="IC7")
+    assert reloaded.count() == 1 and "<b>costs</b>" in reloaded.inner_text()
+    page.evaluate("window.__noReload = 'still here'")
 
     # A duplicate code is refused inline, with the message, and the list is unchanged.
     section = page.locator("#list-inclusion")
@@ -45,7 +53,10 @@ def test_owner_adds_inclusion_criterion_without_reload(demo_owner, login_page):
     page.get_by_role("link", name="Edit inclusion criterion IC2").click()
     code = page.locator("#list-inclusion tr.table-active input[name$='-code']")
     code.wait_for()
-    assert code.evaluate("element => element === document.activeElement")
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.matches("
+        "\"#list-inclusion tr.table-active input[name$='-code']\")"
+    )
     page.keyboard.press("Escape")
     code.wait_for(state="detached")
     assert page.evaluate("window.__noReload") == "still here"

@@ -21,6 +21,7 @@ from screening.models import (
     Study,
 )
 from screening.services import protocol as services
+from screening.services.invitations import invitation_accept, invitation_create
 
 
 @pytest.fixture
@@ -83,7 +84,6 @@ def write_urls(review):
         (url("protocol_settings", review, "basics"), {"basics-title": "T"}),
         (url("protocol_stage", review, stage.pk), {}),
         (url("protocol_search_cell", review, string.pk, source.pk), {"cell-hits_reported": "3"}),
-        (url("protocol_team", review), {"username": "outsider", "role": "viewer"}),
         (url("protocol_member", review, member.pk), {f"m{member.pk}-role": "viewer"}),
         (url("protocol_member_remove", review, member.pk), {}),
         (url("protocol_import", review), {}),
@@ -97,7 +97,6 @@ def read_urls(review):
         url("protocol_settings", review, "basics"),
         url("protocol_stages", review),
         url("protocol_searches", review),
-        url("protocol_team", review),
         url("protocol_export", review),
     ]
 
@@ -131,7 +130,7 @@ def test_fragment_is_only_the_section(seeded, client_for, htmx_headers):
     assert "<html" not in html and "IC1" in html and "EC1" not in html
 
 
-@pytest.mark.parametrize("index", range(7))
+@pytest.mark.parametrize("index", range(6))
 def test_reads_need_login_and_membership(seeded, client, client_for, index):
     target = read_urls(seeded)[index]
     anonymous = client.get(target)
@@ -140,7 +139,7 @@ def test_reads_need_login_and_membership(seeded, client, client_for, index):
     assert client_for("viewer").get(target).status_code == 200
 
 
-@pytest.mark.parametrize("index", range(11))
+@pytest.mark.parametrize("index", range(10))
 def test_writes_are_for_owners_only(seeded, client, client_for, htmx_headers, index):
     target, data = write_urls(seeded)[index]
     events = AuditEvent.objects.count()
@@ -604,14 +603,33 @@ def test_cell_bad_input(seeded, client_for, htmx_headers):
 # ----- team ------------------------------------------------------------------------------
 
 
-def test_member_add_change_remove(seeded, client_for, htmx_headers, cast):
-    client = client_for("owner")
-    added = client.post(
-        url("protocol_team", seeded), {"username": "outsider", "role": "viewer"}, **htmx_headers
+def _joined(review, cast, username, role):
+    """A member who joined the way people join now: invited, then accepting."""
+    invitation = invitation_create(
+        review=review, by=cast["owner"], invitee=username, role=role, site_url="http://t/"
     )
-    assert added.status_code == 200 and "outsider" in added.content.decode()
-    membership = Membership.objects.get(review=seeded, user=cast["outsider"])
-    assert membership.role == "viewer"
+    return invitation_accept(invitation=invitation, user=cast[username])
+
+
+def test_team_section_offers_invitations_and_no_direct_add(seeded, client_for):
+    client = client_for("owner")
+    html = client.get(url("protocol_detail", seeded)).content.decode()
+    team = html[html.index('id="team"') :]
+    assert reverse("screening:invitation_list", args=[seeded.slug]) in team
+    assert "Invite people" in team
+    assert 'name="username"' not in html and "Add member" not in html
+    old = f"/r/{seeded.slug}/protocol/team/"
+    before = Membership.objects.count()
+    assert client.post(old, {"username": "outsider", "role": "owner"}).status_code == 404
+    assert client.get(old).status_code == 404
+    assert Membership.objects.count() == before
+
+
+def test_member_change_remove(seeded, client_for, htmx_headers, cast):
+    membership = _joined(seeded, cast, "outsider", "viewer")
+    client = client_for("owner")
+    page = client.get(url("protocol_detail", seeded)).content.decode()
+    assert 'data-member="outsider"' in page
     changed = client.post(
         url("protocol_member", seeded, membership.pk),
         {f"m{membership.pk}-role": "reviewer", f"m{membership.pk}-can_import": "on"},
@@ -626,22 +644,7 @@ def test_member_add_change_remove(seeded, client_for, htmx_headers, cast):
     actions = list(
         AuditEvent.objects.filter(action__startswith="member_").values_list("action", flat=True)
     )
-    assert sorted(actions) == ["member_add", "member_remove", "member_update"]
-
-
-@pytest.mark.parametrize(
-    "data,message",
-    [
-        ({"username": "nobody", "role": "viewer"}, "No active user named"),
-        ({"username": "reviewer", "role": "viewer"}, "already in the team"),
-        ({"username": "outsider", "role": "king"}, "Select a valid choice"),
-    ],
-)
-def test_member_add_bad_input(seeded, client_for, htmx_headers, data, message):
-    before = Membership.objects.count()
-    response = client_for("owner").post(url("protocol_team", seeded), data, **htmx_headers)
-    assert response.status_code == 422 and message in response.content.decode()
-    assert Membership.objects.count() == before
+    assert sorted(actions) == ["member_remove", "member_update"]
 
 
 def test_last_owner_cannot_be_removed_or_demoted(seeded, client_for, htmx_headers, cast):
@@ -871,6 +874,24 @@ def test_research_question_heading_count_follows_htmx_adds_and_deletes(seeded, c
     assert page.count('id="count-research-questions"') == 1
 
 
+@pytest.mark.parametrize("key", list(services.ORDERED_LISTS))
+def test_every_counted_list_heading_follows_an_htmx_add_and_a_reload(seeded, client_for, key):
+    """Each list's heading count is the stored count in the htmx answer and after a reload, for
+    the owner who added and for a viewer (bug 11, for every counted heading)."""
+    spec = services.ORDERED_LISTS[key]
+    values = {f"new-{key}-{name}": f"Z9 added {name}" for name in spec.fields}
+    answer = client_for("owner").post(
+        url("protocol_list", seeded, key), values, HTTP_HX_REQUEST="true"
+    )
+    assert answer.status_code == 200, answer.content.decode()[:400]
+    stored = spec.queryset(seeded).count()
+    heading = f'{spec.title} <small class="text-body-secondary fw-normal">({stored})</small>'
+    assert heading in answer.content.decode()
+    for role in ("owner", "viewer"):
+        page = client_for(role).get(url("protocol_detail", seeded)).content.decode()
+        assert heading in page
+
+
 def test_viewer_is_not_offered_may_import(seeded, client_for, cast):
     viewer = Membership.objects.get(review=seeded, user=cast["viewer"])
     reviewer = Membership.objects.get(review=seeded, user=cast["reviewer"])
@@ -903,9 +924,7 @@ def test_server_refuses_may_import_for_a_viewer(seeded, client_for, htmx_headers
     assert f'name="m{reviewer.pk}-can_import"' not in page
 
 
-def test_member_added_as_viewer_may_not_import(seeded, client_for, htmx_headers, cast):
-    client_for("owner").post(
-        url("protocol_team", seeded), {"username": "outsider", "role": "viewer"}, **htmx_headers
-    )
+def test_member_joining_as_viewer_may_not_import(seeded, cast):
+    _joined(seeded, cast, "outsider", "viewer")
     membership = Membership.objects.get(review=seeded, user=cast["outsider"])
     assert (membership.role, membership.can_import) == ("viewer", False)

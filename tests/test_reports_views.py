@@ -35,6 +35,10 @@ DOWNLOAD_NAMES = [
 def seeded(seeded_module, db):  # noqa: F811 (the imported fixture, requested by name)
     review, cast, _ = seeded_module
     review.refresh_from_db()
+    # What every member sees with blind mode off (rolled back with the test); blind mode's
+    # hiding of the funnel from reviewers and viewers is tests/test_reports_blind.py's.
+    review.blind_mode = False
+    review.save(update_fields=["blind_mode"])
     return review
 
 

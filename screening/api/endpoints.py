@@ -18,6 +18,7 @@ from ..models import Study
 from ..selectors import reports as report_selectors
 from ..selectors.prisma_s import prisma_s_report
 from ..selectors.protocol import reviews_for_user
+from ..selectors.screening import outcomes_visible
 from ..selectors.studies import decisions_own, resolutions_settled, studies_filtered
 from ..services.tokens import api_token_authenticate
 
@@ -198,11 +199,15 @@ def resolution_list(request, slug: str):
 
 @router.get(
     "/{slug}/funnel",
-    response={200: dict, 409: ErrorOut},
+    response={200: dict, 403: ErrorOut, 409: ErrorOut},
     summary="The PRISMA 2020 funnel (latest computed snapshot)",
+    description="In blind mode only the review's owners and adjudicators get it (403 otherwise): "
+    "its counts move when another reviewer agrees or disagrees.",
 )
 def funnel(request, slug: str):
     review = _access(request, slug).review
+    if not outcomes_visible(review=review, user=request.user):
+        return Status(403, {"detail": report_selectors.BLIND_OUTCOMES_NOTE})
     snapshot = report_selectors.funnel_latest(review=review)
     if snapshot is None:
         return Status(

@@ -231,11 +231,6 @@ class SearchRunCellForm(StyledFormMixin, forms.Form):
     shown_run_on = forms.DateField(required=False, widget=forms.HiddenInput)
 
 
-class MemberAddForm(StyledFormMixin, forms.Form):
-    username = forms.CharField(max_length=150)
-    role = forms.ChoiceField(choices=Membership.Role.choices, initial=Membership.Role.REVIEWER)
-
-
 class MemberUpdateForm(StyledFormMixin, forms.Form):
     role = forms.ChoiceField(choices=Membership.Role.choices)
     can_import = forms.BooleanField(required=False, label="May import")

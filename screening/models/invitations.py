@@ -13,12 +13,17 @@ class Invitation(models.Model):
     The link is good once: accepting it stamps `accepted_at`; an owner may revoke it before.
     `user` is set when the invitation names an existing account (by username, or an e-mail
     address an account already has); otherwise the invitee creates an account from the link.
+    An invitation by a username no account has keeps only `username`: it is shown to the owner
+    like any other and its link lets nobody in.
     """
 
     review = models.ForeignKey(
         "screening.Review", on_delete=models.CASCADE, related_name="invitations"
     )
     email = models.EmailField(blank=True)
+    # The username the owner typed, kept whether or not such an account exists, so that the
+    # owner's view of the invitation never tells the two apart.
+    username = models.CharField(max_length=150, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -48,7 +53,8 @@ class Invitation(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=~Q(email="") | Q(user__isnull=False), name="invitation_has_invitee"
+                condition=~Q(email="") | Q(user__isnull=False) | ~Q(username=""),
+                name="invitation_has_invitee",
             ),
         ]
 

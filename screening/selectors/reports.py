@@ -88,6 +88,12 @@ class Libraries(TypedDict):
 _M = TypeVar("_M", bound=Model)
 
 VERDICTS = ("include", "uncertain", "exclude")
+# What a member is told where `outcomes_visible` hides the figures built from decisions
+# (reports page, its drill-downs and files, the API's funnel).
+BLIND_OUTCOMES_NOTE = (
+    "Blind mode is on: the funnel and tables built from decisions are shown to the review's "
+    "owners and adjudicators until the owner turns blind mode off."
+)
 RECORD_BOXES = {"database_results", "duplicates", "excluded_other"}
 STUDY_BOXES = {
     "excluded_automatic",

@@ -1,5 +1,6 @@
 """Invitations: an owner invites by e-mail or username; the link's holder joins the review."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -31,18 +32,31 @@ def invitation_days() -> int:
     return int(getattr(settings, "SLRWEB_INVITATION_DAYS", 14))
 
 
-def _invitee(invitee: str) -> tuple[str, User | None]:
-    """(e-mail, account) for what the owner typed: an e-mail address or a username."""
+@dataclass(frozen=True)
+class Invitee:
+    """Whom the owner named: an e-mail address, or a username (with the account, if any)."""
+
+    email: str
+    username: str
+    user: User | None
+
+    @property
+    def mail_to(self) -> str:
+        """Where the invitation is mailed: the address typed, or the named account's own."""
+        return self.email or str(getattr(self.user, "email", "") or "")
+
+
+def _invitee(invitee: str) -> Invitee:
+    """What the owner typed: an e-mail address or a username.
+
+    A username no active account has is kept as it is, with no account: the owner's answer
+    must not tell whether a username exists.
+    """
     users = get_user_model().objects.filter(is_active=True)
     invitee = invitee.strip()
     if "@" in invitee:
-        return invitee, users.filter(email__iexact=invitee).order_by("pk").first()
-    user = users.filter(username=invitee).first()
-    if user is None:
-        raise ValidationError(
-            {"invitee": f"No account named {invitee!r}: invite by e-mail address instead."}
-        )
-    return str(getattr(user, "email", "") or ""), user
+        return Invitee(invitee, "", users.filter(email__iexact=invitee).order_by("pk").first())
+    return Invitee("", invitee, users.filter(username=invitee).first())
 
 
 def invitation_link(*, invitation: Invitation, site_url: str) -> str:
@@ -50,11 +64,11 @@ def invitation_link(*, invitation: Invitation, site_url: str) -> str:
     return site_url.rstrip("/") + path
 
 
-def _send(*, invitation: Invitation, link: str) -> None:
+def _send(*, invitation: Invitation, link: str, to: str) -> None:
     context = {"invitation": invitation, "link": link, "days": invitation_days()}
     subject = render_to_string("registration/invitation_subject.txt", context).strip()
     body = render_to_string("registration/invitation_email.txt", context)
-    send_mail(subject, body, None, [invitation.email])
+    send_mail(subject, body, None, [to])
 
 
 @transaction.atomic
@@ -63,21 +77,32 @@ def invitation_create(
 ) -> Invitation:
     """Invite someone; an earlier open invitation of the same person is replaced.
 
-    The e-mail (when there is an address) is sent once the invitation is committed.
+    By username, the invitation is stored whether or not such an account exists, and the
+    owner's view of it is the same either way; an existing account sees it on its review list.
+    The e-mail (to the address typed, or the named account's address) is sent once the
+    invitation is committed.
     """
-    email, user = _invitee(invitee)
+    named = _invitee(invitee)
+    user = named.user
     if user is not None and Membership.objects.filter(review=review, user=user).exists():
+        # Members are listed on the team section already: this tells the owner nothing new.
         raise ValidationError(
             {"invitee": f"{user.get_username()} is already in the team: change their role there."}
         )
     earlier = Invitation.objects.filter(
         review=review, accepted_at__isnull=True, revoked_at__isnull=True
     )
-    earlier = earlier.filter(user=user) if user is not None else earlier.filter(email=email)
+    if named.username:
+        earlier = earlier.filter(username=named.username)
+    elif user is not None:
+        earlier = earlier.filter(user=user)
+    else:
+        earlier = earlier.filter(email=named.email)
     earlier.update(revoked_at=timezone.now())
     invitation = Invitation.objects.create(
         review=review,
-        email=email,
+        email=named.email,
+        username=named.username,
         user=user,
         role=role,
         invited_by=by,
@@ -88,11 +113,16 @@ def invitation_create(
         actor=by,
         action="invitation.create",
         obj=invitation,
-        after={"email": email, "user": user.get_username() if user else None, "role": role},
+        after={
+            "email": named.email,
+            "user": named.username or (user.get_username() if user else None),
+            "role": role,
+        },
     )
-    if email:
+    if named.mail_to:
         link = invitation_link(invitation=invitation, site_url=site_url)
-        transaction.on_commit(lambda: _send(invitation=invitation, link=link))
+        to = named.mail_to
+        transaction.on_commit(lambda: _send(invitation=invitation, link=link, to=to))
     return invitation
 
 
@@ -108,7 +138,15 @@ def invitation_revoke(*, review: Review, invitation: Invitation, by: User) -> No
     audit_event_record(review=review, actor=by, action="invitation.revoke", obj=invitation)
 
 
+def invitation_names_nobody(invitation: Invitation) -> bool:
+    """An invitation by a username no account had: its link lets nobody in (nobody may take
+    it by signing up under that name, nor accept it with another account)."""
+    return invitation.user_id is None and not invitation.email
+
+
 def _check_open(invitation: Invitation) -> None:
+    if invitation_names_nobody(invitation):
+        raise ValidationError(STATE_MESSAGES[InvitationState.INVALID])
     state = invitation_state(invitation)
     if state != InvitationState.OPEN:
         raise ValidationError(STATE_MESSAGES[state])

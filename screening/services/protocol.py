@@ -732,6 +732,8 @@ def _owners_left(review: Review, without: Membership) -> int:
 
 @transaction.atomic
 def member_add(*, review: Review, actor: User, username: str, role: str) -> Membership:
+    """Add an account to the team without asking it: server-side only (the demo review's
+    team, tests). No web page calls it: people join by accepting an invitation."""
     user = get_user_model().objects.filter(username=username, is_active=True).first()
     if user is None:
         raise ValidationError({"username": f"No active user named {username!r}."})

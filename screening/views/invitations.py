@@ -23,6 +23,7 @@ from ..services.invitations import (
     invitation_accept,
     invitation_create,
     invitation_link,
+    invitation_names_nobody,
     invitation_revoke,
     invitation_sign_up,
 )
@@ -39,13 +40,28 @@ def _list(request, access, form, status=200):
     rows = [
         {
             "invitation": invitation,
-            "link": invitation_link(invitation=invitation, site_url=site_url),
+            # By username the owner gets no link: following it would tell whether the
+            # account exists. The invitee finds it on their review list (or in the mail).
+            "link": ""
+            if invitation.username
+            else invitation_link(invitation=invitation, site_url=site_url),
             "expired": invitation_state(invitation) == InvitationState.EXPIRED,
         }
         for invitation in invitations_open(review=access.review)
     ]
     context = {"access": access, "review": access.review, "form": form, "rows": rows}
     return render(request, "screening/invitations/list.html", context, status=status)
+
+
+def _created_message(invitation: Invitation) -> str:
+    role = invitation.get_role_display().lower()
+    if invitation.username:
+        # Worded alike whether or not the account exists: owners must not probe usernames.
+        return (
+            f"Invitation recorded for {invitation.username} ({role}): if an account with "
+            "that username exists, it will see the invitation on its review list."
+        )
+    return f"Invitation sent to {invitation.email} ({role})."
 
 
 @require_http_methods(["GET", "POST"])
@@ -66,15 +82,7 @@ def invitation_list(request, slug):
             except ValidationError as error:
                 form.add_error(None, error)
             else:
-                sent = (
-                    f"sent to {invitation.email}"
-                    if invitation.email
-                    else "created, not mailed (the account has no e-mail address): pass on "
-                    "its link below, or they find it on their review list"
-                )
-                messages.success(
-                    request, f"Invitation {sent} ({invitation.get_role_display().lower()})."
-                )
+                messages.success(request, _created_message(invitation))
                 return redirect("screening:invitation_list", slug=access.review.slug)
         return _list(request, access, form, status=422)
     return _list(request, access, form)
@@ -107,6 +115,8 @@ def invitation_open(request, token):
     invitation = lookup.invitation
     if invitation is None or lookup.state != InvitationState.OPEN:
         return _closed(request, lookup.state, invitation)
+    if invitation_names_nobody(invitation):
+        return _closed(request, InvitationState.INVALID)
     user = request.user
     form = None
     error = ""

@@ -17,7 +17,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ..access import Need, review_access
 from ..forms import (
     REVIEW_SETTINGS_FORMS,
-    MemberAddForm,
     MemberUpdateForm,
     MoveForm,
     ProtocolImportForm,
@@ -149,7 +148,8 @@ def _searches_section(access, *, cell=None, form=None, version=0, error=None) ->
     }
 
 
-def _team_section(access, *, form=None, error=None, error_member=None) -> dict:
+def _team_section(access, *, error=None, error_member=None) -> dict:
+    # Nobody is added here: people join by accepting an invitation (views/invitations.py).
     members = list(team_members(review=access.review))
     return {
         "template": "screening/protocol/_team.html",
@@ -162,7 +162,6 @@ def _team_section(access, *, form=None, error=None, error_member=None) -> dict:
             )
             for m in members
         ],
-        "form": form or MemberAddForm(),
         "error": error,
         "error_member": error_member,
     }
@@ -515,29 +514,6 @@ def protocol_search_cell(request, slug, string_id, source_id):
 # ----- team ------------------------------------------------------------------------------
 
 
-@require_http_methods(["GET", "POST"])
-@login_required
-def protocol_team(request, slug):
-    if request.method == "GET":
-        access = review_access(request, slug)
-        return _respond(request, access, "team", _team_section(access))
-    access = review_access(request, slug, Need.OWN)
-    form = MemberAddForm(request.POST)
-    if form.is_valid():
-        try:
-            services.member_add(
-                review=access.review,
-                actor=request.user,
-                username=form.cleaned_data["username"],
-                role=form.cleaned_data["role"],
-            )
-        except ValidationError as error:
-            form.add_error(None, error)
-    if form.errors:
-        return _respond(request, access, "team", _team_section(access, form=form), status=INVALID)
-    return _respond(request, access, "team", _team_section(access))
-
-
 @require_POST
 @login_required
 def protocol_member(request, slug, pk):
@@ -640,7 +616,6 @@ urlpatterns = [
         protocol_search_cell,
         name="protocol_search_cell",
     ),
-    path("team/", protocol_team, name="protocol_team"),
     path("team/<int:pk>/", protocol_member, name="protocol_member"),
     path("team/<int:pk>/delete/", protocol_member_remove, name="protocol_member_remove"),
     path("export/", protocol_export, name="protocol_export"),
