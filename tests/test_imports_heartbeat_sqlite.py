@@ -110,7 +110,7 @@ def test_sqlite_import_killed_mid_transaction_is_failed_within_seconds(embedded)
 
     status, records, error = wait_until(swept, timeout=GRACE * 15, every=0.5)
     assert records == "0"  # nothing of the killed transaction was kept
-    assert "The worker importing this file stopped" in error
+    assert "The worker importing this file stopped" in error and "%" not in error
     assert "Retry the import, or delete it." in error
     assert not heartbeat.exists()
     assert embedded("retry", batch_id) == "pending"

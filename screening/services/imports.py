@@ -484,7 +484,8 @@ def heartbeat_file_stale(batch_id: int) -> bool:
         touched = heartbeat_path(batch_id).stat().st_mtime
     except FileNotFoundError:
         return True
-    return time.time() - touched > settings.IMPORT_HEARTBEAT_FILE_GRACE_SECONDS
+    grace: float = settings.IMPORT_HEARTBEAT_FILE_GRACE_SECONDS
+    return time.time() - touched > grace
 
 
 @dataclass
@@ -1043,12 +1044,12 @@ def _batch_remove(*, batch: ImportBatch, user, impact: DeleteImpact) -> None:
 
 
 WORKER_LOST_MESSAGE = (
-    "The worker importing this file stopped (killed, restarted or cut off from the database) "
-    "at {progress} %; nothing of the file was kept. Retry the import, or delete it."
+    "The worker importing this file stopped (killed, restarted or cut off from the database)"
+    "{at}; nothing of the file was kept. Retry the import, or delete it."
 )
 
 
-def batches_sweep() -> dict:
+def batches_sweep() -> dict[str, int]:
     """Re-send imports whose task never reached the broker (or was lost with it), and fail
     the imports whose worker died, so that every batch can finish or be undone.
 
@@ -1117,7 +1118,9 @@ def _fail_lost_batch(batch_id: int) -> bool:
             return False
         if settings.IMPORT_HEARTBEAT_FILES and not heartbeat_file_stale(batch_id):
             return False  # a new run of it started since the sweep looked
-        reason = WORKER_LOST_MESSAGE.format(progress=batch.progress)
+        # SQLite writes no progress during the import: no "at 0 %" there.
+        at = f" at {batch.progress} %" if batch.progress else ""
+        reason = WORKER_LOST_MESSAGE.format(at=at)
         ImportBatch.objects.filter(pk=batch_id).update(
             status=ImportBatch.Status.FAILED,
             error=reason,
