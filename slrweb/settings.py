@@ -238,13 +238,23 @@ IMPORT_XLSX_MAX_UNPACKED_BYTES = int(
 IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "200000"))
 # Import jobs (screening.sweep, run by Celery beat every IMPORT_SWEEP_SECONDS): a pending
 # import never handed to the broker, or handed over longer than IMPORT_REQUEUE_SECONDS ago,
-# is sent again; a running import whose worker is gone (PostgreSQL: its advisory lock is
-# free) and silent for IMPORT_HEARTBEAT_GRACE_SECONDS is marked failed. SQLite cannot see
-# the lock, so there the heartbeat alone decides after IMPORT_RUNNING_TIMEOUT_SECONDS.
+# is sent again. On PostgreSQL a running import whose worker died (its advisory lock is
+# free) and silent for IMPORT_HEARTBEAT_GRACE_SECONDS is marked failed. SQLite has one
+# writer (the import transaction holds it), so there the worker keeps a heartbeat FILE
+# fresh instead, IMPORT_HEARTBEAT_DIR/<batch id>, touched by a thread every few seconds and
+# removed when the import ends: a running import whose file is missing or older than
+# IMPORT_HEARTBEAT_FILE_GRACE_SECONDS is marked failed (the file is on this machine, as the
+# embedded worker is; IMPORT_HEARTBEAT_FILES=1 selects the file on PostgreSQL too).
 IMPORT_SWEEP_SECONDS = float(os.environ.get("IMPORT_SWEEP_SECONDS", "15"))
 IMPORT_REQUEUE_SECONDS = int(os.environ.get("IMPORT_REQUEUE_SECONDS", "300"))
 IMPORT_HEARTBEAT_GRACE_SECONDS = int(os.environ.get("IMPORT_HEARTBEAT_GRACE_SECONDS", "10"))
-IMPORT_RUNNING_TIMEOUT_SECONDS = int(os.environ.get("IMPORT_RUNNING_TIMEOUT_SECONDS", "1800"))
+IMPORT_HEARTBEAT_FILES = env_bool(
+    "IMPORT_HEARTBEAT_FILES", DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+)
+IMPORT_HEARTBEAT_DIR = Path(os.environ.get("IMPORT_HEARTBEAT_DIR", VAR_DIR / "import-heartbeats"))
+IMPORT_HEARTBEAT_FILE_GRACE_SECONDS = int(
+    os.environ.get("IMPORT_HEARTBEAT_FILE_GRACE_SECONDS", "30")
+)
 # Records left unassigned this long, with no import of their review still going, get a
 # deduplication run from the sweep (its first send was lost with the broker or a worker).
 DEDUP_SWEEP_AFTER_SECONDS = int(os.environ.get("DEDUP_SWEEP_AFTER_SECONDS", "60"))
