@@ -100,8 +100,14 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The embedded web process and worker share one file: wait for locks instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    # The embedded web process and worker share one file: wait for locks instead of failing,
+    # and write ahead (WAL) so readers go on while an import's long transaction writes (the
+    # rollback journal locked every page out until the import committed).
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # SQLite cannot enforce `nulls_distinct=False` constraints; the services that write those
     # rows look them up under a lock first, and production runs on PostgreSQL, which enforces
