@@ -9,6 +9,7 @@ process's resident memory high-water mark (/proc/<pid>/status VmHWM; the worker 
 """
 
 from collections.abc import Callable
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,13 +100,9 @@ HOSTILE = [
     ),
 ]
 
-_BOMB: list[bytes] = []
-
-
+@functools.cache
 def _zip_bomb() -> bytes:
-    if not _BOMB:
-        _BOMB.append(hostile_files.xlsx_zip_bomb())
-    return _BOMB[0]
+    return hostile_files.xlsx_zip_bomb()
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -146,8 +143,9 @@ def test_hostile_file_in_the_real_worker(
     monkeypatch.setattr("screening.domain.parsers.check_container", lambda *a, **k: None)
     pid = hostile_worker.pid
     reset_high_water_mark(pid)
+    # Growth is measured from the RSS at the reset: if the idle worker shrinks meanwhile, the
+    # figure only grows (the bound stays on the safe side).
     before = memory_kb(pid)
-    assert before["VmHWM"] == before["VmRSS"]
     batch = batch_create(
         review=review,
         source=source_resolve(review=review, name="Hostile library"),
