@@ -8,8 +8,8 @@ process's resident memory high-water mark (/proc/<pid>/status VmHWM; the worker 
 --pool=solo, so the process the fixture started is the one that parses).
 """
 
-from collections.abc import Callable
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +99,7 @@ HOSTILE = [
         absent=["binary"],
     ),
 ]
+
 
 @functools.cache
 def _zip_bomb() -> bytes:
