@@ -41,7 +41,8 @@ from django.db import (
     connections,
     transaction,
 )
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..domain import parsers
@@ -790,7 +791,9 @@ def _run_locked(batch: ImportBatch, channel: _ProgressChannel) -> ImportBatch:
             skipped=tally.skipped,
             report=tally.report(batch.format),
             error="",
-            started_at=current.started_at or finished,
+            # The claim stamped started_at through the progress connection (committed,
+            # so visible here); `current` was read before it and must not overwrite it.
+            started_at=Coalesce(F("started_at"), Value(finished)),
             finished_at=finished,
         )
     )
