@@ -100,8 +100,14 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # The embedded web process and worker share one file: wait for locks instead of failing.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    # The embedded web process and worker share one file: wait for locks instead of failing,
+    # and write ahead (WAL) so readers go on while an import's long transaction writes (the
+    # rollback journal locked every page out until the import committed).
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # SQLite cannot enforce `nulls_distinct=False` constraints; the services that write those
     # rows look them up under a lock first, and production runs on PostgreSQL, which enforces
@@ -238,13 +244,23 @@ IMPORT_XLSX_MAX_UNPACKED_BYTES = int(
 IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "200000"))
 # Import jobs (screening.sweep, run by Celery beat every IMPORT_SWEEP_SECONDS): a pending
 # import never handed to the broker, or handed over longer than IMPORT_REQUEUE_SECONDS ago,
-# is sent again; a running import whose worker is gone (PostgreSQL: its advisory lock is
-# free) and silent for IMPORT_HEARTBEAT_GRACE_SECONDS is marked failed. SQLite cannot see
-# the lock, so there the heartbeat alone decides after IMPORT_RUNNING_TIMEOUT_SECONDS.
+# is sent again. On PostgreSQL a running import whose worker died (its advisory lock is
+# free) and silent for IMPORT_HEARTBEAT_GRACE_SECONDS is marked failed. SQLite has one
+# writer (the import transaction holds it), so there the worker keeps a heartbeat FILE
+# fresh instead, IMPORT_HEARTBEAT_DIR/<batch id>, touched by a thread every few seconds and
+# removed when the import ends: a running import whose file is missing or older than
+# IMPORT_HEARTBEAT_FILE_GRACE_SECONDS is marked failed (the file is on this machine, as the
+# embedded worker is; IMPORT_HEARTBEAT_FILES=1 selects the file on PostgreSQL too).
 IMPORT_SWEEP_SECONDS = float(os.environ.get("IMPORT_SWEEP_SECONDS", "15"))
 IMPORT_REQUEUE_SECONDS = int(os.environ.get("IMPORT_REQUEUE_SECONDS", "300"))
 IMPORT_HEARTBEAT_GRACE_SECONDS = int(os.environ.get("IMPORT_HEARTBEAT_GRACE_SECONDS", "10"))
-IMPORT_RUNNING_TIMEOUT_SECONDS = int(os.environ.get("IMPORT_RUNNING_TIMEOUT_SECONDS", "1800"))
+IMPORT_HEARTBEAT_FILES = env_bool(
+    "IMPORT_HEARTBEAT_FILES", DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+)
+IMPORT_HEARTBEAT_DIR = Path(os.environ.get("IMPORT_HEARTBEAT_DIR", VAR_DIR / "import-heartbeats"))
+IMPORT_HEARTBEAT_FILE_GRACE_SECONDS = int(
+    os.environ.get("IMPORT_HEARTBEAT_FILE_GRACE_SECONDS", "30")
+)
 # Records left unassigned this long, with no import of their review still going, get a
 # deduplication run from the sweep (its first send was lost with the broker or a worker).
 DEDUP_SWEEP_AFTER_SECONDS = int(os.environ.get("DEDUP_SWEEP_AFTER_SECONDS", "60"))

@@ -1,11 +1,13 @@
 """Shared fixtures: the fixed cast, a real Celery worker on Redis, a Chromium page."""
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,6 +77,17 @@ def celery_worker(transactional_db, celery_queue, settings):
     Tests using it run with `transactional_db`, so what they write is committed and visible to
     the worker process.
     """
+    with celery_worker_process(celery_queue, settings.MEDIA_ROOT) as process:
+        yield process
+
+
+@contextlib.contextmanager
+def celery_worker_process(queue: str, media_root) -> Iterator[subprocess.Popen]:
+    """Start a `celery worker --pool=solo` on Redis for `queue`, reading the test database.
+
+    The solo pool parses in this very process, so its /proc/<pid>/status is the worker's
+    memory. Used by the per-test `celery_worker` fixture and by modules that share one worker.
+    """
     from django.db import connection
 
     from slrweb.celery import app
@@ -88,13 +101,13 @@ def celery_worker(transactional_db, celery_queue, settings):
     )
     if connection.vendor != "postgresql":
         pytest.skip("worker tests need PostgreSQL (DATABASE_URL)")
-    app.conf.task_default_queue = celery_queue
+    app.conf.task_default_queue = queue
     env = dict(
         os.environ,
         DATABASE_URL=database_url,
-        CELERY_TASK_DEFAULT_QUEUE=celery_queue,
+        CELERY_TASK_DEFAULT_QUEUE=queue,
         DB_CONN_MAX_AGE="0",
-        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        MEDIA_ROOT=str(media_root),
     )
     process = subprocess.Popen(
         [
@@ -107,10 +120,10 @@ def celery_worker(transactional_db, celery_queue, settings):
             "--pool=solo",
             "--loglevel=WARNING",
             "-Q",
-            celery_queue,
+            queue,
             "--without-gossip",
             "--without-mingle",
-            f"--hostname=test-{celery_queue}@%h",
+            f"--hostname=test-{queue}@%h",
         ],
         cwd=REPO_ROOT,
         env=env,
@@ -119,7 +132,7 @@ def celery_worker(transactional_db, celery_queue, settings):
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             replies = app.control.ping(
-                destination=[f"test-{celery_queue}@{os.uname().nodename}"], timeout=0.5
+                destination=[f"test-{queue}@{os.uname().nodename}"], timeout=0.5
             )
             if replies:
                 break

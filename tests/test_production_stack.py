@@ -223,3 +223,27 @@ def test_docker_compose_config_parses_and_requires_a_secret_key():
         [*client, "config", "--quiet"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
     )
     assert missing.returncode != 0 and "set SECRET_KEY in .env" in missing.stderr
+
+
+def test_the_embedded_sqlite_database_lets_readers_in_during_a_long_write(tmp_path):
+    """`make run`'s SQLite file is in WAL mode: pages and the sweep read while an import's
+    transaction writes, instead of waiting on the rollback journal's exclusive lock."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+    env.update(SLRWEB_VAR_DIR=str(tmp_path / "var"), SECRET_KEY="wal-test")
+    (tmp_path / "var").mkdir()
+    probe = (
+        "from django.db import connection\n"
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute('PRAGMA journal_mode')\n"
+        "    print(cursor.fetchone()[0])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", probe],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "wal"

@@ -9,6 +9,8 @@ columns (the inserts hold a FOR KEY SHARE lock on that row, which a non-key UPDA
 wait for). A PostgreSQL advisory lock, taken inside the import transaction, makes a task that
 runs twice (Celery redelivery after a worker was killed) import the file once: the second run
 either waits for nothing (the lock died with the killed worker's connection) or sees "done".
+On SQLite (embedded) there is no second writer: the batch is marked running before the import
+transaction, and the worker keeps a heartbeat file fresh instead (HeartbeatFile).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import io
 import json
 import logging
 import re
+import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager, closing
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
@@ -36,11 +40,13 @@ from django.db import (
     DEFAULT_DB_ALIAS,
     DatabaseError,
     IntegrityError,
+    OperationalError,
     connection,
     connections,
     transaction,
 )
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..domain import parsers
@@ -389,6 +395,21 @@ class _ProgressChannel:
             cursor.execute(sql, params)
             return int(cursor.rowcount)
 
+    def claim_before_transaction(self) -> None:
+        """SQLite: mark the batch running on the main connection, before the import
+        transaction takes the only write lock (nothing can write the row during the import)."""
+        if self.connection is not None:
+            return
+        now = timezone.now()
+        ImportBatch.objects.filter(pk=self.batch_id).exclude(status=ImportBatch.Status.DONE).update(
+            status=ImportBatch.Status.RUNNING,
+            progress=0,
+            error="",
+            started_at=now,
+            heartbeat_at=now,
+            attempts=F("attempts") + 1,
+        )
+
     def claim(self) -> None:
         now = timezone.now()
         self.execute(
@@ -418,6 +439,68 @@ class _ProgressChannel:
     def close(self) -> None:
         if self.connection is not None:
             self.connection.close()
+
+
+def heartbeat_path(batch_id: int) -> Path:
+    """The heartbeat file of a batch being imported (see HeartbeatFile)."""
+    return Path(settings.IMPORT_HEARTBEAT_DIR) / str(batch_id)
+
+
+class HeartbeatFile:
+    """While an import runs, a daemon thread of the worker touches `heartbeat_path(batch)`
+    every few seconds; the file is removed when the import ends and goes stale when the
+    worker process dies. The sweep reads its age where the database cannot carry a heartbeat
+    (SQLite: the import transaction holds the only write lock)."""
+
+    def __init__(self, batch_id: int) -> None:
+        self.path = heartbeat_path(batch_id)
+        self.every = max(0.2, settings.IMPORT_HEARTBEAT_FILE_GRACE_SECONDS / 6)
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"import-heartbeat-{self.path.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(self.every):
+            try:
+                self.path.touch()
+            except OSError:
+                logger.warning("import heartbeat %s could not be written", self.path)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _heartbeat_file(batch_id: int) -> Iterator[None]:
+    if not settings.IMPORT_HEARTBEAT_FILES:
+        yield
+        return
+    beat = HeartbeatFile(batch_id)
+    beat.start()
+    try:
+        yield
+    finally:
+        beat.stop()
+
+
+def heartbeat_file_stale(batch_id: int) -> bool:
+    """True if the batch's heartbeat file is missing or older than the grace period."""
+    try:
+        touched = heartbeat_path(batch_id).stat().st_mtime
+    except FileNotFoundError:
+        return True
+    grace: float = settings.IMPORT_HEARTBEAT_FILE_GRACE_SECONDS
+    return time.time() - touched > grace
 
 
 @dataclass
@@ -670,6 +753,12 @@ def batch_run(*, batch_id: int) -> ImportBatch | None:
     if batch is None or batch.status == ImportBatch.Status.DONE:
         return batch
     channel = _ProgressChannel(batch.pk)
+    with _heartbeat_file(batch.pk):
+        channel.claim_before_transaction()
+        return _run_in_transaction(batch, channel)
+
+
+def _run_in_transaction(batch: ImportBatch, channel: _ProgressChannel) -> ImportBatch:
     try:
         try:
             with transaction.atomic():
@@ -726,7 +815,9 @@ def _run_locked(batch: ImportBatch, channel: _ProgressChannel) -> ImportBatch:
             skipped=tally.skipped,
             report=tally.report(batch.format),
             error="",
-            started_at=current.started_at or finished,
+            # The claim stamped started_at through the progress connection (committed,
+            # so visible here); `current` was read before it and must not overwrite it.
+            started_at=Coalesce(F("started_at"), Value(finished)),
             finished_at=finished,
         )
     )
@@ -988,8 +1079,8 @@ def _batch_remove(*, batch: ImportBatch, user: User, impact: DeleteImpact) -> No
 
 
 WORKER_LOST_MESSAGE = (
-    "The worker importing this file stopped (killed, restarted or cut off from the database) "
-    "at {progress} %; nothing of the file was kept. Retry the import, or delete it."
+    "The worker importing this file stopped (killed, restarted or cut off from the database)"
+    "{at}; nothing of the file was kept. Retry the import, or delete it."
 )
 
 
@@ -999,8 +1090,8 @@ def batches_sweep() -> dict[str, int]:
 
     A running import on PostgreSQL holds an advisory lock for its whole transaction: a batch
     marked running whose lock is free and whose last heartbeat is older than the grace
-    period has no worker left. Elsewhere (SQLite) the heartbeat alone decides, with a longer
-    timeout because the worker cannot write it while its import transaction is open.
+    period has no worker left. On SQLite the worker cannot write a heartbeat while its import
+    transaction is open, so its heartbeat file decides (settings.IMPORT_HEARTBEAT_FILES).
     """
     now = timezone.now()
     requeue_before = now - timedelta(seconds=settings.IMPORT_REQUEUE_SECONDS)
@@ -1015,20 +1106,40 @@ def batches_sweep() -> dict[str, int]:
         if not batch_enqueue(batch_id=batch_id):
             break  # the broker is still down: the next sweep tries again
         requeued += 1
-    grace = (
-        settings.IMPORT_HEARTBEAT_GRACE_SECONDS
-        if connection.vendor == "postgresql"
-        else settings.IMPORT_RUNNING_TIMEOUT_SECONDS
-    )
-    silent_since = now - timedelta(seconds=grace)
-    silent = ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=silent_since) | Q(heartbeat_at__isnull=True, started_at__lt=silent_since)
-    )
-    failed = sum(_fail_if_worker_lost(batch_id) for batch_id in silent.values_list("pk", flat=True))
+    failed = sum(_fail_if_worker_lost(batch_id) for batch_id in _batches_silent(now))
     return {"requeued": requeued, "failed": failed}
 
 
+def _batches_silent(now: datetime) -> list[int]:
+    """Running batches whose worker shows no sign of life: a stale or missing heartbeat
+    file (IMPORT_HEARTBEAT_FILES, the SQLite default), else a database heartbeat older than
+    the grace period."""
+    running = ImportBatch.objects.filter(status=ImportBatch.Status.RUNNING)
+    if settings.IMPORT_HEARTBEAT_FILES:
+        ids = running.values_list("pk", flat=True)
+        return [batch_id for batch_id in ids if heartbeat_file_stale(batch_id)]
+    silent_since = now - timedelta(seconds=settings.IMPORT_HEARTBEAT_GRACE_SECONDS)
+    silent = running.filter(
+        Q(heartbeat_at__lt=silent_since) | Q(heartbeat_at__isnull=True, started_at__lt=silent_since)
+    )
+    return list(silent.values_list("pk", flat=True))
+
+
 def _fail_if_worker_lost(batch_id: int) -> bool:
+    try:
+        failed = _fail_lost_batch(batch_id)
+    except OperationalError:
+        if connection.vendor == "postgresql":
+            raise
+        # SQLite: a live import still holds the write lock; the next sweep looks again.
+        logger.warning("import %s: the sweep could not take the database lock", batch_id)
+        return False
+    if failed and settings.IMPORT_HEARTBEAT_FILES:
+        heartbeat_path(batch_id).unlink(missing_ok=True)
+    return failed
+
+
+def _fail_lost_batch(batch_id: int) -> bool:
     with transaction.atomic():
         if not _advisory_lock(batch_id):
             return False  # a worker is importing it right now
@@ -1040,7 +1151,11 @@ def _fail_if_worker_lost(batch_id: int) -> bool:
         )
         if batch is None:
             return False
-        reason = WORKER_LOST_MESSAGE.format(progress=batch.progress)
+        if settings.IMPORT_HEARTBEAT_FILES and not heartbeat_file_stale(batch_id):
+            return False  # a new run of it started since the sweep looked
+        # SQLite writes no progress during the import: no "at 0 %" there.
+        at = f" at {batch.progress} %" if batch.progress else ""
+        reason = WORKER_LOST_MESSAGE.format(at=at)
         ImportBatch.objects.filter(pk=batch_id).update(
             status=ImportBatch.Status.FAILED,
             error=reason,
