@@ -20,6 +20,24 @@ def form_field(form: forms.BaseForm, name: str, kind: type[FieldT]) -> FieldT:
     return field
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files under one name (Django's documented pattern): a list of the files sent,
+    empty when none was and the field is optional ("required" is refused as usual)."""
+
+    widget = MultipleFileInput
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        single = super().clean
+        if isinstance(data, (list, tuple)) and data:
+            return [single(item, initial) for item in data]
+        cleaned = single(data, initial)
+        return [cleaned] if cleaned else []
+
+
 class SearchRunField(forms.ModelChoiceField):
     """A search run, labelled by its source and search string (and its date when `dated`)."""
 

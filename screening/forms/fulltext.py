@@ -2,7 +2,7 @@
 
 from django import forms
 
-from . import StyledFormMixin
+from . import MultipleFileField, StyledFormMixin
 
 
 class UploadForm(StyledFormMixin, forms.Form):
@@ -11,23 +11,6 @@ class UploadForm(StyledFormMixin, forms.Form):
 
 class NotRetrievableForm(StyledFormMixin, forms.Form):
     reason = forms.CharField(max_length=1000, label="Why it could not be retrieved")
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    """Several files under one name (Django's documented pattern)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput())
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        if isinstance(data, (list, tuple)):
-            return [super(MultipleFileField, self).clean(item, initial) for item in data]
-        return [super().clean(data, initial)] if data else []
 
 
 class BulkUploadForm(StyledFormMixin, forms.Form):

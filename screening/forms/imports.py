@@ -6,21 +6,7 @@ from django.core.exceptions import ValidationError
 
 from ..models import SearchRun, Source
 from ..services.imports import FORMAT_CHOICES, MAPPABLE_FIELDS
-from . import SearchRunField, StyledFormMixin, form_field
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    widget = MultipleFileInput
-
-    def clean(self, data, initial=None):
-        single = super().clean
-        if isinstance(data, (list, tuple)):
-            return [single(item, initial) for item in data]
-        return [single(data, initial)]
+from . import MultipleFileField, SearchRunField, StyledFormMixin, form_field
 
 
 class _ReviewChoicesForm(forms.Form):

@@ -5,10 +5,7 @@ from django import forms
 from ..models import SearchRun
 from ..services.imports import FORMAT_CHOICES
 from ..services.rounds import RoundRun
-from . import SearchRunField, StyledFormMixin, form_field
-
-# The upload field is the imports page's own (one implementation of a multi-file input).
-from .imports import MultipleFileField
+from . import MultipleFileField, SearchRunField, StyledFormMixin, form_field
 
 
 class _RoundPairsForm(forms.Form):
