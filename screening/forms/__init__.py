@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django import forms
 
 from ..models import Membership, Review, SearchRun, Stage
+from ..services.protocol import STAGE_FIELDS
 
 FieldT = TypeVar("FieldT", bound=forms.Field)
 
@@ -200,17 +201,7 @@ class StageForm(StyledFormMixin, forms.ModelForm):
 
     class Meta:
         model = Stage
-        fields = [
-            "name",
-            "reviewers_required",
-            "consensus_rule",
-            "reasons_required",
-            "queue_order",
-            "parties_may_resolve",
-            "route_include",
-            "route_uncertain",
-            "route_exclude",
-        ]
+        fields = list(STAGE_FIELDS)  # what the stage service saves, one list
 
     def __init__(self, *args, route_choices=(), **kwargs):
         super().__init__(*args, **kwargs)
