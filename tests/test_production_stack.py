@@ -1,6 +1,7 @@
 """The image, the compose stack and the production settings, read as files and run as commands
 (no Docker engine here: docker-compose.yml is parsed and its services checked)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -71,6 +72,49 @@ def test_caddy_terminates_tls_with_an_internal_certificate_for_localhost():
     assert "{$SLRWEB_SITE:localhost} {" in caddyfile
     assert "tls {$SLRWEB_TLS:internal}" in caddyfile
     assert "reverse_proxy {$SLRWEB_UPSTREAM:web:8000}" in caddyfile
+
+
+def test_compose_web_and_workers_scale_to_several_replicas(compose):
+    """`docker compose up --scale web=N --scale worker-heavy=N` needs no fixed name or host port
+    on the services that scale, and every replica shares the uploads volume."""
+    for name in ("web", "worker-heavy", "worker-light"):
+        service = compose["services"][name]
+        assert "container_name" not in service
+        assert "ports" not in service
+        assert "media:/data/media" in service["volumes"]
+    for name in ("worker-heavy", "worker-light"):
+        # Each replica names itself after its own host (%h), so replicas never collide.
+        assert "@%h" in command_of(compose["services"][name])
+
+
+@pytest.mark.skipif(shutil.which("caddy") is None, reason="no caddy binary installed")
+def test_caddy_takes_several_web_processes_in_turn_and_retries_the_next():
+    adapted = subprocess.run(
+        ["caddy", "adapt", "--config", "Caddyfile", "--adapter", "caddyfile"],
+        cwd=REPO_ROOT,
+        env=dict(os.environ, SLRWEB_UPSTREAM="10.0.0.2:8000 10.0.0.3:8000"),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    config = json.loads(adapted.stdout)
+    handlers = [
+        handler
+        for server in config["apps"]["http"]["servers"].values()
+        for route in server["routes"]
+        for sub in route["handle"]
+        for subroute in sub.get("routes", [])
+        for handler in subroute["handle"]
+        if handler["handler"] == "reverse_proxy"
+    ]
+    assert len(handlers) == 1
+    proxy = handlers[0]
+    assert [upstream["dial"] for upstream in proxy["upstreams"]] == [
+        "10.0.0.2:8000",
+        "10.0.0.3:8000",
+    ]
+    assert proxy["load_balancing"]["selection_policy"] == {"policy": "round_robin"}
+    assert proxy["load_balancing"]["try_duration"] == 5_000_000_000
 
 
 def test_image_runs_as_a_non_root_user_with_locked_dependencies_and_a_health_check():
