@@ -15,6 +15,7 @@ import os
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import NotSupportedError, connection, transaction
 
 from screening.models import ImportBatch, Record
 from screening.services.imports import batch_create, batch_run, source_resolve
@@ -99,3 +100,23 @@ def test_every_real_export_stores_exactly_what_it_stored_before():
             "positions_changed": positions[:10],
         }
     assert not changed, changed
+
+
+@pytest.mark.django_db
+def test_long_record_values_are_compressed_with_lz4_where_the_server_has_it():
+    """Compressing `raw` with pglz was a quarter of PostgreSQL's work during a large import
+    (docs/benchmarks.md, "Import"); lz4 stores the same values for less CPU."""
+    if connection.vendor != "postgresql":
+        pytest.skip("column compression is a PostgreSQL setting")
+    with connection.cursor() as cursor:
+        try:
+            with transaction.atomic():
+                cursor.execute("CREATE TEMP TABLE lz4_probe (value text COMPRESSION lz4)")
+        except NotSupportedError:
+            pytest.skip("this PostgreSQL server is built without lz4")
+        cursor.execute(
+            "SELECT attname, attcompression FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attname IN ('raw', 'abstract') ORDER BY attname",
+            [Record._meta.db_table],
+        )
+        assert cursor.fetchall() == [("abstract", "l"), ("raw", "l")]
