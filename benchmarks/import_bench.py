@@ -1,62 +1,68 @@
-"""Import benchmark: a 100,000-record RIS file built from the real records in ../shared/data,
-imported end to end (parse + insert into PostgreSQL) through batch_run, the code the Celery
-task runs. Reports wall time, peak memory (RSS) and, from the same file in the same run, our
-bare parse time and rispy's.
+"""Import benchmark: 100,000 RIS records end to end, beside a bare line scan of the same file.
 
-    DATABASE_URL=postgres://... .venv/bin/python benchmarks/import_bench.py [--records N]
+One command (from the repository root; PostgreSQL, DEBUG off as in production):
 
-Prints one JSON object. The review it creates is deleted at the end.
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/slrweb_bench \\
+        .venv/bin/python benchmarks/import_bench.py [--records N] [--no-dedup] [--profile FILE]
+
+The file is built by cycling the real records of the RIS exports listed in
+SLRWEB_SHARED_DATA/INVENTORY.tsv (about 273 MB for 100,000: Web of Science entries carry their
+cited references). Each phase runs in a fresh process, so each peak RSS (the kernel's VmHWM of
+that process) is its own and nothing is inherited; times are taken inside the process around
+the work, so interpreter and Django start-up are not counted (a running server and worker
+have paid them already):
+
+  scan    the floor: open the file as text (UTF-8, universal newlines, as the parser reads it)
+          and iterate its lines, counting "ER  -" lines. Run before and after the import; the
+          ratio uses their mean.
+  upload  the web process: Django's WSGI handler (what gunicorn calls) receives a multipart
+          POST to the imports page whose body is streamed from the file, with a logged-in
+          owner's session and CSRF token; the streaming upload handler writes it to disk and
+          hashes it, the view calls `batch_create` (checks, stored copy, audit).
+  import  the worker: the Celery task's function (`screening.batch_import`) on that batch:
+          streaming parse, normalisation, one COPY into PostgreSQL, commit.
+  parse   (for the analysis) our parser alone over the same file, no database.
+  dedup   the deduplication the import triggers (a separate task, `--no-dedup` skips it).
+
+End to end = upload + import. The broker is an in-memory one in every phase, so nothing is
+sent to a real worker (the phases call the task functions themselves). Prints one JSON object
+and, last, a Markdown table row for docs/benchmarks.md. The review, its user and the files
+are deleted at the end.
 """
 
+from __future__ import annotations
+
 import argparse
-import gc
+import io
 import json
 import os
 import platform
 import re
+import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slrweb.settings")
 SHARED_DATA = Path(os.environ.get("SLRWEB_SHARED_DATA", REPO.parent / "shared" / "data"))
 _RECORD = re.compile(r"^TY  - .*?^ER  -[^\n]*\n", re.M | re.S)
+SLUG_PREFIX = "bench-import-"
+BOUNDARY = "----slrweb-import-bench-" + secrets.token_hex(8)
+CSRF_TOKEN = secrets.token_hex(16)  # 32 characters: a valid unmasked CSRF secret
 
 
-def rss_mb() -> float:
-    """Current resident set size of this process, from /proc (no psutil needed)."""
+def proc_status() -> dict[str, float]:
+    """This process's VmRSS and VmHWM (peak RSS) in MB, from /proc."""
+    values = {}
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class PeakRss:
-    """Samples RSS every 50 ms in a thread: the peak of one phase, not of the whole process."""
-
-    def __init__(self):
-        self.peak = rss_mb()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, rss_mb())
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_mb())
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                values[line[:5]] = int(line.split()[1]) / 1024
+    return values
 
 
 def real_ris_records() -> list[str]:
@@ -83,115 +89,327 @@ def build_file(target: int, path: Path) -> int:
     return len(source)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--records", type=int, default=100_000)
-    args = parser.parse_args()
+# --- the phases, each in its own process ----------------------------------------------------
 
+
+def phase_scan(args: argparse.Namespace) -> dict:
+    started = time.perf_counter()
+    closed = 0
+    with open(args.file, encoding="utf-8", newline=None) as handle:
+        for line in handle:
+            if line.startswith("ER  -"):
+                closed += 1
+    return {"seconds": time.perf_counter() - started, "records": closed}
+
+
+def _django() -> None:
+    sys.path.insert(0, str(REPO))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slrweb.settings")
     import django
 
     django.setup()
-    from django.db import connection
 
-    from screening.domain.parsers import ParsedRecord, iter_entries
-    from screening.models import Record, Review
-    from screening.services.imports import batch_create, batch_run, source_resolve
+
+class MultipartBody(io.RawIOBase):
+    """A multipart/form-data body read from its parts on demand: the file is streamed from
+    disk in the reads the server makes, never held whole."""
+
+    def __init__(self, fields: dict[str, str], file_field: str, path: Path):
+        super().__init__()
+        head = b"".join(
+            (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            ).encode()
+            for name, value in fields.items()
+        )
+        head += (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{file_field}"; '
+            f'filename="{path.name}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+        self.length = len(head) + path.stat().st_size + len(tail)
+        self._parts: list[bytes | Path] = [head, path, tail]
+        self._pending = b""
+        self._file: BinaryIO | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_bytes(self, size: int) -> bytes:
+        while self._parts or self._file is not None:
+            if self._file is not None:
+                chunk = self._file.read(size)
+                if chunk:
+                    return chunk
+                self._file.close()
+                self._file = None
+                continue
+            part = self._parts.pop(0)
+            if isinstance(part, Path):
+                self._file = open(part, "rb")  # noqa: SIM115 (closed when read to its end)
+                continue
+            return part
+        return b""
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        data = self._pending or self._next_bytes(len(buffer))
+        size = min(len(data), len(buffer))
+        buffer[:size] = data[:size]
+        self._pending = data[size:]
+        return size
+
+
+def phase_upload(args: argparse.Namespace) -> dict:
+    _django()
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import Client
+    from django.urls import get_resolver
+
+    from screening.models import ImportBatch
     from screening.services.reviews import review_create
 
-    work = Path(tempfile.mkdtemp(prefix="import-bench-"))
-    os.environ["MEDIA_ROOT"] = str(work / "media")
-    from django.conf import settings
+    owner = User.objects.create_user(args.slug, password=secrets.token_urlsafe(16))
+    review = review_create(slug=args.slug, title="Import benchmark", owner=owner)
+    client = Client()
+    client.force_login(owner)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    body = MultipartBody({"new_source": "Benchmark"}, "files", Path(args.file))
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": f"/r/{review.slug}/imports/",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "localhost",
+        "CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY}",
+        "CONTENT_LENGTH": str(body.length),
+        "HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}={session}; "
+        f"{settings.CSRF_COOKIE_NAME}={CSRF_TOKEN}",
+        "HTTP_X_CSRFTOKEN": CSRF_TOKEN,
+        "wsgi.input": io.BufferedReader(body, 1 << 16),
+        "wsgi.errors": sys.stderr,
+        "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    answer: list[str] = []
+    application = WSGIHandler()
+    # A serving process has imported its views already: so does this one before the clock.
+    get_resolver().url_patterns  # noqa: B018 (the property imports every view module)
+    before = proc_status()["VmRSS"]
+    started = time.perf_counter()
+    response = application(environ, lambda status, headers, exc_info=None: answer.append(status))
+    for _chunk in response:
+        pass
+    response.close()
+    seconds = time.perf_counter() - started
+    batch = ImportBatch.objects.filter(review=review).first()
+    if batch is None:
+        raise SystemExit(f"the upload was not stored: HTTP {answer}")
+    return {
+        "seconds": seconds,
+        "http_status": answer[0],
+        "batch": batch.pk,
+        "review": review.pk,
+        "rss_before_mb": before,
+    }
 
-    settings.MEDIA_ROOT = work / "media"
-    # Production runs with DEBUG off (no query log kept in memory).
-    settings.DEBUG = False
-    # 100,000 real records (WoS entries carry their cited references) make about 270 MB,
-    # above the 200 MB default limit, which is configurable (IMPORT_MAX_BYTES).
-    settings.IMPORT_MAX_BYTES = 1024 * 1024 * 1024
-    ris_path = work / "bench.ris"
-    distinct = build_file(args.records, ris_path)
-    size_mb = ris_path.stat().st_size / (1024 * 1024)
 
-    slug = f"bench-import-{int(time.time())}"
-    review = review_create(slug=slug, title="Import benchmark")
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a PostgreSQL backend process, when the server runs on this machine."""
     try:
-        source = source_resolve(review=review, name="Benchmark")
-        baseline = rss_mb()
-        with PeakRss() as create_peak:
-            started = time.perf_counter()
-            batch = batch_create(
-                review=review,
-                source=source,
-                uploaded_by=None,
-                file_name="bench.ris",
-                data=ris_path.read_bytes(),
-                enqueue=False,
-            )
-            create_seconds = time.perf_counter() - started
-        gc.collect()
-        before_run = rss_mb()
-        with PeakRss() as run_peak:
-            started = time.perf_counter()
-            batch = batch_run(batch_id=batch.pk)
-            run_seconds = time.perf_counter() - started
-        assert batch.status == "done", batch.error
-        stored = Record.objects.filter(batch=batch).count()
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-        gc.collect()
-        started = time.perf_counter()
-        with open(ris_path, "rb") as handle:
-            parsed = sum(
-                1 for item in iter_entries(handle, "ris") if isinstance(item, ParsedRecord)
-            )
-        our_parse_seconds = time.perf_counter() - started
 
-        import rispy
+def phase_import(args: argparse.Namespace) -> dict:
+    _django()
+    from django.db import connection
 
-        gc.collect()
-        before_rispy = rss_mb()
-        with PeakRss() as rispy_peak:
-            started = time.perf_counter()
-            with open(ris_path, encoding="utf-8") as handle:
-                rispy_entries = rispy.load(handle)
-            rispy_seconds = time.perf_counter() - started
-        rispy_count = len(rispy_entries)
-        del rispy_entries
+    from screening.models import ImportBatch
+    from screening.tasks.imports import batch_import
+
+    before = proc_status()["VmRSS"]
+    connection.ensure_connection()
+    backend = connection.connection.info.backend_pid
+    backend_before = backend_cpu_seconds(backend)
+    cpu_before = time.process_time()
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    started = time.perf_counter()
+    outcome = batch_import(args.batch)
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
+    backend_after = backend_cpu_seconds(backend)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    batch = ImportBatch.objects.get(pk=args.batch)
+    if batch.status != ImportBatch.Status.DONE:
+        raise SystemExit(f"the import failed: {batch.error}")
+    same_backend = connection.connection.info.backend_pid == backend
+    return {
+        "seconds": seconds,
+        "records": outcome["records"],
+        "rss_before_mb": before,
+        # Where the time went: this process's CPU, and its PostgreSQL backend's (local server).
+        "worker_cpu_seconds": cpu,
+        "postgres_cpu_seconds": backend_after - backend_before
+        if same_backend and backend_before is not None and backend_after is not None
+        else None,
+    }
+
+
+def phase_parse(args: argparse.Namespace) -> dict:
+    sys.path.insert(0, str(REPO))
+    from screening.domain.parsers import ParsedRecord, iter_entries
+
+    started = time.perf_counter()
+    with open(args.file, "rb") as handle:
+        parsed = sum(1 for item in iter_entries(handle, "ris") if isinstance(item, ParsedRecord))
+    return {"seconds": time.perf_counter() - started, "records": parsed}
+
+
+def phase_dedup(args: argparse.Namespace) -> dict:
+    _django()
+    from screening.tasks.dedup import review_deduplicate_task
+
+    before = proc_status()["VmRSS"]
+    started = time.perf_counter()
+    outcome = review_deduplicate_task(review_id=args.review)
+    return {"seconds": time.perf_counter() - started, "outcome": outcome, "rss_before_mb": before}
+
+
+PHASES = {
+    "scan": phase_scan,
+    "upload": phase_upload,
+    "import": phase_import,
+    "parse": phase_parse,
+    "dedup": phase_dedup,
+}
+
+
+def run_phase(name: str, env: dict[str, str], **options: object) -> dict:
+    command = [sys.executable, __file__, "--phase", name]
+    for key, value in options.items():
+        if value is not None:
+            command += [f"--{key}", str(value)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"phase {name} failed:\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cleanup(slug: str, env: dict[str, str]) -> None:
+    code = (
+        "import django, os; django.setup()\n"
+        "from django.contrib.auth.models import User\n"
+        "from screening.models import Review\n"
+        f"Review.objects.filter(slug={slug!r}).delete()\n"
+        f"User.objects.filter(username={slug!r}).delete()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--no-dedup", action="store_true", help="skip the dedup phase")
+    parser.add_argument("--profile", help="write the import phase's cProfile stats here")
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    parser.add_argument("--file", help=argparse.SUPPRESS)
+    parser.add_argument("--slug", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--review", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        result = PHASES[args.phase](args)
+        status = proc_status()
+        result["peak_rss_mb"] = status["VmHWM"]
+        print(json.dumps(result))
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="import-bench-"))
+    slug = f"{SLUG_PREFIX}{int(time.time())}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "DJANGO_SETTINGS_MODULE": "slrweb.settings",
+        # Production: DEBUG off (no query log), plain HTTP here (no TLS redirect).
+        "DEBUG": "0",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", secrets.token_urlsafe(40)),
+        "SECURE_SSL_REDIRECT": "0",
+        "MEDIA_ROOT": str(work / "media"),
+        "FILE_UPLOAD_TEMP_DIR": str(work),
+        # The file is above the 200 MB default limit, which is a setting.
+        "IMPORT_MAX_BYTES": str(1 << 30),
+        # Every phase calls its task function itself: nothing goes to a real broker.
+        "CELERY_BROKER_URL": "memory://",
+        "CELERY_RESULT_BACKEND": "cache+memory://",
+    }
+    ris_path = work / "bench.ris"
+    loads = [os.getloadavg()]
+    try:
+        distinct = build_file(args.records, ris_path)
+        size_mb = ris_path.stat().st_size / (1024 * 1024)
+        phases: dict[str, dict] = {}
+        phases["scan_before"] = run_phase("scan", env, file=ris_path)
+        phases["upload"] = run_phase("upload", env, file=ris_path, slug=slug)
+        loads.append(os.getloadavg())
+        phases["import"] = run_phase(
+            "import", env, batch=phases["upload"]["batch"], profile=args.profile
+        )
+        loads.append(os.getloadavg())
+        phases["scan_after"] = run_phase("scan", env, file=ris_path)
+        phases["parse"] = run_phase("parse", env, file=ris_path)
+        if not args.no_dedup:
+            phases["dedup"] = run_phase("dedup", env, review=phases["upload"]["review"])
+            loads.append(os.getloadavg())
     finally:
-        Review.objects.filter(slug=slug).delete()
-        # The generated file and its stored copy are about 550 MB.
+        cleanup(slug, env)
         shutil.rmtree(work, ignore_errors=True)
 
-    server = ""
-    if connection.vendor == "postgresql":
-        server = f" {connection.cursor().connection.info.server_version}"
+    scan = (phases["scan_before"]["seconds"] + phases["scan_after"]["seconds"]) / 2
+    end_to_end = phases["upload"]["seconds"] + phases["import"]["seconds"]
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, {connection.vendor}{server}",
-        "load_average": os.getloadavg(),
-        "file": {
-            "records": args.records,
-            "distinct_real_records": distinct,
-            "mb": round(size_mb, 1),
-        },
-        "upload_seconds": round(create_seconds, 2),
-        "import_seconds": round(run_seconds, 2),
-        "records_stored": stored,
-        "records_per_second": round(stored / run_seconds),
-        "rss_mb": {
-            "baseline": round(baseline, 1),
-            "peak_upload": round(create_peak.peak, 1),
-            "before_import": round(before_run, 1),
-            "peak_import": round(run_peak.peak, 1),
-            "peak_rispy": round(rispy_peak.peak, 1),
-            "before_rispy": round(before_rispy, 1),
-        },
-        "slrweb_parse_only_seconds": round(our_parse_seconds, 2),
-        "slrweb_parse_only_records": parsed,
-        "rispy_load_seconds": round(rispy_seconds, 2),
-        "rispy_records": rispy_count,
+        f"Python {platform.python_version()}",
+        "load_average": [[round(x, 2) for x in load] for load in loads],
+        "file": {"records": args.records, "distinct_real_records": distinct, "mb": size_mb},
+        "phases": phases,
+        "line_scan_seconds": scan,
+        "end_to_end_seconds": end_to_end,
+        "ratio": end_to_end / scan,
     }
     print(json.dumps(result, indent=2))
+    peaks = " / ".join(
+        f"{phases[name]['peak_rss_mb']:.0f}"
+        for name in ("upload", "import", "dedup")
+        if name in phases
+    )
+    dedup = f"{phases['dedup']['seconds']:.1f}" if "dedup" in phases else "-"
+    print(
+        f"| {result['date']} | {' / '.join(f'{load[0]:.1f}' for load in loads)} "
+        f"| {args.records:,} ({size_mb:.1f} MB) "
+        f"| {phases['scan_before']['seconds']:.2f} / {phases['scan_after']['seconds']:.2f} "
+        f"| {phases['upload']['seconds']:.2f} | {phases['import']['seconds']:.2f} "
+        f"| **{end_to_end:.2f}** | **{end_to_end / scan:.2f}x** "
+        f"| {phases['parse']['seconds']:.2f} | {peaks} | {dedup} |"
+    )
 
 
 if __name__ == "__main__":

@@ -674,8 +674,13 @@ _COPY_COLUMNS = (
 _JSON_COLUMNS = {"authors", "keywords", "raw"}
 
 
+# One encoder for every value (json.dumps would build one per call); no spaces after the
+# separators: jsonb stores the same value either way, and PostgreSQL parses fewer bytes.
+_JSON_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _json(value: object) -> str:
-    dumped = json.dumps(value, ensure_ascii=False)
+    dumped = _JSON_ENCODE(value)
     # PostgreSQL text and jsonb refuse NUL characters; exports of broken tools contain some.
     return dumped.replace("\\u0000", "") if "\\u0000" in dumped else dumped
 

@@ -181,6 +181,7 @@ def make_record(
         return cleaned
 
     def items(name: str, given: Iterable[object], limit: int, most: int) -> list[str]:
+        # text() inline: a large export has millions of authors and keywords.
         values = list(given)
         kept: list[str] = []
         seen: set[str] = set()
@@ -188,10 +189,15 @@ def make_record(
             if len(kept) >= most:
                 cuts.append(f"only the first {most:,} {name}s of {len(values):,} kept")
                 break
-            item = text(f"one of the {name}s", value, limit)
-            if item and item.lower() not in seen:
-                seen.add(item.lower())
-                kept.append(item)
+            item = decode_entities(clean_text(value))
+            if len(item) > limit:
+                cuts.append(f"one of the {name}s cut from {len(item):,} to {limit:,} characters")
+                item = item[:limit]
+            if item:
+                key = item.lower()
+                if key not in seen:
+                    seen.add(key)
+                    kept.append(item)
         return kept
 
     author_list = items("author", authors, AUTHOR_LIMIT, AUTHORS_MAX)
@@ -222,10 +228,13 @@ def make_record(
 def _capped_raw(raw: RawFields, cuts: list[str]) -> RawFields:
     """`raw` with each text value cut to RAW_VALUE_LIMIT (lists item by item)."""
     for key, value in raw.items():
-        if isinstance(value, str) and len(value) > RAW_VALUE_LIMIT:
-            raw[key] = value[:RAW_VALUE_LIMIT]
-            cuts.append(f"original field {str(key)[:40]!r} cut to {RAW_VALUE_LIMIT:,} characters")
-        elif isinstance(value, list):
+        if isinstance(value, str):
+            if len(value) > RAW_VALUE_LIMIT:
+                raw[key] = value[:RAW_VALUE_LIMIT]
+                cuts.append(
+                    f"original field {str(key)[:40]!r} cut to {RAW_VALUE_LIMIT:,} characters"
+                )
+        elif isinstance(value, list) and not _all_short(value):
             for index, item in enumerate(value):
                 if isinstance(item, str) and len(item) > RAW_VALUE_LIMIT:
                     value[index] = item[:RAW_VALUE_LIMIT]
@@ -233,6 +242,15 @@ def _capped_raw(raw: RawFields, cuts: list[str]) -> RawFields:
                         f"original field {str(key)[:40]!r} cut to {RAW_VALUE_LIMIT:,} characters"
                     )
     return raw
+
+
+def _all_short(values: list[Any]) -> bool:
+    """True when no item of the list is longer than RAW_VALUE_LIMIT (the usual case, checked
+    in one pass in C); False when one may be, or an item has no length."""
+    try:
+        return max(map(len, values), default=0) <= RAW_VALUE_LIMIT
+    except TypeError:
+        return False
 
 
 def add_raw(raw: RawFields, key: str, value: str) -> None:

@@ -32,6 +32,8 @@ URL_TAGS = ("UR", "L1", "L2", "LK")
 BOOK_TYPES = {"BOOK", "EBOOK", "EDBOOK"}
 # File-level tags outside any record (EndNote's and Web of Science's headers and trailers).
 _FILE_TAGS = frozenset({"ER", "FN", "VR", "EF"})
+# At most this many distinct line heads are remembered (a hostile file cannot grow it).
+_HEADS_KEPT = 4096
 # One entry as read: tag -> its value, or its values when the tag repeats.
 RawEntry = dict[str, str | list[str]]
 
@@ -43,10 +45,21 @@ def _value_list(raw: RawEntry, tag: str) -> list[str]:
     return value if isinstance(value, list) else [value]
 
 
+def _first_of(raw: RawEntry, tags: Iterable[str]) -> str:
+    """`first` of the tags' values, in order, without building the argument list."""
+    for tag in tags:
+        value = raw.get(tag)
+        if value is not None:
+            text = first(value)
+            if text:
+                return text
+    return ""
+
+
 def record_from_ris(raw: RawEntry, line: int) -> ParsedRecord:
     """Map a RIS entry (tag -> value or list of values) onto the normalised fields."""
     ty = first(raw.get("TY")).upper()
-    title = first(*(raw.get(tag) for tag in TITLE_TAGS))
+    title = _first_of(raw, TITLE_TAGS)
     venue_tags: tuple[str, ...] = VENUE_TAGS
     if not title and ty in BOOK_TYPES:
         title = first(raw.get("BT"))
@@ -80,14 +93,14 @@ def record_from_ris(raw: RawEntry, line: int) -> ParsedRecord:
         title=title,
         abstract=" ".join(dict.fromkeys(abstracts)),
         authors=authors,
-        year=first(*(raw.get(tag) for tag in YEAR_TAGS)),
-        venue=first(*(raw.get(tag) for tag in venue_tags)),
+        year=_first_of(raw, YEAR_TAGS),
+        venue=_first_of(raw, venue_tags),
         volume=first(raw.get("VL"), raw.get("VO")),
         issue=first(raw.get("IS"), raw.get("CP")),
         pages=join_pages(first(raw.get("SP")), first(raw.get("EP"))),
         doi=doi,
         pmid=pmid,
-        url=first(*(raw.get(tag) for tag in URL_TAGS)),
+        url=_first_of(raw, URL_TAGS),
         keywords=keywords,
         publication_type=ty,
         language=first(raw.get("LA")),
@@ -95,11 +108,18 @@ def record_from_ris(raw: RawEntry, line: int) -> ParsedRecord:
     )
 
 
+def _canonical_tag(text: str) -> str | None:
+    """The tag of a canonical "XY  - value" line, else None (the regex reads the variants)."""
+    if text[2:5] == "  -" and text[:1].isupper() and (text[1:2].isupper() or text[1:2].isdigit()):
+        return text[:2]
+    return None
+
+
 def _split_tag(text: str) -> tuple[str, str] | None:
     """(tag, value) of a tagged line, None for any other line."""
-    # Fast path for the canonical "XY  - value" line; the regex handles the variants.
-    if text[2:5] == "  -" and text[:1].isupper() and (text[1:2].isupper() or text[1:2].isdigit()):
-        return text[:2], text[5:].strip()
+    tag = _canonical_tag(text)
+    if tag is not None:
+        return tag, text[5:].strip()
     match = _TAG.match(text.lstrip())
     if match is None:
         return None
@@ -134,50 +154,67 @@ def parse(lines: Iterable[str]) -> Iterator[ParsedRecord | EntryProblem]:
     after_blank = False
     saw_er = False
     line_no = 0
+    # The first five characters of the canonical tagged lines met so far ("AU  -") -> tag:
+    # most lines of an export are those, and a dictionary look-up reads them fastest.
+    heads: dict[str, str] = {}
     for line_no, line in enumerate(lines, start=1):
-        text = line.rstrip("\n")
-        if "\ufeff" in text:
-            text = text.replace("\ufeff", "")
-        tagged = _split_tag(text)
-        if tagged is not None:
-            tag, value = tagged
-            if tag == "TY":
-                if closed is not None:
-                    yield record_from_ris(closed, closed_line)
-                    closed = None
-                if raw is not None:
-                    yield from _unclosed(raw, start_line, "; it was closed at the next TY")
-                raw = {"TY": value}
-                start_line = line_no
-                last_tag = "TY"
-                after_blank = False
-            elif raw is not None and tag == "ER":
-                saw_er = True
-                closed, closed_line = raw, start_line
-                raw = None
-                last_tag = None
-            elif raw is not None:
-                add_raw(raw, tag, value)
-                last_tag = tag
-                after_blank = False
-            elif closed is not None and tag not in _FILE_TAGS:
-                add_raw(closed, tag, value)
-            elif tag not in _FILE_TAGS:
-                yield EntryProblem(line_no, f"tag {tag} outside a record (no TY before it)")
-            continue
-        stripped = text.strip()
-        if not stripped:
-            after_blank = True
-        elif raw is None:
-            # Between records: Ovid's "1." numbering and links, "Provider:" preambles.
-            continue
-        elif last_tag is not None and not after_blank:
-            # An untagged line right after a tagged one continues it.
-            _continue_value(raw, last_tag, stripped)
+        if "\ufeff" in line:
+            line = line.replace("\ufeff", "")
+        tag = heads.get(line[:5])
+        if tag is not None:
+            value = line[5:].strip()
         else:
-            # Text after a blank line inside a record (Scopus' "Export Date: ..."): kept, not
-            # mapped.
-            add_raw(raw, "_untagged", stripped)
+            text = line.rstrip("\n")
+            tagged = _split_tag(text)
+            if tagged is None:
+                stripped = text.strip()
+                if not stripped:
+                    after_blank = True
+                elif raw is None:
+                    # Between records: Ovid's "1." numbering and links, "Provider:" preambles.
+                    pass
+                elif last_tag is not None and not after_blank:
+                    # An untagged line right after a tagged one continues it.
+                    _continue_value(raw, last_tag, stripped)
+                else:
+                    # Text after a blank line inside a record (Scopus' "Export Date: ..."):
+                    # kept, not mapped.
+                    add_raw(raw, "_untagged", stripped)
+                continue
+            tag, value = tagged
+            if len(heads) < _HEADS_KEPT and _canonical_tag(text) == tag:
+                heads[text[:5]] = tag
+        if raw is not None and tag != "TY" and tag != "ER":
+            # add_raw, inline: this runs for nearly every line of the file.
+            if tag in raw:
+                existing = raw[tag]
+                if isinstance(existing, list):
+                    existing.append(value)
+                else:
+                    raw[tag] = [existing, value]
+            else:
+                raw[tag] = value
+            last_tag = tag
+            after_blank = False
+        elif tag == "TY":
+            if closed is not None:
+                yield record_from_ris(closed, closed_line)
+                closed = None
+            if raw is not None:
+                yield from _unclosed(raw, start_line, "; it was closed at the next TY")
+            raw = {"TY": value}
+            start_line = line_no
+            last_tag = "TY"
+            after_blank = False
+        elif raw is not None:  # ER
+            saw_er = True
+            closed, closed_line = raw, start_line
+            raw = None
+            last_tag = None
+        elif closed is not None and tag not in _FILE_TAGS:
+            add_raw(closed, tag, value)
+        elif tag not in _FILE_TAGS:
+            yield EntryProblem(line_no, f"tag {tag} outside a record (no TY before it)")
     if closed is not None:
         yield record_from_ris(closed, closed_line)
     if raw is not None:
