@@ -729,24 +729,33 @@ def _is_auto(model_field: models.Field[Any, Any]) -> bool:
     )
 
 
-def _insert_as_given(
-    model: type[models.Model], objects: list[models.Model], batch_size: int = 500
-) -> list[models.Model]:
+def _insert_as_given(model: type[models.Model], objects: list[models.Model]) -> list[models.Model]:
     """`bulk_create` that keeps the values set on `auto_now` / `auto_now_add` fields.
 
     bulk_create stamps "now" on those fields (and on the objects); a restore must keep the
-    stored moments, so they are noted before and written back after, in one `bulk_update` per
-    batch. Both are public API and portable; rows keep their order, so ids follow it.
+    stored moments, so they are noted before and written back after by one prepared UPDATE per
+    row, pipelined (psycopg 3 `executemany`; `bulk_update` builds a CASE per row and took two
+    thirds of a restore). Rows keep their order, so ids follow it.
     """
     stamped = [f for f in model._meta.local_concrete_fields if _is_auto(f)]
     given = [[getattr(obj, f.attname) for f in stamped] for obj in objects]
-    manager = model._base_manager
-    created = manager.bulk_create(objects, batch_size=batch_size)
+    created = model._base_manager.bulk_create(objects, batch_size=INSERT_ROWS)
     if stamped and created:
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(f.column)} = %s" for f in stamped)
+        sql = (
+            f"UPDATE {quote(model._meta.db_table)} SET {assignments}"
+            f" WHERE {quote(model._meta.pk.column)} = %s"
+        )
+        rows = []
         for obj, values in zip(created, given, strict=True):
+            prepared: list[object] = []
             for model_field, value in zip(stamped, values, strict=True):
                 setattr(obj, model_field.attname, value)
-        manager.bulk_update(created, [f.name for f in stamped], batch_size=batch_size)
+                prepared.append(model_field.get_db_prep_value(value, connection))
+            rows.append([*prepared, obj.pk])
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
     return created
 
 
