@@ -698,6 +698,22 @@ def test_commands_round_trip_compressed(full_review, tmp_path):
     assert canonical(again) == canonical(exported)
 
 
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (b'{"format": "slrweb-review"} {}', "something follows the object"),
+        (b'{"format": "slrweb-review", "slug": "\xff"}', "not a JSON file"),
+        (b'[{"format": "slrweb-review"}]', "must hold one JSON object"),
+        (b'{"format": "slrweb-review", "version": 1, "slug": "x", "records": []}', "missing"),
+        (b'{"format": "slrweb-review", "version": 1, "protocol": []}', "must be an object"),
+    ],
+)
+def test_a_malformed_file_is_refused_clearly(db, text, message):
+    with pytest.raises(ValidationError, match=message):
+        backup.review_restore(stream=io.BytesIO(text))
+    assert not Review.objects.exists()
+
+
 def test_a_file_with_rows_out_of_order_is_refused(full_review):
     exported = json.loads(json.dumps(backup.review_export(review=full_review)))
     exported["decisions"].reverse()

@@ -1265,13 +1265,11 @@ class _Events:
     def end(self) -> None:
         """Refuse anything after the document."""
         try:
-            for _ in self.events:
-                break
-            else:
-                return
+            extra = next(self.events, None)
         except ijson.JSONError as error:
-            raise BackupRefused("it is not a JSON file (something follows the object)") from error
-        raise BackupRefused("it is not a JSON file (something follows the object)")
+            extra = error
+        if extra is not None:
+            raise BackupRefused("it is not a JSON file (something follows the object)")
 
     def value(self, event: str, value: object, where: str) -> object:
         """The value that starts with this event, built; a refusal names `where` (and the key
