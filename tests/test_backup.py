@@ -1,6 +1,7 @@
 """Full backup: export_review / import_review restore a review exactly, or nothing at all."""
 
 import datetime
+import gzip
 import io
 import json
 from decimal import Decimal
@@ -10,6 +11,7 @@ from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 
 from screening.models import (
@@ -467,14 +469,21 @@ def test_bad_file_leaves_nothing(full_review, mutate, message):
     assert_refused_leaving_nothing(exported, message)
 
 
-def assert_refused_leaving_nothing(exported: dict, message: str) -> None:
+def assert_refused_leaving_nothing(exported: dict, message: str, *, from_file=True) -> None:
+    """Refused with `message`, nothing written: restored from the dict and, unless told not
+    to, from the file the export command writes (read as a stream)."""
     counts = {model: model.objects.count() for model in backup.covered_models()}
     users = get_user_model().objects.count()
-    with pytest.raises(ValidationError) as caught:
-        backup.review_import(data=exported, slug="broken")
-    assert message in caught.value.messages[0]
-    assert {model: model.objects.count() for model in backup.covered_models()} == counts
-    assert get_user_model().objects.count() == users
+    attempts = [lambda: backup.review_import(data=exported, slug="broken")]
+    if from_file:
+        text = json.dumps(exported, ensure_ascii=False).encode()
+        attempts.append(lambda: backup.review_restore(stream=io.BytesIO(text), slug="broken"))
+    for attempt in attempts:
+        with pytest.raises(ValidationError) as caught:
+            attempt()
+        assert message in caught.value.messages[0]
+        assert {model: model.objects.count() for model in backup.covered_models()} == counts
+        assert get_user_model().objects.count() == users
 
 
 def deeply_nested(depth: int):
@@ -513,17 +522,26 @@ def deeply_nested(depth: int):
 )
 def test_restore_refuses_an_invalid_value_with_its_json_path(full_review, mutate, path):
     exported = json.loads(json.dumps(backup.review_export(review=full_review)))
-    # The last row of a table in the file is refused under its own index, whatever its id.
+    in_order = json.loads(json.dumps(exported))
+    mutate(in_order)
+    assert_refused_leaving_nothing(in_order, path)
+    # Given as a dict, the last row of a table is refused under its own index, whatever its id
+    # (a file lists rows in id order: see test_a_file_with_rows_out_of_order_is_refused).
     exported["decisions"].reverse()
     mutate(exported)
-    assert_refused_leaving_nothing(exported, path)
+    assert_refused_leaving_nothing(exported, path, from_file=False)
 
 
-def test_restore_command_refuses_deeply_nested_json_without_a_traceback(tmp_path):
+def test_restore_command_refuses_deeply_nested_json_without_a_traceback(db, tmp_path):
     path = tmp_path / "deep.json"
-    path.write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(CommandError, match="nested too deeply"):
+    head = '{"format": "slrweb-review", "version": 1, "slug": "deep", "protocol": {"review": '
+    path.write_text(head + "[" * 100_000 + "]" * 100_000 + "}}")
+    with pytest.raises(CommandError, match="nested deeper than"):
         call_command("import_review", str(path), stdout=io.StringIO())
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(CommandError, match="must hold one JSON object"):
+        call_command("import_review", str(path), stdout=io.StringIO())
+    assert not Review.objects.filter(slug="deep").exists()
 
 
 def test_existing_slug_is_refused(full_review):
@@ -558,3 +576,164 @@ def test_commands_fail_clearly(full_review, tmp_path):
         call_command("export_review", full_review.slug, stdout=out)
         bad.write_text(out.getvalue())
         call_command("import_review", str(bad), stdout=io.StringIO())
+
+
+def _more_decisions(review, cast, count):
+    title = review.stages.get(key="title")
+    ec1 = Criterion.objects.get(review=review, code="EC1")
+    for index in range(count):
+        study = Study.objects.create(review=review, title=f"Extra {index}")
+        decision = Decision.objects.create(
+            review=review, study=study, stage=title, reviewer=cast["owner"], verdict="exclude"
+        )
+        decision.reasons.add(ec1)
+
+
+def test_export_writes_rows_as_it_reads_them(full_review, cast, monkeypatch):
+    """Rows are fetched a few at a time and each is written before the next ones are read: the
+    backup of a review of any size never sits in memory."""
+    _more_decisions(full_review, cast, 6)
+    monkeypatch.setattr(backup, "FETCH_ROWS", 2)
+    events: list[tuple[str, str]] = []
+
+    def logged(execute, sql, params, many, context):
+        events.append(("sql", sql))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(logged):
+        backup.review_backup_write(
+            review=full_review, write=lambda text: events.append(("w", text))
+        )
+    text = "".join(chunk for kind, chunk in events if kind == "w")
+    assert json.loads(text)["decisions"] == backup.review_export(review=full_review)["decisions"]
+    start = events.index(("w", ', "decisions": ['))
+    first_row = next(
+        i
+        for i, (kind, chunk) in enumerate(events)
+        if i > start and kind == "w" and '"verdict"' in chunk
+    )
+    later_fetches = [
+        sql for kind, sql in events[first_row:] if kind == "sql" and "decision_reasons" in sql
+    ]
+    assert len(later_fetches) >= 3  # 9 decisions, 2 at a time: the rest read after the first
+
+
+class _CountingReader(io.BytesIO):
+    """A file that remembers how far it has been read."""
+
+    def read(self, size=-1):
+        chunk = super().read(size)
+        self.consumed = self.tell()
+        return chunk
+
+
+def test_restore_inserts_rows_before_the_whole_file_is_read(full_review, monkeypatch):
+    exported = backup.review_export(review=full_review)
+    text = json.dumps(exported).encode()
+    monkeypatch.setattr(backup, "READ_BYTES", 256)
+    stream = _CountingReader(text)
+    stream.consumed = 0
+    read_at_first_record: list[int] = []
+
+    def watch(execute, sql, params, many, context):
+        if sql.startswith('INSERT INTO "screening_record"') and not read_at_first_record:
+            read_at_first_record.append(stream.consumed)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        copy = backup.review_restore(stream=stream, slug="copy")
+    assert Record.objects.filter(review=copy).count() == 4
+    assert read_at_first_record and read_at_first_record[0] < len(text) * 0.9
+
+
+def _old_format(exported: dict) -> str:
+    """The file as slrweb wrote it before streaming: users last, and (as a file from before the
+    stopping rule) without the stage stops."""
+    old = {key: value for key, value in exported.items() if key not in ("users", "stage_stops")}
+    old["users"] = exported["users"]
+    return json.dumps(old)
+
+
+def test_a_backup_in_the_old_layout_restores_exactly(full_review, tmp_path):
+    exported = json.loads(json.dumps(backup.review_export(review=full_review)))
+    path = tmp_path / "old.json"
+    path.write_text(_old_format(exported))
+    ImportBatch.objects.all().delete()
+    Review.objects.all().delete()
+    get_user_model().objects.all().delete()
+    call_command("import_review", str(path), stdout=io.StringIO())
+    restored = Review.objects.get(slug=full_review.slug)
+    assert canonical(backup.review_export(review=restored)) == canonical(exported)
+    # The users listed at the end still give the created accounts their details.
+    reviewer = get_user_model().objects.get(username="reviewer")
+    assert reviewer.email == "reviewer@example.org" and not reviewer.is_active
+
+
+def test_a_truncated_file_restores_nothing(full_review, cast, tmp_path):
+    _more_decisions(full_review, cast, 30)
+    path = tmp_path / "backup.json"
+    call_command("export_review", full_review.slug, "--output", str(path))
+    text = path.read_bytes()
+    counts = {model: model.objects.count() for model in backup.covered_models()}
+    users = get_user_model().objects.count()
+    for cut in (0.5, 0.9, 0.999):
+        path.write_bytes(text[: int(len(text) * cut)])
+        with pytest.raises(CommandError, match="not a JSON file"):
+            call_command("import_review", str(path), "--slug", "cut", stdout=io.StringIO())
+        assert {model: model.objects.count() for model in backup.covered_models()} == counts
+        assert get_user_model().objects.count() == users
+
+
+def test_commands_round_trip_compressed(full_review, tmp_path):
+    path = tmp_path / "backup.json.gz"
+    call_command("export_review", full_review.slug, "--output", str(path))
+    assert gzip.decompress(path.read_bytes()).startswith(b"{")
+    result = io.StringIO()
+    call_command("import_review", str(path), "--slug", "restored", stdout=result)
+    restored = Review.objects.get(slug="restored")
+    exported = backup.review_export(review=full_review)
+    again = backup.review_export(review=restored)
+    for data in (exported, again):
+        data.pop("slug")
+    assert canonical(again) == canonical(exported)
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (b'{"format": "slrweb-review"} {}', "something follows the object"),
+        (b'{"format": "slrweb-review", "slug": "\xff"}', "not a JSON file"),
+        (b'[{"format": "slrweb-review"}]', "must hold one JSON object"),
+        (b'{"format": "slrweb-review", "version": 1, "slug": "x", "records": []}', "missing"),
+        (b'{"format": "slrweb-review", "version": 1, "protocol": []}', "must be an object"),
+    ],
+)
+def test_a_malformed_file_is_refused_clearly(db, text, message):
+    with pytest.raises(ValidationError, match=message):
+        backup.review_restore(stream=io.BytesIO(text))
+    assert not Review.objects.exists()
+
+
+def test_a_file_with_rows_out_of_order_is_refused(full_review):
+    exported = json.loads(json.dumps(backup.review_export(review=full_review)))
+    exported["decisions"].reverse()
+    with pytest.raises(ValidationError, match=r"decisions\[1\]: id \d+ comes after id \d+"):
+        backup.review_restore(stream=io.BytesIO(json.dumps(exported).encode()), slug="copy")
+    assert not Review.objects.filter(slug="copy").exists()
+
+
+def test_a_file_with_a_table_after_one_referring_to_it_is_refused(full_review):
+    exported = backup.review_export(review=full_review)
+    studies = exported.pop("studies")
+    exported["studies"] = studies  # now after records, decisions ... that refer to it
+    with pytest.raises(ValidationError, match=r"records\[0\].study: .* no 'studies' before it"):
+        backup.review_restore(stream=io.BytesIO(json.dumps(exported).encode()), slug="copy")
+    # After a table that would have needed it, though (empty) it did not, it is refused too.
+    reordered = {key: value for key, value in exported.items() if key != "studies"}
+    reordered["records"] = []
+    at = list(reordered).index("records") + 1
+    items = list(reordered.items())
+    reordered = dict([*items[:at], ("studies", studies), *items[at:]])
+    with pytest.raises(ValidationError, match="'studies' comes after 'records'"):
+        backup.review_restore(stream=io.BytesIO(json.dumps(reordered).encode()), slug="copy")
+    assert not Review.objects.filter(slug="copy").exists()

@@ -1,17 +1,21 @@
+import gzip
+import io
 import json
 import sys
-from pathlib import Path
+from contextlib import ExitStack
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from screening.services.backup import review_import
+from screening.services.backup import review_restore
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class Command(BaseCommand):
     help = (
-        "Restore a review from a backup written by export_review (all or nothing). "
-        'Prints {"review": SLUG}.'
+        "Restore a review from a backup written by export_review (all or nothing; plain or "
+        'gzip-compressed; read as a stream). Prints {"review": SLUG}.'
     )
 
     def add_arguments(self, parser):
@@ -20,19 +24,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, slug=None, **options):
         try:
-            if file == "-":
-                text = sys.stdin.read()
-            else:
-                text = Path(file).read_text(encoding="utf-8")
-            data = json.loads(text)
-        except OSError as error:
-            raise CommandError(f"Cannot read {file}: {error.strerror}") from error
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise CommandError(f"{file} is not a JSON file: {error}") from error
-        except RecursionError as error:
-            raise CommandError(f"{file} is nested too deeply to be a backup.") from error
-        try:
-            review = review_import(data=data, slug=slug)
+            with ExitStack() as stack:
+                stream = sys.stdin.buffer if file == "-" else stack.enter_context(open(file, "rb"))
+                gzipped = isinstance(stream, io.BufferedReader) and stream.peek(2)[:2] == GZIP_MAGIC
+                if gzipped:
+                    stream = stack.enter_context(gzip.GzipFile(fileobj=stream, mode="rb"))
+                review = review_restore(stream=stream, slug=slug)
+        except (OSError, EOFError) as error:
+            reason = getattr(error, "strerror", None) or error
+            raise CommandError(f"Cannot read {file}: {reason}") from error
         except ValidationError as error:
             raise CommandError(" ".join(error.messages)) from error
         self.stdout.write(json.dumps({"review": review.slug}))
