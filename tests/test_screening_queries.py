@@ -20,8 +20,8 @@ from .screening_helpers import exclusion_criteria, make_studies, stage
 # Pinned: lower them when a change saves statements, never raise them without a reason.
 # Before issue 17 the first cost 32 (the session was written on every request).
 # The panel's exact "left for you" count (issue 15) costs 2 of these.
-FIRST_DECISION = 29  # the study still needs another reviewer's decision
-SETTLING_DECISION = 41  # the second decision agrees: resolved, routed, funnel requested
+FIRST_DECISION = 28  # the study still needs another reviewer's decision
+SETTLING_DECISION = 40  # the second decision agrees: resolved, routed, funnel requested
 
 
 def _decide(client, review, study_id, verdict, capture_on_commit):
