@@ -9,7 +9,7 @@ never both take a study's last free slot.
 import functools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -98,16 +98,27 @@ def _check_open(*, study: Study, stage: Stage) -> None:
         raise ValidationError("This study is no longer waiting in this stage.")
 
 
-def _slots_taken(
-    *, review: Review, study: Study, stage: Stage, reviewer: User, now: datetime
-) -> tuple[int, int]:
-    """Decisions and live claims of the other reviewers, in one fresh read (call under the lock)."""
+class _Slots(NamedTuple):
+    """A locked study's slots as the deciding reviewer finds them (`_slots_read`)."""
+
+    mine: int | None  # the reviewer's own decision's id, if any
+    others: int  # the other reviewers' decisions
+    claimed: int  # the other reviewers' live claims
+
+
+def _slots_read(*, review: Review, study: Study, stage: Stage, reviewer: User) -> _Slots:
+    """The reviewer's decision and the others' decisions and live claims on the study, in one
+    fresh read (call it under the study's lock)."""
     decisions, claims = _taken_sql("%(study)s")
-    params = _claim_params(review=review, stage=stage, reviewer=reviewer, now=now)
+    params = _claim_params(review=review, stage=stage, reviewer=reviewer, now=timezone.now())
+    mine = (
+        f"(SELECT id FROM {_DECISION} m WHERE m.study_id = %(study)s"
+        " AND m.stage_id = %(stage)s AND m.reviewer_id = %(reviewer)s)"
+    )
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {decisions}, {claims}", {**params, "study": study.pk})
-        row = cursor.fetchone()
-    return int(row[0]), int(row[1])
+        cursor.execute(f"SELECT {mine}, {decisions}, {claims}", {**params, "study": study.pk})
+        mine_id, others, claimed = cursor.fetchone()
+    return _Slots(mine_id, int(others), int(claimed))
 
 
 def _claim_upsert(
@@ -272,14 +283,13 @@ def _settle(*, review: Review, study: Study, stage: Stage) -> Resolution | None:
 
 
 def _decision_mine_check(
-    *, locked: Study, stage: Stage, reviewer: User, seen_version: int | None, force: bool
+    *, locked: Study, stage: Stage, mine: int | None, seen_version: int | None, force: bool
 ) -> Decision | None:
-    """The reviewer's decision on the locked study, once the form's version is checked."""
-    decision = (
-        Decision.objects.filter(study=locked, stage=stage, reviewer=reviewer)
-        .select_related("reviewer")
-        .first()
-    )
+    """The reviewer's decision (`mine`: its id) on the locked study, once the form's version is
+    checked."""
+    decision = None
+    if mine is not None:
+        decision = Decision.objects.select_related("reviewer").get(pk=mine)
     if decision is not None and _in_conflict(study=locked, stage=stage):
         raise ValidationError(FINAL_IN_CONFLICT)
     _decision_version_check(
@@ -315,19 +325,21 @@ def _decision_change(*, decision: Decision, verdict: str, note: str) -> dict[str
 
 
 def _decision_create(
-    *, review: Review, locked: Study, stage: Stage, reviewer: User, verdict: str, note: str
-) -> tuple[Decision, int]:
-    """A first decision, if a slot is free; returns it and the other reviewers' decisions."""
-    now = timezone.now()
-    others, claimed = _slots_taken(
-        review=review, study=locked, stage=stage, reviewer=reviewer, now=now
-    )
-    if others + claimed >= stage.reviewers_required:
+    *,
+    review: Review,
+    locked: Study,
+    stage: Stage,
+    reviewer: User,
+    verdict: str,
+    note: str,
+    slots: _Slots,
+) -> Decision:
+    """A first decision, if a slot is free (`slots` read under the study's lock)."""
+    if slots.others + slots.claimed >= stage.reviewers_required:
         raise ValidationError("This study already has the decisions it needs; take the next one.")
-    decision = Decision.objects.create(
+    return Decision.objects.create(
         review=review, study=locked, stage=stage, reviewer=reviewer, verdict=verdict, note=note
     )
-    return decision, others
 
 
 def decision_record(
@@ -360,8 +372,9 @@ def decision_record(
     with transaction.atomic():
         locked = _lock_study(study.pk)
         _check_open(study=locked, stage=stage)
+        slots = _slots_read(review=review, study=locked, stage=stage, reviewer=reviewer)
         decision = _decision_mine_check(
-            locked=locked, stage=stage, reviewer=reviewer, seen_version=seen_version, force=force
+            locked=locked, stage=stage, mine=slots.mine, seen_version=seen_version, force=force
         )
         if decision is not None:
             before: dict[str, Any] | None = _decision_change(
@@ -371,16 +384,17 @@ def decision_record(
             due = True
         else:
             before = None
-            decision, others = _decision_create(
+            decision = _decision_create(
                 review=review,
                 locked=locked,
                 stage=stage,
                 reviewer=reviewer,
                 verdict=verdict,
                 note=note,
+                slots=slots,
             )
             action = "decision.overwrite" if force else "decision.record"
-            due = others + 1 >= stage.reviewers_required
+            due = slots.others + 1 >= stage.reviewers_required
         if before is not None or cleaned:
             decision.reasons.set(cleaned)
         ScreeningClaim.objects.filter(study=locked, stage=stage, reviewer=reviewer).delete()
