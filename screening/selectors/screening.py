@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.cache import cache
@@ -33,9 +33,6 @@ from ..models import (
     Stage,
     Study,
 )
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)
