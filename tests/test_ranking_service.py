@@ -46,6 +46,22 @@ def test_no_training_before_one_include_and_one_exclude(review, cast, stage):
     assert not Study.objects.filter(priority__isnull=False).exists()
 
 
+def test_first_training_waits_for_both_classes_as_the_model_labels_them(review, cast, stage):
+    """The check after each decision asks the database; it must read labels as the model does:
+    a resolution's verdict wins over the decisions, one include or uncertain makes an
+    unresolved study relevant."""
+    a, b, c = studies_make(review, relevant=1, irrelevant=2)
+    decide(a, stage, cast["reviewer"], "include")
+    resolve(a, stage, "exclude")  # relevant by its decision, irrelevant by its outcome
+    decide(b, stage, cast["reviewer"], "exclude")
+    assert ranking_service.ranking_schedule_if_due(review=review, stage=stage) is None
+    decide(c, stage, cast["reviewer"], "exclude")
+    decide(c, stage, cast["reviewer2"], "uncertain")  # unresolved: relevant
+    run = ranking_service.ranking_schedule_if_due(review=review, stage=stage)
+    assert run is not None
+    assert RankingRun.objects.filter(pk=run.pk, status="pending", decisions_seen=4).exists()
+
+
 def test_schedule_after_every_k_decisions_and_one_active_run(
     review, cast, stage, django_capture_on_commit_callbacks
 ):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -20,7 +21,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Window,
 )
 
 from ..models import (
@@ -33,9 +33,6 @@ from ..models import (
     Stage,
     Study,
 )
-
-if TYPE_CHECKING:
-    from django_stubs_ext import WithAnnotations
 
 
 @dataclass(frozen=True)
@@ -164,6 +161,30 @@ def _needing_decisions(*, review: Review) -> QuerySet[Study]:
     )
 
 
+# "Left for you" is read on every panel, so after every decision: its SQL is written out (the
+# ORM took more CPU to build the grouped count than the database took to run it).
+_STUDY = Study._meta.db_table
+_DECISION = Decision._meta.db_table
+_LEFT_SQL = (
+    f"(SELECT COUNT(*) FROM {_STUDY} s WHERE s.review_id = %(review)s"
+    " AND s.current_stage_id = %(stage)s AND s.outcome = %(screening)s)"
+    f" - (SELECT COUNT(*) FROM (SELECT d.study_id FROM {_DECISION} d JOIN {_STUDY} s"
+    " ON s.id = d.study_id WHERE d.stage_id = %(stage)s AND s.current_stage_id = %(stage)s"
+    " AND s.outcome = %(screening)s GROUP BY d.study_id HAVING COUNT(*) >= %(required)s"
+    " OR SUM(CASE WHEN d.reviewer_id = %(reviewer)s THEN 1 ELSE 0 END) > 0) taken)"
+)
+
+
+def _left_params(*, review: Review, stage: Stage, reviewer: User) -> dict[str, Any]:
+    return {
+        "review": review.pk,
+        "stage": stage.pk,
+        "reviewer": reviewer.pk,
+        "required": stage.reviewers_required,
+        "screening": Study.Outcome.SCREENING.value,
+    }
+
+
 def remaining_for_reviewer(*, review: Review, stage: Stage, reviewer: User) -> int:
     """Studies in `stage` still short of their required decisions that `reviewer` has not
     decided: what is left for this reviewer here. Exact (it moves with each decision), and
@@ -174,19 +195,12 @@ def remaining_for_reviewer(*, review: Review, stage: Stage, reviewer: User) -> i
     the first is an index count, the second reads only the stage's decisions. Per study
     subqueries took ~2 s for 100,000 studies (docs/benchmarks.md).
     """
-    in_stage = Study.objects.filter(
-        review=review, current_stage=stage, outcome=Study.Outcome.SCREENING
-    ).count()
-    taken = (
-        Decision.objects.filter(
-            stage=stage, study__current_stage=stage, study__outcome=Study.Outcome.SCREENING
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_LEFT_SQL}", _left_params(review=review, stage=stage, reviewer=reviewer)
         )
-        .values("study")
-        .annotate(n=Count("id"), mine=Count("id", filter=Q(reviewer=reviewer)))
-        .filter(Q(n__gte=stage.reviewers_required) | Q(mine__gt=0))
-        .count()
-    )
-    return in_stage - taken
+        row = cursor.fetchone()
+    return int(row[0])
 
 
 def stage_with_work(*, review: Review, reviewer: User) -> Stage | None:
@@ -207,19 +221,42 @@ def outcomes_visible(*, review: Review, user: User) -> bool:
     return not review.blind_mode or can_adjudicate(review=review, user=user)
 
 
-def screening_progress(
-    *, review: Review, stage: Stage, reviewer: User, mine: int | None = None
-) -> dict[str, Any]:
-    """Mine and left for me (exact), the team's decisions and the studies still needing
-    decisions in a stage.
+@dataclass(frozen=True)
+class Undoable:
+    """The reviewer's most recent decision in the stage: what "Undo" withdraws."""
+
+    study_id: int
+    version: int
+
+
+@dataclass(frozen=True)
+class PanelState:
+    """What the screening panel shows besides the study: progress, undo, the form's version."""
+
+    progress: dict[str, Any]
+    undoable: Undoable | None
+    study_version: int  # the reviewer's decision on the shown study (0: none)
+
+
+_PANEL_SQL = (
+    f"WITH mine AS (SELECT id, study_id, version, created_at FROM {_DECISION}"
+    " WHERE review_id = %(review)s AND stage_id = %(stage)s AND reviewer_id = %(reviewer)s),"
+    " latest AS (SELECT study_id, version FROM mine ORDER BY created_at DESC, id DESC LIMIT 1)"
+    " SELECT (SELECT study_id FROM latest), (SELECT version FROM latest),"
+    f" (SELECT COUNT(*) FROM mine), {_LEFT_SQL},"
+    " (SELECT version FROM mine WHERE study_id = %(study)s)"
+)
+
+
+def _team_progress(*, review: Review, stage: Stage) -> dict[str, int]:
+    """The team's decisions and the studies still needing decisions in the stage.
 
     "Remaining" counts studies short of their required decisions, which moves the same way
     whatever the verdicts (blind mode). Counting a stage of 100,000 studies scans them all, so
-    the team-wide figures are recounted at most every few seconds per process. `mine` is taken as
-    given when the caller has it (`decision_latest` counts it).
+    these are recounted at most every few seconds per process.
     """
     key = f"screening:progress:{stage.pk}"
-    shared = cache.get(key)
+    shared: dict[str, int] | None = cache.get(key)
     if shared is None:
         shared = (
             Stage.objects.filter(pk=stage.pk)
@@ -233,10 +270,26 @@ def screening_progress(
             .get()
         )
         cache.set(key, shared, PROGRESS_SECONDS)
-    if mine is None:
-        mine = Decision.objects.filter(review=review, stage=stage, reviewer=reviewer).count()
-    left = remaining_for_reviewer(review=review, stage=stage, reviewer=reviewer)
-    return {"mine": mine, "left": left, **shared}
+    return shared
+
+
+def screening_panel_state(
+    *, review: Review, stage: Stage, reviewer: User, study: Study | None
+) -> PanelState:
+    """The panel's figures in one statement: the reviewer's latest decision in the stage (for
+    Undo), their decisions there ("mine") and what is left for them (both exact, see
+    `remaining_for_reviewer`), and the version of their decision on `study` for its form;
+    plus the team-wide figures (`_team_progress`)."""
+    params = _left_params(review=review, stage=stage, reviewer=reviewer)
+    params["study"] = study.pk if study is not None else None
+    with connection.cursor() as cursor:
+        cursor.execute(_PANEL_SQL, params)
+        latest_study, latest_version, mine, left, version = cursor.fetchone()
+    return PanelState(
+        progress={"mine": mine, "left": left, **_team_progress(review=review, stage=stage)},
+        undoable=Undoable(latest_study, latest_version) if latest_study is not None else None,
+        study_version=version or 0,
+    )
 
 
 def stage_overview(*, review: Review, user: User) -> list[dict[str, Any]]:
@@ -341,39 +394,6 @@ def conflicts_for_adjudicator(*, review: Review, user: User) -> list[dict[str, A
             }
         )
     return rows
-
-
-class DecisionCount(TypedDict):
-    """What `decision_latest` adds: the reviewer's number of decisions in the stage."""
-
-    mine: int
-
-
-def decision_latest(
-    *, review: Review, stage: Stage, reviewer: User
-) -> WithAnnotations[Decision, DecisionCount] | None:
-    """The reviewer's most recent decision in the stage: what "Undo" withdraws.
-
-    It carries `mine`, the reviewer's number of decisions in the stage, counted by the same
-    statement (a window over the rows the ordering reads anyway).
-    """
-    return (
-        Decision.objects.filter(review=review, stage=stage, reviewer=reviewer)
-        .annotate(mine=Window(Count("id")))
-        .order_by("-created_at", "-id")
-        .only("id", "study_id", "version", "verdict")
-        .first()
-    )
-
-
-def decision_version(*, study: Study, stage: Stage, reviewer: User) -> int:
-    """The version of the reviewer's decision on a study (0: none), for the decision form."""
-    version = (
-        Decision.objects.filter(study=study, stage=stage, reviewer=reviewer)
-        .values_list("version", flat=True)
-        .first()
-    )
-    return version or 0
 
 
 def decisions_visible(*, review: Review, study: Study, user: User) -> list[Decision]:

@@ -6,16 +6,16 @@ candidate rows with `SKIP LOCKED` and re-counts after the lock, so two reviewers
 never both take a study's last free slot.
 """
 
+import functools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..domain.routing import RoutingError, StageRoutes, consensus, route
@@ -30,7 +30,7 @@ from ..models import (
     Stage,
     Study,
 )
-from ..models.records import STUDY_SHUFFLE_KEY, STUDY_SHUFFLE_MODULUS
+from ..models.records import STUDY_SHUFFLE_MODULUS
 from ..selectors.screening import (
     can_adjudicate,
     reasons_allowed,
@@ -98,33 +98,27 @@ def _check_open(*, study: Study, stage: Stage) -> None:
         raise ValidationError("This study is no longer waiting in this stage.")
 
 
-def _per_study_count(rows: QuerySet[Decision] | QuerySet[ScreeningClaim]) -> Coalesce:
-    """How many of `rows` (filtered on `study=OuterRef("pk")`) the outer study has, 0 if none."""
-    counted = rows.order_by().values("study").annotate(n=Count("id")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+class _Slots(NamedTuple):
+    """A locked study's slots as the deciding reviewer finds them (`_slots_read`)."""
+
+    mine: int | None  # the reviewer's own decision's id, if any
+    others: int  # the other reviewers' decisions
+    claimed: int  # the other reviewers' live claims
 
 
-def _others_live_claims(*, stage: Stage, reviewer: User, now: datetime) -> QuerySet[ScreeningClaim]:
-    return ScreeningClaim.objects.filter(
-        study=OuterRef("pk"), stage=stage, skipped=False, expires_at__gt=now
-    ).exclude(reviewer=reviewer)
-
-
-def _slots_taken(*, study: Study, stage: Stage, reviewer: User, now: datetime) -> tuple[int, int]:
-    """Decisions and live claims of the other reviewers, in one fresh read (call under the lock)."""
-    decisions = Decision.objects.filter(study=OuterRef("pk"), stage=stage).exclude(
-        reviewer=reviewer
+def _slots_read(*, review: Review, study: Study, stage: Stage, reviewer: User) -> _Slots:
+    """The reviewer's decision and the others' decisions and live claims on the study, in one
+    fresh read (call it under the study's lock)."""
+    decisions, claims = _taken_sql("%(study)s")
+    params = _claim_params(review=review, stage=stage, reviewer=reviewer, now=timezone.now())
+    mine = (
+        f"(SELECT id FROM {_DECISION} m WHERE m.study_id = %(study)s"
+        " AND m.stage_id = %(stage)s AND m.reviewer_id = %(reviewer)s)"
     )
-    row = (
-        Study.objects.filter(pk=study.pk)
-        .annotate(
-            d=_per_study_count(decisions),
-            c=_per_study_count(_others_live_claims(stage=stage, reviewer=reviewer, now=now)),
-        )
-        .values_list("d", "c")
-        .get()
-    )
-    return row[0], row[1]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {mine}, {decisions}, {claims}", {**params, "study": study.pk})
+        mine_id, others, claimed = cursor.fetchone()
+    return _Slots(mine_id, int(others), int(claimed))
 
 
 def _claim_upsert(
@@ -289,14 +283,13 @@ def _settle(*, review: Review, study: Study, stage: Stage) -> Resolution | None:
 
 
 def _decision_mine_check(
-    *, locked: Study, stage: Stage, reviewer: User, seen_version: int | None, force: bool
+    *, locked: Study, stage: Stage, mine: int | None, seen_version: int | None, force: bool
 ) -> Decision | None:
-    """The reviewer's decision on the locked study, once the form's version is checked."""
-    decision = (
-        Decision.objects.filter(study=locked, stage=stage, reviewer=reviewer)
-        .select_related("reviewer")
-        .first()
-    )
+    """The reviewer's decision (`mine`: its id) on the locked study, once the form's version is
+    checked."""
+    decision = None
+    if mine is not None:
+        decision = Decision.objects.select_related("reviewer").get(pk=mine)
     if decision is not None and _in_conflict(study=locked, stage=stage):
         raise ValidationError(FINAL_IN_CONFLICT)
     _decision_version_check(
@@ -332,17 +325,21 @@ def _decision_change(*, decision: Decision, verdict: str, note: str) -> dict[str
 
 
 def _decision_create(
-    *, review: Review, locked: Study, stage: Stage, reviewer: User, verdict: str, note: str
-) -> tuple[Decision, int]:
-    """A first decision, if a slot is free; returns it and the other reviewers' decisions."""
-    now = timezone.now()
-    others, claimed = _slots_taken(study=locked, stage=stage, reviewer=reviewer, now=now)
-    if others + claimed >= stage.reviewers_required:
+    *,
+    review: Review,
+    locked: Study,
+    stage: Stage,
+    reviewer: User,
+    verdict: str,
+    note: str,
+    slots: _Slots,
+) -> Decision:
+    """A first decision, if a slot is free (`slots` read under the study's lock)."""
+    if slots.others + slots.claimed >= stage.reviewers_required:
         raise ValidationError("This study already has the decisions it needs; take the next one.")
-    decision = Decision.objects.create(
+    return Decision.objects.create(
         review=review, study=locked, stage=stage, reviewer=reviewer, verdict=verdict, note=note
     )
-    return decision, others
 
 
 def decision_record(
@@ -375,8 +372,9 @@ def decision_record(
     with transaction.atomic():
         locked = _lock_study(study.pk)
         _check_open(study=locked, stage=stage)
+        slots = _slots_read(review=review, study=locked, stage=stage, reviewer=reviewer)
         decision = _decision_mine_check(
-            locked=locked, stage=stage, reviewer=reviewer, seen_version=seen_version, force=force
+            locked=locked, stage=stage, mine=slots.mine, seen_version=seen_version, force=force
         )
         if decision is not None:
             before: dict[str, Any] | None = _decision_change(
@@ -386,16 +384,17 @@ def decision_record(
             due = True
         else:
             before = None
-            decision, others = _decision_create(
+            decision = _decision_create(
                 review=review,
                 locked=locked,
                 stage=stage,
                 reviewer=reviewer,
                 verdict=verdict,
                 note=note,
+                slots=slots,
             )
             action = "decision.overwrite" if force else "decision.record"
-            due = others + 1 >= stage.reviewers_required
+            due = slots.others + 1 >= stage.reviewers_required
         if before is not None or cleaned:
             decision.reasons.set(cleaned)
         ScreeningClaim.objects.filter(study=locked, stage=stage, reviewer=reviewer).delete()
@@ -655,46 +654,133 @@ def conflict_resolve(
     return resolution
 
 
-def _queues(
-    *, review: Review, stage: Stage, reviewer: User, now: datetime, include_skipped: bool
-) -> list[QuerySet[Study]]:
-    """Studies of the stage this reviewer may take, in the stage's queue order.
+# The claim in SQL. Built through the ORM (nested per-study count subqueries, anti-joins),
+# these statements cost the web process more CPU to compile than PostgreSQL takes to run them,
+# and every decision pays them (docs/benchmarks.md, "HTTP latency"). The text depends only on
+# the stage's queue order, the pass and the database, so it is built once per process.
+_STUDY = Study._meta.db_table
+_DECISION = Decision._meta.db_table
+_CLAIM = ScreeningClaim._meta.db_table
 
-    The prioritised order is served as two index scans (ranked studies by priority, then the
-    unranked ones by id) because `NULLS LAST` orderings cannot use a plain index everywhere.
+
+def _taken_sql(study: str) -> tuple[str, str]:
+    """The other reviewers' decisions and live claims on `study` (two SQL count expressions)."""
+    return (
+        f"(SELECT COUNT(*) FROM {_DECISION} d WHERE d.study_id = {study}"
+        " AND d.stage_id = %(stage)s AND d.reviewer_id <> %(reviewer)s)",
+        f"(SELECT COUNT(*) FROM {_CLAIM} c WHERE c.study_id = {study}"
+        " AND c.stage_id = %(stage)s AND c.reviewer_id <> %(reviewer)s"
+        " AND NOT c.skipped AND c.expires_at > %(now)s)",
+    )
+
+
+def _queue_sql(*, random_order: bool, vendor: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """The stage's two queues as (filter, ordering) pairs, in the order they are served.
+
+    Prioritised: ranked studies by priority, then unranked ones by id (two index scans, since
+    `NULLS LAST` orderings cannot use a plain index everywhere). Random: each reviewer walks the
+    same shuffled ring from their own starting point, served by the expression index
+    `study_queue_shuffle` (the SQL repeats STUDY_SHUFFLE_KEY as PostgreSQL indexed it).
     """
-    queryset = (
-        Study.objects.filter(current_stage=stage, outcome=Study.Outcome.SCREENING)
-        .filter(
-            ~Exists(Decision.objects.filter(study=OuterRef("pk"), stage=stage, reviewer=reviewer))
+    if not random_order:
+        return (
+            ("s.priority IS NOT NULL", "s.priority DESC, s.id"),
+            ("s.priority IS NULL", "s.id"),
         )
-        .alias(
-            taken=_per_study_count(Decision.objects.filter(study=OuterRef("pk"), stage=stage))
-            + _per_study_count(_others_live_claims(stage=stage, reviewer=reviewer, now=now))
-        )
-        .filter(taken__lt=stage.reviewers_required)
+    if vendor == "postgresql":
+        shuffle = f"MOD(s.id * {_SHUFFLE_MULTIPLIER}::bigint, {STUDY_SHUFFLE_MODULUS}::bigint)"
+    else:
+        shuffle = f"((s.id * {_SHUFFLE_MULTIPLIER}) %% {STUDY_SHUFFLE_MODULUS})"  # %% : a literal %
+    return (
+        (f"{shuffle} >= %(start)s", f"{shuffle}, s.id"),
+        (f"{shuffle} < %(start)s", f"{shuffle}, s.id"),
+    )
+
+
+@functools.cache
+def _pick_sql(*, random_order: bool, include_skipped: bool, wait: bool, vendor: str) -> str:
+    """One statement: the reviewer's live claim if any, else the first free study, locked.
+
+    Answers (study id, 1) for a live claim (returned again: reloading the page shows the same
+    study), (study id, 0) for a free study now locked by this transaction, nothing when every
+    queue is empty. Free: in the stage, not decided by this reviewer, fewer decisions and other
+    reviewers' live claims than the stage requires, and (unless `include_skipped`) not skipped
+    by this reviewer. Without `wait` rows other requests hold are skipped (SKIP LOCKED).
+    """
+    decisions, claims = _taken_sql("s.id")
+    free = (
+        "s.current_stage_id = %(stage)s AND s.outcome = %(screening)s"
+        f" AND NOT EXISTS (SELECT 1 FROM {_DECISION} m WHERE m.study_id = s.id"
+        " AND m.stage_id = %(stage)s AND m.reviewer_id = %(reviewer)s)"
+        f" AND {decisions} + {claims} < %(required)s"
     )
     if not include_skipped:
-        queryset = queryset.filter(
-            ~Exists(
-                ScreeningClaim.objects.filter(
-                    study=OuterRef("pk"), stage=stage, reviewer=reviewer, skipped=True
-                )
-            )
+        free += (
+            f" AND NOT EXISTS (SELECT 1 FROM {_CLAIM} k WHERE k.study_id = s.id"
+            " AND k.stage_id = %(stage)s AND k.reviewer_id = %(reviewer)s AND k.skipped)"
         )
-    if stage.queue_order == Stage.QueueOrder.RANDOM:
-        # Each reviewer walks the same shuffled ring from their own starting point: a stable,
-        # per-reviewer order that the expression index `study_queue_shuffle` serves.
-        start = (reviewer.pk * _SHUFFLE_MULTIPLIER) % STUDY_SHUFFLE_MODULUS
-        shuffled = queryset.alias(shuffle=STUDY_SHUFFLE_KEY)
-        return [
-            shuffled.filter(shuffle__gte=start).order_by("shuffle", "id"),
-            shuffled.filter(shuffle__lt=start).order_by("shuffle", "id"),
-        ]
-    return [
-        queryset.filter(priority__isnull=False).order_by(F("priority").desc(), "id"),
-        queryset.filter(priority__isnull=True).order_by("id"),
-    ]
+    lock = ""
+    if vendor == "postgresql":  # SQLite has no row locks: its writes are serialised anyway
+        lock = " FOR UPDATE OF s" + ("" if wait else " SKIP LOCKED")
+    (first_filter, first_order), (second_filter, second_order) = _queue_sql(
+        random_order=random_order, vendor=vendor
+    )
+    # Only the first pass looks for a live claim; the later ones run when it found none.
+    live = f"SELECT c.study_id FROM {_CLAIM} c WHERE 1 = 0"
+    if not include_skipped and not wait:
+        live = (
+            f"SELECT c.study_id FROM {_CLAIM} c JOIN {_STUDY} s ON s.id = c.study_id"
+            " WHERE c.stage_id = %(stage)s AND c.reviewer_id = %(reviewer)s AND NOT c.skipped"
+            " AND c.expires_at > %(now)s AND s.current_stage_id = %(stage)s"
+            " AND s.outcome = %(screening)s ORDER BY c.claimed_at, c.id LIMIT 1"
+        )
+    return (
+        f"WITH live AS ({live}),"
+        f" first_free AS (SELECT s.id FROM {_STUDY} s WHERE NOT EXISTS (SELECT 1 FROM live)"
+        f" AND {free} AND {first_filter} ORDER BY {first_order} LIMIT 1{lock}),"
+        f" second_free AS (SELECT s.id FROM {_STUDY} s WHERE NOT EXISTS (SELECT 1 FROM live)"
+        " AND NOT EXISTS (SELECT 1 FROM first_free)"
+        f" AND {free} AND {second_filter} ORDER BY {second_order} LIMIT 1{lock})"
+        " SELECT study_id, 1 FROM live"
+        " UNION ALL SELECT id, 0 FROM first_free"
+        " UNION ALL SELECT id, 0 FROM second_free"
+    )
+
+
+@functools.cache
+def _claim_sql() -> str:
+    """Re-count the locked study's slots and claim it (insert or refresh) in one statement.
+
+    It runs after the pick locked the study, so its snapshot sees every claim and decision
+    committed before the lock was granted: two reviewers never both take a study's last slot.
+    Answers the claim's id, nothing when the study filled up meanwhile.
+    """
+    decisions, claims = _taken_sql("%(study)s")
+    return (
+        f"INSERT INTO {_CLAIM}"
+        " (review_id, study_id, stage_id, reviewer_id, claimed_at, expires_at, skipped)"
+        " SELECT %(review)s, %(study)s, %(stage)s, %(reviewer)s, %(now)s, %(expires)s, %(no)s"
+        f" WHERE {decisions} + {claims} < %(required)s"
+        " ON CONFLICT (study_id, stage_id, reviewer_id) DO UPDATE SET"
+        " claimed_at = EXCLUDED.claimed_at, expires_at = EXCLUDED.expires_at,"
+        " skipped = EXCLUDED.skipped"
+        " RETURNING id"
+    )
+
+
+def _claim_params(*, review: Review, stage: Stage, reviewer: User, now: datetime) -> dict[str, Any]:
+    adapt = connection.ops.adapt_datetimefield_value
+    return {
+        "review": review.pk,
+        "stage": stage.pk,
+        "reviewer": reviewer.pk,
+        "now": adapt(now),
+        "expires": adapt(now + claim_ttl()),
+        "required": stage.reviewers_required,
+        "screening": Study.Outcome.SCREENING.value,
+        "start": (reviewer.pk * _SHUFFLE_MULTIPLIER) % STUDY_SHUFFLE_MODULUS,
+        "no": False,
+    }
 
 
 def study_claim_next(*, review: Review, stage: Stage, reviewer: User) -> Study | None:
@@ -708,67 +794,42 @@ def study_claim_next(*, review: Review, stage: Stage, reviewer: User) -> Study |
     """
     if stage.review_id != review.pk:
         raise ValidationError("This stage belongs to another review.")
-    now = timezone.now()
-    live = (
-        ScreeningClaim.objects.filter(
-            stage=stage,
-            reviewer=reviewer,
-            skipped=False,
-            expires_at__gt=now,
-            study__current_stage=stage,
-            study__outcome=Study.Outcome.SCREENING,
-        )
-        .select_related("study", "study__full_text")
-        .order_by("claimed_at", "id")
-        .first()
-    )
-    if live is not None:
-        return live.study
+    params = _claim_params(review=review, stage=stage, reviewer=reviewer, now=timezone.now())
     for include_skipped in (False, True):
-        queues = _queues(
-            review=review, stage=stage, reviewer=reviewer, now=now, include_skipped=include_skipped
-        )
         for wait in (False, True):
-            for queue in queues:
-                study = _claim_first(
-                    queue=queue, review=review, stage=stage, reviewer=reviewer, now=now, wait=wait
-                )
-                if study is not None:
-                    return study
+            sql = _pick_sql(
+                random_order=stage.queue_order == Stage.QueueOrder.RANDOM,
+                include_skipped=include_skipped,
+                wait=wait,
+                vendor=connection.vendor,
+            )
+            study_id = _claim_first(sql=sql, params=params)
+            if study_id is not None:
+                # The panel shows the PDF link: the full text comes with the study.
+                return Study.objects.select_related("full_text").get(pk=study_id)
     return None
 
 
-def _claim_first(
-    *,
-    queue: QuerySet[Study],
-    review: Review,
-    stage: Stage,
-    reviewer: User,
-    now: datetime,
-    wait: bool,
-) -> Study | None:
-    """Claim the queue's first free study: skipping locked rows, or with `wait` waiting for one.
+def _claim_first(*, sql: str, params: dict[str, Any]) -> int | None:
+    """Run a pick and claim what it locked; the study's id, or None when the queues are empty.
 
     Each round is its own short transaction holding at most one study lock, so a round that
     waits for a lock never holds another one (no deadlock), and each round's statements see
     the claims committed since the last.
     """
     for _round in range(20):
-        with transaction.atomic():
-            # The panel shows the PDF link: its full text comes with the study, not locked.
-            locked = queue.select_related("full_text").select_for_update(
-                skip_locked=not wait, of=("self",)
-            )
-            batch = list(locked[:1])
-            if not batch:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+            if row is None:
                 return None
-            study = batch[0]
-            if sum(_slots_taken(study=study, stage=stage, reviewer=reviewer, now=now)) >= (
-                stage.reviewers_required
-            ):
-                continue  # claimed or decided between our snapshot and our lock
-            _claim_upsert(review=review, study=study, stage=stage, reviewer=reviewer, now=now)
-            return study
+            study_id, live = row
+            if live:
+                return int(study_id)
+            cursor.execute(_claim_sql(), {**params, "study": study_id})
+            if cursor.fetchone() is not None:
+                return int(study_id)
+            # Claimed or decided between the pick's snapshot and its lock: pick again.
     return None
 
 

@@ -11,13 +11,11 @@ from ..access import Need, review_access
 from ..forms.screening import DecisionForm, StudyForm, UndoForm
 from ..models import Decision, Stage, Study
 from ..selectors.screening import (
-    decision_latest,
-    decision_version,
     decisions_visible,
     highlight_segments,
     highlight_terms,
     reasons_allowed,
-    screening_progress,
+    screening_panel_state,
     stage_get,
     stage_overview,
 )
@@ -52,7 +50,7 @@ def _panel_context(
     include = highlight_terms(review.highlight_include_terms)
     exclude = highlight_terms(review.highlight_exclude_terms)
     reasons = reasons_allowed(stage=stage) if reasons is None else reasons
-    latest = decision_latest(review=review, stage=stage, reviewer=user)
+    state = screening_panel_state(review=review, stage=stage, reviewer=user, study=study)
     selected = set()
     if form is not None and form.is_bound:
         selected = {int(v) for v in form.data.getlist("reasons") if str(v).isdigit()}
@@ -71,11 +69,9 @@ def _panel_context(
             {"number": index, "criterion": c, "checked": c.pk in selected}
             for index, c in enumerate(reasons, start=1)
         ],
-        "progress": screening_progress(
-            review=review, stage=stage, reviewer=user, mine=latest.mine if latest else 0
-        ),
-        "undoable": latest,
-        "study_version": decision_version(study=study, stage=stage, reviewer=user) if study else 0,
+        "progress": state.progress,
+        "undoable": state.undoable,
+        "study_version": state.study_version,
         "message": message,
         "error": error,
         "note": form.data.get("note", "") if form is not None and form.is_bound else "",
