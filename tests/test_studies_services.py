@@ -88,6 +88,25 @@ def test_search_matches_title_abstract_authors_and_doi(review, cast, corpus):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
+def test_search_document_is_stored_and_follows_edits(review, cast, corpus):
+    """The ranked vector is a stored column (a million studies are not re-parsed per search),
+    kept by PostgreSQL in step with the study's fields."""
+    first, _, _ = corpus
+
+    def document() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT search_document::text FROM screening_study WHERE id = %s", [first.pk]
+            )
+            return str(cursor.fetchone()[0])
+
+    assert "'monitor':1A" in document()
+    first.title = "Observability of deployed classifiers"
+    first.save(update_fields=["title"])
+    assert "'classifi'" in document() and "'monitor'" not in document()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
 def test_search_on_postgresql_is_stemmed_and_ranked(review, cast, corpus):
     first, _, third = corpus
     owner = cast["owner"]

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, TextField, Value
-from django.db.models.expressions import CombinedExpression
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 
 from ..domain.normalise import normalise_doi
 from ..models import (
@@ -57,16 +57,6 @@ class StudyFilters:
     sort: str = "relevance"
 
 
-def study_search_vector() -> CombinedExpression:
-    """The weighted document searched: title, DOI, authors, abstract."""
-    return (
-        SearchVector("title", weight="A", config=SEARCH_CONFIG)
-        + SearchVector("doi", weight="A", config=SEARCH_CONFIG)
-        + SearchVector(Cast("authors", TextField()), weight="B", config=SEARCH_CONFIG)
-        + SearchVector("abstract", weight="C", config=SEARCH_CONFIG)
-    )
-
-
 def studies_search(studies: QuerySet[Study], text: str) -> QuerySet[Study]:
     """Studies matching `text` in title, abstract, authors or DOI, annotated with `rank`.
 
@@ -78,8 +68,11 @@ def studies_search(studies: QuerySet[Study], text: str) -> QuerySet[Study]:
     by_doi = Q(doi=doi) if (doi := normalise_doi(text)) else Q(pk__in=[])
     if connection.vendor == "postgresql":
         query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
-        vector = study_search_vector()  # served by the GIN index study_search_gin
-        return studies.annotate(search=vector, rank=SearchRank(vector, query)).filter(
+        # The stored column of migration 0012 (title and DOI weight A, authors B, abstract C),
+        # GIN-indexed; the model does not declare it (SQLite has no tsvector).
+        table = connection.ops.quote_name(Study._meta.db_table)
+        document = RawSQL(f"{table}.search_document", [], output_field=SearchVectorField())
+        return studies.annotate(search=document, rank=SearchRank(F("search"), query)).filter(
             Q(search=query) | by_doi
         )
     matches = Q()
