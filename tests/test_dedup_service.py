@@ -63,6 +63,20 @@ def first_import(review):
     return acm, ieee
 
 
+def test_a_large_run_goes_in_bounded_passes_with_the_same_studies(review, monkeypatch):
+    """A million-record review is deduplicated a slice of new records at a time, scanning the
+    existing ones a slice at a time: the studies are those of one pass."""
+    monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 2)
+    monkeypatch.setattr(dedup_service, "EXISTING_PER_SCAN", 1)
+    acm, ieee = first_import(review)
+    counts = review_deduplicate(review=review)
+    assert counts == {"records": 5, "studies": 3, "merged": 2, "candidates": 0}
+    for a, b in ((acm[0], ieee[0]), (acm[1], ieee[1])):
+        assert Record.objects.get(pk=a.pk).study_id == Record.objects.get(pk=b.pk).study_id
+    runs = AuditEvent.objects.filter(review=review, action="dedup.run").order_by("id")
+    assert [run.after["new_records"] for run in runs] == [2, 2, 1]
+
+
 def test_groups_records_into_studies_at_the_entry_stage(review):
     acm, ieee = first_import(review)
     counts = review_deduplicate(review=review)
