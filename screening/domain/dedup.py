@@ -1027,13 +1027,19 @@ def deduplicate(
     runs: set[tuple[int, int]] = set()
     compact_pairs = candidate_pairs([feats[i] for i in active], runs)
     # Identical titles first: once they are grouped, the other blocks' pairs inside one group
-    # need no scoring. Each phase applies its automatic pairs best first.
+    # need no scoring. Each phase applies its automatic pairs best first. The pair sets are
+    # let go once sorted (a million records make tens of millions of pairs).
+    compact_pairs -= runs
+    phases = [sorted(runs), sorted(compact_pairs)]
+    del runs, compact_pairs
     compared = 0
-    for phase in (sorted(runs), sorted(compact_pairs - runs)):
-        pairs = [(active[x], active[y]) for x, y in phase]
+    while phases:
+        phase = phases.pop(0)
+        pairs = ((active[x], active[y]) for x, y in phase)
         auto, compared_now = _score_phase(
             feats, groups, pairs, shared, auto_threshold, candidate_threshold, grey
         )
+        del phase
         compared += compared_now
         for score, i, j, reason in auto:
             ra, rb = groups.find(i), groups.find(j)
@@ -1104,7 +1110,7 @@ def _join_identical(
 def _score_phase(
     feats: Sequence[_Feat],
     groups: _Groups,
-    pairs: list[tuple[int, int]],
+    pairs: Iterable[tuple[int, int]],
     shared: frozenset[str],
     auto_threshold: float,
     candidate_threshold: float,
