@@ -14,11 +14,13 @@ from screening.models import (
     StudyTag,
     Tag,
 )
+from screening.selectors import study_list
 from screening.selectors.study_list import (
     MY_VERDICT_NONE,
     StudyFilters,
     notes_visible,
     studies_listed,
+    studies_page,
     tags_visible,
 )
 from screening.services.backup import review_export, review_import
@@ -113,6 +115,19 @@ def test_search_on_postgresql_is_stemmed_and_ranked(review, cast, corpus):
     # "monitored" stems to "monitor": the title match (weight A) ranks above the abstract one.
     assert listed(review, owner, search="monitored") == [first.pk, third.pk]
     assert listed(review, owner, search="monitoring -drift") == [third.pk]
+
+
+def test_a_large_result_is_counted_up_to_a_cap(review, cast, corpus, monkeypatch):
+    """Counting 200,000 matches of a common word scans them all; past the cap the page says
+    "more than" instead of an exact figure."""
+    owner = cast["owner"]
+    filters = StudyFilters()
+    monkeypatch.setattr(study_list, "COUNT_CAP", 2)
+    page = studies_page(studies_listed(review=review, user=owner, filters=filters), 1)
+    assert (page.paginator.count, page.paginator.count_capped) == (2, True)
+    monkeypatch.setattr(study_list, "COUNT_CAP", 3)
+    page = studies_page(studies_listed(review=review, user=owner, filters=filters), 1)
+    assert (page.paginator.count, page.paginator.count_capped) == (3, False)
 
 
 def test_filters_by_stage_status_year_source_and_tag(review, cast, corpus):
