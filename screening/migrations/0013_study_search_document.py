@@ -45,7 +45,7 @@ def search_document_drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("screening", "0011_invitation_username"),
+        ("screening", "0012_record_lz4"),
     ]
 
     operations = [
