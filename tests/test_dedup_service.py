@@ -63,6 +63,38 @@ def first_import(review):
     return acm, ieee
 
 
+def test_a_large_run_goes_in_bounded_passes_with_the_same_studies(review, monkeypatch):
+    """A million-record review is deduplicated a slice of new records at a time, scanning the
+    existing ones a slice at a time: the studies are those of one pass."""
+    monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 2)
+    monkeypatch.setattr(dedup_service, "EXISTING_PER_SCAN", 1)
+    acm, ieee = first_import(review)
+    counts = review_deduplicate(review=review)
+    assert counts == {"records": 5, "studies": 3, "merged": 2, "candidates": 0}
+    for a, b in ((acm[0], ieee[0]), (acm[1], ieee[1])):
+        assert Record.objects.get(pk=a.pk).study_id == Record.objects.get(pk=b.pk).study_id
+    runs = AuditEvent.objects.filter(review=review, action="dedup.run").order_by("id")
+    assert [run.after["new_records"] for run in runs] == [2, 2, 1]
+
+
+@pytest.mark.skipif(
+    connections["default"].vendor != "postgresql", reason="PostgreSQL's planner and statistics"
+)
+def test_assigning_records_finds_each_by_its_primary_key_whatever_the_statistics(review):
+    """Statistics taken while every record was grouped (autovacuum's last analyze, before an
+    import) made PostgreSQL find each record to assign through the study_id index's NULL
+    entries, scanning every unassigned record per UPDATE: hours for a 200k-record import."""
+    add_batch(review, "A", [paper(f"Paper number {i} on stroke") for i in range(3000)])
+    Record.objects.filter(review=review).update(study=Study.objects.create(review=review))
+    with connections["default"].cursor() as cursor:
+        cursor.execute("ANALYZE screening_record")
+    new = add_batch(review, "B", [paper(f"Another paper {i} on aphasia") for i in range(300)])
+    with connections["default"].cursor() as cursor:
+        cursor.execute("EXPLAIN " + dedup_service.ASSIGN_SQL, [1, new[0].pk])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "screening_record_pkey" in plan, plan
+
+
 def test_groups_records_into_studies_at_the_entry_stage(review):
     acm, ieee = first_import(review)
     counts = review_deduplicate(review=review)

@@ -14,11 +14,13 @@ from screening.models import (
     StudyTag,
     Tag,
 )
+from screening.selectors import study_list
 from screening.selectors.study_list import (
     MY_VERDICT_NONE,
     StudyFilters,
     notes_visible,
     studies_listed,
+    studies_page,
     tags_visible,
 )
 from screening.services.backup import review_export, review_import
@@ -88,12 +90,44 @@ def test_search_matches_title_abstract_authors_and_doi(review, cast, corpus):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
+def test_search_document_is_stored_and_follows_edits(review, cast, corpus):
+    """The ranked vector is a stored column (a million studies are not re-parsed per search),
+    kept by PostgreSQL in step with the study's fields."""
+    first, _, _ = corpus
+
+    def document() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT search_document::text FROM screening_study WHERE id = %s", [first.pk]
+            )
+            return str(cursor.fetchone()[0])
+
+    assert "'monitor':1A" in document()
+    first.title = "Observability of deployed classifiers"
+    first.save(update_fields=["title"])
+    assert "'classifi'" in document() and "'monitor'" not in document()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
 def test_search_on_postgresql_is_stemmed_and_ranked(review, cast, corpus):
     first, _, third = corpus
     owner = cast["owner"]
     # "monitored" stems to "monitor": the title match (weight A) ranks above the abstract one.
     assert listed(review, owner, search="monitored") == [first.pk, third.pk]
     assert listed(review, owner, search="monitoring -drift") == [third.pk]
+
+
+def test_a_large_result_is_counted_up_to_a_cap(review, cast, corpus, monkeypatch):
+    """Counting 200,000 matches of a common word scans them all; past the cap the page says
+    "more than" instead of an exact figure."""
+    owner = cast["owner"]
+    filters = StudyFilters()
+    monkeypatch.setattr(study_list, "COUNT_CAP", 2)
+    page = studies_page(studies_listed(review=review, user=owner, filters=filters), 1)
+    assert (page.paginator.count, page.paginator.count_capped) == (2, True)
+    monkeypatch.setattr(study_list, "COUNT_CAP", 3)
+    page = studies_page(studies_listed(review=review, user=owner, filters=filters), 1)
+    assert (page.paginator.count, page.paginator.count_capped) == (3, False)
 
 
 def test_filters_by_stage_status_year_source_and_tag(review, cast, corpus):

@@ -1027,13 +1027,19 @@ def deduplicate(
     runs: set[tuple[int, int]] = set()
     compact_pairs = candidate_pairs([feats[i] for i in active], runs)
     # Identical titles first: once they are grouped, the other blocks' pairs inside one group
-    # need no scoring. Each phase applies its automatic pairs best first.
+    # need no scoring. Each phase applies its automatic pairs best first. The pair sets are
+    # let go once sorted (a million records make tens of millions of pairs).
+    compact_pairs -= runs
+    phases = [sorted(runs), sorted(compact_pairs)]
+    del runs, compact_pairs
     compared = 0
-    for phase in (sorted(runs), sorted(compact_pairs - runs)):
-        pairs = [(active[x], active[y]) for x, y in phase]
+    while phases:
+        phase = phases.pop(0)
+        pairs = ((active[x], active[y]) for x, y in phase)
         auto, compared_now = _score_phase(
             feats, groups, pairs, shared, auto_threshold, candidate_threshold, grey
         )
+        del phase
         compared += compared_now
         for score, i, j, reason in auto:
             ra, rb = groups.find(i), groups.find(j)
@@ -1104,7 +1110,7 @@ def _join_identical(
 def _score_phase(
     feats: Sequence[_Feat],
     groups: _Groups,
-    pairs: list[tuple[int, int]],
+    pairs: Iterable[tuple[int, int]],
     shared: frozenset[str],
     auto_threshold: float,
     candidate_threshold: float,
@@ -1120,16 +1126,7 @@ def _score_phase(
             continue  # settled in an earlier run (or by a reviewer)
         if groups.find(i) == groups.find(j):
             continue
-        if (
-            fa.title
-            and fb.title
-            and not (fa.page_first and fa.page_first == fb.page_first)
-            and not (fa.doi and fa.doi == fb.doi)
-            and not (fa.pmid and fa.pmid == fb.pmid)
-            and title_similarity(fa.title, fb.title) < 0.7
-        ):
-            # Unrelated titles and nothing else that could lift the pair to the queue (year
-            # and author add at most 3.5 against the title's -5): not worth scoring.
+        if not _worth_scoring(fa, fb):
             continue
         compared += 1
         score, reason, hard = score_pair(fa, fb, shared)
@@ -1139,6 +1136,19 @@ def _score_phase(
             grey.append((score, i, j, reason))
     auto.sort(key=lambda t: (-t[0], t[1], t[2]))
     return auto, compared
+
+
+def _worth_scoring(fa: _Feat, fb: _Feat) -> bool:
+    """False for unrelated titles with nothing else that could lift the pair to the queue (year
+    and author add at most 3.5 against the title's -5)."""
+    return not (
+        fa.title
+        and fb.title
+        and not (fa.page_first and fa.page_first == fb.page_first)
+        and not (fa.doi and fa.doi == fb.doi)
+        and not (fa.pmid and fa.pmid == fb.pmid)
+        and title_similarity(fa.title, fb.title) < 0.7
+    )
 
 
 def _best_candidates(
@@ -1168,19 +1178,33 @@ def records_to_compare(
     new: Sequence[DedupRecord], existing: Sequence[DedupRecord]
 ) -> list[DedupRecord]:
     """The existing records an incremental run must see: every record of each existing group
-    (study) that shares a block with a new record. Groups no new record comes near are left
+    (study) near a new record (see `NearGroups`). Groups no new record comes near are left
     out, so a run scores the new records only, against the studies they may belong to."""
-    if not new or not existing:
-        return []
-    feats = [_Feat(r) for r in new] + [_Feat(r) for r in existing]
-    first_existing = len(new)
-    touched: set[Key] = set()
-    for i, j in candidate_pairs(feats):
-        # Pairs are ordered (i < j): a pair with a new record has it first.
-        if i < first_existing <= j:
-            other = feats[j]
-            touched.add(other.group if other.group is not None else other.key)
-    return [r for r in existing if (r.group if r.group is not None else r.key) in touched]
+    near = NearGroups(new)
+    near.scan(existing)
+    return [r for r in existing if (r.group if r.group is not None else r.key) in near.touched]
+
+
+class NearGroups:
+    """The existing groups (or ungrouped records' keys) with a record that shares a block with
+    a new record and is worth scoring against it. The existing records may be scanned a slice
+    at a time, so a large review is read in bounded memory; the new records are normalised
+    once."""
+
+    def __init__(self, new: Sequence[DedupRecord]) -> None:
+        self.new = [_Feat(r) for r in new]
+        self.touched: set[Key] = set()
+
+    def scan(self, existing: Sequence[DedupRecord]) -> None:
+        if not self.new or not existing:
+            return
+        feats = self.new + [_Feat(r) for r in existing]
+        first_existing = len(self.new)
+        for i, j in candidate_pairs(feats):
+            # Pairs are ordered (i < j): a pair with a new record has it first.
+            if i < first_existing <= j and _worth_scoring(feats[i], feats[j]):
+                other = feats[j]
+                self.touched.add(other.group if other.group is not None else other.key)
 
 
 def most_complete(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -22,10 +22,10 @@ from django.utils import timezone
 
 from ..domain.dedup import (
     DedupRecord,
+    NearGroups,
     ScoredPair,
     deduplicate,
     most_complete,
-    records_to_compare,
 )
 from ..models import (
     Decision,
@@ -92,6 +92,17 @@ LINKS_AUDITED = 5000
 TASK_NAME = "screening.review_deduplicate"
 STUDIES_PER_TRANSACTION = 2000
 STUDIES_PER_JOIN_TRANSACTION = 200
+STUDIES_PER_QUERY = 10_000
+# Bounds on what one run holds in memory (see review_deduplicate): about 1 GB at most.
+NEW_PER_PASS = 200_000
+EXISTING_PER_SCAN = 200_000
+# A record is assigned only if still unassigned. "COALESCE(study_id, 0) = 0", not "study_id IS
+# NULL": statistics from before an import (every record grouped) made PostgreSQL reach the
+# record through the study_id index's NULL entries, scanning every new record per UPDATE.
+ASSIGN_SQL = (
+    f"UPDATE {connection.ops.quote_name(Record._meta.db_table)} "
+    "SET study_id = %s WHERE id = %s AND COALESCE(study_id, 0) = 0"
+)
 # The first key of the (int, int) advisory locks this app takes: "dedup" in ASCII.
 ADVISORY_LOCK_SPACE = 0x6465_6475
 
@@ -209,71 +220,103 @@ def review_deduplicate(*, review: Review) -> dict[str, int]:
     (a chunk of new studies, one existing study at a time), so screening never waits for a
     run. Runs for one review take turns (`_one_run_at_a_time`). A run stopped half-way has
     written whole studies only; the next run groups the records it left.
+
+    Memory stays bounded whatever the review's size: the new records are taken
+    NEW_PER_PASS at a time (each pass as if they had been imported alone, later passes
+    joining the studies of earlier ones), the existing records are scanned EXISTING_PER_SCAN
+    at a time for the studies near a new record, and only the identifying fields are read
+    until a study is written.
     """
     with _one_run_at_a_time(review.pk):
-        new_rows = list(
-            Record.objects.filter(review=review, study__isnull=True)
-            .order_by("id")
-            .values(*RECORD_FIELDS)
+        while _deduplicate_pass(review):
+            pass
+        return dedup_counts(review=review)
+
+
+def _deduplicate_pass(review: Review) -> int:
+    """Deduplicate the next NEW_PER_PASS unassigned records; how many were grouped."""
+    new = [
+        _dedup_record(row)
+        for row in Record.objects.filter(review=review, study__isnull=True)
+        .order_by("id")
+        .values(*DEDUP_FIELDS)[:NEW_PER_PASS]
+    ]
+    if not new:
+        return 0
+    compared = _records_near(review, new)
+    keys = {r.key for r in compared} | {r.key for r in new}
+    refused = [pair for pair in _refused_pairs(review) if pair[0] in keys and pair[1] in keys]
+    result = deduplicate([*new, *compared], cannot_link=refused)
+    group_of = {r.key: r.group for r in compared}
+    new_ids = {r.key for r in new}
+    new_count, compared_count = len(new), len(compared)
+    del new, compared, keys
+
+    joined: dict[int, list[int]] = {}
+    new_clusters: list[list[int]] = []
+    for cluster in result.clusters:
+        fresh = sorted(key for key in cluster if isinstance(key, int) and key in new_ids)
+        if not fresh:
+            continue
+        existing_studies = {study for key in cluster if isinstance(study := group_of.get(key), int)}
+        if existing_studies:
+            # The domain never joins two existing studies, so there is exactly one.
+            joined.setdefault(existing_studies.pop(), []).extend(fresh)
+        else:
+            new_clusters.append(fresh)
+
+    new_studies = _studies_create(review=review, clusters=new_clusters)
+    screened_joins, vanished = _studies_join(review=review, joined=joined)
+    _candidates_create(review=review, candidates=result.candidates)
+    with transaction.atomic():
+        counts = dedup_counts(review=review)
+        _downstream_refresh(review=review, new_studies=new_studies > 0)
+        if vanished:
+            # A study merged away while this run scored: its records wait for the next run.
+            dedup_schedule(review_id=review.pk)
+        audit_event_record(
+            review=review,
+            actor=None,
+            action="dedup.run",
+            object_type="review",
+            object_id=review.pk,
+            after={
+                **counts,
+                "new_records": new_count,
+                "compared_existing": compared_count,
+                "new_studies": new_studies,
+                "joined_existing": sum(len(v) for v in joined.values()),
+                "joined_screened_studies": screened_joins,
+                **_links(result.merges),
+            },
         )
-        if not new_rows:
-            return dedup_counts(review=review)
-        existing = [
-            _dedup_record(row)
-            for row in Record.objects.filter(review=review, study__isnull=False)
-            .order_by("id")
-            .values(*DEDUP_FIELDS)
-        ]
-        new = [_dedup_record(row) for row in new_rows]
-        compared = records_to_compare(new, existing)
-        keys = {r.key for r in compared} | {r.key for r in new}
-        refused = [pair for pair in _refused_pairs(review) if pair[0] in keys and pair[1] in keys]
-        result = deduplicate([*new, *compared], cannot_link=refused)
-        group_of = {r.key: r.group for r in compared}
-        new_ids = {row["id"] for row in new_rows}
+    return new_studies + sum(len(v) for v in joined.values())
 
-        joined: dict[int, list[int]] = {}
-        new_clusters: list[list[int]] = []
-        for cluster in result.clusters:
-            fresh = sorted(key for key in cluster if isinstance(key, int) and key in new_ids)
-            if not fresh:
-                continue
-            existing_studies = {
-                study for key in cluster if isinstance(study := group_of.get(key), int)
-            }
-            if existing_studies:
-                # The domain never joins two existing studies, so there is exactly one.
-                joined.setdefault(existing_studies.pop(), []).extend(fresh)
-            else:
-                new_clusters.append(fresh)
 
-        by_id = {row["id"]: row for row in new_rows}
-        new_studies = _studies_create(review=review, clusters=new_clusters, by_id=by_id)
-        screened_joins, vanished = _studies_join(review=review, joined=joined)
-        _candidates_create(review=review, candidates=result.candidates)
-        with transaction.atomic():
-            counts = dedup_counts(review=review)
-            _downstream_refresh(review=review, new_studies=new_studies > 0)
-            if vanished:
-                # A study merged away while this run scored: its records wait for the next run.
-                dedup_schedule(review_id=review.pk)
-            audit_event_record(
-                review=review,
-                actor=None,
-                action="dedup.run",
-                object_type="review",
-                object_id=review.pk,
-                after={
-                    **counts,
-                    "new_records": len(new_rows),
-                    "compared_existing": len(compared),
-                    "new_studies": new_studies,
-                    "joined_existing": sum(len(v) for v in joined.values()),
-                    "joined_screened_studies": screened_joins,
-                    **_links(result.merges),
-                },
-            )
-        return counts
+def _records_near(review: Review, new: list[DedupRecord]) -> list[DedupRecord]:
+    """Every record of the existing studies near a new record (`NearGroups`), the review's
+    grouped records scanned a slice at a time."""
+    near = NearGroups(new)
+    grouped = (
+        Record.objects.filter(review=review, study__isnull=False)
+        .order_by("id")
+        .values(*DEDUP_FIELDS)
+    )
+    scanned: list[DedupRecord] = []
+    for row in grouped.iterator(chunk_size=5000):
+        scanned.append(_dedup_record(row))
+        if len(scanned) >= EXISTING_PER_SCAN:
+            near.scan(scanned)
+            scanned = []
+    near.scan(scanned)
+    studies = sorted(key for key in near.touched if isinstance(key, int))
+    return [
+        _dedup_record(row)
+        for start in range(0, len(studies), STUDIES_PER_QUERY)
+        for row in Record.objects.filter(study_id__in=studies[start : start + STUDIES_PER_QUERY])
+        .order_by("id")
+        .values(*DEDUP_FIELDS)
+    ]
 
 
 def _links(merges: list[ScoredPair]) -> dict[str, Any]:
@@ -311,14 +354,14 @@ def _one_run_at_a_time(review_id: int) -> Iterator[None]:
             cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
 
 
-def _studies_create(
-    *, review: Review, clusters: list[list[int]], by_id: dict[int, dict[str, Any]]
-) -> int:
+def _studies_create(*, review: Review, clusters: list[list[int]]) -> int:
     """New studies at the entry stage, a chunk per transaction, each with its records."""
     entry = Stage.objects.filter(review=review, is_entry=True).first()
     created = 0
     for start in range(0, len(clusters), STUDIES_PER_TRANSACTION):
         chunk = clusters[start : start + STUDIES_PER_TRANSACTION]
+        ids = [key for cluster in chunk for key in cluster]
+        by_id = {row["id"]: row for row in Record.objects.filter(pk__in=ids).values(*RECORD_FIELDS)}
         with transaction.atomic():
             studies = Study.objects.bulk_create(
                 [
@@ -326,7 +369,8 @@ def _studies_create(
                         review=review,
                         current_stage=entry,
                         outcome=Study.Outcome.SCREENING,
-                        **_display_fields([by_id[k] for k in cluster]),
+                        # A record deleted meanwhile leaves an empty study, removed below.
+                        **_display_fields([by_id[k] for k in cluster if k in by_id]),
                     )
                     for cluster in chunk
                 ],
@@ -447,11 +491,8 @@ def _downstream_refresh(*, review: Review, new_studies: bool) -> None:
 def _assign_records(pairs: list[tuple[int, int]]) -> None:
     """Set study_id on many records: one prepared UPDATE per row, pipelined by psycopg 3.
     Django's bulk_update builds a CASE expression per row and was 20x slower here."""
-    table = connection.ops.quote_name(Record._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET study_id = %s WHERE id = %s AND study_id IS NULL", pairs
-        )
+        cursor.executemany(ASSIGN_SQL, pairs)
 
 
 def _snapshot(study: Study) -> list[dict[str, Any]]:
