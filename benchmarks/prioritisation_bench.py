@@ -21,6 +21,16 @@ Usage (from the repository root, with the project's virtual environment):
     DATABASE_URL=postgres://... .venv/bin/python benchmarks/prioritisation_bench.py \
         --part screening-retrain   # retrain timing in a real review during screening
     .venv/bin/python benchmarks/prioritisation_bench.py --part stopping --seeds 10 --batch-size 10
+    benchmarks/.venv-embed/bin/python benchmarks/prioritisation_bench.py --part embed
+    .venv/bin/python benchmarks/prioritisation_bench.py --part tune \
+        --variants svm-r20-df1,emb-svm,emb-logistic,tfidf+emb-w0.3,tfidf+emb-w0.5
+    .venv/bin/python benchmarks/prioritisation_bench.py --part tune-table
+
+`--part embed` computes all-MiniLM-L6-v2 sentence embeddings once per dataset (see
+benchmarks/minilm.py for its virtualenv); `--part tune` runs the TF-IDF and embedding variants
+through `ranking.simulate`; `--part tune-table` compares them with ASReview (its documented
+per-seed figures when no ASReview run is in benchmarks/out/) and applies the
+leave-one-dataset-out rule.
 
 Results go to benchmarks/out/ (git-ignored); ASReview runs already there are reused, so an
 interrupted run resumes. `--part table` prints the Markdown table for docs/benchmarks.md.
@@ -44,6 +54,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -189,6 +200,70 @@ TUNE_ROUND_2 = (
 )
 
 
+# Sentence-embedding variants (issue 13, item 5; variants and selection rule written in
+# docs/benchmarks.md before they were run). `extra["features"]`: "emb" = all-MiniLM-L6-v2
+# embeddings alone, "tfidf+emb" = the TF-IDF row and the embedding row side by side, scaled by
+# sqrt(1 - weight) and sqrt(weight) so the row keeps unit length. Embeddings come from
+# `--part embed` (benchmarks/minilm.py), cached in benchmarks/out/embed_<dataset>.npy.
+EMBED_VARIANTS = (
+    ("emb-svm", {"regularisation": 1.0, "extra": {"features": "emb"}}),
+    (
+        "emb-logistic",
+        {"classifier": "logistic", "regularisation": 1.0, "extra": {"features": "emb"}},
+    ),
+    ("tfidf+emb-w0.3", {"extra": {"features": "tfidf+emb", "weight": 0.3}}),
+    ("tfidf+emb-w0.5", {"extra": {"features": "tfidf+emb", "weight": 0.5}}),
+)
+
+
+def embed_text(title: str, abstract: str) -> str:
+    """The text embedded: title once, then the abstract (a sentence encoder reads prose; the
+    TF-IDF trick of counting the title twice would only shift its mean pooling)."""
+    return ranking.document_text(title, abstract, title_repeats=1)
+
+
+def embeddings_path(name: str) -> Path:
+    return OUT / f"embed_{name}.npy"
+
+
+def run_embed(names: list[str]) -> None:
+    """all-MiniLM-L6-v2 embeddings of every record, once per dataset (needs the packages of
+    benchmarks/minilm.py, e.g. in benchmarks/.venv-embed)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from minilm import MiniLM
+
+    encoder = MiniLM()
+    for name in names:
+        path = embeddings_path(name)
+        if path.exists():
+            continue
+        data = ranking.labelled_dataset_read(read_rows(name), label_column="label_included")
+        texts = [embed_text(t, a) for t, a in zip(data.titles, data.abstracts, strict=True)]
+        wall, cpu = time.perf_counter(), time.process_time()
+        vectors = encoder.encode(texts)
+        np.save(path, vectors)
+        print(
+            f"{name}: {len(texts)} records embedded in {time.perf_counter() - wall:.1f} s wall, "
+            f"{time.process_time() - cpu:.1f} s CPU",
+            flush=True,
+        )
+
+
+def variant_features(name: str, model: ranking.RankingModel, texts: list[str]):
+    """The feature matrix a variant trains on (see EMBED_VARIANTS)."""
+    kind = model.extra.get("features", "tfidf")
+    if kind == "tfidf":
+        return ranking.features_build(texts, model=model)
+    vectors = np.load(embeddings_path(name)).astype(np.float32)
+    if kind == "emb":
+        return vectors
+    weight = float(model.extra["weight"])  # type: ignore[arg-type]
+    tfidf = ranking.features_build(texts, model=model)
+    return sparse.hstack(
+        [tfidf * np.sqrt(1 - weight), sparse.csr_matrix(vectors * np.sqrt(weight))]
+    ).tocsr()
+
+
 def _variant_name(model: ranking.RankingModel) -> str:
     name = f"svm-r{model.balance_ratio:g}-df{model.min_df}"
     if model.title_repeats != 2:
@@ -210,6 +285,8 @@ def tune_variants() -> dict[str, ranking.RankingModel]:
         model = dataclasses.replace(base, **changes)
         model = dataclasses.replace(model, name=_variant_name(model))
         variants[model.name] = model
+    for name, changes in EMBED_VARIANTS:
+        variants[name] = dataclasses.replace(base, name=name, **changes)
     return variants
 
 
@@ -220,16 +297,16 @@ def run_tune(name: str, seeds: int, only: list[str] | None = None) -> None:
     data = ranking.labelled_dataset_read(read_rows(name), label_column="label_included")
     flags = data.relevant
     goal = int(np.ceil(0.95 * sum(flags) - 1e-9))
-    features: dict[tuple[int, int], object] = {}
+    features: dict[tuple, object] = {}
     for variant, model in tune_variants().items():
         if only and variant not in only:
             continue
         path = OUT / f"tune_{name}_{variant}.json"
         if path.exists():
             continue
-        key = (model.min_df, model.title_repeats)
+        key = (model.min_df, model.title_repeats, json.dumps(model.extra, sort_keys=True))
         if key not in features:
-            features[key] = ranking.features_build(data.texts_for(model), model=model)
+            features[key] = variant_features(name, model, data.texts_for(model))
         per_seed = []
         for seed in range(1, seeds + 1):
             run = ranking.simulate(
@@ -263,6 +340,26 @@ def run_tune(name: str, seeds: int, only: list[str] | None = None) -> None:
         path.write_text(json.dumps(report, indent=1))
 
 
+# ASReview 3.0.8 ELAS u4's per-seed figures (seeds 1-5, priors `prior_pick`), as documented in
+# docs/benchmarks.md ("Ranking against ASReview (issue 13, item 5)"): identical in the runs of
+# 2026-11-26 and 2026-11-29, so `tune-table` uses them when no `--part asreview` run is in
+# benchmarks/out/. WSS@95 to the documented 3 decimals; recall@10 % as records found of 45 / 101.
+ASREVIEW_DOCUMENTED = {
+    "Kitchenham_2010": [
+        {"seed": s, "wss@95": w, "recall@10%": round(r / 45, 4)}
+        for s, w, r in zip(
+            range(1, 6), (0.668, 0.668, 0.673, 0.674, 0.665), (33, 34, 33, 31, 31), strict=True
+        )
+    ],
+    "Nagtegaal_2019": [
+        {"seed": s, "wss@95": w, "recall@10%": round(r / 101, 4)}
+        for s, w, r in zip(
+            range(1, 6), (0.727, 0.726, 0.737, 0.737, 0.717), (63, 66, 66, 68, 68), strict=True
+        )
+    ],
+}
+
+
 def tune_table(names: list[str]) -> str:
     """Medians of every tuned variant per dataset beside ASReview's, and the leave-one-dataset-out
     choice: on each tuning dataset the variant whose smaller margin over ASReview (median WSS@95
@@ -271,6 +368,8 @@ def tune_table(names: list[str]) -> str:
     asreview = {}
     for name in names:
         seeds = [json.loads(p.read_text()) for p in sorted(OUT.glob(f"asreview_{name}_seed*.json"))]
+        if not seeds and name in ASREVIEW_DOCUMENTED:
+            seeds = ASREVIEW_DOCUMENTED[name]
         asreview[name] = {
             key: statistics.median(s[key] for s in seeds) for key in ("wss@95", "recall@10%")
         }
@@ -565,6 +664,7 @@ def main() -> None:
             "table",
             "tune",
             "tune-table",
+            "embed",
         ],
     )
     parser.add_argument("--seeds", type=int, default=5)
@@ -591,6 +691,9 @@ def main() -> None:
         report = run_retrain()
         (OUT / "retrain.json").write_text(json.dumps(report))
         print("retrain", report, flush=True)
+    if part == "embed":
+        run_embed(names)
+        return
     if part == "tune-table":
         print(tune_table(names))
         return
