@@ -635,13 +635,15 @@ def test_restore_inserts_rows_before_the_whole_file_is_read(full_review, monkeyp
     stream.consumed = 0
     read_at_first_record: list[int] = []
 
-    def watch(execute, sql, params, many, context):
-        if sql.startswith('INSERT INTO "screening_record"') and not read_at_first_record:
-            read_at_first_record.append(stream.consumed)
-        return execute(sql, params, many, context)
+    insert = backup._insert_as_given
 
-    with connection.execute_wrapper(watch):
-        copy = backup.review_restore(stream=stream, slug="copy")
+    def watch(model, objects):
+        if model is Record and not read_at_first_record:
+            read_at_first_record.append(stream.consumed)
+        return insert(model, objects)
+
+    monkeypatch.setattr(backup, "_insert_as_given", watch)
+    copy = backup.review_restore(stream=stream, slug="copy")
     assert Record.objects.filter(review=copy).count() == 4
     assert read_at_first_record and read_at_first_record[0] < len(text) * 0.9
 
