@@ -450,6 +450,12 @@ def break_snapshot(data):
     next(i for i in absorbed if i["model"] == "screening.decision")["fields"]["stage"] = 99999
 
 
+def twice_a_member(data):
+    """A member listed twice: only the database's unique constraint catches it."""
+    members = data["protocol"]["members"]
+    members.append({**members[-1], "id": members[-1]["id"] + 1000})
+
+
 @pytest.mark.parametrize(
     "mutate,message",
     [
@@ -461,6 +467,7 @@ def break_snapshot(data):
         (break_snapshot, "study_merges[0]: refers to stages id 99999"),
         (lambda d: d["protocol"].update(members=[]), "no owner"),
         (lambda d: d.update(records="many"), "'records' must be a list"),
+        (twice_a_member, "members: the rows break a rule of the database"),
     ],
 )
 def test_bad_file_leaves_nothing(full_review, mutate, message):
