@@ -730,17 +730,22 @@ def _is_auto(model_field: models.Field[Any, Any]) -> bool:
 
 
 def _insert_as_given(model: type[models.Model], objects: list[models.Model]) -> list[models.Model]:
-    """`bulk_create` that keeps the values set on `auto_now` / `auto_now_add` fields.
+    """Insert `objects` keeping the values set on `auto_now` / `auto_now_add` fields; each
+    object gets its new id, ascending in the list's order.
 
-    bulk_create stamps "now" on those fields (and on the objects); a restore must keep the
-    stored moments, so they are noted before and written back after by one prepared UPDATE per
-    row, pipelined (psycopg 3 `executemany`; `bulk_update` builds a CASE per row and took two
-    thirds of a restore). Rows keep their order, so ids follow it.
+    On PostgreSQL the rows go in by one COPY, their ids reserved from the table's sequence
+    first: COPY writes the values as given (no `auto_now` stamping to undo) and costs a fraction
+    of an INSERT per row. Elsewhere `bulk_create` (which stamps "now") then one prepared UPDATE
+    per row putting the stored moments back.
     """
+    if not objects:
+        return objects
+    if connection.vendor == "postgresql":
+        return _copy_in(model, objects)
     stamped = [f for f in model._meta.local_concrete_fields if _is_auto(f)]
     given = [[getattr(obj, f.attname) for f in stamped] for obj in objects]
     created = model._base_manager.bulk_create(objects, batch_size=INSERT_ROWS)
-    if stamped and created:
+    if stamped:
         quote = connection.ops.quote_name
         assignments = ", ".join(f"{quote(f.column)} = %s" for f in stamped)
         sql = (
@@ -757,6 +762,46 @@ def _insert_as_given(model: type[models.Model], objects: list[models.Model]) -> 
         with connection.cursor() as cursor:
             cursor.executemany(sql, rows)
     return created
+
+
+_AS_THEY_ARE = (
+    models.CharField,
+    models.TextField,
+    models.IntegerField,
+    models.BooleanField,
+    models.ForeignKey,
+)
+
+
+def _copy_in(model: type[models.Model], objects: list[models.Model]) -> list[models.Model]:
+    """PostgreSQL: reserve one id per object from the table's sequence, then COPY the rows with
+    every value prepared as Django would save it (`get_db_prep_save`: JSON, dates, files)."""
+    meta = model._meta
+    fields = meta.local_concrete_fields
+    # Text, numbers, booleans and ids go to COPY as they are (their preparation only re-checks
+    # the type); JSON, dates, decimals and files are prepared.
+    prepared = [not isinstance(f, _AS_THEY_ARE) for f in fields]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    with connection.wrap_database_errors, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(objects)],
+        )
+        ids = sorted(row[0] for row in cursor.fetchall())
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for obj, new_id in zip(objects, ids, strict=True):
+                obj.pk = new_id
+                obj._state.adding = False
+                copy.write_row(
+                    [
+                        f.get_db_prep_save(getattr(obj, f.attname), connection)
+                        if prepare
+                        else getattr(obj, f.attname)
+                        for f, prepare in zip(fields, prepared, strict=True)
+                    ]
+                )
+    return objects
 
 
 def _is_id(value: object) -> bool:
@@ -1037,7 +1082,7 @@ class _Loader:
                 if code not in by_code:
                     raise BackupRefused(f"{where}.{name}: names unknown code {code!r}")
                 links.append(through(**{source_column: obj.pk, target_column: by_code[code]}))
-        through.objects.bulk_create(links)
+        _insert_as_given(through, links)
 
     def audit_object_id(self, row: JsonObject) -> str:
         """Point an audit event at the restored object when it is one of the backup's rows."""
