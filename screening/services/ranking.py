@@ -305,9 +305,11 @@ def _corpus_features(
         _FEATURE_CACHE.move_to_end(key)
         return cached
     model = ranking_domain.model_get(model_name)
+    # Streamed (a server-side cursor on PostgreSQL): fetched whole, a million studies' rows
+    # held about as much memory again as the texts built from them (docs/benchmarks.md).
     texts = [
         ranking_domain.document_text(title, abstract, title_repeats=model.title_repeats)
-        for title, abstract in rows.values_list("title", "abstract")
+        for title, abstract in rows.values_list("title", "abstract").iterator(chunk_size=2000)
     ]
     features = ranking_domain.features_build(texts, model=model)
     _FEATURE_CACHE[key] = (corpus_ids, texts, features)
