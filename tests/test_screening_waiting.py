@@ -66,3 +66,14 @@ def test_folding_the_deltas_keeps_the_counts(review):
     make_studies(review, 2)
     _assert_exact(title, full_text)
     assert stage_waiting(stage=title) == 4
+
+
+def test_waiting_counts_are_emptied_with_the_studies(review):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite counts the studies")
+    title = stage(review)
+    make_studies(review, 3)
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # no deferred checks pending
+        cursor.execute(f"TRUNCATE {Study._meta.db_table} CASCADE")
+    assert stage_waiting(stage=title) == 0

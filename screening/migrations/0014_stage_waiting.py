@@ -49,6 +49,15 @@ CREATE TRIGGER screening_stage_waiting_delete AFTER DELETE ON screening_study
     REFERENCING OLD TABLE AS stage_waiting_old
     FOR EACH STATEMENT EXECUTE FUNCTION screening_stage_waiting_delete();
 
+-- Emptied with the studies (a test database's flush truncates them).
+CREATE FUNCTION screening_stage_waiting_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM screening_stage_waiting;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER screening_stage_waiting_truncate AFTER TRUNCATE ON screening_study
+    FOR EACH STATEMENT EXECUTE FUNCTION screening_stage_waiting_truncate();
+
 -- Row level, and only when a study's stage or outcome changes: the ranking's priority writes
 -- (every study of the stage) do not fire it.
 CREATE FUNCTION screening_stage_waiting_update() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -68,9 +77,11 @@ CREATE TRIGGER screening_stage_waiting_update
 """
 
 DROP = """
+DROP TRIGGER screening_stage_waiting_truncate ON screening_study;
 DROP TRIGGER screening_stage_waiting_update ON screening_study;
 DROP TRIGGER screening_stage_waiting_delete ON screening_study;
 DROP TRIGGER screening_stage_waiting_insert ON screening_study;
+DROP FUNCTION screening_stage_waiting_truncate();
 DROP FUNCTION screening_stage_waiting_update();
 DROP FUNCTION screening_stage_waiting_delete();
 DROP FUNCTION screening_stage_waiting_insert();
