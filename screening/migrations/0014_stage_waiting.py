@@ -98,7 +98,7 @@ def _run(sql: str):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("screening", "0012_record_lz4")]
+    dependencies = [("screening", "0013_study_search_document")]
 
     operations = [
         migrations.AddIndex(
