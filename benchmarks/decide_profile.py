@@ -19,7 +19,13 @@ measurement), as a live worker would, so the due check sees what it sees in prod
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/slrweb_perfh \\
   CELERY_BROKER_URL=redis://127.0.0.1:6379/1 SLRWEB_SHARED_DATA=/work/shared/data \\
       .venv/bin/python benchmarks/decide_profile.py [--requests 300] [--reviewers 2] \\
-      [--cprofile 30] [--rebuild]
+      [--cprofile 30] [--rebuild] [--studies 1000000 | --review SLUG] [--order random] \\
+      [--explain]
+
+`--studies N` builds (once) a review of N studies, the export cycled, inserted in SQL (a
+million in a few minutes); `--review SLUG` decides on an existing review's title stage as it
+stands (the bench's reviewers are added as members; nothing is reset). `--explain` prints the
+plan of every statement of one more decision.
 """
 
 import argparse
@@ -51,7 +57,7 @@ warnings.filterwarnings("ignore", message="No directory at")
 
 django.setup()
 
-from django.db import connection  # noqa: E402
+from django.db import DatabaseError, connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -71,39 +77,93 @@ from screening.services.reviews import review_create, user_get_or_create  # noqa
 
 SLUG = "decide-profile"
 DATASET = "screening/asreview-systematic-review-datasets/Nagtegaal_2019.csv"
-STAGE_URL = f"/r/{SLUG}/screen/title/"
 
 
-def review_build(*, reviewers: int, rebuild: bool) -> tuple[Review, list]:
-    """The review (built once, from the export's titles and abstracts) and its reviewers."""
-    review = Review.objects.filter(slug=SLUG).first()
+def _criteria_and_stage(review: Review) -> Stage:
+    """The built reviews' set-up: 3 exclusion criteria, a prioritised title stage, 2 reviewers."""
+    for i in range(1, 4):
+        Criterion.objects.create(
+            review=review, kind=Criterion.Kind.EXCLUSION, code=f"EC{i}", text=f"Excluded {i}"
+        )
+    title = Stage.objects.get(review=review, key="title")
+    title.queue_order = Stage.QueueOrder.PRIORITISED
+    title.reviewers_required = 2
+    title.save(update_fields=["queue_order", "reviewers_required"])
+    return title
+
+
+def _titles() -> list[dict[str, str]]:
+    data = Path(os.environ.get("SLRWEB_SHARED_DATA", "/work/shared/data")) / DATASET
+    with data.open(newline="", encoding="utf-8") as handle:
+        return [
+            {"title": row["title"] or "", "abstract": row["abstract"] or ""}
+            for row in csv.DictReader(handle)
+        ]
+
+
+def _studies_insert(review: Review, title: Stage, studies: int) -> None:
+    """`studies` studies in the title stage, the export's rows cycled, each with a random
+    priority (as a ranking would write), in one INSERT ... SELECT (PostgreSQL)."""
+    rows = _titles()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE bench_title (n integer PRIMARY KEY, title text, abstract text)"
+        )
+        cursor.executemany(
+            "INSERT INTO bench_title VALUES (%s, %s, %s)",
+            [(n, row["title"], row["abstract"]) for n, row in enumerate(rows)],
+        )
+        cursor.execute(
+            f"INSERT INTO {Study._meta.db_table} (review_id, current_stage_id, title, abstract,"
+            " authors, venue, doi, pmid, url, keywords, publication_type, outcome, priority,"
+            " created_at, updated_at)"
+            " SELECT %(review)s, %(stage)s, t.title, t.abstract, '[]', '', '', '', '', '[]', '',"
+            " %(screening)s, random(), now(), now()"
+            " FROM generate_series(0, %(studies)s - 1) g JOIN bench_title t ON t.n = g %% %(rows)s"
+            " ORDER BY g",
+            {
+                "review": review.pk,
+                "stage": title.pk,
+                "screening": Study.Outcome.SCREENING.value,
+                "studies": studies,
+                "rows": len(rows),
+            },
+        )
+        cursor.execute("DROP TABLE bench_title")
+        cursor.execute(f"ANALYZE {Study._meta.db_table}")
+
+
+def review_build(*, studies: int | None, rebuild: bool) -> Review:
+    """The review: the export's 2,019 rows once each (built with the ORM), or `studies`
+    studies cycling them (built in SQL: a million in a few minutes)."""
+    slug = SLUG if studies is None else f"{SLUG}-{studies}"
+    review = Review.objects.filter(slug=slug).first()
     if review is not None and rebuild:
         review.delete()
         review = None
     if review is None:
         owner, _ = user_get_or_create(username="decide-profile-owner")
-        review = review_create(slug=SLUG, title="Decide profile (Nagtegaal 2019)", owner=owner)
-        for i in range(1, 4):
-            Criterion.objects.create(
-                review=review, kind=Criterion.Kind.EXCLUSION, code=f"EC{i}", text=f"Excluded {i}"
-            )
-        title = Stage.objects.get(review=review, key="title")
-        title.queue_order = Stage.QueueOrder.PRIORITISED
-        title.reviewers_required = 2
-        title.save(update_fields=["queue_order", "reviewers_required"])
-        data = Path(os.environ.get("SLRWEB_SHARED_DATA", "/work/shared/data")) / DATASET
-        rng = random.Random(17)
-        with data.open(newline="", encoding="utf-8") as handle:
+        review = review_create(slug=slug, title=f"Decide profile ({slug})", owner=owner)
+        title = _criteria_and_stage(review)
+        if studies is not None:
+            _studies_insert(review, title, studies)
+        else:
+            rng = random.Random(17)
             Study.objects.bulk_create(
                 Study(
                     review=review,
-                    title=row["title"] or "",
-                    abstract=row["abstract"] or "",
+                    title=row["title"],
+                    abstract=row["abstract"],
                     current_stage=title,
                     priority=rng.random(),
                 )
-                for row in csv.DictReader(handle)
+                for row in _titles()
             )
+    return review
+
+
+def reviewers_join(review: Review, *, reviewers: int) -> list:
+    """The bench's reviewer accounts, made members of the review if they are not yet."""
     users = []
     for i in range(reviewers):
         user, _ = user_get_or_create(username=f"decide-profile-{i}")
@@ -111,18 +171,21 @@ def review_build(*, reviewers: int, rebuild: bool) -> tuple[Review, list]:
             review=review, user=user, defaults={"role": Membership.Role.REVIEWER}
         )
         users.append(user)
-    return review, users
+    return users
 
 
 def review_reset(review: Review) -> None:
-    """Back to "nothing screened": every run measures the same requests."""
+    """Back to "nothing screened": every run measures the same requests. Only the studies
+    that moved are written back (a million-study stage is not rewritten on every run)."""
     title = Stage.objects.get(review=review, key="title")
     Resolution.objects.filter(review=review).delete()
     Decision.objects.filter(review=review).delete()
     ScreeningClaim.objects.filter(review=review).delete()
     RankingRun.objects.filter(review=review).delete()
     AuditEvent.objects.filter(review=review).exclude(action="review.create").delete()
-    Study.objects.filter(review=review).update(current_stage=title, outcome=Study.Outcome.SCREENING)
+    Study.objects.filter(review=review).exclude(
+        current_stage=title, outcome=Study.Outcome.SCREENING
+    ).update(current_stage=title, outcome=Study.Outcome.SCREENING)
 
 
 class StatementCounter:
@@ -134,6 +197,36 @@ class StatementCounter:
     def __call__(self, execute, sql, params, many, context):
         self.count += 1
         return execute(sql, params, many, context)
+
+
+class StatementLog:
+    """Keeps the statements sent to the database with their parameters (for `--explain`)."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, object]] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        if not many:
+            self.statements.append((sql, params))
+        return execute(sql, params, many, context)
+
+
+def explain(statements: list[tuple[str, object]]) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) each statement of a request, each rolled back after (the
+    writes run again on the state the request left: their plans, not their effects, count)."""
+    for sql, params in statements:
+        verb = sql.lstrip().split(None, 1)[0].upper()
+        if verb not in {"SELECT", "INSERT", "UPDATE", "DELETE", "WITH"}:
+            continue
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
+                plan = [row[0] for row in cursor.fetchall()]
+                transaction.set_rollback(True)
+        except DatabaseError as error:
+            plan = [f"(not explained: {error})"]
+        print(f"--- {sql[:160]}")
+        print("\n".join(plan))
 
 
 PANEL_STUDY = 'name="study" value="'
@@ -179,15 +272,43 @@ def main() -> None:
     parser.add_argument("--reviewers", type=int, default=2)
     parser.add_argument("--cprofile", type=int, default=0, metavar="N", help="print top N")
     parser.add_argument("--rebuild", action="store_true", help="build the review afresh")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="after the run, EXPLAIN (ANALYZE, BUFFERS) each statement of one more request",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--studies", type=int, help="a synthetic stage of N studies (the export cycled, in SQL)"
+    )
+    size.add_argument(
+        "--review",
+        metavar="SLUG",
+        help="an existing review: decide on its title stage as it is (not reset)",
+    )
+    parser.add_argument(
+        "--order",
+        choices=[o.value for o in Stage.QueueOrder],
+        help="set the title stage's queue order first (built reviews: prioritised)",
+    )
     args = parser.parse_args()
 
-    review, users = review_build(reviewers=args.reviewers, rebuild=args.rebuild)
-    review_reset(review)
+    if args.review:
+        review = Review.objects.get(slug=args.review)
+    else:
+        review = review_build(studies=args.studies, rebuild=args.rebuild)
+        review_reset(review)
+    stage = Stage.objects.get(review=review, key="title")
+    if args.order:
+        Stage.objects.filter(pk=stage.pk).update(queue_order=args.order)
+        stage.refresh_from_db()
+    users = reviewers_join(review, reviewers=args.reviewers)
+    stage_url = f"/r/{review.slug}/screen/title/"
     clients, panels = [], []
     for user in users:
         client = Client(HTTP_HX_REQUEST="true", secure=True)
         client.force_login(user)
-        panels.append(client.get(STAGE_URL).content.decode())
+        panels.append(client.get(stage_url).content.decode())
         clients.append(client)
     rng = random.Random(1)
     counter = StatementCounter()
@@ -200,7 +321,7 @@ def main() -> None:
         counter.count = 0
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         with connection.execute_wrapper(counter):
-            answer = client.post(f"{STAGE_URL}decide/", data)
+            answer = client.post(f"{stage_url}decide/", data)
         cpu.append((time.process_time() - cpu_start) * 1000)
         wall.append((time.perf_counter() - wall_start) * 1000)
         statements.append(counter.count)
@@ -210,7 +331,7 @@ def main() -> None:
         worker_stand_in(review)
 
     def plain(i: int, client: Client, data: dict) -> None:
-        panels[i] = client.post(f"{STAGE_URL}decide/", data).content.decode()
+        panels[i] = client.post(f"{stage_url}decide/", data).content.decode()
         worker_stand_in(review)
 
     decide_loop(clients=clients, panels=panels, requests=args.warmup, rng=rng, on_each=plain)
@@ -224,6 +345,9 @@ def main() -> None:
     report = {
         "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
         "database": connection.vendor,
+        "review": review.slug,
+        "studies_in_stage": Study.objects.filter(current_stage=stage).count(),
+        "queue_order": stage.queue_order,
         "requests": len(cpu),
         "reviewers": len(users),
         "resolutions_after_run": settled,
@@ -244,11 +368,23 @@ def main() -> None:
     }
     print(json.dumps(report, indent=2))
 
+    if args.explain:
+        log = StatementLog()
+
+        def logged(i: int, client: Client, data: dict) -> None:
+            with connection.execute_wrapper(log):
+                panels[i] = client.post(f"{stage_url}decide/", data).content.decode()
+            worker_stand_in(review)
+
+        decide_loop(clients=clients, panels=panels, requests=1, rng=rng, on_each=logged)
+        explain(log.statements)
+
     if args.cprofile:
-        review_reset(review)
+        if not args.review:
+            review_reset(review)
         for i, (client, user) in enumerate(zip(clients, users, strict=True)):
             client.force_login(user)
-            panels[i] = client.get(STAGE_URL).content.decode()
+            panels[i] = client.get(stage_url).content.decode()
         profile = cProfile.Profile(time.process_time)
         decide_loop(
             clients=clients,
@@ -260,7 +396,7 @@ def main() -> None:
 
         def profiled(i: int, client: Client, data: dict) -> None:
             profile.enable()
-            panels[i] = client.post(f"{STAGE_URL}decide/", data).content.decode()
+            panels[i] = client.post(f"{stage_url}decide/", data).content.decode()
             profile.disable()
             worker_stand_in(review)
 

@@ -28,9 +28,11 @@ stored == decisions answered "Recorded", none twice, none over the stage's revie
       .venv/bin/python benchmarks/http_bench.py --reviewers 20 --read 1 3 --seconds 120
   .venv/bin/python benchmarks/http_bench.py --embedded --reviewers 3 --read 1 3 --seconds 90
   ... --with-import 100000     # also upload a 100k-record RIS file into the same review
+  ... --review SLUG             # screen an existing review (e.g. benchmarks/million_bench.py's)
 
 Prints one JSON object. Writes nothing outside a temporary folder and the named database
-(whose review it deletes first).
+(whose review it deletes first; with --review, it only adds the bench's reviewers as members
+and their decisions).
 """
 
 from __future__ import annotations
@@ -203,20 +205,14 @@ class Servers:
 
 def review_build(*, reviewers: int, data_dir: Path):
     """The review, its reviewers and the real export uploaded for the worker to import."""
-    from screening.models import Membership, Review, Stage
+    from screening.models import Review, Stage
     from screening.services.imports import batch_create, source_resolve
     from screening.services.reviews import review_create, user_get_or_create
 
     Review.objects.filter(slug=SLUG).delete()
     owner, _ = user_get_or_create(username="http-bench-owner")
     review = review_create(slug=SLUG, title="HTTP benchmark (Nagtegaal 2019)", owner=owner)
-    names = []
-    for i in range(reviewers):
-        user, _ = user_get_or_create(username=f"http-bench-{i}")
-        user.set_password(PASSWORD)
-        user.save(update_fields=["password"])
-        Membership.objects.create(review=review, user=user, role=Membership.Role.REVIEWER)
-        names.append(user.username)
+    names = reviewers_join(review, reviewers=reviewers)
     Stage.objects.filter(review=review, key="title").update(queue_order="prioritised")
     source = source_resolve(review=review, name="Nagtegaal 2019")
     path = data_dir / DATASET
@@ -225,6 +221,23 @@ def review_build(*, reviewers: int, data_dir: Path):
             review=review, source=source, uploaded_by=owner, file_name=path.name, data=handle
         )
     return review, names
+
+
+def reviewers_join(review, *, reviewers: int) -> list[str]:
+    """The bench's reviewer accounts (this run's password), members of the review if not yet."""
+    from screening.models import Membership
+    from screening.services.reviews import user_get_or_create
+
+    names = []
+    for i in range(reviewers):
+        user, _ = user_get_or_create(username=f"http-bench-{i}")
+        user.set_password(PASSWORD)
+        user.save(update_fields=["password"])
+        Membership.objects.get_or_create(
+            review=review, user=user, defaults={"role": Membership.Role.REVIEWER}
+        )
+        names.append(user.username)
+    return names
 
 
 def wait_imported(review, *, timeout: float = 600) -> int:
@@ -264,9 +277,12 @@ def big_import(review, *, records: int, work: Path) -> None:
 
 
 class Reviewer(threading.Thread):
-    def __init__(self, *, base: str, username: str, read: tuple[float, float], until: float, seed):
+    def __init__(
+        self, *, base: str, slug: str, username: str, read: tuple[float, float], until: float, seed
+    ):
         super().__init__(daemon=True)
         self.base, self.username, self.read, self.until = base, username, read, until
+        self.slug = slug
         self.rng = random.Random(seed)
         self.latencies: list[float] = []
         self.recorded: list[int] = []  # study ids answered "Recorded"
@@ -284,7 +300,7 @@ class Reviewer(threading.Thread):
             raise RuntimeError(f"login of {self.username} failed: {answer.status_code}")
 
     def run(self) -> None:
-        stage_url = f"/r/{SLUG}/screen/title/"
+        stage_url = f"/r/{self.slug}/screen/title/"
         with httpx.Client(base_url=self.base, timeout=120) as client:
             try:
                 self._login(client)
@@ -352,17 +368,19 @@ class Floor(threading.Thread):
 # --- after the run -----------------------------------------------------------------------------
 
 
-def invariants(review, *, answered: list[tuple[str, int]]) -> dict:
-    """Stored decisions against the answers the reviewers saw (reviewer, study)."""
+def invariants(review, *, answered: list[tuple[str, int]], names: list[str], since) -> dict:
+    """Stored decisions against the answers the reviewers saw (reviewer, study): those the
+    bench's reviewers made during the run (a given review may hold others' decisions)."""
     from django.db.models import Count
 
     from screening.models import Decision, Stage
 
     title = Stage.objects.get(review=review, key="title")
-    stored = Decision.objects.filter(review=review, stage=title)
-    twice = stored.values("study", "reviewer").annotate(n=Count("id")).filter(n__gt=1).count()
+    everyone = Decision.objects.filter(review=review, stage=title)
+    stored = everyone.filter(reviewer__username__in=names, created_at__gte=since)
+    twice = everyone.values("study", "reviewer").annotate(n=Count("id")).filter(n__gt=1).count()
     over = (
-        stored.values("study")
+        everyone.values("study")
         .annotate(n=Count("id"))
         .filter(n__gt=title.reviewers_required)
         .count()
@@ -415,6 +433,11 @@ def main() -> None:
         "--worker-nice", type=int, default=10, help="the workers' nice (0: as before issue 17)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--review",
+        metavar="SLUG",
+        help="screen an existing review's title stage (PostgreSQL; nothing built or deleted)",
+    )
     args = parser.parse_args()
 
     data_dir = Path(os.environ.get("SLRWEB_SHARED_DATA", "/work/shared/data"))
@@ -457,10 +480,17 @@ def main() -> None:
     result: dict = {"load_before": uptime(), "conditions": vars(args)}
     try:
         servers.start()
-        review, names = review_build(reviewers=args.reviewers, data_dir=data_dir)
-        started_import = time.perf_counter()
-        result["studies"] = wait_imported(review)
-        result["import_seconds"] = round(time.perf_counter() - started_import, 1)
+        if args.review:
+            from screening.models import Review, Study
+
+            review = Review.objects.get(slug=args.review)
+            names = reviewers_join(review, reviewers=args.reviewers)
+            result["studies"] = Study.objects.filter(review=review).count()
+        else:
+            review, names = review_build(reviewers=args.reviewers, data_dir=data_dir)
+            started_import = time.perf_counter()
+            result["studies"] = wait_imported(review)
+            result["import_seconds"] = round(time.perf_counter() - started_import, 1)
         if args.with_import:
             big_import(review, records=args.with_import, work=work)
         since = timezone.now()
@@ -468,7 +498,14 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         until = time.monotonic() + args.seconds
         crowd = [
-            Reviewer(base=base, username=name, read=tuple(args.read), until=until, seed=i)
+            Reviewer(
+                base=base,
+                slug=review.slug,
+                username=name,
+                read=tuple(args.read),
+                until=until,
+                seed=i,
+            )
             for i, name in enumerate(names)
         ]
         floor = Floor(base=base, until=until)
@@ -490,7 +527,7 @@ def main() -> None:
             # the web's CPU per decision: an upper bound, the floor's requests are in it too.
             cpu_seconds=cpu,
             web_cpu_ms_per_decision=round(cpu["web"] * 1000 / max(decisions, 1), 1),
-            invariants=invariants(review, answered=answered),
+            invariants=invariants(review, answered=answered, names=names, since=since),
             processes_alive=servers.alive(),
         )
     finally:

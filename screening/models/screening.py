@@ -34,7 +34,11 @@ class Decision(models.Model):
                 fields=["study", "stage", "reviewer"], name="decision_unique_reviewer"
             ),
         ]
-        indexes = [models.Index(fields=["review", "stage", "reviewer"])]
+        indexes = [
+            models.Index(fields=["review", "stage", "reviewer"]),
+            # The ranking's due check counts the stage's decisions since its last run.
+            models.Index(fields=["stage", "updated_at"], name="decision_stage_updated"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reviewer} {self.verdict} study {self.study_id} at {self.stage}"

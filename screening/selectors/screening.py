@@ -165,14 +165,38 @@ def _needing_decisions(*, review: Review) -> QuerySet[Study]:
 # ORM took more CPU to build the grouped count than the database took to run it).
 _STUDY = Study._meta.db_table
 _DECISION = Decision._meta.db_table
-_LEFT_SQL = (
-    f"(SELECT COUNT(*) FROM {_STUDY} s WHERE s.review_id = %(review)s"
-    " AND s.current_stage_id = %(stage)s AND s.outcome = %(screening)s)"
-    f" - (SELECT COUNT(*) FROM (SELECT d.study_id FROM {_DECISION} d JOIN {_STUDY} s"
+# The studies waiting in the stage. PostgreSQL: the sum of the stage's rows in the table its
+# triggers keep (migration 0014), a few rows whatever the stage's size; counting the studies
+# took ~40 ms per decision at 1,000,000 (docs/benchmarks.md). SQLite: counted.
+_WAITING_SQL = {
+    "postgresql": "(SELECT COALESCE(SUM(w.delta), 0) FROM screening_stage_waiting w"
+    " WHERE w.stage_id = %(stage)s)",
+    "sqlite": f"(SELECT COUNT(*) FROM {_STUDY} s WHERE s.current_stage_id = %(stage)s"
+    " AND s.outcome = %(screening)s)",
+}
+# The stage's studies with decisions that are full (`full`) or include the reviewer's: read
+# from the stage's decisions only.
+_TAKEN_SQL = (
+    f"(SELECT COUNT(*) FROM (SELECT d.study_id FROM {_DECISION} d JOIN {_STUDY} s"
     " ON s.id = d.study_id WHERE d.stage_id = %(stage)s AND s.current_stage_id = %(stage)s"
     " AND s.outcome = %(screening)s GROUP BY d.study_id HAVING COUNT(*) >= %(required)s"
     " OR SUM(CASE WHEN d.reviewer_id = %(reviewer)s THEN 1 ELSE 0 END) > 0) taken)"
 )
+
+
+def _left_sql() -> str:
+    return f"{_WAITING_SQL[connection.vendor]} - {_TAKEN_SQL}"
+
+
+def stage_waiting(*, stage: Stage) -> int:
+    """The studies waiting in `stage` (outcome "screening"): exact, in one short read."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_WAITING_SQL[connection.vendor]}",
+            {"stage": stage.pk, "screening": Study.Outcome.SCREENING.value},
+        )
+        row = cursor.fetchone()
+    return int(row[0])
 
 
 def _left_params(*, review: Review, stage: Stage, reviewer: User) -> dict[str, Any]:
@@ -191,13 +215,13 @@ def remaining_for_reviewer(*, review: Review, stage: Stage, reviewer: User) -> i
     blind-safe: another reviewer's decision only removes a study once its slots are full,
     whatever the verdicts.
 
-    Counted as the stage's studies minus those it has decisions for that are full or mine:
-    the first is an index count, the second reads only the stage's decisions. Per study
-    subqueries took ~2 s for 100,000 studies (docs/benchmarks.md).
+    Counted as the stage's waiting studies (`stage_waiting`) minus those it has decisions for
+    that are full or mine (read from the stage's decisions only). Per study subqueries took
+    ~2 s for 100,000 studies (docs/benchmarks.md).
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_LEFT_SQL}", _left_params(review=review, stage=stage, reviewer=reviewer)
+            f"SELECT {_left_sql()}", _left_params(review=review, stage=stage, reviewer=reviewer)
         )
         row = cursor.fetchone()
     return int(row[0])
@@ -238,37 +262,45 @@ class PanelState:
     study_version: int  # the reviewer's decision on the shown study (0: none)
 
 
-_PANEL_SQL = (
-    f"WITH mine AS (SELECT id, study_id, version, created_at FROM {_DECISION}"
-    " WHERE review_id = %(review)s AND stage_id = %(stage)s AND reviewer_id = %(reviewer)s),"
-    " latest AS (SELECT study_id, version FROM mine ORDER BY created_at DESC, id DESC LIMIT 1)"
-    " SELECT (SELECT study_id FROM latest), (SELECT version FROM latest),"
-    f" (SELECT COUNT(*) FROM mine), {_LEFT_SQL},"
-    " (SELECT version FROM mine WHERE study_id = %(study)s)"
-)
+def _panel_sql() -> str:
+    return (
+        f"WITH mine AS (SELECT id, study_id, version, created_at FROM {_DECISION}"
+        " WHERE review_id = %(review)s AND stage_id = %(stage)s AND reviewer_id = %(reviewer)s),"
+        " latest AS (SELECT study_id, version FROM mine ORDER BY created_at DESC, id DESC LIMIT 1)"
+        " SELECT (SELECT study_id FROM latest), (SELECT version FROM latest),"
+        f" (SELECT COUNT(*) FROM mine), {_left_sql()},"
+        " (SELECT version FROM mine WHERE study_id = %(study)s)"
+    )
 
 
 def _team_progress(*, review: Review, stage: Stage) -> dict[str, int]:
     """The team's decisions and the studies still needing decisions in the stage.
 
     "Remaining" counts studies short of their required decisions, which moves the same way
-    whatever the verdicts (blind mode). Counting a stage of 100,000 studies scans them all, so
-    these are recounted at most every few seconds per process.
+    whatever the verdicts (blind mode): the waiting studies (`stage_waiting`) minus the full
+    ones. Both counts read all the stage's decisions, so they are recounted at most every few
+    seconds per process.
     """
     key = f"screening:progress:{stage.pk}"
     shared: dict[str, int] | None = cache.get(key)
     if shared is None:
-        shared = (
-            Stage.objects.filter(pk=stage.pk)
-            .annotate(
-                team=_scalar_count(Decision.objects.filter(review=review, stage=OuterRef("pk"))),
-                remaining=_scalar_count(
-                    _needing_decisions(review=review).filter(current_stage=OuterRef("pk"))
-                ),
+        params: dict[str, Any] = {
+            "stage": stage.pk,
+            "required": stage.reviewers_required,
+            "screening": Study.Outcome.SCREENING.value,
+        }
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT (SELECT COUNT(*) FROM {_DECISION} WHERE stage_id = %(stage)s),"
+                f" {_WAITING_SQL[connection.vendor]} - (SELECT COUNT(*) FROM (SELECT d.study_id"
+                f" FROM {_DECISION} d JOIN {_STUDY} s ON s.id = d.study_id"
+                " WHERE d.stage_id = %(stage)s AND s.current_stage_id = %(stage)s"
+                " AND s.outcome = %(screening)s GROUP BY d.study_id"
+                " HAVING COUNT(*) >= %(required)s) full_studies)",
+                params,
             )
-            .values("team", "remaining")
-            .get()
-        )
+            team, remaining = cursor.fetchone()
+        shared = {"team": int(team), "remaining": int(remaining)}
         cache.set(key, shared, PROGRESS_SECONDS)
     return shared
 
@@ -283,7 +315,7 @@ def screening_panel_state(
     params = _left_params(review=review, stage=stage, reviewer=reviewer)
     params["study"] = study.pk if study is not None else None
     with connection.cursor() as cursor:
-        cursor.execute(_PANEL_SQL, params)
+        cursor.execute(_panel_sql(), params)
         latest_study, latest_version, mine, left, version = cursor.fetchone()
     return PanelState(
         progress={"mine": mine, "left": left, **_team_progress(review=review, stage=stage)},

@@ -88,22 +88,31 @@ def _labels_ready(labels: StageLabels) -> bool:
 
 def _due_read(*, stage: Stage) -> tuple[int, str | None, int]:
     """K, the status of the stage's last run that did not fail, and the decisions made or
-    changed since it was queued: one statement, run after every decision (written in SQL: the
-    ORM took more CPU to build these reads than the database took to answer them)."""
+    changed since it was queued, counted up to K (all the check needs): one statement, run
+    after every decision (written in SQL: the ORM took more CPU to build these reads than the
+    database took to answer them). The newest-first LIMIT makes PostgreSQL walk the index
+    (stage, updated_at) and stop after K; a plain count planned a scan of all the stage's
+    decisions (~100 ms at 500,000, docs/benchmarks.md)."""
+    settings_table = RankingSettings._meta.db_table
+    k = f"(SELECT retrain_every FROM {settings_table} WHERE stage_id = %(stage)s)"
     sql = (
         f"WITH last AS (SELECT status, created_at FROM {RankingRun._meta.db_table}"
         " WHERE stage_id = %(stage)s AND status <> %(failed)s"
         " ORDER BY created_at DESC, id DESC LIMIT 1)"
-        f" SELECT (SELECT retrain_every FROM {RankingSettings._meta.db_table}"
-        " WHERE stage_id = %(stage)s), (SELECT status FROM last),"
-        f" (SELECT COUNT(*) FROM {Decision._meta.db_table} d WHERE d.stage_id = %(stage)s"
-        " AND d.updated_at > (SELECT created_at FROM last))"
+        f" SELECT {k}, (SELECT status FROM last),"
+        f" (SELECT COUNT(*) FROM (SELECT 1 FROM {Decision._meta.db_table} d"
+        " WHERE d.stage_id = %(stage)s AND d.updated_at > (SELECT created_at FROM last)"
+        f" ORDER BY d.updated_at DESC LIMIT COALESCE({k}, %(default)s)) new)"
     )
+    default = RankingSettings(stage=stage).retrain_every
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"stage": stage.pk, "failed": RankingRun.Status.FAILED.value})
+        cursor.execute(
+            sql,
+            {"stage": stage.pk, "failed": RankingRun.Status.FAILED.value, "default": default},
+        )
         retrain_every, status, new = cursor.fetchone()
     if retrain_every is None:  # the owner never saved settings: the defaults
-        retrain_every = RankingSettings(stage=stage).retrain_every
+        retrain_every = default
     return int(retrain_every), status, int(new)
 
 
@@ -305,9 +314,11 @@ def _corpus_features(
         _FEATURE_CACHE.move_to_end(key)
         return cached
     model = ranking_domain.model_get(model_name)
+    # Streamed (a server-side cursor on PostgreSQL): fetched whole, a million studies' rows
+    # held about as much memory again as the texts built from them (docs/benchmarks.md).
     texts = [
         ranking_domain.document_text(title, abstract, title_repeats=model.title_repeats)
-        for title, abstract in rows.values_list("title", "abstract")
+        for title, abstract in rows.values_list("title", "abstract").iterator(chunk_size=2000)
     ]
     features = ranking_domain.features_build(texts, model=model)
     _FEATURE_CACHE[key] = (corpus_ids, texts, features)

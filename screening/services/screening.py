@@ -833,6 +833,26 @@ def _claim_first(*, sql: str, params: dict[str, Any]) -> int | None:
     return None
 
 
+def stage_waiting_compact() -> int:
+    """Fold each stage's waiting-count deltas (migration 0014) into one row; the rows removed.
+
+    One statement: rows inserted meanwhile by other transactions are not in its snapshot and
+    stay, and a concurrent compaction skips the rows this one deleted, so the sums stay exact.
+    """
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH gone AS (DELETE FROM screening_stage_waiting RETURNING stage_id, delta),"
+            " kept AS (INSERT INTO screening_stage_waiting (stage_id, delta)"
+            " SELECT stage_id, SUM(delta) FROM gone GROUP BY stage_id HAVING SUM(delta) <> 0"
+            " RETURNING 1)"
+            " SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)"
+        )
+        row = cursor.fetchone()
+    return int(row[0])
+
+
 def study_skip(*, review: Review, stage: Stage, study: Study, reviewer: User) -> None:
     """Put a study back for others; it returns to this reviewer only when the rest is done."""
     _check_scope(review=review, study=study, stage=stage)
