@@ -41,13 +41,34 @@
     form.dispatchEvent(new Event("change", { bubbles: true }));
   });
 
-  // The edits a request carries are those made before it left.
+  function payloadOf(form) {
+    return new URLSearchParams(new FormData(form)).toString();
+  }
+
+  // The edits a request carries are those made before it left. A field's form is not sent
+  // again with the payload (value and version) of its request in flight or of the last one
+  // the server answered: the answer would be the same. That happens when a refused save moves
+  // the focus to "Apply mine anyway" and the field's change event fires; its second refusal
+  // could land after the forced save and show "Not saved" over the stored value.
   document.body.addEventListener("htmx:beforeRequest", function (event) {
     var form = event.detail.elt;
+    if (!form.matches || !form.matches("[data-extraction-field]")) { return; }
+    var payload = payloadOf(form);
+    if (payload === form.dataset.inFlight || payload === form.dataset.answered) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.inFlight = payload;
     if (edits.has(form)) { form.dataset.carries = String(edits.get(form)); }
   });
   document.body.addEventListener("htmx:afterRequest", function (event) {
     var form = event.detail.elt;
+    if (!form.matches || !form.matches("[data-extraction-field]")) { return; }
+    // An answer the server gave (stored, refused or invalid) is final for that payload; a
+    // network failure or server error is not, so the same payload may go again.
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if (status >= 200 && status < 500) { form.dataset.answered = form.dataset.inFlight; }
+    delete form.dataset.inFlight;
     if (edits.has(form) && event.detail.successful) {
       sent.set(form, Number(form.dataset.carries || 0));
     }

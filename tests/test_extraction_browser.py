@@ -202,3 +202,46 @@ def test_stale_second_tab_cannot_overwrite_a_value(transactional_db, review, cas
     expect(tab_b.locator(f"#mine-status-{size.pk}")).to_contain_text("Saved: 41")
     tab_a.reload()
     expect(tab_a.locator(f"#mine-{size.pk}")).to_have_value("41")
+
+
+@pytest.mark.browser
+def test_a_stale_answer_is_not_asked_again_when_the_field_loses_focus(
+    transactional_db, review, cast, login_page
+):
+    """The 409 focuses "Apply mine anyway", so the field loses focus and its change event
+    fires: the same value and version went out twice and the second 409 could land after the
+    forced save, showing "Not saved" over "Saved: 40". The same payload is not sent again."""
+    seed_protocol(review)
+    study = included_study(review, title="Two tabs, one focus change")
+    owner, extractor = cast["owner"], cast["reviewer"]
+    size = extraction_field_create(review=review, actor=owner, label="Sample size", kind="number")
+    extraction_extractors_assign(review=review, study=study, extractors=[extractor], actor=owner)
+    study_url = reverse("screening:extraction_study", args=[review.slug, study.pk])
+    tab_a = login_page("reviewer")
+    tab_a.goto(study_url)
+    tab_b = tab_a.context.new_page()
+    tab_b.goto(study_url)
+    tab_a.fill(f"#mine-{size.pk}", "12")
+    expect(tab_a.locator(f"#mine-status-{size.pk}")).to_contain_text("Saved: 12")
+    save_url = reverse("screening:extraction_value", args=[review.slug, study.pk, size.pk])
+    saves: list[str] = []
+    tab_b.on(
+        "request",
+        lambda request: (
+            saves.append(request.post_data or "")
+            if request.method == "POST" and request.url.endswith(save_url)
+            else None
+        ),
+    )
+    tab_b.fill(f"#mine-{size.pk}", "40")
+    expect(tab_b.locator(f"#mine-status-{size.pk} [data-stale-write]")).to_contain_text("Now: 12")
+    expect(tab_b.locator("[data-stale-apply]")).to_be_focused()
+    tab_b.click("[data-stale-apply]")
+    expect(tab_b.locator(f"#mine-status-{size.pk}")).to_contain_text("Saved: 40")
+    assert (ExtractionValue.objects.get(field=size, extractor=extractor).value) == 40
+    unforced = [data for data in saves if "force=1" not in data]
+    forced = [data for data in saves if "force=1" in data]
+    assert (len(unforced), len(forced)) == (1, 1), saves
+    tab_b.reload()
+    expect(tab_b.locator(f"#mine-{size.pk}")).to_have_value("40")
+    expect(tab_b.locator(f"#mine-status-{size.pk}")).to_contain_text("Saved: 40")
