@@ -174,10 +174,10 @@ def test_drafts_save_as_you_type_and_on_leaving(transactional_db, review, cast, 
     assert stored(tools, extractor) == ["MLflow", "DVC"]
 
 
-@pytest.mark.browser
-def test_stale_second_tab_cannot_overwrite_a_value(transactional_db, review, cast, login_page):
+def two_tabs_on_a_saved_number(review, cast, login_page, *, title):
+    """The reviewer's two tabs on one study's "Sample size"; tab A has saved 12."""
     seed_protocol(review)
-    study = included_study(review, title="Two tabs on one study")
+    study = included_study(review, title=title)
     owner, extractor = cast["owner"], cast["reviewer"]
     size = extraction_field_create(review=review, actor=owner, label="Sample size", kind="number")
     extraction_extractors_assign(review=review, study=study, extractors=[extractor], actor=owner)
@@ -188,6 +188,14 @@ def test_stale_second_tab_cannot_overwrite_a_value(transactional_db, review, cas
     tab_b.goto(study_url)
     tab_a.fill(f"#mine-{size.pk}", "12")
     expect(tab_a.locator(f"#mine-status-{size.pk}")).to_contain_text("Saved: 12")
+    return study, size, extractor, tab_a, tab_b
+
+
+@pytest.mark.browser
+def test_stale_second_tab_cannot_overwrite_a_value(transactional_db, review, cast, login_page):
+    _, size, extractor, tab_a, tab_b = two_tabs_on_a_saved_number(
+        review, cast, login_page, title="Two tabs on one study"
+    )
     tab_b.fill(f"#mine-{size.pk}", "40")
     stale = tab_b.locator(f"#mine-status-{size.pk} [data-stale-write]")
     expect(stale).to_contain_text("Now: 12, by reviewer")
@@ -211,18 +219,9 @@ def test_a_stale_answer_is_not_asked_again_when_the_field_loses_focus(
     """The 409 focuses "Apply mine anyway", so the field loses focus and its change event
     fires: the same value and version went out twice and the second 409 could land after the
     forced save, showing "Not saved" over "Saved: 40". The same payload is not sent again."""
-    seed_protocol(review)
-    study = included_study(review, title="Two tabs, one focus change")
-    owner, extractor = cast["owner"], cast["reviewer"]
-    size = extraction_field_create(review=review, actor=owner, label="Sample size", kind="number")
-    extraction_extractors_assign(review=review, study=study, extractors=[extractor], actor=owner)
-    study_url = reverse("screening:extraction_study", args=[review.slug, study.pk])
-    tab_a = login_page("reviewer")
-    tab_a.goto(study_url)
-    tab_b = tab_a.context.new_page()
-    tab_b.goto(study_url)
-    tab_a.fill(f"#mine-{size.pk}", "12")
-    expect(tab_a.locator(f"#mine-status-{size.pk}")).to_contain_text("Saved: 12")
+    study, size, extractor, _, tab_b = two_tabs_on_a_saved_number(
+        review, cast, login_page, title="Two tabs, one focus change"
+    )
     save_url = reverse("screening:extraction_value", args=[review.slug, study.pk, size.pk])
     saves: list[str] = []
     tab_b.on(

@@ -80,9 +80,12 @@ class ImportBatch(models.Model):
 
 # A multiplicative hash of the id modulo a prime (both below 2**32): a stable shuffle of the
 # studies that an expression index can serve, used by the random screening queue order.
+STUDY_SHUFFLE_MULTIPLIER = 2654435761
 STUDY_SHUFFLE_MODULUS = 4294967291
 STUDY_SHUFFLE_KEY = Mod(
-    models.F("id") * 2654435761, STUDY_SHUFFLE_MODULUS, output_field=models.BigIntegerField()
+    models.F("id") * STUDY_SHUFFLE_MULTIPLIER,
+    STUDY_SHUFFLE_MODULUS,
+    output_field=models.BigIntegerField(),
 )
 
 

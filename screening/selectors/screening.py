@@ -174,14 +174,23 @@ _WAITING_SQL = {
     "sqlite": f"(SELECT COUNT(*) FROM {_STUDY} s WHERE s.current_stage_id = %(stage)s"
     " AND s.outcome = %(screening)s)",
 }
-# The stage's studies with decisions that are full (`full`) or include the reviewer's: read
-# from the stage's decisions only.
-_TAKEN_SQL = (
-    f"(SELECT COUNT(*) FROM (SELECT d.study_id FROM {_DECISION} d JOIN {_STUDY} s"
-    " ON s.id = d.study_id WHERE d.stage_id = %(stage)s AND s.current_stage_id = %(stage)s"
-    " AND s.outcome = %(screening)s GROUP BY d.study_id HAVING COUNT(*) >= %(required)s"
-    " OR SUM(CASE WHEN d.reviewer_id = %(reviewer)s THEN 1 ELSE 0 END) > 0) taken)"
-)
+
+
+def _decided_sql(*, or_mine: bool) -> str:
+    """The stage's waiting studies whose decisions are full or, with `or_mine`, include the
+    reviewer's: read from the stage's decisions only."""
+    having = "COUNT(*) >= %(required)s"
+    if or_mine:
+        having += " OR SUM(CASE WHEN d.reviewer_id = %(reviewer)s THEN 1 ELSE 0 END) > 0"
+    return (
+        f"(SELECT COUNT(*) FROM (SELECT d.study_id FROM {_DECISION} d JOIN {_STUDY} s"
+        " ON s.id = d.study_id WHERE d.stage_id = %(stage)s AND s.current_stage_id = %(stage)s"
+        f" AND s.outcome = %(screening)s GROUP BY d.study_id HAVING {having}) decided)"
+    )
+
+
+_TAKEN_SQL = _decided_sql(or_mine=True)
+_FULL_SQL = _decided_sql(or_mine=False)
 
 
 def _left_sql() -> str:
@@ -292,11 +301,7 @@ def _team_progress(*, review: Review, stage: Stage) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT (SELECT COUNT(*) FROM {_DECISION} WHERE stage_id = %(stage)s),"
-                f" {_WAITING_SQL[connection.vendor]} - (SELECT COUNT(*) FROM (SELECT d.study_id"
-                f" FROM {_DECISION} d JOIN {_STUDY} s ON s.id = d.study_id"
-                " WHERE d.stage_id = %(stage)s AND s.current_stage_id = %(stage)s"
-                " AND s.outcome = %(screening)s GROUP BY d.study_id"
-                " HAVING COUNT(*) >= %(required)s) full_studies)",
+                f" {_WAITING_SQL[connection.vendor]} - {_FULL_SQL}",
                 params,
             )
             team, remaining = cursor.fetchone()

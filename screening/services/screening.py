@@ -30,7 +30,7 @@ from ..models import (
     Stage,
     Study,
 )
-from ..models.records import STUDY_SHUFFLE_MODULUS
+from ..models.records import STUDY_SHUFFLE_MODULUS, STUDY_SHUFFLE_MULTIPLIER
 from ..selectors.screening import (
     can_adjudicate,
     reasons_allowed,
@@ -42,7 +42,6 @@ from .stale import version_check
 
 VERDICTS = set(Decision.Verdict.values)
 # Spreads the reviewers' starting points over the shuffled ring.
-_SHUFFLE_MULTIPLIER = 2654435761
 
 
 def claim_ttl() -> timedelta:
@@ -688,9 +687,10 @@ def _queue_sql(*, random_order: bool, vendor: str) -> tuple[tuple[str, str], tup
             ("s.priority IS NULL", "s.id"),
         )
     if vendor == "postgresql":
-        shuffle = f"MOD(s.id * {_SHUFFLE_MULTIPLIER}::bigint, {STUDY_SHUFFLE_MODULUS}::bigint)"
+        shuffle = f"MOD(s.id * {STUDY_SHUFFLE_MULTIPLIER}::bigint, {STUDY_SHUFFLE_MODULUS}::bigint)"
     else:
-        shuffle = f"((s.id * {_SHUFFLE_MULTIPLIER}) %% {STUDY_SHUFFLE_MODULUS})"  # %% : a literal %
+        # %% : a literal % in the parameterised SQL
+        shuffle = f"((s.id * {STUDY_SHUFFLE_MULTIPLIER}) %% {STUDY_SHUFFLE_MODULUS})"
     return (
         (f"{shuffle} >= %(start)s", f"{shuffle}, s.id"),
         (f"{shuffle} < %(start)s", f"{shuffle}, s.id"),
@@ -778,7 +778,7 @@ def _claim_params(*, review: Review, stage: Stage, reviewer: User, now: datetime
         "expires": adapt(now + claim_ttl()),
         "required": stage.reviewers_required,
         "screening": Study.Outcome.SCREENING.value,
-        "start": (reviewer.pk * _SHUFFLE_MULTIPLIER) % STUDY_SHUFFLE_MODULUS,
+        "start": (reviewer.pk * STUDY_SHUFFLE_MULTIPLIER) % STUDY_SHUFFLE_MODULUS,
         "no": False,
     }
 
