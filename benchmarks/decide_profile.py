@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slrweb.settings")
@@ -248,6 +249,12 @@ def worker_stand_in(review: Review) -> None:
     )
 
 
+def decide_post(client: Client, url: str, data: dict):
+    """The decision as htmx sends the form: URL-encoded (the test client's default,
+    multipart, costs the server ~0.3 ms more to parse)."""
+    return client.post(url, urlencode(data), content_type="application/x-www-form-urlencoded")
+
+
 def decide_loop(*, clients: list[Client], panels: list[str], requests: int, rng, on_each) -> None:
     """Each reviewer in turn decides the study on their panel; `on_each(seconds...)` per request."""
     for n in range(requests):
@@ -321,7 +328,7 @@ def main() -> None:
         counter.count = 0
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         with connection.execute_wrapper(counter):
-            answer = client.post(f"{stage_url}decide/", data)
+            answer = decide_post(client, f"{stage_url}decide/", data)
         cpu.append((time.process_time() - cpu_start) * 1000)
         wall.append((time.perf_counter() - wall_start) * 1000)
         statements.append(counter.count)
@@ -331,7 +338,7 @@ def main() -> None:
         worker_stand_in(review)
 
     def plain(i: int, client: Client, data: dict) -> None:
-        panels[i] = client.post(f"{stage_url}decide/", data).content.decode()
+        panels[i] = decide_post(client, f"{stage_url}decide/", data).content.decode()
         worker_stand_in(review)
 
     decide_loop(clients=clients, panels=panels, requests=args.warmup, rng=rng, on_each=plain)
@@ -373,7 +380,7 @@ def main() -> None:
 
         def logged(i: int, client: Client, data: dict) -> None:
             with connection.execute_wrapper(log):
-                panels[i] = client.post(f"{stage_url}decide/", data).content.decode()
+                panels[i] = decide_post(client, f"{stage_url}decide/", data).content.decode()
             worker_stand_in(review)
 
         decide_loop(clients=clients, panels=panels, requests=1, rng=rng, on_each=logged)
@@ -396,7 +403,7 @@ def main() -> None:
 
         def profiled(i: int, client: Client, data: dict) -> None:
             profile.enable()
-            panels[i] = client.post(f"{stage_url}decide/", data).content.decode()
+            panels[i] = decide_post(client, f"{stage_url}decide/", data).content.decode()
             profile.disable()
             worker_stand_in(review)
 

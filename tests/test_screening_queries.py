@@ -22,9 +22,10 @@ from .screening_helpers import exclusion_criteria, make_studies, stage
 # Issue 17: the claim is two SQL statements (was four ORM ones), the ranking's due check one
 # (was three), and the panel's figures (undo, mine, the exact "left for you" of issue 15, the
 # form's version) one (was four), the deciding reviewer's own decision and the study's slots
-# one (was two).
+# one (was two); a settling decision reads the stage's decisions with their reasons in one
+# statement (was two: the decisions and their prefetched reasons).
 FIRST_DECISION = 22  # the study still needs another reviewer's decision
-SETTLING_DECISION = 34  # the second decision agrees: resolved, routed, funnel requested
+SETTLING_DECISION = 33  # the second decision agrees: resolved, routed, funnel requested
 
 
 def _decide(client, review, study_id, verdict, capture_on_commit):

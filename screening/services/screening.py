@@ -23,6 +23,7 @@ from ..models import (
     Adjudicator,
     Criterion,
     Decision,
+    FullText,
     Membership,
     Resolution,
     Review,
@@ -33,8 +34,11 @@ from ..models import (
 from ..models.records import STUDY_SHUFFLE_MODULUS, STUDY_SHUFFLE_MULTIPLIER
 from ..selectors.screening import (
     can_adjudicate,
+    model_columns,
+    model_rows,
     reasons_allowed,
     reasons_differ,
+    stage_get,
 )
 from . import funnel, ranking
 from .audit import audit_event_record
@@ -58,9 +62,15 @@ def _check_scope(*, review: Review, study: Study, stage: Stage) -> None:
 
 
 def _check_reviewer(*, review: Review, user: User) -> None:
-    allowed = Membership.objects.filter(
-        review=review, user=user, role__in=[Membership.Role.OWNER, Membership.Role.REVIEWER]
-    ).exists()
+    """Owners and reviewers screen (read in SQL: it runs on every decision, see
+    `model_columns`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {Membership._meta.db_table} WHERE review_id = %s AND user_id = %s"
+            " AND role IN (%s, %s)",
+            [review.pk, user.pk, Membership.Role.OWNER.value, Membership.Role.REVIEWER.value],
+        )
+        allowed = cursor.fetchone() is not None
     if not allowed:
         raise PermissionDenied("Only the review's reviewers and owners screen studies.")
 
@@ -89,7 +99,14 @@ def _clean_reasons(
 
 
 def _lock_study(study_id: int) -> Study:
-    return Study.objects.select_for_update().get(pk=study_id)
+    """The study's row, locked until the transaction ends (read in SQL, see `model_columns`)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    rows = model_rows(
+        Study, f"SELECT {model_columns(Study)} FROM {_STUDY} WHERE id = %s{lock}", [study_id]
+    )
+    if not rows:
+        raise Study.DoesNotExist(f"No study {study_id}.")
+    return rows[0][0]
 
 
 def _check_open(*, study: Study, stage: Stage) -> None:
@@ -229,9 +246,15 @@ def _apply_resolution(
         # The study keeps the stage it left from, so lists can say where it was decided.
         study.outcome = destination.outcome
     else:
-        study.current_stage = Stage.objects.get(review=review, key=destination.stage_key)
+        following = stage_get(review=review, key=destination.stage_key or "")
+        if following is None:
+            raise Stage.DoesNotExist(f"No stage {destination.stage_key!r}.")
+        study.current_stage = following
     study.save(update_fields=["current_stage", "outcome", "updated_at"])
-    ScreeningClaim.objects.filter(study=study, stage=stage).delete()
+    with connection.cursor() as cursor:  # every reviewer's claim on it in the stage is done
+        cursor.execute(
+            f"DELETE FROM {_CLAIM} WHERE study_id = %s AND stage_id = %s", [study.pk, stage.pk]
+        )
     audit_event_record(
         review=review,
         actor=decided_by,
@@ -254,30 +277,58 @@ def _apply_resolution(
     return resolution
 
 
-def _settle(*, review: Review, study: Study, stage: Stage) -> Resolution | None:
-    """Apply the consensus rule once the stage's required decisions are in."""
-    decisions = list(Decision.objects.filter(study=study, stage=stage).prefetch_related("reasons"))
+def _stage_decisions_read(*, study: Study, stage: Stage) -> list[tuple[str, list[int]]]:
+    """The verdict and reason ids (in the criteria's order) of each decision on the study in
+    the stage, in the decisions' order: one statement (SQL, see `model_columns`)."""
+    reasons = Decision.reasons.through._meta.db_table
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT d.id, d.verdict, r.criterion_id FROM {_DECISION} d"
+            f" LEFT JOIN {reasons} r ON r.decision_id = d.id"
+            f" LEFT JOIN {Criterion._meta.db_table} c ON c.id = r.criterion_id"
+            " WHERE d.study_id = %s AND d.stage_id = %s"
+            f" ORDER BY d.created_at, d.id, c.kind, c.{quote('position')}, c.id",
+            [study.pk, stage.pk],
+        )
+        rows = cursor.fetchall()
+    decisions: dict[int, tuple[str, list[int]]] = {}
+    for decision_id, verdict, reason_id in rows:
+        _verdict, reason_ids = decisions.setdefault(decision_id, (verdict, []))
+        if reason_id is not None:
+            reason_ids.append(reason_id)
+    return list(decisions.values())
+
+
+def _settle(
+    *, review: Review, study: Study, stage: Stage, offered: list[Criterion] | None = None
+) -> Resolution | None:
+    """Apply the consensus rule once the stage's required decisions are in. `offered` is the
+    stage's `reasons_allowed`, when the caller has already read it."""
+    decisions = _stage_decisions_read(study=study, stage=stage)
     if len(decisions) < stage.reviewers_required:
         return None
-    verdict = consensus([d.verdict for d in decisions], stage.consensus_rule)
+    verdict = consensus([v for v, _reasons in decisions], stage.consensus_rule)
     if verdict is None:
         return None  # a conflict: it waits in the conflicts queue
-    reasons: dict[int, Criterion] = {}
+    reason_ids: dict[int, None] = {}  # in order, once each
     if verdict == Decision.Verdict.EXCLUDE:
-        excluding = [d for d in decisions if d.verdict == Decision.Verdict.EXCLUDE]
+        excluding = [ids for v, ids in decisions if v == Decision.Verdict.EXCLUDE]
         if stage.kind == Stage.Kind.FULL_TEXT and reasons_differ(excluding):
             # PRISMA reports one reason per excluded report: the adjudicator picks it.
             return None
-        for decision in excluding:
-            for reason in decision.reasons.all():
-                reasons[reason.pk] = reason
+        reason_ids = {pk: None for ids in excluding for pk in ids}
+    known = {c.pk: c for c in offered or ()}
+    missing = [pk for pk in reason_ids if pk not in known]
+    if missing:  # a reason no longer offered in the stage still counts
+        known.update(Criterion.objects.in_bulk(missing))
     return _apply_resolution(
         review=review,
         study=study,
         stage=stage,
         verdict=verdict,
         method=Resolution.Method.AGREEMENT,
-        reasons=reasons.values(),
+        reasons=[known[pk] for pk in reason_ids],
     )
 
 
@@ -336,9 +387,30 @@ def _decision_create(
     """A first decision, if a slot is free (`slots` read under the study's lock)."""
     if slots.others + slots.claimed >= stage.reviewers_required:
         raise ValidationError("This study already has the decisions it needs; take the next one.")
-    return Decision.objects.create(
-        review=review, study=locked, stage=stage, reviewer=reviewer, verdict=verdict, note=note
-    )
+    # Inserted in SQL: every decision does it (see `model_rows`).
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "review_id": review.pk,
+        "study_id": locked.pk,
+        "stage_id": stage.pk,
+        "reviewer_id": reviewer.pk,
+        "verdict": verdict,
+        "note": note,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_DECISION} ({', '.join(values)})"
+            f" VALUES ({', '.join(['%s'] * len(values))}) RETURNING id",
+            [adapt(v) if isinstance(v, datetime) else v for v in values.values()],
+        )
+        (decision_id,) = cursor.fetchone()
+    decision = Decision.from_db(connection.alias, ["id", *values], [decision_id, *values.values()])
+    decision.study, decision.stage, decision.reviewer = locked, stage, reviewer
+    return decision
 
 
 def decision_record(
@@ -396,7 +468,11 @@ def decision_record(
             due = slots.others + 1 >= stage.reviewers_required
         if before is not None or cleaned:
             decision.reasons.set(cleaned)
-        ScreeningClaim.objects.filter(study=locked, stage=stage, reviewer=reviewer).delete()
+        with connection.cursor() as cursor:  # the reviewer's claim is done with
+            cursor.execute(
+                f"DELETE FROM {_CLAIM} WHERE study_id = %s AND stage_id = %s AND reviewer_id = %s",
+                [locked.pk, stage.pk, reviewer.pk],
+            )
         audit_event_record(
             review=review,
             actor=reviewer,
@@ -405,7 +481,9 @@ def decision_record(
             before=before,
             after=_decision_snapshot(decision, cleaned),
         )
-        resolution = _settle(review=review, study=locked, stage=stage) if due else None
+        resolution = (
+            _settle(review=review, study=locked, stage=stage, offered=offered) if due else None
+        )
         _side_effects_on_commit(review=review, stage=stage, resolved=resolution is not None)
     study.current_stage_id, study.outcome = locked.current_stage_id, locked.outcome
     return decision
@@ -805,9 +883,29 @@ def study_claim_next(*, review: Review, stage: Stage, reviewer: User) -> Study |
             )
             study_id = _claim_first(sql=sql, params=params)
             if study_id is not None:
-                # The panel shows the PDF link: the full text comes with the study.
-                return Study.objects.select_related("full_text").get(pk=study_id)
+                return _study_for_panel(study_id)
     return None
+
+
+def _study_for_panel(study_id: int) -> Study:
+    """The claimed study and, for the panel's PDF link, its full text's status, in one read
+    (SQL, see `model_columns`): `study.full_text` is answered without another query, and
+    raises `FullText.DoesNotExist` when there is none, as after `select_related`."""
+    [(study, (full_text_pk, full_text_status))] = model_rows(
+        Study,
+        f"SELECT {model_columns(Study, 's')}, f.id, f.status FROM {_STUDY} s"
+        f" LEFT JOIN {FullText._meta.db_table} f ON f.study_id = s.id WHERE s.id = %s",
+        [study_id],
+    )
+    full_text = None
+    if full_text_pk is not None:
+        full_text = FullText.from_db(
+            connection.alias,
+            ["id", "study_id", "status"],
+            [full_text_pk, study.pk, full_text_status],
+        )
+    Study.full_text.related.set_cached_value(study, full_text)
+    return study
 
 
 def _claim_first(*, sql: str, params: dict[str, Any]) -> int | None:

@@ -18,6 +18,7 @@ from ..selectors.screening import (
     screening_panel_state,
     stage_get,
     stage_overview,
+    study_get,
 )
 from ..services.screening import (
     decision_record,
@@ -78,6 +79,13 @@ def _panel_context(
     }
 
 
+def _study_or_404(review, pk) -> Study:
+    study = study_get(review=review, pk=pk)
+    if study is None:
+        raise Http404("No such study.")
+    return study
+
+
 def _respond(request, context, status=200):
     template = PANEL if request.htmx else PAGE
     return render(request, template, context, status=status)
@@ -116,7 +124,7 @@ def screening_decide(request, slug, stage_key):
     form = DecisionForm(request.POST, reasons=reasons)
     study = None
     if form.is_valid():
-        study = get_object_or_404(Study, pk=form.cleaned_data["study"], review=review)
+        study = _study_or_404(review, form.cleaned_data["study"])
         try:
             decision_record(
                 review=review,
@@ -154,7 +162,7 @@ def screening_decide(request, slug, stage_key):
         error_text = "Choose include, uncertain or exclude for this study."
         study_id = form.cleaned_data.get("study") if hasattr(form, "cleaned_data") else None
         if study_id:
-            study = Study.objects.filter(pk=study_id, review=review).first()
+            study = study_get(review=review, pk=study_id)
     if study is None or study.current_stage_id != stage.pk:
         study = study_claim_next(review=review, stage=stage, reviewer=request.user)
     context = _panel_context(
@@ -182,7 +190,7 @@ def screening_skip(request, slug, stage_key):
             access=access, stage=stage, study=study, user=request.user, error="No study to skip."
         )
         return _respond(request, context, status=422)
-    study = get_object_or_404(Study, pk=form.cleaned_data["study"], review=review)
+    study = _study_or_404(review, form.cleaned_data["study"])
     study_skip(review=review, stage=stage, study=study, reviewer=request.user)
     if not request.htmx:
         return redirect("screening:screening_stage", slug=review.slug, stage_key=stage.key)
@@ -209,7 +217,7 @@ def screening_undo(request, slug, stage_key):
     if not form.is_valid():
         error = "Nothing to undo in this stage."
     else:
-        study = get_object_or_404(Study, pk=form.cleaned_data["study"], review=review)
+        study = _study_or_404(review, form.cleaned_data["study"])
         try:
             undone = decision_undo(
                 review=review,
