@@ -2,7 +2,8 @@
 
 from django.urls import reverse
 
-from screening.models import Decision, ScreeningClaim, Study
+from screening.models import Criterion, Decision, FullText, ScreeningClaim, Study
+from screening.selectors.screening import reasons_allowed, stage_get, study_get
 from screening.services.screening import decision_record
 
 from .screening_helpers import exclusion_criteria, make_studies, stage
@@ -257,3 +258,53 @@ def test_blind_mode_off_shows_decisions(review, cast, client_for):
     )
     body = client_for("reviewer2").get(url("screening_study", review, study.pk)).content.decode()
     assert "OPEN-NOTE" in body
+
+
+def test_panel_links_the_full_text_of_the_study_it_shows(review, client_for, htmx_headers):
+    """The panel's study comes with its full text's status (one SQL read): a PDF link for an
+    uploaded one, the upload hint otherwise, on the first panel and on the one after a decision."""
+    studies = make_studies(review, 3, stage_key="full_text")
+    FullText.objects.create(study=studies[0], status="uploaded", original_name="a.pdf")
+    FullText.objects.create(study=studies[1], status="not_retrievable", reason="paywall")
+    client = client_for("reviewer")
+    panel = client.get(url("screening_stage", review, "full_text"), **htmx_headers)
+    shown = []
+    for _ in studies:
+        body = panel.content.decode()
+        study_id = int(body.split('name="study" value="', 1)[1].split('"', 1)[0])
+        shown.append(study_id)
+        download = reverse("screening:fulltext_download", args=[review.slug, study_id])
+        uploaded = study_id == studies[0].pk
+        assert (download in body) is uploaded
+        assert ("No PDF yet" in body) is not uploaded
+        panel = client.post(
+            url("screening_decide", review, "full_text"),
+            {"study": study_id, "version": 0, "verdict": "include"},
+            **htmx_headers,
+        )
+        assert panel.status_code == 200 and "Recorded:" in panel.content.decode()
+    assert sorted(shown) == sorted(s.pk for s in studies)
+
+
+def test_sql_reads_return_what_the_orm_reads(review):
+    """`model_rows` (the screening request's SQL reads) converts values as the ORM does: JSON
+    lists, dates, the stage's and reasons' fields, the membership's review."""
+    (study,) = make_studies(review, 1)
+    Study.objects.filter(pk=study.pk).update(authors=["Ada", "Brian <b>"], keywords=["x"])
+    exclusion_criteria(review, 2)
+    title = stage(review)
+
+    def fields(instance):
+        return {
+            f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields
+        }
+
+    assert fields(study_get(review=review, pk=study.pk)) == fields(Study.objects.get(pk=study.pk))
+    assert study_get(review=review, pk=study.pk).authors == ["Ada", "Brian <b>"]
+    assert (
+        study_get(review=type(review).objects.create(slug="other", title="o"), pk=study.pk) is None
+    )
+    assert fields(stage_get(review=review, key="title")) == fields(title)
+    assert [fields(c) for c in reasons_allowed(stage=title)] == [
+        fields(c) for c in Criterion.objects.filter(review=review, kind="exclusion")
+    ]
