@@ -9,7 +9,7 @@ never both take a study's last free slot.
 import functools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -43,6 +43,8 @@ from ..selectors.screening import (
 from . import funnel, ranking
 from .audit import audit_event_record
 from .stale import version_check
+
+_Row = TypeVar("_Row", Decision, Resolution)
 
 VERDICTS = set(Decision.Verdict.values)
 # Spreads the reviewers' starting points over the shuffled ring.
@@ -228,17 +230,24 @@ def _apply_resolution(
     except RoutingError as error:
         raise ValidationError(str(error)) from error
     reasons = list(reasons)
-    resolution = Resolution.objects.create(
-        review=review,
-        study=study,
-        stage=stage,
-        verdict=verdict,
-        method=method,
-        primary_reason=primary_reason,
-        decided_by=decided_by,
-        note=note,
-        version=version,
+    now = timezone.now()
+    resolution = _row_insert(
+        Resolution,
+        {
+            "review_id": review.pk,
+            "study_id": study.pk,
+            "stage_id": stage.pk,
+            "verdict": verdict,
+            "method": method,
+            "primary_reason_id": primary_reason.pk if primary_reason else None,
+            "decided_by_id": decided_by.pk if decided_by else None,
+            "note": note,
+            "version": version,
+            "created_at": now,
+        },
     )
+    resolution.study, resolution.stage = study, stage
+    resolution.primary_reason, resolution.decided_by = primary_reason, decided_by
     if reasons:  # a new resolution has none to clear
         resolution.reasons.set(reasons)
     before = replaced or {"stage": stage.key, "outcome": study.outcome}
@@ -250,8 +259,19 @@ def _apply_resolution(
         if following is None:
             raise Stage.DoesNotExist(f"No stage {destination.stage_key!r}.")
         study.current_stage = following
-    study.save(update_fields=["current_stage", "outcome", "updated_at"])
-    with connection.cursor() as cursor:  # every reviewer's claim on it in the stage is done
+    study.updated_at = now
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_STUDY} SET current_stage_id = %s, outcome = %s, updated_at = %s"
+            " WHERE id = %s",
+            [
+                study.current_stage_id,
+                study.outcome,
+                connection.ops.adapt_datetimefield_value(now),
+                study.pk,
+            ],
+        )
+        # every reviewer's claim on it in the stage is done
         cursor.execute(
             f"DELETE FROM {_CLAIM} WHERE study_id = %s AND stage_id = %s", [study.pk, stage.pk]
         )
@@ -374,6 +394,21 @@ def _decision_change(*, decision: Decision, verdict: str, note: str) -> dict[str
     return before
 
 
+def _row_insert(model: type[_Row], values: dict[str, Any]) -> _Row:
+    """Insert one row of `model` (`values` by attribute name, every field but the id) in one
+    SQL statement and answer it as an instance: every decision inserts its decision, and a
+    settling one its resolution, where the ORM's insert cost ~0.5 ms of CPU to build."""
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {model._meta.db_table} ({', '.join(values)})"
+            f" VALUES ({', '.join(['%s'] * len(values))}) RETURNING id",
+            [adapt(v) if isinstance(v, datetime) else v for v in values.values()],
+        )
+        (row_id,) = cursor.fetchone()
+    return model.from_db(connection.alias, ["id", *values], [row_id, *values.values()])
+
+
 def _decision_create(
     *,
     review: Review,
@@ -387,28 +422,21 @@ def _decision_create(
     """A first decision, if a slot is free (`slots` read under the study's lock)."""
     if slots.others + slots.claimed >= stage.reviewers_required:
         raise ValidationError("This study already has the decisions it needs; take the next one.")
-    # Inserted in SQL: every decision does it (see `model_rows`).
     now = timezone.now()
-    values: dict[str, Any] = {
-        "review_id": review.pk,
-        "study_id": locked.pk,
-        "stage_id": stage.pk,
-        "reviewer_id": reviewer.pk,
-        "verdict": verdict,
-        "note": note,
-        "version": 1,
-        "created_at": now,
-        "updated_at": now,
-    }
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_DECISION} ({', '.join(values)})"
-            f" VALUES ({', '.join(['%s'] * len(values))}) RETURNING id",
-            [adapt(v) if isinstance(v, datetime) else v for v in values.values()],
-        )
-        (decision_id,) = cursor.fetchone()
-    decision = Decision.from_db(connection.alias, ["id", *values], [decision_id, *values.values()])
+    decision = _row_insert(
+        Decision,
+        {
+            "review_id": review.pk,
+            "study_id": locked.pk,
+            "stage_id": stage.pk,
+            "reviewer_id": reviewer.pk,
+            "verdict": verdict,
+            "note": note,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
     decision.study, decision.stage, decision.reviewer = locked, stage, reviewer
     return decision
 
