@@ -13,7 +13,7 @@ from django.db import connection
 from django.http import Http404
 
 from .models import Membership, Review
-from .selectors.screening import model_columns, model_rows
+from .selectors.rows import model_columns, model_rows
 
 
 class Need(IntEnum):

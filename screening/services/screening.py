@@ -32,10 +32,9 @@ from ..models import (
     Study,
 )
 from ..models.records import STUDY_SHUFFLE_MODULUS, STUDY_SHUFFLE_MULTIPLIER
+from ..selectors.rows import model_columns, model_rows
 from ..selectors.screening import (
     can_adjudicate,
-    model_columns,
-    model_rows,
     reasons_allowed,
     reasons_differ,
     stage_get,
@@ -47,7 +46,6 @@ from .stale import version_check
 _Row = TypeVar("_Row", Decision, Resolution)
 
 VERDICTS = set(Decision.Verdict.values)
-# Spreads the reviewers' starting points over the shuffled ring.
 
 
 def claim_ttl() -> timedelta:
