@@ -204,7 +204,20 @@ _WAITING_SQL = {
 
 def _decided_sql(*, or_mine: bool) -> str:
     """The stage's waiting studies whose decisions are full or, with `or_mine`, include the
-    reviewer's: read from the stage's decisions only."""
+    reviewer's. PostgreSQL: the sums of the stage's rows in the table its triggers keep
+    (migration 0015: "full" rows, reviewer NULL, and the reviewer's decided studies that are
+    not full), a few rows whatever the stage's size; grouping the stage's decisions took 1.4 s
+    per decision with 500,000 of them (docs/benchmarks.md). SQLite: grouped."""
+    if connection.vendor == "postgresql":
+        whose = (
+            "(p.reviewer_id IS NULL OR p.reviewer_id = %(reviewer)s)"
+            if or_mine
+            else ("p.reviewer_id IS NULL")
+        )
+        return (
+            "(SELECT COALESCE(SUM(p.delta), 0) FROM screening_stage_progress p"
+            f" WHERE p.stage_id = %(stage)s AND {whose})"
+        )
     having = "COUNT(*) >= %(required)s"
     if or_mine:
         having += " OR SUM(CASE WHEN d.reviewer_id = %(reviewer)s THEN 1 ELSE 0 END) > 0"
@@ -215,12 +228,8 @@ def _decided_sql(*, or_mine: bool) -> str:
     )
 
 
-_TAKEN_SQL = _decided_sql(or_mine=True)
-_FULL_SQL = _decided_sql(or_mine=False)
-
-
 def _left_sql() -> str:
-    return f"{_WAITING_SQL[connection.vendor]} - {_TAKEN_SQL}"
+    return f"{_WAITING_SQL[connection.vendor]} - {_decided_sql(or_mine=True)}"
 
 
 def stage_waiting(*, stage: Stage) -> int:
@@ -251,8 +260,8 @@ def remaining_for_reviewer(*, review: Review, stage: Stage, reviewer: User) -> i
     whatever the verdicts.
 
     Counted as the stage's waiting studies (`stage_waiting`) minus those it has decisions for
-    that are full or mine (read from the stage's decisions only). Per study subqueries took
-    ~2 s for 100,000 studies (docs/benchmarks.md).
+    that are full or mine (`_decided_sql`: on PostgreSQL from counts its triggers keep). Per
+    study subqueries took ~2 s for 100,000 studies (docs/benchmarks.md).
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -313,8 +322,8 @@ def _team_progress(*, review: Review, stage: Stage) -> dict[str, int]:
 
     "Remaining" counts studies short of their required decisions, which moves the same way
     whatever the verdicts (blind mode): the waiting studies (`stage_waiting`) minus the full
-    ones. Both counts read all the stage's decisions, so they are recounted at most every few
-    seconds per process.
+    ones (kept by triggers on PostgreSQL, see `_decided_sql`). The decisions are counted from
+    the stage's decisions, so both are recounted at most every few seconds per process.
     """
     key = f"screening:progress:{stage.pk}"
     shared: dict[str, int] | None = cache.get(key)
@@ -327,7 +336,7 @@ def _team_progress(*, review: Review, stage: Stage) -> dict[str, int]:
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT (SELECT COUNT(*) FROM {_DECISION} WHERE stage_id = %(stage)s),"
-                f" {_WAITING_SQL[connection.vendor]} - {_FULL_SQL}",
+                f" {_WAITING_SQL[connection.vendor]} - {_decided_sql(or_mine=False)}",
                 params,
             )
             team, remaining = cursor.fetchone()

@@ -37,7 +37,7 @@ from ..models import (
 from . import backup
 from .audit import audit_event_record
 from .reviews import stages_default
-from .screening import adjudicator_revoke
+from .screening import adjudicator_revoke, stage_progress_recount
 from .stale import version_check
 
 PROTOCOL_FORMAT = "slrweb-protocol"
@@ -615,6 +615,10 @@ def stage_update(
         before=before,
         snapshot=_stage_snapshot,
     )
+    if stage.reviewers_required != before["reviewers_required"]:
+        # Which studies count as full changed: the triggers' counts follow by a recount (the
+        # stage is locked above, so no decision is counted meanwhile).
+        stage_progress_recount(stage=stage)
     return stage
 
 

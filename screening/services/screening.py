@@ -977,6 +977,35 @@ def stage_waiting_compact() -> int:
     return int(row[0])
 
 
+def stage_progress_compact() -> int:
+    """Fold each stage's "full" and per-reviewer progress deltas (migration 0015) into one row
+    each; the rows removed. One statement, exact as `stage_waiting_compact`."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH gone AS (DELETE FROM screening_stage_progress"
+            " RETURNING stage_id, reviewer_id, delta),"
+            " kept AS (INSERT INTO screening_stage_progress (stage_id, reviewer_id, delta)"
+            " SELECT stage_id, reviewer_id, SUM(delta) FROM gone GROUP BY stage_id, reviewer_id"
+            " HAVING SUM(delta) <> 0 RETURNING 1)"
+            " SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)"
+        )
+        row = cursor.fetchone()
+    return int(row[0])
+
+
+def stage_progress_recount(*, stage: Stage) -> None:
+    """Make the stage's kept progress counts (migration 0015) equal to a recount from its
+    decisions: after a change the triggers cannot follow, its reviewers_required. Call it in
+    the transaction of that change, with the stage locked FOR UPDATE (the triggers wait for that
+    lock before they count)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT screening_stage_progress_recount(ARRAY[%s]::bigint[])", [stage.pk])
+
+
 def study_skip(*, review: Review, stage: Stage, study: Study, reviewer: User) -> None:
     """Put a study back for others; it returns to this reviewer only when the rest is done."""
     _check_scope(review=review, study=study, stage=stage)
