@@ -55,34 +55,42 @@ def _insert(rows: str) -> str:
     return f"INSERT INTO screening_stage_progress (stage_id, reviewer_id, delta) {_shifts(rows)};"
 
 
-def _decisions_of(pairs: str, sign: str, decisions: str = "screening_decision") -> str:
-    """The `decisions` (a relation) of the `pairs` (study_id, stage_id) whose study waits in
-    that stage, each with `sign` and the stage's required decisions."""
+def _waiting(decisions: str, sign: str) -> str:
+    """The `decisions` (a relation) whose study waits in their stage, each with `sign` and the
+    stage's required decisions."""
     return f"""
         SELECT {sign} AS sign, d.study_id, d.stage_id, d.reviewer_id,
             g.reviewers_required AS required
         FROM {decisions} d
-        JOIN ({pairs}) p ON p.study_id = d.study_id AND p.stage_id = d.stage_id
         JOIN screening_study s ON s.id = d.study_id AND s.current_stage_id = d.stage_id
             AND s.outcome = '{SCREENING}'
         JOIN screening_stage g ON g.id = d.stage_id"""
 
 
+# A trigger's statements are planned once per session, for the size of the first statement's
+# transition table. Nested loops over index lookups keep every later call linear in the rows it
+# touches, whatever size was planned first (a hash join planned for a bulk insert would read the
+# whole decisions or studies table on each later single decision).
+INDEXED = "SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off"
+
+
 def _decision_function(name: str, old: str, new: str) -> str:
     """A statement trigger's function on the decisions: `old` and `new` are the rows the
-    statement removed and added (each a relation of decisions; empty for insert / delete).
-    The studies' counts before the statement are those of the decisions now, without `new`,
-    with `old`."""
+    statement removed and added (relations of decisions; empty for insert / delete). The
+    touched studies' decisions before the statement are those now, less `new`, plus `old`
+    (summed per decision key: an update that moved nothing cancels out)."""
     touched = f"SELECT study_id, stage_id FROM {old} o UNION SELECT study_id, stage_id FROM {new} n"
-    now = _decisions_of(touched, "1")
+    now = _waiting(
+        f"(SELECT d.* FROM ({touched}) t JOIN screening_decision d"
+        " ON d.study_id = t.study_id AND d.stage_id = t.stage_id)",
+        "1",
+    )
     before = f"""
-        SELECT d.* FROM ({_decisions_of(touched, "-1")}) d
-        WHERE NOT EXISTS (SELECT 1 FROM {new} a WHERE a.study_id = d.study_id
-            AND a.stage_id = d.stage_id AND a.reviewer_id = d.reviewer_id)
-        UNION ALL
-        {_decisions_of(touched, "-1", old)}"""
+        SELECT -1 AS sign, study_id, stage_id, reviewer_id, required
+        FROM ({now} UNION ALL {_waiting(new, "-1")} UNION ALL {_waiting(old, "1")}) weighed
+        GROUP BY study_id, stage_id, reviewer_id, required HAVING SUM(sign) > 0"""
     return f"""
-CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql {INDEXED} AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM {old} o) AND NOT EXISTS (SELECT 1 FROM {new} n) THEN
         RETURN NULL;
@@ -97,17 +105,6 @@ END $$;"""
 
 
 NO_DECISIONS = "(SELECT * FROM screening_decision WHERE false)"
-# An update counts only the decisions whose study, stage or reviewer changed.
-MOVED_OLD = (
-    "(SELECT o.* FROM progress_old o JOIN progress_new n ON n.id = o.id"
-    " WHERE (o.study_id, o.stage_id, o.reviewer_id)"
-    " IS DISTINCT FROM (n.study_id, n.stage_id, n.reviewer_id))"
-)
-MOVED_NEW = (
-    "(SELECT n.* FROM progress_new n JOIN progress_old o ON o.id = n.id"
-    " WHERE (o.study_id, o.stage_id, o.reviewer_id)"
-    " IS DISTINCT FROM (n.study_id, n.stage_id, n.reviewer_id))"
-)
 
 
 def _study_rows(study: str, sign: str) -> str:
@@ -163,8 +160,8 @@ CREATE TRIGGER screening_stage_progress_delete AFTER DELETE ON screening_decisio
     FOR EACH STATEMENT EXECUTE FUNCTION screening_stage_progress_delete();
 
 -- Transition tables cannot go with a column list: it fires on every update of decisions (a
--- changed verdict: one row), and counts only those whose study, stage or reviewer changed.
-{_decision_function("screening_stage_progress_update", MOVED_OLD, MOVED_NEW)}
+-- changed verdict: one row, whose old and new rows cancel out).
+{_decision_function("screening_stage_progress_update", "progress_old", "progress_new")}
 CREATE TRIGGER screening_stage_progress_update AFTER UPDATE ON screening_decision
     REFERENCING OLD TABLE AS progress_old NEW TABLE AS progress_new
     FOR EACH STATEMENT EXECUTE FUNCTION screening_stage_progress_update();
@@ -199,7 +196,8 @@ CREATE TRIGGER screening_stage_progress_move
 
 -- A study deleted before its decisions (the foreign keys are checked at commit) takes its
 -- counts with it; deleted after them, it has none left.
-CREATE FUNCTION screening_stage_progress_study_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION screening_stage_progress_study_delete() RETURNS trigger LANGUAGE plpgsql
+{INDEXED} AS $$
 BEGIN
     PERFORM 1 FROM screening_stage WHERE id IN (SELECT current_stage_id FROM progress_gone)
         ORDER BY id FOR KEY SHARE;
