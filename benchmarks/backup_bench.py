@@ -2,9 +2,10 @@
 
 Builds a review of N records (real titles and abstracts of the ASReview Nagtegaal 2019 and
 Kitchenham 2010 datasets, cycled with a varying suffix; one study per record, a raw entry per
-record, two title decisions on every fifth study) in the PostgreSQL database of DATABASE_URL, in
-chunks so the build itself stays small. Then, each in a fresh process whose peak resident memory
-(VmHWM) is read from /proc/self/status:
+record, two title decisions on every fifth study, a duplicate candidate for every tenth record)
+in the PostgreSQL database of DATABASE_URL, in chunks so the build itself stays small. Then,
+each in a fresh process whose peak resident memory (VmHWM) and CPU time are read from /proc (and
+those of its PostgreSQL backend, when the server runs on this machine):
 
 - export: `manage.py export_review SLUG --output FILE` (and FILE.gz);
 - restore: `manage.py import_review FILE --slug COPY` (one transaction);
@@ -48,11 +49,28 @@ SLUG = "backup-bench"
 COPY_SLUG = "backup-bench-copy"
 
 
-def peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def peak_mb(pid: str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+
+
+def cpu_seconds(pid: str = "self") -> float:
+    """User + system CPU time of a process (the load of the shared machine does not count)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def backend_pid() -> str | None:
+    """The PostgreSQL backend serving this process's connection, if its /proc is readable (the
+    server runs on this machine)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = str(cursor.fetchone()[0])
+    return pid if Path(f"/proc/{pid}/stat").exists() else None
 
 
 def child(step: str, argv: list[str]) -> None:
@@ -63,6 +81,8 @@ def child(step: str, argv: list[str]) -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    server = backend_pid()
+    server_cpu = cpu_seconds(server) if server else 0.0
     started = time.perf_counter()
     if step == "command":  # OUTPUT COMMAND ARGS...: what the command prints goes to OUTPUT
         with open(argv[0], "w", encoding="utf-8") as output:
@@ -85,7 +105,17 @@ def child(step: str, argv: list[str]) -> None:
         with open(argv[0], "rb") as handle:
             for _ in ijson.basic_parse(handle, use_float=True):
                 pass
-    print(json.dumps({"seconds": time.perf_counter() - started, "peak_mb": peak_mb()}))
+    figures = {
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": cpu_seconds(),
+        "peak_mb": peak_mb(),
+        "load": os.getloadavg()[0],
+    }
+    if server and Path(f"/proc/{server}/stat").exists():
+        # The backend's peak counts the shared buffers it touched, as `ps` shows them.
+        figures["server_cpu_seconds"] = cpu_seconds(server) - server_cpu
+        figures["server_peak_mb"] = peak_mb(server)
+    print(json.dumps(figures))
 
 
 def measured(argv: list[str], cwd: Path = REPO) -> dict[str, float]:
@@ -109,7 +139,14 @@ def build(records: int) -> int:
     """The review, built a chunk at a time (memory bounded by CHUNK); returns its id."""
     from django.db import connection, transaction
 
-    from screening.models import Decision, ImportBatch, Record, Source, Study
+    from screening.models import (
+        Decision,
+        DuplicateCandidate,
+        ImportBatch,
+        Record,
+        Source,
+        Study,
+    )
     from screening.services.reviews import review_create, user_get_or_create
 
     rows = []
@@ -140,7 +177,7 @@ def build(records: int) -> int:
                 )
                 for n, title, abstract in texts
             )
-            Record.objects.bulk_create(
+            records_made = Record.objects.bulk_create(
                 Record(
                     review=review,
                     batch=batch,
@@ -166,6 +203,12 @@ def build(records: int) -> int:
                 Decision(review=review, study=study, stage=title_stage, reviewer=user, verdict=v)
                 for study in studies[::5]
                 for user, v in ((owner, "exclude"), (second, "include"))
+            )
+            DuplicateCandidate.objects.bulk_create(
+                DuplicateCandidate(
+                    review=review, record_a=a, record_b=b, score=0.9, reason="title ~ title"
+                )
+                for a, b in zip(records_made[::10], records_made[1::10], strict=False)
             )
         if start and start % 100_000 == 0:
             print(f"  built {start} records", file=sys.stderr)
