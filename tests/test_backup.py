@@ -644,10 +644,10 @@ def test_restore_inserts_rows_before_the_whole_file_is_read(full_review, monkeyp
 
     insert = backup._insert_as_given
 
-    def watch(model, objects):
+    def watch(model, objects, count):
         if model is Record and not read_at_first_record:
             read_at_first_record.append(stream.consumed)
-        return insert(model, objects)
+        return insert(model, objects, count)
 
     monkeypatch.setattr(backup, "_insert_as_given", watch)
     copy = backup.review_restore(stream=stream, slug="copy")

@@ -33,7 +33,10 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
+import itertools
 import json
+import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
@@ -95,7 +98,7 @@ PROTOCOL = "protocol"
 # Memory bounds, whatever the size of the review: rows fetched at a time while writing a backup,
 # rows inserted at a time while restoring one, bytes of the file parsed at a time.
 FETCH_ROWS = 2000
-INSERT_ROWS = 500
+INSERT_ROWS = 2000
 READ_BYTES = 64 * 1024
 
 
@@ -685,6 +688,44 @@ def _json_depth_check(value: object, where: str) -> None:
         pending.extend((child, depth + 1) for child in children)
 
 
+def _shown(value: object) -> str:
+    """A value of the file as a refusal shows it (a list or an object only by its kind: it may
+    be nested deeper than the JSON encoder goes)."""
+    if isinstance(value, list | dict):
+        return "a list" if isinstance(value, list) else "an object"
+    return json.dumps(value)[:80]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """How the file's values of one field are checked, worked out once per field."""
+
+    json_types: tuple[type, ...]  # the JSON types allowed (empty: any)
+    described: str
+    converts: bool  # to_python may change a value of an allowed type (not so for text)
+    allowed: tuple[str, ...] | None  # the choices, as text
+    validators: tuple[Callable[[Any], None], ...]
+
+
+@functools.cache
+def _rule(model_field: models.Field[Any, Any]) -> _Rule:
+    json_types: tuple[type, ...] = ()
+    described = ""
+    for field_types, types, text in _JSON_TYPES:
+        if isinstance(model_field, field_types):
+            json_types, described = types, text
+            break
+    choices = model_field.choices
+    return _Rule(
+        json_types=json_types,
+        described=described,
+        converts=not isinstance(model_field, models.CharField | models.TextField),
+        allowed=None if choices is None else tuple(str(k) for k, _ in model_field.flatchoices),
+        # Limits (length, range, digits, slug); not URL syntax, which imports never enforced.
+        validators=tuple(v for v in model_field.validators if not isinstance(v, URLValidator)),
+    )
+
+
 def _python_value(model_field: models.Field[Any, Any], value: Any, where: str) -> Any:
     """The file's value for a field, checked like the model would: type, choices and limits.
 
@@ -699,24 +740,21 @@ def _python_value(model_field: models.Field[Any, Any], value: Any, where: str) -
     if isinstance(model_field, models.JSONField):
         _json_depth_check(value, where)
         return value
-    for field_types, json_types, described in _JSON_TYPES:
-        if isinstance(model_field, field_types):
-            wrong_bool = isinstance(value, bool) and bool not in json_types
-            if wrong_bool or not isinstance(value, json_types):
-                raise BackupRefused(f"{where}: must be {described}, not {json.dumps(value)[:80]}")
-            break
+    rule = _rule(model_field)
+    if rule.json_types:
+        wrong_bool = isinstance(value, bool) and bool not in rule.json_types
+        if wrong_bool or not isinstance(value, rule.json_types):
+            raise BackupRefused(f"{where}: must be {rule.described}, not {_shown(value)}")
     try:
         python = str(value) if isinstance(model_field, models.FileField) else value
-        python = model_field.to_python(python)
-        if model_field.choices is not None and not (
-            model_field.blank and python in model_field.empty_values
-        ):
-            allowed = [str(key) for key, _ in model_field.flatchoices]
-            if str(python) not in allowed:
-                raise BackupRefused(f"{where}: {python!r} is not one of {', '.join(allowed)}")
-        # Limits (length, range, digits, slug); not URL syntax, which imports never enforced.
-        for validator in model_field.validators:
-            if not isinstance(validator, URLValidator) and python not in model_field.empty_values:
+        if rule.converts or not isinstance(python, str):
+            python = model_field.to_python(python)
+        empty = python in model_field.empty_values
+        if rule.allowed is not None and not (model_field.blank and empty):
+            if str(python) not in rule.allowed:
+                raise BackupRefused(f"{where}: {python!r} is not one of {', '.join(rule.allowed)}")
+        if not empty:
+            for validator in rule.validators:
                 validator(python)
     except ValidationError as error:
         raise BackupRefused(f"{where}: {' '.join(error.messages)}") from error
@@ -729,19 +767,23 @@ def _is_auto(model_field: models.Field[Any, Any]) -> bool:
     )
 
 
-def _insert_as_given(model: type[models.Model], objects: list[models.Model]) -> list[models.Model]:
-    """Insert `objects` keeping the values set on `auto_now` / `auto_now_add` fields; each
-    object gets its new id, ascending in the list's order.
+def _insert_as_given(
+    model: type[models.Model], objects: Iterable[models.Model], count: int
+) -> list[models.Model]:
+    """Insert the `count` objects of `objects` keeping the values set on `auto_now` /
+    `auto_now_add` fields; each object gets its new id, ascending in their order.
 
     On PostgreSQL the rows go in by one COPY, their ids reserved from the table's sequence
     first: COPY writes the values as given (no `auto_now` stamping to undo) and costs a fraction
-    of an INSERT per row. Elsewhere `bulk_create` (which stamps "now") then one prepared UPDATE
-    per row putting the stored moments back.
+    of an INSERT per row. `objects` may build each object as it is taken: the database works on
+    the rows already sent while the next ones are built. Elsewhere `bulk_create` (which stamps
+    "now") then one prepared UPDATE per row putting the stored moments back.
     """
-    if not objects:
-        return objects
+    if not count:
+        return []
     if connection.vendor == "postgresql":
-        return _copy_in(model, objects)
+        return _copy_in(model, objects, count)
+    objects = list(objects)
     stamped = [f for f in model._meta.local_concrete_fields if _is_auto(f)]
     given = [[getattr(obj, f.attname) for f in stamped] for obj in objects]
     created = model._base_manager.bulk_create(objects, batch_size=INSERT_ROWS)
@@ -773,8 +815,10 @@ _AS_THEY_ARE = (
 )
 
 
-def _copy_in(model: type[models.Model], objects: list[models.Model]) -> list[models.Model]:
-    """PostgreSQL: reserve one id per object from the table's sequence, then COPY the rows with
+def _copy_in(
+    model: type[models.Model], objects: Iterable[models.Model], count: int
+) -> list[models.Model]:
+    """PostgreSQL: reserve `count` ids from the table's sequence, then COPY the rows with
     every value prepared as Django would save it (`get_db_prep_save`: JSON, dates, files)."""
     meta = model._meta
     fields = meta.local_concrete_fields
@@ -783,10 +827,11 @@ def _copy_in(model: type[models.Model], objects: list[models.Model]) -> list[mod
     prepared = [not isinstance(f, _AS_THEY_ARE) for f in fields]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
+    created: list[models.Model] = []
     with connection.wrap_database_errors, connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(objects)],
+            [meta.db_table, meta.pk.column, count],
         )
         ids = sorted(row[0] for row in cursor.fetchall())
         with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
@@ -801,7 +846,8 @@ def _copy_in(model: type[models.Model], objects: list[models.Model]) -> list[mod
                         for f, prepare in zip(fields, prepared, strict=True)
                     ]
                 )
-    return objects
+                created.append(obj)
+    return created
 
 
 def _is_id(value: object) -> bool:
@@ -833,6 +879,17 @@ def _dependencies(table: Table) -> set[str]:
     if table.snapshot or table.model is AuditEvent:
         keys |= {above.key for above in TABLES[: TABLES.index(table)]}
     return keys - {table.key}
+
+
+def _kept(objects: Iterable[_T], kept: list[_T]) -> Iterator[_T]:
+    """`objects`, each also appended to `kept` as it is taken."""
+    for obj in objects:
+        kept.append(obj)
+        yield obj
+
+
+def _check_constraints(table: Table) -> list[models.CheckConstraint]:
+    return [c for c in table.model._meta.constraints if isinstance(c, models.CheckConstraint)]
 
 
 class _Loader:
@@ -930,16 +987,26 @@ class _Loader:
     ) -> None:
         mapping = self.ids.setdefault(table.key, {})
         wheres = [where for where, _ in batch]
-        objects = [table.model(**self.row_values(table, plain, row, where)) for where, row in batch]
         m2m = [_codes_of(table, row, where) for where, row in batch]
-        self.check_constraints(table, objects, wheres)
+        # The rows are built as the insert takes them, so what takes a query is done first:
+        # the users (created at first sight) here, and rows with ids to reserve (a merge's
+        # absorbed study) are all built before.
+        for where, row in batch:
+            for name in table.users:
+                self.user(row.get(name), f"{where}.{name}")
         now = timezone.now()
         auto_times = [f for f in plain if isinstance(f, models.DateField) and _is_auto(f)]
-        for obj in objects:
-            for model_field in auto_times:
-                if getattr(obj, model_field.attname) is None:
-                    setattr(obj, model_field.attname, now)
-        created = _insert_as_given(table.model, objects)
+
+        def built() -> Iterator[models.Model]:
+            for where, row in batch:
+                obj = table.model(**self.row_values(table, plain, row, where))
+                for model_field in auto_times:
+                    if getattr(obj, model_field.attname) is None:
+                        setattr(obj, model_field.attname, now)
+                yield obj
+
+        objects: Iterable[models.Model] = list(built()) if table.id_fields else built()
+        created = self.inserted(table, objects, wheres)
         for (_, row), obj in zip(batch, created, strict=True):
             mapping[row["id"]] = obj.pk
         for name, target in table.by_code.items():
@@ -993,14 +1060,30 @@ class _Loader:
             raise BackupRefused(f"{where}: refers to {target} id {old!r}, not in the file")
         return new
 
+    def inserted(
+        self, table: Table, objects: Iterable[models.Model], wheres: list[str]
+    ) -> list[models.Model]:
+        """Insert a batch; a row breaking one of the model's check constraints is refused with
+        its path.
+
+        The database checks every row as it goes in; only when it refuses the batch (an error
+        about the whole table) is each row checked on its own to name the culprit: one query
+        per row and constraint, which a table of a million rows must not pay up front.
+        """
+        if not _check_constraints(table):
+            return _insert_as_given(table.model, objects, len(wheres))
+        sent: list[models.Model] = []
+        try:
+            with transaction.atomic():  # a savepoint: the refused batch alone is undone
+                return _insert_as_given(table.model, _kept(objects, sent), len(wheres))
+        except IntegrityError:
+            self.check_constraints(table, sent, wheres[: len(sent)])
+            raise
+
     @staticmethod
     def check_constraints(table: Table, objects: list[models.Model], wheres: list[str]) -> None:
-        """Refuse a row breaking one of the model's check constraints, naming its path.
-
-        PostgreSQL would refuse it too, but only as an error about the whole table.
-        """
-        checks = [c for c in table.model._meta.constraints if isinstance(c, models.CheckConstraint)]
-        for constraint in checks:
+        """Refuse a row breaking one of the model's check constraints, naming its path."""
+        for constraint in _check_constraints(table):
             condition = constraint.condition
             names = sorted(condition.referenced_base_fields) if isinstance(condition, Q) else []
             for obj, where in zip(objects, wheres, strict=True):
@@ -1046,6 +1129,7 @@ class _Loader:
                 continue
             if not isinstance(snapshot, dict):
                 raise BackupRefused(f"{where}: '{table.snapshot}' must be an object")
+            _json_depth_check(snapshot, f"{where}.{table.snapshot}")
 
             def user_id(username: object, where: str = where) -> int | None:
                 user = self.user(username, where)
@@ -1082,7 +1166,7 @@ class _Loader:
                 if code not in by_code:
                     raise BackupRefused(f"{where}.{name}: names unknown code {code!r}")
                 links.append(through(**{source_column: obj.pk, target_column: by_code[code]}))
-        _insert_as_given(through, links)
+        _insert_as_given(through, links, len(links))
 
     def audit_object_id(self, row: JsonObject) -> str:
         """Point an audit event at the restored object when it is one of the backup's rows."""
@@ -1249,6 +1333,8 @@ def _restore(parts: Iterable[_Part], slug: str | None) -> Review:
                 review = _restored(parts, slug)
         except (DatabaseError, FieldDoesNotExist, TypeError, ValueError, AttributeError) as error:
             raise BackupRefused(str(error)) from error
+        except RecursionError as error:  # a value of a row nested deeper than Python goes
+            raise BackupRefused("a value is nested too deeply") from error
     except BackupRefused as error:
         raise refused(error) from error
     return Review.objects.get(pk=review.pk)
@@ -1281,22 +1367,19 @@ MAX_FILE_DEPTH = MAX_JSON_DEPTH + 8
 
 
 class _Events:
-    """The parser events of a file (ijson, a chunk of READ_BYTES at a time) with its depth."""
+    """The parser events of a file (ijson's C backend, a chunk of READ_BYTES at a time), with
+    the depth and the path (`prefix`) of the last one."""
 
     def __init__(self, stream: IO[bytes]) -> None:
-        self.events = ijson.basic_parse(stream, buf_size=READ_BYTES, use_float=True)
+        self.events = ijson.parse(stream, buf_size=READ_BYTES, use_float=True)
         self.depth = 0
+        self.prefix = ""
 
     def next(self) -> tuple[str, Any]:
         try:
-            event, value = next(self.events)
+            self.prefix, event, value = next(self.events)
         except ijson.JSONError as error:
-            message = error.args[0] if error.args else error
-            if isinstance(message, bytes):
-                message = message.decode("utf-8", "replace")
-            raise BackupRefused(
-                f"it is not a JSON file ({str(message).splitlines()[0]})"
-            ) from error
+            raise BackupRefused(_not_json(error)) from error
         except StopIteration as error:
             raise BackupRefused("it is not a JSON file (it ends too early)") from error
         if event in _OPENING:
@@ -1339,14 +1422,33 @@ class _Events:
             self.next()
 
     def items(self, where: str) -> Iterator[tuple[int, object]]:
-        """The items of the array just opened, built one at a time, with their places."""
+        """The items of the array just opened, one at a time, with their places.
+
+        ijson's C backend builds them: the events up to the array's end go straight from its
+        parser to its builder, with no Python call per event. Their nesting is not limited
+        here: a row's values are checked as they are used (`_json_depth_check`).
+        """
+        end = (self.prefix, "end_array", None)
+        inside = itertools.takewhile(functools.partial(operator.ne, end), self.events)
+        items = ijson.items(inside, f"{self.prefix}.item" if self.prefix else "item")
         index = 0
         while True:
-            event, value = self.next()
-            if event == "end_array":
-                return
-            yield index, self.value(event, value, f"{where}[{index}]")
+            try:
+                item = next(items)
+            except StopIteration:
+                break
+            except ijson.JSONError as error:
+                raise BackupRefused(f"{where}[{index}]: {_not_json(error)}") from error
+            yield index, item
             index += 1
+        self.depth -= 1  # the array's end, read by takewhile
+
+
+def _not_json(error: Exception) -> str:
+    message = error.args[0] if error.args else error
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    return f"it is not a JSON file ({str(message).splitlines()[0]})"
 
 
 def _parts_of_stream(stream: IO[bytes]) -> Iterator[_Part]:
