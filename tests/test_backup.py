@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from screening.models import (
@@ -789,3 +790,53 @@ def test_restore_keeps_every_stored_value_and_gives_ids_in_the_file_order(full_r
     assert study.pk > max(
         Study.objects.filter(review=copy).exclude(pk=study.pk).values_list("pk", flat=True)
     )
+
+
+def _with_more_candidates(exported: dict, pairs: int) -> dict:
+    """The backup with `pairs` more records, each pair of them a duplicate candidate."""
+    data = json.loads(json.dumps(exported))
+    records = data["records"]
+    next_id = max(row["id"] for row in records) + 1
+    next_position = max(row["position"] for row in records) + 1
+    for number in range(2 * pairs):
+        records.append({**records[0], "id": next_id + number, "position": next_position + number})
+    candidate = data["duplicate_candidates"][0]
+    next_pair = max(row["id"] for row in data["duplicate_candidates"]) + 1
+    for number in range(pairs):
+        first = next_id + 2 * number
+        data["duplicate_candidates"].append(
+            {**candidate, "id": next_pair + number, "record_a": first, "record_b": first + 1}
+        )
+    return data
+
+
+def test_restore_runs_no_query_per_row(full_review):
+    """A table of a million rows is inserted in batches: the rows of a table with a check
+    constraint (the candidates' ordered pair) are not checked one query each."""
+    exported = backup.review_export(review=full_review)
+    queries = []
+    for pairs, slug in ((1, "small"), (40, "large")):
+        with CaptureQueriesContext(connection) as captured:
+            backup.review_import(data=_with_more_candidates(exported, pairs), slug=slug)
+        queries.append(len(captured))
+        assert DuplicateCandidate.objects.filter(review__slug=slug).count() == pairs + 1
+    assert queries[1] == queries[0]
+
+
+def test_a_candidate_breaking_its_check_constraint_is_refused_with_its_path(full_review):
+    data = _with_more_candidates(backup.review_export(review=full_review), 10)
+    pair = data["duplicate_candidates"][7]
+    pair["record_a"], pair["record_b"] = pair["record_b"], pair["record_a"]
+    assert_refused_leaving_nothing(data, "duplicate_candidates[7]: breaks the rule")
+
+
+def test_a_row_nested_too_deep_is_refused_with_its_path_before_it_is_built(full_review):
+    """Rows are built by ijson's C backend; the depth is still counted as the events come
+    (their paths, as long as their depth, would take gigabytes at this depth)."""
+    exported = json.loads(json.dumps(backup.review_export(review=full_review)))
+    exported["records"][0]["title"] = "DEEP"
+    depth = 100_000
+    text = json.dumps(exported).replace('"DEEP"', "[" * depth + "]" * depth, 1).encode()
+    with pytest.raises(ValidationError, match=r"records\[0\]\.title"):
+        backup.review_restore(stream=io.BytesIO(text), slug="deep")
+    assert not Review.objects.filter(slug="deep").exists()

@@ -34,9 +34,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import functools
-import itertools
 import json
-import operator
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, TypeVar
@@ -46,7 +44,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import URLValidator
-from django.db import DatabaseError, IntegrityError, connection, models, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    IntegrityError,
+    connection,
+    connections,
+    models,
+    transaction,
+)
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -688,14 +694,6 @@ def _json_depth_check(value: object, where: str) -> None:
         pending.extend((child, depth + 1) for child in children)
 
 
-def _shown(value: object) -> str:
-    """A value of the file as a refusal shows it (a list or an object only by its kind: it may
-    be nested deeper than the JSON encoder goes)."""
-    if isinstance(value, list | dict):
-        return "a list" if isinstance(value, list) else "an object"
-    return json.dumps(value)[:80]
-
-
 @dataclass(frozen=True)
 class _Rule:
     """How the file's values of one field are checked, worked out once per field."""
@@ -744,7 +742,7 @@ def _python_value(model_field: models.Field[Any, Any], value: Any, where: str) -
     if rule.json_types:
         wrong_bool = isinstance(value, bool) and bool not in rule.json_types
         if wrong_bool or not isinstance(value, rule.json_types):
-            raise BackupRefused(f"{where}: must be {rule.described}, not {_shown(value)}")
+            raise BackupRefused(f"{where}: must be {rule.described}, not {json.dumps(value)[:80]}")
     try:
         python = str(value) if isinstance(model_field, models.FileField) else value
         if rule.converts or not isinstance(python, str):
@@ -828,6 +826,8 @@ def _copy_in(
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in fields)
     created: list[models.Model] = []
+    # The connection itself, not the proxy that looks it up again for every value.
+    wrapper = connections[DEFAULT_DB_ALIAS]
     with connection.wrap_database_errors, connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -840,7 +840,7 @@ def _copy_in(
                 obj._state.adding = False
                 copy.write_row(
                     [
-                        f.get_db_prep_save(getattr(obj, f.attname), connection)
+                        f.get_db_prep_save(getattr(obj, f.attname), wrapper)
                         if prepare
                         else getattr(obj, f.attname)
                         for f, prepare in zip(fields, prepared, strict=True)
@@ -1129,7 +1129,6 @@ class _Loader:
                 continue
             if not isinstance(snapshot, dict):
                 raise BackupRefused(f"{where}: '{table.snapshot}' must be an object")
-            _json_depth_check(snapshot, f"{where}.{table.snapshot}")
 
             def user_id(username: object, where: str = where) -> int | None:
                 user = self.user(username, where)
@@ -1333,8 +1332,6 @@ def _restore(parts: Iterable[_Part], slug: str | None) -> Review:
                 review = _restored(parts, slug)
         except (DatabaseError, FieldDoesNotExist, TypeError, ValueError, AttributeError) as error:
             raise BackupRefused(str(error)) from error
-        except RecursionError as error:  # a value of a row nested deeper than Python goes
-            raise BackupRefused("a value is nested too deeply") from error
     except BackupRefused as error:
         raise refused(error) from error
     return Review.objects.get(pk=review.pk)
@@ -1358,6 +1355,8 @@ def review_import(*, data: JsonObject, slug: str | None = None) -> Review:
     return _restore(_parts_of_object(data), slug)
 
 
+# ijson's C backend: its builder of items is fed the events one at a time.
+_BACKEND = ijson.get_backend("yajl2_c")
 _OPENING = frozenset({"start_map", "start_array"})
 _CLOSING = frozenset({"end_map", "end_array"})
 # Deeper than a row's values may be (root, section, table, row, then the value's own levels)
@@ -1368,16 +1367,16 @@ MAX_FILE_DEPTH = MAX_JSON_DEPTH + 8
 
 class _Events:
     """The parser events of a file (ijson's C backend, a chunk of READ_BYTES at a time), with
-    the depth and the path (`prefix`) of the last one."""
+    their depth. Without their paths: a path is as long as its depth, and the parser makes the
+    events of a whole chunk before any is looked at."""
 
     def __init__(self, stream: IO[bytes]) -> None:
-        self.events = ijson.parse(stream, buf_size=READ_BYTES, use_float=True)
+        self.events = ijson.basic_parse(stream, buf_size=READ_BYTES, use_float=True)
         self.depth = 0
-        self.prefix = ""
 
     def next(self) -> tuple[str, Any]:
         try:
-            self.prefix, event, value = next(self.events)
+            event, value = next(self.events)
         except ijson.JSONError as error:
             raise BackupRefused(_not_json(error)) from error
         except StopIteration as error:
@@ -1424,24 +1423,43 @@ class _Events:
     def items(self, where: str) -> Iterator[tuple[int, object]]:
         """The items of the array just opened, one at a time, with their places.
 
-        ijson's C backend builds them: the events up to the array's end go straight from its
-        parser to its builder, with no Python call per event. Their nesting is not limited
-        here: a row's values are checked as they are used (`_json_depth_check`).
+        ijson's C builder builds them from the parser's events: one light step per event here,
+        which only counts the depth (refused beyond MAX_FILE_DEPTH, like every other value) and
+        notes the item's key being read.
         """
-        end = (self.prefix, "end_array", None)
-        inside = itertools.takewhile(functools.partial(operator.ne, end), self.events)
-        items = ijson.items(inside, f"{self.prefix}.item" if self.prefix else "item")
+        built = ijson.utils.sendable_list()
+        send = _BACKEND.parse_basecoro(_BACKEND.items_basecoro(built, "item")).send
+        send(("start_array", None))
+        depth = 0  # inside the array
+        key = None
         index = 0
         while True:
             try:
-                item = next(items)
-            except StopIteration:
-                break
+                event = next(self.events)
             except ijson.JSONError as error:
                 raise BackupRefused(f"{where}[{index}]: {_not_json(error)}") from error
-            yield index, item
-            index += 1
-        self.depth -= 1  # the array's end, read by takewhile
+            except StopIteration as error:
+                raise BackupRefused("it is not a JSON file (it ends too early)") from error
+            kind = event[0]
+            if kind in _OPENING:
+                depth += 1
+                if self.depth + depth > MAX_FILE_DEPTH:
+                    place = f"{where}[{index}]{f'.{key}' if key else ''}"
+                    raise BackupRefused(f"{place}: nested deeper than {MAX_FILE_DEPTH} levels")
+            elif kind in _CLOSING:
+                if not depth:  # the array's own end
+                    break
+                depth -= 1
+            elif kind == "map_key" and depth == 1:
+                key = event[1]
+            send(event)
+            if built:
+                for item in built:
+                    yield index, item
+                    index += 1
+                    key = None
+                del built[:]
+        self.depth -= 1
 
 
 def _not_json(error: Exception) -> str:
