@@ -1355,8 +1355,9 @@ def review_import(*, data: JsonObject, slug: str | None = None) -> Review:
     return _restore(_parts_of_object(data), slug)
 
 
-# ijson's C backend: its builder of items is fed the events one at a time.
-_BACKEND = ijson.get_backend("yajl2_c")
+# ijson's backend (the C one where its wheel has it): its builder of items is fed the events
+# one at a time.
+_BACKEND = ijson.get_backend(ijson.backend)
 _OPENING = frozenset({"start_map", "start_array"})
 _CLOSING = frozenset({"end_map", "end_array"})
 # Deeper than a row's values may be (root, section, table, row, then the value's own levels)
