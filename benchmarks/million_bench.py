@@ -29,7 +29,12 @@ peak resident memory (VmHWM) is reported. Tasks the services enqueue go to an in
         nice -n 10 .venv/bin/python benchmarks/million_bench.py [--records 1000000] [--reuse]
 
 `--reuse` keeps a review already built for that size (and re-measures funnel and search);
-`--keep-files` keeps the generated exports in the work directory.
+`--redo-dedup` keeps its records and runs the dedup again from nothing (every record
+unassigned, the review's studies and pairs deleted by plain SQL, fit for a million rows);
+`--files DIR` imports the exports a previous run kept there (`--keep-files`) instead of
+generating them again; `--import-only` stops after the imports. The dedup phase reports its
+own CPU time and its PostgreSQL backend's (the server being local), so a figure taken on a
+busy machine can be compared.
 """
 
 import argparse
@@ -303,14 +308,77 @@ def phase_import(slug: str, path: str) -> dict[str, Any]:
     }
 
 
+def backend_cpu_seconds(pid: int) -> float | None:
+    """CPU time of a PostgreSQL backend process, when the server runs on this machine."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def phase_dedup(slug: str) -> dict[str, Any]:
+    from django.db import connection
+
     from screening.models import Review
     from screening.services.dedup import review_deduplicate
 
     review = Review.objects.get(slug=slug)
+    backend = connection.connection.info.backend_pid
+    backend_before = backend_cpu_seconds(backend)
+    load_before = os.getloadavg()[0]
+    cpu_before = time.process_time()
     started = time.perf_counter()
     counts = review_deduplicate(review=review)
-    return {"seconds": round(time.perf_counter() - started, 1), **counts}
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
+    backend_after = backend_cpu_seconds(backend)
+    same_backend = connection.connection.info.backend_pid == backend
+    return {
+        "seconds": round(seconds, 1),
+        **counts,
+        "cpu_s": round(cpu, 1),
+        "postgres_cpu_s": round(backend_after - backend_before, 1)
+        if same_backend and backend_before is not None and backend_after is not None
+        else None,
+        "load_1min_before_after": [load_before, os.getloadavg()[0]],
+    }
+
+
+def phase_undedup(slug: str) -> dict[str, Any]:
+    """Every record of the review unassigned, its studies and their rows and its pairs gone:
+    the state right after the imports. Plain SQL, not Django's cascade (hours at 1M)."""
+    from django.db import connection, transaction
+
+    from screening.models import Review
+
+    review = Review.objects.get(slug=slug)
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE screening_record SET study_id = NULL "
+            "WHERE review_id = %s AND study_id IS NOT NULL",
+            [review.pk],
+        )
+        cursor.execute(
+            "SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
+            "WHERE c.contype = 'f' AND c.confrelid = 'screening_study'::regclass "
+            "AND c.conrelid <> 'screening_record'::regclass"
+        )
+        for table, column in cursor.fetchall():
+            cursor.execute(
+                f'DELETE FROM "{table}" WHERE "{column}" IN '
+                "(SELECT id FROM screening_study WHERE review_id = %s)",
+                [review.pk],
+            )
+        for table in ("screening_duplicatecandidate", "screening_studymerge", "screening_study"):
+            cursor.execute(f"DELETE FROM {table} WHERE review_id = %s", [review.pk])
+    with connection.cursor() as cursor:
+        for table in ("screening_record", "screening_study", "screening_duplicatecandidate"):
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    return {"seconds": round(time.perf_counter() - started, 1)}
 
 
 def phase_check(slug: str) -> dict[str, Any]:
@@ -418,6 +486,7 @@ PHASES = {
     "setup": phase_setup,
     "import": phase_import,
     "dedup": phase_dedup,
+    "undedup": phase_undedup,
     "check": phase_check,
     "funnel": phase_funnel,
     "search": phase_search,
@@ -480,6 +549,13 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--reuse", action="store_true", help="keep a review already built")
     parser.add_argument("--keep-files", action="store_true")
+    parser.add_argument(
+        "--redo-dedup", action="store_true", help="keep a built review's records, dedup again"
+    )
+    parser.add_argument("--files", type=Path, help="import the exports kept in this directory")
+    parser.add_argument(
+        "--import-only", action="store_true", help="stop after the imports (see --redo-dedup)"
+    )
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--slug", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
@@ -507,22 +583,31 @@ def main() -> None:
     imports: list[dict[str, Any]] = []
     dedup: dict[str, Any] | None = None
     generate_s = 0.0
-    if args.reuse and review_built(slug) >= args.records:
+    if (args.reuse or args.redo_dedup) and review_built(slug) >= args.records:
         print(f"reusing review {slug}", file=sys.stderr)
+        if args.redo_dedup:
+            run_phase("undedup", slug)
+            dedup = run_phase("dedup", slug)
     else:
         work = Path(tempfile.mkdtemp(prefix="million-bench-"))
         os.environ["MEDIA_ROOT"] = str(work / "media")
         try:
             started = time.perf_counter()
-            paths, distinct, variants = build_files(args.records, work)
+            if args.files:
+                paths = sorted(args.files.glob("million-*.*"))
+                print(f"{len(paths)} files kept in {args.files}", file=sys.stderr)
+            else:
+                paths, distinct, variants = build_files(args.records, work)
+                print(
+                    f"{len(paths)} files from {distinct} distinct real records, "
+                    f"{variants} variants, {sum(p.stat().st_size for p in paths) / 2**20:.0f} MB",
+                    file=sys.stderr,
+                )
             generate_s = time.perf_counter() - started
-            print(
-                f"{len(paths)} files from {distinct} distinct real records, {variants} variants, "
-                f"{sum(p.stat().st_size for p in paths) / 2**20:.0f} MB, {generate_s:.0f} s",
-                file=sys.stderr,
-            )
             run_phase("setup", slug)
             imports = [run_phase("import", slug, "--file", str(p)) for p in paths]
+            if args.import_only:
+                return
             dedup = run_phase("dedup", slug)
         finally:
             if not args.keep_files:
@@ -548,7 +633,8 @@ def main() -> None:
         rows.append(
             (
                 "dedup after the imports",
-                f"{dedup['seconds']:.0f} s; {dedup['studies']:,} studies, "
+                f"{dedup['seconds']:.0f} s (CPU {dedup['cpu_s']:.0f} s, its PostgreSQL "
+                f"backend {dedup['postgres_cpu_s']} s); {dedup['studies']:,} studies, "
                 f"{dedup['candidates']:,} pairs queued",
                 f"{dedup['peak_rss_mb']} MB",
                 "< 300 s, < 2 GB",

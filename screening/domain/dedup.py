@@ -34,9 +34,10 @@ that do not: an incremental run re-examines nothing that was settled before.
 """
 
 import re
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from rapidfuzz import fuzz
@@ -924,15 +925,15 @@ class _Groups:
         self.places[rb] = []
 
 
-def _window_pairs(order: list[int], window: int, out: set[tuple[int, int]]) -> None:
+def _window_pairs(order: list[int], window: int) -> Iterator[tuple[int, int]]:
     for pos, i in enumerate(order):
         for j in order[pos + 1 : pos + window]:
-            out.add((i, j) if i < j else (j, i))
+            yield (i, j) if i < j else (j, i)
 
 
 def _block_pairs(
-    blocks: dict[tuple[Hashable, ...], list[int]], feats: Sequence[_Feat], out: set[tuple[int, int]]
-) -> None:
+    blocks: dict[tuple[Hashable, ...], list[int]], feats: Sequence[_Feat]
+) -> Iterator[tuple[int, int]]:
     for members in blocks.values():
         if len(members) < 2:
             continue
@@ -940,10 +941,62 @@ def _block_pairs(
             for x in range(len(members)):
                 for y in range(x + 1, len(members)):
                     i, j = members[x], members[y]
-                    out.add((i, j) if i < j else (j, i))
+                    yield (i, j) if i < j else (j, i)
         else:
             members.sort(key=lambda i: feats[i].compact)
-            _window_pairs(members, BLOCK_WINDOW, out)
+            yield from _window_pairs(members, BLOCK_WINDOW)
+
+
+def _block_keys(f: _Feat) -> Iterator[tuple[Hashable, ...]]:
+    """The blocks a record belongs to besides its title's neighbourhood."""
+    if f.doi:
+        yield ("doi", f.doi)
+    if f.pmid:
+        yield ("pmid", f.pmid)
+    if f.page_first:
+        if f.first:
+            yield ("author-page", f.first, f.page_first)
+        if f.volume:
+            yield ("vol-page", f.year, f.volume, f.page_first)
+    if f.first and f.year and f.title:
+        # Same first author and year, titles sharing their first two words.
+        yield ("author-year", f.first, f.year, f.title[:12])
+
+
+def _title_runs(feats: Sequence[_Feat]) -> tuple[list[tuple[int, int]], list[int]]:
+    """The pairs of records with identical titles (a chain through each run is enough,
+    grouping closes it transitively), and one record per distinct title (its first)."""
+    by_title: dict[str, list[int]] = {}
+    for i, f in enumerate(feats):
+        if f.compact:
+            by_title.setdefault(f.compact, []).append(i)
+    runs: list[tuple[int, int]] = []
+    heads = []
+    for members in by_title.values():
+        heads.append(members[0])
+        for x in range(1, len(members)):
+            runs.append((members[x - 1], members[x]))
+            if x > 1:
+                runs.append((members[0], members[x]))
+    return runs, heads
+
+
+def _blocked_pairs(
+    feats: Sequence[_Feat],
+    heads: list[int],
+    only_blocks: set[tuple[Hashable, ...]] | None = None,
+) -> Iterator[tuple[int, int]]:
+    """Index pairs worth scoring besides identical titles (blocking), smaller index first, a
+    pair possibly more than once: the title neighbourhoods of the distinct titles `heads`, and
+    the other blocks (only those in `only_blocks` when given)."""
+    yield from _window_pairs(sorted(heads, key=lambda i: feats[i].compact), WINDOW)
+    yield from _window_pairs(sorted(heads, key=lambda i: feats[i].compact[::-1]), WINDOW)
+    blocks: dict[tuple[Hashable, ...], list[int]] = {}
+    for i, f in enumerate(feats):
+        for key in _block_keys(f):
+            if only_blocks is None or key in only_blocks:
+                blocks.setdefault(key, []).append(i)
+    yield from _block_pairs(blocks, feats)
 
 
 def candidate_pairs(
@@ -951,39 +1004,16 @@ def candidate_pairs(
 ) -> set[tuple[int, int]]:
     """Index pairs worth scoring (blocking); each pair once, smaller index first. The pairs
     of records with identical titles are also added to `runs` when given."""
-    pairs: set[tuple[int, int]] = set()
-    titled = [i for i, f in enumerate(feats) if f.compact]
-    # Identical titles: a chain through each run is enough, grouping closes it transitively.
-    by_title: dict[str, list[int]] = {}
-    for i in titled:
-        by_title.setdefault(feats[i].compact, []).append(i)
-    heads = []
-    for members in by_title.values():
-        heads.append(members[0])
-        for x in range(1, len(members)):
-            pairs.add((members[x - 1], members[x]))
-            if x > 1:
-                pairs.add((members[0], members[x]))
+    title_runs, heads = _title_runs(feats)
     if runs is not None:
-        runs.update(pairs)
-    _window_pairs(sorted(heads, key=lambda i: feats[i].compact), WINDOW, pairs)
-    _window_pairs(sorted(heads, key=lambda i: feats[i].compact[::-1]), WINDOW, pairs)
-    blocks: dict[tuple[Hashable, ...], list[int]] = {}
-    for i, f in enumerate(feats):
-        if f.doi:
-            blocks.setdefault(("doi", f.doi), []).append(i)
-        if f.pmid:
-            blocks.setdefault(("pmid", f.pmid), []).append(i)
-        if f.page_first:
-            if f.first:
-                blocks.setdefault(("author-page", f.first, f.page_first), []).append(i)
-            if f.volume:
-                blocks.setdefault(("vol-page", f.year, f.volume, f.page_first), []).append(i)
-        if f.first and f.year and f.title:
-            # Same first author and year, titles sharing their first two words.
-            blocks.setdefault(("author-year", f.first, f.year, f.title[:12]), []).append(i)
-    _block_pairs(blocks, feats, pairs)
-    return pairs
+        runs.update(title_runs)
+    return {*title_runs, *_blocked_pairs(feats, heads)}
+
+
+# A pair of indices (i < j) packed into one int for the large pair sets of a run (a third of
+# the memory of a tuple); sorting the packed pairs sorts them as tuples.
+_PAIR_SHIFT = 32
+_PAIR_LOW = (1 << _PAIR_SHIFT) - 1
 
 
 def _shared_dois(feats: Sequence[_Feat]) -> frozenset[str]:
@@ -1011,7 +1041,21 @@ def deduplicate(
     candidate_threshold: float = CANDIDATE_THRESHOLD,
 ) -> DedupResult:
     """Group records that describe the same paper; see the module docstring."""
-    feats = [_Feat(r) for r in records]
+    return _deduplicate(
+        [_Feat(r) for r in records],
+        cannot_link=cannot_link,
+        auto_threshold=auto_threshold,
+        candidate_threshold=candidate_threshold,
+    )
+
+
+def _deduplicate(
+    feats: list[_Feat],
+    *,
+    cannot_link: Iterable[tuple[Key, Key]],
+    auto_threshold: float,
+    candidate_threshold: float,
+) -> DedupResult:
     index = {f.key: i for i, f in enumerate(feats)}
     cannot: dict[int, set[int]] = {}
     for ka, kb in cannot_link:
@@ -1024,18 +1068,22 @@ def deduplicate(
     merges: list[ScoredPair] = []
     active = _join_identical(feats, groups, cannot, shared, auto_threshold, merges)
     grey: list[_Scored] = []
-    runs: set[tuple[int, int]] = set()
-    compact_pairs = candidate_pairs([feats[i] for i in active], runs)
+    active_feats = [feats[i] for i in active]
+    title_runs, heads = _title_runs(active_feats)
+    runs = {x << _PAIR_SHIFT | y for x, y in title_runs}
+    del title_runs
+    others = {x << _PAIR_SHIFT | y for x, y in _blocked_pairs(active_feats, heads)}
+    del active_feats, heads
     # Identical titles first: once they are grouped, the other blocks' pairs inside one group
     # need no scoring. Each phase applies its automatic pairs best first. The pair sets are
     # let go once sorted (a million records make tens of millions of pairs).
-    compact_pairs -= runs
-    phases = [sorted(runs), sorted(compact_pairs)]
-    del runs, compact_pairs
+    others -= runs
+    phases = [sorted(runs), sorted(others)]
+    del runs, others
     compared = 0
     while phases:
         phase = phases.pop(0)
-        pairs = ((active[x], active[y]) for x, y in phase)
+        pairs = ((active[p >> _PAIR_SHIFT], active[p & _PAIR_LOW]) for p in phase)
         auto, compared_now = _score_phase(
             feats, groups, pairs, shared, auto_threshold, candidate_threshold, grey
         )
@@ -1189,10 +1237,12 @@ class NearGroups:
     """The existing groups (or ungrouped records' keys) with a record that shares a block with
     a new record and is worth scoring against it. The existing records may be scanned a slice
     at a time, so a large review is read in bounded memory; the new records are normalised
-    once."""
+    once, and a scan keeps no set of pairs (it walks the same blocks as `candidate_pairs`,
+    only those holding a new record)."""
 
     def __init__(self, new: Sequence[DedupRecord]) -> None:
         self.new = [_Feat(r) for r in new]
+        self.new_blocks = {key for f in self.new for key in _block_keys(f)}
         self.touched: set[Key] = set()
 
     def scan(self, existing: Sequence[DedupRecord]) -> None:
@@ -1200,11 +1250,26 @@ class NearGroups:
             return
         feats = self.new + [_Feat(r) for r in existing]
         first_existing = len(self.new)
-        for i, j in candidate_pairs(feats):
+        title_runs, heads = _title_runs(feats)
+        for i, j in chain(title_runs, _blocked_pairs(feats, heads, self.new_blocks)):
             # Pairs are ordered (i < j): a pair with a new record has it first.
-            if i < first_existing <= j and _worth_scoring(feats[i], feats[j]):
+            if i < first_existing <= j:
                 other = feats[j]
-                self.touched.add(other.group if other.group is not None else other.key)
+                key = other.group if other.group is not None else other.key
+                if key not in self.touched and _worth_scoring(feats[i], other):
+                    self.touched.add(key)
+
+    def deduplicate(
+        self, near: Sequence[DedupRecord], *, cannot_link: Iterable[tuple[Key, Key]] = ()
+    ) -> DedupResult:
+        """`deduplicate` of the new records followed by `near` (the records of the groups
+        found near them), the new records not normalised again."""
+        return _deduplicate(
+            [*self.new, *(_Feat(r) for r in near)],
+            cannot_link=cannot_link,
+            auto_threshold=AUTO_THRESHOLD,
+            candidate_threshold=CANDIDATE_THRESHOLD,
+        )
 
 
 def most_complete(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
