@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from screening.domain.dedup import NearGroups
 from screening.models import (
     AuditEvent,
     Criterion,
@@ -299,7 +300,7 @@ def test_a_run_locks_neither_the_review_nor_its_studies_while_it_scores(
     review_deduplicate(review=review)
     later = add_batch(review, "Scopus", [paper(TRIAL, doi="10.1056/NEJMoa1208981")])
     locked_elsewhere = []
-    scoring = dedup_service.deduplicate
+    scoring = NearGroups.deduplicate
 
     def score_while_another_connection_locks(*args, **kwargs):
         other = connections.create_connection("default")
@@ -316,7 +317,7 @@ def test_a_run_locks_neither_the_review_nor_its_studies_while_it_scores(
             other.close()
         return scoring(*args, **kwargs)
 
-    monkeypatch.setattr(dedup_service, "deduplicate", score_while_another_connection_locks)
+    monkeypatch.setattr(NearGroups, "deduplicate", score_while_another_connection_locks)
     counts = review_deduplicate(review=review)
     assert locked_elsewhere == [("screening_review", 1), ("screening_study", 3)]
     assert counts["studies"] == 3

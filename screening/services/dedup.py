@@ -165,7 +165,8 @@ def _dedup_record(row: dict[str, Any]) -> DedupRecord:
     return DedupRecord(
         key=row["id"],
         title=row["title"] or "",
-        authors=tuple(str(a) for a in (row["authors"] or [])),
+        # Duplicate detection reads the first six authors; a record may list hundreds.
+        authors=tuple(str(a) for a in (row["authors"] or [])[:6]),
         year=row["year"],
         venue=row["venue"] or "",
         volume=row["volume"] or "",
@@ -239,17 +240,22 @@ def _deduplicate_pass(review: Review) -> int:
         for row in Record.objects.filter(review=review, study__isnull=True)
         .order_by("id")
         .values(*DEDUP_FIELDS)[:NEW_PER_PASS]
+        .iterator(chunk_size=5000)
     ]
     if not new:
         return 0
-    near, compared = _records_near(review, new)
-    keys = {r.key for r in compared} | {r.key for r in new}
+    # The new records are held normalised only (`NearGroups`), their keys aside.
+    near = NearGroups(new)
+    new_ids = {r.key for r in new}
+    new_count = len(new)
+    del new
+    compared = _records_near(review, near)
+    keys = {r.key for r in compared} | new_ids
     refused = [pair for pair in _refused_pairs(review) if pair[0] in keys and pair[1] in keys]
     result = near.deduplicate(compared, cannot_link=refused)
     group_of = {r.key: r.group for r in compared}
-    new_ids = {r.key for r in new}
-    new_count, compared_count = len(new), len(compared)
-    del new, near, compared, keys
+    compared_count = len(compared)
+    del near, compared, keys
 
     joined: dict[int, list[int]] = {}
     new_clusters: list[list[int]] = []
@@ -292,10 +298,9 @@ def _deduplicate_pass(review: Review) -> int:
     return new_studies + sum(len(v) for v in joined.values())
 
 
-def _records_near(review: Review, new: list[DedupRecord]) -> tuple[NearGroups, list[DedupRecord]]:
-    """Every record of the existing studies near a new record (`NearGroups`, returned too),
-    the review's grouped records scanned a slice at a time."""
-    near = NearGroups(new)
+def _records_near(review: Review, near: NearGroups) -> list[DedupRecord]:
+    """Every record of the existing studies near a new record (`near.touched`), the review's
+    grouped records scanned a slice at a time."""
     grouped = (
         Record.objects.filter(review=review, study__isnull=False)
         .order_by("id")
@@ -309,12 +314,13 @@ def _records_near(review: Review, new: list[DedupRecord]) -> tuple[NearGroups, l
             scanned = []
     near.scan(scanned)
     studies = sorted(key for key in near.touched if isinstance(key, int))
-    return near, [
+    return [
         _dedup_record(row)
         for start in range(0, len(studies), STUDIES_PER_QUERY)
         for row in Record.objects.filter(study_id__in=studies[start : start + STUDIES_PER_QUERY])
         .order_by("id")
         .values(*DEDUP_FIELDS)
+        .iterator(chunk_size=5000)
     ]
 
 
