@@ -583,7 +583,9 @@ def main() -> None:
     imports: list[dict[str, Any]] = []
     dedup: dict[str, Any] | None = None
     generate_s = 0.0
-    if (args.reuse or args.redo_dedup) and review_built(slug) >= args.records:
+    variants, _ = file_plan(args.records)
+    built = variants + -(-variants // DUPLICATE_EVERY)  # the variants and their duplicates
+    if (args.reuse or args.redo_dedup) and review_built(slug) >= built:
         print(f"reusing review {slug}", file=sys.stderr)
         if args.redo_dedup:
             run_phase("undedup", slug)
