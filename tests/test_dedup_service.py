@@ -78,6 +78,37 @@ def test_a_large_run_goes_in_bounded_passes_with_the_same_studies(review, monkey
     assert [run.after["new_records"] for run in runs] == [2, 2, 1]
 
 
+def test_a_pass_takes_fewer_new_records_after_one_that_found_many_existing_near(
+    review, monkeypatch
+):
+    """At a million records the existing records near a pass's new ones outgrew the new ones:
+    the next pass takes fewer, so a pass scores about RECORDS_PER_PASS records."""
+    monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 2)
+    monkeypatch.setattr(dedup_service, "RECORDS_PER_PASS", 3)
+    first_import(review)
+    add_batch(
+        review,
+        "PubMed",
+        [
+            paper(APHASIA, authors=["Breitenstein, C."], year=2017),
+            paper(TRIAL.upper()),
+            paper("Hip fracture surgery within 48 hours: a cohort study", year=2019),
+            paper("Early mobilisation after knee replacement", year=2020),
+        ],
+    )
+    counts = review_deduplicate(review=review)
+    assert counts == {"records": 9, "studies": 5, "merged": 4, "candidates": 0}
+    runs = AuditEvent.objects.filter(review=review, action="dedup.run").order_by("id")
+    sizes = [(run.after["new_records"], run.after["compared_existing"]) for run in runs]
+    remaining = 9
+    for (taken, near), (taken_next, _) in zip(sizes, sizes[1:], strict=False):
+        remaining -= taken
+        assert taken_next == min(remaining, max(1, min(2, int(3 / (1 + near / taken)))))
+    assert sum(taken for taken, _ in sizes) == 9
+    # A pass shrank while more records waited.
+    assert any(taken == 1 for taken, _ in sizes[:-1])
+
+
 @pytest.mark.skipif(
     connections["default"].vendor != "postgresql", reason="PostgreSQL's planner and statistics"
 )

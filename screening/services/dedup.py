@@ -92,8 +92,9 @@ TASK_NAME = "screening.review_deduplicate"
 STUDIES_PER_TRANSACTION = 2000
 STUDIES_PER_JOIN_TRANSACTION = 200
 STUDIES_PER_QUERY = 10_000
-# Bounds on what one run holds in memory (see review_deduplicate): about 1 GB at most.
+# Bounds on what one run holds in memory (see review_deduplicate): about 1.3 GB at most.
 NEW_PER_PASS = 200_000
+RECORDS_PER_PASS = 250_000  # the new records and the existing records near them
 EXISTING_PER_SCAN = 200_000
 # A record is assigned only if still unassigned. "COALESCE(study_id, 0) = 0", not "study_id IS
 # NULL": statistics from before an import (every record grouped) made PostgreSQL reach the
@@ -221,29 +222,36 @@ def review_deduplicate(*, review: Review) -> dict[str, int]:
     run. Runs for one review take turns (`_one_run_at_a_time`). A run stopped half-way has
     written whole studies only; the next run groups the records it left.
 
-    Memory stays bounded whatever the review's size: the new records are taken
+    Memory stays bounded whatever the review's size: the new records are taken at most
     NEW_PER_PASS at a time (each pass as if they had been imported alone, later passes
-    joining the studies of earlier ones), the existing records are scanned EXISTING_PER_SCAN
-    at a time for the studies near a new record, and only the identifying fields are read
-    until a study is written.
+    joining the studies of earlier ones), fewer when the last pass found many existing
+    records near its new ones, so that a pass scores about RECORDS_PER_PASS records (at a
+    million records the near ones grew to 270,000 for 200,000 new); the existing records are
+    scanned EXISTING_PER_SCAN at a time for the studies near a new record, and only the
+    identifying fields are read until a study is written.
     """
     with _one_run_at_a_time(review.pk):
-        while _deduplicate_pass(review):
-            pass
-        return dedup_counts(review=review)
+        take = NEW_PER_PASS
+        while True:
+            grouped, new_count, near_count = _deduplicate_pass(review, take)
+            if not grouped:
+                return dedup_counts(review=review)
+            near_per_new = near_count / new_count
+            take = max(1, min(NEW_PER_PASS, int(RECORDS_PER_PASS / (1 + near_per_new))))
 
 
-def _deduplicate_pass(review: Review) -> int:
-    """Deduplicate the next NEW_PER_PASS unassigned records; how many were grouped."""
+def _deduplicate_pass(review: Review, take: int) -> tuple[int, int, int]:
+    """Deduplicate the next `take` unassigned records: how many were grouped, how many were
+    taken and how many existing records were near them."""
     new = [
         _dedup_record(row)
         for row in Record.objects.filter(review=review, study__isnull=True)
         .order_by("id")
-        .values(*DEDUP_FIELDS)[:NEW_PER_PASS]
+        .values(*DEDUP_FIELDS)[:take]
         .iterator(chunk_size=5000)
     ]
     if not new:
-        return 0
+        return 0, 0, 0
     # The new records are held normalised only (`NearGroups`), their keys aside.
     near = NearGroups(new)
     new_ids = {r.key for r in new}
@@ -295,7 +303,7 @@ def _deduplicate_pass(review: Review) -> int:
                 **_links(result.merges),
             },
         )
-    return new_studies + sum(len(v) for v in joined.values())
+    return new_studies + sum(len(v) for v in joined.values()), new_count, compared_count
 
 
 def _records_near(review: Review, near: NearGroups) -> list[DedupRecord]:
