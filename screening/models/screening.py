@@ -38,6 +38,10 @@ class Decision(models.Model):
             models.Index(fields=["review", "stage", "reviewer"]),
             # The ranking's due check counts the stage's decisions since its last run.
             models.Index(fields=["stage", "updated_at"], name="decision_stage_updated"),
+            # The reviewer's latest decision in the stage (Undo), in one index step.
+            models.Index(
+                fields=["stage", "reviewer", "created_at", "id"], name="decision_stage_latest"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -995,6 +995,24 @@ def stage_progress_compact() -> int:
     return int(row[0])
 
 
+def stage_decisions_compact() -> int:
+    """Fold each (stage, reviewer)'s decision count deltas (migration 0016) into one row each;
+    the rows removed. One statement, exact as `stage_waiting_compact`."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH gone AS (DELETE FROM screening_stage_decisions"
+            " RETURNING stage_id, reviewer_id, delta),"
+            " kept AS (INSERT INTO screening_stage_decisions (stage_id, reviewer_id, delta)"
+            " SELECT stage_id, reviewer_id, SUM(delta) FROM gone GROUP BY stage_id, reviewer_id"
+            " HAVING SUM(delta) <> 0 RETURNING 1)"
+            " SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)"
+        )
+        row = cursor.fetchone()
+    return int(row[0])
+
+
 def stage_progress_recount(*, stage: Stage) -> None:
     """Make the stage's kept progress counts (migration 0015) equal to a recount from its
     decisions: after a change the triggers cannot follow, its reviewers_required. Call it in

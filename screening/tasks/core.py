@@ -7,7 +7,11 @@ from ..models import Review
 from ..services.dedup import dedup_sweep
 from ..services.funnel import funnel_sweep
 from ..services.imports import batches_sweep
-from ..services.screening import stage_progress_compact, stage_waiting_compact
+from ..services.screening import (
+    stage_decisions_compact,
+    stage_progress_compact,
+    stage_waiting_compact,
+)
 
 
 @shared_task(name="screening.ping")
@@ -20,14 +24,15 @@ def ping(review_id: int) -> dict:
 @shared_task(name="screening.sweep", ignore_result=True)
 def sweep() -> dict:
     """Periodic (Celery beat): re-send unsent imports, deduplication runs and funnel
-    recomputations, fail the imports whose worker died, fold the stages' waiting and progress
-    counts."""
+    recomputations, fail the imports whose worker died, fold the stages' waiting, progress
+    and decision counts."""
     return {
         **batches_sweep(),
         "dedup_sent": dedup_sweep(),
         "funnel_sent": funnel_sweep(),
         "waiting_rows_folded": stage_waiting_compact(),
         "progress_rows_folded": stage_progress_compact(),
+        "decisions_rows_folded": stage_decisions_compact(),
     }
 
 
