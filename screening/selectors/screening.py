@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
     Count,
@@ -164,9 +163,6 @@ def _scalar_count(queryset: QuerySet[Model]) -> Subquery:
     )
 
 
-PROGRESS_SECONDS = 10
-
-
 def _decisions_at_current_stage() -> Subquery:
     return _scalar_count(
         Decision.objects.filter(study=OuterRef("pk"), stage=OuterRef("current_stage"))
@@ -306,59 +302,56 @@ class PanelState:
     study_version: int  # the reviewer's decision on the shown study (0: none)
 
 
+# The decisions of the reviewer in the stage ("mine") and of the stage ("team"). PostgreSQL: the
+# sums of the rows its triggers keep (migration 0016), a few rows whatever the stage's size;
+# counting them took hundreds of ms per decision with 500,000 (docs/benchmarks.md). SQLite:
+# counted.
+_DECISIONS_SQL = {
+    "postgresql": "(SELECT COALESCE(SUM(c.delta), 0) FROM screening_stage_decisions c"
+    " WHERE c.stage_id = %(stage)s{mine})",
+    "sqlite": f"(SELECT COUNT(*) FROM {_DECISION} c WHERE c.stage_id = %(stage)s{{mine}})",
+}
+
+
 def _panel_sql() -> str:
+    """The reviewer's latest decision in the stage (one step of the index on stage, reviewer,
+    created_at, id), their decision on the shown study (the unique one), the counts."""
+    counted = _DECISIONS_SQL[connection.vendor]
     return (
-        f"WITH mine AS (SELECT id, study_id, version, created_at FROM {_DECISION}"
-        " WHERE review_id = %(review)s AND stage_id = %(stage)s AND reviewer_id = %(reviewer)s),"
-        " latest AS (SELECT study_id, version FROM mine ORDER BY created_at DESC, id DESC LIMIT 1)"
-        " SELECT (SELECT study_id FROM latest), (SELECT version FROM latest),"
-        f" (SELECT COUNT(*) FROM mine), {_left_sql()},"
-        " (SELECT version FROM mine WHERE study_id = %(study)s)"
+        "SELECT latest.study_id, latest.version,"
+        f" {counted.format(mine=' AND c.reviewer_id = %(reviewer)s')}, {_left_sql()},"
+        f" (SELECT version FROM {_DECISION} WHERE study_id = %(study)s"
+        " AND stage_id = %(stage)s AND reviewer_id = %(reviewer)s),"
+        f" {counted.format(mine='')},"
+        f" {_WAITING_SQL[connection.vendor]} - {_decided_sql(or_mine=False)}"
+        " FROM (SELECT 1) one LEFT JOIN"
+        f" (SELECT study_id, version FROM {_DECISION}"
+        " WHERE stage_id = %(stage)s AND reviewer_id = %(reviewer)s"
+        " ORDER BY created_at DESC, id DESC LIMIT 1) latest ON 1 = 1"
     )
-
-
-def _team_progress(*, review: Review, stage: Stage) -> dict[str, int]:
-    """The team's decisions and the studies still needing decisions in the stage.
-
-    "Remaining" counts studies short of their required decisions, which moves the same way
-    whatever the verdicts (blind mode): the waiting studies (`stage_waiting`) minus the full
-    ones (kept by triggers on PostgreSQL, see `_decided_sql`). The decisions are counted from
-    the stage's decisions, so both are recounted at most every few seconds per process.
-    """
-    key = f"screening:progress:{stage.pk}"
-    shared: dict[str, int] | None = cache.get(key)
-    if shared is None:
-        params: dict[str, Any] = {
-            "stage": stage.pk,
-            "required": stage.reviewers_required,
-            "screening": Study.Outcome.SCREENING.value,
-        }
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT (SELECT COUNT(*) FROM {_DECISION} WHERE stage_id = %(stage)s),"
-                f" {_WAITING_SQL[connection.vendor]} - {_decided_sql(or_mine=False)}",
-                params,
-            )
-            team, remaining = cursor.fetchone()
-        shared = {"team": int(team), "remaining": int(remaining)}
-        cache.set(key, shared, PROGRESS_SECONDS)
-    return shared
 
 
 def screening_panel_state(
     *, review: Review, stage: Stage, reviewer: User, study: Study | None
 ) -> PanelState:
-    """The panel's figures in one statement: the reviewer's latest decision in the stage (for
-    Undo), their decisions there ("mine") and what is left for them (both exact, see
-    `remaining_for_reviewer`), and the version of their decision on `study` for its form;
-    plus the team-wide figures (`_team_progress`)."""
+    """The panel's figures in one statement, each exact (it moves with each decision): the
+    reviewer's latest decision in the stage (for Undo), their decisions there ("mine"), what is
+    left for them (see `remaining_for_reviewer`), the version of their decision on `study` for
+    its form, the stage's decisions ("team") and the studies still short of their required
+    decisions ("remaining": the waiting ones less the full ones, see `_decided_sql`; it moves
+    the same way whatever the verdicts, so blind mode shows it)."""
     params = _left_params(review=review, stage=stage, reviewer=reviewer)
     params["study"] = study.pk if study is not None else None
     with connection.cursor() as cursor:
         cursor.execute(_panel_sql(), params)
-        latest_study, latest_version, mine, left, version = cursor.fetchone()
+        latest_study, latest_version, mine, left, version, team, remaining = cursor.fetchone()
     return PanelState(
-        progress={"mine": mine, "left": left, **_team_progress(review=review, stage=stage)},
+        progress={
+            "mine": int(mine),
+            "left": int(left),
+            "team": int(team),
+            "remaining": int(remaining),
+        },
         undoable=Undoable(latest_study, latest_version) if latest_study is not None else None,
         study_version=version or 0,
     )
