@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from .factories import review_with_cast
+from .waiting import wait_until
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM is still used
 # synchronously there.
@@ -147,6 +148,30 @@ def celery_worker_process(queue: str, media_root) -> Iterator[subprocess.Popen]:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def celery_worker_idle_wait(queue: str, timeout: float = 120) -> None:
+    """Wait until the test worker on `queue` runs, holds and awaits no task.
+
+    A task the worker still runs when a transactional test ends (the dedup an import queues,
+    the funnel refresh after it) can deadlock with the test database's flush (TRUNCATE takes
+    its locks table by table while the task holds some of them).
+    """
+    from slrweb.celery import app
+
+    name = f"test-{queue}@{os.uname().nodename}"
+
+    def idle() -> bool:
+        inspect = app.control.inspect(destination=[name], timeout=1)
+        held = [
+            (answer or {}).get(name)
+            for answer in (inspect.active(), inspect.reserved(), inspect.scheduled())
+        ]
+        with app.connection_for_write() as connection:
+            waiting = connection.default_channel.client.llen(queue)
+        return held == [[], [], []] and waiting == 0
+
+    wait_until(idle, timeout=timeout)
 
 
 @pytest.fixture(scope="session")

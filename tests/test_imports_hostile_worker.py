@@ -19,7 +19,7 @@ from screening.models import ImportBatch, Record
 from screening.services.imports import batch_create, source_resolve
 
 from . import hostile_files
-from .conftest import celery_worker_process
+from .conftest import celery_worker_idle_wait, celery_worker_process
 from .factories import review_with_cast
 from .waiting import wait_until
 
@@ -131,6 +131,14 @@ def hostile_worker(django_db_setup, django_db_blocker, celery_queue, worker_medi
     # One worker for the module (starting one takes seconds): each file is one task of it.
     with celery_worker_process(celery_queue, worker_media) as process:
         yield process
+
+
+@pytest.fixture(autouse=True)
+def worker_idle_before_flush(hostile_worker, celery_queue, transactional_db):
+    # Torn down before transactional_db flushes the tables: the dedup a done import queues may
+    # still be running in the worker.
+    yield
+    celery_worker_idle_wait(celery_queue)
 
 
 @pytest.mark.parametrize("hostile", HOSTILE, ids=[h.name for h in HOSTILE])
