@@ -2,9 +2,11 @@
 
 Runs what the worker's task runs (`ranking_run_execute`, the default model) on a review
 already in the database (e.g. the one `decide_profile.py --studies 1000000` builds, after its
-decisions), and reports the wall time, the run's own train/write split and the process's peak
-resident memory (VmHWM), once cold (features built) and, with `--warm`, once more on the cached
-features, as a worker retraining every K decisions does.
+decisions), and reports the wall time, this process's CPU time (PostgreSQL's is not in it), the
+run's own train/write split (above `LARGE_CORPUS` studies "write" also holds the chunked scoring
+that feeds it), the process's peak resident memory (VmHWM) and the load average before and
+after; once cold (features built) and, with `--warm`, once more, as a worker retraining every K
+decisions does (below `LARGE_CORPUS` on the cached features; above it nothing is cached).
 
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/slrweb_screen1m \\
   CELERY_BROKER_URL=redis://127.0.0.1:6379/8 SLRWEB_SHARED_DATA=/work/shared/data \\
@@ -14,6 +16,7 @@ features, as a worker retraining every K decisions does.
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -37,13 +40,27 @@ def peak_rss_mb() -> float:
     return 0.0
 
 
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def retrain(review: Review, stage: Stage) -> dict:
     RankingRun.objects.filter(review=review, status__in=RankingRun.ACTIVE).delete()
     run = RankingRun.objects.create(review=review, stage=stage)
-    started = time.perf_counter()
+    load_before = load_average()
+    started, cpu_started = time.perf_counter(), cpu_seconds()
     done = ranking_run_execute(run_id=run.pk)
     assert done is not None
     return {
+        "load_before": load_before,
+        "load_after": load_average(),
+        "cpu_seconds": round(cpu_seconds() - cpu_started, 1),
+        "labelled": done.labelled,
         "status": done.status,
         "error": done.error[:300],
         "scored": done.scored,

@@ -25,6 +25,13 @@ Choices (docs/benchmarks.md, "Ranking against ASReview", says how each was measu
   stays deterministic and cheap.
 - Query strategy: certainty-based ("max"): the reviewer sees the highest-scoring record next.
 - Determinism: solvers get the seed; ties between equal scores are broken by record index.
+- Large corpora (more than `LARGE_CORPUS` records, far above every benchmark dataset, whose
+  results are unchanged): one TF-IDF matrix of the whole corpus does not fit in 2 GB at a million
+  records, so terms are hashed (`HashedTfidf`: no vocabulary is stored, any chunk of records can
+  be transformed on its own), the idf is estimated on a random sample of `FIT_SAMPLE` records
+  of the corpus (labelled or not: no labels are used, as above), the classifier trains on at
+  most `TRAIN_CAP` labels (`training_rows_bound`) and the waiting records are scored chunk by
+  chunk.
 """
 
 from __future__ import annotations
@@ -32,12 +39,14 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import ComplementNB
+from sklearn.preprocessing import normalize
 from sklearn.svm import LinearSVC
 
 
@@ -157,6 +166,98 @@ def features_build(texts: Sequence[str], *, model: RankingModel) -> sparse.csr_m
     return sparse.csr_matrix(matrix)
 
 
+# Above this many records a stage is ranked by the large-corpus path (module docstring).
+LARGE_CORPUS = 50_000
+FIT_SAMPLE = 50_000  # records of the corpus the idf is estimated on
+TRAIN_CAP = 50_000  # labels the classifier trains on at most
+HASH_FEATURES = 2**20  # hashed term columns: collisions are rare below a few million terms
+
+
+@dataclass(frozen=True)
+class HashedTfidf:
+    """TF-IDF with hashed terms and an idf estimated on a sample, for corpora too large for one
+    matrix: the same tokens, n-grams, sublinear tf, smoothed idf, `max_df` cut and L2 norm as
+    `features_build`, but `transform` works on any chunk of records with no vocabulary held.
+    `min_df` is not applied: a term absent from the sample is rare, and keeps the highest idf."""
+
+    hashers: tuple[HashingVectorizer, ...]
+    idfs: tuple[np.ndarray, ...]
+
+    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        blocks = [
+            _hashed_weighted(hasher.transform(texts), idf)
+            for hasher, idf in zip(self.hashers, self.idfs, strict=True)
+        ]
+        if len(blocks) == 1:
+            return blocks[0]
+        # Scale each block so the stacked row keeps unit length (as features_build does).
+        return sparse.csr_matrix(sparse.hstack(blocks).tocsr() * np.sqrt(1 / len(blocks)))
+
+
+def _hashed_weighted(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
+    counts = sparse.csr_matrix(counts, dtype=np.float32)
+    counts.data = (1 + np.log(counts.data)) * idf[counts.indices]  # sublinear tf times idf
+    counts.eliminate_zeros()  # terms cut by max_df
+    return sparse.csr_matrix(normalize(counts, copy=False))
+
+
+def _hashers(model: RankingModel) -> tuple[HashingVectorizer, ...]:
+    word = HashingVectorizer(
+        n_features=HASH_FEATURES,
+        ngram_range=model.word_ngrams,
+        strip_accents="unicode",
+        lowercase=True,
+        token_pattern=r"(?u)\b[^\W\d_][\w-]*\b",
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float32,
+    )
+    if model.char_ngrams is None:
+        return (word,)
+    char = HashingVectorizer(
+        n_features=HASH_FEATURES,
+        analyzer="char_wb",
+        ngram_range=model.char_ngrams,
+        lowercase=True,
+        alternate_sign=False,
+        norm=None,
+        dtype=np.float32,
+    )
+    return (word, char)
+
+
+def hashed_tfidf_fit(texts: Sequence[str], *, model: RankingModel) -> HashedTfidf:
+    """Estimate the idf on `texts` (a random sample of the corpus)."""
+    n = len(texts)
+    max_df = model.max_df if n >= 20 else 1.0
+    hashers = _hashers(model)
+    idfs = []
+    for hasher in hashers:
+        counts = sparse.csr_matrix(hasher.transform(texts))
+        df = np.bincount(counts.indices, minlength=HASH_FEATURES)
+        idf = (np.log((1 + n) / (1 + df)) + 1).astype(np.float32)  # scikit-learn's smooth idf
+        idf[df > max_df * n] = 0
+        idfs.append(idf)
+    return HashedTfidf(hashers=hashers, idfs=tuple(idfs))
+
+
+def training_rows_bound(labels: np.ndarray, *, cap: int, seed: int) -> np.ndarray:
+    """Indices of at most `cap` of these labels to train on, ascending: every label when there
+    are no more; otherwise every relevant one (up to half the cap) and a random draw of the
+    irrelevant ones for the rest. The class weights keep the relevant labels' share of the
+    weight (`class_weights`), so thinning the irrelevant class does not tilt the model."""
+    flags = np.asarray(labels, dtype=bool)
+    if len(flags) <= cap:
+        return np.arange(len(flags))
+    rng = np.random.default_rng(seed)
+    relevant = np.flatnonzero(flags)
+    if len(relevant) > cap // 2:
+        relevant = rng.choice(relevant, cap // 2, replace=False)
+    irrelevant = np.flatnonzero(~flags)
+    irrelevant = rng.choice(irrelevant, min(cap - len(relevant), len(irrelevant)), replace=False)
+    return np.sort(np.concatenate([relevant, irrelevant]))
+
+
 def class_weights(y: np.ndarray, ratio: float) -> dict[int, float]:
     """Per-class weights giving the relevant labels `ratio` times the irrelevant ones' total
     weight, scaled so all weights sum to the number of labels (ratio 1 = scikit-learn's
@@ -168,9 +269,10 @@ def class_weights(y: np.ndarray, ratio: float) -> dict[int, float]:
     }
 
 
-def _classifier(
-    model: RankingModel, seed: int, y: np.ndarray
-) -> LinearSVC | LogisticRegression | ComplementNB:
+Classifier: TypeAlias = LinearSVC | LogisticRegression | ComplementNB
+
+
+def _classifier(model: RankingModel, seed: int, y: np.ndarray) -> Classifier:
     weights = class_weights(y, model.balance_ratio)
     if model.classifier == "svm":
         return LinearSVC(C=model.regularisation, class_weight=weights, random_state=seed, dual=True)
@@ -181,6 +283,38 @@ def _classifier(
     if model.classifier == "nb":
         return ComplementNB(alpha=0.1)
     raise ValueError(f"unknown classifier {model.classifier!r}")
+
+
+def classifier_fit(
+    features: sparse.csr_matrix,
+    labels: Sequence[bool] | np.ndarray,
+    *,
+    model: RankingModel,
+    seed: int = 0,
+) -> Classifier:
+    """The model's classifier trained on these rows, one label each.
+
+    Needs at least one relevant and one irrelevant label (the caller keeps a random order before
+    that).
+    """
+    y = np.asarray(labels, dtype=np.int8)
+    if features.shape[0] != len(y):
+        raise ValueError("labelled and labels differ in length")
+    if y.min(initial=1) == y.max(initial=0) or len(y) == 0:
+        raise ValueError("training needs at least one relevant and one irrelevant record")
+    clf = _classifier(model, seed, y)
+    clf.fit(features, y)
+    return clf
+
+
+def classifier_scores(
+    clf: Classifier, features: sparse.csr_matrix, *, model: RankingModel
+) -> np.ndarray:
+    """Relevance score of every row (higher = more likely relevant)."""
+    if model.classifier == "nb":
+        log_proba = clf.predict_log_proba(features)
+        return np.asarray(log_proba[:, 1] - log_proba[:, 0], dtype=np.float64)
+    return np.asarray(clf.decision_function(features), dtype=np.float64)
 
 
 def scores_predict(
@@ -196,17 +330,10 @@ def scores_predict(
     Needs at least one relevant and one irrelevant label (the caller keeps a random order before
     that).
     """
-    y = np.asarray(labels, dtype=np.int8)
-    if len(labelled) != len(y):
+    if len(labelled) != len(labels):
         raise ValueError("labelled and labels differ in length")
-    if y.min(initial=1) == y.max(initial=0) or len(y) == 0:
-        raise ValueError("training needs at least one relevant and one irrelevant record")
-    clf = _classifier(model, seed, y)
-    clf.fit(features[np.asarray(labelled)], y)
-    if model.classifier == "nb":
-        log_proba = clf.predict_log_proba(features)
-        return np.asarray(log_proba[:, 1] - log_proba[:, 0], dtype=np.float64)
-    return np.asarray(clf.decision_function(features), dtype=np.float64)
+    clf = classifier_fit(features[np.asarray(labelled)], labels, model=model, seed=seed)
+    return classifier_scores(clf, features, model=model)
 
 
 def order_by_score(scores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
@@ -406,15 +533,44 @@ def scores_rank(
         return scores
     if not np.isin(held, labelled_arr).all():
         raise ValueError("held-out rows must be labelled rows")
-    median = float(np.median(scores))
+    scores[held] = held_out_scores(
+        features,
+        labelled_arr,
+        label_arr,
+        held,
+        model=model,
+        seed=seed,
+        folds=folds,
+        fallback=float(np.median(scores)),
+    )
+    return scores
+
+
+def held_out_scores(
+    features: sparse.csr_matrix,
+    labelled: np.ndarray,
+    labels: np.ndarray,
+    held: np.ndarray,
+    *,
+    model: RankingModel,
+    seed: int = 0,
+    folds: int = 5,
+    fallback: float,
+) -> np.ndarray:
+    """Scores of the `held` rows (some of the `labelled` rows of `features`, ascending), each
+    from a model trained without its own label: the held rows are split into up to `folds`
+    groups, one training each. When leaving a group out removes every example of a class, its
+    rows get `fallback` (the median score: no information either way)."""
+    scores = np.empty(len(held), dtype=np.float64)
+    start = 0
     for group in np.array_split(held, min(folds, len(held))):
-        keep = ~np.isin(labelled_arr, group)
-        kept_labels = label_arr[keep]
+        part = slice(start, start + len(group))
+        start += len(group)
+        keep = ~np.isin(labelled, group)
+        kept_labels = labels[keep]
         if kept_labels.all() or not kept_labels.any():
-            scores[group] = median
+            scores[part] = fallback
             continue
-        fold_scores = scores_predict(
-            features, labelled_arr[keep], kept_labels, model=model, seed=seed
-        )
-        scores[group] = fold_scores[group]
+        clf = classifier_fit(features[labelled[keep]], kept_labels, model=model, seed=seed)
+        scores[part] = classifier_scores(clf, features[group], model=model)
     return scores

@@ -29,6 +29,7 @@ from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -72,6 +73,7 @@ logger = logging.getLogger(__name__)
 # blocks the review's next training.
 STALE_AFTER = timedelta(minutes=10)
 WRITE_BATCH = 500
+SCORE_CHUNK = 5_000  # waiting studies read, scored and written at a time (large stages)
 TRAIN_TASK = "screening.ranking_train"
 
 
@@ -245,37 +247,152 @@ def _train_and_write(run: RankingRun) -> None:
         return
     started = time.perf_counter()
     model_name = run.model_name or ranking_domain.DEFAULT_MODEL
-    corpus_ids, texts, features = _corpus_features(
-        stage=stage, study_ids=set(labels.relevant) | set(waiting_ids), model_name=model_name
-    )
-    row_of = {pk: row for row, pk in enumerate(corpus_ids)}
-    labelled_ids = [pk for pk in corpus_ids if pk in labels.relevant]
-    scores = ranking_domain.scores_rank(
-        texts,
-        features=features,
-        labelled=[row_of[pk] for pk in labelled_ids],
-        labels=[labels.relevant[pk] for pk in labelled_ids],
-        held_out=[row_of[pk] for pk in labelled_ids if pk in labels.pending],
-        model_name=model_name,
-        # A fixed seed per review: the same decisions give the same order, whichever run.
-        seed=run.review_id,
-    )
-    train_seconds = time.perf_counter() - started
     sample = AuditSample.objects.filter(stage=stage).first()
     sampled = set(sample.study_ids) if sample else set()
-    priorities = {
-        pk: float(scores[row_of[pk]]) for pk in waiting_ids if pk in row_of and pk not in sampled
-    }
-    written = time.perf_counter()
-    ranking_priorities_write(priorities=priorities)
+    corpus = set(labels.relevant) | set(waiting_ids)
+    if len(corpus) > ranking_domain.LARGE_CORPUS:
+        del corpus
+        train_seconds, scored = _train_and_write_large(
+            run, labels=labels, waiting_ids=waiting_ids, sampled=sampled, model_name=model_name
+        )
+        written = time.perf_counter() - started - train_seconds
+    else:
+        corpus_ids, texts, features = _corpus_features(
+            stage=stage, study_ids=corpus, model_name=model_name
+        )
+        row_of = {pk: row for row, pk in enumerate(corpus_ids)}
+        labelled_ids = [pk for pk in corpus_ids if pk in labels.relevant]
+        scores = ranking_domain.scores_rank(
+            texts,
+            features=features,
+            labelled=[row_of[pk] for pk in labelled_ids],
+            labels=[labels.relevant[pk] for pk in labelled_ids],
+            held_out=[row_of[pk] for pk in labelled_ids if pk in labels.pending],
+            model_name=model_name,
+            # A fixed seed per review: the same decisions give the same order, whichever run.
+            seed=run.review_id,
+        )
+        train_seconds = time.perf_counter() - started
+        priorities = {
+            pk: float(scores[row_of[pk]])
+            for pk in waiting_ids
+            if pk in row_of and pk not in sampled
+        }
+        write_started = time.perf_counter()
+        scored = ranking_priorities_write(priorities=priorities)
+        written = time.perf_counter() - write_started
     RankingRun.objects.filter(pk=run.pk).update(
         status=RankingRun.Status.DONE,
-        scored=len(priorities),
+        scored=scored,
         train_seconds=round(train_seconds, 4),
-        write_seconds=round(time.perf_counter() - written, 4),
+        write_seconds=round(written, 4),
         finished_at=timezone.now(),
         **finish,
     )
+
+
+def _texts_read(
+    study_ids: np.ndarray, *, model: ranking_domain.RankingModel
+) -> tuple[np.ndarray, list[str]]:
+    """The texts the model judges these studies on (ids ascending), read 2,000 at a time, and
+    the ids they belong to: a study merged or deleted since its id was read has none."""
+    found: list[int] = []
+    texts: list[str] = []
+    for start in range(0, len(study_ids), 2000):
+        chunk = [int(pk) for pk in study_ids[start : start + 2000]]
+        rows = Study.objects.filter(pk__in=chunk).order_by("pk")
+        for pk, title, abstract in rows.values_list("pk", "title", "abstract"):
+            found.append(pk)
+            texts.append(
+                ranking_domain.document_text(title, abstract, title_repeats=model.title_repeats)
+            )
+    return np.asarray(found, dtype=np.int64), texts
+
+
+def _train_and_write_large(
+    run: RankingRun,
+    *,
+    labels: StageLabels,
+    waiting_ids: list[int],
+    sampled: set[int],
+    model_name: str,
+) -> tuple[float, int]:
+    """Train on a bounded set and score the stage's waiting studies chunk by chunk, writing each
+    chunk's priorities as it goes (domain/ranking.py, "Large corpora"): memory is bounded by the
+    training set and the sample, not by the stage. Returns the training seconds and the number
+    of priorities written.
+
+    Pending labelled studies are scored out of fold when they are among the training rows; a
+    pending study left out of the training rows is scored by the model, which never saw its
+    label. A study merged or deleted during the run is left out wherever it was.
+    """
+    started = time.perf_counter()
+    model = ranking_domain.model_get(model_name)
+    seed = run.review_id  # a fixed seed per review: the same decisions give the same order
+    labelled_ids = np.fromiter(sorted(labels.relevant), dtype=np.int64)
+    flags = np.fromiter((labels.relevant[pk] for pk in labelled_ids), dtype=bool)
+    train = ranking_domain.training_rows_bound(flags, cap=ranking_domain.TRAIN_CAP, seed=seed)
+    train_ids, train_flags = labelled_ids[train], flags[train]
+    # The idf sample is drawn from the whole corpus, labelled or not, as the small path fits on
+    # the whole corpus: no label moves it, so a colleague's pending verdict cannot either.
+    corpus = np.union1d(labelled_ids, np.asarray(waiting_ids, dtype=np.int64))
+    del labelled_ids, flags
+    rng = np.random.default_rng(seed)
+    fit_sample = np.sort(
+        rng.choice(corpus, min(ranking_domain.FIT_SAMPLE, len(corpus)), replace=False)
+    )
+    del corpus
+    _, sample_texts = _texts_read(fit_sample, model=model)
+    vectoriser = ranking_domain.hashed_tfidf_fit(sample_texts, model=model)
+    read_ids, train_texts = _texts_read(train_ids, model=model)
+    train_flags = train_flags[np.isin(train_ids, read_ids)]
+    train_ids = read_ids
+    train_features = vectoriser.transform(train_texts)
+    del train_texts
+    clf = ranking_domain.classifier_fit(train_features, train_flags, model=model, seed=seed)
+    held = np.flatnonzero(np.isin(train_ids, np.fromiter(labels.pending, dtype=np.int64)))
+    held_scores: dict[int, float] = {}
+    if len(held):
+        sample_scores = ranking_domain.classifier_scores(
+            clf, vectoriser.transform(sample_texts), model=model
+        )
+        values = ranking_domain.held_out_scores(
+            train_features,
+            np.arange(len(train_ids)),
+            train_flags,
+            held,
+            model=model,
+            seed=seed,
+            fallback=float(np.median(sample_scores)),
+        )
+        held_scores = dict(zip(train_ids[held].tolist(), values.tolist(), strict=True))
+    del train_features, sample_texts
+    train_seconds = time.perf_counter() - started
+    scored = 0
+    last = 0
+    waiting = stage_unscreened_studies(run.stage).order_by("pk")
+    while True:
+        # Keyset pages: each page is one short read, no cursor held across the writes.
+        page = list(
+            waiting.filter(pk__gt=last).values_list("pk", "title", "abstract")[:SCORE_CHUNK]
+        )
+        if not page:
+            break
+        last = page[-1][0]
+        page = [row for row in page if row[0] not in sampled]
+        texts = [
+            ranking_domain.document_text(title, abstract, title_repeats=model.title_repeats)
+            for _, title, abstract in page
+        ]
+        if not texts:
+            continue
+        scores = ranking_domain.classifier_scores(clf, vectoriser.transform(texts), model=model)
+        priorities = {
+            pk: held_scores.get(pk, float(score))
+            for (pk, _, _), score in zip(page, scores, strict=True)
+        }
+        scored += ranking_priorities_write(priorities=priorities)
+    return train_seconds, scored
 
 
 # The TF-IDF matrix of a stage's corpus changes only when studies arrive or their text changes,
