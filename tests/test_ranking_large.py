@@ -3,10 +3,12 @@ thresholds are lowered so a small review takes the path a million-study stage ta
 
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from screening.domain import ranking as ranking_domain
 from screening.models import RankingRun, Study
 from screening.services import ranking as ranking_service
+from screening.services.screening import study_claim_next
 
 from .ranking_helpers import decide, resolve, studies_make
 
@@ -80,6 +82,87 @@ def test_large_stage_trains_on_a_bounded_sample_and_writes_every_priority(
     assert not Study.objects.filter(pk__in=[s.pk for s in screened]).exclude(priority=None).exists()
     queue = Study.objects.filter(pk__in=[s.pk for s in waiting]).order_by("-priority", "pk")
     assert all(study.pk in {s.pk for s in relevant} for study in queue[:6])  # all 6 on-topic first
+
+
+def _labelled(stage, reviewer, studies, count):
+    for study in studies[:count]:
+        verdict = "include" if study.truth else "exclude"
+        decide(study, stage, reviewer, verdict)
+        resolve(study, stage, verdict)
+    return studies[count:]
+
+
+def _prioritised(stage):
+    return dict(
+        Study.objects.filter(current_stage=stage)
+        .exclude(priority=None)
+        .values_list("pk", "priority")
+    )
+
+
+def test_large_stage_ranks_only_the_head_and_unranks_studies_that_leave_it(
+    review, cast, stage, large, monkeypatch
+):
+    studies = studies_make(review, relevant=8, irrelevant=72)
+    waiting = _labelled(stage, cast["reviewer"], studies, 30)
+    # Every waiting study ranked (the head larger than the stage): the model's scores of all.
+    monkeypatch.setattr(ranking_service, "RANKED_HEAD", 1000)
+    assert _train(review, stage).status == "done"
+    scores = _prioritised(stage)
+    assert set(scores) == {s.pk for s in waiting}
+    best = sorted(scores, key=lambda pk: (-scores[pk], pk))
+
+    # Same labels, a head of 10: the 10 best keep their scores, the 40 others are unranked.
+    monkeypatch.setattr(ranking_service, "RANKED_HEAD", 10)
+    run = _train(review, stage)
+    assert run.status == "done" and run.scored == 10
+    head = _prioritised(stage)
+    assert set(head) == set(best[:10])
+    assert head == pytest.approx({pk: scores[pk] for pk in best[:10]})
+
+    # The reviewer screens the 4 best; the next retrain's head differs: the screened ones leave
+    # it (their priorities are cleared) and never more than the head holds a priority.
+    for pk in best[:4]:
+        study = Study.objects.get(pk=pk)
+        decide(study, stage, cast["reviewer"], "exclude")
+        resolve(study, stage, "exclude")
+    assert _train(review, stage).status == "done"
+    head = _prioritised(stage)
+    assert len(head) == 10
+    assert not set(head) & set(best[:4])
+
+
+def test_large_stage_queue_serves_the_best_scored_study_first(
+    review, cast, stage, large, monkeypatch, client_for
+):
+    studies = studies_make(review, relevant=8, irrelevant=72)
+    waiting = _labelled(stage, cast["reviewer"], studies, 30)
+    monkeypatch.setattr(ranking_service, "RANKED_HEAD", 1000)
+    assert _train(review, stage).status == "done"
+    scores = _prioritised(stage)
+    best = max(scores, key=lambda pk: (scores[pk], -pk))
+    monkeypatch.setattr(ranking_service, "RANKED_HEAD", 5)
+    assert _train(review, stage).status == "done"
+    assert len(_prioritised(stage)) == 5
+    picked = study_claim_next(review=review, stage=stage, reviewer=cast["reviewer2"])
+    assert picked is not None and picked.pk == best
+    assert picked.pk in {s.pk for s in waiting if s.truth}
+    # The ranking panel says the others are not ranked.
+    html = client_for("reviewer").get(reverse("screening:ranking_progress", args=[review.slug]))
+    assert (
+        "5 studies ranked (the best-scored; the other waiting studies follow in import order)"
+        in (html.content.decode())
+    )
+
+
+def test_small_stage_ranks_every_waiting_study_whatever_the_head(review, cast, stage, monkeypatch):
+    """Below LARGE_CORPUS the head does not apply: every waiting study gets a priority."""
+    monkeypatch.setattr(ranking_service, "RANKED_HEAD", 5)
+    studies = studies_make(review, relevant=8, irrelevant=72)
+    waiting = _labelled(stage, cast["reviewer"], studies, 30)
+    run = _train(review, stage)
+    assert run.status == "done" and run.scored == 50
+    assert set(_prioritised(stage)) == {s.pk for s in waiting}
 
 
 def test_large_stage_blind_queue_does_not_reveal_a_colleagues_pending_include(

@@ -73,7 +73,16 @@ logger = logging.getLogger(__name__)
 # blocks the review's next training.
 STALE_AFTER = timedelta(minutes=10)
 WRITE_BATCH = 500
-SCORE_CHUNK = 5_000  # waiting studies read, scored and written at a time (large stages)
+SCORE_CHUNK = 5_000  # waiting studies read and scored at a time (large stages)
+# A large stage's retrain writes the priorities of its best-scored RANKED_HEAD waiting studies
+# only, and clears those of the studies that left the head: at most 2 x RANKED_HEAD rows per
+# retrain, not one per waiting study (a million rows was ~15 min of writes and as many dead row
+# versions in the queue's indexes). The rest are served after the head, by id. 20,000 is far
+# more than a team takes between two retrains: 20 reviewers at one decision per 5 s take 14,400
+# an hour, and a retrain is due every K (default 10) decisions and takes minutes; if the head
+# ever ran out, the queue goes on by id until the next retrain. At ~0.45 ms a row on a loaded
+# machine its write is ~10 s.
+RANKED_HEAD = 20_000
 TRAIN_TASK = "screening.ranking_train"
 
 
@@ -317,10 +326,11 @@ def _train_and_write_large(
     sampled: set[int],
     model_name: str,
 ) -> tuple[float, int]:
-    """Train on a bounded set and score the stage's waiting studies chunk by chunk, writing each
-    chunk's priorities as it goes (domain/ranking.py, "Large corpora"): memory is bounded by the
-    training set and the sample, not by the stage. Returns the training seconds and the number
-    of priorities written.
+    """Train on a bounded set and score the stage's waiting studies chunk by chunk (domain/
+    ranking.py, "Large corpora"), then write the priorities of the RANKED_HEAD best and clear
+    the others': memory is bounded by the training set, the sample and an id and a score per
+    waiting study, not by the stage's texts. Returns the training seconds and the number of
+    priorities written.
 
     Pending labelled studies are scored out of fold when they are among the training rows; a
     pending study left out of the training rows is scored by the model, which never saw its
@@ -368,7 +378,8 @@ def _train_and_write_large(
         held_scores = dict(zip(train_ids[held].tolist(), values.tolist(), strict=True))
     del train_features, sample_texts
     train_seconds = time.perf_counter() - started
-    scored = 0
+    scored_ids: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
     last = 0
     waiting = stage_unscreened_studies(run.stage).order_by("pk")
     while True:
@@ -386,13 +397,50 @@ def _train_and_write_large(
         ]
         if not texts:
             continue
-        scores = ranking_domain.classifier_scores(clf, vectoriser.transform(texts), model=model)
-        priorities = {
-            pk: held_scores.get(pk, float(score))
-            for (pk, _, _), score in zip(page, scores, strict=True)
-        }
-        scored += ranking_priorities_write(priorities=priorities)
-    return train_seconds, scored
+        page_scores = ranking_domain.classifier_scores(
+            clf, vectoriser.transform(texts), model=model
+        )
+        scored_ids.append(np.fromiter((pk for pk, _, _ in page), dtype=np.int64))
+        scores.append(
+            np.fromiter(
+                (
+                    held_scores.get(pk, float(score))
+                    for (pk, _, _), score in zip(page, page_scores, strict=True)
+                ),
+                dtype=np.float64,
+            )
+        )
+    head = _head(
+        np.concatenate(scored_ids or [np.empty(0, dtype=np.int64)]),
+        np.concatenate(scores or [np.empty(0)]),
+    )
+    written = ranking_priorities_write(priorities=head)
+    # Those ranked by an earlier retrain (screened since, or out of this head) are unranked.
+    left = [
+        pk
+        for pk in Study.objects.filter(current_stage=run.stage)
+        .exclude(priority=None)
+        .values_list("pk", flat=True)
+        if pk not in head
+    ]
+    _priorities_clear(left)
+    return train_seconds, written
+
+
+def _head(ids: np.ndarray, scores: np.ndarray) -> dict[int, float]:
+    """The RANKED_HEAD best-scored studies and their scores, ties broken by id as the queue
+    breaks them (priority DESC, id): a full sort, a fraction of a second at a million."""
+    order = np.lexsort((ids, -scores))[:RANKED_HEAD]
+    return dict(zip(ids[order].tolist(), scores[order].tolist(), strict=True))
+
+
+def _priorities_clear(ids: list[int]) -> None:
+    """Set these studies' priority to NULL, WRITE_BATCH at a time, each in its own short
+    transaction (as `ranking_priorities_write`, in id order)."""
+    ids = sorted(ids)
+    for start in range(0, len(ids), WRITE_BATCH):
+        with transaction.atomic():
+            Study.objects.filter(pk__in=ids[start : start + WRITE_BATCH]).update(priority=None)
 
 
 # The TF-IDF matrix of a stage's corpus changes only when studies arrive or their text changes,
