@@ -57,7 +57,7 @@ def _train(review, stage):
     return ranking_service.ranking_run_execute(run_id=run.pk)
 
 
-def test_large_stage_trains_on_a_bounded_sample_and_writes_every_priority(
+def test_large_stage_trains_on_a_bounded_sample_and_writes_a_head_larger_than_the_stage(
     review, cast, stage, large
 ):
     studies = studies_make(review, relevant=8, irrelevant=72)
