@@ -92,6 +92,12 @@ class RankingRun(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life of a running run: a large stage's retrain beats after each "
+        "chunk it scores, so a long run is not taken for a lost one.",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -313,6 +313,16 @@ _DECISIONS_SQL = {
 }
 
 
+def stage_decisions_count(*, stage: Stage) -> int:
+    """The stage's decisions, all reviewers: a few kept rows on PostgreSQL (`_DECISIONS_SQL`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_DECISIONS_SQL[connection.vendor].format(mine='')}", {"stage": stage.pk}
+        )
+        row = cursor.fetchone()
+    return int(row[0])
+
+
 def _panel_sql() -> str:
     """The reviewer's latest decision in the stage (one step of the index on stage, reviewer,
     created_at, id), their decision on the shown study (the unique one), the counts."""

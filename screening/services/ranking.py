@@ -33,8 +33,8 @@ import numpy as np
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import QuerySet, TextField, Value
-from django.db.models.functions import MD5, Concat
+from django.db.models import Q, QuerySet, TextField, Value
+from django.db.models.functions import MD5, Coalesce, Concat
 from django.utils import timezone
 
 from ..domain import metrics as ranking_metrics
@@ -62,6 +62,7 @@ from ..selectors.ranking import (
     stage_unscreened_studies,
     stage_waiting_count,
 )
+from ..selectors.screening import stage_decisions_count
 from .audit import audit_event_record
 from .funnel import funnel_schedule
 from .queue import task_enqueue
@@ -69,8 +70,10 @@ from .stale import version_check
 
 logger = logging.getLogger(__name__)
 
-# A run left pending or running this long was lost (worker killed, broker flushed); it no longer
-# blocks the review's next training.
+# A run left pending this long, or running this long since its last sign of life (its start, or
+# a large stage's heartbeat after each scored chunk), was lost (worker killed, broker flushed);
+# it no longer blocks the review's next training. A million-study retrain takes minutes of CPU,
+# so a running one is judged by its heartbeat, not by when it was queued.
 STALE_AFTER = timedelta(minutes=10)
 WRITE_BATCH = 500
 SCORE_CHUNK = 5_000  # waiting studies read and scored at a time (large stages)
@@ -180,10 +183,12 @@ def ranking_schedule_if_due(
     if not _labels_ready_read(stage=stage):
         return None
     with transaction.atomic():
-        RankingRun.objects.filter(
-            review=review,
-            status__in=RankingRun.ACTIVE,
-            created_at__lt=timezone.now() - STALE_AFTER,
+        cutoff = timezone.now() - STALE_AFTER
+        RankingRun.objects.filter(review=review).alias(
+            alive=Coalesce("heartbeat_at", "started_at", "created_at")
+        ).filter(
+            Q(status=RankingRun.Status.PENDING, created_at__lt=cutoff)
+            | Q(status=RankingRun.Status.RUNNING, alive__lt=cutoff)
         ).update(
             status=RankingRun.Status.FAILED,
             error="Abandoned: no worker finished it in time.",
@@ -196,7 +201,7 @@ def ranking_schedule_if_due(
                     stage=stage,
                     model_name=ranking_domain.DEFAULT_MODEL,
                     requested_by=requested_by,
-                    decisions_seen=Decision.objects.filter(stage=stage).count(),
+                    decisions_seen=stage_decisions_count(stage=stage),
                 )
         except IntegrityError:
             return None
@@ -395,6 +400,7 @@ def _train_and_write_large(
             ranking_domain.document_text(title, abstract, title_repeats=model.title_repeats)
             for _, title, abstract in page
         ]
+        RankingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
         if not texts:
             continue
         page_scores = ranking_domain.classifier_scores(
