@@ -25,6 +25,8 @@ from ..models import (
     Decision,
     FullText,
     Membership,
+    RankingRun,
+    RankingSettings,
     Resolution,
     Review,
     ScreeningClaim,
@@ -764,6 +766,8 @@ def conflict_resolve(
 _STUDY = Study._meta.db_table
 _DECISION = Decision._meta.db_table
 _CLAIM = ScreeningClaim._meta.db_table
+_RANKING_RUN = RankingRun._meta.db_table
+_RANKING_SETTINGS = RankingSettings._meta.db_table
 
 
 def _taken_sql(study: str) -> tuple[str, str]:
@@ -801,6 +805,76 @@ def _queue_sql(*, random_order: bool, vendor: str) -> tuple[tuple[str, str], tup
     )
 
 
+# How long before the reviewer's previous decision a write that frees a study (an expired or
+# skipped claim, a ranking run's priorities) still counts as unseen by the pick that followed it:
+# the write's time is taken before its transaction commits.
+_POSITION_MARGIN = "INTERVAL '1 minute'"
+
+
+def _position_sql(*, random_order: bool) -> tuple[str, list[tuple[str, str]]]:
+    """PostgreSQL: the reviewer's position in the queue, and the queue after it as (filter,
+    ordering) pairs in the order they are served.
+
+    The position is the queue key of the reviewer's latest decision in the stage (one step of
+    `decision_stage_latest`). Every study before it was, when the pick served that study,
+    decided by them, full, or claimed by others; the pick that served it ran after their
+    previous decision. So the studies before the position are still not free unless something
+    freed one since then: a ranking run wrote priorities in the review (or is writing them), the
+    queue settings changed, or another reviewer's claim on the stage expired or was skipped.
+    Then, or with fewer than two decisions, `pos` is empty and every filter is false.
+    """
+    latest = (
+        f"SELECT d.study_id, d.created_at FROM {_DECISION} d"
+        " WHERE d.stage_id = %(stage)s AND d.reviewer_id = %(reviewer)s"
+        " ORDER BY d.created_at DESC, d.id DESC"
+    )
+    since = f"(SELECT created_at - {_POSITION_MARGIN} FROM previous)"
+    if random_order:
+        key = f"MOD(s.id * {STUDY_SHUFFLE_MULTIPLIER}::bigint, {STUDY_SHUFFLE_MODULUS}::bigint)"
+    else:
+        key = "s.priority"
+    pos = (
+        f"latest AS ({latest} LIMIT 1), previous AS ({latest} OFFSET 1 LIMIT 1),"
+        f" pos AS (SELECT s.id, {key} AS k FROM {_STUDY} s"
+        " WHERE s.id = (SELECT study_id FROM latest) AND EXISTS (SELECT 1 FROM previous)"
+        f" AND NOT EXISTS (SELECT 1 FROM {_RANKING_RUN} r WHERE r.review_id = %(review)s"
+        f" AND (r.status = %(running)s OR r.finished_at >= {since}))"
+        f" AND NOT EXISTS (SELECT 1 FROM {_RANKING_SETTINGS} o WHERE o.stage_id = %(stage)s"
+        f" AND o.updated_at >= {since})"
+        f" AND NOT EXISTS (SELECT 1 FROM {_CLAIM} c WHERE c.stage_id = %(stage)s"
+        " AND c.reviewer_id <> %(reviewer)s"
+        f" AND c.expires_at >= {since} AND c.expires_at <= %(now)s))"
+    )
+    if random_order:
+        # The ring from the reviewer's start: a position in the first queue leaves the rest of
+        # it and the whole second queue; a position in the second leaves the rest of the second.
+        order = f"{key}, s.id"
+        return pos, [
+            (
+                f"{key} >= %(start)s AND ({key}, s.id)"
+                " > ((SELECT k FROM pos WHERE k >= %(start)s), (SELECT id FROM pos))",
+                order,
+            ),
+            (
+                f"{key} < %(start)s AND ({key}, s.id) > ((SELECT CASE WHEN k < %(start)s"
+                " THEN k ELSE -1 END FROM pos), (SELECT id FROM pos))",
+                order,
+            ),
+        ]
+    # Ranked studies by priority descending then id: first the position's ties after its id,
+    # then the lower priorities (two index ranges: the orderings' directions differ); a position
+    # among the unranked ones leaves no ranked study and the unranked ones after its id.
+    return pos, [
+        ("s.priority = (SELECT k FROM pos) AND s.id > (SELECT id FROM pos)", "s.id"),
+        ("s.priority < (SELECT k FROM pos)", "s.priority DESC, s.id"),
+        (
+            "s.priority IS NULL"
+            " AND s.id > (SELECT CASE WHEN k IS NULL THEN id ELSE 0 END FROM pos)",
+            "s.id",
+        ),
+    ]
+
+
 @functools.cache
 def _pick_sql(*, random_order: bool, include_skipped: bool, wait: bool, vendor: str) -> str:
     """One statement: the reviewer's live claim if any, else the first free study, locked.
@@ -810,6 +884,12 @@ def _pick_sql(*, random_order: bool, include_skipped: bool, wait: bool, vendor: 
     queue is empty. Free: in the stage, not decided by this reviewer, fewer decisions and other
     reviewers' live claims than the stage requires, and (unless `include_skipped`) not skipped
     by this reviewer. Without `wait` rows other requests hold are skipped (SKIP LOCKED).
+
+    The first pass on PostgreSQL looks after the reviewer's position first (`_position_sql`):
+    a reviewer far ahead of their partner would otherwise re-read, on every pick, the whole
+    prefix of the queue they decided. Only when nothing is free after it does it scan the
+    queues from the start, which also finds what was freed behind the position unseen (a study
+    routed into the stage, a partner's undone decision, a raised reviewers_required).
     """
     decisions, claims = _taken_sql("s.id")
     free = (
@@ -826,28 +906,35 @@ def _pick_sql(*, random_order: bool, include_skipped: bool, wait: bool, vendor: 
     lock = ""
     if vendor == "postgresql":  # SQLite has no row locks: its writes are serialised anyway
         lock = " FOR UPDATE OF s" + ("" if wait else " SKIP LOCKED")
-    (first_filter, first_order), (second_filter, second_order) = _queue_sql(
-        random_order=random_order, vendor=vendor
-    )
+    queues = _queue_sql(random_order=random_order, vendor=vendor)
+    first_pass = not include_skipped and not wait
     # Only the first pass looks for a live claim; the later ones run when it found none.
     live = f"SELECT c.study_id FROM {_CLAIM} c WHERE 1 = 0"
-    if not include_skipped and not wait:
+    if first_pass:
         live = (
             f"SELECT c.study_id FROM {_CLAIM} c JOIN {_STUDY} s ON s.id = c.study_id"
             " WHERE c.stage_id = %(stage)s AND c.reviewer_id = %(reviewer)s AND NOT c.skipped"
             " AND c.expires_at > %(now)s AND s.current_stage_id = %(stage)s"
             " AND s.outcome = %(screening)s ORDER BY c.claimed_at, c.id LIMIT 1"
         )
-    return (
-        f"WITH live AS ({live}),"
-        f" first_free AS (SELECT s.id FROM {_STUDY} s WHERE NOT EXISTS (SELECT 1 FROM live)"
-        f" AND {free} AND {first_filter} ORDER BY {first_order} LIMIT 1{lock}),"
-        f" second_free AS (SELECT s.id FROM {_STUDY} s WHERE NOT EXISTS (SELECT 1 FROM live)"
-        " AND NOT EXISTS (SELECT 1 FROM first_free)"
-        f" AND {free} AND {second_filter} ORDER BY {second_order} LIMIT 1{lock})"
-        " SELECT study_id, 1 FROM live"
-        " UNION ALL SELECT id, 0 FROM first_free"
-        " UNION ALL SELECT id, 0 FROM second_free"
+    # Each branch runs only when every branch before it found nothing (NOT EXISTS of a CTE is
+    # evaluated once, before the branch's scan); the first row found ends the statement.
+    branches: list[tuple[str, str]] = []
+    ctes = [f"live AS ({live})"]
+    if first_pass and vendor == "postgresql":
+        pos, branches = _position_sql(random_order=random_order)
+        ctes.append(pos)
+    branches += list(queues)
+    names: list[str] = []
+    for number, (queue_filter, order) in enumerate(branches):
+        earlier = "".join(f" AND NOT EXISTS (SELECT 1 FROM {name})" for name in names)
+        names.append(f"free_{number}")
+        ctes.append(
+            f"{names[-1]} AS (SELECT s.id FROM {_STUDY} s WHERE NOT EXISTS (SELECT 1 FROM live)"
+            f"{earlier} AND {free} AND {queue_filter} ORDER BY {order} LIMIT 1{lock})"
+        )
+    return f"WITH {', '.join(ctes)} SELECT study_id, 1 FROM live" + "".join(
+        f" UNION ALL SELECT id, 0 FROM {name}" for name in names
     )
 
 
@@ -883,6 +970,7 @@ def _claim_params(*, review: Review, stage: Stage, reviewer: User, now: datetime
         "required": stage.reviewers_required,
         "screening": Study.Outcome.SCREENING.value,
         "start": (reviewer.pk * STUDY_SHUFFLE_MULTIPLIER) % STUDY_SHUFFLE_MODULUS,
+        "running": RankingRun.Status.RUNNING.value,
         "no": False,
     }
 
