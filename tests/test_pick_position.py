@@ -54,7 +54,7 @@ def _screen(review, title: Stage, reviewer, n: int) -> list[Study]:
     for _ in range(n):
         expected = _first_free(title, reviewer)
         study = study_claim_next(review=review, stage=title, reviewer=reviewer)
-        assert study == expected
+        assert study is not None and study == expected
         decision_record(
             review=review, study=study, stage=title, reviewer=reviewer, verdict="exclude"
         )
