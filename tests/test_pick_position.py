@@ -92,24 +92,25 @@ def test_a_random_queue_wraps_around_the_reviewers_start(review, cast, title):
     assert _screen(review, title, cast["reviewer"], 40) == queue
 
 
-def test_a_claim_expired_behind_the_position_is_served_next(review, cast, title):
-    title.reviewers_required = 1
-    title.save(update_fields=["reviewers_required"])
+def _held_by_two_others(review, cast, title) -> Study:
+    """Dual screening: the first study is claimed by the two other screeners, so the reviewer
+    passes it and decides four more (which stay in the stage, waiting for a second decision)."""
     first, *_rest = make_studies(review, 10)
-    assert study_claim_next(review=review, stage=title, reviewer=cast["reviewer2"]) == first
-    # The partner holds the first study: the reviewer passes it.
+    for other in ("reviewer2", "owner"):
+        assert study_claim_next(review=review, stage=title, reviewer=cast[other]) == first
     passed = _screen(review, title, cast["reviewer"], 4)
     assert first not in passed
+    return first
+
+
+def test_a_claim_expired_behind_the_position_is_served_next(review, cast, title):
+    first = _held_by_two_others(review, cast, title)
     ScreeningClaim.objects.filter(reviewer=cast["reviewer2"]).update(expires_at=timezone.now())
     assert study_claim_next(review=review, stage=title, reviewer=cast["reviewer"]) == first
 
 
 def test_a_study_the_partner_skipped_behind_the_position_is_served_next(review, cast, title):
-    title.reviewers_required = 1
-    title.save(update_fields=["reviewers_required"])
-    first, *_rest = make_studies(review, 10)
-    assert study_claim_next(review=review, stage=title, reviewer=cast["reviewer2"]) == first
-    _screen(review, title, cast["reviewer"], 4)
+    first = _held_by_two_others(review, cast, title)
     study_skip(review=review, stage=title, study=first, reviewer=cast["reviewer2"])
     assert study_claim_next(review=review, stage=title, reviewer=cast["reviewer"]) == first
 
@@ -117,21 +118,20 @@ def test_a_study_the_partner_skipped_behind_the_position_is_served_next(review, 
 def test_a_partners_undone_decision_behind_the_position_is_served_once_their_claim_ends(
     review, cast, title
 ):
-    title.reviewers_required = 1
-    title.save(update_fields=["reviewers_required"])
-    first, *_rest = make_studies(review, 10)
-    assert study_claim_next(review=review, stage=title, reviewer=cast["reviewer2"]) == first
-    decision_record(
-        review=review, study=first, stage=title, reviewer=cast["reviewer2"], verdict="exclude"
-    )
-    _screen(review, title, cast["reviewer"], 4)
-    # Undone, the study is the partner's again (their claim): not free for the reviewer.
+    first = _held_by_two_others(review, cast, title)
+    for other in ("reviewer2", "owner"):
+        decision_record(
+            review=review, study=first, stage=title, reviewer=cast[other], verdict="exclude"
+        )
+    first.refresh_from_db()
+    assert first.outcome == Study.Outcome.EXCLUDED  # resolved: it left the queue
+    # Undone, the study is back in the stage and the partner's again (their claim): still full.
     decision_undo(
         review=review, study=first, stage=title, reviewer=cast["reviewer2"], seen_version=1
     )
     assert study_claim_next(review=review, stage=title, reviewer=cast["reviewer"]) != first
-    ScreeningClaim.objects.filter(reviewer=cast["reviewer2"]).update(expires_at=timezone.now())
     ScreeningClaim.objects.filter(reviewer=cast["reviewer"]).delete()
+    ScreeningClaim.objects.filter(reviewer=cast["reviewer2"]).update(expires_at=timezone.now())
     assert study_claim_next(review=review, stage=title, reviewer=cast["reviewer"]) == first
 
 
@@ -146,6 +146,7 @@ def test_after_a_retrain_the_top_study_is_served_first(review, cast, title):
         review=review,
         stage=title,
         status=RankingRun.Status.DONE,
+        scored=1,
         started_at=timezone.now(),
         finished_at=timezone.now(),
     )

@@ -805,10 +805,11 @@ def _queue_sql(*, random_order: bool, vendor: str) -> tuple[tuple[str, str], tup
     )
 
 
-# How long before the reviewer's previous decision a write that frees a study (an expired or
-# skipped claim, a ranking run's priorities) still counts as unseen by the pick that followed it:
-# the write's time is taken before its transaction commits.
-_POSITION_MARGIN = "INTERVAL '1 minute'"
+# How long before the reviewer's previous decision a skip or a settings change still counts as
+# unseen by the pick that followed it: its time is taken before its transaction commits, at most
+# a request's length earlier. A ranking run needs none: it commits its priorities before it takes
+# its finish time, and counts as writing until that is committed.
+_POSITION_MARGIN = "INTERVAL '10 seconds'"
 
 
 def _position_sql(*, random_order: bool) -> tuple[str, list[tuple[str, str]]]:
@@ -819,15 +820,18 @@ def _position_sql(*, random_order: bool) -> tuple[str, list[tuple[str, str]]]:
     `decision_stage_latest`). Every study before it was, when the pick served that study,
     decided by them, full, or claimed by others; the pick that served it ran after their
     previous decision. So the studies before the position are still not free unless something
-    freed one since then: a ranking run wrote priorities in the review (or is writing them), the
+    freed one since then: a ranking run of the stage wrote priorities (or is writing them), the
     queue settings changed, or another reviewer's claim on the stage expired or was skipped.
-    Then, or with fewer than two decisions, `pos` is empty and every filter is false.
+    Then, with fewer than two decisions, or once that study left the stage (another stage's
+    ranking may rewrite its priority), `pos` is empty and every filter is false. Runs of a
+    review are sequential (one active at a time), so the latest created is the latest finished.
     """
     latest = (
         f"SELECT d.study_id, d.created_at FROM {_DECISION} d"
         " WHERE d.stage_id = %(stage)s AND d.reviewer_id = %(reviewer)s"
         " ORDER BY d.created_at DESC, d.id DESC"
     )
+    previous = "(SELECT created_at FROM previous)"
     since = f"(SELECT created_at - {_POSITION_MARGIN} FROM previous)"
     if random_order:
         key = f"MOD(s.id * {STUDY_SHUFFLE_MULTIPLIER}::bigint, {STUDY_SHUFFLE_MODULUS}::bigint)"
@@ -837,8 +841,12 @@ def _position_sql(*, random_order: bool) -> tuple[str, list[tuple[str, str]]]:
         f"latest AS ({latest} LIMIT 1), previous AS ({latest} OFFSET 1 LIMIT 1),"
         f" pos AS (SELECT s.id, {key} AS k FROM {_STUDY} s"
         " WHERE s.id = (SELECT study_id FROM latest) AND EXISTS (SELECT 1 FROM previous)"
-        f" AND NOT EXISTS (SELECT 1 FROM {_RANKING_RUN} r WHERE r.review_id = %(review)s"
-        f" AND (r.status = %(running)s OR r.finished_at >= {since}))"
+        " AND s.current_stage_id = %(stage)s AND s.outcome = %(screening)s"
+        f" AND NOT EXISTS (SELECT 1 FROM {_RANKING_RUN} r WHERE r.stage_id = %(stage)s"
+        " AND r.status = %(running)s)"
+        f" AND COALESCE((SELECT r.finished_at >= {previous} FROM {_RANKING_RUN} r"
+        " WHERE r.stage_id = %(stage)s AND r.status = %(done)s AND r.scored > 0"
+        " ORDER BY r.created_at DESC LIMIT 1), FALSE) = FALSE"
         f" AND NOT EXISTS (SELECT 1 FROM {_RANKING_SETTINGS} o WHERE o.stage_id = %(stage)s"
         f" AND o.updated_at >= {since})"
         f" AND NOT EXISTS (SELECT 1 FROM {_CLAIM} c WHERE c.stage_id = %(stage)s"
@@ -971,6 +979,7 @@ def _claim_params(*, review: Review, stage: Stage, reviewer: User, now: datetime
         "screening": Study.Outcome.SCREENING.value,
         "start": (reviewer.pk * STUDY_SHUFFLE_MULTIPLIER) % STUDY_SHUFFLE_MODULUS,
         "running": RankingRun.Status.RUNNING.value,
+        "done": RankingRun.Status.DONE.value,
         "no": False,
     }
 
