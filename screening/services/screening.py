@@ -897,7 +897,7 @@ def _pick_sql(*, random_order: bool, include_skipped: bool, wait: bool, vendor: 
     a reviewer far ahead of their partner would otherwise re-read, on every pick, the whole
     prefix of the queue they decided. Only when nothing is free after it does it scan the
     queues from the start, which also finds what was freed behind the position unseen (a study
-    routed into the stage, a partner's undone decision, a raised reviewers_required).
+    routed into the stage or back by a withdrawn resolution, a raised reviewers_required).
     """
     decisions, claims = _taken_sql("s.id")
     free = (
