@@ -869,12 +869,16 @@ def _position_sql(*, random_order: bool) -> tuple[str, list[tuple[str, str]]]:
                 order,
             ),
         ]
-    # Ranked studies by priority descending then id: first the position's ties after its id,
-    # then the lower priorities (two index ranges: the orderings' directions differ); a position
-    # among the unranked ones leaves no ranked study and the unranked ones after its id.
+    # Ranked studies by priority descending then id: the index range starts at the position's
+    # priority (the orderings' directions differ, so its ties before it are read and filtered
+    # out); a position among the unranked ones leaves no ranked study and the unranked ones
+    # after its id.
     return pos, [
-        ("s.priority = (SELECT k FROM pos) AND s.id > (SELECT id FROM pos)", "s.id"),
-        ("s.priority < (SELECT k FROM pos)", "s.priority DESC, s.id"),
+        (
+            "s.priority <= (SELECT k FROM pos)"
+            " AND (s.priority < (SELECT k FROM pos) OR s.id > (SELECT id FROM pos))",
+            "s.priority DESC, s.id",
+        ),
         (
             "s.priority IS NULL"
             " AND s.id > (SELECT CASE WHEN k IS NULL THEN id ELSE 0 END FROM pos)",
