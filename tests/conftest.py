@@ -210,7 +210,7 @@ def warm_live_server(live_server):
 
 
 @pytest.fixture
-def page(browser, live_server, warm_live_server):
+def page(browser, live_server, warm_live_server, django_db_blocker):
     # page.wait_for_function evaluates its string in the page, which the Content-Security-Policy
     # (no 'unsafe-eval') forbids; tests/test_production_e2e.py browses with the policy enforced.
     context = browser.new_context(
@@ -220,6 +220,38 @@ def page(browser, live_server, warm_live_server):
     page = context.new_page()
     yield page
     context.close()
+    # A page saves its drafts on the way out: that request may still run in the live server
+    # when the test database is flushed, and deadlock with the flush's TRUNCATE.
+    with django_db_blocker.unblock():
+        database_quiet_wait()
+
+
+def database_quiet_wait(timeout: float = 30) -> None:
+    """Wait (at most `timeout`) until no other session of the test database runs a statement or
+    holds a transaction open, five polls in a row (a request sent at the close may not have
+    reached the server at the first poll)."""
+    from django.db import connection
+
+    quiet_polls = 0
+
+    def quiet() -> bool:
+        nonlocal quiet_polls
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+                " AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')"
+            )
+            busy = cursor.fetchone()[0]
+        quiet_polls = 0 if busy else quiet_polls + 1
+        return quiet_polls >= 5
+
+    if connection.vendor != "postgresql":
+        return
+    try:
+        wait_until(quiet, timeout=timeout, every=0.1)
+    except AssertionError:
+        pass  # a worker still busy after the timeout: the flush is tried all the same
 
 
 @pytest.fixture
