@@ -1058,8 +1058,9 @@ def _claim_first(*, sql: str, params: dict[str, Any]) -> int | None:
     return None
 
 
-def stage_waiting_compact() -> int:
-    """Fold each stage's waiting-count deltas (migration 0014) into one row; the rows removed.
+def _deltas_compact(table: str, keys: str) -> int:
+    """Fold the signed delta rows a migration's triggers keep in `table` into one row per
+    `keys`; the rows removed.
 
     One statement: rows inserted meanwhile by other transactions are not in its snapshot and
     stay, and a concurrent compaction skips the rows this one deleted, so the sums stay exact.
@@ -1068,9 +1069,9 @@ def stage_waiting_compact() -> int:
         return 0
     with connection.cursor() as cursor:
         cursor.execute(
-            "WITH gone AS (DELETE FROM screening_stage_waiting RETURNING stage_id, delta),"
-            " kept AS (INSERT INTO screening_stage_waiting (stage_id, delta)"
-            " SELECT stage_id, SUM(delta) FROM gone GROUP BY stage_id HAVING SUM(delta) <> 0"
+            f"WITH gone AS (DELETE FROM {table} RETURNING {keys}, delta),"
+            f" kept AS (INSERT INTO {table} ({keys}, delta)"
+            f" SELECT {keys}, SUM(delta) FROM gone GROUP BY {keys} HAVING SUM(delta) <> 0"
             " RETURNING 1)"
             " SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)"
         )
@@ -1078,40 +1079,21 @@ def stage_waiting_compact() -> int:
     return int(row[0])
 
 
+def stage_waiting_compact() -> int:
+    """Fold each stage's waiting-count deltas (migration 0014) into one row; the rows removed."""
+    return _deltas_compact("screening_stage_waiting", "stage_id")
+
+
 def stage_progress_compact() -> int:
     """Fold each stage's "full" and per-reviewer progress deltas (migration 0015) into one row
-    each; the rows removed. One statement, exact as `stage_waiting_compact`."""
-    if connection.vendor != "postgresql":
-        return 0
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH gone AS (DELETE FROM screening_stage_progress"
-            " RETURNING stage_id, reviewer_id, delta),"
-            " kept AS (INSERT INTO screening_stage_progress (stage_id, reviewer_id, delta)"
-            " SELECT stage_id, reviewer_id, SUM(delta) FROM gone GROUP BY stage_id, reviewer_id"
-            " HAVING SUM(delta) <> 0 RETURNING 1)"
-            " SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)"
-        )
-        row = cursor.fetchone()
-    return int(row[0])
+    each; the rows removed."""
+    return _deltas_compact("screening_stage_progress", "stage_id, reviewer_id")
 
 
 def stage_decisions_compact() -> int:
     """Fold each (stage, reviewer)'s decision count deltas (migration 0016) into one row each;
-    the rows removed. One statement, exact as `stage_waiting_compact`."""
-    if connection.vendor != "postgresql":
-        return 0
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH gone AS (DELETE FROM screening_stage_decisions"
-            " RETURNING stage_id, reviewer_id, delta),"
-            " kept AS (INSERT INTO screening_stage_decisions (stage_id, reviewer_id, delta)"
-            " SELECT stage_id, reviewer_id, SUM(delta) FROM gone GROUP BY stage_id, reviewer_id"
-            " HAVING SUM(delta) <> 0 RETURNING 1)"
-            " SELECT (SELECT COUNT(*) FROM gone) - (SELECT COUNT(*) FROM kept)"
-        )
-        row = cursor.fetchone()
-    return int(row[0])
+    the rows removed."""
+    return _deltas_compact("screening_stage_decisions", "stage_id, reviewer_id")
 
 
 def stage_progress_recount(*, stage: Stage) -> None:
