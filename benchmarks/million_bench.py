@@ -53,6 +53,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from import_bench import backend_cpu_seconds  # this script's folder is on sys.path
+
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SLRWEB_SHARED_DATA", REPO.parent / "shared" / "data"))
 PER_FILE = 100_000
@@ -306,16 +308,6 @@ def phase_import(slug: str, path: str) -> dict[str, Any]:
         "create_s": round(created, 1),
         "seconds": round(time.perf_counter() - started, 1),
     }
-
-
-def backend_cpu_seconds(pid: int) -> float | None:
-    """CPU time of a PostgreSQL backend process, when the server runs on this machine."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def phase_dedup(slug: str) -> dict[str, Any]:
