@@ -18,7 +18,9 @@ the screening page, then repeatedly waits a reading time and sends what the page
 form sends when a verdict key is pressed: an htmx POST to .../decide/ with the form's fields
 (csrfmiddlewaretoken, study, version, verdict) and htmx's headers; the answer is the next
 study's panel. That round trip (decide + next) is what is timed. A floor thread GETs /healthz
-and the login page every 0.5 s in the same run.
+and the login page every 0.5 s in the same run. The timed window opens once every reviewer
+has signed in and loaded their first panel (`Window`); decisions and floor requests slower
+than SLOW_MS are listed with the time they were sent, to line them up with the servers' logs.
 
 After the run: ranking runs and funnel snapshots made during it, and the invariants (decisions
 stored == decisions answered "Recorded", none twice, none over the stage's reviewer count).
@@ -64,7 +66,14 @@ DATASET = "screening/asreview-systematic-review-datasets/Nagtegaal_2019.csv"
 
 PANEL_STUDY = re.compile(r'<input type="hidden" name="study" value="(\d+)">')
 PANEL_VERSION = re.compile(r'<input type="hidden" name="version" value="(\d+)">')
+SLOW_MS = 150  # requests slower than this are listed with the time they were sent
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def utc_now() -> str:
+    """Wall-clock time to the millisecond, to line a slow request up with the servers' logs."""
+    now = time.time()
+    return time.strftime("%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -276,15 +285,37 @@ def big_import(review, *, records: int, work: Path) -> None:
 # --- the reviewers -----------------------------------------------------------------------------
 
 
+class Window:
+    """The measured window. It opens once every reviewer has signed in and loaded their first
+    panel, and closes `seconds` later: twenty password hashes at once (PBKDF2, ~0.3 CPU-s each)
+    otherwise fill every web thread for the first seconds, a sign-in storm, not screening."""
+
+    def __init__(self, *, parties: int, seconds: float):
+        self.seconds = seconds
+        self.until = 0.0
+        self._barrier = threading.Barrier(parties, action=self._open)
+
+    def _open(self) -> None:
+        self.until = time.monotonic() + self.seconds
+
+    def wait(self) -> None:
+        self._barrier.wait()
+
+    def is_open(self) -> bool:
+        return time.monotonic() < self.until
+
+
 class Reviewer(threading.Thread):
     def __init__(
-        self, *, base: str, slug: str, username: str, read: tuple[float, float], until: float, seed
-    ):
+        self, *, base: str, slug: str, username: str, read: tuple[float, float], window: Window,
+        seed: int,
+    ):  # fmt: skip
         super().__init__(daemon=True)
-        self.base, self.username, self.read, self.until = base, username, read, until
+        self.base, self.username, self.read, self.window = base, username, read, window
         self.slug = slug
         self.rng = random.Random(seed)
         self.latencies: list[float] = []
+        self.slow: list[tuple[float, str]] = []  # (ms, UTC time sent) of decisions over SLOW_MS
         self.recorded: list[int] = []  # study ids answered "Recorded"
         self.errors: list[str] = []
 
@@ -308,7 +339,9 @@ class Reviewer(threading.Thread):
             except (httpx.HTTPError, RuntimeError, AttributeError) as error:
                 self.errors.append(f"start: {error!r}")
                 return
-            while time.monotonic() < self.until:
+            finally:
+                self.window.wait()
+            while self.window.is_open():
                 study = PANEL_STUDY.search(panel)
                 if study is None:
                     return  # nothing left for this reviewer
@@ -330,13 +363,15 @@ class Reviewer(threading.Thread):
                     "HX-Current-URL": f"{self.base}{stage_url}",
                     "Referer": f"{self.base}{stage_url}",
                 }
-                started = time.perf_counter()
+                sent, started = utc_now(), time.perf_counter()
                 try:
                     answer = client.post(f"{stage_url}decide/", data=fields, headers=headers)
                 except httpx.HTTPError as error:
                     self.errors.append(repr(error))
                     continue
                 self.latencies.append((time.perf_counter() - started) * 1000)
+                if self.latencies[-1] > SLOW_MS:
+                    self.slow.append((round(self.latencies[-1], 1), sent))
                 if answer.status_code == 200 and "Recorded:" in answer.text:
                     self.recorded.append(int(study.group(1)))
                 elif answer.status_code not in (200, 422):
@@ -349,19 +384,23 @@ class Reviewer(threading.Thread):
 class Floor(threading.Thread):
     """A trivial page in the same run: /healthz and the login form, every 0.5 s."""
 
-    def __init__(self, *, base: str, until: float):
+    def __init__(self, *, base: str, window: Window):
         super().__init__(daemon=True)
-        self.base, self.until = base, until
+        self.base, self.window = base, window
         self.healthz: list[float] = []
         self.login: list[float] = []
+        self.slow: list[tuple[float, str, str]] = []  # (ms, UTC time sent, path) over SLOW_MS
 
     def run(self) -> None:
+        self.window.wait()
         with httpx.Client(base_url=self.base, timeout=120) as client:
-            while time.monotonic() < self.until:
+            while self.window.is_open():
                 for path, into in (("/healthz", self.healthz), ("/accounts/login/", self.login)):
-                    started = time.perf_counter()
+                    sent, started = utc_now(), time.perf_counter()
                     client.get(path)
                     into.append((time.perf_counter() - started) * 1000)
+                    if into[-1] > SLOW_MS:
+                        self.slow.append((round(into[-1], 1), sent, path))
                 time.sleep(0.5)
 
 
@@ -494,23 +533,25 @@ def main() -> None:
         if args.with_import:
             big_import(review, records=args.with_import, work=work)
         since = timezone.now()
-        cpu_before = servers.cpu_seconds()
         base = f"http://127.0.0.1:{port}"
-        until = time.monotonic() + args.seconds
+        # The reviewers, the floor and this thread (which reads the CPU counters as it opens).
+        window = Window(parties=len(names) + 2, seconds=args.seconds)
         crowd = [
             Reviewer(
                 base=base,
                 slug=review.slug,
                 username=name,
                 read=tuple(args.read),
-                until=until,
+                window=window,
                 seed=i,
             )
             for i, name in enumerate(names)
         ]
-        floor = Floor(base=base, until=until)
+        floor = Floor(base=base, window=window)
         for thread in [floor, *crowd]:
             thread.start()
+        window.wait()
+        cpu_before = servers.cpu_seconds()
         for thread in [floor, *crowd]:
             thread.join()
         cpu_after = servers.cpu_seconds()
@@ -521,6 +562,8 @@ def main() -> None:
             decide_next_ms=summary([ms for r in crowd for ms in r.latencies]),
             floor_healthz_ms=summary(floor.healthz),
             floor_login_ms=summary(floor.login),
+            slowest_decisions=sorted((s for r in crowd for s in r.slow), reverse=True)[:10],
+            slowest_floor=sorted(floor.slow, reverse=True)[:10],
             errors=[e for r in crowd for e in r.errors][:20],
             worker=worker_activity(review, since),
             # CPU seconds each process used during the run (a cost the load does not hide), and
