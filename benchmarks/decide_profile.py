@@ -73,6 +73,7 @@ from screening.models import (  # noqa: E402
     ScreeningClaim,
     Stage,
     Study,
+    StudyPriority,
 )
 from screening.services.reviews import review_create, user_get_or_create  # noqa: E402
 
@@ -104,7 +105,7 @@ def _titles() -> list[dict[str, str]]:
 
 def _studies_insert(review: Review, title: Stage, studies: int) -> None:
     """`studies` studies in the title stage, the export's rows cycled, each with a random
-    priority (as a ranking would write), in one INSERT ... SELECT (PostgreSQL)."""
+    priority (as a ranking would write), in two INSERT ... SELECT (PostgreSQL)."""
     rows = _titles()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -116,10 +117,10 @@ def _studies_insert(review: Review, title: Stage, studies: int) -> None:
         )
         cursor.execute(
             f"INSERT INTO {Study._meta.db_table} (review_id, current_stage_id, title, abstract,"
-            " authors, venue, doi, pmid, url, keywords, publication_type, outcome, priority,"
+            " authors, venue, doi, pmid, url, keywords, publication_type, outcome,"
             " created_at, updated_at)"
             " SELECT %(review)s, %(stage)s, t.title, t.abstract, '[]', '', '', '', '', '[]', '',"
-            " %(screening)s, random(), now(), now()"
+            " %(screening)s, now(), now()"
             " FROM generate_series(0, %(studies)s - 1) g JOIN bench_title t ON t.n = g %% %(rows)s"
             " ORDER BY g",
             {
@@ -131,7 +132,13 @@ def _studies_insert(review: Review, title: Stage, studies: int) -> None:
             },
         )
         cursor.execute("DROP TABLE bench_title")
+        cursor.execute(
+            f"INSERT INTO {StudyPriority._meta.db_table} (study_id, stage_id, priority)"
+            f" SELECT id, %s, random() FROM {Study._meta.db_table} WHERE review_id = %s",
+            [title.pk, review.pk],
+        )
         cursor.execute(f"ANALYZE {Study._meta.db_table}")
+        cursor.execute(f"ANALYZE {StudyPriority._meta.db_table}")
 
 
 def review_build(*, studies: int | None, rebuild: bool) -> Review:
@@ -150,15 +157,17 @@ def review_build(*, studies: int | None, rebuild: bool) -> Review:
             _studies_insert(review, title, studies)
         else:
             rng = random.Random(17)
-            Study.objects.bulk_create(
+            created = Study.objects.bulk_create(
                 Study(
                     review=review,
                     title=row["title"],
                     abstract=row["abstract"],
                     current_stage=title,
-                    priority=rng.random(),
                 )
                 for row in _titles()
+            )
+            StudyPriority.objects.bulk_create(
+                StudyPriority(study=study, stage=title, priority=rng.random()) for study in created
             )
     return review
 

@@ -36,7 +36,14 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from screening.models import Decision, Membership, Review, Stage, Study  # noqa: E402
+from screening.models import (  # noqa: E402
+    Decision,
+    Membership,
+    Review,
+    Stage,
+    Study,
+    StudyPriority,
+)
 from screening.services.reviews import review_create, user_get_or_create  # noqa: E402
 
 REVIEWERS = 20
@@ -66,14 +73,17 @@ def build(size: int, rng: random.Random, queue_order: str = "prioritised"):
                 venue="Benchmark Conference",
                 year=2015 + i % 9,
                 current_stage=title,
-                priority=rng.random() if i % 2 else None,
             )
         )
         if len(batch) == 5000:
             Study.objects.bulk_create(batch)
             batch = []
     Study.objects.bulk_create(batch)
-    ids = list(Study.objects.filter(review=review).values_list("id", flat=True))
+    ids = list(Study.objects.filter(review=review).order_by("id").values_list("id", flat=True))
+    StudyPriority.objects.bulk_create(
+        (StudyPriority(study_id=pk, stage=title, priority=rng.random()) for pk in ids[1::2]),
+        batch_size=5000,
+    )
     Decision.objects.bulk_create(
         Decision(
             review=review,
@@ -85,7 +95,9 @@ def build(size: int, rng: random.Random, queue_order: str = "prioritised"):
         for pk in rng.sample(ids, size // 20)
     )
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE screening_study; ANALYZE screening_decision;")
+        cursor.execute(
+            "ANALYZE screening_study; ANALYZE screening_studypriority; ANALYZE screening_decision;"
+        )
     return review, title, reviewers, time.perf_counter() - started
 
 

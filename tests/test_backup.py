@@ -2,6 +2,7 @@
 
 import datetime
 import gzip
+import importlib
 import io
 import json
 from decimal import Decimal
@@ -40,6 +41,7 @@ from screening.models import (
     SearchRun,
     Study,
     StudyMerge,
+    StudyPriority,
 )
 from screening.services import backup
 from screening.services import protocol as services
@@ -109,9 +111,9 @@ def full_review(review, cast):
     s1 = Study.objects.create(
         review=review, title="MLOps in practice", year=2020, outcome="included"
     )
-    s2 = Study.objects.create(
-        review=review, title="Other", current_stage=title, priority=0.25, authors=["A. B"]
-    )
+    s2 = Study.objects.create(review=review, title="Other", current_stage=title, authors=["A. B"])
+    # Ranked in its stage's queue (StudyPriority; carried as the study row's "priority").
+    StudyPriority.objects.create(study=s2, stage=title, priority=0.25)
     records = [
         Record.objects.create(
             review=review,
@@ -200,6 +202,7 @@ def full_review(review, cast):
         review=review, title="MLOps in practice (preprint)", current_stage=title
     )
     Record.objects.create(review=review, batch=batch, study=s3, position=4, title="Preprint")
+    StudyPriority.objects.create(study=s3, stage=title, priority=0.75)  # left out of the snapshot
     claimed = timezone.now()
     ScreeningClaim.objects.create(
         review=review,
@@ -677,6 +680,75 @@ def test_a_backup_in_the_old_layout_restores_exactly(full_review, tmp_path):
     # The users listed at the end still give the created accounts their details.
     reviewer = get_user_model().objects.get(username="reviewer")
     assert reviewer.email == "reviewer@example.org" and not reviewer.is_active
+
+
+def test_queue_priorities_round_trip_in_the_study_rows(full_review):
+    exported = backup.review_export(review=full_review)
+    # In id order: the included study (no current stage, so no queue) and "Other".
+    assert [row["priority"] for row in exported["studies"]] == [None, 0.25]
+    # The absorbed study's priority row is not in its merge snapshot (a retrain ranks it).
+    merge = exported["study_merges"][0]
+    models = [item["model"] for item in merge["snapshot"]["absorbed"]]
+    assert "screening.studypriority" not in models
+    copy = backup.review_import(data=exported, slug="copy")
+    stored = StudyPriority.objects.filter(study__review=copy)
+    assert list(stored.values_list("study__title", "stage__key", "priority")) == [
+        ("Other", "title", 0.25)
+    ]
+    assert stored.get().stage.review_id == copy.pk
+
+
+def test_a_backup_from_before_the_priority_table_restores_its_priorities(full_review):
+    """A file written while the priority was a field of Study: the same study rows with their
+    "priority", and merge snapshots whose absorbed study still has that field (an unmerge after
+    the restore must not trip over it)."""
+    data = json.loads(json.dumps(backup.review_export(review=full_review)))
+    for row, priority in zip(data["studies"], (0.5, 0.125), strict=True):
+        row["priority"] = priority
+    absorbed = data["study_merges"][0]["snapshot"]["absorbed"]
+    for item in absorbed:
+        if item["model"] == "screening.study":
+            item["fields"]["priority"] = 0.75
+    ImportBatch.objects.all().delete()
+    Review.objects.all().delete()
+    get_user_model().objects.all().delete()
+    restored = backup.review_import(data=data)
+    stored = dict(
+        StudyPriority.objects.filter(study__review=restored).values_list("study__title", "priority")
+    )
+    # The included study has no current stage: no queue to rank it in.
+    assert stored == {"Other": 0.125}
+    merge, _ = _absorbed(restored)
+    owner = get_user_model().objects.get(username="owner")
+    study = study_unmerge(review=restored, merge=merge, user=owner)
+    assert study.title == "MLOps in practice (preprint)"
+    assert not StudyPriority.objects.filter(study=study).exists()
+
+
+def test_migration_0019_strips_the_dropped_field_from_stored_merge_snapshots(full_review):
+    """A merge made before the priority table keeps the absorbed study serialised with its
+    `priority`; migration 0019 removes it so that the unmerge can deserialise the study."""
+    migration = importlib.import_module("screening.migrations.0019_study_priority")
+    merge, _ = _absorbed(full_review)
+    for item in merge.snapshot["absorbed"]:
+        if item["model"] == "screening.study":
+            item["fields"]["priority"] = 0.75
+    merge.save(update_fields=["snapshot"])
+    migration.snapshots_without_priority(apps, None)
+    merge.refresh_from_db()
+    study_fields = next(
+        item["fields"] for item in merge.snapshot["absorbed"] if item["model"] == "screening.study"
+    )
+    assert "priority" not in study_fields and study_fields["title"]
+    owner = get_user_model().objects.get(username="owner")
+    study = study_unmerge(review=full_review, merge=merge, user=owner)
+    assert study.title == "MLOps in practice (preprint)"
+
+
+def test_a_backup_with_a_priority_that_is_not_a_number_is_refused(full_review):
+    data = json.loads(json.dumps(backup.review_export(review=full_review)))
+    data["studies"][1]["priority"] = "high"
+    assert_refused_leaving_nothing(data, "studies[1].priority: must be a number or null")
 
 
 def test_a_truncated_file_restores_nothing(full_review, cast, tmp_path):

@@ -4,7 +4,7 @@ freed behind it: each pick here is checked against the first free study in queue
 import pytest
 from django.utils import timezone
 
-from screening.models import Decision, RankingRun, ScreeningClaim, Stage, Study
+from screening.models import Decision, RankingRun, ScreeningClaim, Stage, Study, StudyPriority
 from screening.models.records import STUDY_SHUFFLE_MODULUS, STUDY_SHUFFLE_MULTIPLIER
 from screening.services.ranking import ranking_priorities_write
 from screening.services.screening import (
@@ -27,7 +27,8 @@ def _queue(title: Stage, reviewer) -> list[Study]:
             return (study.pk * STUDY_SHUFFLE_MULTIPLIER) % STUDY_SHUFFLE_MODULUS
 
         return sorted(studies, key=lambda s: (shuffle(s) < start, shuffle(s), s.pk))
-    return sorted(studies, key=lambda s: (s.priority is None, -(s.priority or 0), s.pk))
+    ranked = dict(StudyPriority.objects.filter(stage=title).values_list("study_id", "priority"))
+    return sorted(studies, key=lambda s: (s.pk not in ranked, -ranked.get(s.pk, 0.0), s.pk))
 
 
 def _first_free(title: Stage, reviewer) -> Study | None:
@@ -141,7 +142,7 @@ def test_after_a_retrain_the_top_study_is_served_first(review, cast, title):
     studies = make_studies(review, 10, priority=0.5)
     _screen(review, title, cast["reviewer"], 4)
     # The retrain ranks the last study first: its key is now before the reviewer's position.
-    ranking_priorities_write(priorities={studies[-1].pk: 0.9})
+    ranking_priorities_write(stage=title, priorities={studies[-1].pk: 0.9})
     RankingRun.objects.create(
         review=review,
         stage=title,
@@ -162,6 +163,6 @@ def test_while_a_retrain_writes_the_queue_is_read_from_the_start(review, cast, t
     RankingRun.objects.create(
         review=review, stage=title, status=RankingRun.Status.RUNNING, started_at=timezone.now()
     )
-    ranking_priorities_write(priorities={studies[-1].pk: 0.9})
+    ranking_priorities_write(stage=title, priorities={studies[-1].pk: 0.9})
     ScreeningClaim.objects.filter(reviewer=cast["reviewer"]).delete()
     assert study_claim_next(review=review, stage=title, reviewer=cast["reviewer"]) == studies[-1]

@@ -6,11 +6,12 @@ import pytest
 from django.urls import reverse
 
 from screening.domain import ranking as ranking_domain
-from screening.models import RankingRun, Study
+from screening.models import RankingRun, Study, StudyPriority
 from screening.services import ranking as ranking_service
 from screening.services.screening import study_claim_next
 
 from .ranking_helpers import decide, resolve, studies_make
+from .screening_helpers import priority_of, queue_ordered, stage_priorities
 
 
 @pytest.fixture
@@ -78,10 +79,11 @@ def test_large_stage_trains_on_a_bounded_sample_and_writes_a_head_larger_than_th
     assert large["train"] == [20]
     assert large["full_matrix"] == []
     assert max(large["chunks"]) == 7 and sum(large["chunks"]) == 50
-    assert not Study.objects.filter(pk__in=[s.pk for s in waiting], priority=None).exists()
-    assert not Study.objects.filter(pk__in=[s.pk for s in screened]).exclude(priority=None).exists()
-    queue = Study.objects.filter(pk__in=[s.pk for s in waiting]).order_by("-priority", "pk")
-    assert all(study.pk in {s.pk for s in relevant} for study in queue[:6])  # all 6 on-topic first
+    ranked = set(StudyPriority.objects.values_list("study_id", flat=True))
+    assert {s.pk for s in waiting} <= ranked
+    assert not {s.pk for s in screened} & ranked
+    queue = queue_ordered([s.pk for s in waiting], stage)
+    assert all(pk in {s.pk for s in relevant} for pk in queue[:6])  # all 6 on-topic first
 
 
 def _labelled(stage, reviewer, studies, count):
@@ -93,11 +95,7 @@ def _labelled(stage, reviewer, studies, count):
 
 
 def _prioritised(stage):
-    return dict(
-        Study.objects.filter(current_stage=stage)
-        .exclude(priority=None)
-        .values_list("pk", "priority")
-    )
+    return stage_priorities(stage)
 
 
 def test_large_stage_ranks_only_the_head_and_unranks_studies_that_leave_it(
@@ -177,10 +175,11 @@ def test_large_stage_blind_queue_does_not_reveal_a_colleagues_pending_include(
     assert any(s.truth for s in studies[:14]) and not all(s.truth for s in studies[:14])
     target = next(s for s in studies[14:] if s.truth)
     assert _train(review, stage).status == "done"
-    without = Study.objects.get(pk=target.pk).priority
+    without = priority_of(target, stage=stage)
+    assert without is not None
     decide(target, stage, cast["reviewer2"], "include")
     assert _train(review, stage).status == "done"
-    assert Study.objects.get(pk=target.pk).priority == pytest.approx(without, abs=1e-6)
+    assert priority_of(target, stage=stage) == pytest.approx(without, abs=1e-6)
 
 
 def test_training_rows_bound_keeps_every_relevant_label_and_thins_the_irrelevant():

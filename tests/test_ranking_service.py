@@ -1,17 +1,27 @@
 """Ranking service: labels, scheduling after K decisions, one run per review, atomic priorities,
 random order, blind mode not leaking a colleague's verdict through the queue."""
 
+import contextlib
 import threading
 
 import pytest
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
-from screening.models import AuditEvent, RankingRun, Stage, Study
+from screening.models import AuditEvent, RankingRun, Stage, Study, StudyPriority
 from screening.selectors import ranking as ranking_selectors
 from screening.services import ranking as ranking_service
+from screening.services import screening as screening_service
 
 from .ranking_helpers import decide, resolve, studies_make
+from .screening_helpers import priority_of, queue_ordered
+
+
+def priorities_in(ids):
+    """Study id -> stored priority of those of these studies that have one (any stage)."""
+    return dict(
+        StudyPriority.objects.filter(study_id__in=list(ids)).values_list("study_id", "priority")
+    )
 
 
 @pytest.fixture
@@ -43,7 +53,7 @@ def test_no_training_before_one_include_and_one_exclude(review, cast, stage):
         decide(study, stage, cast["reviewer"], "exclude")
     assert ranking_service.ranking_schedule_if_due(review=review, stage=stage) is None
     assert not RankingRun.objects.exists()
-    assert not Study.objects.filter(priority__isnull=False).exists()
+    assert not StudyPriority.objects.exists()
 
 
 def test_first_training_waits_for_both_classes_as_the_model_labels_them(review, cast, stage):
@@ -103,11 +113,11 @@ def test_run_writes_priorities_of_unscreened_studies_only(review, cast, stage):
     run = ranking_service.ranking_run_execute(run_id=run.pk)
     assert run.status == "done"
     assert run.scored == len(studies) - 1
-    assert Study.objects.get(pk=resolved.pk).priority is None
-    waiting = list(Study.objects.filter(pk__in=[s.pk for s in studies[12:]]).order_by("-priority"))
+    assert not StudyPriority.objects.filter(study=resolved).exists()
+    waiting = queue_ordered([s.pk for s in studies[12:]], stage)
     truth = {s.pk: s.truth for s in studies}
-    top = waiting[: sum(truth[s.pk] for s in waiting)]
-    assert sum(truth[s.pk] for s in top) >= len(top) - 1  # the on-topic studies come first
+    top = waiting[: sum(truth[pk] for pk in waiting)]
+    assert sum(truth[pk] for pk in top) >= len(top) - 1  # the on-topic studies come first
 
 
 def test_random_order_available_and_audited(review, cast, stage):
@@ -152,7 +162,7 @@ def test_blind_queue_does_not_reveal_a_colleagues_pending_include(review, cast, 
     def train():
         run = ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
         ranking_service.ranking_run_execute(run_id=run.pk)
-        return Study.objects.get(pk=target.pk).priority
+        return priority_of(target, stage=stage)
 
     without = train()
     decision = decide(target, stage, cast["reviewer2"], "include")
@@ -211,25 +221,50 @@ def test_retrain_rebuilds_features_when_a_text_changes(review, cast, stage, monk
     assert len(builds) == 2
 
 
+def _study_versions(ids):
+    """Each study row's xmin: it changes whenever the row is written (a new row version)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, xmin::text FROM screening_study WHERE id = ANY(%s)", [list(ids)])
+        return dict(cursor.fetchall())
+
+
+@contextlib.contextmanager
+def _lock_timeout():
+    """Statements of this connection fail instead of waiting on a lock more than a few seconds:
+    a test of "never waits" fails, rather than hangs, where something does wait."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET lock_timeout = '5s'")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+
 @pytest.mark.django_db(transaction=True)
-def test_writing_priorities_leaves_unwritten_and_written_studies_claimable(review, monkeypatch):
-    """A reviewer's claim (SELECT ... FOR UPDATE) never waits for a whole priority write: the
-    writer holds row locks only for the chunk it is writing, in a short transaction."""
+def test_writing_priorities_never_writes_or_locks_a_study_row(review, monkeypatch):
+    """A ranking write goes to StudyPriority in short chunked transactions: while a chunk is
+    written (not committed) every study, its chunk's included, can be locked as a decision
+    locks it, and no study row gets a new version (the priorities are not on it)."""
     if connection.vendor != "postgresql":
-        pytest.skip("row locks (FOR UPDATE NOWAIT) need PostgreSQL")
+        pytest.skip("row locks (FOR NO KEY UPDATE NOWAIT) need PostgreSQL")
+    stage = review.stages.get(is_entry=True)
     studies = studies_make(review, relevant=10, irrelevant=190)
     ids = sorted(s.pk for s in studies)
-    Study.objects.filter(pk__in=ids).update(priority=1.0)
+    ranking_service.ranking_priorities_write(
+        stage=stage, priorities=dict.fromkeys(ids[:100], 1.0)
+    )  # half ranked already (updated below), half not (inserted below)
+    versions = _study_versions(ids)
     second_chunk_started = threading.Event()
     reader_done = threading.Event()
     original = ranking_service._priorities_chunk_write
     calls = []
 
-    def pausing_chunk_write(chunk_ids, values):
+    def pausing_chunk_write(stage_id, chunk_ids, values):
         calls.append(len(chunk_ids))
-        original(chunk_ids, values)
+        original(stage_id, chunk_ids, values)
         if len(calls) == 2:
-            # The second chunk is written, not committed: its rows are locked now.
+            # The second chunk is written, not committed: its priority rows are locked now.
             second_chunk_started.set()
             reader_done.wait(timeout=20)
 
@@ -238,7 +273,7 @@ def test_writing_priorities_leaves_unwritten_and_written_studies_claimable(revie
     def writer():
         try:
             ranking_service.ranking_priorities_write(
-                priorities={pk: 2.0 + i for i, pk in enumerate(ids)}, batch_size=50
+                stage=stage, priorities={pk: 2.0 + i for i, pk in enumerate(ids)}, batch_size=50
             )
         finally:
             connection.close()
@@ -247,31 +282,121 @@ def test_writing_priorities_leaves_unwritten_and_written_studies_claimable(revie
     thread.start()
     try:
         assert second_chunk_started.wait(timeout=20)
-        # This thread has its own connection: a reviewer claiming a study with NOWAIT would fail
-        # on any row the writer still holds.
+        # This thread has its own connection: a decision's lock with NOWAIT would fail on any
+        # study row the writer held.
         with transaction.atomic():
-            written = list(
-                Study.objects.select_for_update(nowait=True)
-                .filter(pk__in=ids[:50])
-                .values_list("priority", flat=True)
+            locked = list(
+                Study.objects.select_for_update(nowait=True, no_key=True)
+                .filter(pk__in=ids)
+                .values_list("pk", flat=True)
             )
-            not_yet = list(
-                Study.objects.select_for_update(nowait=True)
-                .filter(pk__in=ids[100:])
-                .values_list("priority", flat=True)
-            )
+        written = priorities_in(ids[:50])
         try:
             with transaction.atomic():
-                list(Study.objects.select_for_update(nowait=True).filter(pk__in=ids[50:100]))
+                list(
+                    StudyPriority.objects.select_for_update(nowait=True).filter(
+                        study_id__in=ids[50:100]
+                    )
+                )
             chunk_locked = False
         except OperationalError:
             chunk_locked = True
     finally:
         reader_done.set()
         thread.join(timeout=30)
-    assert sorted(written) == [2.0 + i for i in range(50)]  # the first chunk is committed
-    assert set(not_yet) == {1.0}
-    assert chunk_locked  # the chunk being written is locked, and only for its transaction
+    assert sorted(locked) == ids
+    assert written == {pk: 2.0 + i for i, pk in enumerate(ids[:50])}  # the first chunk committed
+    assert chunk_locked  # the chunk being written holds its priority rows, for its transaction
     assert calls == [50, 50, 50, 50]
-    after = dict(Study.objects.filter(pk__in=ids).values_list("pk", "priority"))
-    assert after == {pk: 2.0 + i for i, pk in enumerate(ids)}
+    assert priorities_in(ids) == {pk: 2.0 + i for i, pk in enumerate(ids)}
+    assert _study_versions(ids) == versions  # no study row was written
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_decisions_lock_and_a_ranking_write_never_wait_for_each_other(review, monkeypatch):
+    """A decision locks its study (`_lock_study`) for its whole transaction; the ranking writes
+    that study's priority meanwhile, new (its foreign key check) or rewritten, without waiting;
+    and a ranking chunk not yet committed makes no decision's lock wait."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    stage = review.stages.get(is_entry=True)
+    ranked, unranked, other = studies_make(review, relevant=1, irrelevant=2)
+    ranking_service.ranking_priorities_write(stage=stage, priorities={ranked.pk: 0.1})
+    holding = threading.Event()
+    release = threading.Event()
+
+    def decision():
+        try:
+            with transaction.atomic():
+                screening_service._lock_study(ranked.pk)
+                screening_service._lock_study(unranked.pk)
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=decision)
+    thread.start()
+    try:
+        assert holding.wait(timeout=20)
+        with _lock_timeout():
+            ranking_service.ranking_priorities_write(
+                stage=stage, priorities={ranked.pk: 0.7, unranked.pk: 0.6}
+            )
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert priorities_in([ranked.pk, unranked.pk]) == {ranked.pk: 0.7, unranked.pk: 0.6}
+
+    # The reverse: a chunk written and not committed; a decision locks its studies meanwhile.
+    written = threading.Event()
+    done = threading.Event()
+    original = ranking_service._priorities_chunk_write
+
+    def pausing_chunk_write(stage_id, chunk_ids, values):
+        original(stage_id, chunk_ids, values)
+        written.set()
+        done.wait(timeout=30)
+
+    monkeypatch.setattr(ranking_service, "_priorities_chunk_write", pausing_chunk_write)
+
+    def writer():
+        try:
+            ranking_service.ranking_priorities_write(
+                stage=stage, priorities={ranked.pk: 0.2, unranked.pk: 0.3, other.pk: 0.4}
+            )
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert written.wait(timeout=20)
+        with _lock_timeout(), transaction.atomic():
+            for study in (ranked, unranked, other):
+                assert screening_service._lock_study(study.pk).pk == study.pk
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    assert priorities_in([ranked.pk, unranked.pk, other.pk]) == {
+        ranked.pk: 0.2,
+        unranked.pk: 0.3,
+        other.pk: 0.4,
+    }
+
+
+def test_priorities_of_studies_that_left_the_queue_are_cleared_by_the_next_retrain(
+    review, cast, stage
+):
+    """The ranked queue walks the stage's priority rows in order: a retrain deletes those of
+    studies no longer waiting there (resolved since), so picks do not read past them."""
+    studies = studies_make(review, relevant=6, irrelevant=30)
+    label_some(studies, stage, cast["reviewer"], 12)
+    run = ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
+    assert ranking_service.ranking_run_execute(run_id=run.pk).status == "done"
+    assert set(priorities_in([s.pk for s in studies])) == {s.pk for s in studies}
+    for study in studies[:12]:
+        resolve(study, stage, "include" if study.truth else "exclude")
+    run = ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
+    assert ranking_service.ranking_run_execute(run_id=run.pk).status == "done"
+    assert set(priorities_in([s.pk for s in studies])) == {s.pk for s in studies[12:]}

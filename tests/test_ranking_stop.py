@@ -13,6 +13,7 @@ from screening.services import backup
 from screening.services import ranking as ranking_service
 
 from .ranking_helpers import decide, resolve, screened_until_met
+from .screening_helpers import queue_ordered
 
 
 def stop_url(review):
@@ -197,8 +198,8 @@ def test_audit_sample_goes_first_and_keeps_its_place_through_retraining(review, 
     assert AuditEvent.objects.get(action="ranking.audit_sample").after["size"] == 10
     run = ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
     assert ranking_service.ranking_run_execute(run_id=run.pk).status == "done"
-    queue = Study.objects.filter(pk__in=[s.pk for s in remaining]).order_by("-priority", "pk")
-    assert set(queue.values_list("pk", flat=True)[:10]) == sampled
+    queue = queue_ordered([s.pk for s in remaining], stage)
+    assert set(queue[:10]) == sampled
 
 
 def test_audit_sample_result_is_part_of_the_stop_evidence(review, cast):

@@ -10,6 +10,7 @@ from screening.models import FunnelSnapshot, RankingRun, RankingSettings, StageS
 from screening.services.ranking import ranking_schedule_if_due
 
 from .ranking_helpers import decide, resolve, screened_until_met, studies_make
+from .screening_helpers import queue_ordered, stage_priorities
 
 
 @pytest.mark.worker
@@ -33,11 +34,11 @@ def test_ranking_task_runs_in_the_worker_and_writes_priorities(celery_worker, re
     assert run.scored == len(studies)
     assert (run.labelled, run.relevant) == (5, 1)
     assert run.train_seconds is not None and run.finished_at is not None
-    assert not Study.objects.filter(review=review, priority__isnull=True).exists()
+    assert set(stage_priorities(stage)) == {s.pk for s in studies}
     waiting = Study.objects.filter(review=review).exclude(pk__in=[s.pk for s in labelled])
     truth = {s.pk: s.truth for s in studies}
-    top4 = waiting.order_by("-priority", "pk")[:4]
-    assert all(truth[s.pk] for s in top4)  # the four other on-topic studies come first
+    top4 = queue_ordered(list(waiting.values_list("pk", flat=True)), stage)[:4]
+    assert all(truth[pk] for pk in top4)  # the four other on-topic studies come first
 
 
 @pytest.mark.browser

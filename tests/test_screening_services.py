@@ -15,7 +15,7 @@ from screening.services.screening import (
     study_skip,
 )
 
-from .screening_helpers import exclusion_criteria, make_studies, stage
+from .screening_helpers import exclusion_criteria, make_studies, priority_set, stage
 
 
 def decide(review, study, key, user, verdict, **kw):
@@ -330,8 +330,8 @@ def test_skip_then_comes_back_last(review, cast):
 
 def test_prioritised_and_random_queue_order(review, cast):
     low, high, none = make_studies(review, 3)
-    Study.objects.filter(pk=low.pk).update(priority=0.1)
-    Study.objects.filter(pk=high.pk).update(priority=0.9)
+    priority_set(low, 0.1)
+    priority_set(high, 0.9)
     title = stage(review)
     assert study_claim_next(review=review, stage=title, reviewer=cast["reviewer"]) == high
     ScreeningClaim.objects.all().delete()

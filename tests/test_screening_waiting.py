@@ -7,6 +7,7 @@ from django.db import connection
 
 from screening.models import Stage, Study
 from screening.selectors.screening import stage_waiting
+from screening.services.ranking import ranking_priorities_write
 from screening.services.screening import stage_waiting_compact
 
 from .screening_helpers import make_studies, stage
@@ -38,7 +39,7 @@ def test_waiting_count_follows_inserts_moves_outcomes_and_deletes(review):
     studies[1].save(update_fields=["outcome", "updated_at"])
     Study.objects.filter(pk=studies[2].pk).update(outcome=Study.Outcome.EXCLUDED_AUTOMATIC)
     Study.objects.filter(pk=studies[1].pk).update(outcome=Study.Outcome.SCREENING)  # undone
-    Study.objects.filter(pk=studies[3].pk).update(priority=0.7)  # a ranking write: no change
+    ranking_priorities_write(stage=title, priorities={studies[3].pk: 0.7})  # no change
     _assert_exact(title, full_text)
     assert stage_waiting(stage=full_text) == 1
 

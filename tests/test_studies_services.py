@@ -37,7 +37,7 @@ from screening.services.notes import (
 from screening.services.screening import conflict_resolve, decision_record
 from screening.services.stale import StaleWrite
 
-from .screening_helpers import make_studies, stage
+from .screening_helpers import make_studies, priority_set, stage
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +181,25 @@ def test_filters_by_stage_status_year_source_and_tag(review, cast, corpus):
     tag = tag_create(review=review, user=owner, name="seminal", colour="#ff0000", private=False)
     study_tags_apply(review=review, tag_id=tag.pk, study_ids=[first.pk, third.pk], user=owner)
     assert listed(review, owner, tag=tag) == [first.pk, third.pk]
+
+
+def test_predicted_relevance_sort_uses_the_priority_in_the_studys_current_stage(
+    review, cast, corpus
+):
+    first, second, third = corpus
+    fourth = make_studies(review, 1)[0]
+    priority_set(first, 0.2)
+    priority_set(third, 0.9)
+    # Ranked by the title stage's ranking, then routed on: unranked in its current stage.
+    priority_set(second, 0.95)
+    second.current_stage = stage(review, "abstract")
+    second.save()
+    assert listed(review, cast["owner"], sort="priority") == [
+        third.pk,
+        first.pk,
+        second.pk,
+        fourth.pk,
+    ]
 
 
 def test_my_verdict_filter_sees_only_the_callers_decisions(review, cast, corpus):

@@ -13,7 +13,7 @@ from .quality import (
     QualityAssignment,
     QualityConsensus,
 )
-from .ranking import AuditSample, RankingRun, RankingSettings, StageStop
+from .ranking import AuditSample, RankingRun, RankingSettings, StageStop, StudyPriority
 from .records import DuplicateCandidate, ImportBatch, Record, Study
 from .reports import FunnelSchedule, FunnelSnapshot
 from .reviews import (
@@ -69,6 +69,7 @@ __all__ = [
     "Study",
     "StudyMerge",
     "StudyNote",
+    "StudyPriority",
     "StudyTag",
     "Tag",
 ]

@@ -191,3 +191,38 @@ class AuditSample(models.Model):
 
     def __str__(self) -> str:
         return f"audit sample of {self.size} in {self.stage}"
+
+
+class StudyPriority(models.Model):
+    """A study's place in a prioritised queue: its predicted relevance (higher first), written
+    by the ranking of `stage` (or an audit sample drawn there). The queue of a stage reads the
+    rows of that stage only: a study that moved on to another stage is unranked there until
+    that stage's ranking writes it.
+
+    A narrow table of its own, not a column of Study: a retrain rewrites thousands of these
+    every few seconds, and on the study row (its stored search tsvector, GIN and eight other
+    indexes) each write rewrote the row and every index, and locked it against the decisions
+    taking it. The ranking never writes a study row.
+    """
+
+    study = models.OneToOneField(
+        "screening.Study",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="queue_priority",
+    )
+    # No index of its own: the queue's index starts with the stage (every write to a row
+    # updates each index, and a retrain rewrites thousands of rows).
+    stage = models.ForeignKey(
+        "screening.Stage", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    priority = models.FloatField()
+
+    class Meta:
+        indexes = [
+            # The stage's ranked queue, walked in order: priority descending, then study id.
+            models.Index(fields=["stage", "-priority", "study"], name="study_priority_queue"),
+        ]
+
+    def __str__(self) -> str:
+        return f"priority {self.priority:.3f} of study {self.study_id} in stage {self.stage_id}"

@@ -123,12 +123,6 @@ class Study(models.Model):
         related_name="studies_waiting",
     )
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.SCREENING)
-    priority = models.FloatField(
-        null=True,
-        blank=True,
-        help_text="Predicted relevance for its current stage's queue (higher first); "
-        "written by the ranking task.",
-    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -138,10 +132,9 @@ class Study(models.Model):
         indexes = [
             models.Index(fields=["review", "current_stage", "outcome"]),
             models.Index(fields=["review", "doi"]),
-            # The screening queue: next study of a stage, most likely relevant first.
-            models.Index(
-                fields=["current_stage", "outcome", "-priority", "id"], name="study_queue_order"
-            ),
+            # The screening queue's unranked studies (no StudyPriority for the stage), by id;
+            # the ranked ones are walked in StudyPriority's own index.
+            models.Index(fields=["current_stage", "outcome", "id"], name="study_queue_unranked"),
             # The random queue order: a fixed pseudo-random permutation of the ids, which each
             # reviewer walks from their own starting point.
             models.Index(

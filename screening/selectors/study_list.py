@@ -27,6 +27,7 @@ from ..models import (
     Study,
     StudyMerge,
     StudyNote,
+    StudyPriority,
     StudyTag,
     Tag,
 )
@@ -42,7 +43,15 @@ SORTS = {
     "title": ("title", "id"),
     "year_desc": (F("year").desc(nulls_last=True), "id"),
     "year_asc": (F("year").asc(nulls_last=True), "id"),
-    "priority": (F("priority").desc(nulls_last=True), "id"),
+    # The study's predicted relevance in its current stage's queue (unranked there: last).
+    "priority": (
+        Subquery(
+            StudyPriority.objects.filter(
+                study=OuterRef("pk"), stage=OuterRef("current_stage")
+            ).values("priority")[:1]
+        ).desc(nulls_last=True),
+        "id",
+    ),
 }
 MY_VERDICT_NONE = "none"
 

@@ -53,7 +53,7 @@ from django.db import (
     models,
     transaction,
 )
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from ..models import (
@@ -94,6 +94,7 @@ from ..models import (
     Study,
     StudyMerge,
     StudyNote,
+    StudyPriority,
     StudyTag,
     Tag,
 )
@@ -123,6 +124,9 @@ class Table:
     id_fields: dict[str, str] = field(default_factory=dict)
     id_lists: dict[str, str] = field(default_factory=dict)  # JSON lists of ids of a table
     snapshot: str = ""  # JSON field holding {"absorbed": [serialised rows]} (see StudyMerge)
+    # Studies: each row also carries "priority", the study's StudyPriority in its current stage
+    # (null: unranked there), as the study's own field did before the priorities had a table.
+    queue_priority: bool = False
     # Fields named like ids that are not ids of this database (copied as they are) or that a
     # rule of their own remaps (an audit event's object_id).
     as_is: tuple[str, ...] = ()
@@ -173,7 +177,7 @@ TABLES = [
         refs={"source_id": "sources", "search_run_id": "search_runs"},
         users=("uploaded_by",),
     ),
-    Table("studies", Study, refs={"current_stage_id": "stages"}),
+    Table("studies", Study, refs={"current_stage_id": "stages"}, queue_priority=True),
     Table(
         "records",
         Record,
@@ -308,6 +312,11 @@ NOT_CARRIED = [
     NotCarried(ScreeningClaim, "a lease on a study for a few minutes; queues start afresh"),
     NotCarried(FunnelSchedule, "debounce state of the funnel task; the snapshots are carried"),
     NotCarried(ApiToken, "a user's personal API credential, not review data; made afresh"),
+    NotCarried(
+        StudyPriority,
+        "carried in the study rows' 'priority' field (the study's place in its current stage's"
+        " queue); a ranking for another stage is rewritten by that stage's next retrain",
+    ),
 ]
 TABLE_BY_KEY = {table.key: table for table in TABLES}
 TABLE_BY_MODEL_NAME = {table.model._meta.model_name: table for table in TABLES}
@@ -424,6 +433,9 @@ def snapshot_convert(
         if table is None:
             raise BackupRefused(f"{where}: the merge snapshot holds rows of unknown {label!r}")
         fields = dict(item["fields"])
+        if table.queue_priority:
+            # Study.priority before it had a table: an unmerge could not deserialise it.
+            fields.pop("priority", None)
         if "review" in fields and review_id is not None:
             fields["review"] = review_id
         for attname, target in table.refs.items():
@@ -537,6 +549,8 @@ def _row_dump(table: Table, obj: models.Model, usernames: dict[int, str | None])
         row[name] = sorted(item.code for item in getattr(obj, name).all())
     for name in (*table.id_fields, *table.id_lists):
         row[name] = getattr(obj, name)
+    if table.queue_priority:
+        row["priority"] = getattr(obj, "queue_priority_value", None)
     if table.snapshot:
         # Users inside a snapshot are ids of this database: written as usernames.
         row[table.snapshot] = snapshot_convert(
@@ -557,6 +571,14 @@ def _carried(table: Table, review: Review) -> QuerySet[Any]:
 
 def _rows(table: Table, review: Review) -> QuerySet[Any]:
     queryset = _carried(table, review).order_by("pk")
+    if table.queue_priority:
+        queryset = queryset.annotate(
+            queue_priority_value=Subquery(
+                StudyPriority.objects.filter(
+                    study=OuterRef("pk"), stage=OuterRef("current_stage")
+                ).values("priority")[:1]
+            )
+        )
     if table.users:
         queryset = queryset.select_related(*table.users)
     if table.by_code:
@@ -1013,6 +1035,25 @@ class _Loader:
             self.load_by_code(table, name, target, created, m2m, wheres)
         if table.snapshot:
             self.load_snapshots(table, [row for _, row in batch], created, wheres)
+        if table.queue_priority:
+            self.load_priorities([(where, row) for where, row in batch], created)
+
+    @staticmethod
+    def load_priorities(batch: list[tuple[str, JsonObject]], created: list[models.Model]) -> None:
+        """The studies' queue priorities (their rows' "priority", in their current stage)."""
+        priorities = []
+        for (where, row), study in zip(batch, created, strict=True):
+            value = row.get("priority")
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise BackupRefused(f"{where}.priority: must be a number or null")
+            stage_id = getattr(study, "current_stage_id", None)
+            if stage_id is not None:
+                priorities.append(
+                    StudyPriority(study_id=study.pk, stage_id=stage_id, priority=float(value))
+                )
+        StudyPriority.objects.bulk_create(priorities)
 
     def row_values(
         self, table: Table, plain: list[models.Field[Any, Any]], row: dict[str, Any], where: str

@@ -1,4 +1,5 @@
-"""Prioritised screening queues: schedule, train and write Study.priority; owner settings.
+"""Prioritised screening queues: schedule, train and write the queue's StudyPriority rows;
+owner settings.
 
 Labels. The model learns, per stage, from every reviewer's decisions in that stage (blind mode
 hides decisions from people, not from the model). A study counts as relevant when its resolution
@@ -15,7 +16,8 @@ trained without their labels), so a queue never reveals another reviewer's verdi
 
 Concurrency. At most one run per review is pending or running (a partial unique constraint on
 RankingRun; the scheduler claims the slot by inserting). The new priorities are written in short
-chunked transactions (`ranking_priorities_write`), so a reviewer's claim never waits for a write.
+chunked transactions (`ranking_priorities_write`) to StudyPriority, a narrow table of its own: a
+retrain never writes a study row, so a reviewer's claim and a write never wait for each other.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from ..models import (
     Stage,
     StageStop,
     Study,
+    StudyPriority,
 )
 from ..selectors.ranking import (
     RELEVANT_VERDICTS,
@@ -293,7 +296,11 @@ def _train_and_write(run: RankingRun) -> None:
             if pk in row_of and pk not in sampled
         }
         write_started = time.perf_counter()
-        scored = ranking_priorities_write(priorities=priorities)
+        scored = ranking_priorities_write(stage=stage, priorities=priorities)
+        # Rows of studies that left the stage's queue since the last retrain (screened,
+        # merged) go: the ranked queue walks the stage's rows in order, and a screened study's
+        # row at the top would be read and passed over by every pick.
+        _priorities_clear(stage=stage, keep=set(priorities) | (sampled & set(waiting_ids)))
         written = time.perf_counter() - write_started
     RankingRun.objects.filter(pk=run.pk).update(
         status=RankingRun.Status.DONE,
@@ -420,16 +427,10 @@ def _train_and_write_large(
         np.concatenate(scored_ids or [np.empty(0, dtype=np.int64)]),
         np.concatenate(scores or [np.empty(0)]),
     )
-    written = ranking_priorities_write(priorities=head)
-    # Those ranked by an earlier retrain (screened since, or out of this head) are unranked.
-    left = [
-        pk
-        for pk in Study.objects.filter(current_stage=run.stage)
-        .exclude(priority=None)
-        .values_list("pk", flat=True)
-        if pk not in head
-    ]
-    _priorities_clear(left)
+    written = ranking_priorities_write(stage=run.stage, priorities=head)
+    # Those ranked by an earlier retrain (screened since, or out of this head) are unranked;
+    # the audit sample's studies still waiting keep their place at the front.
+    _priorities_clear(stage=run.stage, keep=set(head) | (sampled & set(waiting_ids)))
     return train_seconds, written
 
 
@@ -438,15 +439,6 @@ def _head(ids: np.ndarray, scores: np.ndarray) -> dict[int, float]:
     breaks them (priority DESC, id): a full sort, a fraction of a second at a million."""
     order = np.lexsort((ids, -scores))[:RANKED_HEAD]
     return dict(zip(ids[order].tolist(), scores[order].tolist(), strict=True))
-
-
-def _priorities_clear(ids: list[int]) -> None:
-    """Set these studies' priority to NULL, WRITE_BATCH at a time, each in its own short
-    transaction (as `ranking_priorities_write`, in id order)."""
-    ids = sorted(ids)
-    for start in range(0, len(ids), WRITE_BATCH):
-        with transaction.atomic():
-            Study.objects.filter(pk__in=ids[start : start + WRITE_BATCH]).update(priority=None)
 
 
 # The TF-IDF matrix of a stage's corpus changes only when studies arrive or their text changes,
@@ -498,38 +490,83 @@ def _corpus_features(
     return corpus_ids, texts, features
 
 
-def _priorities_chunk_write(ids: list[int], values: list[float]) -> None:
-    """One UPDATE for the chunk: on PostgreSQL from two arrays (a CASE per row, as
-    `bulk_update` writes it, costs seconds per thousand rows on a loaded machine)."""
+_PRIORITY = StudyPriority._meta.db_table
+_STUDY = Study._meta.db_table
+
+
+def _priorities_chunk_write(stage_id: int, ids: list[int], values: list[float]) -> None:
+    """Upsert the chunk's priority rows in one statement. Studies merged or deleted since
+    their ids were read are left out (their row would break the foreign key).
+
+    On PostgreSQL from two arrays: INSERT ... ON CONFLICT (study) DO UPDATE. It writes the
+    narrow priority table only; the foreign key check of a new row takes FOR KEY SHARE on the
+    study, which no decision's lock (FOR NO KEY UPDATE) waits for or makes wait."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {Study._meta.db_table} AS study SET priority = new.priority "
-                "FROM unnest(%s::bigint[], %s::double precision[]) AS new(id, priority) "
-                "WHERE study.id = new.id",
-                [ids, values],
+                f"INSERT INTO {_PRIORITY} AS p (study_id, stage_id, priority)"
+                " SELECT new.id, %s, new.priority"
+                " FROM unnest(%s::bigint[], %s::double precision[]) AS new(id, priority)"
+                f" WHERE EXISTS (SELECT 1 FROM {_STUDY} s WHERE s.id = new.id)"
+                " ON CONFLICT (study_id) DO UPDATE"
+                " SET stage_id = EXCLUDED.stage_id, priority = EXCLUDED.priority",
+                [stage_id, ids, values],
             )
         return
-    Study.objects.bulk_update(
-        [Study(pk=pk, priority=value) for pk, value in zip(ids, values, strict=True)],
-        ["priority"],
+    present = set(Study.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    StudyPriority.objects.bulk_create(
+        [
+            StudyPriority(study_id=pk, stage_id=stage_id, priority=value)
+            for pk, value in zip(ids, values, strict=True)
+            if pk in present
+        ],
+        update_conflicts=True,
+        unique_fields=["study"],
+        update_fields=["stage", "priority"],
     )
 
 
-def ranking_priorities_write(*, priorities: dict[int, float], batch_size: int = WRITE_BATCH) -> int:
-    """Write these studies' priorities in chunks of `batch_size`, each in its own short transaction.
+def ranking_priorities_write(
+    *, stage: Stage, priorities: dict[int, float], batch_size: int = WRITE_BATCH
+) -> int:
+    """Write these studies' priorities in `stage`'s queue, in chunks of `batch_size`, each in
+    its own short transaction, in study id order (two writers cannot deadlock).
 
-    A reviewer's claim locks the study it takes (SELECT ... FOR UPDATE): a single transaction over
-    ten thousand rows would hold their locks for the whole write and stall every claim behind it.
-    Chunked, the writer holds at most one chunk's rows, for milliseconds, in id order (two writers
-    cannot deadlock). While the write is under way the queue mixes old and new priorities; each
+    The rows are StudyPriority's, never the studies': a decision's lock on a study and this
+    write do not wait for each other. Chunked, a write of thousands of rows holds only one
+    chunk's priority rows at a time, for a few milliseconds, and the WAL it writes is flushed
+    as it goes. While the write is under way the queue mixes old and new priorities; each
     study's priority is always a whole value of one training or the next.
     """
     ids = sorted(priorities)
     for start in range(0, len(ids), batch_size):
         chunk = ids[start : start + batch_size]
+        values = [priorities[pk] for pk in chunk]
+        try:
+            with transaction.atomic():
+                _priorities_chunk_write(stage.pk, chunk, values)
+        except IntegrityError:
+            # A study of the chunk was deleted (merged) between the existence check and the
+            # commit's foreign key check: once more, now without it.
+            with transaction.atomic():
+                _priorities_chunk_write(stage.pk, chunk, values)
+    return len(ids)
+
+
+def _priorities_clear(*, stage: Stage, keep: set[int]) -> int:
+    """Delete the stage's priority rows of studies not in `keep`, WRITE_BATCH at a time, each
+    in its own short transaction (as `ranking_priorities_write`, in id order). Returns how
+    many rows were deleted."""
+    ids = sorted(
+        pk
+        for pk in StudyPriority.objects.filter(stage=stage).values_list("study_id", flat=True)
+        if pk not in keep
+    )
+    for start in range(0, len(ids), WRITE_BATCH):
         with transaction.atomic():
-            _priorities_chunk_write(chunk, [priorities[pk] for pk in chunk])
+            StudyPriority.objects.filter(
+                stage=stage, study_id__in=ids[start : start + WRITE_BATCH]
+            ).delete()
     return len(ids)
 
 
@@ -894,7 +931,7 @@ def audit_sample_draw(*, review: Review, stage: Stage, actor: User, size: int) -
         )
         # Random order within the sample too, so the queue does not reveal the draw order.
         ranks = {pk: AUDIT_PRIORITY + index for index, pk in enumerate(chosen)}
-        ranking_priorities_write(priorities=ranks)
+        ranking_priorities_write(stage=stage, priorities=ranks)
         audit_event_record(
             review=review,
             actor=actor,

@@ -1,9 +1,10 @@
 """Screening writes: claiming the next study, decisions, undo, skips, conflicts, blind mode.
 
 Concurrency: every write that counts a study's decisions first locks the study row
-(`SELECT ... FOR UPDATE`), so the count it reads cannot change under it. Handing out work locks
-candidate rows with `SKIP LOCKED` and re-counts after the lock, so two reviewers asking at once
-never both take a study's last free slot.
+(`SELECT ... FOR NO KEY UPDATE`), so the count it reads cannot change under it. Handing out work
+locks candidate rows with `SKIP LOCKED` and re-counts after the lock, so two reviewers asking at
+once never both take a study's last free slot. The ranking's priorities live in their own table
+(StudyPriority): writing them never touches, locks or waits for a study row.
 """
 
 import functools
@@ -32,6 +33,7 @@ from ..models import (
     ScreeningClaim,
     Stage,
     Study,
+    StudyPriority,
 )
 from ..models.records import STUDY_SHUFFLE_MODULUS, STUDY_SHUFFLE_MULTIPLIER
 from ..selectors.rows import model_columns, model_rows
@@ -102,7 +104,11 @@ def _clean_reasons(
 
 def _lock_study(study_id: int) -> Study:
     """The study's row, locked until the transaction ends (read in SQL, see `model_columns`)."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    # NO KEY UPDATE (see `_pick_sql`): a priority row's foreign key check does not wait for it.
+    if connection.features.has_select_for_no_key_update:
+        lock = " FOR NO KEY UPDATE"
+    else:
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     rows = model_rows(
         Study, f"SELECT {model_columns(Study)} FROM {_STUDY} WHERE id = %s{lock}", [study_id]
     )
@@ -768,6 +774,7 @@ _DECISION = Decision._meta.db_table
 _CLAIM = ScreeningClaim._meta.db_table
 _RANKING_RUN = RankingRun._meta.db_table
 _RANKING_SETTINGS = RankingSettings._meta.db_table
+_PRIORITY = StudyPriority._meta.db_table
 
 
 def _taken_sql(study: str) -> tuple[str, str]:
@@ -781,18 +788,42 @@ def _taken_sql(study: str) -> tuple[str, str]:
     )
 
 
-def _queue_sql(*, random_order: bool, vendor: str) -> tuple[tuple[str, str], tuple[str, str]]:
-    """The stage's two queues as (filter, ordering) pairs, in the order they are served.
+class _Queue(NamedTuple):
+    """One of a stage's queues in SQL: the rows it reads (`s` is the study), what it keeps of
+    them and in which order it serves them."""
 
-    Prioritised: ranked studies by priority, then unranked ones by id (two index scans, since
-    `NULLS LAST` orderings cannot use a plain index everywhere). Random: each reviewer walks the
-    same shuffled ring from their own starting point, served by the expression index
-    `study_queue_shuffle` (the SQL repeats STUDY_SHUFFLE_KEY as PostgreSQL indexed it).
+    source: str
+    where: str
+    order: str
+
+
+# The ranked queue walks the stage's StudyPriority rows in their index (stage, priority DESC,
+# study) and joins each to its study; the unranked one walks the stage's studies by id
+# (`study_queue_unranked`) and keeps those without a row for this stage. A row written by
+# another stage's ranking (the study has moved on since) does not rank it here. The unranked
+# test is a scalar subquery (one primary key probe per study read), not NOT EXISTS: PostgreSQL
+# planned that anti-join as a merge join reading the priority table from its first row, every
+# review's and stage's rows (200 ms with 20,000 rows, docs/benchmarks.md).
+_RANKED = f"{_PRIORITY} p JOIN {_STUDY} s ON s.id = p.study_id"
+_RANKED_WHERE = "p.stage_id = %(stage)s"
+_RANKED_ORDER = "p.priority DESC, p.study_id"
+_UNRANKED_WHERE = (
+    f"COALESCE((SELECT p.stage_id FROM {_PRIORITY} p WHERE p.study_id = s.id), 0) <> %(stage)s"
+)
+
+
+def _queue_sql(*, random_order: bool, vendor: str) -> tuple[_Queue, _Queue]:
+    """The stage's two queues, in the order they are served.
+
+    Prioritised: ranked studies by priority, then unranked ones by id (two index walks, no
+    sort). Random: each reviewer walks the same shuffled ring from their own starting point,
+    served by the expression index `study_queue_shuffle` (the SQL repeats STUDY_SHUFFLE_KEY as
+    PostgreSQL indexed it).
     """
     if not random_order:
         return (
-            ("s.priority IS NOT NULL", "s.priority DESC, s.id"),
-            ("s.priority IS NULL", "s.id"),
+            _Queue(_RANKED, _RANKED_WHERE, _RANKED_ORDER),
+            _Queue(f"{_STUDY} s", _UNRANKED_WHERE, "s.id"),
         )
     if vendor == "postgresql":
         shuffle = f"MOD(s.id * {STUDY_SHUFFLE_MULTIPLIER}::bigint, {STUDY_SHUFFLE_MODULUS}::bigint)"
@@ -800,8 +831,8 @@ def _queue_sql(*, random_order: bool, vendor: str) -> tuple[tuple[str, str], tup
         # %% : a literal % in the parameterised SQL
         shuffle = f"((s.id * {STUDY_SHUFFLE_MULTIPLIER}) %% {STUDY_SHUFFLE_MODULUS})"
     return (
-        (f"{shuffle} >= %(start)s", f"{shuffle}, s.id"),
-        (f"{shuffle} < %(start)s", f"{shuffle}, s.id"),
+        _Queue(f"{_STUDY} s", f"{shuffle} >= %(start)s", f"{shuffle}, s.id"),
+        _Queue(f"{_STUDY} s", f"{shuffle} < %(start)s", f"{shuffle}, s.id"),
     )
 
 
@@ -812,7 +843,7 @@ def _queue_sql(*, random_order: bool, vendor: str) -> tuple[tuple[str, str], tup
 _POSITION_MARGIN = "INTERVAL '10 seconds'"
 
 
-def _position_sql(*, random_order: bool) -> tuple[str, list[tuple[str, str]]]:
+def _position_sql(*, random_order: bool) -> tuple[str, list[_Queue]]:
     """PostgreSQL: the reviewer's position in the queue, and the queue after it as (filter,
     ordering) pairs in the order they are served.
 
@@ -823,7 +854,7 @@ def _position_sql(*, random_order: bool) -> tuple[str, list[tuple[str, str]]]:
     freed one since then: a ranking run of the stage wrote priorities (or is writing them), the
     queue settings changed, or another reviewer's claim on the stage expired or was skipped.
     Then, with fewer than two decisions, or once that study left the stage (another stage's
-    ranking may rewrite its priority), `pos` is empty and every filter is false. Runs of a
+    has no priority row for this stage), `pos` is empty and every filter is false. Runs of a
     review are sequential (one active at a time), so the latest created is the latest finished.
     """
     latest = (
@@ -835,11 +866,16 @@ def _position_sql(*, random_order: bool) -> tuple[str, list[tuple[str, str]]]:
     since = f"(SELECT created_at - {_POSITION_MARGIN} FROM previous)"
     if random_order:
         key = f"MOD(s.id * {STUDY_SHUFFLE_MULTIPLIER}::bigint, {STUDY_SHUFFLE_MODULUS}::bigint)"
+        source = f"{_STUDY} s"
     else:
-        key = "s.priority"
+        # The position's priority in this stage's queue (NULL: among the unranked studies).
+        key = "p.priority"
+        source = (
+            f"{_STUDY} s LEFT JOIN {_PRIORITY} p ON p.study_id = s.id AND p.stage_id = %(stage)s"
+        )
     pos = (
         f"latest AS ({latest} LIMIT 1), previous AS ({latest} OFFSET 1 LIMIT 1),"
-        f" pos AS (SELECT s.id, {key} AS k FROM {_STUDY} s"
+        f" pos AS (SELECT s.id, {key} AS k FROM {source}"
         " WHERE s.id = (SELECT study_id FROM latest) AND EXISTS (SELECT 1 FROM previous)"
         " AND s.current_stage_id = %(stage)s AND s.outcome = %(screening)s"
         f" AND NOT EXISTS (SELECT 1 FROM {_RANKING_RUN} r WHERE r.stage_id = %(stage)s"
@@ -858,12 +894,14 @@ def _position_sql(*, random_order: bool) -> tuple[str, list[tuple[str, str]]]:
         # it and the whole second queue; a position in the second leaves the rest of the second.
         order = f"{key}, s.id"
         return pos, [
-            (
+            _Queue(
+                f"{_STUDY} s",
                 f"{key} >= %(start)s AND ({key}, s.id)"
                 " > ((SELECT k FROM pos WHERE k >= %(start)s), (SELECT id FROM pos))",
                 order,
             ),
-            (
+            _Queue(
+                f"{_STUDY} s",
                 f"{key} < %(start)s AND ({key}, s.id) > ((SELECT CASE WHEN k < %(start)s"
                 " THEN k ELSE -1 END FROM pos), (SELECT id FROM pos))",
                 order,
@@ -874,13 +912,15 @@ def _position_sql(*, random_order: bool) -> tuple[str, list[tuple[str, str]]]:
     # out); a position among the unranked ones leaves no ranked study and the unranked ones
     # after its id.
     return pos, [
-        (
-            "s.priority <= (SELECT k FROM pos)"
-            " AND (s.priority < (SELECT k FROM pos) OR s.id > (SELECT id FROM pos))",
-            "s.priority DESC, s.id",
+        _Queue(
+            _RANKED,
+            f"{_RANKED_WHERE} AND p.priority <= (SELECT k FROM pos)"
+            " AND (p.priority < (SELECT k FROM pos) OR p.study_id > (SELECT id FROM pos))",
+            _RANKED_ORDER,
         ),
-        (
-            "s.priority IS NULL"
+        _Queue(
+            f"{_STUDY} s",
+            f"{_UNRANKED_WHERE}"
             " AND s.id > (SELECT CASE WHEN k IS NULL THEN id ELSE 0 END FROM pos)",
             "s.id",
         ),
@@ -917,7 +957,10 @@ def _pick_sql(*, random_order: bool, include_skipped: bool, wait: bool, vendor: 
         )
     lock = ""
     if vendor == "postgresql":  # SQLite has no row locks: its writes are serialised anyway
-        lock = " FOR UPDATE OF s" + ("" if wait else " SKIP LOCKED")
+        # NO KEY UPDATE: the decision never changes the study's key, and a foreign key check
+        # (FOR KEY SHARE, e.g. the ranking inserting a study's priority row) neither waits for
+        # it nor makes it wait or skip the study.
+        lock = " FOR NO KEY UPDATE OF s" + ("" if wait else " SKIP LOCKED")
     queues = _queue_sql(random_order=random_order, vendor=vendor)
     first_pass = not include_skipped and not wait
     # Only the first pass looks for a live claim; the later ones run when it found none.
@@ -931,19 +974,19 @@ def _pick_sql(*, random_order: bool, include_skipped: bool, wait: bool, vendor: 
         )
     # Each branch runs only when every branch before it found nothing (NOT EXISTS of a CTE is
     # evaluated once, before the branch's scan); the first row found ends the statement.
-    branches: list[tuple[str, str]] = []
+    branches: list[_Queue] = []
     ctes = [f"live AS ({live})"]
     if first_pass and vendor == "postgresql":
         pos, branches = _position_sql(random_order=random_order)
         ctes.append(pos)
     branches += list(queues)
     names: list[str] = []
-    for number, (queue_filter, order) in enumerate(branches):
+    for number, queue in enumerate(branches):
         earlier = "".join(f" AND NOT EXISTS (SELECT 1 FROM {name})" for name in names)
         names.append(f"free_{number}")
         ctes.append(
-            f"{names[-1]} AS (SELECT s.id FROM {_STUDY} s WHERE NOT EXISTS (SELECT 1 FROM live)"
-            f"{earlier} AND {free} AND {queue_filter} ORDER BY {order} LIMIT 1{lock})"
+            f"{names[-1]} AS (SELECT s.id FROM {queue.source} WHERE NOT EXISTS (SELECT 1 FROM live)"
+            f"{earlier} AND {free} AND {queue.where} ORDER BY {queue.order} LIMIT 1{lock})"
         )
     return f"WITH {', '.join(ctes)} SELECT study_id, 1 FROM live" + "".join(
         f" UNION ALL SELECT id, 0 FROM {name}" for name in names
