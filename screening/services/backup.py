@@ -8,6 +8,10 @@ Every concrete field not named there is copied as is, so a field added to a mode
 carried without touching this module, and a new model is one more `Table` line, or one
 `NotCarried` line saying why it is pure machinery that a restore must not bring back.
 
+A study's queue priority (StudyPriority, its own table since migration 0019) travels in the
+study's row as "priority", its value in the study's current stage, as the study's own field did
+before: files written before and after that migration read the same way.
+
 A `StudyMerge` keeps the absorbed study and its dependent rows as Django-serialised objects with
 their old primary keys, so that an unmerge recreates them. Restore rewrites those snapshots:
 references to rows of the backup are remapped like any other, users become usernames in the
