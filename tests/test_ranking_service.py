@@ -400,3 +400,35 @@ def test_priorities_of_studies_that_left_the_queue_are_cleared_by_the_next_retra
     run = ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
     assert ranking_service.ranking_run_execute(run_id=run.pk).status == "done"
     assert set(priorities_in([s.pk for s in studies])) == {s.pk for s in studies[12:]}
+
+
+def _dead_priority_rows() -> int:
+    """Dead row versions in the priority table's heap, counted on its pages (pgstattuple, a
+    contrib module of PostgreSQL): the statistics' n_dead_tup lags (a backend's counts are
+    flushed after the vacuum that removed them)."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        cursor.execute(
+            "SELECT dead_tuple_count FROM pgstattuple(%s)", [StudyPriority._meta.db_table]
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retrain_leaves_no_dead_priority_rows_behind(review, cast, stage):
+    """Each retrain rewrites every ranked row of the stage; the run vacuums the narrow table
+    after, so the queue's index walks never read a pile of dead versions (a busy stage
+    retrains every few seconds, faster than autovacuum, which a server may not even run)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("VACUUM and row versions are PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pgstattuple'")
+        if cursor.fetchone() is None:
+            pytest.skip("pgstattuple (PostgreSQL's contrib) is not installed on this server")
+    studies = studies_make(review, relevant=6, irrelevant=30)
+    label_some(studies, stage, cast["reviewer"], 12)
+    for _ in range(2):
+        run = ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
+        assert ranking_service.ranking_run_execute(run_id=run.pk).status == "done"
+    assert StudyPriority.objects.filter(stage=stage).count() == len(studies)
+    assert _dead_priority_rows() == 0

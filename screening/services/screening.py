@@ -789,12 +789,14 @@ def _taken_sql(study: str) -> tuple[str, str]:
 
 
 class _Queue(NamedTuple):
-    """One of a stage's queues in SQL: the rows it reads (`s` is the study), what it keeps of
-    them and in which order it serves them."""
+    """One of a stage's queues in SQL: the rows it reads (`s` is the study, or with `ranked`
+    `p` is the stage's priority rows, each study probed by `_pick_sql`), what it keeps of them
+    and in which order it serves them."""
 
     source: str
     where: str
     order: str
+    ranked: bool = False
 
 
 # The ranked queue walks the stage's StudyPriority rows in their index (stage, priority DESC,
@@ -811,7 +813,7 @@ RANKED_WALK = 500
 
 def _ranked(where: str = "", *, walk: bool, vendor: str) -> _Queue:
     """A ranked queue: the stage's priority rows in queue order (`where` narrows them), each
-    joined to its study.
+    probed for its study by `_pick_sql`.
 
     The ordered rows are a subquery of their own. Flattened into the join, PostgreSQL estimated
     that few rows pass the pick's filters and chose to read and filter every ranked study of the
@@ -824,9 +826,10 @@ def _ranked(where: str = "", *, walk: bool, vendor: str) -> _Queue:
     cut = f" LIMIT {RANKED_WALK}" if walk else (" OFFSET 0" if vendor == "postgresql" else "")
     return _Queue(
         f"(SELECT p.study_id, p.priority FROM {_PRIORITY} p WHERE p.stage_id = %(stage)s{where}"
-        f" ORDER BY {_RANKED_ORDER}{cut}) p JOIN {_STUDY} s ON s.id = p.study_id",
+        f" ORDER BY {_RANKED_ORDER}{cut}) p",
         "TRUE",
         _RANKED_ORDER,
+        ranked=True,
     )
 
 
@@ -1008,9 +1011,24 @@ def _pick_sql(*, random_order: bool, include_skipped: bool, wait: bool, vendor: 
     for number, queue in enumerate(branches):
         earlier = "".join(f" AND NOT EXISTS (SELECT 1 FROM {name})" for name in names)
         names.append(f"free_{number}")
+        head = f"SELECT s.id FROM {queue.source}"
+        where = f"NOT EXISTS (SELECT 1 FROM live){earlier} AND {queue.where}"
+        if queue.ranked and vendor == "postgresql":
+            # Each priority row in queue order probes its study by primary key, filtered and
+            # locked in a subquery of its own (a locking subquery is never flattened), until
+            # one is free. Joined plainly, PostgreSQL may judge that few of the stage's
+            # studies pass the filters (its statistics lag a busy stage) and read, filter and
+            # materialise every one of them for the join instead: 10 ms per pick on 2,019.
+            ctes.append(
+                f"{names[-1]} AS ({head} CROSS JOIN LATERAL (SELECT s.id FROM {_STUDY} s"
+                f" WHERE s.id = p.study_id AND {free}{lock}) s WHERE {where}"
+                f" ORDER BY {queue.order} LIMIT 1)"
+            )
+            continue
+        if queue.ranked:
+            head += f" JOIN {_STUDY} s ON s.id = p.study_id"
         ctes.append(
-            f"{names[-1]} AS (SELECT s.id FROM {queue.source} WHERE NOT EXISTS (SELECT 1 FROM live)"
-            f"{earlier} AND {free} AND {queue.where} ORDER BY {queue.order} LIMIT 1{lock})"
+            f"{names[-1]} AS ({head} WHERE {where} AND {free} ORDER BY {queue.order} LIMIT 1{lock})"
         )
     return f"WITH {', '.join(ctes)} SELECT study_id, 1 FROM live" + "".join(
         f" UNION ALL SELECT id, 0 FROM {name}" for name in names
