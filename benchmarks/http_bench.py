@@ -457,6 +457,22 @@ def worker_activity(review, since) -> dict:
     }
 
 
+def ranking_runs_cut_off() -> int:
+    """Mark failed the ranking runs this bench's workers left queued or running when they were
+    stopped, as the staleness check would ten minutes later: otherwise the next run of the bench
+    on the same review (a million-study retrain takes minutes) would see one still active and
+    schedule none. Returns how many."""
+    from django.utils import timezone
+
+    from screening.models import RankingRun
+
+    return RankingRun.objects.filter(status__in=RankingRun.ACTIVE).update(
+        status=RankingRun.Status.FAILED,
+        error="cut off: the HTTP benchmark stopped its workers",
+        finished_at=timezone.now(),
+    )
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -575,6 +591,7 @@ def main() -> None:
         )
     finally:
         servers.stop()
+        result["runs_cut_off"] = ranking_runs_cut_off()
         result["load_after"] = uptime()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
