@@ -37,8 +37,7 @@ import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import chain
-from typing import Any
+from typing import Any, Protocol
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
@@ -355,6 +354,31 @@ def _title_features(title: str, publication_type: str) -> tuple[str, str, bool, 
         title_is_informative(key),
         is_series_item(key, publication_type),
     )
+
+
+class _Blockable(Protocol):
+    """What blocking and `_worth_scoring` read of a record: a `_Feat` or a `ScanFeatures`."""
+
+    @property
+    def key(self) -> Key: ...
+    @property
+    def group(self) -> Key | None: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def compact(self) -> str: ...
+    @property
+    def first(self) -> str: ...
+    @property
+    def year(self) -> int | None: ...
+    @property
+    def volume(self) -> str: ...
+    @property
+    def page_first(self) -> str: ...
+    @property
+    def doi(self) -> str: ...
+    @property
+    def pmid(self) -> str: ...
 
 
 class _Feat:
@@ -952,7 +976,7 @@ def _block_pairs(
             yield from _window_pairs(members, BLOCK_WINDOW)
 
 
-def _block_keys(f: _Feat) -> Iterator[tuple[Hashable, ...]]:
+def _block_keys(f: _Blockable) -> Iterator[tuple[Hashable, ...]]:
     """The blocks a record belongs to besides its title's neighbourhood."""
     if f.doi:
         yield ("doi", f.doi)
@@ -1191,7 +1215,7 @@ def _score_phase(
     return auto, compared
 
 
-def _worth_scoring(fa: _Feat, fb: _Feat) -> bool:
+def _worth_scoring(fa: _Blockable, fb: _Blockable) -> bool:
     """False for unrelated titles with nothing else that could lift the pair to the queue (year
     and author add at most 3.5 against the title's -5)."""
     return not (
@@ -1238,38 +1262,156 @@ def records_to_compare(
     return [r for r in existing if (r.group if r.group is not None else r.key) in near.touched]
 
 
+class ScanFeatures:
+    """What the near scan reads of an existing record: its title (normalised) and the fields
+    of its blocking keys, about a third of a `_Feat`. A run keeps these for the records it
+    has grouped or read, so that a pass does not read and normalise every existing record of
+    the review again (at a million records that was 3 million normalisations in one run)."""
+
+    __slots__ = ("key", "group", "title", "first", "year", "volume", "page_first", "doi", "pmid")
+
+    def __init__(self, f: _Blockable, shared: dict[Any, Any]) -> None:
+        self.key = f.key
+        self.group = f.group
+        self.title = f.title
+        # Surnames, volumes, pages and years repeat across records: one object each.
+        self.first = shared.setdefault(f.first, f.first)
+        self.year = shared.setdefault(f.year, f.year)
+        self.volume = shared.setdefault(f.volume, f.volume)
+        self.page_first = shared.setdefault(f.page_first, f.page_first)
+        self.doi = f.doi
+        self.pmid = f.pmid
+
+    @property
+    def compact(self) -> str:
+        return self.title.replace(" ", "")
+
+
+def scan_features(records: Sequence[DedupRecord], shared: dict[Any, Any]) -> list[ScanFeatures]:
+    """The records as the near scan reads them (`NearGroups.scan_features`)."""
+    return [ScanFeatures(_Feat(r), shared) for r in records]
+
+
 class NearGroups:
     """The existing groups (or ungrouped records' keys) with a record that shares a block with
     a new record and is worth scoring against it. The existing records may be scanned a slice
     at a time, so a large review is read in bounded memory; the new records are normalised
-    once, and a scan keeps no set of pairs (it walks the same blocks as `candidate_pairs`,
-    only those holding a new record)."""
+    once, and a scan keeps no set of pairs: it walks the same blocks as `candidate_pairs` over
+    the new records and the slice, but only the pairs of a new record with an existing one
+    (the new records' titles, title order and blocks are computed once, not per slice)."""
 
     def __init__(self, new: Sequence[DedupRecord]) -> None:
         self.new = [_Feat(r) for r in new]
-        self.new_blocks = {key for f in self.new for key in _block_keys(f)}
+        self.new_blocks: dict[tuple[Hashable, ...], list[int]] = {}
+        for i, f in enumerate(self.new):
+            for key in _block_keys(f):
+                self.new_blocks.setdefault(key, []).append(i)
+        # Each distinct title's new records, in order; the first of each is its head.
+        self.new_titles: dict[str, list[int]] = {}
+        for i, f in enumerate(self.new):
+            if f.compact:
+                self.new_titles.setdefault(f.compact, []).append(i)
+        heads = [members[0] for members in self.new_titles.values()]
+        self.new_heads = sorted(heads, key=lambda i: self.new[i].compact)
+        self.new_heads_reversed = sorted(heads, key=lambda i: self.new[i].compact[::-1])
         self.touched: set[Key] = set()
 
     def scan(self, existing: Sequence[DedupRecord]) -> None:
+        self.scan_features([_Feat(r) for r in existing])
+
+    def scan_features(self, existing: Sequence[_Blockable]) -> None:
+        """Scan a slice of existing records (`_Feat` or the `ScanFeatures` a run keeps): the
+        pairs of one blocking over the new records followed by the slice, in which a new
+        record meets an existing one."""
         if not self.new or not existing:
             return
-        feats = self.new + [_Feat(r) for r in existing]
-        first_existing = len(self.new)
-        title_runs, heads = _title_runs(feats)
-        for i, j in chain(title_runs, _blocked_pairs(feats, heads, self.new_blocks)):
-            # Pairs are ordered (i < j): a pair with a new record has it first.
-            if i < first_existing <= j:
-                other = feats[j]
-                key = other.group if other.group is not None else other.key
-                if key not in self.touched and _worth_scoring(feats[i], other):
-                    self.touched.add(key)
+        new = self.new
+        first = len(new)
+        touched = self.touched
+
+        def meet(i: int, x: int) -> None:
+            other = existing[x]
+            key = other.group if other.group is not None else other.key
+            if key not in touched and _worth_scoring(new[i], other):
+                touched.add(key)
+
+        # Identical titles (`_title_runs`): every existing record of a new record's title is
+        # paired with that title's first new record, the title's first existing record also
+        # with its last new one. The other existing titles' first records are heads.
+        seen_titles: set[str] = set()
+        heads: list[int] = []
+        for x, f in enumerate(existing):
+            compact = f.compact
+            if not compact:
+                continue
+            members = self.new_titles.get(compact)
+            if members is None:
+                if compact not in seen_titles:
+                    seen_titles.add(compact)
+                    heads.append(first + x)
+                continue
+            meet(members[0], x)
+            if compact not in seen_titles:
+                seen_titles.add(compact)
+                meet(members[-1], x)
+        del seen_titles
+        # The title neighbourhoods (`_blocked_pairs`), in both orders: distinct titles, so
+        # merging the new heads' order with the slice's is the order of all heads.
+        for new_order, reverse in ((self.new_heads, False), (self.new_heads_reversed, True)):
+
+            def title_of(i: int, reverse: bool = reverse) -> str:
+                compact = new[i].compact if i < first else existing[i - first].compact
+                return compact[::-1] if reverse else compact
+
+            order = sorted(new_order + sorted(heads, key=title_of), key=title_of)
+            last = len(order) - 1
+            for pos, i in enumerate(order):
+                if i >= first:
+                    continue
+                for j in order[max(0, pos - WINDOW + 1) : min(last, pos + WINDOW - 1) + 1]:
+                    if j >= first:
+                        meet(i, j - first)
+        del heads
+        # The other blocks that hold a new record (`_block_pairs`): the new members first,
+        # then the slice's, in order, as in one blocking over both.
+        blocks: dict[tuple[Hashable, ...], list[int]] = {}
+        new_blocks = self.new_blocks
+        for x, f in enumerate(existing):
+            for key in _block_keys(f):
+                if key in new_blocks:
+                    blocks.setdefault(key, []).append(first + x)
+        for key, ex_members in blocks.items():
+            members = new_blocks[key] + ex_members
+            if len(members) <= BLOCK_ALL_PAIRS_MAX:
+                for i in new_blocks[key]:
+                    for j in ex_members:
+                        meet(i, j - first)
+                continue
+
+            def block_title(i: int) -> str:
+                return new[i].compact if i < first else existing[i - first].compact
+
+            members.sort(key=block_title)
+            last = len(members) - 1
+            for pos, i in enumerate(members):
+                if i >= first:
+                    continue
+                lo, hi = max(0, pos - BLOCK_WINDOW + 1), min(last, pos + BLOCK_WINDOW - 1)
+                for j in members[lo : hi + 1]:
+                    if j >= first:
+                        meet(i, j - first)
+
+    def scan_kept(self, shared: dict[Any, Any]) -> list[ScanFeatures]:
+        """The new records as later passes scan them (`ScanFeatures`), for a run to keep."""
+        return [ScanFeatures(f, shared) for f in self.new]
 
     def deduplicate(
         self, near: Sequence[DedupRecord], *, cannot_link: Iterable[tuple[Key, Key]] = ()
     ) -> DedupResult:
         """`deduplicate` of the new records followed by `near` (the records of the groups
         found near them), the new records not normalised again. The scans are over."""
-        self.new_blocks = set()
+        self.new_blocks = {}
+        self.new_titles = {}
         return _deduplicate(
             [*self.new, *(_Feat(r) for r in near)],
             cannot_link=cannot_link,

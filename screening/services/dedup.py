@@ -23,8 +23,10 @@ from django.utils import timezone
 from ..domain.dedup import (
     DedupRecord,
     NearGroups,
+    ScanFeatures,
     ScoredPair,
     most_complete,
+    scan_features,
 )
 from ..models import (
     AuditEvent,
@@ -210,6 +212,34 @@ def dedup_counts(*, review: Review) -> dict[str, int]:
     }
 
 
+class _Kept:
+    """What a run keeps across its passes: the `ScanFeatures` of the review's grouped records
+    by id (the records it has read or grouped), so that a pass reads only the ids and studies
+    of the existing records, and reads and normalises only those it has not seen."""
+
+    def __init__(self) -> None:
+        self.features: dict[int, ScanFeatures] = {}
+        self.shared: dict[Any, Any] = {}
+
+    def add(self, near: NearGroups) -> None:
+        for f in near.scan_kept(self.shared):
+            if isinstance(f.key, int):
+                self.features[f.key] = f
+
+    def read(self, ids: list[int]) -> None:
+        """Normalise the grouped records of `ids` not seen yet (grouped before the run)."""
+        missing = [i for i in ids if i not in self.features]
+        for start in range(0, len(missing), STUDIES_PER_QUERY):
+            rows = (
+                Record.objects.filter(pk__in=missing[start : start + STUDIES_PER_QUERY])
+                .values(*DEDUP_FIELDS)
+                .iterator(chunk_size=5000)
+            )
+            for f in scan_features([_dedup_record(row) for row in rows], self.shared):
+                if isinstance(f.key, int):
+                    self.features[f.key] = f
+
+
 def review_deduplicate(*, review: Review) -> dict[str, int]:
     """Group the review's unassigned records into existing or new studies; queue the doubts.
 
@@ -233,15 +263,16 @@ def review_deduplicate(*, review: Review) -> dict[str, int]:
     """
     with _one_run_at_a_time(review.pk):
         take = NEW_PER_PASS
+        kept = _Kept()
         while True:
-            grouped, new_count, near_count = _deduplicate_pass(review, take)
+            grouped, new_count, near_count = _deduplicate_pass(review, take, kept)
             if not grouped:
                 return dedup_counts(review=review)
             near_per_new = near_count / new_count
             take = max(1, min(NEW_PER_PASS, int(RECORDS_PER_PASS / (1 + near_per_new))))
 
 
-def _deduplicate_pass(review: Review, take: int) -> tuple[int, int, int]:
+def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int, int]:
     """Deduplicate the next `take` unassigned records: how many were grouped, how many were
     taken and how many existing records were near them."""
     new = [
@@ -258,12 +289,14 @@ def _deduplicate_pass(review: Review, take: int) -> tuple[int, int, int]:
     new_ids = {r.key for r in new}
     new_count = len(new)
     del new
-    compared = _records_near(review, near)
+    compared = _records_near(review, near, kept)
     keys = {r.key for r in compared} | new_ids
     refused = [pair for pair in _refused_pairs(review) if pair[0] in keys and pair[1] in keys]
     result = near.deduplicate(compared, cannot_link=refused)
     group_of = {r.key: r.group for r in compared}
     compared_count = len(compared)
+    # The new records are kept for the next passes' scans (grouped below).
+    kept.add(near)
     del near, compared, keys
 
     joined: dict[int, list[int]] = {}
@@ -307,21 +340,38 @@ def _deduplicate_pass(review: Review, take: int) -> tuple[int, int, int]:
     return new_studies + sum(len(v) for v in joined.values()), new_count, compared_count
 
 
-def _records_near(review: Review, near: NearGroups) -> list[DedupRecord]:
+def _records_near(review: Review, near: NearGroups, kept: _Kept) -> list[DedupRecord]:
     """Every record of the existing studies near a new record (`near.touched`), the review's
-    grouped records scanned a slice at a time."""
+    grouped records scanned a slice at a time, in id order: their ids and studies are read
+    again (a study may have been merged or split meanwhile), their blocking fields are those
+    the run keeps."""
     grouped = (
         Record.objects.filter(review=review, study__isnull=False)
         .order_by("id")
-        .values(*DEDUP_FIELDS)
+        .values_list("id", "study_id")
     )
-    scanned: list[DedupRecord] = []
+    features: dict[int, ScanFeatures] = {}
+    rows: list[tuple[int, int]] = []
+
+    def scan() -> None:
+        kept.read([record for record, _ in rows])
+        scanned = []
+        for record, study in rows:
+            f = kept.features.get(record)
+            if f is not None:  # None: deleted meanwhile
+                f.group = study
+                features[record] = f
+                scanned.append(f)
+        near.scan_features(scanned)
+
     for row in grouped.iterator(chunk_size=5000):
-        scanned.append(_dedup_record(row))
-        if len(scanned) >= EXISTING_PER_SCAN:
-            near.scan(scanned)
-            scanned = []
-    near.scan(scanned)
+        rows.append(row)
+        if len(rows) >= EXISTING_PER_SCAN:
+            scan()
+            rows = []
+    scan()
+    # The records no longer grouped (deleted, or taken apart meanwhile) are let go.
+    kept.features = features
     studies = sorted(key for key in near.touched if isinstance(key, int))
     return [
         _dedup_record(row)

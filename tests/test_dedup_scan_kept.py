@@ -1,0 +1,74 @@
+"""The near scan over the features a run keeps (`ScanFeatures`, issue 17): a pass scans the
+review's existing records a slice at a time without normalising them again, and finds exactly
+the studies that one blocking over the new records and each slice finds."""
+
+import pytest
+
+from screening.domain.dedup import DedupRecord, NearGroups, scan_features
+
+from .test_dedup_scale import near_by_one_blocking, records
+
+
+def far_records(count: int) -> list[DedupRecord]:
+    return [
+        DedupRecord(
+            key=f"f{i}",
+            title=f"Zoonotic omega survey {i} of rural registries",
+            year=1980,
+            authors=(f"Other{i}, B.",),
+            group=f"far{i}",
+        )
+        for i in range(count)
+    ]
+
+
+def same_title_records(new: list[DedupRecord]) -> list[DedupRecord]:
+    """Existing records with a new record's title (identical-title runs across the slices)
+    and a blank title (no title block)."""
+    return [
+        DedupRecord(key=f"t{i}", title=r.title, year=1990, group=f"t{i // 2}")
+        for i, r in enumerate(new[:40])
+    ] + [DedupRecord(key=f"b{i}", title="", pages="1-9", group=f"b{i}") for i in range(5)]
+
+
+@pytest.mark.parametrize("slice_size", [1, 7, 250, 5000])
+def test_a_sliced_scan_over_kept_features_finds_what_one_blocking_per_slice_finds(slice_size):
+    new = records(300, "n", None)
+    existing = records(900, "e", 3) + far_records(300) + same_title_records(new)
+    slices = [existing[i : i + slice_size] for i in range(0, len(existing), slice_size)]
+    expected: set = set()
+    for part in slices:
+        expected |= near_by_one_blocking(new, part)
+    assert len(expected) > 100
+
+    kept = NearGroups(new)
+    shared: dict = {}
+    for part in slices:
+        kept.scan_features(scan_features(part, shared))
+    assert kept.touched == expected
+
+    plain = NearGroups(new)
+    for part in slices:
+        plain.scan(part)
+    assert plain.touched == expected
+
+
+def test_kept_features_of_the_new_records_scan_like_the_records():
+    """A pass keeps its new records' features for the next passes: they scan like the records
+    read and normalised again."""
+    first = records(200, "a", None)
+    later = records(150, "z", None)
+    near = NearGroups(first)
+    kept = near.scan_kept({})
+    for f, r in zip(kept, first, strict=True):
+        f.group = f"s{r.key}"
+    grouped = [
+        DedupRecord(**{**{k: getattr(r, k) for k in r.__slots__}, "group": f"s{r.key}"})
+        for r in first
+    ]
+    by_records = NearGroups(later)
+    by_records.scan(grouped)
+    by_kept = NearGroups(later)
+    by_kept.scan_features(kept)
+    assert by_kept.touched == by_records.touched
+    assert len(by_kept.touched) > 20
