@@ -93,6 +93,7 @@ SPLIT_REASON = "separated by a reviewer"
 LINKS_AUDITED = 5000
 TASK_NAME = "screening.review_deduplicate"
 STUDIES_PER_TRANSACTION = 2000
+RECORDS_PER_TRANSACTION = 5000
 STUDIES_PER_JOIN_TRANSACTION = 200
 STUDIES_PER_QUERY = 10_000
 # Bounds on what one run holds in memory (see review_deduplicate): about 1.3 GB at most.
@@ -422,8 +423,7 @@ def _studies_create(*, review: Review, clusters: list[list[int]]) -> int:
     """New studies at the entry stage, a chunk per transaction, each with its records."""
     entry = Stage.objects.filter(review=review, is_entry=True).first()
     created = 0
-    for start in range(0, len(clusters), STUDIES_PER_TRANSACTION):
-        chunk = clusters[start : start + STUDIES_PER_TRANSACTION]
+    for chunk in _chunks(clusters):
         ids = [key for cluster in chunk for key in cluster]
         by_id = {row["id"]: row for row in Record.objects.filter(pk__in=ids).values(*RECORD_FIELDS)}
         with transaction.atomic():
@@ -445,6 +445,26 @@ def _studies_create(*, review: Review, clusters: list[list[int]]) -> int:
                 created -= empty.delete()[1].get(Study._meta.label, 0)
             created += len(pks)
     return created
+
+
+def _chunks(clusters: list[list[int]]) -> Iterator[list[list[int]]]:
+    """Clusters a transaction at a time: at most STUDIES_PER_TRANSACTION studies and, since
+    their records' full rows are read at once, about RECORDS_PER_TRANSACTION records (a
+    100,000-record import of one file exported many times makes clusters of ~80 records; a
+    chunk of 2,000 of those held every record's abstract at once, ~700 MB)."""
+    chunk: list[list[int]] = []
+    records = 0
+    for cluster in clusters:
+        if chunk and (
+            len(chunk) >= STUDIES_PER_TRANSACTION
+            or records + len(cluster) > RECORDS_PER_TRANSACTION
+        ):
+            yield chunk
+            chunk, records = [], 0
+        chunk.append(cluster)
+        records += len(cluster)
+    if chunk:
+        yield chunk
 
 
 def _studies_insert(
