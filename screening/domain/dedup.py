@@ -420,7 +420,9 @@ class _Feat:
         self.year = rec.year or None
         names = [s for s in (surname(a) for a in rec.authors[:6]) if s]
         self.first = names[0] if names else ""
-        self.surnames = frozenset(names)
+        # The distinct surnames in one order: a tuple is a third of a frozenset's memory, and
+        # signatures compare them as sets still.
+        self.surnames = tuple(sorted(set(names)))
         self.venue = venue_tokens(rec.venue)
         self.volume = number_key(rec.volume)
         self.issue = number_key(rec.issue)
@@ -770,7 +772,7 @@ def _people_evidence(a: _Feat, b: _Feat, ev: _Evidence) -> None:
             ev.add(2.0, "same first author")
         elif _names_similar(a.first, b.first):
             ev.add(1.5, "similar first author")
-        elif len(a.surnames & b.surnames) >= 2:
+        elif sum(name in b.surnames for name in a.surnames) >= 2:
             ev.add(0.5, "shared authors")
         else:
             ev.add(-2.5, "different first author")
@@ -859,12 +861,17 @@ class _Groups:
         self.notice = [f.notice for f in feats]
         self.group = [f.group for f in feats]
         # A translated title says little about its group (see score_pair).
-        self.titles = [[f.title] if f.informative and not f.translated else [] for f in feats]
-        self.members = [[i] for i in range(n)]
+        # A lone record's titles are a tuple, its members and places None (itself): a list
+        # per record for each was a fifth of a 100,000-record pass's peak. A list is made
+        # when a group first grows (`union`).
+        self.titles: list[list[str] | tuple[str, ...]] = [
+            (f.title,) if f.informative and not f.translated else () for f in feats
+        ]
+        self.members: list[list[int] | None] = [None] * n
         self.feats = feats
         # One record per distinct place (venue, volume, issue, pages...) in each group: what
         # the chaining guard compares, whatever the number of copies of one export.
-        self.places = [[i] for i in range(n)]
+        self.places: list[list[int] | None] = [None] * n
         # The places' keys, built when a group first grows.
         self.place_keys: list[set[tuple[Hashable, ...]] | None] = [None] * n
 
@@ -897,8 +904,8 @@ class _Groups:
             return why
         if cannot:
             small, other = (ra, rb) if self.size[ra] <= self.size[rb] else (rb, ra)
-            other_members = set(self.members[other])
-            for i in self.members[small]:
+            other_members = set(self._members(other))
+            for i in self._members(small):
                 if cannot.get(i, set()) & other_members:
                     return "a reviewer said these differ"
         return ""
@@ -907,9 +914,9 @@ class _Groups:
         """A record of each group at two places of one venue (or two items of a recurring
         column): a record that lacks the telling field must not chain them together."""
         feats = self.feats
-        for i in self.places[ra]:
+        for i in self._places(ra):
             a = feats[i]
-            for j in self.places[rb]:
+            for j in self._places(rb):
                 b = feats[j]
                 if a.notice != b.notice:
                     continue  # an erratum sits elsewhere by nature
@@ -936,22 +943,39 @@ class _Groups:
             self.group[ra] = self.group[rb]
         if self.notice[ra] in _CORRECTIONS and self.notice[rb] in _CORRECTIONS:
             self.notice[ra] = ""  # an article with its errata
+        titles = self.titles[ra]
+        if self.titles[rb] and not isinstance(titles, list):
+            titles = self.titles[ra] = list(titles)
         for t in self.titles[rb]:
-            if len(self.titles[ra]) >= MAX_TITLES_PER_GROUP:
+            if len(titles) >= MAX_TITLES_PER_GROUP:
                 break
-            if t not in self.titles[ra]:
-                self.titles[ra].append(t)
-        self.members[ra].extend(self.members[rb])
+            if t not in titles:
+                titles.append(t)  # type: ignore[union-attr]  # a list, made above
+        members = self.members[ra]
+        if members is None:
+            members = self.members[ra] = [ra]
+        members.extend(self._members(rb))
         self.members[rb] = []
         keys = self.place_keys[ra]
+        places = self.places[ra]
+        if places is None:
+            places = self.places[ra] = [ra]
         if keys is None:
-            keys = self.place_keys[ra] = {_place(self.feats[i]) for i in self.places[ra]}
-        for j in self.places[rb]:
+            keys = self.place_keys[ra] = {_place(self.feats[i]) for i in places}
+        for j in self._places(rb):
             key = _place(self.feats[j])
-            if key not in keys and len(self.places[ra]) < MAX_PLACES_CHECKED:
+            if key not in keys and len(places) < MAX_PLACES_CHECKED:
                 keys.add(key)
-                self.places[ra].append(j)
+                places.append(j)
         self.places[rb] = []
+
+    def _members(self, root: int) -> list[int]:
+        members = self.members[root]
+        return [root] if members is None else members
+
+    def _places(self, root: int) -> list[int]:
+        places = self.places[root]
+        return [root] if places is None else places
 
 
 def _window_pairs(order: list[int], window: int) -> Iterator[tuple[int, int]]:
@@ -1173,13 +1197,13 @@ def _join_identical(
             if twin is not None:
                 first, score, reason = twin
                 groups.union(groups.find(first), groups.find(i))
-                merges.append(
-                    ScoredPair(feats[first].key, f.key, score, f"identical records: {reason}")
-                )
+                merges.append(ScoredPair(feats[first].key, f.key, score, reason))
                 continue
             score, reason, hard = score_pair(f, f, shared)
             if score >= auto_threshold and not hard:
-                by_signature[signature] = (i, round(score, 2), reason)
+                # One reason string for all the copies of a record (a file imported many
+                # times makes a merge per copy).
+                by_signature[signature] = (i, round(score, 2), f"identical records: {reason}")
         active.append(i)
     return active
 
@@ -1300,7 +1324,7 @@ class NearGroups:
     the new records and the slice, but only the pairs of a new record with an existing one
     (the new records' titles, title order and blocks are computed once, not per slice)."""
 
-    def __init__(self, new: Sequence[DedupRecord]) -> None:
+    def __init__(self, new: Iterable[DedupRecord]) -> None:
         self.new = [_Feat(r) for r in new]
         self.new_blocks: dict[tuple[Hashable, ...], list[int]] = {}
         for i, f in enumerate(self.new):

@@ -276,28 +276,29 @@ def review_deduplicate(*, review: Review) -> dict[str, int]:
 def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int, int]:
     """Deduplicate the next `take` unassigned records: how many were grouped, how many were
     taken and how many existing records were near them."""
-    new = [
+    # The new records are held normalised only (`NearGroups`), streamed from the rows: the
+    # rows and `DedupRecord`s of a whole pass were never needed at once (~1 KB a record).
+    near = NearGroups(
         _dedup_record(row)
         for row in Record.objects.filter(review=review, study__isnull=True)
         .order_by("id")
         .values(*DEDUP_FIELDS)[:take]
         .iterator(chunk_size=5000)
-    ]
-    if not new:
+    )
+    if not near.new:
         return 0, 0, 0
-    # The new records are held normalised only (`NearGroups`), their keys aside.
-    near = NearGroups(new)
-    new_ids = {r.key for r in new}
-    new_count = len(new)
-    del new
+    new_ids = {f.key for f in near.new}
+    new_count = len(near.new)
     compared = _records_near(review, near, kept)
     keys = {r.key for r in compared} | new_ids
     refused = [pair for pair in _refused_pairs(review) if pair[0] in keys and pair[1] in keys]
     result = near.deduplicate(compared, cannot_link=refused)
     group_of = {r.key: r.group for r in compared}
     compared_count = len(compared)
-    # The new records are kept for the next passes' scans (grouped below).
-    kept.add(near)
+    if new_count == take:
+        # More records may wait: the new records are kept for the next passes' scans (they
+        # are grouped below). A run's last pass keeps nothing (its peak is that pass's).
+        kept.add(near)
     del near, compared, keys
 
     joined: dict[int, list[int]] = {}
