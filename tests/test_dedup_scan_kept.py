@@ -72,3 +72,30 @@ def test_kept_features_of_the_new_records_scan_like_the_records():
     by_kept.scan_features(kept)
     assert by_kept.touched == by_records.touched
     assert len(by_kept.touched) > 20
+
+
+def test_a_record_scored_with_its_kept_title_features_is_the_record_normalised_again():
+    """A near record read again for scoring takes its title's features from the run's kept
+    scan features: the same features, and so the same result."""
+    from screening.domain.dedup import _Feat
+
+    from .dedup_helpers import STROKE, TRIAL
+
+    near = [
+        DedupRecord(key=10, title=STROKE, year=2006, authors=("Wolf, S. L.",), group=1),
+        DedupRecord(key=11, title="Erratum: " + TRIAL, year=2013, group=2),
+        DedupRecord(key=12, title="[Ischemic stroke in the young]", year=2001, group=3),
+        DedupRecord(key=13, title="Editorial", venue="Lancet", volume="3", group=4),
+        DedupRecord(key=14, title="", pages="7-9", group=5),
+    ]
+    kept = {f.key: f for f in scan_features(near, {})}
+    for r in near:
+        plain, known = _Feat(r), _Feat(r, kept[r.key])
+        assert {n: getattr(known, n) for n in _Feat.__slots__} == {
+            n: getattr(plain, n) for n in _Feat.__slots__
+        }
+    new = [DedupRecord(key=1, title=STROKE.upper(), year=2006, authors=("Wolf, S.",))]
+    ours = NearGroups(new).deduplicate(near, known=kept)
+    reference = NearGroups(new).deduplicate(near)
+    assert ours.clusters == reference.clusters and ours.merges == reference.merges
+    assert ours.candidates == reference.candidates

@@ -407,16 +407,26 @@ class _Feat:
         "group",
     )
 
-    def __init__(self, rec: DedupRecord):
+    def __init__(self, rec: DedupRecord, known: "ScanFeatures | None" = None):
+        """`known`: the record's scan features, whose title part is taken as it is."""
         self.key = rec.key
-        (
-            self.notice,
-            self.title,
-            self.translated,
-            self.compact,
-            self.informative,
-            self.series,
-        ) = _title_features(rec.title, rec.publication_type)
+        if known is None:
+            (
+                self.notice,
+                self.title,
+                self.translated,
+                self.compact,
+                self.informative,
+                self.series,
+            ) = _title_features(rec.title, rec.publication_type)
+        else:
+            self.notice = known.notice
+            self.title = known.title
+            self.compact = known.title.replace(" ", "")
+            flags = known.title_flags
+            self.translated = bool(flags & 1)
+            self.informative = bool(flags & 2)
+            self.series = bool(flags & 4)
         self.year = rec.year or None
         names = [s for s in (surname(a) for a in rec.authors[:6]) if s]
         self.first = names[0] if names else ""
@@ -1292,12 +1302,28 @@ class ScanFeatures:
     has grouped or read, so that a pass does not read and normalise every existing record of
     the review again (at a million records that was 3 million normalisations in one run)."""
 
-    __slots__ = ("key", "group", "title", "first", "year", "volume", "page_first", "doi", "pmid")
+    __slots__ = (
+        "key",
+        "group",
+        "title",
+        "first",
+        "year",
+        "volume",
+        "page_first",
+        "doi",
+        "pmid",
+        "notice",
+        "title_flags",
+    )
 
-    def __init__(self, f: _Blockable, shared: dict[Any, Any]) -> None:
-        self.key = f.key
-        self.group = f.group
-        self.title = f.title
+    def __init__(self, f: "_Feat", shared: dict[Any, Any]) -> None:
+        self.key: Key = f.key
+        self.group: Key | None = f.group
+        self.title: str = f.title
+        # The rest of what the title tells (`_title_features`): a record read again for
+        # scoring (an existing study near a new record) is not normalised again.
+        self.notice: str = shared.setdefault(f.notice, f.notice)
+        self.title_flags: int = f.translated | f.informative << 1 | f.series << 2
         # Surnames, volumes, pages and years repeat across records: one object each.
         self.first = shared.setdefault(f.first, f.first)
         self.year = shared.setdefault(f.year, f.year)
@@ -1430,14 +1456,20 @@ class NearGroups:
         return [ScanFeatures(f, shared) for f in self.new]
 
     def deduplicate(
-        self, near: Sequence[DedupRecord], *, cannot_link: Iterable[tuple[Key, Key]] = ()
+        self,
+        near: Sequence[DedupRecord],
+        *,
+        cannot_link: Iterable[tuple[Key, Key]] = (),
+        known: Mapping[Any, ScanFeatures] | None = None,
     ) -> DedupResult:
         """`deduplicate` of the new records followed by `near` (the records of the groups
-        found near them), the new records not normalised again. The scans are over."""
+        found near them), the new records not normalised again, nor the titles of the near
+        records whose scan features are `known`. The scans are over."""
+        known = known or {}
         self.new_blocks = {}
         self.new_titles = {}
         return _deduplicate(
-            [*self.new, *(_Feat(r) for r in near)],
+            [*self.new, *(_Feat(r, known.get(r.key)) for r in near)],
             cannot_link=cannot_link,
             auto_threshold=AUTO_THRESHOLD,
             candidate_threshold=CANDIDATE_THRESHOLD,

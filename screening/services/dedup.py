@@ -292,7 +292,7 @@ def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int,
     compared = _records_near(review, near, kept)
     keys = {r.key for r in compared} | new_ids
     refused = [pair for pair in _refused_pairs(review) if pair[0] in keys and pair[1] in keys]
-    result = near.deduplicate(compared, cannot_link=refused)
+    result = near.deduplicate(compared, cannot_link=refused, known=kept.features)
     group_of = {r.key: r.group for r in compared}
     compared_count = len(compared)
     if new_count == take:
