@@ -866,7 +866,11 @@ class _Groups:
         # Tuples, not sets: a set per record was a fifth of a run's memory.
         self.dois = [(f.doi,) if f.doi and f.doi not in shared_dois else () for f in feats]
         self.pmids = [(f.pmid,) if f.pmid else () for f in feats]
-        self.years = [(f.year, f.year) if f.year else None for f in feats]
+        # A lone record's year range, one tuple per year.
+        ranges: dict[int, tuple[int, int]] = {}
+        self.years = [
+            ranges.setdefault(f.year, (f.year, f.year)) if f.year else None for f in feats
+        ]
         # A group's kind is that of its article once an article has joined it.
         self.notice = [f.notice for f in feats]
         self.group = [f.group for f in feats]
@@ -877,11 +881,11 @@ class _Groups:
         self.titles: list[list[str] | tuple[str, ...]] = [
             (f.title,) if f.informative and not f.translated else () for f in feats
         ]
-        self.members: list[list[int] | None] = [None] * n
+        self.members: list[list[int] | tuple[()] | None] = [None] * n
         self.feats = feats
         # One record per distinct place (venue, volume, issue, pages...) in each group: what
         # the chaining guard compares, whatever the number of copies of one export.
-        self.places: list[list[int] | None] = [None] * n
+        self.places: list[list[int] | tuple[()] | None] = [None] * n
         # The places' keys, built when a group first grows.
         self.place_keys: list[set[tuple[Hashable, ...]] | None] = [None] * n
 
@@ -962,13 +966,13 @@ class _Groups:
             if t not in titles:
                 titles.append(t)  # type: ignore[union-attr]  # a list, made above
         members = self.members[ra]
-        if members is None:
+        if not isinstance(members, list):  # None: a lone record (a root is never ())
             members = self.members[ra] = [ra]
         members.extend(self._members(rb))
-        self.members[rb] = []
+        self.members[rb] = ()  # no longer a root: none (a shared empty tuple, no list)
         keys = self.place_keys[ra]
         places = self.places[ra]
-        if places is None:
+        if not isinstance(places, list):
             places = self.places[ra] = [ra]
         if keys is None:
             keys = self.place_keys[ra] = {_place(self.feats[i]) for i in places}
@@ -977,13 +981,13 @@ class _Groups:
             if key not in keys and len(places) < MAX_PLACES_CHECKED:
                 keys.add(key)
                 places.append(j)
-        self.places[rb] = []
+        self.places[rb] = ()
 
-    def _members(self, root: int) -> list[int]:
+    def _members(self, root: int) -> Sequence[int]:
         members = self.members[root]
         return [root] if members is None else members
 
-    def _places(self, root: int) -> list[int]:
+    def _places(self, root: int) -> Sequence[int]:
         places = self.places[root]
         return [root] if places is None else places
 
@@ -1119,12 +1123,15 @@ def _deduplicate(
     auto_threshold: float,
     candidate_threshold: float,
 ) -> DedupResult:
-    index = {f.key: i for i, f in enumerate(feats)}
+    links = list(cannot_link)
     cannot: dict[int, set[int]] = {}
-    for ka, kb in cannot_link:
-        if ka in index and kb in index:
-            cannot.setdefault(index[ka], set()).add(index[kb])
-            cannot.setdefault(index[kb], set()).add(index[ka])
+    if links:  # the index only then: a dict entry per record
+        index = {f.key: i for i, f in enumerate(feats)}
+        for ka, kb in links:
+            if ka in index and kb in index:
+                cannot.setdefault(index[ka], set()).add(index[kb])
+                cannot.setdefault(index[kb], set()).add(index[ka])
+        del index
     shared = _shared_dois(feats)
     groups = _Groups(feats, shared)
     _join_existing_groups(feats, groups)

@@ -290,8 +290,12 @@ def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int,
     new_ids = {f.key for f in near.new}
     new_count = len(near.new)
     compared = _records_near(review, near, kept)
-    keys = {r.key for r in compared} | new_ids
-    refused = [pair for pair in _refused_pairs(review) if pair[0] in keys and pair[1] in keys]
+    keys = {r.key for r in compared}
+    refused = [
+        (a, b)
+        for a, b in _refused_pairs(review)
+        if (a in keys or a in new_ids) and (b in keys or b in new_ids)
+    ]
     result = near.deduplicate(compared, cannot_link=refused, known=kept.features)
     group_of = {r.key: r.group for r in compared}
     compared_count = len(compared)
