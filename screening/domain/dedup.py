@@ -356,6 +356,9 @@ def _title_features(title: str, publication_type: str) -> tuple[str, str, bool, 
     )
 
 
+_YEARS: dict[int, int] = {}
+
+
 class _Blockable(Protocol):
     """What blocking and `_worth_scoring` read of a record: a `_Feat` or a `ScanFeatures`."""
 
@@ -427,7 +430,8 @@ class _Feat:
             self.translated = bool(flags & 1)
             self.informative = bool(flags & 2)
             self.series = bool(flags & 4)
-        self.year = rec.year or None
+        # Years repeat: one int object each (a year above 256 is a new int per row).
+        self.year = _YEARS.setdefault(rec.year, rec.year) if rec.year else None
         names = [s for s in (surname(a) for a in rec.authors[:6]) if s]
         self.first = names[0] if names else ""
         # The distinct surnames in one order: a tuple is a third of a frozenset's memory, and
@@ -856,6 +860,24 @@ def _place(f: _Feat) -> tuple[Hashable, ...]:
     )
 
 
+# A group's DOIs, PMIDs or titles: a lone record's one value is the string itself.
+_Values = str | tuple[str, ...]
+
+
+def _values(values: "_Values | list[str]") -> Sequence[str]:
+    return (values,) if isinstance(values, str) else values
+
+
+def _disjoint(a: _Values, b: _Values) -> bool:
+    return set(_values(a)).isdisjoint(_values(b))
+
+
+def _merged(a: _Values, b: _Values) -> _Values:
+    """The values of two groups, each once, in order (a tuple unless both are empty)."""
+    merged = tuple(dict.fromkeys((*_values(a), *_values(b))))
+    return merged
+
+
 class _Groups:
     """Union-find whose roots carry what the chaining guard needs."""
 
@@ -863,9 +885,12 @@ class _Groups:
         n = len(feats)
         self.parent = list(range(n))
         self.size = [1] * n
-        # Tuples, not sets: a set per record was a fifth of a run's memory.
-        self.dois = [(f.doi,) if f.doi and f.doi not in shared_dois else () for f in feats]
-        self.pmids = [(f.pmid,) if f.pmid else () for f in feats]
+        # Tuples, not sets: a set per record was a fifth of a run's memory. A lone record's
+        # DOI, PMID and title are the string itself (`_values` reads both), not a tuple.
+        self.dois: list[_Values] = [
+            f.doi if f.doi and f.doi not in shared_dois else () for f in feats
+        ]
+        self.pmids: list[_Values] = [f.pmid or () for f in feats]
         # A lone record's year range, one tuple per year.
         ranges: dict[int, tuple[int, int]] = {}
         self.years = [
@@ -878,8 +903,8 @@ class _Groups:
         # A lone record's titles are a tuple, its members and places None (itself): a list
         # per record for each was a fifth of a 100,000-record pass's peak. A list is made
         # when a group first grows (`union`).
-        self.titles: list[list[str] | tuple[str, ...]] = [
-            (f.title,) if f.informative and not f.translated else () for f in feats
+        self.titles: list[_Values | list[str]] = [
+            f.title if f.informative and not f.translated else () for f in feats
         ]
         self.members: list[list[int] | tuple[()] | None] = [None] * n
         self.feats = feats
@@ -903,15 +928,15 @@ class _Groups:
                 return "records belong to two existing studies"
         if not _notices_compatible(self.notice[ra], self.notice[rb]):
             return "a comment or reply and the paper it answers"
-        if self.dois[ra] and self.dois[rb] and set(self.dois[ra]).isdisjoint(self.dois[rb]):
+        if self.dois[ra] and self.dois[rb] and _disjoint(self.dois[ra], self.dois[rb]):
             return "different DOIs in the two groups"
-        if self.pmids[ra] and self.pmids[rb] and set(self.pmids[ra]).isdisjoint(self.pmids[rb]):
+        if self.pmids[ra] and self.pmids[rb] and _disjoint(self.pmids[ra], self.pmids[rb]):
             return "different PMIDs in the two groups"
         ya, yb = self.years[ra], self.years[rb]
         if ya and yb and max(ya[1], yb[1]) - min(ya[0], yb[0]) > 1:
             return "years too far apart in the two groups"
-        for ta in self.titles[ra]:
-            for tb in self.titles[rb]:
+        for ta in _values(self.titles[ra]):
+            for tb in _values(self.titles[rb]):
                 if title_similarity(ta, tb) < 0.8:
                     return "unrelated titles in the two groups"
         if why := self._members_apart(ra, rb):
@@ -948,8 +973,8 @@ class _Groups:
             ra, rb = rb, ra
         self.parent[rb] = ra
         self.size[ra] += self.size[rb]
-        self.dois[ra] = tuple(dict.fromkeys((*self.dois[ra], *self.dois[rb])))
-        self.pmids[ra] = tuple(dict.fromkeys((*self.pmids[ra], *self.pmids[rb])))
+        self.dois[ra] = _merged(self.dois[ra], self.dois[rb])
+        self.pmids[ra] = _merged(self.pmids[ra], self.pmids[rb])
         ya, yb = self.years[ra], self.years[rb]
         if yb:
             self.years[ra] = (min(ya[0], yb[0]), max(ya[1], yb[1])) if ya else yb
@@ -959,8 +984,8 @@ class _Groups:
             self.notice[ra] = ""  # an article with its errata
         titles = self.titles[ra]
         if self.titles[rb] and not isinstance(titles, list):
-            titles = self.titles[ra] = list(titles)
-        for t in self.titles[rb]:
+            titles = self.titles[ra] = list(_values(titles))
+        for t in _values(self.titles[rb]):
             if len(titles) >= MAX_TITLES_PER_GROUP:
                 break
             if t not in titles:
@@ -1359,6 +1384,13 @@ class NearGroups:
 
     def __init__(self, new: Iterable[DedupRecord]) -> None:
         self.new = [_Feat(r) for r in new]
+        self.touched: set[Key] = set()
+        # The new records' blocks and title orders, made at the first slice to scan: a run on
+        # a review with no existing record never needs them (~170 bytes a block).
+        self.prepared = False
+
+    def _prepare(self) -> None:
+        self.prepared = True
         self.new_blocks: dict[tuple[Hashable, ...], list[int]] = {}
         for i, f in enumerate(self.new):
             for key in _block_keys(f):
@@ -1371,7 +1403,6 @@ class NearGroups:
         heads = [members[0] for members in self.new_titles.values()]
         self.new_heads = sorted(heads, key=lambda i: self.new[i].compact)
         self.new_heads_reversed = sorted(heads, key=lambda i: self.new[i].compact[::-1])
-        self.touched: set[Key] = set()
 
     def scan(self, existing: Sequence[DedupRecord]) -> None:
         self.scan_features([_Feat(r) for r in existing])
@@ -1382,6 +1413,8 @@ class NearGroups:
         record meets an existing one."""
         if not self.new or not existing:
             return
+        if not self.prepared:
+            self._prepare()
         new = self.new
         first = len(new)
         touched = self.touched
@@ -1473,8 +1506,8 @@ class NearGroups:
         found near them), the new records not normalised again, nor the titles of the near
         records whose scan features are `known`. The scans are over."""
         known = known or {}
-        self.new_blocks = {}
-        self.new_titles = {}
+        self.new_blocks, self.new_titles, self.new_heads, self.new_heads_reversed = {}, {}, [], []
+        self.prepared = True
         return _deduplicate(
             [*self.new, *(_Feat(r, known.get(r.key)) for r in near)],
             cannot_link=cannot_link,
