@@ -34,6 +34,7 @@ that do not: an incremental run re-examines nothing that was settled before.
 """
 
 import re
+import sys
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -433,15 +434,18 @@ class _Feat:
         # Years repeat: one int object each (a year above 256 is a new int per row).
         self.year = _YEARS.setdefault(rec.year, rec.year) if rec.year else None
         names = [s for s in (surname(a) for a in rec.authors[:6]) if s]
-        self.first = names[0] if names else ""
+        # Surnames, volumes, issues and page numbers repeat across records: interned, one
+        # string each (a new string per row otherwise, ~40 bytes each).
+        self.first = sys.intern(names[0]) if names else ""
         # The distinct surnames in one order: a tuple is a third of a frozenset's memory, and
         # signatures compare them as sets still.
         self.surnames = tuple(sorted(set(names)))
         self.venue = venue_tokens(rec.venue)
-        self.volume = number_key(rec.volume)
-        self.issue = number_key(rec.issue)
+        self.volume = sys.intern(number_key(rec.volume))
+        self.issue = sys.intern(number_key(rec.issue))
         self.proceedings = is_proceedings(rec.venue, rec.publication_type)
-        self.page_first, self.page_last = page_key(rec.pages)
+        page_first, page_last = page_key(rec.pages)
+        self.page_first, self.page_last = sys.intern(page_first), sys.intern(page_last)
         # The page range as numbers (-1: none), for overlap tests.
         self.page_lo = _page_number(self.page_first)
         self.page_hi = max(self.page_lo, _page_number(self.page_last))

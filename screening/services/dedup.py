@@ -287,15 +287,13 @@ def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int,
     )
     if not near.new:
         return 0, 0, 0
-    new_ids = {f.key for f in near.new}
     new_count = len(near.new)
     compared = _records_near(review, near, kept)
-    keys = {r.key for r in compared}
-    refused = [
-        (a, b)
-        for a, b in _refused_pairs(review)
-        if (a in keys or a in new_ids) and (b in keys or b in new_ids)
-    ]
+    refused = _refused_pairs(review)
+    if refused:  # a set of every key only then
+        keys = {r.key for r in compared} | {f.key for f in near.new}
+        refused = [(a, b) for a, b in refused if a in keys and b in keys]
+        del keys
     result = near.deduplicate(compared, cannot_link=refused, known=kept.features)
     group_of = {r.key: r.group for r in compared}
     compared_count = len(compared)
@@ -303,12 +301,13 @@ def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int,
         # More records may wait: the new records are kept for the next passes' scans (they
         # are grouped below). A run's last pass keeps nothing (its peak is that pass's).
         kept.add(near)
-    del near, compared, keys
+    del near, compared
 
     joined: dict[int, list[int]] = {}
     new_clusters: list[list[int]] = []
     for cluster in result.clusters:
-        fresh = sorted(key for key in cluster if isinstance(key, int) and key in new_ids)
+        # The near records are grouped (their study in `group_of`); the others are new.
+        fresh = sorted(key for key in cluster if isinstance(key, int) and key not in group_of)
         if not fresh:
             continue
         existing_studies = {study for key in cluster if isinstance(study := group_of.get(key), int)}
