@@ -99,3 +99,54 @@ def test_a_record_scored_with_its_kept_title_features_is_the_record_normalised_a
     reference = NearGroups(new).deduplicate(near)
     assert ours.clusters == reference.clusters and ours.merges == reference.merges
     assert ours.candidates == reference.candidates
+
+
+@pytest.mark.django_db
+def test_a_pass_reads_the_studies_of_the_kept_records_again(review, monkeypatch):
+    """A run keeps the features of the records it has read, not their studies: a study merged
+    into another between two passes is found under its new study by the next pass."""
+    from screening.models import Record, Stage, Study
+    from screening.services import dedup as dedup_service
+    from screening.services.dedup import review_deduplicate
+
+    from .dedup_helpers import APHASIA, STROKE, add_batch, paper
+
+    (aphasia, _) = add_batch(
+        review,
+        "ACM",
+        [paper(APHASIA, authors=["Breitenstein, C."], year=2017), paper(STROKE)],
+    )
+    review_deduplicate(review=review)
+    monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 1)
+    hip, again = add_batch(
+        review,
+        "PubMed",
+        [
+            paper("Hip fracture surgery within 48 hours: a cohort study", year=2019),
+            paper(APHASIA.upper(), authors=["Breitenstein, C."], year=2017),
+        ],
+    )
+    scans = []
+    records_near = dedup_service._records_near
+
+    def merge_before_the_second_pass(*args, **kwargs):
+        scans.append(1)
+        if len(scans) == 2:
+            # What a reviewer's merge does: the records move, the absorbed study goes.
+            old = Record.objects.get(pk=aphasia.pk).study
+            kept = Study.objects.create(
+                review=review,
+                title=old.title,
+                current_stage=Stage.objects.get(review=review, is_entry=True),
+            )
+            Record.objects.filter(study=old).update(study=kept)
+            old.delete()
+        return records_near(*args, **kwargs)
+
+    monkeypatch.setattr(dedup_service, "_records_near", merge_before_the_second_pass)
+    review_deduplicate(review=review)
+    assert len(scans) == 2
+    merged = Record.objects.get(pk=aphasia.pk).study_id
+    assert Record.objects.get(pk=again.pk).study_id == merged
+    assert Record.objects.get(pk=hip.pk).study_id not in (None, merged)
+    assert not Record.objects.filter(review=review, study__isnull=True).exists()
