@@ -1,7 +1,13 @@
 import os
 
 from django.core.wsgi import get_wsgi_application
+from django.urls import get_resolver
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slrweb.settings")
 
 application = get_wsgi_application()
+
+# Resolve the URLconf now, as gunicorn loads this module in each worker process before it
+# accepts connections: importing every view (and scikit-learn behind the ranking) takes over a
+# second, which the first request of each new worker process would otherwise wait for.
+url_patterns = get_resolver().url_patterns

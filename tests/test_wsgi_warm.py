@@ -1,0 +1,29 @@
+"""The WSGI module gunicorn loads in each worker process resolves the URLconf before the worker
+accepts a connection: importing the views (and the libraries they bring, scikit-learn among
+them) takes over a second, which the first request of every new worker process paid
+(the floor of the HTTP benchmark saw 1.3 s on /healthz)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_loading_the_wsgi_application_imports_the_urlconf_and_its_views():
+    probe = (
+        "import sys; import slrweb.wsgi; "
+        "print('slrweb.urls' in sys.modules, 'screening.views' in sys.modules)"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "slrweb.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert done.stdout.split() == ["True", "True"]
