@@ -50,9 +50,9 @@ def near_by_one_blocking(new: list[DedupRecord], existing: list[DedupRecord]) ->
     }
 
 
-def test_the_near_scan_finds_the_groups_one_blocking_over_all_records_finds():
-    new = records(300, "n", None)
-    far = [
+def far_records(count: int) -> list[DedupRecord]:
+    """Existing records in studies of their own, their titles far from those of `records`."""
+    return [
         DedupRecord(
             key=f"f{i}",
             title=f"Zoonotic omega survey {i} of rural registries",
@@ -60,8 +60,13 @@ def test_the_near_scan_finds_the_groups_one_blocking_over_all_records_finds():
             authors=(f"Other{i}, B.",),
             group=f"far{i}",
         )
-        for i in range(300)
+        for i in range(count)
     ]
+
+
+def test_the_near_scan_finds_the_groups_one_blocking_over_all_records_finds():
+    new = records(300, "n", None)
+    far = far_records(300)
     existing = records(900, "e", 3) + far
     expected = near_by_one_blocking(new, existing)
     # Not trivial either way: many studies near, and some far ones left out.

@@ -6,20 +6,7 @@ import pytest
 
 from screening.domain.dedup import DedupRecord, NearGroups, scan_features
 
-from .test_dedup_scale import near_by_one_blocking, records
-
-
-def far_records(count: int) -> list[DedupRecord]:
-    return [
-        DedupRecord(
-            key=f"f{i}",
-            title=f"Zoonotic omega survey {i} of rural registries",
-            year=1980,
-            authors=(f"Other{i}, B.",),
-            group=f"far{i}",
-        )
-        for i in range(count)
-    ]
+from .test_dedup_scale import far_records, near_by_one_blocking, records
 
 
 def same_title_records(new: list[DedupRecord]) -> list[DedupRecord]:

@@ -569,7 +569,7 @@ def _priorities_vacuum() -> None:
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         return
     with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM {StudyPriority._meta.db_table}")
+        cursor.execute(f"VACUUM {_PRIORITY}")
 
 
 def _priorities_clear(*, stage: Stage, keep: set[int]) -> int:
