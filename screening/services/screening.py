@@ -36,6 +36,7 @@ from ..models import (
     StudyPriority,
 )
 from ..models.records import STUDY_SHUFFLE_MODULUS, STUDY_SHUFFLE_MULTIPLIER
+from ..selectors.prepared import PreparedStatement
 from ..selectors.rows import model_columns, model_rows
 from ..selectors.screening import (
     can_adjudicate,
@@ -104,7 +105,8 @@ def _clean_reasons(
 
 def _lock_study(study_id: int) -> Study:
     """The study's row, locked until the transaction ends (read in SQL, see `model_columns`)."""
-    # NO KEY UPDATE (see `_pick_sql`): a priority row's foreign key check does not wait for it.
+    # NO KEY UPDATE (see `_pick_statement`): a priority row's foreign key check does not wait
+    # for it.
     if connection.features.has_select_for_no_key_update:
         lock = " FOR NO KEY UPDATE"
     else:
@@ -790,7 +792,7 @@ def _taken_sql(study: str) -> tuple[str, str]:
 
 class _Queue(NamedTuple):
     """One of a stage's queues in SQL: the rows it reads (`s` is the study, or with `ranked`
-    `p` is the stage's priority rows, each study probed by `_pick_sql`), what it keeps of them
+    `p` is the stage's priority rows, each study probed by `_pick_statement`), what it keeps of them
     and in which order it serves them."""
 
     source: str
@@ -813,7 +815,7 @@ RANKED_WALK = 500
 
 def _ranked(where: str = "", *, walk: bool, vendor: str) -> _Queue:
     """A ranked queue: the stage's priority rows in queue order (`where` narrows them), each
-    probed for its study by `_pick_sql`.
+    probed for its study by `_pick_statement`.
 
     The ordered rows are a subquery of their own. Flattened into the join, PostgreSQL estimated
     that few rows pass the pick's filters and chose to read and filter every ranked study of the
@@ -955,8 +957,11 @@ def _position_sql(*, random_order: bool) -> tuple[str, list[_Queue]]:
 
 
 @functools.cache
-def _pick_sql(*, random_order: bool, include_skipped: bool, wait: bool, vendor: str) -> str:
-    """One statement: the reviewer's live claim if any, else the first free study, locked.
+def _pick_statement(
+    *, random_order: bool, include_skipped: bool, wait: bool, vendor: str
+) -> PreparedStatement:
+    """One statement, prepared (`selectors/prepared.py`: planned once per connection, not on
+    every pick): the reviewer's live claim if any, else the first free study, locked.
 
     Answers (study id, 1) for a live claim (returned again: reloading the page shows the same
     study), (study id, 0) for a free study now locked by this transaction, nothing when every
@@ -1030,13 +1035,14 @@ def _pick_sql(*, random_order: bool, include_skipped: bool, wait: bool, vendor: 
         ctes.append(
             f"{names[-1]} AS ({head} WHERE {where} AND {free} ORDER BY {queue.order} LIMIT 1{lock})"
         )
-    return f"WITH {', '.join(ctes)} SELECT study_id, 1 FROM live" + "".join(
-        f" UNION ALL SELECT id, 0 FROM {name}" for name in names
+    return PreparedStatement(
+        f"WITH {', '.join(ctes)} SELECT study_id, 1 FROM live"
+        + "".join(f" UNION ALL SELECT id, 0 FROM {name}" for name in names)
     )
 
 
 @functools.cache
-def _claim_sql() -> str:
+def _claim_statement() -> PreparedStatement:
     """Re-count the locked study's slots and claim it (insert or refresh) in one statement.
 
     It runs after the pick locked the study, so its snapshot sees every claim and decision
@@ -1044,7 +1050,7 @@ def _claim_sql() -> str:
     Answers the claim's id, nothing when the study filled up meanwhile.
     """
     decisions, claims = _taken_sql("%(study)s")
-    return (
+    return PreparedStatement(
         f"INSERT INTO {_CLAIM}"
         " (review_id, study_id, stage_id, reviewer_id, claimed_at, expires_at, skipped)"
         " SELECT %(review)s, %(study)s, %(stage)s, %(reviewer)s, %(now)s, %(expires)s, %(no)s"
@@ -1087,13 +1093,13 @@ def study_claim_next(*, review: Review, stage: Stage, reviewer: User) -> Study |
     params = _claim_params(review=review, stage=stage, reviewer=reviewer, now=timezone.now())
     for include_skipped in (False, True):
         for wait in (False, True):
-            sql = _pick_sql(
+            pick = _pick_statement(
                 random_order=stage.queue_order == Stage.QueueOrder.RANDOM,
                 include_skipped=include_skipped,
                 wait=wait,
                 vendor=connection.vendor,
             )
-            study_id = _claim_first(sql=sql, params=params)
+            study_id = _claim_first(pick=pick, params=params)
             if study_id is not None:
                 return _study_for_panel(study_id)
     return None
@@ -1120,7 +1126,7 @@ def _study_for_panel(study_id: int) -> Study:
     return study
 
 
-def _claim_first(*, sql: str, params: dict[str, Any]) -> int | None:
+def _claim_first(*, pick: PreparedStatement, params: dict[str, Any]) -> int | None:
     """Run a pick and claim what it locked; the study's id, or None when the queues are empty.
 
     Each round is its own short transaction holding at most one study lock, so a round that
@@ -1129,14 +1135,14 @@ def _claim_first(*, sql: str, params: dict[str, Any]) -> int | None:
     """
     for _round in range(20):
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            pick.execute(cursor, params)
             row = cursor.fetchone()
             if row is None:
                 return None
             study_id, live = row
             if live:
                 return int(study_id)
-            cursor.execute(_claim_sql(), {**params, "study": study_id})
+            _claim_statement().execute(cursor, {**params, "study": study_id})
             if cursor.fetchone() is not None:
                 return int(study_id)
             # Claimed or decided between the pick's snapshot and its lock: pick again.

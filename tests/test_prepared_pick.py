@@ -1,0 +1,88 @@
+"""The screening pick is prepared once per database connection, not planned on every pick
+(`screening/selectors/prepared.py`), and serves the same studies whichever connection runs it."""
+
+import pytest
+from django.db import connection
+
+from screening.models import Decision, ScreeningClaim
+from screening.selectors.prepared import PreparedStatement
+from screening.services.screening import decision_record, study_claim_next
+
+from .screening_helpers import make_studies, stage
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's"
+)
+
+
+def _prepared() -> dict[str, int]:
+    """This session's slrweb statements and how often each ran since it was prepared."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements"
+            " WHERE name LIKE 'slrweb\\_%%'"
+        )
+        return {statement: runs for statement, runs in cursor.fetchall()}
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"), [({"a": 7, "b": 1}, (8, 2, "50%")), ({"a": 9, "b": 5}, (14, 4, "50%"))]
+)
+def test_a_prepared_statement_numbers_its_named_placeholders_and_keeps_literal_percents(
+    db, values, expected
+):
+    statement = PreparedStatement(
+        "SELECT CAST(%(a)s AS integer) + CAST(%(b)s AS integer),"
+        " CAST(%(a)s AS integer) %% 5, '50%%'"
+    )
+    for _ in range(2):  # prepared by the first run on PostgreSQL, executed by both
+        with connection.cursor() as cursor:
+            statement.execute(cursor, values)
+            assert cursor.fetchone() == expected
+
+
+@postgresql_only
+def test_the_pick_is_prepared_once_and_executed_by_every_pick(review, cast):
+    title = stage(review)
+    title.queue_order = "prioritised"
+    title.save(update_fields=["queue_order"])
+    make_studies(review, 6, priority=0.5)
+    make_studies(review, 4)
+    reviewer = cast["reviewer"]
+    before = _prepared()
+    decided = []
+    for _ in range(8):
+        study = study_claim_next(review=review, stage=title, reviewer=reviewer)
+        assert study is not None and study.pk not in decided
+        decision_record(
+            review=review, study=study, stage=title, reviewer=reviewer, verdict="exclude"
+        )
+        decided.append(study.pk)
+    runs = {sql: count - before.get(sql, 0) for sql, count in _prepared().items()}
+    picks = [count for sql, count in runs.items() if "FROM live UNION ALL" in sql]
+    claims = [count for sql, count in runs.items() if "INSERT INTO screening_screeningclaim" in sql]
+    # One prepared pick (the first pass) ran once per pick, and the claim once per study.
+    assert picks == [8]
+    assert claims == [8]
+    stored = list(
+        Decision.objects.filter(stage=title, reviewer=reviewer).values_list("study_id", flat=True)
+    )
+    assert sorted(stored) == sorted(decided)
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_prepares_the_pick_again_and_serves_the_same_claim(review, cast):
+    title = stage(review)
+    make_studies(review, 3)
+    reviewer = cast["reviewer"]
+    first = study_claim_next(review=review, stage=title, reviewer=reviewer)
+    assert first is not None
+    connection.close()  # as after CONN_MAX_AGE: a new server session, nothing prepared on it
+    assert _prepared() == {}
+    again = study_claim_next(review=review, stage=title, reviewer=reviewer)
+    assert again == first  # the live claim, as a reload shows it
+    assert list(ScreeningClaim.objects.filter(reviewer=reviewer).values_list("study_id")) == [
+        (first.pk,)
+    ]
+    assert any("FROM live UNION ALL" in sql for sql in _prepared())
