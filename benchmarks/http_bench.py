@@ -22,6 +22,9 @@ and the login page every 0.5 s in the same run. The timed window opens once ever
 has signed in and loaded their first panel (`Window`); decisions and floor requests slower
 than SLOW_MS are listed with the time they were sent, to line them up with the servers' logs.
 
+Before the window the database is vacuumed and analysed, as production's autovacuum would have
+done (`database_vacuum`: this machine's PostgreSQL runs none).
+
 After the run: ranking runs and funnel snapshots made during it, and the invariants (decisions
 stored == decisions answered "Recorded", none twice, none over the stage's reviewer count).
 
@@ -473,6 +476,25 @@ def ranking_runs_cut_off() -> int:
     )
 
 
+def database_vacuum() -> float | None:
+    """VACUUM ANALYZE the database before the timed window (PostgreSQL; seconds taken).
+
+    Production's PostgreSQL runs autovacuum, which would have cleaned and analysed the tables
+    after the review was built; this machine's server runs none (its configuration turns it
+    off for CI), so without this every run would also measure the dead rows of the runs before
+    it: the in-process decision (`decide_profile.py`) took 10.4 ms of CPU on a database left so
+    by earlier runs, 8.0 ms after one VACUUM ANALYZE (docs/benchmarks.md, "Prepared pick").
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None  # the embedded database is new in each run's temporary folder
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    return round(time.perf_counter() - started, 1)
+
+
 def uptime() -> str:
     return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
@@ -546,6 +568,7 @@ def main() -> None:
             started_import = time.perf_counter()
             result["studies"] = wait_imported(review)
             result["import_seconds"] = round(time.perf_counter() - started_import, 1)
+        result["vacuum_seconds"] = database_vacuum()
         if args.with_import:
             big_import(review, records=args.with_import, work=work)
         since = timezone.now()

@@ -15,12 +15,12 @@ postgresql_only = pytest.mark.skipif(
 )
 
 
-def _prepared() -> dict[str, int]:
-    """This session's slrweb statements and how often each ran since it was prepared."""
+def _prepared(plans: str = "generic_plans + custom_plans") -> dict[str, int]:
+    """This session's slrweb statements and how often each ran since it was prepared (or was
+    planned so: `plans="custom_plans"`)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements"
-            " WHERE name LIKE 'slrweb\\_%%'"
+            f"SELECT statement, {plans} FROM pg_prepared_statements WHERE name LIKE 'slrweb\\_%%'"
         )
         return {statement: runs for statement, runs in cursor.fetchall()}
 
@@ -49,7 +49,7 @@ def test_the_pick_is_prepared_once_and_executed_by_every_pick(review, cast):
     make_studies(review, 6, priority=0.5)
     make_studies(review, 4)
     reviewer = cast["reviewer"]
-    before = _prepared()
+    before, custom_before = _prepared(), _prepared("custom_plans")
     decided = []
     for _ in range(8):
         study = study_claim_next(review=review, stage=title, reviewer=reviewer)
@@ -58,12 +58,17 @@ def test_the_pick_is_prepared_once_and_executed_by_every_pick(review, cast):
             review=review, study=study, stage=title, reviewer=reviewer, verdict="exclude"
         )
         decided.append(study.pk)
+    # (Statements an earlier test prepared on this connection ran 0 times here.)
     runs = {sql: count - before.get(sql, 0) for sql, count in _prepared().items()}
-    picks = [count for sql, count in runs.items() if "FROM live UNION ALL" in sql]
-    claims = [count for sql, count in runs.items() if "INSERT INTO screening_screeningclaim" in sql]
+    picks = [n for sql, n in runs.items() if n and "FROM live UNION ALL" in sql]
+    claims = [n for sql, n in runs.items() if n and "INSERT INTO screening_screeningclaim" in sql]
     # One prepared pick (the first pass) ran once per pick, and the claim once per study.
     assert picks == [8]
     assert claims == [8]
+    # Planned once, generically, from the first run: not re-planned for each of its first five
+    # runs on the connection, as PostgreSQL's default plan cache mode would.
+    custom = {sql: n - custom_before.get(sql, 0) for sql, n in _prepared("custom_plans").items()}
+    assert sum(custom.values()) == 0
     stored = list(
         Decision.objects.filter(stage=title, reviewer=reviewer).values_list("study_id", flat=True)
     )

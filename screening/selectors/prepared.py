@@ -5,9 +5,9 @@ queue branches, 8,900 characters with 98 placeholders. Sent as text on every pic
 spent 4-5 ms planning it and psycopg ~1 ms merging its parameters (psycopg caches that work
 only for statements under 4,096 characters), for ~1 ms of execution (docs/benchmarks.md,
 "Prepared pick"). Prepared once on each connection (`PREPARE ... AS`, the named placeholders
-numbered), a pick sends a short `EXECUTE`; after five executions PostgreSQL keeps a generic plan
-when it costs no more than the custom ones did (`plan_cache_mode` auto), as the pick's does.
-Other databases run the statement as written.
+numbered), a pick sends a short `EXECUTE`, planned once, generically: settings.py sets
+`plan_cache_mode` so (by default PostgreSQL re-plans a prepared statement on each of its first
+five runs on a connection). Other databases run the statement as written.
 
 A prepared statement belongs to the server session: a pooler that hands one client's
 transactions to several server sessions (PgBouncer in transaction mode) does not carry it, so
