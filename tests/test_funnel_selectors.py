@@ -221,6 +221,35 @@ def test_schedule_is_debounced_to_one_pending_task(review, django_capture_on_com
         assert send.call_count == 2
 
 
+def test_a_review_whose_funnel_takes_long_to_count_is_recounted_less_often(
+    review, django_capture_on_commit_callbacks
+):
+    with mock.patch.object(queue_service.current_app, "send_task") as send:
+        with django_capture_on_commit_callbacks(execute=True):
+            funnel_service.funnel_schedule(review_id=review.pk)
+        funnel_service.funnel_refresh(review_id=review.pk)
+        measured = FunnelSchedule.objects.get(review=review).compute_seconds
+        assert 0 < measured < 5  # the computation's own duration, stored by the worker
+        # As if it had taken 2 s (a million records): the next change waits 10 times as long.
+        FunnelSchedule.objects.filter(review=review).update(compute_seconds=2.0)
+        with django_capture_on_commit_callbacks(execute=True):
+            funnel_service.funnel_schedule(review_id=review.pk)
+        assert send.call_args.kwargs["countdown"] == 20
+        # However long it took, a change waits at most a minute.
+        funnel_service.funnel_refresh(review_id=review.pk)
+        FunnelSchedule.objects.filter(review=review).update(compute_seconds=30.0)
+        with django_capture_on_commit_callbacks(execute=True):
+            funnel_service.funnel_schedule(review_id=review.pk)
+        assert send.call_args.kwargs["countdown"] == funnel_service.FUNNEL_BUSY_MAX_SECONDS
+        # The "recompute" button does not wait.
+        funnel_service.funnel_refresh(review_id=review.pk)
+        FunnelSchedule.objects.filter(review=review).update(compute_seconds=2.0)
+        with django_capture_on_commit_callbacks(execute=True):
+            funnel_service.funnel_request(review=review, user=None)
+        assert send.call_args.kwargs["countdown"] == 0
+    assert send.call_count == 4
+
+
 def test_lost_task_is_sent_again_after_a_while(review, django_capture_on_commit_callbacks):
     with mock.patch.object(queue_service.current_app, "send_task") as send:
         with django_capture_on_commit_callbacks(execute=True):

@@ -32,6 +32,10 @@ class FunnelSchedule(models.Model):
     )
     requested_at = models.DateTimeField()
     pending_since = models.DateTimeField(null=True, blank=True)
+    # How long the last computation took: a change waits at least FUNNEL_BUSY_FACTOR times as
+    # long before the next one (services/funnel.py), so a review whose funnel takes seconds to
+    # count is not recounted back to back while its team screens.
+    compute_seconds = models.FloatField(default=0)
 
     def __str__(self) -> str:
         return f"funnel schedule of {self.review_id}"

@@ -7,6 +7,7 @@ a web request.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -24,6 +25,16 @@ TASK_NAME = "screening.funnel_refresh"
 # A queued task older than this is presumed lost (broker flushed, worker killed before ack)
 # and a new one is sent; duplicates only cost one extra snapshot.
 STALE_PENDING = timedelta(minutes=10)
+
+
+# A change waits for the next computation at least this many times as long as the last one
+# took: at a million records one takes ~1.7 s of PostgreSQL (more under load), and with a team
+# resolving studies every few seconds the worker recounted it back to back, one of the
+# server's two cores busy reading records that no screening decision changes
+# (docs/benchmarks.md, "The funnel of a busy review"). A small review (a few ms) keeps the
+# plain debounce; the "recompute" button does not wait.
+FUNNEL_BUSY_FACTOR = 10
+FUNNEL_BUSY_MAX_SECONDS = 60  # however long the last one took, a change waits no longer
 
 
 def _debounce_seconds() -> float:
@@ -45,13 +56,17 @@ def funnel_compute(*, review: Review) -> FunnelSnapshot:
         return FunnelSnapshot.objects.create(review=review, data=data)
 
 
-def _enqueue(review_id: int, *, countdown: float) -> None:
-    """Mark the review as wanting a fresh funnel; send a task unless one is already queued."""
+def _enqueue(review_id: int, *, countdown: float, debounced: bool) -> None:
+    """Mark the review as wanting a fresh funnel; send a task unless one is already queued
+    (`debounced`: no sooner than FUNNEL_BUSY_FACTOR times the last computation's duration)."""
     now = timezone.now()
     with transaction.atomic():
         schedule, created = FunnelSchedule.objects.select_for_update().get_or_create(
             review_id=review_id, defaults={"requested_at": now, "pending_since": now}
         )
+        if debounced:
+            busy = min(FUNNEL_BUSY_FACTOR * schedule.compute_seconds, FUNNEL_BUSY_MAX_SECONDS)
+            countdown = max(countdown, busy)
         send = created
         if not created:
             stale = schedule.pending_since and schedule.pending_since < now - STALE_PENDING
@@ -108,10 +123,11 @@ def funnel_schedule(*, review_id: int, countdown: float | None = None) -> None:
 
     Many calls within the debounce window lead to one task: the first queues it with a
     countdown, the later ones only move `requested_at`, which the queued task covers because it
-    reads the data after they committed.
+    reads the data after they committed. Without an explicit `countdown` a review whose last
+    computation took long waits longer (FUNNEL_BUSY_FACTOR).
     """
     delay = _debounce_seconds() if countdown is None else countdown
-    transaction.on_commit(lambda: _enqueue(review_id, countdown=delay))
+    transaction.on_commit(lambda: _enqueue(review_id, countdown=delay, debounced=countdown is None))
 
 
 @transaction.atomic
@@ -135,4 +151,9 @@ def funnel_refresh(*, review_id: int) -> FunnelSnapshot | None:
     review = Review.objects.filter(pk=review_id).first()
     if review is None:
         return None
-    return funnel_compute(review=review)
+    started = time.perf_counter()
+    snapshot = funnel_compute(review=review)
+    FunnelSchedule.objects.filter(review_id=review_id).update(
+        compute_seconds=round(time.perf_counter() - started, 4)
+    )
+    return snapshot
