@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,15 +228,25 @@ def _left_sql() -> str:
     return f"{_WAITING_SQL[connection.vendor]} - {_decided_sql(or_mine=True)}"
 
 
-def stage_waiting(*, stage: Stage) -> int:
-    """The studies waiting in `stage` (outcome "screening"): exact, in one short read."""
+def stages_waiting(*, stages: Sequence[Stage]) -> dict[int, int]:
+    """The studies waiting in each of `stages` (outcome "screening") by stage id: exact, in
+    one short read."""
+    if not stages:
+        return {}
+    columns = ", ".join(
+        _WAITING_SQL[connection.vendor].replace("%(stage)s", f"%(stage_{i})s")
+        for i in range(len(stages))
+    )
+    params: dict[str, Any] = {f"stage_{i}": stage.pk for i, stage in enumerate(stages)}
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_WAITING_SQL[connection.vendor]}",
-            {"stage": stage.pk, "screening": Study.Outcome.SCREENING.value},
-        )
+        cursor.execute(f"SELECT {columns}", {**params, "screening": Study.Outcome.SCREENING.value})
         row = cursor.fetchone()
-    return int(row[0])
+    return {stage.pk: int(waiting) for stage, waiting in zip(stages, row, strict=True)}
+
+
+def stage_waiting(*, stage: Stage) -> int:
+    """The studies waiting in `stage` (outcome "screening")."""
+    return stages_waiting(stages=[stage])[stage.pk]
 
 
 def _left_params(*, review: Review, stage: Stage, reviewer: User) -> dict[str, Any]:
