@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slrweb.settings")
 
@@ -18,6 +19,27 @@ def _schedule_sweep(sender, **_kwargs):
     sender.add_periodic_task(
         settings.IMPORT_SWEEP_SECONDS, sender.signature("screening.sweep"), name="import sweep"
     )
+
+
+@worker_init.connect
+def worker_statements_on_one_core(**_kwargs):
+    """In a worker, each database connection runs its statements without parallel workers.
+
+    A worker's counts and scans (the funnel of a million records, a ranking run's reads)
+    planned as parallel queries took both of a 2-core server's cores for their duration, and
+    the screening requests arriving meanwhile waited (300-400 ms, docs/benchmarks.md, "The
+    funnel of a busy review"). Background work may take longer; the web's statements keep
+    PostgreSQL's default. Connected when the worker starts, before its pool forks.
+    """
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(parallel_workers_off, dispatch_uid="slrweb-parallel-workers-off")
+
+
+def parallel_workers_off(sender, connection, **_kwargs):
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET max_parallel_workers_per_gather = 0")
 
 
 HEAVY_QUEUE = "heavy"
