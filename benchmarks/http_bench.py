@@ -566,8 +566,8 @@ def main() -> None:
     servers = Servers(env=env, work=work, embedded=args.embedded, port=port, nice=args.worker_nice)
     result: dict = {"load_before": uptime(), "conditions": vars(args)}
     try:
+        servers.start()  # (the embedded database is created here)
         result["funnel_tasks_flushed"] = funnel_tasks_flushed()
-        servers.start()
         if args.review:
             from screening.models import Review, Study
 
