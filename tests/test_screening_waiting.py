@@ -1,4 +1,4 @@
-"""The studies waiting in a stage, as `stage_waiting` reads them (on PostgreSQL from the
+"""The studies waiting in a stage, as `stages_waiting` reads them (on PostgreSQL from the
 per-stage deltas its triggers keep, migration 0014): exact after every kind of write to the
 studies, and after the sweep folds the deltas."""
 
@@ -6,13 +6,17 @@ import pytest
 from django.db import connection
 
 from screening.models import Stage, Study
-from screening.selectors.screening import stage_waiting
+from screening.selectors.screening import stages_waiting
 from screening.services.ranking import ranking_priorities_write
 from screening.services.screening import stage_waiting_compact
 
 from .screening_helpers import make_studies, stage
 
 pytestmark = pytest.mark.django_db
+
+
+def stage_waiting(*, stage: Stage) -> int:
+    return stages_waiting(stages=[stage])[stage.pk]
 
 
 def _counted(stage_obj: Stage) -> int:

@@ -244,11 +244,6 @@ def stages_waiting(*, stages: Sequence[Stage]) -> dict[int, int]:
     return {stage.pk: int(waiting) for stage, waiting in zip(stages, row, strict=True)}
 
 
-def stage_waiting(*, stage: Stage) -> int:
-    """The studies waiting in `stage` (outcome "screening")."""
-    return stages_waiting(stages=[stage])[stage.pk]
-
-
 def _left_params(*, review: Review, stage: Stage, reviewer: User) -> dict[str, Any]:
     return {
         "review": review.pk,
@@ -265,7 +260,7 @@ def remaining_for_reviewer(*, review: Review, stage: Stage, reviewer: User) -> i
     blind-safe: another reviewer's decision only removes a study once its slots are full,
     whatever the verdicts.
 
-    Counted as the stage's waiting studies (`stage_waiting`) minus those it has decisions for
+    Counted as the stage's waiting studies (`stages_waiting`) minus those it has decisions for
     that are full or mine (`_decided_sql`: on PostgreSQL from counts its triggers keep). Per
     study subqueries took ~2 s for 100,000 studies (docs/benchmarks.md).
     """
