@@ -3,11 +3,15 @@ import os
 from django.core.wsgi import get_wsgi_application
 from django.urls import get_resolver
 
+from .celery import publisher_warm
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "slrweb.settings")
 
 application = get_wsgi_application()
 
 # Resolve the URLconf now, as gunicorn loads this module in each worker process before it
 # accepts connections: importing every view (and scikit-learn behind the ranking) takes over a
-# second, which the first request of each new worker process would otherwise wait for.
+# second, which the first request of each new worker process would otherwise wait for. The
+# same for the task publisher, which the first request that sends a task would build.
 url_patterns = get_resolver().url_patterns
+publisher_warm()

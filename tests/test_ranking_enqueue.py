@@ -34,3 +34,27 @@ def test_retrain_while_the_broker_is_down_keeps_the_run_and_answers(
     assert "screening.ranking_train" in caplog.text and "not queued" in caplog.text
     run = RankingRun.objects.get()
     assert run.status == RankingRun.Status.PENDING and run.stage_id == stage.pk
+
+
+def test_a_task_is_sent_without_asking_for_its_result(monkeypatch):
+    """No caller reads a task's result; a send that asked for one subscribed the sending web
+    process to the task's result channel (one more Redis round trip per send)."""
+    from celery.signals import before_task_publish
+
+    from screening.services.queue import task_enqueue
+
+    monkeypatch.setattr(
+        "screening.services.queue.current_app",
+        Celery("in-memory", broker="memory://", backend="cache+memory://", set_as_current=False),
+    )
+    sent = []
+
+    def capture(sender=None, headers=None, **_kwargs):
+        sent.append((sender, headers["ignore_result"]))
+
+    before_task_publish.connect(capture)
+    try:
+        assert task_enqueue("screening.ranking_train", kwargs={"run_id": 1}) is True
+    finally:
+        before_task_publish.disconnect(capture)
+    assert sent == [("screening.ranking_train", True)]

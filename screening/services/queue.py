@@ -24,7 +24,12 @@ BROKER_DOWN_MESSAGE = (
 def task_enqueue(name: str, *, kwargs: dict[str, Any], countdown: float | None = None) -> bool:
     """Send the task; False (logged, not raised) when the broker cannot be reached."""
     try:
-        current_app.send_task(name, kwargs=kwargs, countdown=countdown, retry=False)
+        # ignore_result: no caller reads a task's result. Without it Celery subscribes the
+        # sending process to each task's result channel (a Redis round trip per send, and a
+        # subscription the web process kept for nothing).
+        current_app.send_task(
+            name, kwargs=kwargs, countdown=countdown, retry=False, ignore_result=True
+        )
     except (BrokerError, OSError) as error:
         logger.warning("task %s %s not queued, broker unreachable: %s", name, kwargs, error)
         return False
