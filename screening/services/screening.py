@@ -45,6 +45,7 @@ from ..selectors.screening import (
     stage_get,
 )
 from . import funnel, ranking
+from .after_response import after_response
 from .audit import audit_event_record
 from .stale import version_check
 
@@ -212,8 +213,15 @@ FINAL_IN_CONFLICT = (
 
 
 def _side_effects_on_commit(*, review: Review, stage: Stage, resolved: bool) -> None:
-    """Ask the ranking and funnel areas to refresh once the decision is committed."""
-    transaction.on_commit(lambda: ranking.ranking_schedule_if_due(review=review, stage=stage))
+    """Ask the ranking and funnel areas to refresh once the decision is committed.
+
+    The ranking's "is a training due?" check runs after the answer is sent (`after_response`):
+    the reviewer does not wait for it, and a check lost with its process is made again by the
+    next decision.
+    """
+    transaction.on_commit(
+        lambda: after_response(lambda: ranking.ranking_schedule_if_due(review=review, stage=stage))
+    )
     if resolved:
         funnel.funnel_schedule(review_id=review.pk)
 
