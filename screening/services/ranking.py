@@ -267,7 +267,8 @@ def _train_and_write(run: RankingRun) -> None:
     sample = AuditSample.objects.filter(stage=stage).first()
     sampled = set(sample.study_ids) if sample else set()
     corpus = set(labels.relevant) | set(waiting_ids)
-    if len(corpus) > ranking_domain.LARGE_CORPUS:
+    large = len(corpus) > ranking_domain.LARGE_CORPUS
+    if large:
         del corpus
         train_seconds, scored = _train_and_write_large(
             run, labels=labels, waiting_ids=waiting_ids, sampled=sampled, model_name=model_name
@@ -302,7 +303,7 @@ def _train_and_write(run: RankingRun) -> None:
         # row at the top would be read and passed over by every pick.
         _priorities_clear(stage=stage, keep=set(priorities) | (sampled & set(waiting_ids)))
         written = time.perf_counter() - write_started
-    _priorities_vacuum()
+    _priorities_vacuum(stage=stage, large=large)
     RankingRun.objects.filter(pk=run.pk).update(
         status=RankingRun.Status.DONE,
         scored=scored,
@@ -554,22 +555,41 @@ def ranking_priorities_write(
     return len(ids)
 
 
-def _priorities_vacuum() -> None:
-    """VACUUM the priority table after a run rewrote a stage's rows.
+# A small stage's retrains vacuum the priority table once every this many runs; a large
+# stage's (ranking_domain.LARGE_CORPUS), every run.
+VACUUM_EVERY_RUNS = 4
+
+
+def _priorities_vacuum(*, stage: Stage, large: bool) -> bool:
+    """VACUUM the priority table after every retrain of a `large` stage, and on every
+    VACUUM_EVERY_RUNS-th retrain of a small one; True if it did.
 
     A retrain gives every ranked study of the stage a new row version and a new entry in the
     queue's index, and a busy stage retrains every few seconds: faster than autovacuum's
     default minute, and a server may run without autovacuum at all (this machine's does). The
     dead entries would pile up under the queue's index walks and make the planner's estimates
     drift (measured: 159,000 dead rows beside 1,681 live after a 90 s, 20-reviewer run, and a
-    pick reading the whole table). The table holds two numbers per ranked study, so the
-    vacuum takes milliseconds. Skipped inside a transaction (VACUUM cannot run there), as in
-    the tests that wrap each test in one.
+    pick reading the whole table).
+
+    Not after every run: a VACUUM updates the table's statistics in the catalogue, which
+    invalidates every connection's prepared pick (`selectors/prepared.py`), and each web
+    connection then planned it again on its next pick: 8-10 ms instead of 1-2 on 2,019
+    studies, in the first decision after each retrain, a tenth of one reviewer's decisions
+    (docs/benchmarks.md). Every fourth run leaves at most about four versions per ranked row
+    between vacuums, and PostgreSQL prunes a full page's dead versions as it goes. A large
+    stage's retrain (minutes at a million studies, up to 40,000 rows rewritten) vacuums every
+    time, as before: the web's re-planning is rare beside its duration. Skipped
+    inside a transaction (VACUUM cannot run there), as in the tests that wrap each test in one.
     """
     if connection.vendor != "postgresql" or connection.in_atomic_block:
-        return
+        return False
+    if not large:
+        done = RankingRun.objects.filter(stage=stage, status=RankingRun.Status.DONE).count()
+        if (done + 1) % VACUUM_EVERY_RUNS:  # this run is the (done + 1)th
+            return False
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM {_PRIORITY}")
+    return True
 
 
 def _priorities_clear(*, stage: Stage, keep: set[int]) -> int:
