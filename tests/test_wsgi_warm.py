@@ -13,11 +13,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_loading_the_wsgi_application_imports_the_urlconf_and_its_views():
-    probe = (
-        "import sys; import slrweb.wsgi; "
-        "print('slrweb.urls' in sys.modules, 'screening.views' in sys.modules)"
-    )
+def _after_loading_the_wsgi_module(expression: str) -> list[str]:
+    """What `expression` prints in a fresh process that has only imported slrweb.wsgi."""
+    probe = f"import sys; import slrweb.wsgi; print({expression})"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "slrweb.settings"}
     done = subprocess.run(
         [sys.executable, "-c", probe],
@@ -28,22 +26,18 @@ def test_loading_the_wsgi_application_imports_the_urlconf_and_its_views():
         check=True,
         timeout=120,
     )
-    assert done.stdout.split() == ["True", "True"]
+    return done.stdout.split()
+
+
+def test_loading_the_wsgi_application_imports_the_urlconf_and_its_views():
+    printed = _after_loading_the_wsgi_module(
+        "'slrweb.urls' in sys.modules, 'screening.views' in sys.modules"
+    )
+    assert printed == ["True", "True"]
 
 
 def test_loading_the_wsgi_application_builds_the_task_publisher():
-    probe = (
-        "import sys; import slrweb.wsgi; from slrweb.celery import app; "
-        "print(app.amqp._producer_pool is not None, 'celery.result' in sys.modules)"
+    printed = _after_loading_the_wsgi_module(
+        "slrweb.celery.app.amqp._producer_pool is not None, 'celery.result' in sys.modules"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "slrweb.settings"}
-    done = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert done.stdout.split() == ["True", "True"]
+    assert printed == ["True", "True"]
