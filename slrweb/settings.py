@@ -93,10 +93,14 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "slrweb.wsgi.application"
 
+# A web thread keeps its database session ten minutes. A new session cost the request that
+# opened it 50-110 ms on PostgreSQL (connecting, the server's catalogue caches filled again,
+# the pick prepared again): at one minute, 1.2 % of the decisions of 20 reviewers
+# (docs/benchmarks.md).
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'slrweb.sqlite3'}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "600")),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
