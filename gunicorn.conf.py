@@ -4,8 +4,8 @@ root, /app in the image). The command lines give only --bind.
 Threads, not only processes: a request that waits (a slow page, a lock) holds one thread, not a
 whole worker, so the site keeps answering while some requests are slow. Two processes of four
 threads fit a 2-core machine; scale with WEB_WORKERS / WEB_THREADS on bigger ones. Each thread
-keeps its own database connection (DB_CONN_MAX_AGE, ten minutes), so PostgreSQL sees workers x threads
-connections per web process.
+keeps its own database connection (for DB_CONN_MAX_AGE, ten minutes), so PostgreSQL sees
+workers x threads connections per web process.
 """
 
 import os
