@@ -197,6 +197,7 @@ def test_run_enqueues_the_deduplication(review, client_for, htmx_headers):
         kwargs={"review_id": review.pk},
         countdown=None,
         retry=False,
+        ignore_result=True,
     )
 
 

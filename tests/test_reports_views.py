@@ -115,6 +115,7 @@ def test_recompute_enqueues_and_answers_with_a_polling_fragment(
         "kwargs": {"review_id": seeded.pk},
         "countdown": 0,
         "retry": False,
+        "ignore_result": True,
     }
     assert not FunnelSnapshot.objects.filter(review=seeded).exists()
     assert AuditEvent.objects.filter(review=seeded, action="funnel.request").exists()
