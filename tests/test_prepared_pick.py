@@ -107,6 +107,9 @@ def test_a_web_process_keeps_its_database_session_ten_minutes():
     )
     env = {key: value for key, value in os.environ.items() if key != "DB_CONN_MAX_AGE"} | {
         "DJANGO_SETTINGS_MODULE": "slrweb.settings",
+        # PostgreSQL's settings whatever the suite runs on (SQLite keeps no connection): read,
+        # never connected to.
+        "DATABASE_URL": "postgres://slrweb@db.invalid:5432/slrweb",
         "DEBUG": "0",
         "SECRET_KEY": "x" * 50,
     }

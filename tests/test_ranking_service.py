@@ -419,6 +419,21 @@ def _retrain(review, stage) -> None:
     assert ranking_service.ranking_run_execute(run_id=run.pk).status == "done"
 
 
+def _vacuum_runs(review, stage, *, runs: int) -> list[int]:
+    """Retrain the stage `runs` times; the runs (1, 2, ...) during which a VACUUM was sent."""
+    vacuums: list[int] = []
+
+    def spy(execute, sql, params, many, context):
+        if sql.startswith("VACUUM"):
+            vacuums.append(RankingRun.objects.filter(stage=stage).count())
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        for _ in range(runs):
+            _retrain(review, stage)
+    return vacuums
+
+
 @pytest.mark.django_db(transaction=True)
 def test_every_fourth_retrain_of_a_stage_vacuums_the_priority_table(review, cast, stage):
     """Each retrain rewrites every ranked row of the stage, and a busy stage retrains every
@@ -429,16 +444,7 @@ def test_every_fourth_retrain_of_a_stage_vacuums_the_priority_table(review, cast
         pytest.skip("VACUUM is PostgreSQL's")
     studies = studies_make(review, relevant=6, irrelevant=30)
     label_some(studies, stage, cast["reviewer"], 12)
-    vacuums: list[int] = []  # the run (1, 2, ...) during which a VACUUM was sent
-
-    def spy(execute, sql, params, many, context):
-        if sql.startswith("VACUUM"):
-            vacuums.append(RankingRun.objects.filter(stage=stage).count())
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(spy):
-        for _ in range(3 * ranking_service.VACUUM_EVERY_RUNS):
-            _retrain(review, stage)
+    vacuums = _vacuum_runs(review, stage, runs=3 * ranking_service.VACUUM_EVERY_RUNS)
     assert vacuums == [4, 8, 12]
     assert StudyPriority.objects.filter(stage=stage).count() == len(studies)
     with connection.cursor() as cursor:
@@ -459,14 +465,5 @@ def test_every_retrain_of_a_large_stage_vacuums_the_priority_table(
     monkeypatch.setattr(ranking_service.ranking_domain, "LARGE_CORPUS", 20)
     studies = studies_make(review, relevant=6, irrelevant=30)
     label_some(studies, stage, cast["reviewer"], 12)
-    vacuums = []
-
-    def spy(execute, sql, params, many, context):
-        if sql.startswith("VACUUM"):
-            vacuums.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(spy):
-        for _ in range(3):
-            _retrain(review, stage)
+    vacuums = _vacuum_runs(review, stage, runs=3)
     assert len(vacuums) == 3
