@@ -23,9 +23,12 @@ from .screening_helpers import exclusion_criteria, make_studies, stage
 # (was three), and the panel's figures (undo, mine, the exact "left for you" of issue 15, the
 # form's version) one (was four), the deciding reviewer's own decision and the study's slots
 # one (was two); a settling decision reads the stage's decisions with their reasons in one
-# statement (was two: the decisions and their prefetched reasons).
-FIRST_DECISION = 22  # the study still needs another reviewer's decision
-SETTLING_DECISION = 33  # the second decision agrees: resolved, routed, funnel requested
+# statement (was two: the decisions and their prefetched reasons). Then four round trips
+# less (22 -> 18, 33 -> 29): the stage and its reasons in one read, the study read once (locked,
+# by the id the form posted), the reviewer's role read with the slots, and the claim answering
+# the claimed study as the panel shows it.
+FIRST_DECISION = 18  # the study still needs another reviewer's decision
+SETTLING_DECISION = 29  # the second decision agrees: resolved, routed, funnel requested
 
 
 def _decide(client, review, study_id, verdict, capture_on_commit):

@@ -3,7 +3,12 @@
 from django.urls import reverse
 
 from screening.models import Criterion, Decision, FullText, ScreeningClaim, Study
-from screening.selectors.screening import reasons_allowed, stage_get, study_get
+from screening.selectors.screening import (
+    reasons_allowed,
+    stage_get,
+    stage_with_reasons,
+    study_get,
+)
 from screening.services.screening import decision_record
 
 from .screening_helpers import exclusion_criteria, make_studies, stage
@@ -308,3 +313,20 @@ def test_sql_reads_return_what_the_orm_reads(review):
     assert [fields(c) for c in reasons_allowed(stage=title)] == [
         fields(c) for c in Criterion.objects.filter(review=review, kind="exclusion")
     ]
+    # The stage and its reasons in one read: the same as the two reads, title and full text
+    # (where the extra reasons, kind "other", are offered too); no such stage, None.
+    full_text = stage(review, "full_text")
+    offered_at_full_text = Criterion.objects.filter(
+        review=review, kind__in=["exclusion", "other"]
+    ).order_by("kind", "position", "id")
+    assert [fields(c) for c in reasons_allowed(stage=full_text)] == [
+        fields(c) for c in offered_at_full_text
+    ]
+    assert Criterion.objects.filter(review=review, kind="other").exists()
+    for one in (title, full_text):
+        read_stage, read_reasons = stage_with_reasons(review=review, key=one.key)
+        assert fields(read_stage) == fields(one)
+        assert [fields(c) for c in read_reasons] == [fields(c) for c in reasons_allowed(stage=one)]
+    Criterion.objects.filter(review=review).delete()
+    assert stage_with_reasons(review=review, key="title")[1] == []
+    assert stage_with_reasons(review=review, key="nope") is None

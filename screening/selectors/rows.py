@@ -50,15 +50,22 @@ def model_rows(model: type[_M], sql: str, params: Any) -> list[tuple[_M, tuple[A
     compiler each such read cost the web process ~0.5 ms of CPU, as SQL read here ~0.1 ms
     (docs/benchmarks.md, "HTTP latency").
     """
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(sql, params)
+        return model_instances(model, cursor.fetchall())
+
+
+def model_instances(
+    model: type[_M], rows: list[tuple[Any, ...]]
+) -> list[tuple[_M, tuple[Any, ...]]]:
+    """`model_rows` for rows already fetched (a statement that writes and reads in one round
+    trip, say): each row starts with `model_columns(model, ...)`."""
     db = connections[DEFAULT_DB_ALIAS]
     attnames, converted = _model_fields(model, db.vendor)
     converters = [
         (i, column, db.ops.get_db_converters(column) + column.get_db_converters(db))
         for i, column in converted
     ]
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
     width = len(attnames)
     read = []
     for row in rows:

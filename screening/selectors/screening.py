@@ -33,7 +33,7 @@ from ..models import (
     Stage,
     Study,
 )
-from .rows import model_columns, model_rows
+from .rows import model_columns, model_instances, model_rows
 
 
 @dataclass(frozen=True)
@@ -100,21 +100,50 @@ def can_adjudicate(*, review: Review, user: User) -> bool:
     )
 
 
+def _reasons_condition(stage_kind: str) -> tuple[str, list[str]]:
+    """Which criteria `c` a stage whose kind is the SQL `stage_kind` offers as exclusion reasons
+    (the rule of `reasons_allowed`), as a condition and its parameters."""
+    return (
+        f"(c.kind = %s OR ({stage_kind} = %s AND c.kind = %s))",
+        [Criterion.Kind.EXCLUSION.value, Stage.Kind.FULL_TEXT.value, Criterion.Kind.OTHER.value],
+    )
+
+
+def _reasons_order() -> str:
+    return f"c.kind, c.{connection.ops.quote_name('position')}, c.id"
+
+
 def reasons_allowed(*, stage: Stage) -> list[Criterion]:
     """Exclusion reasons offered in a stage: the protocol's exclusion criteria, plus the extra
     reasons (invalid publication type, duplicate) at full text."""
-    kinds = [Criterion.Kind.EXCLUSION.value]
-    if stage.kind == Stage.Kind.FULL_TEXT:
-        kinds.append(Criterion.Kind.OTHER.value)
-    quote = connection.ops.quote_name
+    condition, params = _reasons_condition("%s")
     rows = model_rows(
         Criterion,
-        f"SELECT {model_columns(Criterion)} FROM {quote(Criterion._meta.db_table)}"
-        f" WHERE review_id = %s AND kind IN ({', '.join(['%s'] * len(kinds))})"
-        f" ORDER BY kind, {quote('position')}, id",
-        [stage.review_id, *kinds],
+        f"SELECT {model_columns(Criterion, 'c')} FROM {Criterion._meta.db_table} c"
+        f" WHERE c.review_id = %s AND {condition} ORDER BY {_reasons_order()}",
+        [stage.review_id, *params[:1], stage.kind, *params[1:]],
     )
     return [criterion for criterion, _ in rows]
+
+
+def stage_with_reasons(*, review: Review, key: str) -> tuple[Stage, list[Criterion]] | None:
+    """`stage_get` and that stage's `reasons_allowed` in one read (every screening decision
+    needs both: one round trip less); None when the review has no such stage."""
+    quote = connection.ops.quote_name
+    condition, params = _reasons_condition("st.kind")
+    rows = model_rows(
+        Stage,
+        f"SELECT {model_columns(Stage, 'st')}, {model_columns(Criterion, 'c')}"
+        f" FROM {quote(Stage._meta.db_table)} st LEFT JOIN {Criterion._meta.db_table} c"
+        f" ON c.review_id = st.review_id AND {condition}"
+        f" WHERE st.review_id = %s AND st.{quote('key')} = %s ORDER BY {_reasons_order()}",
+        [*params, review.pk, key],
+    )
+    if not rows:
+        return None
+    stage = rows[0][0]
+    reasons = [c for c, _ in model_instances(Criterion, [r for _, r in rows if r[0] is not None])]
+    return stage, reasons
 
 
 def reasons_differ(reason_ids: Iterable[Iterable[int]]) -> bool:

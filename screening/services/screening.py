@@ -37,7 +37,7 @@ from ..models import (
 )
 from ..models.records import STUDY_SHUFFLE_MODULUS, STUDY_SHUFFLE_MULTIPLIER
 from ..selectors.prepared import PreparedStatement
-from ..selectors.rows import model_columns, model_rows
+from ..selectors.rows import model_columns, model_instances, model_rows
 from ..selectors.screening import (
     can_adjudicate,
     reasons_allowed,
@@ -67,20 +67,6 @@ def _check_scope(*, review: Review, study: Study, stage: Stage) -> None:
         raise ValidationError("This study or stage belongs to another review.")
 
 
-def _check_reviewer(*, review: Review, user: User) -> None:
-    """Owners and reviewers screen (read in SQL: it runs on every decision, see
-    `model_columns`)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT 1 FROM {Membership._meta.db_table} WHERE review_id = %s AND user_id = %s"
-            " AND role IN (%s, %s)",
-            [review.pk, user.pk, Membership.Role.OWNER.value, Membership.Role.REVIEWER.value],
-        )
-        allowed = cursor.fetchone() is not None
-    if not allowed:
-        raise PermissionDenied("Only the review's reviewers and owners screen studies.")
-
-
 def _clean_reasons(
     *,
     stage: Stage,
@@ -104,16 +90,20 @@ def _clean_reasons(
     return [allowed[pk] for pk in sorted(wanted)]
 
 
-def _lock_study(study_id: int) -> Study:
-    """The study's row, locked until the transaction ends (read in SQL, see `model_columns`)."""
+def _lock_study(study_id: int, review: Review | None = None) -> Study:
+    """The study's row, locked until the transaction ends (read in SQL, see `model_columns`);
+    with `review`, a study of another review is not found."""
     # NO KEY UPDATE (see `_pick_statement`): a priority row's foreign key check does not wait
     # for it.
     if connection.features.has_select_for_no_key_update:
         lock = " FOR NO KEY UPDATE"
     else:
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    scope, params = (
+        ("", [study_id]) if review is None else (" AND review_id = %s", [study_id, review.pk])
+    )
     rows = model_rows(
-        Study, f"SELECT {model_columns(Study)} FROM {_STUDY} WHERE id = %s{lock}", [study_id]
+        Study, f"SELECT {model_columns(Study)} FROM {_STUDY} WHERE id = %s{scope}{lock}", params
     )
     if not rows:
         raise Study.DoesNotExist(f"No study {study_id}.")
@@ -135,16 +125,31 @@ class _Slots(NamedTuple):
 
 def _slots_read(*, review: Review, study: Study, stage: Stage, reviewer: User) -> _Slots:
     """The reviewer's decision and the others' decisions and live claims on the study, in one
-    fresh read (call it under the study's lock)."""
+    fresh read (call it under the study's lock). Only owners and reviewers screen: the same
+    statement reads the reviewer's role (one round trip less on every decision), and a viewer
+    or an outsider is refused before anything is written."""
     decisions, claims = _taken_sql("%(study)s")
     params = _claim_params(review=review, stage=stage, reviewer=reviewer, now=timezone.now())
     mine = (
         f"(SELECT id FROM {_DECISION} m WHERE m.study_id = %(study)s"
         " AND m.stage_id = %(stage)s AND m.reviewer_id = %(reviewer)s)"
     )
+    screens = (
+        f"EXISTS (SELECT 1 FROM {Membership._meta.db_table} WHERE review_id = %(review)s"
+        " AND user_id = %(reviewer)s AND role IN (%(owner)s, %(role_reviewer)s))"
+    )
+    roles = {
+        "owner": Membership.Role.OWNER.value,
+        "role_reviewer": Membership.Role.REVIEWER.value,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {mine}, {decisions}, {claims}", {**params, "study": study.pk})
-        mine_id, others, claimed = cursor.fetchone()
+        cursor.execute(
+            f"SELECT {screens}, {mine}, {decisions}, {claims}",
+            {**params, **roles, "study": study.pk},
+        )
+        allowed, mine_id, others, claimed = cursor.fetchone()
+    if not allowed:
+        raise PermissionDenied("Only the review's reviewers and owners screen studies.")
     return _Slots(mine_id, int(others), int(claimed))
 
 
@@ -460,7 +465,7 @@ def _decision_create(
 def decision_record(
     *,
     review: Review,
-    study: Study,
+    study: Study | int,
     stage: Stage,
     reviewer: User,
     verdict: str,
@@ -472,6 +477,10 @@ def decision_record(
 ) -> Decision:
     """Record (or, before the stage is resolved, change) a reviewer's verdict on a study.
 
+    `study` is the study or its id: the screening page passes the id its form posted, and the
+    study is read once, locked (a study of another review is `Study.DoesNotExist`, as if it did
+    not exist); a study passed as an instance gets the outcome the decision gave it.
+
     `seen_version` is the version of this reviewer's decision the form showed (0: none); a
     decision changed since (another tab) is refused with `StaleWrite` unless `force`. A
     decision in a conflict is final: the adjudicator settles the study. `offered` is the
@@ -480,14 +489,16 @@ def decision_record(
     When the stage's required decisions are in, the consensus rule either resolves the study
     and routes it, or leaves it in the conflicts queue.
     """
-    _check_scope(review=review, study=study, stage=stage)
-    _check_reviewer(review=review, user=reviewer)
+    if isinstance(study, Study):
+        _check_scope(review=review, study=study, stage=stage)
+    elif stage.review_id != review.pk:
+        raise ValidationError("This study or stage belongs to another review.")
     cleaned = _clean_reasons(stage=stage, verdict=verdict, reasons=reasons, offered=offered)
     note = (note or "").strip()
     with transaction.atomic():
-        locked = _lock_study(study.pk)
-        _check_open(study=locked, stage=stage)
+        locked = _lock_study(study.pk if isinstance(study, Study) else study, review=review)
         slots = _slots_read(review=review, study=locked, stage=stage, reviewer=reviewer)
+        _check_open(study=locked, stage=stage)
         decision = _decision_mine_check(
             locked=locked, stage=stage, mine=slots.mine, seen_version=seen_version, force=force
         )
@@ -529,7 +540,8 @@ def decision_record(
             _settle(review=review, study=locked, stage=stage, offered=offered) if due else None
         )
         _side_effects_on_commit(review=review, stage=stage, resolved=resolution is not None)
-    study.current_stage_id, study.outcome = locked.current_stage_id, locked.outcome
+    if isinstance(study, Study):
+        study.current_stage_id, study.outcome = locked.current_stage_id, locked.outcome
     return decision
 
 
@@ -1050,15 +1062,17 @@ def _pick_statement(
 
 
 @functools.cache
-def _claim_statement() -> PreparedStatement:
+def _claim_statement(vendor: str) -> PreparedStatement:
     """Re-count the locked study's slots and claim it (insert or refresh) in one statement.
 
     It runs after the pick locked the study, so its snapshot sees every claim and decision
     committed before the lock was granted: two reviewers never both take a study's last slot.
-    Answers the claim's id, nothing when the study filled up meanwhile.
+    Answers nothing when the study filled up meanwhile; else, on PostgreSQL, the claimed study
+    as the panel shows it (`_panel_columns`: no further round trip on every decision), on
+    other databases the claim's id.
     """
     decisions, claims = _taken_sql("%(study)s")
-    return PreparedStatement(
+    insert = (
         f"INSERT INTO {_CLAIM}"
         " (review_id, study_id, stage_id, reviewer_id, claimed_at, expires_at, skipped)"
         " SELECT %(review)s, %(study)s, %(stage)s, %(reviewer)s, %(now)s, %(expires)s, %(no)s"
@@ -1066,7 +1080,13 @@ def _claim_statement() -> PreparedStatement:
         " ON CONFLICT (study_id, stage_id, reviewer_id) DO UPDATE SET"
         " claimed_at = EXCLUDED.claimed_at, expires_at = EXCLUDED.expires_at,"
         " skipped = EXCLUDED.skipped"
-        " RETURNING id"
+    )
+    if vendor != "postgresql":  # SQLite has no INSERT in a WITH clause
+        return PreparedStatement(f"{insert} RETURNING id")
+    return PreparedStatement(
+        f"WITH claimed AS ({insert} RETURNING study_id)"
+        f" SELECT {_panel_columns()} FROM claimed JOIN {_STUDY} s ON s.id = claimed.study_id"
+        f" LEFT JOIN {FullText._meta.db_table} f ON f.study_id = s.id"
     )
 
 
@@ -1107,22 +1127,22 @@ def study_claim_next(*, review: Review, stage: Stage, reviewer: User) -> Study |
                 wait=wait,
                 vendor=connection.vendor,
             )
-            study_id = _claim_first(pick=pick, params=params)
-            if study_id is not None:
-                return _study_for_panel(study_id)
+            study = _claim_first(pick=pick, params=params)
+            if study is not None:
+                return study
     return None
 
 
-def _study_for_panel(study_id: int) -> Study:
-    """The claimed study and, for the panel's PDF link, its full text's status, in one read
-    (SQL, see `model_columns`): `study.full_text` is answered without another query, and
-    raises `FullText.DoesNotExist` when there is none, as after `select_related`."""
-    [(study, (full_text_pk, full_text_status))] = model_rows(
-        Study,
-        f"SELECT {model_columns(Study, 's')}, f.id, f.status FROM {_STUDY} s"
-        f" LEFT JOIN {FullText._meta.db_table} f ON f.study_id = s.id WHERE s.id = %s",
-        [study_id],
-    )
+def _panel_columns() -> str:
+    """What the panel shows of a study `s` (`model_columns`) and, for its PDF link, its full
+    text `f`'s id and status (`_panel_study` reads them)."""
+    return f"{model_columns(Study, 's')}, f.id, f.status"
+
+
+def _panel_study(read: tuple[Study, tuple[Any, ...]]) -> Study:
+    """A study read with `_panel_columns`: `study.full_text` is answered without another
+    query, and raises `FullText.DoesNotExist` when there is none, as after `select_related`."""
+    study, (full_text_pk, full_text_status) = read
     full_text = None
     if full_text_pk is not None:
         full_text = FullText.from_db(
@@ -1134,8 +1154,20 @@ def _study_for_panel(study_id: int) -> Study:
     return study
 
 
-def _claim_first(*, pick: PreparedStatement, params: dict[str, Any]) -> int | None:
-    """Run a pick and claim what it locked; the study's id, or None when the queues are empty.
+def _study_for_panel(study_id: int) -> Study:
+    """The study `study_id` as the panel shows it, in one read (SQL, see `model_columns`)."""
+    [read] = model_rows(
+        Study,
+        f"SELECT {_panel_columns()} FROM {_STUDY} s"
+        f" LEFT JOIN {FullText._meta.db_table} f ON f.study_id = s.id WHERE s.id = %s",
+        [study_id],
+    )
+    return _panel_study(read)
+
+
+def _claim_first(*, pick: PreparedStatement, params: dict[str, Any]) -> Study | None:
+    """Run a pick and claim what it locked; the study as the panel shows it, or None when the
+    queues are empty.
 
     Each round is its own short transaction holding at most one study lock, so a round that
     waits for a lock never holds another one (no deadlock), and each round's statements see
@@ -1149,10 +1181,13 @@ def _claim_first(*, pick: PreparedStatement, params: dict[str, Any]) -> int | No
                 return None
             study_id, live = row
             if live:
-                return int(study_id)
-            _claim_statement().execute(cursor, {**params, "study": study_id})
-            if cursor.fetchone() is not None:
-                return int(study_id)
+                return _study_for_panel(int(study_id))
+            _claim_statement(connection.vendor).execute(cursor, {**params, "study": study_id})
+            claimed = cursor.fetchall()
+            if claimed and connection.vendor == "postgresql":
+                return _panel_study(model_instances(Study, claimed)[0])
+            if claimed:
+                return _study_for_panel(int(study_id))
             # Claimed or decided between the pick's snapshot and its lock: pick again.
     return None
 
