@@ -26,9 +26,17 @@ from .screening_helpers import exclusion_criteria, make_studies, stage
 # statement (was two: the decisions and their prefetched reasons). Then four round trips
 # less (22 -> 18, 33 -> 29): the stage and its reasons in one read, the study read once (locked,
 # by the id the form posted), the reviewer's role read with the slots, and the claim answering
-# the claimed study as the panel shows it.
-FIRST_DECISION = 18  # the study still needs another reviewer's decision
-SETTLING_DECISION = 29  # the second decision agrees: resolved, routed, funnel requested
+# the claimed study as the panel shows it; then the claim ended in the slots' statement
+# (18 -> 17, 29 -> 28).
+FIRST_DECISION = 17  # the study still needs another reviewer's decision
+SETTLING_DECISION = 28  # the second decision agrees: resolved, routed, funnel requested
+# SQLite has no INSERT or DELETE in a WITH clause: the reviewer's claim is ended, and the next
+# claimed study read, by a statement each of their own.
+SQLITE_EXTRA = 2
+
+
+def _pinned(count):
+    return count if connection.vendor == "postgresql" else count + SQLITE_EXTRA
 
 
 def _decide(client, review, study_id, verdict, capture_on_commit):
@@ -76,7 +84,7 @@ def test_decision_and_next_study_cost_a_fixed_number_of_statements(
             study_id=study_id, reviewer=cast["reviewer"], verdict="exclude"
         ).exists()
         assert f'name="study" value="{_next_claimed("reviewer")}"' in answer.content.decode()
-    assert counts == [FIRST_DECISION] * 4, counts
+    assert counts == [_pinned(FIRST_DECISION)] * 4, counts
 
     # reviewer2's first study is one reviewer already excluded? Decide those until one settles.
     settled = None
@@ -91,4 +99,4 @@ def test_decision_and_next_study_cost_a_fixed_number_of_statements(
             break
     assert settled is not None
     assert Resolution.objects.filter(study_id=settled[0], verdict="exclude").exists()
-    assert settled[1] == SETTLING_DECISION, settled[1]
+    assert settled[1] == _pinned(SETTLING_DECISION), settled[1]

@@ -436,3 +436,32 @@ def test_seed_three_stage_flow_with_two_blind_reviewers(review, cast):
     assert Resolution.objects.filter(stage=abstract).count() == 3
     assert Resolution.objects.filter(stage=full).count() == 4
     assert Decision.objects.count() == 2 * 13
+
+
+def test_a_decision_ends_the_deciders_claim_and_a_refused_one_keeps_it(review, cast):
+    """The decision ends the reviewer's own claim on the study (not another reviewer's); a
+    decision refused under the study's lock leaves the claim as it was (and nothing else)."""
+    title = stage(review)
+    (study,) = make_studies(review, 1)
+    for who in ("reviewer", "reviewer2"):
+        assert study_claim_next(review=review, stage=title, reviewer=cast[who]) == study
+
+    def claimants():
+        return set(
+            ScreeningClaim.objects.filter(study=study, stage=title).values_list(
+                "reviewer__username", flat=True
+            )
+        )
+
+    # Refused under the lock: the study has moved on to another stage since it was claimed.
+    Study.objects.filter(pk=study.pk).update(current_stage=stage(review, "full_text"))
+    with pytest.raises(ValidationError, match="no longer waiting"):
+        decide(review, study, "title", cast["reviewer"], "include")
+    assert claimants() == {"reviewer", "reviewer2"}
+    assert not Decision.objects.exists()
+    assert not AuditEvent.objects.filter(action="decision.record").exists()
+
+    Study.objects.filter(pk=study.pk).update(current_stage=title)
+    decide(review, study, "title", cast["reviewer"], "include")
+    assert claimants() == {"reviewer2"}
+    assert Decision.objects.filter(study=study, reviewer=cast["reviewer"]).count() == 1

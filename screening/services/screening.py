@@ -116,18 +116,21 @@ def _check_open(*, study: Study, stage: Stage) -> None:
 
 
 class _Slots(NamedTuple):
-    """A locked study's slots as the deciding reviewer finds them (`_slots_read`)."""
+    """A locked study's slots as the deciding reviewer finds them (`_slots_take`)."""
 
     mine: int | None  # the reviewer's own decision's id, if any
     others: int  # the other reviewers' decisions
     claimed: int  # the other reviewers' live claims
 
 
-def _slots_read(*, review: Review, study: Study, stage: Stage, reviewer: User) -> _Slots:
+def _slots_take(*, review: Review, study: Study, stage: Stage, reviewer: User) -> _Slots:
     """The reviewer's decision and the others' decisions and live claims on the study, in one
-    fresh read (call it under the study's lock). Only owners and reviewers screen: the same
-    statement reads the reviewer's role (one round trip less on every decision), and a viewer
-    or an outsider is refused before anything is written."""
+    fresh read (call it under the study's lock), ending the reviewer's own claim on it: their
+    decision is what the claim waited for, and a refused decision rolls the transaction back,
+    claim included. Only owners and reviewers screen: the same statement reads the reviewer's
+    role, and a viewer or an outsider is refused before anything else is written. On
+    PostgreSQL all of it is one statement (the claim's DELETE in a WITH clause, which SQLite
+    does not have): two round trips less on every decision."""
     decisions, claims = _taken_sql("%(study)s")
     params = _claim_params(review=review, stage=stage, reviewer=reviewer, now=timezone.now())
     mine = (
@@ -142,12 +145,22 @@ def _slots_read(*, review: Review, study: Study, stage: Stage, reviewer: User) -
         "owner": Membership.Role.OWNER.value,
         "role_reviewer": Membership.Role.REVIEWER.value,
     }
+    release = (
+        f"DELETE FROM {_CLAIM} WHERE study_id = %(study)s AND stage_id = %(stage)s"
+        " AND reviewer_id = %(reviewer)s"
+    )
+    read = f"SELECT {screens}, {mine}, {decisions}, {claims}"
+    values = {**params, **roles, "study": study.pk}
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {screens}, {mine}, {decisions}, {claims}",
-            {**params, **roles, "study": study.pk},
-        )
-        allowed, mine_id, others, claimed = cursor.fetchone()
+        if connection.vendor == "postgresql":
+            # The SELECT sees the rows as they were before the DELETE, and counts only the
+            # other reviewers' claims anyway.
+            cursor.execute(f"WITH released AS ({release}) {read}", values)
+            allowed, mine_id, others, claimed = cursor.fetchone()
+        else:
+            cursor.execute(read, values)
+            allowed, mine_id, others, claimed = cursor.fetchone()
+            cursor.execute(release, values)
     if not allowed:
         raise PermissionDenied("Only the review's reviewers and owners screen studies.")
     return _Slots(mine_id, int(others), int(claimed))
@@ -497,7 +510,7 @@ def decision_record(
     note = (note or "").strip()
     with transaction.atomic():
         locked = _lock_study(study.pk if isinstance(study, Study) else study, review=review)
-        slots = _slots_read(review=review, study=locked, stage=stage, reviewer=reviewer)
+        slots = _slots_take(review=review, study=locked, stage=stage, reviewer=reviewer)
         _check_open(study=locked, stage=stage)
         decision = _decision_mine_check(
             locked=locked, stage=stage, mine=slots.mine, seen_version=seen_version, force=force
@@ -523,11 +536,6 @@ def decision_record(
             due = slots.others + 1 >= stage.reviewers_required
         if before is not None or cleaned:
             decision.reasons.set(cleaned)
-        with connection.cursor() as cursor:  # the reviewer's claim is done with
-            cursor.execute(
-                f"DELETE FROM {_CLAIM} WHERE study_id = %s AND stage_id = %s AND reviewer_id = %s",
-                [locked.pk, stage.pk, reviewer.pk],
-            )
         audit_event_record(
             review=review,
             actor=reviewer,
