@@ -85,12 +85,20 @@ def test_a_reviewer_ahead_of_their_partner_is_served_in_queue_order(review, cast
 def test_a_random_queue_wraps_around_the_reviewers_start(review, cast, title):
     title.queue_order = "random"
     title.save(update_fields=["queue_order"])
-    make_studies(review, 40)
-    queue = _queue(title, cast["reviewer"])
     start = (cast["reviewer"].pk * STUDY_SHUFFLE_MULTIPLIER) % STUDY_SHUFFLE_MODULUS
-    wrapped = [(s.pk * STUDY_SHUFFLE_MULTIPLIER) % STUDY_SHUFFLE_MODULUS < start for s in queue]
+
+    def before_start(study: Study) -> bool:
+        return (study.pk * STUDY_SHUFFLE_MULTIPLIER) % STUDY_SHUFFLE_MODULUS < start
+
+    # Which side of the start a study falls on follows from the ids the sequence hands out,
+    # and the tests run before this one take some: add studies until both sides hold some.
+    studies = make_studies(review, 40)
+    while len({before_start(s) for s in studies}) < 2 and len(studies) < 400:
+        studies += make_studies(review, 10)
+    queue = _queue(title, cast["reviewer"])
+    wrapped = [before_start(s) for s in queue]
     assert any(wrapped) and not all(wrapped)  # both sides of the start hold studies
-    assert _screen(review, title, cast["reviewer"], 40) == queue
+    assert _screen(review, title, cast["reviewer"], len(queue)) == queue
 
 
 def _held_by_two_others(review, cast, title) -> Study:
