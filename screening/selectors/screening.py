@@ -100,12 +100,20 @@ def can_adjudicate(*, review: Review, user: User) -> bool:
     )
 
 
-def _reasons_condition(stage_kind: str) -> tuple[str, list[str]]:
-    """Which criteria `c` a stage whose kind is the SQL `stage_kind` offers as exclusion reasons
-    (the rule of `reasons_allowed`), as a condition and its parameters."""
+def _reasons_condition(
+    stage_kind: str, stage_kind_params: Sequence[str] = ()
+) -> tuple[str, list[str]]:
+    """Which criteria `c` a stage whose kind is the SQL `stage_kind` (with its parameters)
+    offers as exclusion reasons (the rule of `reasons_allowed`), as a condition and its
+    parameters in order."""
     return (
         f"(c.kind = %s OR ({stage_kind} = %s AND c.kind = %s))",
-        [Criterion.Kind.EXCLUSION.value, Stage.Kind.FULL_TEXT.value, Criterion.Kind.OTHER.value],
+        [
+            Criterion.Kind.EXCLUSION.value,
+            *stage_kind_params,
+            Stage.Kind.FULL_TEXT.value,
+            Criterion.Kind.OTHER.value,
+        ],
     )
 
 
@@ -116,12 +124,12 @@ def _reasons_order() -> str:
 def reasons_allowed(*, stage: Stage) -> list[Criterion]:
     """Exclusion reasons offered in a stage: the protocol's exclusion criteria, plus the extra
     reasons (invalid publication type, duplicate) at full text."""
-    condition, params = _reasons_condition("%s")
+    condition, params = _reasons_condition("%s", [stage.kind])
     rows = model_rows(
         Criterion,
         f"SELECT {model_columns(Criterion, 'c')} FROM {Criterion._meta.db_table} c"
         f" WHERE c.review_id = %s AND {condition} ORDER BY {_reasons_order()}",
-        [stage.review_id, *params[:1], stage.kind, *params[1:]],
+        [stage.review_id, *params],
     )
     return [criterion for criterion, _ in rows]
 

@@ -151,15 +151,13 @@ def _slots_take(*, review: Review, study: Study, stage: Stage, reviewer: User) -
     )
     read = f"SELECT {screens}, {mine}, {decisions}, {claims}"
     values = {**params, **roles, "study": study.pk}
+    # On PostgreSQL the SELECT sees the rows as they were before the DELETE, and counts only
+    # the other reviewers' claims anyway.
+    in_one = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The SELECT sees the rows as they were before the DELETE, and counts only the
-            # other reviewers' claims anyway.
-            cursor.execute(f"WITH released AS ({release}) {read}", values)
-            allowed, mine_id, others, claimed = cursor.fetchone()
-        else:
-            cursor.execute(read, values)
-            allowed, mine_id, others, claimed = cursor.fetchone()
+        cursor.execute(f"WITH released AS ({release}) {read}" if in_one else read, values)
+        allowed, mine_id, others, claimed = cursor.fetchone()
+        if not in_one:
             cursor.execute(release, values)
     if not allowed:
         raise PermissionDenied("Only the review's reviewers and owners screen studies.")
@@ -1192,11 +1190,11 @@ def _claim_first(*, pick: PreparedStatement, params: dict[str, Any]) -> Study | 
                 return _study_for_panel(int(study_id))
             _claim_statement(connection.vendor).execute(cursor, {**params, "study": study_id})
             claimed = cursor.fetchall()
-            if claimed and connection.vendor == "postgresql":
+            if not claimed:  # claimed or decided between the pick's snapshot and its lock
+                continue
+            if connection.vendor == "postgresql":  # the statement answered the study itself
                 return _panel_study(model_instances(Study, claimed)[0])
-            if claimed:
-                return _study_for_panel(int(study_id))
-            # Claimed or decided between the pick's snapshot and its lock: pick again.
+            return _study_for_panel(int(study_id))
     return None
 
 
