@@ -58,7 +58,6 @@ def test_merged_studies_search_and_split_without_a_reload(
     assert "q=cohort%2007" in page.url  # the search is in the address, for reload and sharing
     page.locator("button:has-text('Split off')").last.click()
     page.locator("text=is now study").wait_for()
-    page.screenshot(path="/tmp/dedup_merged_after_split.png")
     record = Record.objects.filter(review=review, title=titles[7]).order_by("id").last()
     assert record.study.records.count() == 1  # stored: the record has a study of its own
     page.reload()
