@@ -462,7 +462,7 @@ def phase_search(slug: str) -> dict[str, Any]:
             page = studies_page(  # as the view calls it: beyond the cap, unranked
                 studies_listed(review=review, user=owner, filters=filters),
                 1,
-                by_relevance=bool(filters.search) and filters.sort == "relevance",
+                by_relevance=filters.by_relevance,
             )
             list(page.object_list)
             count = f"{page.paginator.count:,}{'+' if page.paginator.count_capped else ''}"

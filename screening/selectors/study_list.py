@@ -70,6 +70,12 @@ class StudyFilters:
     my_verdict: str = ""  # a Verdict value, MY_VERDICT_NONE, or "" for any
     sort: str = "relevance"
 
+    @property
+    def by_relevance(self) -> bool:
+        """Whether the matches are ranked by relevance (`studies_page` ranks them while the
+        count stays under its cap)."""
+        return bool(self.search) and self.sort == "relevance"
+
 
 def studies_search(studies: QuerySet[Study], text: str) -> QuerySet[Study]:
     """Studies matching `text` in title, abstract, authors or DOI, annotated with `rank`.

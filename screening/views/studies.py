@@ -61,7 +61,7 @@ def studies_list(request, slug):
         page = studies_page(
             studies_listed(review=review, user=request.user, filters=filters),
             request.GET.get("page"),
-            by_relevance=bool(filters.search) and filters.sort == "relevance",
+            by_relevance=filters.by_relevance,
         )
         query = request.GET.copy()
         query.pop("page", None)
