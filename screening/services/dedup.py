@@ -107,6 +107,10 @@ ASSIGN_SQL = (
     f"UPDATE {connection.ops.quote_name(Record._meta.db_table)} "
     "SET study_id = %s WHERE id = %s AND COALESCE(study_id, 0) = 0"
 )
+# A pass whose new records are at least this share of the record table's rows (an import has
+# just added them, or the last pass grouped as many) analyses the table first (see
+# `_planner_statistics_refresh`).
+ANALYZE_SHARE = 0.1
 # The first key of the (int, int) advisory locks this app takes: "dedup" in ASCII.
 ADVISORY_LOCK_SPACE = 0x6465_6475
 
@@ -288,6 +292,7 @@ def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int,
     if not near.new:
         return 0, 0, 0
     new_count = len(near.new)
+    _planner_statistics_refresh(new_count)
     compared = _records_near(review, near, kept)
     refused = _refused_pairs(review)
     if refused:  # a set of every key only then
@@ -386,6 +391,27 @@ def _records_near(review: Review, near: NearGroups, kept: _Kept) -> list[DedupRe
         .values(*DEDUP_FIELDS)
         .iterator(chunk_size=5000)
     ]
+
+
+def _planner_statistics_refresh(new_count: int) -> bool:
+    """ANALYZE the record table when a pass is about to change a large share of it; True if
+    it did. A pass reads the grouped records and their studies, and groups the new ones, by
+    plans chosen from the table's statistics: after a large import, or a pass that grouped
+    many records, they described another table (all ungrouped, or none there at all) until
+    autovacuum came by, which it need not do before the run is over. At a million records
+    the run took 1,046 s so, 744 s after an ANALYZE of 0.6 s (a sample of the table, whatever
+    its size). The estimate of the table's rows costs nothing; SQLite has no such planner."""
+    if connection.vendor != "postgresql":
+        return False
+    table = Record._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        (estimated_rows,) = cursor.fetchone()
+        # reltuples is -1 for a table never analysed.
+        if estimated_rows >= 0 and new_count < ANALYZE_SHARE * estimated_rows:
+            return False
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+    return True
 
 
 def _links(merges: list[ScoredPair]) -> dict[str, Any]:
