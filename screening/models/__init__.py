@@ -1,4 +1,9 @@
-"""The domain model, one module per workflow area (see DESIGN.md)."""
+"""The domain model, one module per workflow area (see DESIGN.md).
+
+A foreign key whose column starts a composite index or unique constraint of its model has
+`db_index=False`: that index serves its lookups, and each index costs every write of the
+table (tests/test_schema_indexes.py).
+"""
 
 from .audit import AuditEvent
 from .dedup import StudyMerge

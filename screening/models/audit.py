@@ -6,7 +6,11 @@ class AuditEvent(models.Model):
     """Append-only trail of every protocol change, decision, merge, undo and resolution."""
 
     review = models.ForeignKey(
-        "screening.Review", on_delete=models.CASCADE, related_name="audit_events", null=True
+        "screening.Review",
+        on_delete=models.CASCADE,
+        related_name="audit_events",
+        null=True,
+        db_index=False,
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True

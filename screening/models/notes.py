@@ -47,7 +47,9 @@ class Tag(models.Model):
 class StudyTag(models.Model):
     """A tag applied to a study."""
 
-    study = models.ForeignKey("screening.Study", on_delete=models.CASCADE, related_name="tagged")
+    study = models.ForeignKey(
+        "screening.Study", on_delete=models.CASCADE, related_name="tagged", db_index=False
+    )
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="applied")
     added_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -71,7 +73,9 @@ class StudyNote(models.Model):
     reviewer's note stays hidden until the study is resolved at that stage.
     """
 
-    study = models.ForeignKey("screening.Study", on_delete=models.CASCADE, related_name="notes")
+    study = models.ForeignKey(
+        "screening.Study", on_delete=models.CASCADE, related_name="notes", db_index=False
+    )
     stage = models.ForeignKey(
         "screening.Stage", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

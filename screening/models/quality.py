@@ -28,7 +28,10 @@ class Assignment(models.Model):
 
 class QualityAssignment(Assignment):
     study = models.ForeignKey(
-        "screening.Study", on_delete=models.CASCADE, related_name="quality_assignments"
+        "screening.Study",
+        on_delete=models.CASCADE,
+        related_name="quality_assignments",
+        db_index=False,
     )
     assessor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="quality_assignments"
@@ -56,7 +59,10 @@ class QualityAnswer(models.Model):
     """One assessor's answer to one quality criterion for one study."""
 
     study = models.ForeignKey(
-        "screening.Study", on_delete=models.CASCADE, related_name="quality_answers"
+        "screening.Study",
+        on_delete=models.CASCADE,
+        related_name="quality_answers",
+        db_index=False,
     )
     criterion = models.ForeignKey(
         "screening.QualityCriterion", on_delete=models.CASCADE, related_name="answers"
@@ -104,7 +110,10 @@ class QualityConsensus(models.Model):
         ADJUDICATED = "adjudicated", "Decided by the owner"
 
     study = models.ForeignKey(
-        "screening.Study", on_delete=models.CASCADE, related_name="quality_consensus"
+        "screening.Study",
+        on_delete=models.CASCADE,
+        related_name="quality_consensus",
+        db_index=False,
     )
     criterion = models.ForeignKey(
         "screening.QualityCriterion", on_delete=models.CASCADE, related_name="consensus"
@@ -140,7 +149,10 @@ class ExtractionField(models.Model):
         YES_NO = "yes_no", "Yes / no"
 
     review = models.ForeignKey(
-        "screening.Review", on_delete=models.CASCADE, related_name="extraction_fields"
+        "screening.Review",
+        on_delete=models.CASCADE,
+        related_name="extraction_fields",
+        db_index=False,
     )
     research_question = models.ForeignKey(
         "screening.ResearchQuestion",
@@ -182,7 +194,10 @@ class ExtractionField(models.Model):
 
 class ExtractionAssignment(Assignment):
     study = models.ForeignKey(
-        "screening.Study", on_delete=models.CASCADE, related_name="extraction_assignments"
+        "screening.Study",
+        on_delete=models.CASCADE,
+        related_name="extraction_assignments",
+        db_index=False,
     )
     extractor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="extraction_assignments"
@@ -211,7 +226,10 @@ class ExtractionValue(models.Model):
     """
 
     study = models.ForeignKey(
-        "screening.Study", on_delete=models.CASCADE, related_name="extraction_values"
+        "screening.Study",
+        on_delete=models.CASCADE,
+        related_name="extraction_values",
+        db_index=False,
     )
     field = models.ForeignKey(ExtractionField, on_delete=models.CASCADE, related_name="values")
     extractor = models.ForeignKey(

@@ -73,7 +73,9 @@ class RankingRun(models.Model):
     review = models.ForeignKey(
         "screening.Review", on_delete=models.CASCADE, related_name="ranking_runs"
     )
-    stage = models.ForeignKey("screening.Stage", on_delete=models.CASCADE, related_name="+")
+    stage = models.ForeignKey(
+        "screening.Stage", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     model_name = models.CharField(max_length=40, blank=True)
     requested_by = models.ForeignKey(

@@ -13,7 +13,9 @@ class ImportBatch(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
-    review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="batches")
+    review = models.ForeignKey(
+        "screening.Review", on_delete=models.CASCADE, related_name="batches", db_index=False
+    )
     # RESTRICT, not PROTECT: a source with imports cannot be deleted on its own, but deleting
     # the review deletes its sources and batches together.
     source = models.ForeignKey(
@@ -104,7 +106,9 @@ class Study(models.Model):
         # Left unscreened when the owner stopped the stage on a stopping rule (StageStop).
         EXCLUDED_AUTOMATIC = "excluded_automatic", "Excluded by a stopping rule"
 
-    review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="studies")
+    review = models.ForeignKey(
+        "screening.Review", on_delete=models.CASCADE, related_name="studies", db_index=False
+    )
     title = models.TextField(blank=True)
     abstract = models.TextField(blank=True)
     authors = models.JSONField(default=list, blank=True)
@@ -121,6 +125,7 @@ class Study(models.Model):
         null=True,
         blank=True,
         related_name="studies_waiting",
+        db_index=False,
     )
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.SCREENING)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -153,8 +158,12 @@ class Study(models.Model):
 class Record(models.Model):
     """One entry imported from one file, normalised, with the raw entry kept as JSON."""
 
-    review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="records")
-    batch = models.ForeignKey(ImportBatch, on_delete=models.CASCADE, related_name="records")
+    review = models.ForeignKey(
+        "screening.Review", on_delete=models.CASCADE, related_name="records", db_index=False
+    )
+    batch = models.ForeignKey(
+        ImportBatch, on_delete=models.CASCADE, related_name="records", db_index=False
+    )
     study = models.ForeignKey(
         Study, on_delete=models.SET_NULL, null=True, blank=True, related_name="records"
     )
@@ -202,7 +211,7 @@ class DuplicateCandidate(models.Model):
     review = models.ForeignKey(
         "screening.Review", on_delete=models.CASCADE, related_name="duplicate_candidates"
     )
-    record_a = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
+    record_a = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+", db_index=False)
     record_b = models.ForeignKey(Record, on_delete=models.CASCADE, related_name="+")
     score = models.FloatField()
     reason = models.CharField(max_length=300)

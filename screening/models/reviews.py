@@ -63,7 +63,9 @@ class Membership(models.Model):
         REVIEWER = "reviewer", "Reviewer"
         VIEWER = "viewer", "Viewer"
 
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="memberships")
+    review = models.ForeignKey(
+        Review, on_delete=models.CASCADE, related_name="memberships", db_index=False
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
     )
@@ -84,7 +86,9 @@ class Membership(models.Model):
 
 
 class ResearchQuestion(models.Model):
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="research_questions")
+    review = models.ForeignKey(
+        Review, on_delete=models.CASCADE, related_name="research_questions", db_index=False
+    )
     code = models.CharField(max_length=20)
     text = models.TextField()
     theme = models.CharField(max_length=200, blank=True)
@@ -113,7 +117,9 @@ class Criterion(models.Model):
         EXCLUSION = "exclusion", "Exclusion"
         OTHER = "other", "Other exclusion reason"
 
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="criteria")
+    review = models.ForeignKey(
+        Review, on_delete=models.CASCADE, related_name="criteria", db_index=False
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     code = models.CharField(max_length=20)
     text = models.TextField()
@@ -131,7 +137,9 @@ class Criterion(models.Model):
 
 
 class QualityCriterion(models.Model):
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="quality_criteria")
+    review = models.ForeignKey(
+        Review, on_delete=models.CASCADE, related_name="quality_criteria", db_index=False
+    )
     code = models.CharField(max_length=20)
     text = models.TextField()
     position = models.PositiveIntegerField(default=0)
@@ -150,7 +158,9 @@ class QualityCriterion(models.Model):
 class Source(models.Model):
     """A digital library (or other origin) that records are imported from."""
 
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="sources")
+    review = models.ForeignKey(
+        Review, on_delete=models.CASCADE, related_name="sources", db_index=False
+    )
     name = models.CharField(max_length=120)
     position = models.PositiveIntegerField(default=0)
     version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
@@ -166,7 +176,9 @@ class Source(models.Model):
 
 
 class SearchString(models.Model):
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="search_strings")
+    review = models.ForeignKey(
+        Review, on_delete=models.CASCADE, related_name="search_strings", db_index=False
+    )
     text = models.TextField()
     position = models.PositiveIntegerField(default=0)
     version = models.PositiveIntegerField(default=1)  # bumped on every edit (stale writes)
@@ -185,7 +197,9 @@ class SearchRun(models.Model):
     """One search string run in one source on a date, with the hits the library reported."""
 
     review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="search_runs")
-    search_string = models.ForeignKey(SearchString, on_delete=models.CASCADE, related_name="runs")
+    search_string = models.ForeignKey(
+        SearchString, on_delete=models.CASCADE, related_name="runs", db_index=False
+    )
     source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="runs")
     run_on = models.DateField(null=True, blank=True)
     hits_reported = models.PositiveIntegerField()
@@ -240,7 +254,9 @@ class Stage(models.Model):
     INCLUDED = "included"
     EXCLUDED = "excluded"
 
-    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="stages")
+    review = models.ForeignKey(
+        Review, on_delete=models.CASCADE, related_name="stages", db_index=False
+    )
     key = models.SlugField(max_length=40)
     name = models.CharField(max_length=80)
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -10,7 +10,10 @@ class SearchRound(models.Model):
     """
 
     review = models.ForeignKey(
-        "screening.Review", on_delete=models.CASCADE, related_name="search_rounds"
+        "screening.Review",
+        on_delete=models.CASCADE,
+        related_name="search_rounds",
+        db_index=False,
     )
     number = models.PositiveSmallIntegerField()
     opened_by = models.ForeignKey(

@@ -13,9 +13,15 @@ class Decision(models.Model):
 
     Verdict = Verdict
 
-    review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="+")
-    study = models.ForeignKey("screening.Study", on_delete=models.CASCADE, related_name="decisions")
-    stage = models.ForeignKey("screening.Stage", on_delete=models.CASCADE, related_name="decisions")
+    review = models.ForeignKey(
+        "screening.Review", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    study = models.ForeignKey(
+        "screening.Study", on_delete=models.CASCADE, related_name="decisions", db_index=False
+    )
+    stage = models.ForeignKey(
+        "screening.Stage", on_delete=models.CASCADE, related_name="decisions", db_index=False
+    )
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions"
     )
@@ -57,9 +63,14 @@ class Resolution(models.Model):
 
     Verdict = Verdict
 
-    review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="+")
+    review = models.ForeignKey(
+        "screening.Review", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     study = models.ForeignKey(
-        "screening.Study", on_delete=models.CASCADE, related_name="resolutions"
+        "screening.Study",
+        on_delete=models.CASCADE,
+        related_name="resolutions",
+        db_index=False,
     )
     stage = models.ForeignKey(
         "screening.Stage", on_delete=models.CASCADE, related_name="resolutions"
@@ -128,8 +139,12 @@ class ScreeningClaim(models.Model):
     """
 
     review = models.ForeignKey("screening.Review", on_delete=models.CASCADE, related_name="+")
-    study = models.ForeignKey("screening.Study", on_delete=models.CASCADE, related_name="claims")
-    stage = models.ForeignKey("screening.Stage", on_delete=models.CASCADE, related_name="claims")
+    study = models.ForeignKey(
+        "screening.Study", on_delete=models.CASCADE, related_name="claims", db_index=False
+    )
+    stage = models.ForeignKey(
+        "screening.Stage", on_delete=models.CASCADE, related_name="claims", db_index=False
+    )
     reviewer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="screening_claims"
     )
@@ -161,7 +176,10 @@ class Adjudicator(models.Model):
     """A member the owner designated to resolve this review's conflicts (owners always can)."""
 
     review = models.ForeignKey(
-        "screening.Review", on_delete=models.CASCADE, related_name="adjudicators"
+        "screening.Review",
+        on_delete=models.CASCADE,
+        related_name="adjudicators",
+        db_index=False,
     )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     designated_by = models.ForeignKey(
