@@ -279,6 +279,10 @@ IMPORT_HEARTBEAT_FILE_GRACE_SECONDS = int(
 # Records left unassigned this long, with no import of their review still going, get a
 # deduplication run from the sweep (its first send was lost with the broker or a worker).
 DEDUP_SWEEP_AFTER_SECONDS = int(os.environ.get("DEDUP_SWEEP_AFTER_SECONDS", "60"))
+# Database connections a deduplication run writes its new studies on at once (PostgreSQL; the
+# server's share of a study's cost is most of it). Each worker process running a dedup task
+# opens this many more connections while it writes: mind max_connections.
+DEDUP_WRITERS = int(os.environ.get("DEDUP_WRITERS", "2"))
 # An upload over the request cap is refused unread, CSRF token included: say so, not "expired".
 CSRF_FAILURE_VIEW = "screening.views.errors.csrf_failure"
 # --- end of the imports block ---

@@ -2,6 +2,7 @@
 studies, merge and unmerge restoring screening state exactly, idempotency, the command."""
 
 import json
+import threading
 from io import StringIO
 
 import pytest
@@ -395,6 +396,103 @@ def test_a_run_locks_neither_the_review_nor_its_studies_while_it_scores(
     assert counts["studies"] == 3
     trial = Record.objects.get(pk=later[0].pk).study
     assert trial is not None and trial.records.count() == 3
+
+
+def _connections_to_this_database() -> int:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
+@pytest.mark.skipif(connections["default"].vendor != "postgresql", reason="one writer on SQLite")
+@pytest.mark.django_db(transaction=True)
+def test_new_studies_are_written_on_two_connections_at_once(review_and_cast, monkeypatch):
+    """The server's share of a new study (its search document and GIN entries) is most of its
+    cost: two connections write the chunks at once. Each chunk is whole, every record is in
+    its study once the run is over, and the writers' connections are closed."""
+    review, _ = review_and_cast
+    monkeypatch.setattr(dedup_service, "STUDIES_PER_TRANSACTION", 1)
+    titles = [
+        TRIAL,
+        STROKE,
+        APHASIA,
+        "Hip fracture surgery within 48 hours: a cohort study",
+        "Early mobilisation after knee replacement",
+        "Statins for the primary prevention of cardiovascular disease",
+    ]
+    records = [
+        *add_batch(review, "A", [paper(title) for title in titles]),
+        *add_batch(review, "B", [paper(TRIAL)]),
+    ]
+    open_before = _connections_to_this_database()
+    # Both writers must be inside a chunk's transaction at once: waits for the second (a
+    # serial run never brings it, and the barrier breaks after its timeout).
+    both_writing = threading.Barrier(2, timeout=30)
+    writers = set()
+    insert = dedup_service._studies_insert
+
+    def insert_beside_the_other_writer(**kwargs):
+        writers.add(connections["default"].connection.info.backend_pid)
+        if len(writers) <= 2 and not both_writing.broken:
+            both_writing.wait()
+        return insert(**kwargs)
+
+    monkeypatch.setattr(dedup_service, "_studies_insert", insert_beside_the_other_writer)
+    counts = review_deduplicate(review=review)
+
+    assert len(writers) == 2
+    assert counts == {"records": 7, "studies": 6, "merged": 1, "candidates": 0}
+    stored = {r.pk: r.study_id for r in Record.objects.filter(review=review)}
+    assert None not in stored.values()
+    assert stored[records[0].pk] == stored[records[6].pk]
+    assert len({stored[r.pk] for r in records[:6]}) == 6
+    for study in Study.objects.filter(review=review):
+        assert study.records.count() >= 1
+        assert study.title in titles
+    assert _connections_to_this_database() == open_before
+
+
+@pytest.mark.skipif(connections["default"].vendor != "postgresql", reason="one writer on SQLite")
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_that_fails_leaves_whole_studies_and_the_next_run_groups_the_rest(
+    review_and_cast, monkeypatch
+):
+    review, _ = review_and_cast
+    monkeypatch.setattr(dedup_service, "STUDIES_PER_TRANSACTION", 1)
+    titles = [
+        TRIAL,
+        STROKE,
+        APHASIA,
+        "Hip fracture surgery within 48 hours: a cohort study",
+        "Early mobilisation after knee replacement",
+        "Statins for the primary prevention of cardiovascular disease",
+    ]
+    add_batch(review, "A", [paper(title) for title in titles])
+    open_before = _connections_to_this_database()
+    insert = dedup_service._studies_insert
+    calls = []
+
+    def insert_failing_the_third(**kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the server went away")
+        return insert(**kwargs)
+
+    monkeypatch.setattr(dedup_service, "_studies_insert", insert_failing_the_third)
+    with pytest.raises(RuntimeError, match="went away"):
+        review_deduplicate(review=review)
+    assert _connections_to_this_database() == open_before
+    written = Study.objects.filter(review=review)
+    assert 0 < written.count() < 6
+    for study in written:
+        assert study.records.count() == 1
+    waiting = Record.objects.filter(review=review, study__isnull=True).count()
+    assert waiting == 6 - written.count()
+
+    monkeypatch.setattr(dedup_service, "_studies_insert", insert)
+    counts = review_deduplicate(review=review)
+    assert counts == {"records": 6, "studies": 6, "merged": 0, "candidates": 0}
+    assert not Record.objects.filter(review=review, study__isnull=True).exists()
 
 
 def test_an_incremental_run_scores_the_new_records_against_their_blocks_only(review):
