@@ -10,6 +10,7 @@ from screening.domain.dedup import (
     most_complete,
     records_to_compare,
     title_similarity,
+    titles_near,
 )
 from screening.domain.normalise import (
     normalise_doi,
@@ -231,6 +232,38 @@ def test_normalisation_helpers():
         venue_tokens("American Heart Journal"), venue_tokens("European Heart Journal")
     )
     assert title_similarity("a b c", "a b c") == 1.0
+
+
+def test_titles_near_is_title_similarity_at_the_threshold_for_every_pair():
+    """The batched check (rapidfuzz's C++ on every core) decides each pair as
+    `title_similarity(a, b) >= 0.7` does: typos, word order, a dropped subtitle, a kept
+    subtitle only, unrelated titles, and pairs right around the threshold."""
+    base = [
+        title_key(TITLE),
+        title_key("Constraint-induced movement therapy after stroke: a randomised trial"),
+        title_key("Intensive speech and language therapy in chronic aphasia after stroke"),
+        "abcdefghij",
+        "a b c",
+    ]
+    variants = []
+    for title in base:
+        words = title.split()
+        variants += [
+            title,
+            title.replace("e", "a", 1),
+            " ".join(reversed(words)),
+            " ".join(words[: max(1, len(words) // 2)]),
+            " ".join(words[len(words) // 2 :]),
+            title + " a cohort study",
+            "".join(sorted(title)),
+        ]
+    # Every cut of a title against it: the ratios sweep across the threshold.
+    variants += [base[1][:n] for n in range(1, len(base[1]), 3)]
+    pairs = [(a, b) for a in variants for b in variants]
+    expected = [title_similarity(a, b) >= 0.7 for a, b in pairs]
+    assert titles_near([a for a, _ in pairs], [b for _, b in pairs]) == expected
+    assert 0 < sum(expected) < len(pairs) / 2
+    assert titles_near([], []) == []
 
 
 def test_blocking_grows_close_to_linearly():

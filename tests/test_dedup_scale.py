@@ -43,11 +43,9 @@ def near_by_one_blocking(new: list[DedupRecord], existing: list[DedupRecord]) ->
     """The definition: the groups of the existing records paired with a new record by one
     blocking over all of them and worth scoring."""
     feats = [_Feat(r) for r in [*new, *existing]]
-    return {
-        feats[j].group
-        for i, j in candidate_pairs(feats)
-        if i < len(new) <= j and _worth_scoring(feats[i], feats[j])
-    }
+    pairs = [(i, j) for i, j in candidate_pairs(feats) if i < len(new) <= j]
+    worth = _worth_scoring([(feats[i], feats[j]) for i, j in pairs])
+    return {feats[j].group for (_, j), worth_it in zip(pairs, worth, strict=True) if worth_it}
 
 
 def far_records(count: int) -> list[DedupRecord]:
