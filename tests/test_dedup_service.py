@@ -454,6 +454,43 @@ def test_new_studies_are_written_on_two_connections_at_once(review_and_cast, mon
 
 @pytest.mark.skipif(connections["default"].vendor != "postgresql", reason="one writer on SQLite")
 @pytest.mark.django_db(transaction=True)
+def test_new_records_join_existing_studies_on_two_connections_at_once(review_and_cast, monkeypatch):
+    review, _ = review_and_cast
+    acm, _ = first_import(review)
+    review_deduplicate(review=review)
+    monkeypatch.setattr(dedup_service, "STUDIES_PER_JOIN_TRANSACTION", 1)
+    later = add_batch(
+        review,
+        "PubMed",
+        [
+            paper(TRIAL, doi="10.1056/NEJMoa1208981"),
+            paper(APHASIA, authors=["Breitenstein, C."], year=2017, venue="Lancet"),
+        ],
+    )
+    open_before = _connections_to_this_database()
+    both_joining = threading.Barrier(2, timeout=30)
+    writers = set()
+    finish = dedup_service._study_join_finish
+
+    def finish_beside_the_other_writer(**kwargs):
+        writers.add(connections["default"].connection.info.backend_pid)
+        both_joining.wait()
+        return finish(**kwargs)
+
+    monkeypatch.setattr(dedup_service, "_study_join_finish", finish_beside_the_other_writer)
+    counts = review_deduplicate(review=review)
+
+    assert len(writers) == 2
+    assert counts == {"records": 7, "studies": 3, "merged": 4, "candidates": 0}
+    for old, new in ((acm[0], later[0]), (acm[2], later[1])):
+        assert Record.objects.get(pk=new.pk).study_id == Record.objects.get(pk=old.pk).study_id
+    joins = AuditEvent.objects.filter(review=review, action="dedup.records_joined")
+    assert sorted(event.after["records"] for event in joins) == [[later[0].pk], [later[1].pk]]
+    assert _connections_to_this_database() == open_before
+
+
+@pytest.mark.skipif(connections["default"].vendor != "postgresql", reason="one writer on SQLite")
+@pytest.mark.django_db(transaction=True)
 def test_a_writer_that_fails_leaves_whole_studies_and_the_next_run_groups_the_rest(
     review_and_cast, monkeypatch
 ):

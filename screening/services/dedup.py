@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -481,17 +481,19 @@ def _studies_create(*, review: Review, clusters: list[list[int]]) -> int:
     return sum(_on_writer_connections(write, _chunks(clusters)))
 
 
-def _on_writer_connections(
-    work: Callable[[list[list[int]]], int], chunks: Iterator[list[list[int]]]
-) -> list[int]:
+Chunk = TypeVar("Chunk")
+Done = TypeVar("Done")
+
+
+def _on_writer_connections(work: Callable[[Chunk], Done], chunks: Iterator[Chunk]) -> list[Done]:
     """`work` of each chunk, by DEDUP_WRITERS threads each on its own database connection.
 
-    Most of a new study's cost is the server's: its search document (the stemmed title and
-    abstract) and that document's GIN entries, about 0.3 ms a study, while the run's Python
-    waits. One connection at a time, the writes of a million records took 390 s of one core
-    while the other was idle. Each chunk is its own transaction on disjoint records, so the
-    threads never wait for one another; a failed chunk stops the others after their current
-    one, leaving whole studies only, and is raised here.
+    Most of the cost of writing a study is the server's: its search document (the stemmed
+    title and abstract) and that document's GIN entries, about 0.3 ms a study, while the
+    run's Python waits. One connection at a time, the writes of a million records took 390 s
+    of one core while the other was idle. Each chunk is its own transaction on disjoint
+    studies and records, so the threads never wait for one another; a failed chunk stops the
+    others after their current one, leaving whole studies only, and is raised here.
 
     On this thread's connection, one chunk at a time, where other connections cannot help:
     SQLite (one writer anyway), or inside a transaction (they would not see its rows).
@@ -502,7 +504,7 @@ def _on_writer_connections(
     taking = threading.Lock()
     failed = threading.Event()
 
-    def writer() -> list[int]:
+    def writer() -> list[Done]:
         results = []
         try:
             while not failed.is_set():
@@ -595,14 +597,13 @@ def _studies_insert(
 
 def _studies_join(*, review: Review, joined: dict[int, list[int]]) -> tuple[list[int], bool]:
     """New records into existing studies, a chunk of studies per transaction under their row
-    locks. Returns the screened studies joined, and whether a study had vanished (merged
-    away meanwhile)."""
+    locks, the chunks on several connections at once (`_on_writer_connections`: the chunks
+    hold disjoint studies). Returns the screened studies joined, and whether a study had
+    vanished (merged away meanwhile)."""
     entry = Stage.objects.filter(review=review, is_entry=True).first()
-    screened_joins: list[int] = []
-    vanished = False
-    ids = sorted(joined)
-    for start in range(0, len(ids), STUDIES_PER_JOIN_TRANSACTION):
-        chunk = ids[start : start + STUDIES_PER_JOIN_TRANSACTION]
+
+    def join(chunk: list[int]) -> tuple[list[int], bool]:
+        screened_joins: list[int] = []
         with transaction.atomic():
             studies = list(
                 Study.objects.select_for_update(of=("self",))
@@ -610,7 +611,6 @@ def _studies_join(*, review: Review, joined: dict[int, list[int]]) -> tuple[list
                 .filter(pk__in=chunk, review=review)
                 .order_by("pk")
             )
-            vanished = vanished or len(studies) < len(chunk)
             _assign_records([(study.pk, key) for study in studies for key in joined[study.pk]])
             members: dict[int, list[dict[str, Any]]] = {}
             for row in Record.objects.filter(study__in=studies).values(*RECORD_FIELDS):
@@ -634,7 +634,17 @@ def _studies_join(*, review: Review, joined: dict[int, list[int]]) -> tuple[list
                     screened_joins.append(study.pk)
             # One INSERT for the chunk's events: one per study was a tenth of a run's writes.
             AuditEvent.objects.bulk_create(events, batch_size=STUDIES_PER_JOIN_TRANSACTION)
-    return screened_joins, vanished
+        return screened_joins, len(studies) < len(chunk)
+
+    ids = sorted(joined)
+    chunks = (
+        ids[start : start + STUDIES_PER_JOIN_TRANSACTION]
+        for start in range(0, len(ids), STUDIES_PER_JOIN_TRANSACTION)
+    )
+    results = _on_writer_connections(join, chunks)
+    return sorted(pk for screened, _ in results for pk in screened), any(
+        vanished for _, vanished in results
+    )
 
 
 def _study_join_finish(
