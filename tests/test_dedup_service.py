@@ -1,6 +1,7 @@
 """Deduplication service on PostgreSQL: grouping, the incremental run against screened
 studies, merge and unmerge restoring screening state exactly, idempotency, the command."""
 
+import gc
 import json
 import threading
 from io import StringIO
@@ -167,6 +168,34 @@ def test_a_pass_over_a_small_share_of_the_records_leaves_their_statistics(review
     counts = review_deduplicate(review=review)
     assert counts["records"] == 305
     assert _estimated_records() == before
+
+
+def test_the_cyclic_collector_is_held_off_while_a_pass_scores_and_back_after(review, monkeypatch):
+    """Each collection walked the million features a run keeps: a fifth of its Python time.
+    Held off during a pass, the collector is back once the run is over, or has failed."""
+    first_import(review)
+    collector_during_scoring = []
+    scoring = NearGroups.deduplicate
+
+    def score_noting_the_collector(*args, **kwargs):
+        collector_during_scoring.append(gc.isenabled())
+        return scoring(*args, **kwargs)
+
+    monkeypatch.setattr(NearGroups, "deduplicate", score_noting_the_collector)
+    assert gc.isenabled()
+    counts = review_deduplicate(review=review)
+    assert collector_during_scoring == [False]
+    assert gc.isenabled()
+    assert counts["studies"] == 3
+
+    def score_failing(*args, **kwargs):
+        raise RuntimeError("scoring failed")
+
+    add_batch(review, "PubMed", [paper(APHASIA, authors=["Breitenstein, C."], year=2017)])
+    monkeypatch.setattr(NearGroups, "deduplicate", score_failing)
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        review_deduplicate(review=review)
+    assert gc.isenabled()
 
 
 def test_groups_records_into_studies_at_the_entry_stage(review):
