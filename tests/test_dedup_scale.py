@@ -44,7 +44,7 @@ def near_by_one_blocking(new: list[DedupRecord], existing: list[DedupRecord]) ->
     blocking over all of them and worth scoring."""
     feats = [_Feat(r) for r in [*new, *existing]]
     pairs = [(i, j) for i, j in candidate_pairs(feats) if i < len(new) <= j]
-    worth = _worth_scoring([(feats[i], feats[j]) for i, j in pairs])
+    worth = _worth_scoring([feats[i] for i, _ in pairs], [feats[j] for _, j in pairs])
     return {feats[j].group for (_, j), worth_it in zip(pairs, worth, strict=True) if worth_it}
 
 

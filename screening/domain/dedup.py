@@ -494,12 +494,18 @@ def title_similarity(a: str, b: str) -> float:
 
 def _subtitle_dropped(a: str, b: str) -> bool:
     """One export drops the subtitle: the shorter title is the start of the longer one, or
-    it keeps only the part after the colon."""
+    it keeps only the part after the colon. (Asked of most pairs the scans meet: the tests
+    that fail fast come first, and no string is built.)"""
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    n = len(short)
     return (
-        len(short) >= 20
+        n >= 20
+        and len(long_) > n
+        and (
+            (long_.startswith(short) and long_[n] == " ")
+            or (long_.endswith(short) and long_[-n - 1] == " ")
+        )
         and short.count(" ") >= 2
-        and (long_.startswith(short + " ") or long_.endswith(" " + short))
     )
 
 
@@ -1317,7 +1323,7 @@ def _score_phase(
             if (feats[i].group is None or feats[j].group is None)
             and groups.find(i) != groups.find(j)
         ]
-        worth = _worth_scoring([(feats[i], feats[j]) for i, j in open_pairs])
+        worth = _worth_scoring([feats[i] for i, _ in open_pairs], [feats[j] for _, j in open_pairs])
         for (i, j), worth_it in zip(open_pairs, worth, strict=True):
             if not worth_it:
                 continue
@@ -1331,21 +1337,21 @@ def _score_phase(
     return auto, compared
 
 
-def _worth_scoring(pairs: Sequence[tuple[_Blockable, _Blockable]]) -> list[bool]:
-    """For each pair: False for unrelated titles with nothing else that could lift the pair
-    to the queue (year and author add at most 3.5 against the title's -5). Asked of many
-    pairs at once: the titles are compared by `titles_near`."""
-    worth = [True] * len(pairs)
+def _worth_scoring(lefts: Sequence[_Blockable], rights: Sequence[_Blockable]) -> list[bool]:
+    """For each pair (lefts[k], rights[k]): False for unrelated titles with nothing else that
+    could lift the pair to the queue (year and author add at most 3.5 against the title's
+    -5). Asked of many pairs at once: the titles are compared by `titles_near`."""
+    worth = [True] * len(lefts)
     titled = [
         k
-        for k, (fa, fb) in enumerate(pairs)
+        for k, (fa, fb) in enumerate(zip(lefts, rights, strict=True))
         if fa.title
         and fb.title
         and not (fa.page_first and fa.page_first == fb.page_first)
         and not (fa.doi and fa.doi == fb.doi)
         and not (fa.pmid and fa.pmid == fb.pmid)
     ]
-    near = titles_near([pairs[k][0].title for k in titled], [pairs[k][1].title for k in titled])
+    near = titles_near([lefts[k].title for k in titled], [rights[k].title for k in titled])
     for k, title_near in zip(titled, near, strict=True):
         worth[k] = title_near
     return worth
@@ -1481,7 +1487,7 @@ class NearGroups:
         waiting: list[tuple[int, int]] = []
 
         def settle() -> None:
-            worth = _worth_scoring([(new[i], existing[x]) for i, x in waiting])
+            worth = _worth_scoring([new[i] for i, _ in waiting], [existing[x] for _, x in waiting])
             for (_, x), worth_it in zip(waiting, worth, strict=True):
                 if worth_it:
                     other = existing[x]
