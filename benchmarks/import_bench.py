@@ -231,6 +231,28 @@ def backend_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def server_cpu_seconds() -> float | None:
+    """CPU time of every PostgreSQL process on this machine, the backends that exited
+    included (their time is added to the server's main process when it reaps them): what a
+    run's several connections cost the server, measured before and after it."""
+    total = 0.0
+    found = False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                name, rest = stat.read().split("(", 1)[1].rsplit(")", 1)
+        except OSError:
+            continue
+        if not name.startswith("postgres"):
+            continue
+        fields = rest.split()
+        found = True
+        total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total if found else None
+
+
 def phase_import(args: argparse.Namespace) -> dict:
     _django()
     from django.db import connection

@@ -53,7 +53,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from import_bench import backend_cpu_seconds  # this script's folder is on sys.path
+from import_bench import (  # this script's folder is on sys.path
+    backend_cpu_seconds,
+    server_cpu_seconds,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("SLRWEB_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -319,6 +322,7 @@ def phase_dedup(slug: str) -> dict[str, Any]:
     review = Review.objects.get(slug=slug)
     backend = connection.connection.info.backend_pid
     backend_before = backend_cpu_seconds(backend)
+    server_before = server_cpu_seconds()
     load_before = os.getloadavg()[0]
     cpu_before = time.process_time()
     started = time.perf_counter()
@@ -326,6 +330,7 @@ def phase_dedup(slug: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu_before
     backend_after = backend_cpu_seconds(backend)
+    server_after = server_cpu_seconds()
     same_backend = connection.connection.info.backend_pid == backend
     return {
         "seconds": round(seconds, 1),
@@ -333,6 +338,10 @@ def phase_dedup(slug: str) -> dict[str, Any]:
         "cpu_s": round(cpu, 1),
         "postgres_cpu_s": round(backend_after - backend_before, 1)
         if same_backend and backend_before is not None and backend_after is not None
+        else None,
+        # Every PostgreSQL process: the run's writer connections (DEDUP_WRITERS) included.
+        "postgres_server_cpu_s": round(server_after - server_before, 1)
+        if server_before is not None and server_after is not None
         else None,
         "load_1min_before_after": [load_before, os.getloadavg()[0]],
     }
