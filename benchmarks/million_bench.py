@@ -33,8 +33,9 @@ peak resident memory (VmHWM) is reported. Tasks the services enqueue go to an in
 unassigned, the review's studies and pairs deleted by plain SQL, fit for a million rows);
 `--files DIR` imports the exports a previous run kept there (`--keep-files`) instead of
 generating them again; `--import-only` stops after the imports. The dedup phase reports its
-own CPU time and its PostgreSQL backend's (the server being local), so a figure taken on a
-busy machine can be compared.
+own CPU time, its PostgreSQL backend's and that of every PostgreSQL process (the server being
+local; the run writes on several connections), so a figure taken on a busy machine can be
+compared.
 """
 
 import argparse
@@ -639,7 +640,8 @@ def main() -> None:
         rows.append(
             (
                 "dedup after the imports",
-                f"{dedup['seconds']:.0f} s (CPU {dedup['cpu_s']:.0f} s, its PostgreSQL "
+                f"{dedup['seconds']:.0f} s (CPU {dedup['cpu_s']:.0f} s; PostgreSQL "
+                f"{dedup['postgres_server_cpu_s']} s over all its processes, the run's own "
                 f"backend {dedup['postgres_cpu_s']} s); {dedup['studies']:,} studies, "
                 f"{dedup['candidates']:,} pairs queued",
                 f"{dedup['peak_rss_mb']} MB",

@@ -427,6 +427,17 @@ def test_a_run_locks_neither_the_review_nor_its_studies_while_it_scores(
     assert trial is not None and trial.records.count() == 3
 
 
+# Six papers no two of which are near: one study each.
+UNRELATED_TITLES = [
+    TRIAL,
+    STROKE,
+    APHASIA,
+    "Hip fracture surgery within 48 hours: a cohort study",
+    "Early mobilisation after knee replacement",
+    "Statins for the primary prevention of cardiovascular disease",
+]
+
+
 def _connections_to_this_database() -> int:
     with connections["default"].cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
@@ -441,16 +452,8 @@ def test_new_studies_are_written_on_two_connections_at_once(review_and_cast, mon
     its study once the run is over, and the writers' connections are closed."""
     review, _ = review_and_cast
     monkeypatch.setattr(dedup_service, "STUDIES_PER_TRANSACTION", 1)
-    titles = [
-        TRIAL,
-        STROKE,
-        APHASIA,
-        "Hip fracture surgery within 48 hours: a cohort study",
-        "Early mobilisation after knee replacement",
-        "Statins for the primary prevention of cardiovascular disease",
-    ]
     records = [
-        *add_batch(review, "A", [paper(title) for title in titles]),
+        *add_batch(review, "A", [paper(title) for title in UNRELATED_TITLES]),
         *add_batch(review, "B", [paper(TRIAL)]),
     ]
     open_before = _connections_to_this_database()
@@ -477,7 +480,7 @@ def test_new_studies_are_written_on_two_connections_at_once(review_and_cast, mon
     assert len({stored[r.pk] for r in records[:6]}) == 6
     for study in Study.objects.filter(review=review):
         assert study.records.count() >= 1
-        assert study.title in titles
+        assert study.title in UNRELATED_TITLES
     assert _connections_to_this_database() == open_before
 
 
@@ -523,17 +526,11 @@ def test_new_records_join_existing_studies_on_two_connections_at_once(review_and
 def test_a_writer_that_fails_leaves_whole_studies_and_the_next_run_groups_the_rest(
     review_and_cast, monkeypatch
 ):
+    """A chunk that fails stops the run with its error; the other chunks are whole studies,
+    their connections closed, and the next run groups the records the failed one left."""
     review, _ = review_and_cast
     monkeypatch.setattr(dedup_service, "STUDIES_PER_TRANSACTION", 1)
-    titles = [
-        TRIAL,
-        STROKE,
-        APHASIA,
-        "Hip fracture surgery within 48 hours: a cohort study",
-        "Early mobilisation after knee replacement",
-        "Statins for the primary prevention of cardiovascular disease",
-    ]
-    add_batch(review, "A", [paper(title) for title in titles])
+    add_batch(review, "A", [paper(title) for title in UNRELATED_TITLES])
     open_before = _connections_to_this_database()
     insert = dedup_service._studies_insert
     calls = []
