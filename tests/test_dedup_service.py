@@ -444,6 +444,26 @@ def _connections_to_this_database() -> int:
         return int(cursor.fetchone()[0])
 
 
+def _writers_meet_in(monkeypatch, name: str) -> set[int]:
+    """Wrap the dedup service's `name` so that each connection calling it waits, at its first
+    call, for a second connection's first call: both writers inside a chunk's transaction at
+    once (a serial run never brings the second, and the barrier breaks after its timeout).
+    Returns the backend pids of the connections that called it."""
+    writers: set[int] = set()
+    both_writing = threading.Barrier(2, timeout=30)
+    wrapped = getattr(dedup_service, name)
+
+    def beside_the_other_writer(**kwargs):
+        pid = connections["default"].connection.info.backend_pid
+        if pid not in writers:
+            writers.add(pid)
+            both_writing.wait()
+        return wrapped(**kwargs)
+
+    monkeypatch.setattr(dedup_service, name, beside_the_other_writer)
+    return writers
+
+
 @pytest.mark.skipif(connections["default"].vendor != "postgresql", reason="one writer on SQLite")
 @pytest.mark.django_db(transaction=True)
 def test_new_studies_are_written_on_two_connections_at_once(review_and_cast, monkeypatch):
@@ -457,19 +477,7 @@ def test_new_studies_are_written_on_two_connections_at_once(review_and_cast, mon
         *add_batch(review, "B", [paper(TRIAL)]),
     ]
     open_before = _connections_to_this_database()
-    # Both writers must be inside a chunk's transaction at once: waits for the second (a
-    # serial run never brings it, and the barrier breaks after its timeout).
-    both_writing = threading.Barrier(2, timeout=30)
-    writers = set()
-    insert = dedup_service._studies_insert
-
-    def insert_beside_the_other_writer(**kwargs):
-        writers.add(connections["default"].connection.info.backend_pid)
-        if len(writers) <= 2 and not both_writing.broken:
-            both_writing.wait()
-        return insert(**kwargs)
-
-    monkeypatch.setattr(dedup_service, "_studies_insert", insert_beside_the_other_writer)
+    writers = _writers_meet_in(monkeypatch, "_studies_insert")
     counts = review_deduplicate(review=review)
 
     assert len(writers) == 2
@@ -500,16 +508,7 @@ def test_new_records_join_existing_studies_on_two_connections_at_once(review_and
         ],
     )
     open_before = _connections_to_this_database()
-    both_joining = threading.Barrier(2, timeout=30)
-    writers = set()
-    finish = dedup_service._study_join_finish
-
-    def finish_beside_the_other_writer(**kwargs):
-        writers.add(connections["default"].connection.info.backend_pid)
-        both_joining.wait()
-        return finish(**kwargs)
-
-    monkeypatch.setattr(dedup_service, "_study_join_finish", finish_beside_the_other_writer)
+    writers = _writers_meet_in(monkeypatch, "_study_join_finish")
     counts = review_deduplicate(review=review)
 
     assert len(writers) == 2

@@ -1380,6 +1380,12 @@ def _best_candidates(
     ]
 
 
+def _touched_key(record: DedupRecord | _Blockable) -> Key:
+    """What `NearGroups.touched` holds of an existing record: its group, or its own key if
+    it has none."""
+    return record.group if record.group is not None else record.key
+
+
 def records_to_compare(
     new: Sequence[DedupRecord], existing: Sequence[DedupRecord]
 ) -> list[DedupRecord]:
@@ -1388,7 +1394,7 @@ def records_to_compare(
     out, so a run scores the new records only, against the studies they may belong to."""
     near = NearGroups(new)
     near.scan(existing)
-    return [r for r in existing if (r.group if r.group is not None else r.key) in near.touched]
+    return [r for r in existing if _touched_key(r) in near.touched]
 
 
 class ScanFeatures:
@@ -1490,13 +1496,11 @@ class NearGroups:
             worth = _worth_scoring([new[i] for i, _ in waiting], [existing[x] for _, x in waiting])
             for (_, x), worth_it in zip(waiting, worth, strict=True):
                 if worth_it:
-                    other = existing[x]
-                    touched.add(other.group if other.group is not None else other.key)
+                    touched.add(_touched_key(existing[x]))
             waiting.clear()
 
         def meet(i: int, x: int) -> None:
-            other = existing[x]
-            if (other.group if other.group is not None else other.key) not in touched:
+            if _touched_key(existing[x]) not in touched:
                 waiting.append((i, x))
                 if len(waiting) >= PAIRS_PER_BATCH:
                     settle()

@@ -416,25 +416,24 @@ def _records_near(review: Review, near: NearGroups, kept: _Kept) -> list[DedupRe
     ]
 
 
-def _planner_statistics_refresh(new_count: int) -> bool:
-    """ANALYZE the record table when a pass is about to change a large share of it; True if
-    it did. A pass reads the grouped records and their studies, and groups the new ones, by
-    plans chosen from the table's statistics: after a large import, or a pass that grouped
-    many records, they described another table (all ungrouped, or none there at all) until
+def _planner_statistics_refresh(new_count: int) -> None:
+    """ANALYZE the record table when a pass is about to change a large share of it.
+
+    A pass reads the grouped records and their studies, and groups the new ones, by plans
+    chosen from the table's statistics: after a large import, or a pass that grouped many
+    records, they described another table (all ungrouped, or none there at all) until
     autovacuum came by, which it need not do before the run is over. At a million records
     the run took 1,046 s so, 744 s after an ANALYZE of 0.6 s (a sample of the table, whatever
     its size). The estimate of the table's rows costs nothing; SQLite has no such planner."""
     if connection.vendor != "postgresql":
-        return False
+        return
     table = Record._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
         (estimated_rows,) = cursor.fetchone()
         # reltuples is -1 for a table never analysed.
-        if estimated_rows >= 0 and new_count < ANALYZE_SHARE * estimated_rows:
-            return False
-        cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
-    return True
+        if estimated_rows < 0 or new_count >= ANALYZE_SHARE * estimated_rows:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
 def _links(merges: list[ScoredPair]) -> dict[str, Any]:
