@@ -124,7 +124,7 @@ def test_assigning_records_finds_each_by_its_primary_key_whatever_the_statistics
         cursor.execute("ANALYZE screening_record")
     new = add_batch(review, "B", [paper(f"Another paper {i} on aphasia") for i in range(300)])
     with connections["default"].cursor() as cursor:
-        cursor.execute("EXPLAIN " + dedup_service.ASSIGN_SQL, [1, new[0].pk])
+        cursor.execute("EXPLAIN " + dedup_service.ASSIGN_SQL, [1, None, new[0].pk])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "screening_record_pkey" in plan, plan
 

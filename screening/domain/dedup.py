@@ -1417,6 +1417,11 @@ class ScanFeatures:
         "title_flags",
     )
 
+    # What a stored copy holds (`stored`), after its version: bump the version whenever the
+    # normalisation of any of these changes, and the stored copies are computed again.
+    STORED = ("title", "first", "year", "volume", "page_first", "doi", "pmid", "notice")
+    STORED_VERSION = 1
+
     def __init__(self, f: "_Feat", shared: dict[Any, Any]) -> None:
         self.key: Key = f.key
         self.group: Key | None = f.group
@@ -1436,6 +1441,37 @@ class ScanFeatures:
     @property
     def compact(self) -> str:
         return self.title.replace(" ", "")
+
+    def stored(self) -> list[Any]:
+        """These features as a JSON list, to store with the record (`from_stored`)."""
+        return [
+            self.STORED_VERSION,
+            *(getattr(self, name) for name in self.STORED),
+            self.title_flags,
+        ]
+
+    @classmethod
+    def from_stored(
+        cls, key: Key, group: Key | None, stored: Any, shared: dict[Any, Any]
+    ) -> "ScanFeatures | None":
+        """The features a record's `stored()` copy holds; None if there is none, or if it was
+        stored by another version of the normalisation."""
+        if not isinstance(stored, list) or len(stored) != len(cls.STORED) + 2:
+            return None
+        if stored[0] != cls.STORED_VERSION:
+            return None
+        self = cls.__new__(cls)
+        self.key, self.group = key, group
+        title, first, year, volume, page_first, doi, pmid, notice = stored[1:-1]
+        self.title, self.doi, self.pmid, self.title_flags = title, doi, pmid, stored[-1]
+        # As `__init__`: repeated values one object each; surnames, volumes and pages
+        # interned as `_Feat` interns them.
+        self.notice = str(shared.setdefault(notice, notice))
+        self.first = shared.setdefault(first, sys.intern(first))
+        self.year = shared.setdefault(year, year)
+        self.volume = shared.setdefault(volume, sys.intern(volume))
+        self.page_first = shared.setdefault(page_first, sys.intern(page_first))
+        return self
 
 
 def scan_features(records: Sequence[DedupRecord], shared: dict[Any, Any]) -> list[ScanFeatures]:

@@ -185,6 +185,15 @@ class Record(models.Model):
     source_record_id = models.CharField(max_length=200, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    dedup_features = models.JSONField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="What duplicate detection's near scan reads of this record, normalised "
+        "(screening.domain.dedup.ScanFeatures.stored), written when the record is grouped: "
+        "later runs read it instead of normalising every grouped record again. Empty until "
+        "then, or recomputed when stored by another version of the normalisation.",
+    )
 
     class Meta:
         ordering = ["batch", "position"]

@@ -187,6 +187,8 @@ TABLES = [
         Record,
         refs={"batch_id": "batches", "study_id": "studies"},
         as_is=("source_record_id",),  # the library's own id of the entry
+        # Derived from the record's fields; the next dedup run stores it again.
+        skip=("dedup_features",),
     ),
     Table(
         "duplicate_candidates",
