@@ -32,7 +32,10 @@ peak resident memory (VmHWM) is reported. Tasks the services enqueue go to an in
 `--redo-dedup` keeps its records and runs the dedup again from nothing (every record
 unassigned, the review's studies and pairs deleted by plain SQL, fit for a million rows);
 `--files DIR` imports the exports a previous run kept there (`--keep-files`) instead of
-generating them again; `--import-only` stops after the imports. The dedup phase reports its
+generating them again; `--import-only` stops after the imports. `--each-import` runs the
+dedup after each import instead of once after all of them, as the product does (each import
+queues its dedup): each run's figures are reported, the last one's into the other nine files'
+studies. The dedup phase reports its
 own CPU time, its PostgreSQL backend's and that of every PostgreSQL process (the server being
 local; the run writes on several connections), so a figure taken on a busy machine can be
 compared.
@@ -561,6 +564,9 @@ def main() -> None:
     parser.add_argument(
         "--import-only", action="store_true", help="stop after the imports (see --redo-dedup)"
     )
+    parser.add_argument(
+        "--each-import", action="store_true", help="dedup after each import, as the product does"
+    )
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--slug", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
@@ -587,6 +593,7 @@ def main() -> None:
     began = time.perf_counter()
     imports: list[dict[str, Any]] = []
     dedup: dict[str, Any] | None = None
+    dedups: list[dict[str, Any]] = []  # --each-import: one run per import
     generate_s = 0.0
     variants, _ = file_plan(args.records)
     built = variants + -(-variants // DUPLICATE_EVERY)  # the variants and their duplicates
@@ -612,10 +619,14 @@ def main() -> None:
                 )
             generate_s = time.perf_counter() - started
             run_phase("setup", slug)
-            imports = [run_phase("import", slug, "--file", str(p)) for p in paths]
+            for path in paths:
+                imports.append(run_phase("import", slug, "--file", str(path)))
+                if args.each_import:
+                    dedups.append(run_phase("dedup", slug))
             if args.import_only:
                 return
-            dedup = run_phase("dedup", slug)
+            if not args.each_import:
+                dedup = run_phase("dedup", slug)
         finally:
             if not args.keep_files:
                 shutil.rmtree(work, ignore_errors=True)
@@ -646,6 +657,26 @@ def main() -> None:
                 f"{dedup['candidates']:,} pairs queued",
                 f"{dedup['peak_rss_mb']} MB",
                 "< 300 s, < 2 GB",
+            )
+        )
+    for number, run in enumerate(dedups, start=1):
+        rows.append(
+            (
+                f"dedup after import {number} of {len(dedups)}",
+                f"{run['seconds']:.0f} s (CPU {run['cpu_s']:.0f} s; PostgreSQL "
+                f"{run['postgres_server_cpu_s']} s over all its processes); "
+                f"{run['studies']:,} studies, {run['candidates']:,} pairs queued",
+                f"{run['peak_rss_mb']} MB",
+                "< 2 GB",
+            )
+        )
+    if dedups:
+        rows.append(
+            (
+                "dedup, all runs",
+                f"{sum(run['seconds'] for run in dedups):.0f} s",
+                f"{max(run['peak_rss_mb'] for run in dedups)} MB",
+                "",
             )
         )
     rows.append(

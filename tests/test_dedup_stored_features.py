@@ -173,3 +173,23 @@ def test_a_run_over_stored_features_groups_as_a_run_that_normalises_every_record
         for each in (review, wiped)
     }
     assert queued[review.pk] == queued[wiped.pk]
+
+
+def test_records_grouped_during_a_run_are_read_from_their_stored_features(review, monkeypatch):
+    """A later pass reads the grouped records it did not keep (grouped meanwhile) by id: their
+    stored features if any, else normalised from their fields and stored."""
+    from screening.services.dedup import _Kept
+
+    records = first_import(review)
+    review_deduplicate(review=review)
+    unstored = records[0]
+    Record.objects.filter(pk=unstored.pk).update(dedup_features=None)
+    rows = list(Record.objects.filter(review=review).order_by("id").values_list("id", "study_id"))
+    titles = title_normalisations(monkeypatch)
+    kept = _Kept()
+    kept.read(rows)
+    assert titles == [unstored.title]
+    for record in records:
+        record.refresh_from_db()
+        assert kept.features[record.pk].stored() == normalised(record) == stored(record)
+        assert kept.features[record.pk].group == record.study_id
