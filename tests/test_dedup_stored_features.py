@@ -1,6 +1,6 @@
 """A grouped record's scan features stored with it (`Record.dedup_features`, issue 17): each
 dedup run read and normalised every grouped record of the review again to find the studies
-near its new records, a third of the run of a 100,000-record import into 400,000 records. A
+near its new records, a quarter of the run of a 100,000-record import into 400,000 records. A
 run now stores the features as it groups a record, and later runs read them."""
 
 import pytest

@@ -233,7 +233,7 @@ class _Kept:
 
     A grouped record's features are stored with it (`Record.dedup_features`, written when it
     is grouped), so a run reads them rather than normalising the review's every record again:
-    at 400,000 grouped records that normalisation was a third of the run of a 100,000-record
+    at 400,000 grouped records that normalisation was a quarter of the run of a 100,000-record
     import. A record without them (grouped before they were stored, or by another version of
     the normalisation) is normalised once and its features stored then."""
 
