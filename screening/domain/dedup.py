@@ -1417,26 +1417,47 @@ class ScanFeatures:
         "title_flags",
     )
 
+    key: Key
+    group: Key | None
+    title: str
+    first: str
+    year: int | None
+    volume: str
+    page_first: str
+    doi: str
+    pmid: str
+    notice: str
+    title_flags: int
+
     # What a stored copy holds (`stored`), after its version: bump the version whenever the
     # normalisation of any of these changes, and the stored copies are computed again.
-    STORED = ("title", "first", "year", "volume", "page_first", "doi", "pmid", "notice")
+    STORED = (
+        "title",
+        "first",
+        "year",
+        "volume",
+        "page_first",
+        "doi",
+        "pmid",
+        "notice",
+        "title_flags",
+    )
     STORED_VERSION = 1
+    # Surnames, years, volumes, pages and notices repeat across records: one object each.
+    SHARED = frozenset({"first", "year", "volume", "page_first", "notice"})
 
     def __init__(self, f: "_Feat", shared: dict[Any, Any]) -> None:
-        self.key: Key = f.key
-        self.group: Key | None = f.group
-        self.title: str = f.title
-        # The rest of what the title tells (`_title_features`): a record read again for
+        self.key = f.key
+        self.group = f.group
+        # The title and the rest of what it tells (`_title_features`): a record read again for
         # scoring (an existing study near a new record) is not normalised again.
-        self.notice: str = shared.setdefault(f.notice, f.notice)
-        self.title_flags: int = f.translated | f.informative << 1 | f.series << 2
-        # Surnames, volumes, pages and years repeat across records: one object each.
-        self.first = shared.setdefault(f.first, f.first)
-        self.year = shared.setdefault(f.year, f.year)
-        self.volume = shared.setdefault(f.volume, f.volume)
-        self.page_first = shared.setdefault(f.page_first, f.page_first)
-        self.doi = f.doi
-        self.pmid = f.pmid
+        title_flags = f.translated | f.informative << 1 | f.series << 2
+        self._take([*(getattr(f, name) for name in self.STORED[:-1]), title_flags], shared)
+
+    def _take(self, values: Sequence[Any], shared: dict[Any, Any]) -> None:
+        """Set the STORED fields to `values`, in that order."""
+        for name, value in zip(self.STORED, values, strict=True):
+            setattr(self, name, shared.setdefault(value, value) if name in self.SHARED else value)
 
     @property
     def compact(self) -> str:
@@ -1444,11 +1465,7 @@ class ScanFeatures:
 
     def stored(self) -> list[Any]:
         """These features as a JSON list, to store with the record (`from_stored`)."""
-        return [
-            self.STORED_VERSION,
-            *(getattr(self, name) for name in self.STORED),
-            self.title_flags,
-        ]
+        return [self.STORED_VERSION, *(getattr(self, name) for name in self.STORED)]
 
     @classmethod
     def from_stored(
@@ -1456,21 +1473,15 @@ class ScanFeatures:
     ) -> "ScanFeatures | None":
         """The features a record's `stored()` copy holds; None if there is none, or if it was
         stored by another version of the normalisation."""
-        if not isinstance(stored, list) or len(stored) != len(cls.STORED) + 2:
-            return None
-        if stored[0] != cls.STORED_VERSION:
+        if not (
+            isinstance(stored, list)
+            and len(stored) == len(cls.STORED) + 1
+            and stored[0] == cls.STORED_VERSION
+        ):
             return None
         self = cls.__new__(cls)
         self.key, self.group = key, group
-        title, first, year, volume, page_first, doi, pmid, notice = stored[1:-1]
-        self.title, self.doi, self.pmid, self.title_flags = title, doi, pmid, stored[-1]
-        # As `__init__`: repeated values one object each; surnames, volumes and pages
-        # interned as `_Feat` interns them.
-        self.notice = str(shared.setdefault(notice, notice))
-        self.first = shared.setdefault(first, sys.intern(first))
-        self.year = shared.setdefault(year, year)
-        self.volume = shared.setdefault(volume, sys.intern(volume))
-        self.page_first = shared.setdefault(page_first, sys.intern(page_first))
+        self._take(stored[1:], shared)
         return self
 
 

@@ -8,7 +8,7 @@ no unassigned record and changes nothing (idempotent).
 import gc
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
@@ -241,7 +241,7 @@ class _Kept:
         self.features: dict[int, ScanFeatures] = {}
         self.shared: dict[Any, Any] = {}
 
-    def add(self, features: list[ScanFeatures]) -> None:
+    def add(self, features: Iterable[ScanFeatures]) -> None:
         for f in features:
             if isinstance(f.key, int):
                 self.features[f.key] = f
@@ -262,12 +262,12 @@ class _Kept:
             else:
                 unstored.append(key)
         for start in range(0, len(unread), STUDIES_PER_QUERY):
-            read = (
+            stored_rows = (
                 Record.objects.filter(pk__in=unread[start : start + STUDIES_PER_QUERY])
                 .values_list("id", "study_id", "dedup_features")
                 .iterator(chunk_size=5000)
             )
-            for key, group, value in read:
+            for key, group, value in stored_rows:
                 if (f := ScanFeatures.from_stored(key, group, value, self.shared)) is not None:
                     self.features[key] = f
                 else:
@@ -381,7 +381,7 @@ def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int,
     # peak is that pass's).
     new_features = {f.key: f for f in near.scan_kept(kept.shared)}
     if new_count == take:
-        kept.add(list(new_features.values()))
+        kept.add(new_features.values())
     del near, compared
 
     joined: dict[int, list[int]] = {}
@@ -678,10 +678,9 @@ def _studies_join(
     *, review: Review, joined: dict[int, list[int]], features: dict[Key, ScanFeatures]
 ) -> tuple[list[int], bool]:
     """New records (with their scan `features`) into existing studies, a chunk of studies per
-    transaction under their row
-    locks, the chunks on several connections at once (`_on_writer_connections`: the chunks
-    hold disjoint studies). Returns the screened studies joined, and whether a study had
-    vanished (merged away meanwhile)."""
+    transaction under their row locks, the chunks on several connections at once
+    (`_on_writer_connections`: the chunks hold disjoint studies). Returns the screened studies
+    joined, and whether a study had vanished (merged away meanwhile)."""
     entry = Stage.objects.filter(review=review, is_entry=True).first()
 
     def join(chunk: list[int]) -> tuple[list[int], bool]:
