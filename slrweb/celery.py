@@ -56,7 +56,12 @@ HEAVY_QUEUE = "heavy"
 LIGHT_QUEUE = "light"
 # Long, memory-hungry work: a worker on the heavy queue takes these, one at a time.
 HEAVY_TASKS = frozenset(
-    {"screening.batch_import", "screening.review_deduplicate", "screening.ranking_train"}
+    {
+        "screening.batch_import",
+        "screening.review_deduplicate",
+        "screening.ranking_train",
+        "screening.search_documents_fill",
+    }
 )
 
 

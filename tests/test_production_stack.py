@@ -227,6 +227,7 @@ def default_queue():
         ("screening.batch_import", "heavy"),
         ("screening.review_deduplicate", "heavy"),
         ("screening.ranking_train", "heavy"),
+        ("screening.search_documents_fill", "heavy"),
         ("screening.funnel_refresh", "light"),
         ("screening.ping", "light"),
     ],

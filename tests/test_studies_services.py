@@ -93,7 +93,7 @@ def test_search_matches_title_abstract_authors_and_doi(review, cast, corpus):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
 def test_search_document_is_stored_and_follows_edits(review, cast, corpus):
     """The ranked vector is a stored column (a million studies are not re-parsed per search),
-    kept by PostgreSQL in step with the study's fields."""
+    kept by PostgreSQL (the triggers of migration 0023) in step with the study's fields."""
     first, _, _ = corpus
 
     def document() -> str:

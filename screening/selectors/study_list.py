@@ -88,8 +88,8 @@ def studies_search(studies: QuerySet[Study], text: str) -> QuerySet[Study]:
     by_doi = Q(doi=doi) if (doi := normalise_doi(text)) else Q(pk__in=[])
     if connection.vendor == "postgresql":
         query = SearchQuery(text, search_type="websearch", config=SEARCH_CONFIG)
-        # The stored column of migration 0012 (title and DOI weight A, authors B, abstract C),
-        # GIN-indexed; the model does not declare it (SQLite has no tsvector).
+        # The stored column of migrations 0013 and 0023 (title and DOI weight A, authors B,
+        # abstract C), GIN-indexed; the model does not declare it (SQLite has no tsvector).
         table = connection.ops.quote_name(Study._meta.db_table)
         document = RawSQL(f"{table}.search_document", [], output_field=SearchVectorField())
         return studies.annotate(search=document, rank=SearchRank(F("search"), query)).filter(
@@ -104,6 +104,22 @@ def studies_search(studies: QuerySet[Study], text: str) -> QuerySet[Study]:
             | Q(doi__icontains=word)
         )
     return studies.filter(matches | by_doi).annotate(rank=Value(0.0))
+
+
+def studies_not_searchable(*, review: Review) -> int:
+    """How many of the review's studies full-text search cannot find yet: their search
+    documents were left to the worker by a large deduplication run
+    (`screening.services.study_search`). They are found by DOI meanwhile."""
+    if connection.vendor != "postgresql":
+        return 0
+    table = connection.ops.quote_name(Study._meta.db_table)
+    with connection.cursor() as cursor:
+        # The partial index of migration 0023 holds exactly these studies.
+        cursor.execute(
+            f"SELECT count(*) FROM {table} WHERE review_id = %s AND search_document IS NULL",
+            [review.pk],
+        )
+        return int(cursor.fetchone()[0])
 
 
 def studies_listed(*, review: Review, user: User, filters: StudyFilters) -> QuerySet[Study]:

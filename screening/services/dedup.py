@@ -45,8 +45,10 @@ from ..models import (
 )
 from .audit import audit_event_record
 from .funnel import funnel_schedule
+from .locks import advisory_lock, advisory_lock_free
 from .queue import task_enqueue
 from .ranking import ranking_schedule_if_due
+from .study_search import search_defer, search_documents_schedule
 
 STUDY_FIELDS = (
     "title",
@@ -169,14 +171,7 @@ def dedup_sweep() -> int:
 
 def _no_run_in_progress(review_id: int) -> bool:
     """True when no deduplication run holds the review's advisory lock (always on SQLite)."""
-    if connection.vendor != "postgresql":
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
-        free = cursor.fetchone()[0]
-        if free:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
-    return bool(free)
+    return advisory_lock_free(ADVISORY_LOCK_SPACE, review_id)
 
 
 def _dedup_record(row: dict[str, Any]) -> DedupRecord:
@@ -398,12 +393,20 @@ def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int,
         else:
             new_clusters.append(fresh)
 
-    new_studies = _studies_create(review=review, clusters=new_clusters, features=new_features)
+    search_deferred = len(new_clusters) >= settings.SEARCH_DEFER_FROM
+    new_studies = _studies_create(
+        review=review,
+        clusters=new_clusters,
+        features=new_features,
+        search_deferred=search_deferred,
+    )
     screened_joins, vanished = _studies_join(review=review, joined=joined, features=new_features)
     _candidates_create(review=review, candidates=result.candidates)
     with transaction.atomic():
         counts = dedup_counts(review=review)
         _downstream_refresh(review=review, new_studies=new_studies > 0)
+        if search_deferred:
+            search_documents_schedule(review_id=review.pk)
         if vanished:
             # A study merged away while this run scored: its records wait for the next run.
             dedup_schedule(review_id=review.pk)
@@ -514,30 +517,29 @@ def _one_run_at_a_time(review_id: int) -> Iterator[None]:
     """Runs for one review take turns on a PostgreSQL advisory lock, which locks no row: a
     second run waits, then finds only what the first one left. (SQLite, the embedded
     default, runs one writer at a time anyway.)"""
-    if connection.vendor != "postgresql":
+    with advisory_lock(ADVISORY_LOCK_SPACE, review_id):
         yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [ADVISORY_LOCK_SPACE, review_id])
 
 
 def _studies_create(
-    *, review: Review, clusters: list[list[int]], features: dict[Key, ScanFeatures]
+    *,
+    review: Review,
+    clusters: list[list[int]],
+    features: dict[Key, ScanFeatures],
+    search_deferred: bool,
 ) -> int:
     """New studies at the entry stage, a chunk per transaction, each with its records (and
     their scan `features`); the chunks written on several connections at once
-    (`_on_writer_connections`)."""
+    (`_on_writer_connections`). `search_deferred`: their search documents are left to the
+    worker (`search_defer`)."""
     entry = Stage.objects.filter(review=review, is_entry=True).first()
 
     def write(chunk: list[list[int]]) -> int:
         ids = [key for cluster in chunk for key in cluster]
         by_id = {row["id"]: row for row in Record.objects.filter(pk__in=ids).values(*RECORD_FIELDS)}
         with transaction.atomic():
+            if search_deferred:
+                search_defer()
             pks = _studies_insert(
                 review=review,
                 entry=entry,
@@ -568,8 +570,8 @@ def _on_writer_connections(work: Callable[[Chunk], Done], chunks: Iterator[Chunk
     """`work` of each chunk, by DEDUP_WRITERS threads each on its own database connection.
 
     Most of the cost of writing a study is the server's: its search document (the stemmed
-    title and abstract) and that document's GIN entries, about 0.3 ms a study, while the
-    run's Python waits. One connection at a time, the writes of a million records took 390 s
+    title and abstract, unless deferred) and its index entries, while the run's Python
+    waits. One connection at a time, the writes of a million records took 390 s
     of one core while the other was idle. Each chunk is its own transaction on disjoint
     studies and records, so the threads never wait for one another; a failed chunk stops the
     others after their current one, leaving whole studies only, and is raised here.

@@ -12,6 +12,7 @@ from ..services.screening import (
     stage_progress_compact,
     stage_waiting_compact,
 )
+from ..services.study_search import search_sweep
 
 
 @shared_task(name="screening.ping")
@@ -23,13 +24,14 @@ def ping(review_id: int) -> dict:
 
 @shared_task(name="screening.sweep", ignore_result=True)
 def sweep() -> dict:
-    """Periodic (Celery beat): re-send unsent imports, deduplication runs and funnel
-    recomputations, fail the imports whose worker died, fold the stages' waiting, progress
-    and decision counts."""
+    """Periodic (Celery beat): re-send unsent imports, deduplication runs, funnel
+    recomputations and search-document fills, fail the imports whose worker died, fold the
+    stages' waiting, progress and decision counts."""
     return {
         **batches_sweep(),
         "dedup_sent": dedup_sweep(),
         "funnel_sent": funnel_sweep(),
+        "search_fills_sent": search_sweep(),
         "waiting_rows_folded": stage_waiting_compact(),
         "progress_rows_folded": stage_progress_compact(),
         "decisions_rows_folded": stage_decisions_compact(),
@@ -42,3 +44,4 @@ def _sweep_on_start(sender, **_kwargs):
     batches_sweep()
     dedup_sweep()
     funnel_sweep()
+    search_sweep()

@@ -16,6 +16,7 @@ from ..models import Stage, Study, StudyNote, Tag
 from ..selectors.study_list import (
     StudyFilters,
     studies_listed,
+    studies_not_searchable,
     studies_page,
     study_detail,
     study_page_rows,
@@ -70,6 +71,7 @@ def studies_list(request, slug):
             "rows": study_page_rows(review=review, user=request.user, page=page),
             "query": query.urlencode(),
             "bulk_tags": tags_visible(review=review, user=request.user) if access.is_owner else [],
+            "not_searchable": studies_not_searchable(review=review) if filters.search else 0,
         }
     else:
         status = 400

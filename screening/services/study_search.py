@@ -1,0 +1,120 @@
+"""The studies page's search documents (PostgreSQL): deferred by large deduplication runs and
+filled by the worker.
+
+A study's search document (its stemmed title, DOI, authors and abstract; migration 0023) is
+set by the database as the study is written. Stemming an abstract costs about 0.3 ms: more
+than half of what writing a new study costs a deduplication run. A run that creates many
+studies (`settings.SEARCH_DEFER_FROM` or more in one pass) defers their documents
+(`search_defer`): they stay NULL, the run ends sooner, and `search_documents_fill` (the
+worker's `screening.search_documents_fill` task, sent when the run commits) fills them in
+short transactions. Meanwhile the studies page finds them by DOI only, and says how many are
+not searchable yet (`screening.selectors.study_list.studies_not_searchable`).
+
+Nothing else defers: a study created or edited any other way is searchable at once.
+"""
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from .locks import advisory_lock, advisory_lock_free
+from .queue import task_enqueue
+
+TASK_NAME = "screening.search_documents_fill"
+# The first key of the fill's advisory lock: "srch" in ASCII.
+ADVISORY_LOCK_SPACE = 0x7372_6368
+# Studies a fill transaction locks and writes: a decision on one of them waits at most this
+# long (about 0.4 ms a study), and a study a decision holds is skipped, not waited for.
+STUDIES_PER_TRANSACTION = 250
+# Studies a task fills before it sends itself again (to the back of the heavy queue), so that
+# a ranking retrain sent meanwhile does not wait for a million documents.
+STUDIES_PER_TASK = 20_000
+
+FILL_SQL = """
+WITH chunk AS (
+    SELECT id FROM screening_study
+    WHERE review_id = %s AND search_document IS NULL
+    ORDER BY id LIMIT %s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE screening_study AS study
+SET search_document = screening_study_search_document(
+    study.title, study.doi, study.authors, study.abstract)
+FROM chunk WHERE study.id = chunk.id
+"""
+
+
+def search_defer() -> None:
+    """Leave the search documents of the studies this transaction inserts NULL, for the
+    worker to fill. Only inside a transaction (the setting ends with it)."""
+    if connection.vendor != "postgresql":
+        return
+    assert connection.in_atomic_block, "search_defer() outside a transaction has no effect"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('slrweb.search_deferred', 'on', true)")
+
+
+def search_documents_enqueue(*, review_id: int) -> bool:
+    """Send a fill now; False when the broker is unreachable (`search_sweep` sends it later:
+    the NULL documents are the durable mark of the work pending, after the sweep's delay
+    DEDUP_SWEEP_AFTER_SECONDS)."""
+    return task_enqueue(TASK_NAME, kwargs={"review_id": review_id})
+
+
+def search_documents_schedule(*, review_id: int) -> None:
+    """Send a fill once the current transaction commits."""
+    transaction.on_commit(lambda: search_documents_enqueue(review_id=review_id))
+
+
+def search_documents_fill(*, review_id: int, limit: int = STUDIES_PER_TASK) -> int:
+    """Fill up to `limit` of the review's deferred search documents, STUDIES_PER_TRANSACTION
+    at a time; how many were filled. Sends the task again when `limit` was reached and some
+    remain. One fill per review at a time (a second one returns 0 at once); studies locked by
+    another transaction are left to a later fill."""
+    if connection.vendor != "postgresql":
+        return 0
+    filled = 0
+    with advisory_lock(ADVISORY_LOCK_SPACE, review_id, wait=False) as held:
+        if not held:
+            return 0
+        while filled < limit:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(FILL_SQL, [review_id, min(STUDIES_PER_TRANSACTION, limit - filled)])
+                written = cursor.rowcount
+            if not written:
+                return filled
+            filled += written
+    if _pending_reviews(review_id=review_id):
+        search_documents_enqueue(review_id=review_id)
+    return filled
+
+
+def search_sweep() -> int:
+    """Send a fill for every review whose deferred documents have waited
+    DEDUP_SWEEP_AFTER_SECONDS with no fill running (its task was lost with its worker, or
+    never sent); how many were sent."""
+    sent = 0
+    for review_id in _pending_reviews(waited=True):
+        if not advisory_lock_free(ADVISORY_LOCK_SPACE, review_id):
+            continue
+        if not search_documents_enqueue(review_id=review_id):
+            break  # the broker is still down: the next sweep tries again
+        sent += 1
+    return sent
+
+
+def _pending_reviews(*, review_id: int | None = None, waited: bool = False) -> list[int]:
+    """The reviews (or only `review_id`) with a deferred document (`waited`: one created
+    DEDUP_SWEEP_AFTER_SECONDS ago or more), probing the partial index once per review."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT review.id FROM screening_review AS review WHERE EXISTS ("
+            " SELECT 1 FROM screening_study AS study"
+            " WHERE study.review_id = review.id AND study.search_document IS NULL"
+            " AND study.created_at < now() - make_interval(secs => %s))"
+            " AND (%s::bigint IS NULL OR review.id = %s::bigint)"
+            " ORDER BY review.id",
+            [settings.DEDUP_SWEEP_AFTER_SECONDS if waited else -1, review_id, review_id],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
