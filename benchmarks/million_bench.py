@@ -19,7 +19,9 @@ record's URL (which dedup never reads), and the check counts studies holding two
 The files (RIS and CSV alternately, 100,000 records each, at least 4 files) are imported through
 the product's path (`batch_create` + `batch_run`, what the upload view and the Celery task
 call), one fresh subprocess per file; then `review_deduplicate` runs (what the task sent after
-an import runs); then the funnel (`funnel_compute`, the worker's computation the reports and
+an import runs), then the worker's fill of the search documents the run deferred
+(`search_documents_fill`, timed apart: the run is over when its studies are written); then
+the funnel (`funnel_compute`, the worker's computation the reports and
 dashboard read) and the studies page (the htmx fragment through Django's test Client with a
 full-text query, and the selector alone) are timed. Each phase runs in a fresh subprocess whose
 peak resident memory (VmHWM) is reported. Tasks the services enqueue go to an in-memory broker
@@ -351,6 +353,31 @@ def phase_dedup(slug: str) -> dict[str, Any]:
     }
 
 
+def phase_search_fill(slug: str) -> dict[str, Any]:
+    """What the worker does after a run that deferred its new studies' search documents
+    (`search_documents_fill`, its short transactions), until none is left."""
+    from screening.models import Review
+    from screening.services.study_search import STUDIES_PER_TASK, search_documents_fill
+
+    review = Review.objects.get(slug=slug)
+    server_before = server_cpu_seconds()
+    started = time.perf_counter()
+    filled = tasks = 0
+    while written := search_documents_fill(review_id=review.pk, limit=STUDIES_PER_TASK):
+        filled += written
+        tasks += 1
+    seconds = time.perf_counter() - started
+    server_after = server_cpu_seconds()
+    return {
+        "seconds": round(seconds, 1),
+        "filled": filled,
+        "tasks": tasks,
+        "postgres_server_cpu_s": round(server_after - server_before, 1)
+        if server_before is not None and server_after is not None
+        else None,
+    }
+
+
 def phase_undedup(slug: str) -> dict[str, Any]:
     """Every record of the review unassigned, its studies and their rows and its pairs gone:
     the state right after the imports. Plain SQL, not Django's cascade (hours at 1M)."""
@@ -494,6 +521,7 @@ PHASES = {
     "setup": phase_setup,
     "import": phase_import,
     "dedup": phase_dedup,
+    "search_fill": phase_search_fill,
     "undedup": phase_undedup,
     "check": phase_check,
     "funnel": phase_funnel,
@@ -594,6 +622,8 @@ def main() -> None:
     imports: list[dict[str, Any]] = []
     dedup: dict[str, Any] | None = None
     dedups: list[dict[str, Any]] = []  # --each-import: one run per import
+    # The worker's fill of the search documents each run deferred, after it (not in its time).
+    fills: list[dict[str, Any]] = []
     generate_s = 0.0
     variants, _ = file_plan(args.records)
     built = variants + -(-variants // DUPLICATE_EVERY)  # the variants and their duplicates
@@ -602,6 +632,7 @@ def main() -> None:
         if args.redo_dedup:
             run_phase("undedup", slug)
             dedup = run_phase("dedup", slug)
+            fills.append(run_phase("search_fill", slug))
     else:
         work = Path(tempfile.mkdtemp(prefix="million-bench-"))
         os.environ["MEDIA_ROOT"] = str(work / "media")
@@ -623,10 +654,12 @@ def main() -> None:
                 imports.append(run_phase("import", slug, "--file", str(path)))
                 if args.each_import:
                     dedups.append(run_phase("dedup", slug))
+                    fills.append(run_phase("search_fill", slug))
             if args.import_only:
                 return
             if not args.each_import:
                 dedup = run_phase("dedup", slug)
+                fills.append(run_phase("search_fill", slug))
         finally:
             if not args.keep_files:
                 shutil.rmtree(work, ignore_errors=True)
@@ -676,6 +709,19 @@ def main() -> None:
                 "dedup, all runs",
                 f"{sum(run['seconds'] for run in dedups):.0f} s",
                 f"{max(run['peak_rss_mb'] for run in dedups)} MB",
+                "",
+            )
+        )
+    if fills:
+        rows.append(
+            (
+                "search documents filled by the worker after "
+                + ("each run" if len(fills) > 1 else "the run"),
+                f"{sum(f['filled'] for f in fills):,} studies in "
+                f"{sum(f['seconds'] for f in fills):.0f} s"
+                + (f" (slowest {max(f['seconds'] for f in fills):.0f} s)" if len(fills) > 1 else "")
+                + f"; PostgreSQL {sum(f['postgres_server_cpu_s'] or 0 for f in fills):.0f} s",
+                f"{max(f['peak_rss_mb'] for f in fills)} MB",
                 "",
             )
         )
