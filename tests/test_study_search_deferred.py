@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from screening.models import Study
+from screening.selectors import study_list
 from screening.services import study_search
 from screening.services.dedup import review_deduplicate
 from screening.services.locks import advisory_lock
@@ -180,10 +181,24 @@ def test_a_fill_that_reaches_its_share_sends_itself_again(db, settings, monkeypa
     )
 
     assert search_documents_fill(review_id=review.pk, limit=2) == 2
-    assert sent == [{"review_id": review.pk}]
-    assert search_documents_fill(review_id=review.pk, limit=2) == 1
-    assert sent == [{"review_id": review.pk}]
+    first_two = sorted(pk for pk, document in _documents(review).items() if document)
+    assert len(first_two) == 2
+    # The next task goes on after the last study filled, not from the start again.
+    assert sent == [{"review_id": review.pk, "after": first_two[-1]}]
+    assert search_documents_fill(**sent[0], limit=2) == 1
+    assert len(sent) == 1
     assert all(_documents(review).values())
+
+
+def test_the_page_counts_the_studies_not_searchable_up_to_a_cap(db, client, settings, monkeypatch):
+    settings.SEARCH_DEFER_FROM = 3
+    review, cast = review_with_cast()
+    _three_papers(review)
+    review_deduplicate(review=review)
+    monkeypatch.setattr(study_list, "COUNT_CAP", 2)
+    client.force_login(cast["viewer"])
+    page = _search(client, review, "stroke")
+    assert "More than 2 studies of this review are not searchable yet" in page
 
 
 def test_the_sweep_sends_a_fill_only_for_documents_that_waited(db, settings, monkeypatch):
@@ -200,7 +215,7 @@ def test_the_sweep_sends_a_fill_only_for_documents_that_waited(db, settings, mon
     assert search_sweep() == 0  # just deferred: the run's own fill is on its way
     Study.objects.filter(review=review).update(created_at=timezone.now() - timedelta(minutes=5))
     assert search_sweep() == 1
-    assert sent == [{"review_id": review.pk}]
+    assert sent == [{"review_id": review.pk, "after": 0}]
 
 
 def test_the_worker_fills_the_documents_a_large_run_deferred(celery_worker, client, settings):

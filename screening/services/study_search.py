@@ -29,10 +29,14 @@ STUDIES_PER_TRANSACTION = 250
 # a ranking retrain sent meanwhile does not wait for a million documents.
 STUDIES_PER_TASK = 20_000
 
+# The next chunk after the last one filled (`id > %s`), not the first NULLs left: with the
+# statistics of a run's end (every new document NULL) PostgreSQL walks the primary key, and
+# from the start it would pass every study filled so far again, chunk after chunk (a fill of
+# 800,000 slowed from 2,600 to 400 studies a second).
 FILL_SQL = """
 WITH chunk AS (
     SELECT id FROM screening_study
-    WHERE review_id = %s AND search_document IS NULL
+    WHERE review_id = %s AND search_document IS NULL AND id > %s
     ORDER BY id LIMIT %s
     FOR UPDATE SKIP LOCKED
 )
@@ -40,6 +44,7 @@ UPDATE screening_study AS study
 SET search_document = screening_study_search_document(
     study.title, study.doi, study.authors, study.abstract)
 FROM chunk WHERE study.id = chunk.id
+RETURNING study.id
 """
 
 
@@ -53,11 +58,11 @@ def search_defer() -> None:
         cursor.execute("SELECT set_config('slrweb.search_deferred', 'on', true)")
 
 
-def search_documents_enqueue(*, review_id: int) -> bool:
+def search_documents_enqueue(*, review_id: int, after: int = 0) -> bool:
     """Send a fill now; False when the broker is unreachable (`search_sweep` sends it later:
     the NULL documents are the durable mark of the work pending, after the sweep's delay
     DEDUP_SWEEP_AFTER_SECONDS)."""
-    return task_enqueue(TASK_NAME, kwargs={"review_id": review_id})
+    return task_enqueue(TASK_NAME, kwargs={"review_id": review_id, "after": after})
 
 
 def search_documents_schedule(*, review_id: int) -> None:
@@ -65,11 +70,12 @@ def search_documents_schedule(*, review_id: int) -> None:
     transaction.on_commit(lambda: search_documents_enqueue(review_id=review_id))
 
 
-def search_documents_fill(*, review_id: int, limit: int = STUDIES_PER_TASK) -> int:
-    """Fill up to `limit` of the review's deferred search documents, STUDIES_PER_TRANSACTION
-    at a time; how many were filled. Sends the task again when `limit` was reached and some
-    remain. One fill per review at a time (a second one returns 0 at once); studies locked by
-    another transaction are left to a later fill."""
+def search_documents_fill(*, review_id: int, after: int = 0, limit: int = STUDIES_PER_TASK) -> int:
+    """Fill up to `limit` of the review's deferred search documents of studies numbered above
+    `after`, STUDIES_PER_TRANSACTION at a time, in id order; how many were filled. Sends the
+    task again, from where it stopped, when `limit` was reached and some remain. One fill per
+    review at a time (a second one returns 0 at once); studies locked by another transaction
+    are skipped, for a later fill (the sweep's) to take."""
     if connection.vendor != "postgresql":
         return 0
     filled = 0
@@ -78,13 +84,16 @@ def search_documents_fill(*, review_id: int, limit: int = STUDIES_PER_TASK) -> i
             return 0
         while filled < limit:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(FILL_SQL, [review_id, min(STUDIES_PER_TRANSACTION, limit - filled)])
-                written = cursor.rowcount
+                cursor.execute(
+                    FILL_SQL, [review_id, after, min(STUDIES_PER_TRANSACTION, limit - filled)]
+                )
+                written = [pk for (pk,) in cursor.fetchall()]
             if not written:
                 return filled
-            filled += written
+            filled += len(written)
+            after = max(written)
     if _pending_reviews(review_id=review_id):
-        search_documents_enqueue(review_id=review_id)
+        search_documents_enqueue(review_id=review_id, after=after)
     return filled
 
 

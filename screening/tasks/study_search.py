@@ -9,5 +9,5 @@ from ..services.study_search import TASK_NAME, search_documents_fill
 
 # A lost database connection is worth retrying; anything else is a bug to see in the logs.
 @shared_task(name=TASK_NAME, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
-def search_documents_fill_task(*, review_id: int) -> int:
-    return search_documents_fill(review_id=review_id)
+def search_documents_fill_task(*, review_id: int, after: int = 0) -> int:
+    return search_documents_fill(review_id=review_id, after=after)

@@ -71,7 +71,7 @@ def studies_list(request, slug):
             "rows": study_page_rows(review=review, user=request.user, page=page),
             "query": query.urlencode(),
             "bulk_tags": tags_visible(review=review, user=request.user) if access.is_owner else [],
-            "not_searchable": studies_not_searchable(review=review) if filters.search else 0,
+            "not_searchable": filters.search and studies_not_searchable(review=review),
         }
     else:
         status = 400
