@@ -1,15 +1,16 @@
 from django.db import migrations
 
-# The search document of 0013 was a stored generated column. PostgreSQL recomputes such a
-# column on every UPDATE of the row, whatever the UPDATE sets: a study moving stage paid for
-# stemming its abstract again (242 µs instead of 11 µs), and a deduplication run paid for the
-# documents of its new studies while it wrote them (290 of the 526 µs a new study cost, over
-# 260 s of a million-record run). The column becomes a plain one, set by triggers:
+# The search document of 0013 was a stored generated column, computed as each study is
+# written. A deduplication run paid for the documents of its new studies while it wrote them
+# (290 of the 526 µs a new study cost, over 250 s of the server's CPU in a million-record
+# run). The column becomes a plain one, set by triggers:
 #
 # - on INSERT, unless the transaction deferred it (`slrweb.search_deferred`, set by a large
 #   deduplication run: `screening.services.study_search`); a deferred document stays NULL
 #   until the worker fills it, in short transactions, from the partial index below;
-# - on UPDATE, only when the title, DOI, authors or abstract changed.
+# - on UPDATE, only when the title, DOI, authors or abstract changed (the generated column was
+#   computed again whenever an UPDATE set one of them, even to the same value, as a full
+#   `save()` does).
 #
 # One SQL function holds the document's definition (title and DOI weight A, authors B, abstract
 # C), for the triggers and the worker's fill alike. PostgreSQL only: the embedded SQLite default
