@@ -49,18 +49,39 @@ def _three_papers(review) -> None:
     )
 
 
+def _deferred_review(settings):
+    """A review whose three new studies' documents its dedup run deferred."""
+    settings.SEARCH_DEFER_FROM = 3
+    review, cast = review_with_cast()
+    _three_papers(review)
+    review_deduplicate(review=review)
+    return review, cast
+
+
+@pytest.fixture
+def deferred(db, settings):
+    return _deferred_review(settings)
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch) -> list[dict]:
+    """The fills sent to the broker (their kwargs), instead of sending them."""
+    sent: list[dict] = []
+    monkeypatch.setattr(
+        study_search, "task_enqueue", lambda name, *, kwargs: sent.append(kwargs) or True
+    )
+    return sent
+
+
 def _search(client, review, text: str) -> str:
     url = reverse("screening:studies_list", kwargs={"slug": review.slug})
     return client.get(url, {"q": text}).content.decode()
 
 
 def test_a_large_run_defers_the_documents_and_the_page_says_so_until_they_are_filled(
-    db, client, settings
+    deferred, client
 ):
-    settings.SEARCH_DEFER_FROM = 3
-    review, cast = review_with_cast()
-    _three_papers(review)
-    review_deduplicate(review=review)
+    review, cast = deferred
 
     assert list(_documents(review).values()) == [None, None, None]
     client.force_login(cast["owner"])
@@ -122,10 +143,7 @@ def test_an_update_stems_the_document_again_only_when_a_searched_field_changes(d
 def test_the_fill_skips_a_study_another_transaction_holds_and_takes_it_later(
     transactional_db, settings
 ):
-    settings.SEARCH_DEFER_FROM = 3
-    review, _cast = review_with_cast()
-    _three_papers(review)
-    review_deduplicate(review=review)
+    review, _cast = _deferred_review(settings)
     held = Study.objects.get(review=review, title=STROKE).pk
     db = connection.settings_dict
     other = psycopg.connect(
@@ -144,10 +162,7 @@ def test_the_fill_skips_a_study_another_transaction_holds_and_takes_it_later(
 
 
 def test_one_fill_per_review_at_a_time(transactional_db, settings):
-    settings.SEARCH_DEFER_FROM = 3
-    review, _cast = review_with_cast()
-    _three_papers(review)
-    review_deduplicate(review=review)
+    review, _cast = _deferred_review(settings)
     holding, release = threading.Event(), threading.Event()
 
     def first_fill() -> None:
@@ -170,15 +185,9 @@ def test_one_fill_per_review_at_a_time(transactional_db, settings):
     assert search_documents_fill(review_id=review.pk) == 3
 
 
-def test_a_fill_that_reaches_its_share_sends_itself_again(db, settings, monkeypatch):
-    settings.SEARCH_DEFER_FROM = 3
-    review, _cast = review_with_cast()
-    _three_papers(review)
-    review_deduplicate(review=review)
-    sent: list[dict] = []
-    monkeypatch.setattr(
-        study_search, "task_enqueue", lambda name, *, kwargs: sent.append(kwargs) or True
-    )
+def test_a_fill_that_reaches_its_share_sends_itself_again(deferred, sent_tasks):
+    review, _cast = deferred
+    sent = sent_tasks
 
     assert search_documents_fill(review_id=review.pk, limit=2) == 2
     first_two = sorted(pk for pk, document in _documents(review).items() if document)
@@ -190,27 +199,18 @@ def test_a_fill_that_reaches_its_share_sends_itself_again(db, settings, monkeypa
     assert all(_documents(review).values())
 
 
-def test_the_page_counts_the_studies_not_searchable_up_to_a_cap(db, client, settings, monkeypatch):
-    settings.SEARCH_DEFER_FROM = 3
-    review, cast = review_with_cast()
-    _three_papers(review)
-    review_deduplicate(review=review)
+def test_the_page_counts_the_studies_not_searchable_up_to_a_cap(deferred, client, monkeypatch):
+    review, cast = deferred
     monkeypatch.setattr(study_list, "COUNT_CAP", 2)
     client.force_login(cast["viewer"])
     page = _search(client, review, "stroke")
     assert "More than 2 studies of this review are not searchable yet" in page
 
 
-def test_the_sweep_sends_a_fill_only_for_documents_that_waited(db, settings, monkeypatch):
-    settings.SEARCH_DEFER_FROM = 3
+def test_the_sweep_sends_a_fill_only_for_documents_that_waited(deferred, settings, sent_tasks):
     settings.DEDUP_SWEEP_AFTER_SECONDS = 60
-    review, _cast = review_with_cast()
-    _three_papers(review)
-    review_deduplicate(review=review)
-    sent: list[dict] = []
-    monkeypatch.setattr(
-        study_search, "task_enqueue", lambda name, *, kwargs: sent.append(kwargs) or True
-    )
+    review, _cast = deferred
+    sent = sent_tasks
 
     assert search_sweep() == 0  # just deferred: the run's own fill is on its way
     Study.objects.filter(review=review).update(created_at=timezone.now() - timedelta(minutes=5))
@@ -219,10 +219,7 @@ def test_the_sweep_sends_a_fill_only_for_documents_that_waited(db, settings, mon
 
 
 def test_the_worker_fills_the_documents_a_large_run_deferred(celery_worker, client, settings):
-    settings.SEARCH_DEFER_FROM = 3
-    review, cast = review_with_cast()
-    _three_papers(review)
-    review_deduplicate(review=review)  # sends the fill as it commits
+    review, cast = _deferred_review(settings)  # the run sends the fill as it commits
 
     wait_until(lambda: all(_documents(review).values()))
     client.force_login(cast["reviewer"])
