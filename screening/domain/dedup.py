@@ -1403,32 +1403,6 @@ class ScanFeatures:
     has grouped or read, so that a pass does not read and normalise every existing record of
     the review again (at a million records that was 3 million normalisations in one run)."""
 
-    __slots__ = (
-        "key",
-        "group",
-        "title",
-        "first",
-        "year",
-        "volume",
-        "page_first",
-        "doi",
-        "pmid",
-        "notice",
-        "title_flags",
-    )
-
-    key: Key
-    group: Key | None
-    title: str
-    first: str
-    year: int | None
-    volume: str
-    page_first: str
-    doi: str
-    pmid: str
-    notice: str
-    title_flags: int
-
     # What a stored copy holds (`stored`), after its version: bump the version whenever the
     # normalisation of any of these changes, and the stored copies are computed again.
     STORED = (
@@ -1445,6 +1419,20 @@ class ScanFeatures:
     STORED_VERSION = 1
     # Surnames, years, volumes, pages and notices repeat across records: one object each.
     SHARED = frozenset({"first", "year", "volume", "page_first", "notice"})
+
+    __slots__ = ("key", "group", *STORED)
+
+    key: Key
+    group: Key | None
+    title: str
+    first: str
+    year: int | None
+    volume: str
+    page_first: str
+    doi: str
+    pmid: str
+    notice: str
+    title_flags: int
 
     def __init__(self, f: "_Feat", shared: dict[Any, Any]) -> None:
         self.key = f.key

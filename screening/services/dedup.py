@@ -570,9 +570,9 @@ def _on_writer_connections(work: Callable[[Chunk], Done], chunks: Iterator[Chunk
     """`work` of each chunk, by DEDUP_WRITERS threads each on its own database connection.
 
     Most of the cost of writing a study is the server's: its search document (the stemmed
-    title and abstract, unless deferred) and its index entries, while the run's Python
-    waits. One connection at a time, the writes of a million records took 390 s
-    of one core while the other was idle. Each chunk is its own transaction on disjoint
+    title and abstract, unless deferred) and its index entries, while the run's Python waits.
+    One connection at a time, the writes of a million records took 390 s of one core while
+    the other was idle. Each chunk is its own transaction on disjoint
     studies and records, so the threads never wait for one another; a failed chunk stops the
     others after their current one, leaving whole studies only, and is raised here.
 

@@ -73,7 +73,7 @@ def search_documents_schedule(*, review_id: int) -> None:
 def search_documents_fill(*, review_id: int, after: int = 0, limit: int = STUDIES_PER_TASK) -> int:
     """Fill up to `limit` of the review's deferred search documents of studies numbered above
     `after`, STUDIES_PER_TRANSACTION at a time, in id order; how many were filled. Sends the
-    task again, from where it stopped, when `limit` was reached and some remain. One fill per
+    task again, from where it stopped, when `limit` was reached. One fill per
     review at a time (a second one returns 0 at once); studies locked by another transaction
     are skipped, for a later fill (the sweep's) to take."""
     if connection.vendor != "postgresql":
@@ -92,8 +92,8 @@ def search_documents_fill(*, review_id: int, after: int = 0, limit: int = STUDIE
                 return filled
             filled += len(written)
             after = max(written)
-    if _pending_reviews(review_id=review_id):
-        search_documents_enqueue(review_id=review_id, after=after)
+    # The share is reached: the rest, if any, in the next task.
+    search_documents_enqueue(review_id=review_id, after=after)
     return filled
 
 
@@ -102,7 +102,7 @@ def search_sweep() -> int:
     DEDUP_SWEEP_AFTER_SECONDS with no fill running (its task was lost with its worker, or
     never sent); how many were sent."""
     sent = 0
-    for review_id in _pending_reviews(waited=True):
+    for review_id in _reviews_waiting():
         if not advisory_lock_free(ADVISORY_LOCK_SPACE, review_id):
             continue
         if not search_documents_enqueue(review_id=review_id):
@@ -111,9 +111,9 @@ def search_sweep() -> int:
     return sent
 
 
-def _pending_reviews(*, review_id: int | None = None, waited: bool = False) -> list[int]:
-    """The reviews (or only `review_id`) with a deferred document (`waited`: one created
-    DEDUP_SWEEP_AFTER_SECONDS ago or more), probing the partial index once per review."""
+def _reviews_waiting() -> list[int]:
+    """The reviews with a document deferred DEDUP_SWEEP_AFTER_SECONDS ago or more, probing
+    the partial index once per review."""
     if connection.vendor != "postgresql":
         return []
     with connection.cursor() as cursor:
@@ -122,8 +122,7 @@ def _pending_reviews(*, review_id: int | None = None, waited: bool = False) -> l
             " SELECT 1 FROM screening_study AS study"
             " WHERE study.review_id = review.id AND study.search_document IS NULL"
             " AND study.created_at < now() - make_interval(secs => %s))"
-            " AND (%s::bigint IS NULL OR review.id = %s::bigint)"
             " ORDER BY review.id",
-            [settings.DEDUP_SWEEP_AFTER_SECONDS if waited else -1, review_id, review_id],
+            [settings.DEDUP_SWEEP_AFTER_SECONDS],
         )
         return [pk for (pk,) in cursor.fetchall()]
