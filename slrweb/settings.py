@@ -283,6 +283,10 @@ DEDUP_SWEEP_AFTER_SECONDS = int(os.environ.get("DEDUP_SWEEP_AFTER_SECONDS", "60"
 # server's share of a study's cost is most of it). Each worker process running a dedup task
 # opens this many more connections while it writes: mind max_connections.
 DEDUP_WRITERS = int(os.environ.get("DEDUP_WRITERS", "2"))
+# Processes a large deduplication pass scans and scores in (forked from the worker's for the
+# pure-Python parts; the result does not depend on their number). Each child's memory is
+# mostly the parent's pages, shared until written; mind the machine's memory when raising it.
+DEDUP_PROCESSES = int(os.environ.get("DEDUP_PROCESSES", str(min(4, os.cpu_count() or 1))))
 # A deduplication pass creating this many studies or more leaves their search documents (the
 # studies page's full-text search, PostgreSQL) to the worker, which fills them after the run:
 # about 0.3 ms a study off the run (screening.services.study_search).

@@ -46,6 +46,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cpdist
 
+from .forked import forked_map
 from .normalise import (
     fold,
     normalise_doi,
@@ -1173,6 +1174,18 @@ def _shared_dois(feats: Sequence[_Feat]) -> frozenset[str]:
 
 
 _Scored = tuple[float, int, int, str]
+# What scoring a span of a phase's pairs finds: its automatic pairs best first, how many pairs
+# it scored, its grey-zone pairs in order.
+_PhaseScores = tuple[list[_Scored], int, list[_Scored]]
+# A phase of fewer pairs is scored in this process: a fork and the answer's pickling cost
+# more than they save.
+FORKED_PAIRS_MIN = 200_000
+
+
+def spans(count: int, parts: int) -> list[tuple[int, int]]:
+    """range(count) cut in `parts` contiguous spans of near-equal size, (start, end) each."""
+    parts = max(1, min(parts, count))
+    return [(count * k // parts, count * (k + 1) // parts) for k in range(parts)]
 
 
 def deduplicate(
@@ -1181,13 +1194,17 @@ def deduplicate(
     cannot_link: Iterable[tuple[Key, Key]] = (),
     auto_threshold: float = AUTO_THRESHOLD,
     candidate_threshold: float = CANDIDATE_THRESHOLD,
+    processes: int = 1,
 ) -> DedupResult:
-    """Group records that describe the same paper; see the module docstring."""
+    """Group records that describe the same paper; see the module docstring. `processes`:
+    how many processes may score a large set of pairs (`forked_map`); the result is the same
+    whatever their number."""
     return _deduplicate(
         [_Feat(r) for r in records],
         cannot_link=cannot_link,
         auto_threshold=auto_threshold,
         candidate_threshold=candidate_threshold,
+        processes=processes,
     )
 
 
@@ -1197,6 +1214,7 @@ def _deduplicate(
     cannot_link: Iterable[tuple[Key, Key]],
     auto_threshold: float,
     candidate_threshold: float,
+    processes: int,
 ) -> DedupResult:
     links = list(cannot_link)
     cannot: dict[int, set[int]] = {}
@@ -1228,12 +1246,28 @@ def _deduplicate(
     compared = 0
     while phases:
         phase = phases.pop(0)
-        pairs = ((active[p >> _PAIR_SHIFT], active[p & _PAIR_LOW]) for p in phase)
-        auto, compared_now = _score_phase(
-            feats, groups, pairs, shared, auto_threshold, candidate_threshold, grey
-        )
-        del phase
-        compared += compared_now
+
+        def score_span(span: tuple[int, int], phase: list[int] = phase) -> _PhaseScores:
+            pairs = (
+                (active[p >> _PAIR_SHIFT], active[p & _PAIR_LOW])
+                for p in (phase[k] for k in range(*span))
+            )
+            grey_now: list[_Scored] = []
+            auto, compared_now = _score_phase(
+                feats, groups, pairs, shared, auto_threshold, candidate_threshold, grey_now
+            )
+            return auto, compared_now, grey_now
+
+        # The phase's pairs in contiguous spans, one per process: no group changes within a
+        # phase, and the spans' results put end to end are those of one pass over the phase.
+        phase_spans = spans(len(phase), processes if len(phase) >= FORKED_PAIRS_MIN else 1)
+        auto = []
+        for auto_now, compared_now, grey_now in forked_map(score_span, phase_spans, processes):
+            auto.extend(auto_now)
+            compared += compared_now
+            grey.extend(grey_now)
+        del phase, score_span
+        auto.sort(key=lambda t: (-t[0], t[1], t[2]))
         for score, i, j, reason in auto:
             ra, rb = groups.find(i), groups.find(j)
             if ra == rb:
@@ -1511,6 +1545,22 @@ class NearGroups:
     def scan(self, existing: Sequence[DedupRecord]) -> None:
         self.scan_features([_Feat(r) for r in existing])
 
+    def scan_slices(self, slices: Sequence[Sequence[_Blockable]], processes: int = 1) -> None:
+        """`scan_features` of each slice, the slices shared out among `processes` processes
+        (`forked_map`): the groups touched are those one scan after another would touch."""
+        if not self.new:
+            return
+        if not self.prepared:
+            self._prepare()  # once, before the fork: each process reads the same blocks
+
+        def scan(existing: Sequence[_Blockable]) -> set[Key]:
+            self.scan_features(existing)
+            return self.touched
+
+        for touched in forked_map(scan, slices, processes):
+            if touched is not self.touched:
+                self.touched |= touched
+
     def scan_features(self, existing: Sequence[_Blockable]) -> None:
         """Scan a slice of existing records (`_Feat` or the `ScanFeatures` a run keeps): the
         pairs of one blocking over the new records followed by the slice, in which a new
@@ -1617,10 +1667,12 @@ class NearGroups:
         *,
         cannot_link: Iterable[tuple[Key, Key]] = (),
         known: Mapping[Any, ScanFeatures] | None = None,
+        processes: int = 1,
     ) -> DedupResult:
         """`deduplicate` of the new records followed by `near` (the records of the groups
         found near them), the new records not normalised again, nor the titles of the near
-        records whose scan features are `known`. The scans are over."""
+        records whose scan features are `known`; scored by `processes` processes at most. The
+        scans are over."""
         known = known or {}
         self.new_blocks, self.new_titles, self.new_heads, self.new_heads_reversed = {}, {}, [], []
         self.prepared = True
@@ -1629,6 +1681,7 @@ class NearGroups:
             cannot_link=cannot_link,
             auto_threshold=AUTO_THRESHOLD,
             candidate_threshold=CANDIDATE_THRESHOLD,
+            processes=processes,
         )
 
 

@@ -31,6 +31,7 @@ from ..domain.dedup import (
     ScoredPair,
     most_complete,
     scan_features,
+    spans,
 )
 from ..models import (
     AuditEvent,
@@ -368,7 +369,9 @@ def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int,
         keys = {r.key for r in compared} | {f.key for f in near.new}
         refused = [(a, b) for a, b in refused if a in keys and b in keys]
         del keys
-    result = near.deduplicate(compared, cannot_link=refused, known=kept.features)
+    result = near.deduplicate(
+        compared, cannot_link=refused, known=kept.features, processes=settings.DEDUP_PROCESSES
+    )
     group_of = {r.key: r.group for r in compared}
     compared_count = len(compared)
     # The new records' scan features: stored with each as it is grouped below and, if more
@@ -431,9 +434,9 @@ def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int,
 
 def _records_near(review: Review, near: NearGroups, kept: _Kept) -> list[DedupRecord]:
     """Every record of the existing studies near a new record (`near.touched`), the review's
-    grouped records scanned a slice at a time, in id order: their ids and studies are read
-    again (a study may have been merged or split meanwhile), their blocking fields are those
-    the run keeps."""
+    grouped records scanned in slices of at most EXISTING_PER_SCAN, in id order, by
+    DEDUP_PROCESSES processes: their ids and studies are read again (a study may have been
+    merged or split meanwhile), their blocking fields are those the run keeps."""
     # A run's first pass keeps nothing yet: the stored features are read with the ids.
     columns = ("id", "study_id") if kept.features else ("id", "study_id", "dedup_features")
     grouped = (
@@ -444,25 +447,31 @@ def _records_near(review: Review, near: NearGroups, kept: _Kept) -> list[DedupRe
     features: dict[int, ScanFeatures] = {}
     rows: list[tuple[Any, ...]] = []
 
-    def scan() -> None:
+    def read() -> None:
         kept.read(rows)
-        scanned = []
         for record, study, *_ in rows:
             f = kept.features.get(record)
             if f is not None:  # None: deleted meanwhile
                 f.group = study
                 features[record] = f
-                scanned.append(f)
-        near.scan_features(scanned)
 
     for row in grouped.iterator(chunk_size=5000):
         rows.append(row)
         if len(rows) >= EXISTING_PER_SCAN:
-            scan()
+            read()
             rows = []
-    scan()
+    read()
     # The records no longer grouped (deleted, or taken apart meanwhile) are let go.
     kept.features = features
+    scanned = list(features.values())
+    processes = settings.DEDUP_PROCESSES
+    # Slices of equal size, as many as the processes or a multiple of them.
+    per_round = processes * EXISTING_PER_SCAN
+    near.scan_slices(
+        [scanned[a:b] for a, b in spans(len(scanned), processes * -(-len(scanned) // per_round))],
+        processes,
+    )
+    del scanned
     studies = sorted(key for key in near.touched if isinstance(key, int))
     return [
         _dedup_record(row)
