@@ -170,6 +170,48 @@ def test_a_pass_over_a_small_share_of_the_records_leaves_their_statistics(review
     assert _estimated_records() == before
 
 
+def test_what_earlier_passes_kept_is_frozen_out_of_later_collections_until_the_run_ends(
+    review, monkeypatch
+):
+    """A run's later passes do not walk the features its earlier ones keep (`gc.freeze`);
+    the process's collector sees everything again once the run is over, or has failed."""
+    first_import(review)
+    monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 1)
+    frozen_while_scoring = []
+    scoring = NearGroups.deduplicate
+
+    def score_noting_the_frozen(*args, **kwargs):
+        frozen_while_scoring.append(gc.get_freeze_count())
+        return scoring(*args, **kwargs)
+
+    monkeypatch.setattr(NearGroups, "deduplicate", score_noting_the_frozen)
+    assert gc.get_freeze_count() == 0
+    counts = review_deduplicate(review=review)
+    assert counts["studies"] == 3
+    assert len(frozen_while_scoring) >= 3
+    assert frozen_while_scoring[0] == 0
+    assert all(frozen > 0 for frozen in frozen_while_scoring[1:])
+    assert gc.get_freeze_count() == 0
+
+    def score_failing(*args, **kwargs):
+        raise RuntimeError("scoring failed")
+
+    add_batch(review, "PubMed", [paper(APHASIA, year=2017), paper(STROKE, year=2019)])
+    calls = []
+
+    def score_failing_in_the_second_pass(*args, **kwargs):
+        calls.append(gc.get_freeze_count())
+        if len(calls) == 2:
+            raise RuntimeError("scoring failed")
+        return scoring(*args, **kwargs)
+
+    monkeypatch.setattr(NearGroups, "deduplicate", score_failing_in_the_second_pass)
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        review_deduplicate(review=review)
+    assert calls[1] > 0
+    assert gc.get_freeze_count() == 0
+
+
 def test_the_cyclic_collector_is_held_off_while_a_pass_scores_and_back_after(review, monkeypatch):
     """Each collection walked the million features a run keeps: a fifth of its Python time.
     Held off during a pass, the collector is back once the run is over, or has failed."""
