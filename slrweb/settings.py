@@ -286,7 +286,11 @@ DEDUP_WRITERS = int(os.environ.get("DEDUP_WRITERS", "2"))
 # Processes a large deduplication pass scans and scores in (forked from the worker's for the
 # pure-Python parts; the result does not depend on their number). Each child's memory is
 # mostly the parent's pages, shared until written; mind the machine's memory when raising it.
-DEDUP_PROCESSES = int(os.environ.get("DEDUP_PROCESSES", str(min(4, os.cpu_count() or 1))))
+# Default: the cores this process may run on (its CPU affinity), at most 4.
+_USABLE_CORES = (
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+)
+DEDUP_PROCESSES = int(os.environ.get("DEDUP_PROCESSES", str(min(4, _USABLE_CORES))))
 # A deduplication pass creating this many studies or more leaves their search documents (the
 # studies page's full-text search, PostgreSQL) to the worker, which fills them after the run:
 # about 0.3 ms a study off the run (screening.services.study_search).
