@@ -166,14 +166,26 @@ def test_a_run_in_several_processes_stores_the_grouping_one_process_stores(setti
     monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 300)
     monkeypatch.setattr(dedup_service, "RECORDS_PER_PASS", 600)
     monkeypatch.setattr(dedup_service, "EXISTING_PER_SCAN", 200)
+    monkeypatch.setattr(dedup_service, "FORKED_SCAN_MIN", 0)
     monkeypatch.setattr(dedup_domain, "FORKED_PAIRS_MIN", 0)
+    forks = []
+    fork = os.fork
+
+    def counted_fork() -> int:
+        forks.append(1)
+        return fork()
+
+    monkeypatch.setattr(os, "fork", counted_fork)
     grouped = {}
+    forks_by_processes = {}
     owner = UserFactory(username="owner")
     for processes in (1, 3):
         settings.DEDUP_PROCESSES = processes
         review = review_create(slug=f"forked-{processes}", title="Forked", owner=owner)
         import_real_set(review, "haematology")
+        forks.clear()
         counts = review_deduplicate(review=review)
+        forks_by_processes[processes] = len(forks)
         assert counts["records"] == Record.objects.filter(review=review).count()
         assert not Record.objects.filter(review=review, study__isnull=True).exists()
         grouped[processes] = stored_grouping(review)
@@ -182,4 +194,6 @@ def test_a_run_in_several_processes_stores_the_grouping_one_process_stores(setti
     assert studies_forked == studies_one
     assert pairs_forked == pairs_one
     assert any(len(study) > 1 for study in studies_one)
+    assert forks_by_processes[1] == 0
+    assert forks_by_processes[3] >= 4  # scans and scoring of two passes at least
     assert no_child_left()

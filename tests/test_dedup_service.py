@@ -3,6 +3,7 @@ studies, merge and unmerge restoring screening state exactly, idempotency, the c
 
 import gc
 import json
+import re
 import threading
 from io import StringIO
 
@@ -10,6 +11,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 
 from screening.domain.dedup import NearGroups
 from screening.models import (
@@ -126,7 +128,16 @@ def test_assigning_records_finds_each_by_its_primary_key_whatever_the_statistics
     with connections["default"].cursor() as cursor:
         cursor.execute("EXPLAIN " + dedup_service.ASSIGN_SQL, [1, None, new[0].pk])
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "screening_record_pkey" in plan, plan
+        assert "screening_record_pkey" in plan, plan
+        # One statement for a chunk of records: the same, whatever the chunk's size.
+        for size in (1, 300):
+            ids = [r.pk for r in new[:size]]
+            cursor.execute(
+                "EXPLAIN " + dedup_service.ASSIGN_MANY_SQL, [ids, [1] * size, ["[]"] * size, ids]
+            )
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "screening_record_pkey" in plan, plan
+            assert "Seq Scan on screening_record" not in plan, plan
 
 
 def _estimated_records() -> float:
@@ -307,6 +318,49 @@ def test_incremental_import_joins_a_screened_study_without_restarting_it(review,
     assert event.after["already_screened"] is True and event.after["stage"] == "full_text"
     new_study = Record.objects.get(pk=later[1].pk).study
     assert new_study.current_stage.is_entry
+
+
+STUDY_UPDATE = re.compile(r'(\d+ times: )?UPDATE "screening_study"')
+
+
+def test_joined_studies_get_their_new_fields_without_a_query_per_study(review):
+    """A study that a new record joins takes the fields its records now give (here the PMID
+    the new export adds), read back from the rows, with its audit event; the updates are one
+    pipelined statement for the chunk, not an ORM query per study."""
+    specialties = ["cardiology", "nephrology", "oncology", "neurology", "geriatrics"]
+    papers = [
+        paper(
+            f"Outcomes of {specialties[n % 5]} patients in cohort {n}: a {n + 3}-year follow-up",
+            doi=f"10.1000/cohort.{n}",
+            authors=[f"Author{n}, A."],
+        )
+        for n in range(30)
+    ]
+    add_batch(review, "ACM", papers)
+    assert review_deduplicate(review=review)["studies"] == 30
+    before = {s.doi: s.updated_at for s in Study.objects.filter(review=review)}
+    add_batch(
+        review,
+        "PubMed",
+        [{**p, "pmid": str(40000000 + n)} for n, p in enumerate(papers)],
+    )
+    with CaptureQueriesContext(connections["default"]) as queries:
+        counts = review_deduplicate(review=review)
+    assert counts == {"records": 60, "studies": 30, "merged": 30, "candidates": 0}
+    # Django's log of an executemany reads "30 times: UPDATE ...".
+    study_updates = [q for q in queries if STUDY_UPDATE.match(q["sql"])]
+    assert 1 <= len(study_updates) <= 2
+
+    for study in Study.objects.filter(review=review):
+        assert study.pmid == str(40000000 + int(study.doi.rsplit(".", 1)[1]))
+        assert study.updated_at > before[study.doi]
+        assert study.records.count() == 2
+    events = AuditEvent.objects.filter(review=review, action="dedup.records_joined")
+    assert events.count() == 30
+    for event in events:
+        study = Study.objects.get(pk=event.object_id)
+        assert event.before == {"fields": {"pmid": ""}}
+        assert event.after["fields"] == {"pmid": study.pmid}
 
 
 def grey_pair(review):
@@ -550,7 +604,7 @@ def test_new_records_join_existing_studies_on_two_connections_at_once(review_and
         ],
     )
     open_before = _connections_to_this_database()
-    writers = _writers_meet_in(monkeypatch, "_study_join_finish")
+    writers = _writers_meet_in(monkeypatch, "_study_join_event")
     counts = review_deduplicate(review=review)
 
     assert len(writers) == 2
