@@ -1180,6 +1180,7 @@ _PhaseScores = tuple[list[_Scored], int, list[_Scored]]
 # A phase of fewer pairs is scored in this process: a fork and the answer's pickling cost
 # more than they save.
 FORKED_PAIRS_MIN = 200_000
+SPANS_PER_PROCESS = 8
 
 
 def spans(count: int, parts: int) -> list[tuple[int, int]]:
@@ -1258,9 +1259,12 @@ def _deduplicate(
             )
             return auto, compared_now, grey_now
 
-        # The phase's pairs in contiguous spans, one per process: no group changes within a
-        # phase, and the spans' results put end to end are those of one pass over the phase.
-        phase_spans = spans(len(phase), processes if len(phase) >= FORKED_PAIRS_MIN else 1)
+        # The phase's pairs in contiguous spans, dealt to the processes (`forked_map`): no group
+        # changes within a phase, and the spans' results put end to end are those of one pass
+        # over the phase. Pairs of records grouped before the run, at its end, are passed over
+        # unscored: SPANS_PER_PROCESS spans each give every process its share of the others.
+        parts = processes * SPANS_PER_PROCESS if len(phase) >= FORKED_PAIRS_MIN else 1
+        phase_spans = spans(len(phase), parts)
         auto = []
         for auto_now, compared_now, grey_now in forked_map(score_span, phase_spans, processes):
             auto.extend(auto_now)

@@ -29,28 +29,25 @@ class ForkedWorkFailed(RuntimeError):
 def forked_map(
     work: Callable[[Item], Result], items: Sequence[Item], processes: int
 ) -> list[Result]:
-    """`[work(item) for item in items]`, the items shared out in order among `processes`
-    processes: this one takes the first share, a forked child each of the others. The results
-    come back in the items' order, as if computed here; what `work` changes in memory is lost
-    in a child (`work` returns what it found)."""
+    """`[work(item) for item in items]`, the items dealt out among `processes` processes as
+    cards are (item k to process k % processes): this one takes the first item, a forked child
+    the next, and so on. Dealt, not cut in contiguous shares, so that a sequence whose cost
+    drifts from one end to the other (a phase's pairs, sorted) gives each process its part of
+    the dear and the cheap. The results come back in the items' order, as if computed here;
+    what `work` changes in memory is lost in a child (`work` returns what it found)."""
     processes = min(processes, len(items))
     if processes < 2 or not hasattr(os, "fork"):
         return [work(item) for item in items]
-    # Contiguous shares, the larger ones first: share k holds items[bounds[k]:bounds[k + 1]].
-    size, extra = divmod(len(items), processes)
-    bounds = [0]
-    for k in range(processes):
-        bounds.append(bounds[-1] + size + (1 if k < extra else 0))
     children: list[tuple[int, int]] = []  # (pid, read end of its pipe)
     try:
         for k in range(1, processes):
-            share = items[bounds[k] : bounds[k + 1]]
-            children.append(_fork(work, share))
-        results = [work(item) for item in items[: bounds[1]]]
-        while children:
+            children.append(_fork(work, items[k::processes]))
+        results: list[Result | None] = [None] * len(items)
+        results[::processes] = [work(item) for item in items[::processes]]
+        for k in range(1, processes):
             pid, pipe = children.pop(0)
-            results.extend(_answer(pid, pipe))
-        return results
+            results[k::processes] = _answer(pid, pipe)
+        return results  # type: ignore[return-value]  # every place filled
     finally:
         # Something failed here or in a child: the children left are stopped, not waited for.
         for pid, pipe in children:
