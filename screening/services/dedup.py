@@ -221,12 +221,15 @@ def _study_is_screened(study: Study, entry: Stage | None, *, decided: bool) -> b
 
 def dedup_counts(*, review: Review) -> dict[str, int]:
     """The contract's counts: merged is records minus studies (the PRISMA duplicates box)."""
-    records = Record.objects.filter(review=review, study__isnull=False).count()
+    # One scan of the review's records for both counts (at a million, 0.4 s each).
+    records = Record.objects.filter(review=review).aggregate(
+        all=models.Count("id"), grouped=models.Count("study_id")
+    )
     studies = Study.objects.filter(review=review).count()
     return {
-        "records": Record.objects.filter(review=review).count(),
+        "records": records["all"],
         "studies": studies,
-        "merged": records - studies,
+        "merged": records["grouped"] - studies,
         "candidates": DuplicateCandidate.objects.filter(
             review=review, status=DuplicateCandidate.Status.PENDING
         ).count(),
