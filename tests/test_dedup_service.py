@@ -181,74 +181,45 @@ def test_a_pass_over_a_small_share_of_the_records_leaves_their_statistics(review
     assert _estimated_records() == before
 
 
-def test_what_earlier_passes_kept_is_frozen_out_of_later_collections_until_the_run_ends(
+def test_the_collector_is_held_off_during_passes_and_skips_what_earlier_passes_kept(
     review, monkeypatch
 ):
-    """A run's later passes do not walk the features its earlier ones keep (`gc.freeze`);
-    the process's collector sees everything again once the run is over, or has failed."""
+    """Each collection walked the million features a run keeps: a fifth of its Python time.
+    The collector is held off during a pass; what earlier passes kept is frozen out of the
+    later passes' collections (`gc.freeze`). Both are undone once the run is over, or has
+    failed."""
     first_import(review)
     monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 1)
-    frozen_while_scoring = []
     scoring = NearGroups.deduplicate
+    collector_while_scoring = []  # (collector enabled, objects frozen) at each pass's scoring
+    failing_pass = {"number": 0}  # 0: none fails
 
-    def score_noting_the_frozen(*args, **kwargs):
-        frozen_while_scoring.append(gc.get_freeze_count())
-        return scoring(*args, **kwargs)
-
-    monkeypatch.setattr(NearGroups, "deduplicate", score_noting_the_frozen)
-    assert gc.get_freeze_count() == 0
-    counts = review_deduplicate(review=review)
-    assert counts["studies"] == 3
-    assert len(frozen_while_scoring) >= 3
-    assert frozen_while_scoring[0] == 0
-    assert all(frozen > 0 for frozen in frozen_while_scoring[1:])
-    assert gc.get_freeze_count() == 0
-
-    def score_failing(*args, **kwargs):
-        raise RuntimeError("scoring failed")
-
-    add_batch(review, "PubMed", [paper(APHASIA, year=2017), paper(STROKE, year=2019)])
-    calls = []
-
-    def score_failing_in_the_second_pass(*args, **kwargs):
-        calls.append(gc.get_freeze_count())
-        if len(calls) == 2:
+    def score_noting_the_collector(*args, **kwargs):
+        collector_while_scoring.append((gc.isenabled(), gc.get_freeze_count()))
+        if len(collector_while_scoring) == failing_pass["number"]:
             raise RuntimeError("scoring failed")
         return scoring(*args, **kwargs)
 
-    monkeypatch.setattr(NearGroups, "deduplicate", score_failing_in_the_second_pass)
-    with pytest.raises(RuntimeError, match="scoring failed"):
-        review_deduplicate(review=review)
-    assert calls[1] > 0
-    assert gc.get_freeze_count() == 0
-
-
-def test_the_cyclic_collector_is_held_off_while_a_pass_scores_and_back_after(review, monkeypatch):
-    """Each collection walked the million features a run keeps: a fifth of its Python time.
-    Held off during a pass, the collector is back once the run is over, or has failed."""
-    first_import(review)
-    collector_during_scoring = []
-    scoring = NearGroups.deduplicate
-
-    def score_noting_the_collector(*args, **kwargs):
-        collector_during_scoring.append(gc.isenabled())
-        return scoring(*args, **kwargs)
-
     monkeypatch.setattr(NearGroups, "deduplicate", score_noting_the_collector)
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
     counts = review_deduplicate(review=review)
-    assert collector_during_scoring == [False]
-    assert gc.isenabled()
     assert counts["studies"] == 3
+    assert len(collector_while_scoring) >= 3
+    assert [enabled for enabled, _ in collector_while_scoring] == [False] * len(
+        collector_while_scoring
+    )
+    assert collector_while_scoring[0][1] == 0
+    assert all(frozen > 0 for _, frozen in collector_while_scoring[1:])
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
-    def score_failing(*args, **kwargs):
-        raise RuntimeError("scoring failed")
-
-    add_batch(review, "PubMed", [paper(APHASIA, authors=["Breitenstein, C."], year=2017)])
-    monkeypatch.setattr(NearGroups, "deduplicate", score_failing)
+    add_batch(review, "PubMed", [paper(APHASIA, year=2017), paper(STROKE, year=2019)])
+    collector_while_scoring.clear()
+    failing_pass["number"] = 2
     with pytest.raises(RuntimeError, match="scoring failed"):
         review_deduplicate(review=review)
-    assert gc.isenabled()
+    enabled, frozen = collector_while_scoring[1]
+    assert not enabled and frozen > 0
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 def test_groups_records_into_studies_at_the_entry_stage(review):
