@@ -221,7 +221,7 @@ def _study_is_screened(study: Study, entry: Stage | None, *, decided: bool) -> b
 
 def dedup_counts(*, review: Review) -> dict[str, int]:
     """The contract's counts: merged is records minus studies (the PRISMA duplicates box)."""
-    # One scan of the review's records for both counts (at a million, 0.4 s each).
+    # One scan of the review's records for both counts: at a million 0.4 s, two took 2.6 s.
     records = Record.objects.filter(review=review).aggregate(
         all=models.Count("id"), grouped=models.Count("study_id")
     )
