@@ -3,6 +3,7 @@ random order, blind mode not leaking a colleague's verdict through the queue."""
 
 import contextlib
 import threading
+from collections.abc import Iterator
 
 import pytest
 from django.db import OperationalError, connection, transaction
@@ -15,6 +16,7 @@ from screening.services import screening as screening_service
 
 from .ranking_helpers import decide, resolve, studies_make
 from .screening_helpers import priority_of, queue_ordered
+from .threads import held_in_another_thread
 
 
 def priorities_in(ids):
@@ -322,30 +324,18 @@ def test_a_decisions_lock_and_a_ranking_write_never_wait_for_each_other(review, 
     stage = review.stages.get(is_entry=True)
     ranked, unranked, other = studies_make(review, relevant=1, irrelevant=2)
     ranking_service.ranking_priorities_write(stage=stage, priorities={ranked.pk: 0.1})
-    holding = threading.Event()
-    release = threading.Event()
 
-    def decision():
-        try:
-            with transaction.atomic():
-                screening_service._lock_study(ranked.pk)
-                screening_service._lock_study(unranked.pk)
-                holding.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
+    @contextlib.contextmanager
+    def decision() -> Iterator[None]:
+        with transaction.atomic():
+            screening_service._lock_study(ranked.pk)
+            screening_service._lock_study(unranked.pk)
+            yield
 
-    thread = threading.Thread(target=decision)
-    thread.start()
-    try:
-        assert holding.wait(timeout=20)
-        with _lock_timeout():
-            ranking_service.ranking_priorities_write(
-                stage=stage, priorities={ranked.pk: 0.7, unranked.pk: 0.6}
-            )
-    finally:
-        release.set()
-        thread.join(timeout=30)
+    with held_in_another_thread(decision), _lock_timeout():
+        ranking_service.ranking_priorities_write(
+            stage=stage, priorities={ranked.pk: 0.7, unranked.pk: 0.6}
+        )
     assert priorities_in([ranked.pk, unranked.pk]) == {ranked.pk: 0.7, unranked.pk: 0.6}
 
     # The reverse: a chunk written and not committed; a decision locks its studies meanwhile.

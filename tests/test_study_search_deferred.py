@@ -1,7 +1,7 @@
 """Search documents (PostgreSQL): written by the database when a searched field changes only,
 deferred by a large deduplication run and filled by the worker, never lost meanwhile."""
 
-import threading
+from contextlib import AbstractContextManager
 from datetime import timedelta
 
 import psycopg
@@ -19,6 +19,7 @@ from screening.services.study_search import search_documents_fill, search_sweep
 
 from .dedup_helpers import APHASIA, STROKE, TRIAL, add_batch, paper
 from .factories import review_with_cast
+from .threads import held_in_another_thread
 from .waiting import wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -163,25 +164,13 @@ def test_the_fill_skips_a_study_another_transaction_holds_and_takes_it_later(
 
 def test_one_fill_per_review_at_a_time(transactional_db, settings):
     review, _cast = _deferred_review(settings)
-    holding, release = threading.Event(), threading.Event()
 
-    def first_fill() -> None:
-        try:
-            with advisory_lock(study_search.ADVISORY_LOCK_SPACE, review.pk):
-                holding.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
+    def first_fill() -> AbstractContextManager[object]:
+        return advisory_lock(study_search.ADVISORY_LOCK_SPACE, review.pk)
 
-    thread = threading.Thread(target=first_fill)
-    thread.start()
-    try:
-        assert holding.wait(timeout=30)
+    with held_in_another_thread(first_fill):
         assert search_documents_fill(review_id=review.pk) == 0
         assert search_sweep() == 0  # nothing sent while a fill runs
-    finally:
-        release.set()
-        thread.join()
     assert search_documents_fill(review_id=review.pk) == 3
 
 

@@ -46,7 +46,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cpdist
 
-from .forked import forked_map
+from .forked import forked_map, spans
 from .normalise import (
     fold,
     normalise_doi,
@@ -1181,12 +1181,6 @@ _PhaseScores = tuple[list[_Scored], int, list[_Scored]]
 # more than they save.
 FORKED_PAIRS_MIN = 200_000
 SPANS_PER_PROCESS = 8
-
-
-def spans(count: int, parts: int) -> list[tuple[int, int]]:
-    """range(count) cut in `parts` contiguous spans of near-equal size, (start, end) each."""
-    parts = max(1, min(parts, count))
-    return [(count * k // parts, count * (k + 1) // parts) for k in range(parts)]
 
 
 def deduplicate(

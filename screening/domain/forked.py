@@ -56,6 +56,13 @@ def forked_map(
             _reap(pid)
 
 
+def spans(count: int, parts: int) -> list[tuple[int, int]]:
+    """range(count) cut in `parts` contiguous spans of near-equal size, (start, end) each: a
+    sequence's items to share out (`forked_map`) without copying them."""
+    parts = max(1, min(parts, count))
+    return [(count * k // parts, count * (k + 1) // parts) for k in range(parts)]
+
+
 def _fork(work: Callable[[Item], Result], share: Sequence[Item]) -> tuple[int, int]:
     read_end, write_end = os.pipe()
     sys.stdout.flush()

@@ -31,8 +31,8 @@ from ..domain.dedup import (
     ScoredPair,
     most_complete,
     scan_features,
-    spans,
 )
+from ..domain.forked import spans
 from ..models import (
     AuditEvent,
     Decision,
@@ -633,7 +633,7 @@ def _on_writer_connections(work: Callable[[Chunk], Done], chunks: Iterator[Chunk
                 if chunk is None:
                     break
                 results.append(work(chunk))
-        except Exception:
+        except Exception:  # whatever failed is raised again, after the others are told
             failed.set()  # the other writers stop after their current chunk
             raise
         finally:
