@@ -7,7 +7,7 @@ import os
 import pytest
 
 from screening.domain import dedup as dedup_domain
-from screening.domain.dedup import NearGroups, deduplicate, scan_features
+from screening.domain.dedup import deduplicate
 from screening.domain.forked import ForkedWorkFailed, forked_map
 from screening.models import DuplicateCandidate, Record, Study
 from screening.services import dedup as dedup_service
@@ -17,7 +17,6 @@ from screening.services.reviews import review_create
 from .dedup_helpers import add_batch
 from .factories import UserFactory
 from .test_dedup_benchmarks import BENCH, read_set
-from .test_dedup_scale import far_records, records
 
 
 def no_child_left() -> bool:
@@ -99,20 +98,6 @@ def test_forked_scoring_finds_what_one_process_finds_on_real_records(monkeypatch
     assert no_child_left()
 
 
-def test_a_scan_of_slices_in_several_processes_touches_what_one_process_touches():
-    new = records(300, "n", None)
-    existing = scan_features(records(900, "e", 3) + far_records(300), {})
-    slices = [existing[i : i + 130] for i in range(0, len(existing), 130)]
-    one = NearGroups(new)
-    for part in slices:
-        one.scan_features(part)
-    assert len(one.touched) > 100
-    forked = NearGroups(new)
-    forked.scan_slices(slices, processes=3)
-    assert forked.touched == one.touched
-    assert no_child_left()
-
-
 def stored_grouping(review) -> tuple[set, set]:
     """The review's studies as sets of record titles and positions, and its queued pairs."""
     studies = {
@@ -158,15 +143,14 @@ def import_real_set(review, name: str) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_in_several_processes_stores_the_grouping_one_process_stores(settings, monkeypatch):
-    """Two reviews of the same real records, deduplicated in passes of 300 new records over
-    slices of 200 existing ones: one in one process, one in three. The studies and pairs read
-    back from the database are the same."""
+    """Two reviews of the same real records, deduplicated in passes of 300 new records, the
+    existing ones read 200 at a time: one in one process, one in three. The studies and pairs
+    read back from the database are the same."""
     if not BENCH.exists():
         pytest.skip("shared benchmark data not present")
     monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 300)
     monkeypatch.setattr(dedup_service, "RECORDS_PER_PASS", 600)
-    monkeypatch.setattr(dedup_service, "EXISTING_PER_SCAN", 200)
-    monkeypatch.setattr(dedup_service, "FORKED_SCAN_MIN", 0)
+    monkeypatch.setattr(dedup_service, "EXISTING_PER_READ", 200)
     monkeypatch.setattr(dedup_domain, "FORKED_PAIRS_MIN", 0)
     forks = []
     fork = os.fork

@@ -35,6 +35,7 @@ from screening.services.dedup import (
 )
 
 from .dedup_helpers import APHASIA, STROKE, TRIAL, add_batch, paper
+from .test_dedup_scale import far_records, near_by_one_blocking, records
 
 pytestmark = pytest.mark.django_db
 
@@ -69,10 +70,10 @@ def first_import(review):
 
 
 def test_a_large_run_goes_in_bounded_passes_with_the_same_studies(review, monkeypatch):
-    """A million-record review is deduplicated a slice of new records at a time, scanning the
-    existing ones a slice at a time: the studies are those of one pass."""
+    """A million-record review is deduplicated a slice of new records at a time, reading the
+    existing ones a row at a time: the studies are those of one pass."""
     monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 2)
-    monkeypatch.setattr(dedup_service, "EXISTING_PER_SCAN", 1)
+    monkeypatch.setattr(dedup_service, "EXISTING_PER_READ", 1)
     acm, ieee = first_import(review)
     counts = review_deduplicate(review=review)
     assert counts == {"records": 5, "studies": 3, "merged": 2, "candidates": 0}
@@ -80,6 +81,49 @@ def test_a_large_run_goes_in_bounded_passes_with_the_same_studies(review, monkey
         assert Record.objects.get(pk=a.pk).study_id == Record.objects.get(pk=b.pk).study_id
     runs = AuditEvent.objects.filter(review=review, action="dedup.run").order_by("id")
     assert [run.after["new_records"] for run in runs] == [2, 2, 1]
+
+
+def test_a_pass_compares_the_studies_one_blocking_over_all_records_finds(review, monkeypatch):
+    """A pass scans the review's grouped records as one set, however many are read at a
+    time: it compares the new records with the records of exactly the studies one blocking
+    over all the records pairs with them. Scanned a slice at a time, each slice made its
+    own title neighbourhoods, and a pass at a million records compared many more."""
+    monkeypatch.setattr(dedup_service, "EXISTING_PER_READ", 50)
+
+    def rows(part: list) -> list[dict]:
+        return [
+            {
+                "title": r.title,
+                "year": r.year,
+                "authors": list(r.authors),
+                "volume": r.volume,
+                "pages": r.pages,
+                "doi": r.doi,
+            }
+            for r in part
+        ]
+
+    add_batch(review, "first", rows(records(900, "e", None) + far_records(300)))
+    review_deduplicate(review=review)
+    existing = [
+        dedup_service._dedup_record(row)
+        for row in Record.objects.filter(review=review).values(*dedup_service.DEDUP_FIELDS)
+    ]
+    add_batch(review, "second", rows(records(300, "n", None)))
+    new = [
+        dedup_service._dedup_record(row)
+        for row in Record.objects.filter(review=review, study__isnull=True).values(
+            *dedup_service.DEDUP_FIELDS
+        )
+    ]
+    near_studies = near_by_one_blocking(new, existing)
+    assert 100 < len(near_studies) < len({r.group for r in existing})
+
+    review_deduplicate(review=review)
+
+    run = AuditEvent.objects.filter(review=review, action="dedup.run").latest("id")
+    assert run.after["new_records"] == 300
+    assert run.after["compared_existing"] == sum(1 for r in existing if r.group in near_studies)
 
 
 def test_a_pass_takes_fewer_new_records_after_one_that_found_many_existing_near(

@@ -35,7 +35,8 @@ that do not: an incremental run re-examines nothing that was settled before.
 
 import re
 import sys
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
@@ -1543,22 +1544,6 @@ class NearGroups:
     def scan(self, existing: Sequence[DedupRecord]) -> None:
         self.scan_features([_Feat(r) for r in existing])
 
-    def scan_slices(self, slices: Sequence[Sequence[_Blockable]], processes: int = 1) -> None:
-        """`scan_features` of each slice, the slices shared out among `processes` processes
-        (`forked_map`): the groups touched are those one scan after another would touch."""
-        if not self.new:
-            return
-        if not self.prepared:
-            self._prepare()  # once, before the fork: each process reads the same blocks
-
-        def scan(existing: Sequence[_Blockable]) -> set[Key]:
-            self.scan_features(existing)
-            return self.touched
-
-        for touched in forked_map(scan, slices, processes):
-            if touched is not self.touched:
-                self.touched |= touched
-
     def scan_features(self, existing: Sequence[_Blockable]) -> None:
         """Scan a slice of existing records (`_Feat` or the `ScanFeatures` a run keeps): the
         pairs of one blocking over the new records followed by the slice, in which a new
@@ -1591,39 +1576,27 @@ class NearGroups:
         # Identical titles (`_title_runs`): every existing record of a new record's title is
         # paired with that title's first new record, the title's first existing record also
         # with its last new one. The other existing titles' first records are heads.
-        seen_titles: set[str] = set()
-        heads: list[int] = []
+        new_titles = self.new_titles
+        met_titles: set[str] = set()
+        heads: dict[str, int] = {}
         for x, f in enumerate(existing):
             compact = f.compact
             if not compact:
                 continue
-            members = self.new_titles.get(compact)
+            members = new_titles.get(compact)
             if members is None:
-                if compact not in seen_titles:
-                    seen_titles.add(compact)
-                    heads.append(first + x)
+                heads.setdefault(compact, x)
                 continue
             meet(members[0], x)
-            if compact not in seen_titles:
-                seen_titles.add(compact)
+            if compact not in met_titles:
+                met_titles.add(compact)
                 meet(members[-1], x)
-        del seen_titles
-        # The title neighbourhoods (`_blocked_pairs`), in both orders: distinct titles, so
-        # merging the new heads' order with the slice's is the order of all heads.
-        for new_order, reverse in ((self.new_heads, False), (self.new_heads_reversed, True)):
-
-            def title_of(i: int, reverse: bool = reverse) -> str:
-                compact = new[i].compact if i < first else existing[i - first].compact
-                return compact[::-1] if reverse else compact
-
-            order = sorted(new_order + sorted(heads, key=title_of), key=title_of)
-            last = len(order) - 1
-            for pos, i in enumerate(order):
-                if i >= first:
-                    continue
-                for j in order[max(0, pos - WINDOW + 1) : min(last, pos + WINDOW - 1) + 1]:
-                    if j >= first:
-                        meet(i, j - first)
+        del met_titles
+        # The title neighbourhoods (`_blocked_pairs`), in both orders: each new head meets the
+        # existing heads among the WINDOW - 1 titles before and after it in the order of all
+        # heads, new and existing (distinct titles, so that order is one).
+        self._title_neighbours(heads, False, meet)
+        self._title_neighbours(heads, True, meet)
         del heads
         # The other blocks that hold a new record (`_block_pairs`): the new members first,
         # then the slice's, in order, as in one blocking over both.
@@ -1654,6 +1627,54 @@ class NearGroups:
                     if j >= first:
                         meet(i, j - first)
         settle()
+
+    def _title_neighbours(
+        self, heads: dict[str, int], reverse: bool, meet: Callable[[int, int], None]
+    ) -> None:
+        """`meet` each new head with the existing heads (`heads`: title -> existing index)
+        within WINDOW - 1 places of it, in the order of all heads by title (`reverse`: by
+        reversed title), that order not built: the existing heads are sorted once and each
+        new head's place among them found by bisection, so a pass over a million existing
+        records walks only the new heads' neighbourhoods, not every head."""
+        if reverse:
+            heads = {title[::-1]: x for title, x in heads.items()}
+            new_order = self.new_heads_reversed
+        else:
+            new_order = self.new_heads
+        titles = sorted(heads)
+        at = [heads[title] for title in titles]
+        del heads
+        new = self.new
+        # places[r]: how many existing heads sort before the r-th new head.
+        places = [
+            bisect_left(titles, new[i].compact[::-1] if reverse else new[i].compact)
+            for i in new_order
+        ]
+        del titles
+        new_count, existing_count = len(new_order), len(at)
+        for r, i in enumerate(new_order):
+            place = places[r]
+            # Before it: the larger of the next new head down (r - 1 - ...) and existing head
+            # down (place - 1 - ...); an existing head k is after new head a if k >= places[a].
+            a, k = r - 1, place - 1
+            for _ in range(WINDOW - 1):
+                if k >= 0 and (a < 0 or places[a] <= k):
+                    meet(i, at[k])
+                    k -= 1
+                elif a >= 0:
+                    a -= 1
+                else:
+                    break
+            # After it: the smaller of the next new head up and existing head up.
+            a, k = r + 1, place
+            for _ in range(WINDOW - 1):
+                if k < existing_count and (a >= new_count or k < places[a]):
+                    meet(i, at[k])
+                    k += 1
+                elif a < new_count:
+                    a += 1
+                else:
+                    break
 
     def scan_kept(self, shared: dict[Any, Any]) -> list[ScanFeatures]:
         """The new records as later passes scan them (`ScanFeatures`), for a run to keep."""

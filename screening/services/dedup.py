@@ -32,7 +32,6 @@ from ..domain.dedup import (
     most_complete,
     scan_features,
 )
-from ..domain.forked import spans
 from ..models import (
     AuditEvent,
     Decision,
@@ -106,9 +105,8 @@ STUDIES_PER_QUERY = 10_000
 # Bounds on what one run holds in memory (see review_deduplicate): about 1.3 GB at most.
 NEW_PER_PASS = 200_000
 RECORDS_PER_PASS = 250_000  # the new records and the existing records near them
-EXISTING_PER_SCAN = 200_000
-# Fewer existing records than this are scanned in the run's own process (DEDUP_PROCESSES).
-FORKED_SCAN_MIN = 20_000
+# Grouped records' rows read before the features of those not kept yet are read.
+EXISTING_PER_READ = 200_000
 # A record is assigned only if still unassigned. "COALESCE(study_id, 0) = 0", not "study_id IS
 # NULL": statistics from before an import (every record grouped) made PostgreSQL reach the
 # record through the study_id index's NULL entries, scanning every new record per UPDATE.
@@ -326,9 +324,9 @@ def review_deduplicate(*, review: Review) -> dict[str, int]:
     NEW_PER_PASS at a time (each pass as if they had been imported alone, later passes
     joining the studies of earlier ones), fewer when the last pass found many existing
     records near its new ones, so that a pass scores about RECORDS_PER_PASS records (at a
-    million records the near ones grew to 270,000 for 200,000 new); the existing records are
-    scanned EXISTING_PER_SCAN at a time for the studies near a new record, and only the
-    identifying fields are read until a study is written.
+    million records the near ones grew to 270,000 for 200,000 new); the existing records'
+    scan features are kept (a third of a normalised record), and only the identifying fields
+    are read until a study is written.
     """
     with _one_run_at_a_time(review.pk), _collector_between_passes() as collect_after_pass:
         take = NEW_PER_PASS
@@ -462,10 +460,10 @@ def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int,
 
 
 def _records_near(review: Review, near: NearGroups, kept: _Kept) -> list[DedupRecord]:
-    """Every record of the existing studies near a new record (`near.touched`), the review's
-    grouped records scanned in slices of at most EXISTING_PER_SCAN, in id order, by
-    DEDUP_PROCESSES processes: their ids and studies are read again (a study may have been
-    merged or split meanwhile), their blocking fields are those the run keeps."""
+    """Every record of the existing studies near a new record (`near.touched`), found by one
+    scan of the review's grouped records: their ids and studies are read again (a study may
+    have been merged or split meanwhile), EXISTING_PER_READ rows at a time, their blocking
+    fields are those the run keeps."""
     # A run's first pass keeps nothing yet: the stored features are read with the ids.
     columns = ("id", "study_id") if kept.features else ("id", "study_id", "dedup_features")
     grouped = (
@@ -486,22 +484,16 @@ def _records_near(review: Review, near: NearGroups, kept: _Kept) -> list[DedupRe
 
     for row in grouped.iterator(chunk_size=5000):
         rows.append(row)
-        if len(rows) >= EXISTING_PER_SCAN:
+        if len(rows) >= EXISTING_PER_READ:
             read()
             rows = []
     read()
     # The records no longer grouped (deleted, or taken apart meanwhile) are let go.
     kept.features = features
-    scanned = list(features.values())
-    # A small review is scanned here: a fork costs more than it saves.
-    processes = settings.DEDUP_PROCESSES if len(scanned) >= FORKED_SCAN_MIN else 1
-    # Slices of equal size, as many as the processes or a multiple of them.
-    per_round = processes * EXISTING_PER_SCAN
-    near.scan_slices(
-        [scanned[a:b] for a, b in spans(len(scanned), processes * -(-len(scanned) // per_round))],
-        processes,
-    )
-    del scanned
+    # One scan of them all, as one blocking over the review would pair them: scanned in
+    # slices, each slice made its own title neighbourhoods, and a pass at a million records
+    # asked twice as many pairs.
+    near.scan_features(list(features.values()))
     studies = sorted(key for key in near.touched if isinstance(key, int))
     return [
         _dedup_record(row)
