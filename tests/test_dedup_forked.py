@@ -17,6 +17,7 @@ from screening.services.reviews import review_create
 from .dedup_helpers import add_batch
 from .factories import UserFactory
 from .test_dedup_benchmarks import BENCH, read_set
+from .test_dedup_scale import records
 
 
 def no_child_left() -> bool:
@@ -180,4 +181,19 @@ def test_a_run_in_several_processes_stores_the_grouping_one_process_stores(setti
     assert any(len(study) > 1 for study in studies_one)
     assert forks_by_processes[1] == 0
     assert forks_by_processes[3] >= 4  # scans and scoring of two passes at least
+    assert no_child_left()
+
+
+def test_records_normalised_in_several_processes_are_those_normalised_here(monkeypatch):
+    """A pass's new records normalised by three processes, the children's features sent back
+    as their values: every feature as one process computes it, in the records' order."""
+    monkeypatch.setattr(dedup_domain, "FORKED_NORMALISE_MIN", 0)
+    records_read, _ = read_set("haematology") if BENCH.exists() else (records(500, "n", 7), None)
+    here = dedup_domain.normalised(records_read, processes=1)
+    forked = dedup_domain.normalised(iter(records_read), processes=3)
+    assert len(forked) == len(here) == len(records_read)
+    for ours, theirs in zip(forked, here, strict=True):
+        assert [getattr(ours, name) for name in ours.__slots__] == [
+            getattr(theirs, name) for name in theirs.__slots__
+        ]
     assert no_child_left()

@@ -40,6 +40,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import islice
+from operator import attrgetter
 from typing import Any, Protocol
 
 import numpy as np
@@ -463,6 +464,14 @@ class _Feat:
         self.doi = normalise_doi(rec.doi)
         self.pmid = normalise_pmid(rec.pmid)
         self.group = rec.group
+
+    @classmethod
+    def from_values(cls, values: tuple[Any, ...]) -> "_Feat":
+        """The features whose slots hold `values`, in the order of `__slots__`."""
+        self = cls.__new__(cls)
+        for name, value in zip(cls.__slots__, values, strict=True):
+            setattr(self, name, value)
+        return self
 
     def signature(self) -> tuple[Hashable, ...]:
         return (
@@ -1511,6 +1520,30 @@ def scan_features(records: Sequence[DedupRecord], shared: dict[Any, Any]) -> lis
     return [ScanFeatures(_Feat(r), shared) for r in records]
 
 
+# Fewer records than this are normalised in this process: a fork and the pickling of the
+# features back cost more than they save.
+FORKED_NORMALISE_MIN = 20_000
+
+
+def normalised(records: Iterable[DedupRecord], processes: int = 1) -> "list[_Feat]":
+    """The records' features, in order, normalised by `processes` processes at most: a share
+    of the records each (`forked_map`), a child's features sent back as tuples of their
+    values (a third of the pickling time of the objects). The records are then held at once;
+    streamed, and normalised here, when one process is asked for."""
+    if processes < 2:
+        return [_Feat(r) for r in records]
+    records = list(records)
+    if len(records) < FORKED_NORMALISE_MIN:
+        return [_Feat(r) for r in records]
+    fields = attrgetter(*_Feat.__slots__)
+
+    def values(span: tuple[int, int]) -> list[tuple[Any, ...]]:
+        return [fields(_Feat(r)) for r in records[span[0] : span[1]]]
+
+    shares = forked_map(values, spans(len(records), processes), processes)
+    return [_Feat.from_values(v) for share in shares for v in share]
+
+
 class NearGroups:
     """The existing groups (or ungrouped records' keys) with a record that shares a block with
     a new record and is worth scoring against it. The existing records may be scanned a slice
@@ -1519,8 +1552,9 @@ class NearGroups:
     the new records and the slice, but only the pairs of a new record with an existing one
     (the new records' titles, title order and blocks are computed once, not per slice)."""
 
-    def __init__(self, new: Iterable[DedupRecord]) -> None:
-        self.new = [_Feat(r) for r in new]
+    def __init__(self, new: Iterable[DedupRecord], processes: int = 1) -> None:
+        """`processes`: how many processes may normalise many new records (`normalised`)."""
+        self.new = normalised(new, processes)
         self.touched: set[Key] = set()
         # The new records' blocks and title orders, made at the first slice to scan: a run on
         # a review with no existing record never needs them (~170 bytes a block).

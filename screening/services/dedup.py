@@ -377,14 +377,18 @@ def _collector_between_passes() -> Iterator[Callable[[], None]]:
 def _deduplicate_pass(review: Review, take: int, kept: _Kept) -> tuple[int, int, int]:
     """Deduplicate the next `take` unassigned records: how many were grouped, how many were
     taken and how many existing records were near them."""
-    # The new records are held normalised only (`NearGroups`), streamed from the rows: the
-    # rows and `DedupRecord`s of a whole pass were never needed at once (~1 KB a record).
+    # The new records are normalised by DEDUP_PROCESSES processes, which share the pass's
+    # `DedupRecord`s (~1 KB a record, let go once normalised: the scan and the scoring hold
+    # the run's peak); in one process they are streamed from the rows.
     near = NearGroups(
-        _dedup_record(row)
-        for row in Record.objects.filter(review=review, study__isnull=True)
-        .order_by("id")
-        .values(*DEDUP_FIELDS)[:take]
-        .iterator(chunk_size=5000)
+        (
+            _dedup_record(row)
+            for row in Record.objects.filter(review=review, study__isnull=True)
+            .order_by("id")
+            .values(*DEDUP_FIELDS)[:take]
+            .iterator(chunk_size=5000)
+        ),
+        processes=settings.DEDUP_PROCESSES,
     )
     if not near.new:
         return 0, 0, 0
