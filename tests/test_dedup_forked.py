@@ -7,7 +7,7 @@ import os
 import pytest
 
 from screening.domain import dedup as dedup_domain
-from screening.domain.dedup import deduplicate
+from screening.domain.dedup import NearGroups, deduplicate, scan_features
 from screening.domain.forked import ForkedWorkFailed, forked_map
 from screening.models import DuplicateCandidate, Record, Study
 from screening.services import dedup as dedup_service
@@ -17,7 +17,7 @@ from screening.services.reviews import review_create
 from .dedup_helpers import add_batch
 from .factories import UserFactory
 from .test_dedup_benchmarks import BENCH, read_set
-from .test_dedup_scale import records
+from .test_dedup_scale import far_records, records
 
 
 def no_child_left() -> bool:
@@ -196,4 +196,19 @@ def test_records_normalised_in_several_processes_are_those_normalised_here(monke
         assert [getattr(ours, name) for name in ours.__slots__] == [
             getattr(theirs, name) for name in theirs.__slots__
         ]
+    assert no_child_left()
+
+
+def test_a_scan_walked_by_several_processes_touches_what_one_process_touches(monkeypatch):
+    """The title neighbourhoods of a scan's new titles walked by three processes, a share of
+    the titles each (and every block met before the fork): the same groups touched."""
+    monkeypatch.setattr(dedup_domain, "FORKED_WALK_MIN", 0)
+    new = records(300, "n", None)
+    existing = scan_features(records(900, "e", 3) + far_records(300), {})
+    one = NearGroups(new)
+    one.scan_features(existing)
+    assert 100 < len(one.touched) < len({f.group for f in existing})
+    forked = NearGroups(new)
+    forked.scan_features(existing, processes=3)
+    assert forked.touched == one.touched
     assert no_child_left()

@@ -1544,6 +1544,54 @@ def scan_features(records: Sequence[DedupRecord], shared: dict[Any, Any]) -> lis
     return [ScanFeatures(_Feat(r), shared) for r in records]
 
 
+# Fewer new titles than this are walked in this process (`NearGroups.scan_features`).
+FORKED_WALK_MIN = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class _TitlePlaces:
+    """The new heads in one title order, the existing heads (their indices) in that order,
+    and how many existing heads sort before each new head (`places[r]` for `new_order[r]`)."""
+
+    new_order: list[int]
+    at: list[int]
+    places: list[int]
+
+
+def _walk_title_neighbours(
+    title_places: _TitlePlaces, span: tuple[int, int], meet: Callable[[int, int], None]
+) -> None:
+    """`meet` each new head of the span (of `new_order`) with the existing heads within
+    WINDOW - 1 places of it in the order of all heads: a walk over its neighbourhood only,
+    the order of a million existing heads never built."""
+    new_order, at, places = title_places.new_order, title_places.at, title_places.places
+    new_count, existing_count = len(new_order), len(at)
+    for r in range(*span):
+        i = new_order[r]
+        place = places[r]
+        # Before it: the larger of the next new head down (r - 1 - ...) and existing head
+        # down (place - 1 - ...); an existing head k is after new head a if k >= places[a].
+        a, k = r - 1, place - 1
+        for _ in range(WINDOW - 1):
+            if k >= 0 and (a < 0 or places[a] <= k):
+                meet(i, at[k])
+                k -= 1
+            elif a >= 0:
+                a -= 1
+            else:
+                break
+        # After it: the smaller of the next new head up and existing head up.
+        a, k = r + 1, place
+        for _ in range(WINDOW - 1):
+            if k < existing_count and (a >= new_count or k < places[a]):
+                meet(i, at[k])
+                k += 1
+            elif a < new_count:
+                a += 1
+            else:
+                break
+
+
 # Fewer records than this are normalised in this process: a fork and the pickling of the
 # features back cost more than they save.
 FORKED_NORMALISE_MIN = 20_000
@@ -1602,10 +1650,12 @@ class NearGroups:
     def scan(self, existing: Sequence[DedupRecord]) -> None:
         self.scan_features([_Feat(r) for r in existing])
 
-    def scan_features(self, existing: Sequence[_Blockable]) -> None:
-        """Scan a slice of existing records (`_Feat` or the `ScanFeatures` a run keeps): the
-        pairs of one blocking over the new records followed by the slice, in which a new
-        record meets an existing one."""
+    def scan_features(self, existing: Sequence[_Blockable], processes: int = 1) -> None:
+        """Scan existing records (`_Feat` or the `ScanFeatures` a run keeps): the pairs of one
+        blocking over the new records followed by these, in which a new record meets an
+        existing one. The title neighbourhoods of many new titles are walked by `processes`
+        processes (`forked_map`), a share of the new titles each: the groups touched are
+        those one process touches."""
         if not self.new or not existing:
             return
         if not self.prepared:
@@ -1652,9 +1702,8 @@ class NearGroups:
         del met_titles
         # The title neighbourhoods (`_blocked_pairs`), in both orders: each new head meets the
         # existing heads among the WINDOW - 1 titles before and after it in the order of all
-        # heads, new and existing (distinct titles, so that order is one).
-        self._title_neighbours(heads, False, meet)
-        self._title_neighbours(heads, True, meet)
+        # heads, new and existing (distinct titles, so that order is one). Walked last.
+        orders = [self._title_places(heads, reverse=False), self._title_places(heads, reverse=True)]
         del heads
         # The other blocks that hold a new record (`_block_pairs`): the new members first,
         # then the slice's, in order, as in one blocking over both.
@@ -1684,16 +1733,27 @@ class NearGroups:
                 for j in members[lo : hi + 1]:
                     if j >= first:
                         meet(i, j - first)
-        settle()
+        del blocks
+        settle()  # before any fork: each process starts from the groups touched so far
 
-    def _title_neighbours(
-        self, heads: dict[str, int], reverse: bool, meet: Callable[[int, int], None]
-    ) -> None:
-        """`meet` each new head with the existing heads (`heads`: title -> existing index)
-        within WINDOW - 1 places of it, in the order of all heads by title (`reverse`: by
-        reversed title), that order not built: the existing heads are sorted once and each
-        new head's place among them found by bisection, so a pass over a million existing
-        records walks only the new heads' neighbourhoods, not every head."""
+        def walk(item: tuple[_TitlePlaces, tuple[int, int]]) -> set[Key]:
+            places, span = item
+            _walk_title_neighbours(places, span, meet)
+            settle()
+            return touched
+
+        heads_count = len(self.new_heads)
+        if heads_count < FORKED_WALK_MIN:
+            processes = 1
+        shares = spans(heads_count, processes)
+        for found in forked_map(walk, [(o, span) for o in orders for span in shares], processes):
+            if found is not touched:
+                touched |= found
+
+    def _title_places(self, heads: dict[str, int], *, reverse: bool) -> "_TitlePlaces":
+        """The order of the new heads by title (`reverse`: by reversed title), that of the
+        existing heads (`heads`: title -> existing index), and each new head's place among
+        these, found by bisection: the order of all heads, not built."""
         if reverse:
             heads = {title[::-1]: x for title, x in heads.items()}
             new_order = self.new_heads_reversed
@@ -1703,36 +1763,11 @@ class NearGroups:
         at = [heads[title] for title in titles]
         del heads
         new = self.new
-        # places[r]: how many existing heads sort before the r-th new head.
         places = [
             bisect_left(titles, new[i].compact[::-1] if reverse else new[i].compact)
             for i in new_order
         ]
-        del titles
-        new_count, existing_count = len(new_order), len(at)
-        for r, i in enumerate(new_order):
-            place = places[r]
-            # Before it: the larger of the next new head down (r - 1 - ...) and existing head
-            # down (place - 1 - ...); an existing head k is after new head a if k >= places[a].
-            a, k = r - 1, place - 1
-            for _ in range(WINDOW - 1):
-                if k >= 0 and (a < 0 or places[a] <= k):
-                    meet(i, at[k])
-                    k -= 1
-                elif a >= 0:
-                    a -= 1
-                else:
-                    break
-            # After it: the smaller of the next new head up and existing head up.
-            a, k = r + 1, place
-            for _ in range(WINDOW - 1):
-                if k < existing_count and (a >= new_count or k < places[a]):
-                    meet(i, at[k])
-                    k += 1
-                elif a < new_count:
-                    a += 1
-                else:
-                    break
+        return _TitlePlaces(new_order, at, places)
 
     def scan_kept(self, shared: dict[Any, Any]) -> list[ScanFeatures]:
         """The new records as later passes scan them (`ScanFeatures`), for a run to keep."""

@@ -497,7 +497,7 @@ def _records_near(review: Review, near: NearGroups, kept: _Kept) -> list[DedupRe
     # One scan of them all, as one blocking over the review would pair them: scanned in
     # slices, each slice made its own title neighbourhoods, and a pass at a million records
     # asked twice as many pairs.
-    near.scan_features(list(features.values()))
+    near.scan_features(list(features.values()), processes=settings.DEDUP_PROCESSES)
     studies = sorted(key for key in near.touched if isinstance(key, int))
     return [
         _dedup_record(row)
