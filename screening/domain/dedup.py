@@ -1618,11 +1618,12 @@ def normalised(records: Iterable[DedupRecord], processes: int = 1) -> "list[_Fea
 
 class NearGroups:
     """The existing groups (or ungrouped records' keys) with a record that shares a block with
-    a new record and is worth scoring against it. The existing records may be scanned a slice
-    at a time, so a large review is read in bounded memory; the new records are normalised
-    once, and a scan keeps no set of pairs: it walks the same blocks as `candidate_pairs` over
-    the new records and the slice, but only the pairs of a new record with an existing one
-    (the new records' titles, title order and blocks are computed once, not per slice)."""
+    a new record and is worth scoring against it. A run scans all the existing records it
+    keeps at once (`scan_features`); scanned a slice at a time, the groups touched are those
+    one blocking per slice touches. The new records are normalised once, and a scan keeps no
+    set of pairs: it walks the same blocks as `candidate_pairs` over the new records and the
+    existing ones, but only the pairs of a new record with an existing one (the new records'
+    titles, title order and blocks are computed once, not per scan)."""
 
     def __init__(self, new: Iterable[DedupRecord], processes: int = 1) -> None:
         """`processes`: how many processes may normalise many new records (`normalised`)."""
@@ -1737,8 +1738,8 @@ class NearGroups:
         settle()  # before any fork: each process starts from the groups touched so far
 
         def walk(item: tuple[_TitlePlaces, tuple[int, int]]) -> set[Key]:
-            places, span = item
-            _walk_title_neighbours(places, span, meet)
+            title_places, span = item
+            _walk_title_neighbours(title_places, span, meet)
             settle()
             return touched
 
