@@ -1815,14 +1815,6 @@ def most_complete(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
     years: list[int] = [r["year"] for r in records if r.get("year")]
     year = max(sorted(set(years)), key=years.count) if years else None
-    keywords: list[str] = []
-    seen: set[str] = set()
-    for r in records:
-        for word in r.get("keywords") or []:
-            folded = fold(str(word))
-            if folded and folded not in seen:
-                seen.add(folded)
-                keywords.append(str(word))
     return {
         "title": longest("title"),
         "abstract": longest("abstract"),
@@ -1832,6 +1824,20 @@ def most_complete(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "doi": first("doi"),
         "pmid": first("pmid"),
         "url": first("url"),
-        "keywords": keywords[:40],
+        "keywords": display_keywords(r.get("keywords") for r in records),
         "publication_type": first("publication_type"),
     }
+
+
+def display_keywords(keyword_lists: Iterable[Any]) -> list[str]:
+    """A study's keywords from its records' lists: each word once (folded), in order, the
+    first 40."""
+    keywords: list[str] = []
+    seen: set[str] = set()
+    for words in keyword_lists:
+        for word in words or []:
+            folded = fold(str(word))
+            if folded and folded not in seen:
+                seen.add(folded)
+                keywords.append(str(word))
+    return keywords[:40]
