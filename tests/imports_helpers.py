@@ -1,8 +1,11 @@
 """Shared fixtures and helpers of the import tests."""
 
-import pytest
+from pathlib import Path
 
-from screening.models import ImportBatch
+import pytest
+from django.core.exceptions import ValidationError
+
+from screening.models import ImportBatch, Source
 from screening.services import imports
 
 from .conftest import SHARED_DATA
@@ -55,4 +58,22 @@ def imported(review, owner, name: str, entries) -> ImportBatch:
         data=ris_bytes(entries),
         enqueue=False,
     )
+    return imports.batch_run(batch_id=batch.pk)
+
+
+def export_import(review, source: Source, path: Path) -> ImportBatch | str:
+    """The export at `path` imported into the review as the worker imports it (no task
+    sent): its batch, or the reason it was refused."""
+    with open(path, "rb") as export:
+        try:
+            batch = imports.batch_create(
+                review=review,
+                source=source,
+                uploaded_by=None,
+                file_name=path.name,
+                data=export,
+                enqueue=False,
+            )
+        except ValidationError as error:
+            return " ".join(error.messages)
     return imports.batch_run(batch_id=batch.pk)

@@ -4,17 +4,16 @@ back. They must be exactly those `most_complete` gives the record (the rule ever
 follows), read back from the database: on edge cases, and on every real export."""
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.db import connection
 
 from screening.models import Record, Study
 from screening.selectors.study_list import studies_search
 from screening.services import dedup as dedup_service
 from screening.services.dedup import review_deduplicate
-from screening.services.imports import batch_create, batch_run, source_resolve
+from screening.services.imports import source_resolve
 
 from .dedup_helpers import STROKE, TRIAL, add_batch, paper
-from .imports_helpers import media_root_fixture  # noqa: F401 (a fixture, found by name)
+from .imports_helpers import export_import, media_root_fixture  # noqa: F401 (a fixture)
 from .test_parsers_inventory import ROWS, SHARED_DATA
 
 pytestmark = pytest.mark.django_db
@@ -122,20 +121,8 @@ def test_every_real_exports_study_of_one_record_holds_what_most_complete_gives_i
         pytest.skip("the server writes these studies on PostgreSQL only")
     source = source_resolve(review=review, name="Library")
     for row in ROWS:
-        path = SHARED_DATA / row["path"]
-        with open(path, "rb") as export:
-            try:
-                batch = batch_create(
-                    review=review,
-                    source=source,
-                    uploaded_by=None,
-                    file_name=path.name,
-                    data=export,
-                    enqueue=False,
-                )
-            except ValidationError:
-                continue  # refused (not an export, or the same file twice)
-        batch_run(batch_id=batch.pk)
+        # An export refused (not one, or the same file twice) is passed over.
+        export_import(review, source, SHARED_DATA / row["path"])
 
     review_deduplicate(review=review)
 

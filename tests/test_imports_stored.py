@@ -14,15 +14,14 @@ import json
 import os
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.db import NotSupportedError, connection, transaction
 
 from screening.models import ImportBatch, Record
-from screening.services.imports import batch_create, batch_run, source_resolve
+from screening.services.imports import source_resolve
 from screening.services.reviews import review_create
 
 from .conftest import REPO_ROOT
-from .imports_helpers import media_root_fixture  # noqa: F401 (a fixture, found by name)
+from .imports_helpers import export_import, media_root_fixture  # noqa: F401 (a fixture)
 from .test_parsers_inventory import ROWS, SHARED_DATA
 
 GOLDEN = REPO_ROOT / "tests" / "import_stored_golden.json"
@@ -65,21 +64,11 @@ def test_every_real_export_stores_exactly_what_it_stored_before():
         # One review per file: two exports with the same bytes are both imported.
         review = review_create(slug=f"pinned-{index}", title=row["path"][-200:])
         source = source_resolve(review=review, name="Library")
-        path = SHARED_DATA / row["path"]
-        with open(path, "rb") as export:
-            try:
-                batch = batch_create(
-                    review=review,
-                    source=source,
-                    uploaded_by=None,
-                    file_name=path.name,
-                    data=export,
-                    enqueue=False,
-                )
-            except ValidationError as error:
-                found[row["path"]] = {"refused": " ".join(error.messages)[:60]}
-                continue
-        found[row["path"]] = stored(batch_run(batch_id=batch.pk))
+        batch = export_import(review, source, SHARED_DATA / row["path"])
+        if isinstance(batch, str):
+            found[row["path"]] = {"refused": batch[:60]}
+            continue
+        found[row["path"]] = stored(batch)
     if os.environ.get("SLRWEB_WRITE_IMPORT_GOLDEN"):
         GOLDEN.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     expected = json.loads(GOLDEN.read_text(encoding="utf-8"))
