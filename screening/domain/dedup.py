@@ -547,10 +547,11 @@ def titles_near(a: Sequence[str], b: Sequence[str]) -> list[bool]:
         100 * np.abs(lengths_a - lengths_b) <= (100 - TITLES_NEAR) * (lengths_a + lengths_b)
     )
     near = np.zeros(count, dtype=bool)
+    asked = comparable.tolist()
     near[comparable] = (
         cpdist(
-            [a[k] for k in comparable.tolist()],
-            [b[k] for k in comparable.tolist()],
+            [a[k] for k in asked],
+            [b[k] for k in asked],
             scorer=fuzz.ratio,
             score_cutoff=TITLES_NEAR,
             workers=-1,
@@ -559,10 +560,11 @@ def titles_near(a: Sequence[str], b: Sequence[str]) -> list[bool]:
     )
     worded = comparable[~near[comparable]]
     if len(worded):
+        asked = worded.tolist()
         near[worded] = (
             cpdist(
-                [a[k] for k in worded.tolist()],
-                [b[k] for k in worded.tolist()],
+                [a[k] for k in asked],
+                [b[k] for k in asked],
                 scorer=fuzz.token_sort_ratio,
                 score_cutoff=TITLES_NEAR,
                 workers=-1,

@@ -572,10 +572,9 @@ def _studies_create(
 
     def write(chunk: list[list[int]]) -> int:
         # A study of one record, on PostgreSQL, takes its fields from its row in the server.
-        singles = [cluster[0] for cluster in chunk if len(cluster) == 1]
-        if connection.vendor != "postgresql":
-            singles = []
-        clusters = [cluster for cluster in chunk if len(cluster) > 1 or not singles]
+        on_server = connection.vendor == "postgresql"
+        singles = [cluster[0] for cluster in chunk if on_server and len(cluster) == 1]
+        clusters = [cluster for cluster in chunk if not (on_server and len(cluster) == 1)]
         ids = [key for cluster in clusters for key in cluster]
         by_id = {row["id"]: row for row in Record.objects.filter(pk__in=ids).values(*RECORD_FIELDS)}
         with transaction.atomic():
@@ -595,14 +594,13 @@ def _studies_create(
             ]
             # A record deleted meanwhile makes no study here.
             pairs += _single_studies_insert(review=review, entry=entry, records=singles)
-            assigned = _assign_records(pairs, features)
-            if assigned < len(pairs):
+            studies = {pk for pk, _ in pairs}
+            if _assign_records(pairs, features) < len(pairs):
                 # A record deleted (or grouped) meanwhile leaves no empty study behind. Only
                 # looked for then: the query cost a fifth of the writes' time at 300,000.
-                empty = Study.objects.filter(pk__in=[pk for pk, _ in pairs], records__isnull=True)
-                removed = empty.delete()[1].get(Study._meta.label, 0)
-                return len({pk for pk, _ in pairs}) - removed
-        return len({pk for pk, _ in pairs})
+                empty = Study.objects.filter(pk__in=studies, records__isnull=True)
+                return len(studies) - empty.delete()[1].get(Study._meta.label, 0)
+        return len(studies)
 
     return sum(_on_writer_connections(write, _chunks(clusters)))
 
@@ -671,6 +669,30 @@ def _chunks(clusters: list[list[int]]) -> Iterator[list[list[int]]]:
         yield chunk
 
 
+def _new_study_columns(
+    *, review: Review, entry: Stage | None
+) -> "tuple[list[models.Field[Any, Any]], list[Any]]":
+    """A new study's columns other than its key, and each one's value as the database takes
+    it for a study of no display field: the same for every new study (defaults, timestamps),
+    prepared once from one unsaved study, not per row through Django's fields (a third of the
+    writes' Python time at 300,000 studies)."""
+    fields = [field for field in Study._meta.concrete_fields if not field.primary_key]
+    template = Study(review=review, current_stage=entry, outcome=Study.Outcome.SCREENING)
+    fixed = [
+        field.get_db_prep_save(field.pre_save(template, add=True), connection) for field in fields
+    ]
+    return fields, fixed
+
+
+def _study_keys_draw(cursor: Any, count: int) -> list[int]:
+    """`count` new studies' primary keys, drawn from the table's sequence (PostgreSQL)."""
+    cursor.execute(
+        "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+        [Study._meta.db_table, count],
+    )
+    return [pk for (pk,) in cursor.fetchall()]
+
+
 def _studies_insert(
     *, review: Review, entry: Stage | None, rows: list[dict[str, Any]]
 ) -> list[int]:
@@ -678,9 +700,7 @@ def _studies_insert(
 
     On PostgreSQL by COPY, the keys drawn from the table's sequence first: `bulk_create` spent
     as long in Python quoting the values into its INSERT as the server spent storing them.
-    The columns other than the display fields are the same for every new study: prepared
-    once from one unsaved study (defaults, timestamps), not per row through Django's fields
-    (a third of the writes' Python time at 300,000 studies)."""
+    The other columns take the values `_new_study_columns` prepares once."""
     if connection.vendor != "postgresql" or not rows:
         studies = Study.objects.bulk_create(
             [
@@ -691,11 +711,7 @@ def _studies_insert(
         )
         return [study.pk for study in studies]
     table = Study._meta.db_table
-    fields = [field for field in Study._meta.concrete_fields if not field.primary_key]
-    template = Study(review=review, current_stage=entry, outcome=Study.Outcome.SCREENING)
-    fixed = [
-        field.get_db_prep_save(field.pre_save(template, add=True), connection) for field in fields
-    ]
+    fields, fixed = _new_study_columns(review=review, entry=entry)
     # Per row, each display field's value as COPY takes it (JSON as text).
     per_row = [
         (position, field.name, isinstance(field, models.JSONField))
@@ -704,11 +720,7 @@ def _studies_insert(
     ]
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, len(rows)],
-        )
-        pks = [pk for (pk,) in cursor.fetchall()]
+        pks = _study_keys_draw(cursor, len(rows))
         columns = ", ".join(quote(field.column) for field in [Study._meta.pk, *fields])
         with cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy:
             for pk, row in zip(pks, rows, strict=True):
@@ -739,9 +751,7 @@ def _single_studies_insert(
     records = [record for record in records if record in keywords]
     if not records:
         return []
-    table = Study._meta.db_table
-    fields = [field for field in Study._meta.concrete_fields if not field.primary_key]
-    template = Study(review=review, current_stage=entry, outcome=Study.Outcome.SCREENING)
+    fields, fixed = _new_study_columns(review=review, entry=entry)
     quote = connection.ops.quote_name
     # Each display field as `most_complete` makes it of one record (`_display_fields`).
     from_record = {
@@ -752,7 +762,7 @@ def _single_studies_insert(
         "venue": "COALESCE(r.venue, '')",
         "doi": "COALESCE(r.doi, '')",
         "pmid": "COALESCE(r.pmid, '')",
-        "url": f"CASE WHEN length(r.url) > {int(URL_MAX or 0)} THEN '' ELSE COALESCE(r.url, '') END"
+        "url": f"CASE WHEN length(r.url) > {URL_MAX} THEN '' ELSE COALESCE(r.url, '') END"
         if URL_MAX is not None
         else "COALESCE(r.url, '')",
         "keywords": "v.keywords::jsonb",
@@ -760,21 +770,17 @@ def _single_studies_insert(
     }
     assert set(from_record) == set(STUDY_FIELDS)
     columns, values, params = [quote(Study._meta.pk.column)], ["v.study"], []
-    for field in fields:
+    for field, value in zip(fields, fixed, strict=True):
         columns.append(quote(field.column))
         if field.name in from_record:
             values.append(from_record[field.name])
         else:
             values.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(template, add=True), connection))
+            params.append(value)
     with connection.cursor() as cursor:
+        pks = _study_keys_draw(cursor, len(records))
         cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, len(records)],
-        )
-        pks = [pk for (pk,) in cursor.fetchall()]
-        cursor.execute(
-            f"INSERT INTO {quote(table)} ({', '.join(columns)}) "
+            f"INSERT INTO {quote(Study._meta.db_table)} ({', '.join(columns)}) "
             f"SELECT {', '.join(values)} "
             "FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS v(study, record, keywords) "
             f"JOIN {quote(Record._meta.db_table)} r ON r.id = v.record "
