@@ -3,8 +3,11 @@
 import pytest
 
 from screening.domain.dedup import (
+    _PAIR_SHIFT,
     DedupRecord,
     _Feat,
+    _packed_pairs,
+    _without,
     candidate_pairs,
     deduplicate,
     most_complete,
@@ -326,3 +329,24 @@ def test_records_to_compare_keeps_only_the_studies_near_a_new_record():
     # Every record of the matching study, and a few title neighbours; not the review.
     assert {"old-1", "old-2"} <= keys
     assert len(keys) < 30
+
+
+def test_packed_pairs_are_each_pair_once_in_the_order_of_the_tuples():
+    pairs = [(3, 9), (0, 7), (3, 9), (2**31 - 1, 2**32 - 1), (0, 1), (0, 7), (5, 6)]
+    packed = _packed_pairs(iter(pairs))
+    unpacked = [(p >> _PAIR_SHIFT, p & (2**_PAIR_SHIFT - 1)) for p in packed.tolist()]
+    assert unpacked == sorted(set(pairs))
+    assert _packed_pairs(iter([])).tolist() == []
+    assert [p & 0xFFFF for p in _packed_pairs(iter([(1, 2)])).tolist()] == [2]
+
+
+def test_without_keeps_the_pairs_not_taken():
+    pairs = _packed_pairs([(0, 1), (0, 2), (1, 5), (4, 8), (7, 9)])
+    taken = _packed_pairs([(0, 2), (4, 8), (9, 10)])
+    kept = _without(pairs, taken)
+    assert kept.tolist() == _packed_pairs([(0, 1), (1, 5), (7, 9)]).tolist()
+    assert _without(pairs, _packed_pairs([])).tolist() == pairs.tolist()
+    assert _without(_packed_pairs([]), taken).tolist() == []
+    # Every pair taken, and pairs beyond the last taken one.
+    assert _without(taken, taken).tolist() == []
+    assert _without(_packed_pairs([(20, 21)]), taken).tolist() == [20 << _PAIR_SHIFT | 21]
