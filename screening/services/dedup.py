@@ -737,23 +737,22 @@ def _single_studies_insert(
     *, review: Review, entry: Stage | None, records: list[int]
 ) -> list[tuple[int, int]]:
     """New studies at the entry stage of one record each (PostgreSQL): their display fields
-    are those `most_complete` gives one record, taken from its row by the server, its
-    keywords only read and cleaned here (`display_keywords`). Returns (study, record) pairs;
-    a record deleted meanwhile has none.
+    are those `most_complete` gives one record, taken from its row by the server. Returns
+    (study, record) pairs; a record deleted meanwhile has none.
 
     Most studies of a large import have one record: their rows (abstracts and all) went to
-    Python and came back to the server by COPY, a third of a million-record run's writes."""
-    if not records:
-        return []
-    keywords = dict(
-        Record.objects.filter(pk__in=records).values_list("id", "keywords").iterator(2000)
-    )
-    records = [record for record in records if record in keywords]
+    Python and came back to the server by COPY, a third of a million-record run's writes.
+    Their keywords are copied as the record has them and read back: the few that
+    `display_keywords` changes (a word twice, more than 40) are written again, cleaned. Read
+    before the insert, they cost the server a second lookup of every record (12 s of the
+    writers' time at a million)."""
     if not records:
         return []
     fields, fixed = _new_study_columns(review=review, entry=entry)
     quote = connection.ops.quote_name
-    # Each display field as `most_complete` makes it of one record (`_display_fields`).
+    table = quote(Study._meta.db_table)
+    # Each display field as `most_complete` makes it of one record (`_display_fields`); the
+    # keywords are cleaned below.
     from_record = {
         "title": "COALESCE(r.title, '')",
         "abstract": "COALESCE(r.abstract, '')",
@@ -765,11 +764,12 @@ def _single_studies_insert(
         "url": f"CASE WHEN length(r.url) > {URL_MAX} THEN '' ELSE COALESCE(r.url, '') END"
         if URL_MAX is not None
         else "COALESCE(r.url, '')",
-        "keywords": "v.keywords::jsonb",
+        "keywords": "r.keywords",
         "publication_type": "COALESCE(r.publication_type, '')",
     }
     assert set(from_record) == set(STUDY_FIELDS)
     columns, values, params = [quote(Study._meta.pk.column)], ["v.study"], []
+    keywords_column = quote(Study._meta.get_field("keywords").column)
     for field, value in zip(fields, fixed, strict=True):
         columns.append(quote(field.column))
         if field.name in from_record:
@@ -780,22 +780,28 @@ def _single_studies_insert(
     with connection.cursor() as cursor:
         pks = _study_keys_draw(cursor, len(records))
         cursor.execute(
-            f"INSERT INTO {quote(Study._meta.db_table)} ({', '.join(columns)}) "
+            f"INSERT INTO {table} ({', '.join(columns)}) "
             f"SELECT {', '.join(values)} "
-            "FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS v(study, record, keywords) "
+            "FROM unnest(%s::bigint[], %s::bigint[]) AS v(study, record) "
             f"JOIN {quote(Record._meta.db_table)} r ON r.id = v.record "
-            "RETURNING id",
-            [
-                *params,
-                pks,
-                records,
-                [
-                    json.dumps(display_keywords([keywords[record]]), separators=(",", ":"))
-                    for record in records
-                ],
-            ],
+            f"RETURNING id, {keywords_column}::text",
+            [*params, pks, records],
         )
-        inserted = {pk for (pk,) in cursor.fetchall()}
+        inserted: set[int] = set()
+        cleaned: list[tuple[int, str]] = []
+        for pk, stored in cursor.fetchall():
+            inserted.add(pk)
+            as_stored = json.loads(stored)
+            keywords = display_keywords([as_stored])
+            if keywords != as_stored:
+                cleaned.append((pk, json.dumps(keywords, separators=(",", ":"))))
+        if cleaned:
+            cursor.execute(
+                f"UPDATE {table} SET {keywords_column} = v.keywords::jsonb "
+                "FROM unnest(%s::bigint[], %s::text[]) AS v(study, keywords) "
+                f"WHERE {table}.{quote(Study._meta.pk.column)} = v.study",
+                [[pk for pk, _ in cleaned], [words for _, words in cleaned]],
+            )
     return [(pk, record) for pk, record in zip(pks, records, strict=True) if pk in inserted]
 
 
