@@ -103,9 +103,9 @@ STUDIES_PER_TRANSACTION = 2000
 RECORDS_PER_TRANSACTION = 5000
 STUDIES_PER_JOIN_TRANSACTION = 200
 STUDIES_PER_QUERY = 10_000
-# Bounds on what one run holds in memory (see review_deduplicate): about 1.3 GB at most.
+# Bounds on what one run holds in memory (see review_deduplicate): about 1.6 GB at most.
 NEW_PER_PASS = 200_000
-RECORDS_PER_PASS = 250_000  # the new records and the existing records near them
+RECORDS_PER_PASS = 290_000  # the new records and the existing records near them
 # Grouped records' rows read before the features of those not kept yet are read.
 EXISTING_PER_READ = 200_000
 # A record is assigned only if still unassigned. "COALESCE(study_id, 0) = 0", not "study_id IS
