@@ -44,6 +44,7 @@ from operator import attrgetter
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 from rapidfuzz.process import cpdist
@@ -1193,8 +1194,8 @@ def candidate_pairs(
 # sorting the packed pairs sorts them as tuples.
 _PAIR_SHIFT = 32
 _PAIR_LOW = (1 << _PAIR_SHIFT) - 1
-# Packed pairs, each once, in order: a NumPy array of int64 (indices below 2**31).
-_PackedPairs = Any
+# Packed pairs, each once, in order (indices below 2**31).
+_PackedPairs = NDArray[np.int64]
 
 
 def _packed_pairs(pairs: Iterable[tuple[int, int]]) -> _PackedPairs:
@@ -1220,7 +1221,8 @@ def _without(pairs: _PackedPairs, taken: _PackedPairs) -> _PackedPairs:
     if not len(taken) or not len(pairs):
         return pairs
     places = np.minimum(np.searchsorted(taken, pairs), len(taken) - 1)
-    return pairs[taken[places] != pairs]
+    kept: _PackedPairs = pairs[taken[places] != pairs]
+    return kept
 
 
 def _shared_dois(feats: Sequence[_Feat]) -> frozenset[str]:
