@@ -264,6 +264,7 @@ def test_titles_near_is_title_similarity_at_the_threshold_for_every_pair():
     # Every cut of a title against it: the ratios sweep across the threshold. Titles as the
     # scans hold them: folded, no space at either end.
     variants += [base[1][:n].strip() for n in range(1, len(base[1]), 3)]
+    variants += [base[1][n:].strip() for n in range(1, len(base[1]), 3)]
     pairs = [(a, b) for a in variants for b in variants]
     expected = [title_similarity(a, b) >= 0.7 for a, b in pairs]
     assert titles_near([a for a, _ in pairs], [b for _, b in pairs]) == expected

@@ -504,6 +504,10 @@ def title_similarity(a: str, b: str) -> float:
     return score / 100.0
 
 
+# The shortest title (in characters) that may be another's with its subtitle dropped.
+SUBTITLE_DROPPED_MIN = 20
+
+
 def _subtitle_dropped(a: str, b: str) -> bool:
     """One export drops the subtitle: the shorter title is the start of the longer one, or
     it keeps only the part after the colon. (Asked of most pairs the scans meet: the tests
@@ -511,7 +515,7 @@ def _subtitle_dropped(a: str, b: str) -> bool:
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     n = len(short)
     return (
-        n >= 20
+        n >= SUBTITLE_DROPPED_MIN
         and len(long_) > n
         and (
             (long_.startswith(short) and long_[n] == " ")
@@ -572,7 +576,16 @@ def titles_near(a: Sequence[str], b: Sequence[str]) -> list[bool]:
             )
             > 0
         )
-    for k in np.flatnonzero(~near).tolist():
+    # A dropped subtitle leaves the shorter title (n characters) at the start or the end of
+    # the longer (m): their ratio is 200 n / (n + m), below TITLES_NEAR only when m is much
+    # the longer. The other pairs a dropped subtitle would make near are near already; most
+    # pairs are not asked (a Python call each was a tenth of the scans' time).
+    shorter = np.minimum(lengths_a, lengths_b)
+    longer = np.maximum(lengths_a, lengths_b)
+    subtitle_possible = (shorter >= SUBTITLE_DROPPED_MIN) & (
+        (200 - TITLES_NEAR) * shorter <= TITLES_NEAR * longer
+    )
+    for k in np.flatnonzero(~near & subtitle_possible).tolist():
         if _subtitle_dropped(a[k], b[k]):
             near[k] = True
     return near.tolist()
