@@ -104,9 +104,12 @@ STUDIES_PER_TRANSACTION = 2000
 RECORDS_PER_TRANSACTION = 5000
 STUDIES_PER_JOIN_TRANSACTION = 200
 STUDIES_PER_QUERY = 10_000
-# Bounds on what one run holds in memory (see review_deduplicate): about 1.6 GB at most.
-NEW_PER_PASS = 200_000
-RECORDS_PER_PASS = 290_000  # the new records and the existing records near them
+# Bounds on what one run holds in memory (see review_deduplicate): 1.6 GB at a million
+# records (docs/benchmarks.md). Larger passes are fewer: each pass reads every grouped record's
+# id and sorts the existing titles again (200,000 and 290,000 made six passes of a million
+# records, the last of 69,000, and took 5 % longer).
+NEW_PER_PASS = 250_000
+RECORDS_PER_PASS = 360_000  # the new records and the existing records near them
 # Grouped records' rows read before the features of those not kept yet are read.
 EXISTING_PER_READ = 200_000
 # A record is assigned only if still unassigned. "COALESCE(study_id, 0) = 0", not "study_id IS
@@ -327,7 +330,7 @@ def review_deduplicate(*, review: Review) -> dict[str, int]:
     NEW_PER_PASS at a time (each pass as if they had been imported alone, later passes
     joining the studies of earlier ones), fewer when the last pass found many existing
     records near its new ones, so that a pass scores about RECORDS_PER_PASS records (at a
-    million records the near ones grew to 270,000 for 200,000 new); the existing records'
+    million records the near ones grew to 210,000 for 220,000 new); the existing records'
     scan features are kept (a third of a normalised record), and only the identifying fields
     are read until a study is written.
     """
