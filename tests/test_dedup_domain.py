@@ -7,11 +7,14 @@ from screening.domain.dedup import (
     DedupRecord,
     _Feat,
     _packed_pairs,
+    _title_features,
     _without,
     candidate_pairs,
     deduplicate,
     most_complete,
+    notice_kind,
     records_to_compare,
+    strip_notes,
     title_similarity,
     titles_near,
 )
@@ -23,6 +26,8 @@ from screening.domain.normalise import (
     venue_tokens,
     venues_compatible,
 )
+
+from .test_dedup_benchmarks import BENCH, read_set
 
 TITLE = "Eculizumab in atypical haemolytic uraemic syndrome: a prospective multicentre trial"
 
@@ -351,3 +356,43 @@ def test_without_keeps_the_pairs_not_taken():
     # Every pair taken, and pairs beyond the last taken one.
     assert _without(taken, taken).tolist() == []
     assert _without(_packed_pairs([(20, 21)]), taken).tolist() == [20 << _PAIR_SHIFT | 21]
+
+
+def test_a_titles_notice_and_key_are_those_computed_apart():
+    """`_title_features` folds most titles once for both their notice kind and their key: the
+    same as `notice_kind` and `title_key(strip_notes(...))` give, for titles with notes,
+    correction suffixes, notice prefixes, annotations, brackets, LaTeX and markup, and every
+    title of the shared real benchmarks."""
+    titles = [
+        TITLE,
+        "Erratum: " + TITLE,
+        "Correction to: Deep learning for triage",
+        TITLE + " (vol 360, pg 542, 2009)",
+        TITLE + " (New Engl J Med (2009) 360 (542-544))",
+        TITLE + " [Erratum appears in N Engl J Med 2009;361:1234]",
+        TITLE + " [Chinese]",
+        "[" + TITLE + "].",
+        "[Stroke rehabilitation in China] [Chinese]",
+        "The (big) question of stroke care",
+        "Reply to: comment on " + TITLE,
+        "Stroke care: the authors reply",
+        "R\\'{e}sum\\'{e} of {B}ayesian methods $\\alpha$",
+        "<i>In vivo</i> imaging &amp; stroke",
+        "  Retraction notice: " + TITLE + ". ",
+        "Title [abstract].",
+        "x",
+    ]
+    if BENCH.exists():
+        for name in ("stroke", "haematology", "respiratory"):
+            titles += [record.title for record in read_set(name)[0]]
+    checked = 0
+    for title in titles:
+        for publication_type in ("", "Erratum", "Journal Article"):
+            notice, key = _title_features.__wrapped__(title, publication_type)[:2]
+            # A record without a title is no notice, whatever its type.
+            assert (notice, key) == (
+                notice_kind(title, publication_type) if title else "",
+                title_key(strip_notes(title)),
+            ), title
+            checked += 1
+    assert checked >= 3 * 17
