@@ -157,6 +157,38 @@ def test_a_pass_takes_fewer_new_records_after_one_that_found_many_existing_near(
     assert any(taken == 1 for taken, _ in sizes[:-1])
 
 
+def test_a_pass_takes_the_last_few_waiting_records_rather_than_leave_them_a_pass(
+    review, monkeypatch
+):
+    """A pass has fixed costs (every grouped record's id read, the existing titles sorted):
+    a pass that would leave a few records takes them, up to LAST_PASS_STRETCH times its
+    share (at a million records the last pass was 28,000 records for 21 s)."""
+    monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 5)
+    first_import(review)
+    add_batch(
+        review,
+        "PubMed",
+        [
+            paper(APHASIA, authors=["Breitenstein, C."], year=2017),
+            paper(TRIAL.upper()),
+            paper("Hip fracture surgery within 48 hours: a cohort study", year=2019),
+            paper("Early mobilisation after knee replacement", year=2020),
+            paper("Falls prevention in care homes: a cluster randomised trial", year=2018),
+            paper("Delirium after hip fracture: incidence and outcomes", year=2021),
+        ],
+    )
+    counts = review_deduplicate(review=review)
+
+    assert counts == {"records": 11, "studies": 7, "merged": 4, "candidates": 0}
+    assert not Record.objects.filter(review=review, study__isnull=True).exists()
+    runs = AuditEvent.objects.filter(review=review, action="dedup.run").order_by("id")
+    # 5, then the 6 left (6 <= 5 x 1.2), not 5 and 1.
+    assert [run.after["new_records"] for run in runs] == [5, 6]
+    # Nothing waits: no run is queued again, and a second run finds nothing to do.
+    assert review_deduplicate(review=review) == counts
+    assert AuditEvent.objects.filter(review=review, action="dedup.run").count() == 2
+
+
 @pytest.mark.skipif(
     connections["default"].vendor != "postgresql", reason="PostgreSQL's planner and statistics"
 )
