@@ -104,7 +104,7 @@ STUDIES_PER_TRANSACTION = 2000
 RECORDS_PER_TRANSACTION = 5000
 STUDIES_PER_JOIN_TRANSACTION = 200
 STUDIES_PER_QUERY = 10_000
-# Bounds on what one run holds in memory (see review_deduplicate): 1.6 GB at a million
+# Bounds on what one run holds in memory (see review_deduplicate): 1.7 GB at a million
 # records (docs/benchmarks.md). Larger passes are fewer: each pass reads every grouped record's
 # id and sorts the existing titles again (200,000 and 290,000 made six passes of a million
 # records, the last of 69,000, and took 5 % longer).
