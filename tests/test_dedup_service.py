@@ -69,6 +69,22 @@ def first_import(review):
     return acm, ieee
 
 
+def later_import(review, *more: dict) -> list[Record]:
+    """Four records after `first_import`: two duplicates of its studies, two new papers (and
+    `more`)."""
+    return add_batch(
+        review,
+        "PubMed",
+        [
+            paper(APHASIA, authors=["Breitenstein, C."], year=2017),
+            paper(TRIAL.upper()),
+            paper("Hip fracture surgery within 48 hours: a cohort study", year=2019),
+            paper("Early mobilisation after knee replacement", year=2020),
+            *more,
+        ],
+    )
+
+
 def test_a_large_run_goes_in_bounded_passes_with_the_same_studies(review, monkeypatch):
     """A million-record review is deduplicated a slice of new records at a time, reading the
     existing ones a row at a time: the studies are those of one pass."""
@@ -134,16 +150,7 @@ def test_a_pass_takes_fewer_new_records_after_one_that_found_many_existing_near(
     monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 2)
     monkeypatch.setattr(dedup_service, "RECORDS_PER_PASS", 3)
     first_import(review)
-    add_batch(
-        review,
-        "PubMed",
-        [
-            paper(APHASIA, authors=["Breitenstein, C."], year=2017),
-            paper(TRIAL.upper()),
-            paper("Hip fracture surgery within 48 hours: a cohort study", year=2019),
-            paper("Early mobilisation after knee replacement", year=2020),
-        ],
-    )
+    later_import(review)
     counts = review_deduplicate(review=review)
     assert counts == {"records": 9, "studies": 5, "merged": 4, "candidates": 0}
     runs = AuditEvent.objects.filter(review=review, action="dedup.run").order_by("id")
@@ -165,17 +172,10 @@ def test_a_pass_takes_the_last_few_waiting_records_rather_than_leave_them_a_pass
     share (at a million records the last pass was 28,000 records for 21 s)."""
     monkeypatch.setattr(dedup_service, "NEW_PER_PASS", 5)
     first_import(review)
-    add_batch(
+    later_import(
         review,
-        "PubMed",
-        [
-            paper(APHASIA, authors=["Breitenstein, C."], year=2017),
-            paper(TRIAL.upper()),
-            paper("Hip fracture surgery within 48 hours: a cohort study", year=2019),
-            paper("Early mobilisation after knee replacement", year=2020),
-            paper("Falls prevention in care homes: a cluster randomised trial", year=2018),
-            paper("Delirium after hip fracture: incidence and outcomes", year=2021),
-        ],
+        paper("Falls prevention in care homes: a cluster randomised trial", year=2018),
+        paper("Delirium after hip fracture: incidence and outcomes", year=2021),
     )
     counts = review_deduplicate(review=review)
 
