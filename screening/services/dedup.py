@@ -334,7 +334,7 @@ def review_deduplicate(*, review: Review) -> dict[str, int]:
     NEW_PER_PASS at a time (each pass as if they had been imported alone, later passes
     joining the studies of earlier ones), fewer when the last pass found many existing
     records near its new ones, so that a pass scores about RECORDS_PER_PASS records (at a
-    million records the near ones grew to 210,000 for 220,000 new); the existing records'
+    million records the near ones grew to 220,000 for 250,000 new); the existing records'
     scan features are kept (a third of a normalised record), and only the identifying fields
     are read until a study is written.
     """
@@ -1027,7 +1027,7 @@ def _server_bound_cursor() -> Iterator[Any]:
     generically (for the prepared pick), and the generic plan of an UPDATE of 5,000 records
     walked the unnested arrays once per record, 2.4 s instead of 0.1 s. The session's mode is
     back once they have run: the foreign-key checks at commit (one a record) are planned by
-    it, and planned for their values each took 300 CPU-s at a million records."""
+    it; planned for their values, they took 300 CPU-s of the server at a million records."""
     assert connection.in_atomic_block, "SET LOCAL needs a transaction"
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
