@@ -45,6 +45,7 @@ from ..models import (
     Study,
     StudyMerge,
 )
+from ..selectors.dedup import unassigned_count
 from .audit import audit_event_record
 from .funnel import funnel_schedule
 from .locks import advisory_lock, advisory_lock_free
@@ -341,7 +342,7 @@ def review_deduplicate(*, review: Review) -> dict[str, int]:
     with _one_run_at_a_time(review.pk), _collector_between_passes() as collect:
         take = NEW_PER_PASS
         kept = _Kept()
-        waiting = Record.objects.filter(review=review, study__isnull=True).count()
+        waiting = unassigned_count(review=review)
         while waiting:
             if waiting <= take * LAST_PASS_STRETCH:
                 take = max(take, waiting)
