@@ -23,7 +23,9 @@ has signed in and loaded their first panel (`Window`); decisions and floor reque
 than SLOW_MS are listed with the time they were sent, to line them up with the servers' logs.
 
 Before the window the database is vacuumed and analysed, as production's autovacuum would have
-done (`database_vacuum`: this machine's PostgreSQL runs none).
+done (this machine's PostgreSQL runs none), then checkpointed, so the window does not wait on
+the set-up's own writes (`database_settle`; the CHECKPOINT needs a superuser or the
+pg_checkpoint role, as the postgres user here).
 
 After the run: ranking runs and funnel snapshots made during it, and the invariants (decisions
 stored == decisions answered "Recorded", none twice, none over the stage's reviewer count).
@@ -476,14 +478,23 @@ def ranking_runs_cut_off() -> int:
     )
 
 
-def database_vacuum() -> float | None:
-    """VACUUM ANALYZE the database before the timed window (PostgreSQL; seconds taken).
+def database_settle() -> float | None:
+    """VACUUM ANALYZE the database, then CHECKPOINT, before the timed window (PostgreSQL;
+    seconds taken).
 
     Production's PostgreSQL runs autovacuum, which would have cleaned and analysed the tables
     after the review was built; this machine's server runs none (its configuration turns it
-    off for CI), so without this every run would also measure the dead rows of the runs before
-    it: the in-process decision (`decide_profile.py`) took 10.4 ms of CPU on a database left so
-    by earlier runs, 8.0 ms after one VACUUM ANALYZE (docs/benchmarks.md, "Prepared pick").
+    off for CI), so without the VACUUM every run would also measure the dead rows of the runs
+    before it: the in-process decision (`decide_profile.py`) took 10.4 ms of CPU on a database
+    left so by earlier runs, 8.0 ms after one VACUUM ANALYZE (docs/benchmarks.md, "Prepared
+    pick").
+
+    The CHECKPOINT writes out what the set-up dirtied, so the window does not measure the
+    set-up's own writes: deleting the previous run's review (100,000 records after a
+    `--with-import` run) wrote 791 MB of WAL, PostgreSQL then checkpointed every 4 seconds
+    through the next run's window, and its commits waited 180-610 ms for the WAL flush
+    (docs/benchmarks.md, sixteenth stop). What the window's own work writes (retrains, funnel
+    refreshes, an import with `--with-import`) is still measured with its checkpoints.
     """
     from django.db import connection
 
@@ -492,6 +503,7 @@ def database_vacuum() -> float | None:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
+        cursor.execute("CHECKPOINT")
     return round(time.perf_counter() - started, 1)
 
 
@@ -579,7 +591,7 @@ def main() -> None:
             started_import = time.perf_counter()
             result["studies"] = wait_imported(review)
             result["import_seconds"] = round(time.perf_counter() - started_import, 1)
-        result["vacuum_seconds"] = database_vacuum()
+        result["settle_seconds"] = database_settle()
         if args.with_import:
             big_import(review, records=args.with_import, work=work)
         since = timezone.now()
