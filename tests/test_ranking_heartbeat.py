@@ -8,6 +8,8 @@ next decision queued another behind it.
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from screening.models import Decision, RankingRun
@@ -97,6 +99,56 @@ def test_a_silent_or_never_started_run_is_abandoned_and_replaced(
     stored = RankingRun.objects.get(pk=replacement.pk)
     assert stored.status == RankingRun.Status.PENDING
     assert stored.decisions_seen == Decision.objects.filter(stage=stage).count() == 6
+
+
+def _every(stage, decisions):
+    settings_row = ranking_service.ranking_settings_for(stage=stage)
+    settings_row.retrain_every = decisions
+    settings_row.save()
+
+
+def test_a_due_check_beside_a_live_retrain_asks_one_statement_and_queues_nothing(
+    review, stage, labelled
+):
+    """K decisions after a million-study retrain was queued, it is still running: every later
+    decision's check tried to queue another run, failed on the one-active-run constraint
+    (an ERROR in the server's log each time) and took four more statements to learn it."""
+    running = _active(
+        review,
+        stage,
+        status=RankingRun.Status.RUNNING,
+        queued_ago=timedelta(minutes=5),
+        started_ago=timedelta(minutes=5),
+        beat_ago=timedelta(seconds=30),
+    )
+    _every(stage, 5)  # the six labelled decisions came after the run was queued
+
+    with CaptureQueriesContext(connection) as statements:
+        assert ranking_service.ranking_schedule_if_due(review=review, stage=stage) is None
+
+    assert len(statements) == 1, [q["sql"][:80] for q in statements]
+    running.refresh_from_db()
+    assert running.status == RankingRun.Status.RUNNING
+    assert RankingRun.objects.filter(review=review).count() == 1
+
+
+def test_a_due_check_replaces_a_silent_retrain(review, stage, labelled):
+    lost = _active(
+        review,
+        stage,
+        status=RankingRun.Status.RUNNING,
+        queued_ago=timedelta(minutes=25),
+        started_ago=timedelta(minutes=24),
+        beat_ago=timedelta(minutes=11),
+    )
+    _every(stage, 5)
+
+    replacement = ranking_service.ranking_schedule_if_due(review=review, stage=stage)
+
+    lost.refresh_from_db()
+    assert lost.status == RankingRun.Status.FAILED
+    assert replacement is not None
+    assert RankingRun.objects.get(pk=replacement.pk).status == RankingRun.Status.PENDING
 
 
 def test_a_large_retrain_beats_while_it_scores(review, stage, labelled, monkeypatch):

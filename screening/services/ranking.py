@@ -29,7 +29,7 @@ import statistics
 import time
 from collections import OrderedDict
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from django.contrib.auth.models import User
@@ -103,34 +103,51 @@ def _labels_ready(labels: StageLabels) -> bool:
     return values == {True, False}
 
 
-def _due_read(*, stage: Stage) -> tuple[int, str | None, int]:
-    """K, the status of the stage's last run that did not fail, and the decisions made or
-    changed since it was queued, counted up to K (all the check needs): one statement, run
-    after every decision (written in SQL: the ORM took more CPU to build these reads than the
-    database took to answer them). The newest-first LIMIT makes PostgreSQL walk the index
-    (stage, updated_at) and stop after K; a plain count planned a scan of all the stage's
-    decisions (~100 ms at 500,000, docs/benchmarks.md)."""
+class _Due(NamedTuple):
+    retrain_every: int  # K
+    last_status: str | None  # of the stage's last run that did not fail
+    new: int  # decisions made or changed since that run was queued, counted up to K
+    last_live: bool  # that run is pending or running and has shown life within STALE_AFTER
+
+
+def _due_read(*, stage: Stage) -> _Due:
+    """What the check after every decision needs, in one statement (written in SQL: the ORM
+    took more CPU to build these reads than the database took to answer them). The
+    newest-first LIMIT makes PostgreSQL walk the index (stage, updated_at) and stop after K; a
+    plain count planned a scan of all the stage's decisions (~100 ms at 500,000,
+    docs/benchmarks.md)."""
     settings_table = RankingSettings._meta.db_table
     k = f"(SELECT retrain_every FROM {settings_table} WHERE stage_id = %(stage)s)"
     sql = (
-        f"WITH last AS (SELECT status, created_at FROM {RankingRun._meta.db_table}"
+        f"WITH last AS (SELECT status, created_at,"
+        " COALESCE(heartbeat_at, started_at, created_at) AS alive"
+        f" FROM {RankingRun._meta.db_table}"
         " WHERE stage_id = %(stage)s AND status <> %(failed)s"
         " ORDER BY created_at DESC, id DESC LIMIT 1)"
         f" SELECT {k}, (SELECT status FROM last),"
         f" (SELECT COUNT(*) FROM (SELECT 1 FROM {Decision._meta.db_table} d"
         " WHERE d.stage_id = %(stage)s AND d.updated_at > (SELECT created_at FROM last)"
-        f" ORDER BY d.updated_at DESC LIMIT COALESCE({k}, %(default)s)) new)"
+        f" ORDER BY d.updated_at DESC LIMIT COALESCE({k}, %(default)s)) new),"
+        " COALESCE((SELECT status IN (%(pending)s, %(running)s) AND alive >= %(cutoff)s"
+        " FROM last), false)"
     )
     default = RankingSettings(stage=stage).retrain_every
     with connection.cursor() as cursor:
         cursor.execute(
             sql,
-            {"stage": stage.pk, "failed": RankingRun.Status.FAILED.value, "default": default},
+            {
+                "stage": stage.pk,
+                "failed": RankingRun.Status.FAILED.value,
+                "pending": RankingRun.Status.PENDING.value,
+                "running": RankingRun.Status.RUNNING.value,
+                "cutoff": timezone.now() - STALE_AFTER,
+                "default": default,
+            },
         )
-        retrain_every, status, new = cursor.fetchone()
+        retrain_every, status, new, last_live = cursor.fetchone()
     if retrain_every is None:  # the owner never saved settings: the defaults
         retrain_every = default
-    return int(retrain_every), status, int(new)
+    return _Due(int(retrain_every), status, int(new), bool(last_live))
 
 
 def _labels_ready_read(*, stage: Stage) -> bool:
@@ -180,8 +197,13 @@ def ranking_schedule_if_due(
     if stage.queue_order != Stage.QueueOrder.PRIORITISED:
         return None
     if not force:
-        retrain_every, last_status, new = _due_read(stage=stage)
-        if last_status not in (None, RankingRun.Status.SKIPPED) and new < retrain_every:
+        due = _due_read(stage=stage)
+        if due.last_status not in (None, RankingRun.Status.SKIPPED) and due.new < due.retrain_every:
+            return None
+        if due.last_live:
+            # It reads the newest decisions when it starts; a running one is followed by
+            # the next check after it is done. Trying to queue another would only meet the
+            # one-active-run constraint, an error in the server's log at every decision.
             return None
     if not _labels_ready_read(stage=stage):
         return None
