@@ -48,8 +48,20 @@ def _active(review, stage, *, status, queued_ago, started_ago=None, beat_ago=Non
     return run
 
 
-def _schedule(review, stage):
-    return ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=True)
+def _schedule(review, stage, force=True):
+    return ranking_service.ranking_schedule_if_due(review=review, stage=stage, force=force)
+
+
+def _every(stage, decisions):
+    settings_row = ranking_service.ranking_settings_for(stage=stage)
+    settings_row.retrain_every = decisions
+    settings_row.save()
+
+
+def _still_the_only_run(run, review):
+    run.refresh_from_db()
+    assert run.status == RankingRun.Status.RUNNING
+    assert RankingRun.objects.filter(review=review).count() == 1
 
 
 def test_a_running_retrain_that_beats_is_not_taken_for_a_lost_one(review, stage, labelled):
@@ -64,11 +76,10 @@ def test_a_running_retrain_that_beats_is_not_taken_for_a_lost_one(review, stage,
 
     assert _schedule(review, stage) is None
 
-    running.refresh_from_db()
-    assert running.status == RankingRun.Status.RUNNING
-    assert RankingRun.objects.filter(review=review).count() == 1
+    _still_the_only_run(running, review)
 
 
+@pytest.mark.parametrize("force", [True, False], ids=["forced", "due"])
 @pytest.mark.parametrize(
     "status, started_ago, beat_ago",
     [
@@ -79,8 +90,9 @@ def test_a_running_retrain_that_beats_is_not_taken_for_a_lost_one(review, stage,
     ids=["silent-since-its-last-beat", "silent-since-its-start", "never-started"],
 )
 def test_a_silent_or_never_started_run_is_abandoned_and_replaced(
-    review, stage, labelled, status, started_ago, beat_ago
+    review, stage, labelled, status, started_ago, beat_ago, force
 ):
+    _every(stage, 5)  # due without force too: the six labelled decisions came after the run
     lost = _active(
         review,
         stage,
@@ -90,7 +102,7 @@ def test_a_silent_or_never_started_run_is_abandoned_and_replaced(
         beat_ago=beat_ago,
     )
 
-    replacement = _schedule(review, stage)
+    replacement = _schedule(review, stage, force=force)
 
     lost.refresh_from_db()
     assert lost.status == RankingRun.Status.FAILED
@@ -101,18 +113,12 @@ def test_a_silent_or_never_started_run_is_abandoned_and_replaced(
     assert stored.decisions_seen == Decision.objects.filter(stage=stage).count() == 6
 
 
-def _every(stage, decisions):
-    settings_row = ranking_service.ranking_settings_for(stage=stage)
-    settings_row.retrain_every = decisions
-    settings_row.save()
-
-
 def test_a_due_check_beside_a_live_retrain_asks_one_statement_and_queues_nothing(
     review, stage, labelled
 ):
     """K decisions after a million-study retrain was queued, it is still running: every later
     decision's check tried to queue another run, failed on the one-active-run constraint
-    (an ERROR in the server's log each time) and took four more statements to learn it."""
+    (an ERROR in the server's log each time) and took nine more statements to learn it."""
     running = _active(
         review,
         stage,
@@ -127,28 +133,7 @@ def test_a_due_check_beside_a_live_retrain_asks_one_statement_and_queues_nothing
         assert ranking_service.ranking_schedule_if_due(review=review, stage=stage) is None
 
     assert len(statements) == 1, [q["sql"][:80] for q in statements]
-    running.refresh_from_db()
-    assert running.status == RankingRun.Status.RUNNING
-    assert RankingRun.objects.filter(review=review).count() == 1
-
-
-def test_a_due_check_replaces_a_silent_retrain(review, stage, labelled):
-    lost = _active(
-        review,
-        stage,
-        status=RankingRun.Status.RUNNING,
-        queued_ago=timedelta(minutes=25),
-        started_ago=timedelta(minutes=24),
-        beat_ago=timedelta(minutes=11),
-    )
-    _every(stage, 5)
-
-    replacement = ranking_service.ranking_schedule_if_due(review=review, stage=stage)
-
-    lost.refresh_from_db()
-    assert lost.status == RankingRun.Status.FAILED
-    assert replacement is not None
-    assert RankingRun.objects.get(pk=replacement.pk).status == RankingRun.Status.PENDING
+    _still_the_only_run(running, review)
 
 
 def test_a_large_retrain_beats_while_it_scores(review, stage, labelled, monkeypatch):
