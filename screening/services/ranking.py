@@ -78,6 +78,9 @@ logger = logging.getLogger(__name__)
 # it no longer blocks the review's next training. A million-study retrain takes minutes of CPU,
 # so a running one is judged by its heartbeat, not by when it was queued.
 STALE_AFTER = timedelta(minutes=10)
+# A run's last sign of life, newest first: the columns both the due check (in SQL) and the
+# abandoning of lost runs (in the ORM) coalesce.
+_SIGN_OF_LIFE = ("heartbeat_at", "started_at", "created_at")
 WRITE_BATCH = 500
 SCORE_CHUNK = 5_000  # waiting studies read and scored at a time (large stages)
 # A large stage's retrain writes the priorities of its best-scored RANKED_HEAD waiting studies
@@ -120,7 +123,7 @@ def _due_read(*, stage: Stage) -> _Due:
     k = f"(SELECT retrain_every FROM {settings_table} WHERE stage_id = %(stage)s)"
     sql = (
         f"WITH last AS (SELECT status, created_at,"
-        " COALESCE(heartbeat_at, started_at, created_at) AS alive"
+        f" COALESCE({', '.join(_SIGN_OF_LIFE)}) AS alive"
         f" FROM {RankingRun._meta.db_table}"
         " WHERE stage_id = %(stage)s AND status <> %(failed)s"
         " ORDER BY created_at DESC, id DESC LIMIT 1)"
@@ -209,9 +212,7 @@ def ranking_schedule_if_due(
         return None
     with transaction.atomic():
         cutoff = timezone.now() - STALE_AFTER
-        RankingRun.objects.filter(review=review).alias(
-            alive=Coalesce("heartbeat_at", "started_at", "created_at")
-        ).filter(
+        RankingRun.objects.filter(review=review).alias(alive=Coalesce(*_SIGN_OF_LIFE)).filter(
             Q(status=RankingRun.Status.PENDING, created_at__lt=cutoff)
             | Q(status=RankingRun.Status.RUNNING, alive__lt=cutoff)
         ).update(
